@@ -1,0 +1,52 @@
+"""Settings, read from the environment (``NUAGES_*``) with safe embedded defaults.
+
+The defaults run everything on one machine: a SQLite file and job queue under
+``data_dir`` and the local libvirt. Naming a PostgreSQL URL or a Redis URL switches the
+storage; drivers are chosen here, never by ``if`` in a service.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/nuages")
+    return Path.home() / ".local" / "share" / "nuages"
+
+
+class Settings(BaseSettings):
+    """Every knob of an installation; each one is an ``NUAGES_<NAME>`` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="NUAGES_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    redis_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8700
+    offers_dir: Path | None = None
+    libvirt_uri: str = "qemu:///system"
+    network_mode: str = "user"
+    max_body_bytes: int = 1_048_576
+    reconcile_seconds: int = 30
+    token_days: int = 90
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in force: the configured one, else a SQLite file in data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'nuages.db'}"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
