@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Install everything nuages needs on Debian 12, idempotently.
+#
+#   bash scripts/install.sh          # to run nuages
+#   bash scripts/install.sh --dev    # plus what the tests need
+#
+# 1. Debian packages (apt-get runs only when one is missing);
+# 2. libvirt daemons started when not running (never the `default` network);
+# 3. .venv with nuages installed editable (pip runs only when pyproject.toml or the
+#    mode changed since the last install; the stamp is .venv/.nuages-install-stamp).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/services.sh
+source "$NUAGES_ROOT/scripts/services.sh"
+
+mode=run
+for arg in "$@"; do
+    case "$arg" in
+    --dev) mode=dev ;;
+    -h | --help)
+        sed -n '2,10p' "${BASH_SOURCE[0]}"
+        exit 0
+        ;;
+    *) die "unknown option: $arg" ;;
+    esac
+done
+
+require_root
+
+# ------------------------------------------------------------------ Debian packages
+PACKAGES=(
+    # hypervisor and the tiny test guest
+    qemu-system-x86 qemu-utils busybox-static linux-image-amd64
+    libvirt-daemon-system libvirt-clients
+    # build libvirt-python (PyPI ships it as source only)
+    libvirt-dev pkg-config gcc
+    # guest images, seeds and access
+    dropbear-bin e2fsprogs genisoimage openssh-client
+    # WeasyPrint (invoices): Pango, HarfBuzz subsetting, fontconfig, and a font
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
+)
+DEV_PACKAGES=(postgresql redis-server chromium)
+
+if [[ $mode == dev ]]; then
+    apt_ensure "${PACKAGES[@]}" "${DEV_PACKAGES[@]}"
+else
+    apt_ensure "${PACKAGES[@]}"
+fi
+
+# ------------------------------------------------------------------------- libvirt
+start_libvirt
+
+# ---------------------------------------------------------------------- virtualenv
+venv="$NUAGES_ROOT/.venv"
+stamp="$venv/.nuages-install-stamp"
+PYTHON="${PYTHON:-python3}"
+
+if ! "$venv/bin/python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    log "creating $venv with $("$PYTHON" --version 2>&1)"
+    "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "nuages needs Python >= 3.11"'
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv"
+fi
+
+want_sha="$(sha256_of "$NUAGES_ROOT/pyproject.toml")"
+have_sha="" have_mode=""
+if [[ -f "$stamp" ]]; then
+    read -r have_sha have_mode <"$stamp" || true
+fi
+# A dev install is a superset of a run install.
+if [[ "$have_sha" == "$want_sha" && ("$have_mode" == "$mode" || "$have_mode" == dev) ]]; then
+    log "Python packages up to date ($have_mode install, pyproject.toml unchanged)"
+else
+    spec="."
+    [[ $mode == dev ]] && spec=".[dev]"
+    log "pip install -e '$spec' (pyproject.toml changed or first install)"
+    rm -f "$stamp"
+    (cd "$NUAGES_ROOT" && "$venv/bin/python" -m pip install --no-input -q -e "$spec")
+    # WeasyPrint loads Pango & co. with dlopen: prove the system libraries are there.
+    "$venv/bin/python" - <<'EOF'
+import weasyprint
+
+pdf = weasyprint.HTML(string="<p>nuages — 1 234,56 €</p>").write_pdf()
+assert pdf.startswith(b"%PDF"), "WeasyPrint did not produce a PDF"
+EOF
+    echo "$want_sha $mode" >"$stamp"
+    log "Python packages installed ($mode)"
+fi
