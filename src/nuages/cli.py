@@ -1,11 +1,16 @@
 """The ``nuages`` command: a thin edge over the services.
 
-Each slice exposes its own Typer app; this module only assembles them.
+Each slice exposes its own Typer app; this module assembles them and holds the
+commands that start processes.
 """
 
 from __future__ import annotations
 
+import logging
+
 import typer
+
+from nuages.kernel.settings import get_settings
 
 app = typer.Typer(
     name="nuages",
@@ -13,10 +18,75 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@app.command()
+def up() -> None:
+    """Run everything in one process: API, worker and scheduler (SQLite + local libvirt)."""
+    from nuages import server
+
+    _logging()
+    server.run_all(get_settings(), typer.echo)
+
+
+@app.command()
+def serve() -> None:
+    """Run the API only (with `nuages worker` beside it, e.g. on PostgreSQL + Redis)."""
+    from nuages import server
+
+    _logging()
+    settings = get_settings()
+    database = server.prepare(settings)
+    typer.echo(f"nuages API: http://{settings.api_host}:{settings.api_port}/api/v1")
+    server.serve_api(settings, database)
+
+
+@app.command()
+def worker(
+    workers: int = typer.Option(2, min=1, max=64, help="worker threads"),
+    periodic: bool = typer.Option(True, help="also run the periodic scheduler"),
+) -> None:
+    """Run the job worker (and the periodic scheduler) apart from the API."""
+    from nuages import server
+
+    _logging()
+    server.prepare(get_settings())
+    server.make_consumer(workers, periodic).run()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    from nuages.kernel import migrate
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(...)) -> None:
+    """Revert the migrations down to REVISION ('base' removes every table)."""
+    from nuages.kernel import migrate
+
+    migrate.downgrade(get_settings().effective_database_url, revision)
+    typer.echo(f"database at {revision}")
 
 
 def _register() -> None:
-    """Attach every slice's sub-commands (imported here to keep start-up cheap)."""
+    """Attach every slice's sub-commands."""
+    from nuages.accounts.cli import admin_app
+    from nuages.history.cli import history_app
+
+    app.add_typer(admin_app, name="admin")
+    app.add_typer(history_app, name="history")
 
 
 _register()

@@ -25,7 +25,7 @@ def round_ledger(amount: Decimal) -> Decimal:
 
 def parse_amount(text: str | int | Decimal) -> Decimal:
     """Parse a decimal amount given as text; refuse floats, NaN and infinities."""
-    if isinstance(text, float):  # type: ignore[unreachable]
+    if isinstance(text, float):
         raise ValueError("amounts are never floats")
     try:
         value = Decimal(str(text).strip())

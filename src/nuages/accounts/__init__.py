@@ -1,0 +1,1 @@
+"""Clients, users, roles and API tokens (SPEC §1)."""

@@ -1,0 +1,123 @@
+"""REST endpoints of the accounts slice: clients, users, tokens, sign-in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from nuages.accounts import schemas, service
+from nuages.api.deps import PageDep, PrincipalDep, SessionDep
+from nuages.kernel.validation import Page, page_of
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+@router.post(
+    "/auth/token", status_code=status.HTTP_201_CREATED, response_model=schemas.TokenCreated
+)
+def sign_in(body: schemas.Login, session: SessionDep) -> dict[str, object]:
+    """Exchange an e-mail and password for an API token (shown once)."""
+    token, clear = service.login(session, body)
+    return {**schemas.TokenOut.model_validate(token).model_dump(), "token": clear}
+
+
+@router.get("/me", response_model=schemas.UserOut)
+def me(principal: PrincipalDep, session: SessionDep) -> object:
+    """The calling user."""
+    return service.get_user(session, principal, principal.user_id)
+
+
+@router.post("/clients", status_code=status.HTTP_201_CREATED, response_model=schemas.ClientOut)
+def create_client(
+    body: schemas.ClientCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Create a client (provider staff)."""
+    return service.create_client(session, principal, body)
+
+
+@router.get("/clients", response_model=Page[schemas.ClientOut])
+def list_clients(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """Clients the caller may see."""
+    items, total = service.list_clients(session, principal, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/clients/{client_id}", response_model=schemas.ClientOut)
+def get_client(client_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One client."""
+    return service.get_client(session, principal, client_id)
+
+
+@router.patch("/clients/{client_id}", response_model=schemas.ClientOut)
+def update_client(
+    client_id: str, body: schemas.ClientUpdate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Change a client's name, VAT number or billing e-mail."""
+    return service.update_client(session, principal, client_id, body)
+
+
+@router.post(
+    "/clients/{client_id}/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.UserOut,
+)
+def create_client_user(
+    client_id: str, body: schemas.UserCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Add an owner, member or guest to a client."""
+    return service.create_user(session, principal, client_id, body)
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=schemas.UserOut)
+def create_staff_user(
+    body: schemas.UserCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Add a provider staff member (admins)."""
+    return service.create_user(session, principal, None, body)
+
+
+@router.get("/users", response_model=Page[schemas.UserOut])
+def list_users(
+    principal: PrincipalDep,
+    session: SessionDep,
+    paging: PageDep,
+    client_id: Annotated[str | None, Query(max_length=36)] = None,
+) -> object:
+    """Users the caller may see."""
+    items, total = service.list_users(session, principal, paging.page, paging.per_page, client_id)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/users/{user_id}", response_model=schemas.UserOut)
+def get_user(user_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One user."""
+    return service.get_user(session, principal, user_id)
+
+
+@router.patch("/users/{user_id}", response_model=schemas.UserOut)
+def update_user(
+    user_id: str, body: schemas.UserUpdate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Change a user's role, status, decider flag or password."""
+    return service.update_user(session, principal, user_id, body)
+
+
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=schemas.TokenCreated)
+def create_token(body: schemas.TokenCreate, principal: PrincipalDep, session: SessionDep) -> object:
+    """A new token for the caller; the token appears in this answer only."""
+    token, clear = service.create_token(session, principal, body)
+    return {**schemas.TokenOut.model_validate(token).model_dump(), "token": clear}
+
+
+@router.get("/tokens", response_model=Page[schemas.TokenOut])
+def list_tokens(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """The caller's tokens (never the secrets)."""
+    items, total = service.list_tokens(session, principal, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.delete("/tokens/{token_id}", response_model=schemas.TokenOut)
+def revoke_token(token_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """Revoke a token at once."""
+    return service.revoke_token(session, principal, token_id)

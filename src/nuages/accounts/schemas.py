@@ -1,0 +1,115 @@
+"""Request and response bodies of the accounts API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from nuages.accounts.roles import Role, Scope
+from nuages.accounts.validators import check_country, normalise_vat
+from nuages.kernel.validation import Email, Out, Strict, Text200
+
+
+class ClientCreate(Strict):
+    """A new client (SPEC §1): a business with a checked VAT number, or a consumer."""
+
+    kind: Literal["business", "consumer"]
+    legal_name: Text200
+    country: str = Field(min_length=2, max_length=2, examples=["FR"])
+    vat_number: str | None = Field(default=None, max_length=32)
+    billing_email: Email
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return check_country(value)
+
+    @model_validator(mode="after")
+    def _vat(self) -> ClientCreate:
+        if self.vat_number is not None:
+            self.vat_number = normalise_vat(self.vat_number, self.country)
+        return self
+
+
+class ClientUpdate(Strict):
+    """Changes to a client; omitted fields stay as they are."""
+
+    legal_name: Text200 | None = None
+    vat_number: str | None = Field(default=None, max_length=32)
+    billing_email: Email | None = None
+
+
+class ClientOut(Out):
+    id: str
+    kind: str
+    legal_name: str
+    country: str
+    vat_number: str | None
+    billing_email: str
+    created_at: dt.datetime
+
+
+class UserCreate(Strict):
+    """A new user of a client (by its owner or staff) or a staff member (admins only)."""
+
+    email: Email
+    name: str = Field(default="", max_length=200)
+    role: Role
+    password: SecretStr | None = Field(default=None, min_length=12, max_length=256)
+    is_terms_decider: bool = False
+
+
+class UserUpdate(Strict):
+    """Changes to a user."""
+
+    name: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    active: bool | None = None
+    is_terms_decider: bool | None = None
+    password: SecretStr | None = Field(default=None, min_length=12, max_length=256)
+
+
+class UserOut(Out):
+    id: str
+    email: str
+    name: str
+    role: str
+    client_id: str | None
+    is_terms_decider: bool
+    active: bool
+    created_at: dt.datetime
+
+
+class Login(Strict):
+    """E-mail and password, exchanged for an API token."""
+
+    email: Email
+    password: SecretStr = Field(max_length=256)
+    scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ, Scope.WRITE])
+    days: int = Field(default=1, ge=1, le=365)
+
+
+class TokenCreate(Strict):
+    """A new token for the calling user."""
+
+    name: str = Field(default="", max_length=100)
+    scopes: list[Scope] = Field(min_length=1, max_length=4)
+    days: int = Field(default=90, ge=1, le=365)
+
+
+class TokenOut(Out):
+    id: str
+    name: str
+    scopes: str
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class TokenCreated(TokenOut):
+    """The token itself appears here once and never again."""
+
+    token: str

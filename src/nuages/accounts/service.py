@@ -1,0 +1,413 @@
+"""Use cases of the accounts slice: clients, users, tokens, sign-in.
+
+Services never commit; every state change is written to the action history in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nuages.accounts import schemas
+from nuages.accounts.models import ApiToken, Client, User
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import (
+    OWNER_ASSIGNABLE,
+    ROLE_SCOPES,
+    STAFF_ROLES,
+    Role,
+    Scope,
+    format_scopes,
+    parse_scopes,
+)
+from nuages.accounts.security import (
+    digests_equal,
+    generate_password,
+    hash_password,
+    new_token,
+    split_token,
+    token_digest,
+    verify_password,
+)
+from nuages.accounts.validators import normalise_vat
+from nuages.history import service as history
+from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
+from nuages.kernel.pagination import paginate
+
+# ---------------------------------------------------------------- clients
+
+
+def create_client(session: Session, actor: Principal, data: schemas.ClientCreate) -> Client:
+    """Create a client (staff only)."""
+    if not actor.is_staff:
+        raise Forbidden("only provider staff create clients")
+    actor.require(Scope.WRITE)
+    client = Client(**data.model_dump())
+    session.add(client)
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="client",
+        object_id=client.id,
+        action="client.create",
+        params=data.model_dump(),
+        client_id=client.id,
+    )
+    return client
+
+
+def get_client(session: Session, actor: Principal, client_id: str) -> Client:
+    """A client the caller may see, else 404."""
+    actor.require(Scope.READ)
+    client = session.get(Client, client_id)
+    if client is None or not actor.can_see_client(client.id):
+        raise NotFound("no such client")
+    return client
+
+
+def list_clients(
+    session: Session, actor: Principal, page: int, per_page: int
+) -> tuple[list[Client], int]:
+    """Every client for staff; a client user's own for everyone else."""
+    actor.require(Scope.READ)
+    stmt = select(Client).order_by(Client.created_at, Client.id)
+    if not actor.is_staff:
+        stmt = stmt.where(Client.id == actor.client_id)
+    return paginate(session, stmt, page, per_page)
+
+
+def update_client(
+    session: Session, actor: Principal, client_id: str, data: schemas.ClientUpdate
+) -> Client:
+    """Change a client's identity or billing e-mail (staff, or the client's owner)."""
+    client = get_client(session, actor, client_id)
+    actor.require(Scope.WRITE)
+    if not (actor.is_staff or actor.role == Role.CLIENT_OWNER):
+        raise Forbidden("only an owner or provider staff change a client")
+    changes = data.model_dump(exclude_unset=True)
+    if "vat_number" in changes and changes["vat_number"] is not None:
+        try:
+            changes["vat_number"] = normalise_vat(changes["vat_number"], client.country)
+        except ValueError as exc:
+            from nuages.kernel.errors import ValidationFailed
+
+            raise ValidationFailed(str(exc)) from exc
+    for key, value in changes.items():
+        if value is None and key != "vat_number":
+            continue
+        setattr(client, key, value)
+    history.record(
+        session,
+        actor.actor,
+        object_type="client",
+        object_id=client.id,
+        action="client.update",
+        params=changes,
+        client_id=client.id,
+    )
+    return client
+
+
+# ---------------------------------------------------------------- users
+
+
+def _check_assignable(actor: Principal, role: Role) -> None:
+    if actor.role == Role.PROVIDER_ADMIN:
+        return
+    if actor.role == Role.PROVIDER_OPERATOR and role not in STAFF_ROLES:
+        return
+    if actor.role == Role.CLIENT_OWNER and role in OWNER_ASSIGNABLE:
+        return
+    raise Forbidden(f"you may not give the role {role.value}")
+
+
+def create_user(
+    session: Session, actor: Principal, client_id: str | None, data: schemas.UserCreate
+) -> User:
+    """Add a user to a client (its owner, or staff) or a staff member (admin only)."""
+    actor.require(Scope.WRITE)
+    if client_id is not None:
+        get_client(session, actor, client_id)
+        if data.role in STAFF_ROLES:
+            raise Forbidden("staff roles belong to the provider, not to a client")
+    elif data.role not in STAFF_ROLES:
+        raise Forbidden("a client user needs a client")
+    _check_assignable(actor, data.role)
+    if data.is_terms_decider and data.role != Role.CLIENT_OWNER:
+        raise Forbidden("only an owner can decide on terms changes (000 §4)")
+    if session.execute(select(User.id).where(User.email == data.email)).first():
+        raise AlreadyExists(f"a user with the e-mail {data.email} exists")
+    user = User(
+        email=data.email,
+        name=data.name,
+        role=data.role.value,
+        client_id=client_id,
+        is_terms_decider=data.is_terms_decider,
+        password_hash=hash_password(data.password.get_secret_value()) if data.password else None,
+    )
+    session.add(user)
+    session.flush()
+    if data.is_terms_decider:
+        _single_decider(session, user)
+    history.record(
+        session,
+        actor.actor,
+        object_type="user",
+        object_id=user.id,
+        action="user.create",
+        params=data.model_dump(exclude={"password"}),
+        client_id=client_id,
+    )
+    return user
+
+
+def _single_decider(session: Session, user: User) -> None:
+    # 000 §4, §8: "one" owner receives and decides on terms changes and extensions.
+    others = session.execute(
+        select(User).where(
+            User.client_id == user.client_id, User.is_terms_decider.is_(True), User.id != user.id
+        )
+    ).scalars()
+    for other in others:
+        other.is_terms_decider = False
+
+
+def get_user(session: Session, actor: Principal, user_id: str) -> User:
+    """A user the caller may see: staff see all; client users see their client's users."""
+    actor.require(Scope.READ)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    if user.id != actor.user_id and not (
+        actor.is_staff or (user.client_id is not None and user.client_id == actor.client_id)
+    ):
+        raise NotFound("no such user")
+    return user
+
+
+def list_users(
+    session: Session, actor: Principal, page: int, per_page: int, client_id: str | None = None
+) -> tuple[list[User], int]:
+    """Users the caller may see, optionally those of one client."""
+    actor.require(Scope.READ)
+    stmt = select(User).order_by(User.created_at, User.id)
+    if not actor.is_staff:
+        stmt = stmt.where(User.client_id == actor.client_id)
+    if client_id is not None:
+        stmt = stmt.where(User.client_id == client_id)
+    return paginate(session, stmt, page, per_page)
+
+
+def update_user(session: Session, actor: Principal, user_id: str, data: schemas.UserUpdate) -> User:
+    """Change a user's role, status, decider flag or password."""
+    user = get_user(session, actor, user_id)
+    actor.require(Scope.WRITE)
+    self_service = user.id == actor.user_id
+    changes = data.model_dump(exclude_unset=True, exclude={"password"})
+    if changes or not self_service:
+        # Changing someone else, or one's own role/flags, needs the power to assign.
+        _check_assignable(actor, Role(user.role))
+        if data.role is not None:
+            _check_assignable(actor, data.role)
+            if (data.role in STAFF_ROLES) != (user.client_id is None):
+                raise Forbidden("a user cannot move between the provider and a client")
+    if data.name is not None:
+        user.name = data.name
+    if data.role is not None:
+        user.role = data.role.value
+    if data.active is not None:
+        user.active = data.active
+    if data.is_terms_decider is not None:
+        if data.is_terms_decider and user.role != Role.CLIENT_OWNER:
+            raise Forbidden("only an owner can decide on terms changes (000 §4)")
+        user.is_terms_decider = data.is_terms_decider
+        if data.is_terms_decider:
+            _single_decider(session, user)
+    if data.password is not None:
+        user.password_hash = hash_password(data.password.get_secret_value())
+        changes["password"] = "changed"  # noqa: S105 - a marker, never the password
+    history.record(
+        session,
+        actor.actor,
+        object_type="user",
+        object_id=user.id,
+        action="user.update",
+        params=changes,
+        client_id=user.client_id,
+    )
+    return user
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def issue_token(
+    session: Session, user: User, scopes: frozenset[Scope], days: int, name: str = ""
+) -> tuple[ApiToken, str]:
+    """Store a new token for ``user``; return it with the clear token (shown once)."""
+    allowed = ROLE_SCOPES[Role(user.role)]
+    if not scopes <= allowed:
+        extra = ", ".join(sorted(s.value for s in scopes - allowed))
+        raise Forbidden(f"the role {user.role} cannot hold the scopes: {extra}")
+    clear, lookup, digest = new_token()
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        lookup=lookup,
+        digest=digest,
+        scopes=format_scopes(scopes),
+        expires_at=utc_now() + dt.timedelta(days=days),
+    )
+    session.add(token)
+    session.flush()
+    return token, clear
+
+
+def create_token(
+    session: Session, actor: Principal, data: schemas.TokenCreate
+) -> tuple[ApiToken, str]:
+    """A new token for the caller, never broader than the caller's own token."""
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise Unauthenticated("unknown user")
+    scopes = frozenset(data.scopes)
+    if not scopes <= actor.scopes:
+        raise Forbidden("a token cannot grant more than the token that creates it")
+    token, clear = issue_token(session, user, scopes, data.days, data.name)
+    history.record(
+        session,
+        actor.actor,
+        object_type="token",
+        object_id=token.id,
+        action="token.create",
+        params={"name": data.name, "scopes": token.scopes, "days": data.days},
+        client_id=user.client_id,
+    )
+    return token, clear
+
+
+def list_tokens(
+    session: Session, actor: Principal, page: int, per_page: int
+) -> tuple[list[ApiToken], int]:
+    """The caller's own tokens."""
+    actor.require(Scope.READ)
+    stmt = (
+        select(ApiToken)
+        .where(ApiToken.user_id == actor.user_id)
+        .order_by(ApiToken.created_at, ApiToken.id)
+    )
+    return paginate(session, stmt, page, per_page)
+
+
+def revoke_token(session: Session, actor: Principal, token_id: str) -> ApiToken:
+    """Revoke one of the caller's tokens (admins may revoke anyone's)."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != actor.user_id and actor.role != Role.PROVIDER_ADMIN):
+        raise NotFound("no such token")
+    if token.revoked_at is None:
+        token.revoked_at = utc_now()
+        history.record(
+            session,
+            actor.actor,
+            object_type="token",
+            object_id=token.id,
+            action="token.revoke",
+            client_id=actor.client_id,
+        )
+    return token
+
+
+def login(session: Session, data: schemas.Login) -> tuple[ApiToken, str]:
+    """Exchange an e-mail and password for a token (SPEC §1: the "code d'accès")."""
+    user = session.execute(select(User).where(User.email == data.email)).scalar_one_or_none()
+    ok = verify_password(user.password_hash if user else None, data.password.get_secret_value())
+    if user is None or not ok or not user.active:
+        raise Unauthenticated("wrong e-mail or password")
+    scopes = frozenset(data.scopes) & ROLE_SCOPES[Role(user.role)]
+    if not scopes:
+        raise Forbidden("none of the asked scopes is open to this user")
+    token, clear = issue_token(session, user, scopes, data.days, "sign-in")
+    history.record(
+        session,
+        history.Actor(user.id, user.email),
+        object_type="token",
+        object_id=token.id,
+        action="auth.login",
+        params={"scopes": token.scopes},
+        client_id=user.client_id,
+    )
+    return token, clear
+
+
+def authenticate(session: Session, bearer: str) -> Principal:
+    """The principal behind a bearer token; 401 when unknown, expired, revoked or inactive."""
+    lookup = split_token(bearer)
+    if lookup is None:
+        raise Unauthenticated("malformed token")
+    token = session.execute(select(ApiToken).where(ApiToken.lookup == lookup)).scalar_one_or_none()
+    if token is None or not digests_equal(token.digest, token_digest(bearer)):
+        raise Unauthenticated("unknown token")
+    now = utc_now()
+    if token.revoked_at is not None:
+        raise Unauthenticated("this token was revoked")
+    if token.expires_at <= now:
+        raise Unauthenticated("this token has expired")
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("this user is disabled")
+    token.last_used_at = now
+    role = Role(user.role)
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        role=role,
+        client_id=user.client_id,
+        scopes=parse_scopes(token.scopes) & ROLE_SCOPES[role],
+        token_id=token.id,
+    )
+
+
+# ---------------------------------------------------------------- first admin
+
+
+def create_admin(session: Session, email: str, password: str | None = None) -> tuple[User, str]:
+    """Create a provider admin (CLI and first start); return the user and an admin token."""
+    if session.execute(select(User.id).where(User.email == email)).first():
+        raise AlreadyExists(f"a user with the e-mail {email} exists")
+    user = User(
+        email=email,
+        name="Administrator",
+        role=Role.PROVIDER_ADMIN.value,
+        client_id=None,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(user)
+    session.flush()
+    _token, clear = issue_token(session, user, frozenset(Scope), 365, "cli")
+    history.record(
+        session,
+        history.Actor.system("cli"),
+        object_type="user",
+        object_id=user.id,
+        action="admin.create",
+        params={"email": email},
+    )
+    return user, clear
+
+
+def ensure_first_admin(session: Session, email: str) -> tuple[User, str] | None:
+    """On first start, create the first admin with a generated password.
+
+    Returns (user, password) the one time it creates it; None afterwards. The password
+    is stored only as an argon2id hash.
+    """
+    if session.execute(select(User.id).where(User.role == Role.PROVIDER_ADMIN.value)).first():
+        return None
+    password = generate_password()
+    user, _token = create_admin(session, email, password)
+    return user, password

@@ -1,0 +1,1 @@
+"""What every router shares: sessions, authentication, problems, pagination."""

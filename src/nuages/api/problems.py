@@ -1,0 +1,98 @@
+"""RFC 9457 problem documents for every error the API returns.
+
+Each error has a stable ``type`` URI; bodies never echo secrets (validation errors drop
+the offending input values).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nuages.kernel.errors import PROBLEM_BASE, NuagesError
+
+log = logging.getLogger("nuages.api")
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("body-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str, instance: str, **extra: Any
+) -> JSONResponse:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        errors.append(
+            {
+                "loc": [str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+        )
+    return errors
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    @app.exception_handler(NuagesError)
+    async def _nuages(request: Request, exc: NuagesError) -> JSONResponse:
+        return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid input"}
+        where = ".".join(first["loc"])
+        return problem(
+            422,
+            "validation-failed",
+            "The input is not valid",
+            f"{where}: {first['msg']}" if where else str(first["msg"]),
+            request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+        return problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "an unexpected error occurred; it has been logged",
+            request.url.path,
+        )

@@ -1,0 +1,92 @@
+"""The FastAPI application, assembled from each slice's router."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from nuages import __version__
+from nuages.accounts.api import router as accounts_router
+from nuages.api import problems
+from nuages.api.limits import BodyLimitMiddleware
+from nuages.history import service as history
+from nuages.history.api import router as history_router
+from nuages.kernel.db import Database
+from nuages.kernel.errors import NuagesError
+from nuages.kernel.settings import Settings, get_settings
+
+log = logging.getLogger("nuages.api")
+
+ROUTERS = [accounts_router, history_router]
+
+DESCRIPTION = """
+nuages sells, runs and bills virtual machines under declarative contract terms.
+
+Authenticate with `Authorization: Bearer nua_…` (create one with `nuages admin create`, or
+`POST /api/v1/auth/token`). Errors are `application/problem+json` (RFC 9457) with a
+stable `type`. Lists are paginated with `page` and `per_page`.
+"""
+
+
+def _record_failure(request: Request, exc: NuagesError) -> None:
+    """Write a refused state change to the history, in its own transaction (the
+    change itself rolled back)."""
+    principal = getattr(request.state, "principal", None)
+    if request.method in {"GET", "HEAD", "OPTIONS"} or principal is None:
+        return
+    params = dict(request.path_params)
+    object_id = next((v for k, v in reversed(params.items()) if k.endswith("_id")), "-")
+    route = request.scope.get("route")
+    name = getattr(route, "name", None) or request.url.path
+    try:
+        database: Database = request.app.state.database
+        with database.unit() as session:
+            history.record(
+                session,
+                principal.actor,
+                object_type=name.split("_", 1)[-1][:32],
+                object_id=str(object_id)[:64],
+                action=name[:64],
+                params=params,
+                client_id=principal.client_id,
+                outcome=f"refused: {exc.status} {exc.detail}",
+            )
+    except Exception:  # the refusal answer matters more than its record
+        log.exception("could not record a refused action")
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the application around a database (created from settings when not given)."""
+    settings = settings or get_settings()
+    database = database or Database(settings.effective_database_url)
+    app = FastAPI(
+        title="nuages",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.database = database
+    app.state.settings = settings
+    problems.install(app)
+
+    @app.exception_handler(NuagesError)
+    async def _nuages_error(request: Request, exc: NuagesError) -> JSONResponse:
+        await run_in_threadpool(_record_failure, request, exc)
+        return problems.problem(
+            exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
+        )
+
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,194 @@
+"""Recording and verifying the action history.
+
+Every state-changing service calls ``record`` inside its own transaction, so the entry
+commits with the change or not at all. Failures are recorded by the API edge in a
+transaction of their own (the failed change rolled back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nuages.history.models import GENESIS_HASH, HistoryEntry, HistoryHead
+from nuages.kernel.clock import utc_now
+from nuages.kernel.db import new_id
+
+SECRET_KEYS = ("password", "token", "secret", "private_key", "iban_secret", "authorization")
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user (id and e-mail) or the platform itself (``id=None``)."""
+
+    id: str | None
+    label: str
+
+    @classmethod
+    def system(cls, what: str = "system") -> Actor:
+        return cls(None, what)
+
+
+def redact(value: Any) -> Any:
+    """Replace the value of every key that names a secret, at any depth."""
+    if isinstance(value, Mapping):
+        return {
+            str(key): (
+                REDACTED if any(s in str(key).lower() for s in SECRET_KEYS) else redact(item)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    return value
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def entry_hash(
+    prev_hash: str,
+    *,
+    id: str,
+    at: dt.datetime,
+    actor_id: str | None,
+    actor_label: str,
+    client_id: str | None,
+    object_type: str,
+    object_id: str,
+    action: str,
+    params: str,
+    outcome: str,
+) -> str:
+    """The SHA-256 of an entry's content chained to the previous entry's hash."""
+    body = _canonical(
+        {
+            "id": id,
+            "at": at.astimezone(dt.UTC).isoformat(),
+            "actor_id": actor_id,
+            "actor_label": actor_label,
+            "client_id": client_id,
+            "object_type": object_type,
+            "object_id": object_id,
+            "action": action,
+            "params": params,
+            "outcome": outcome,
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _lock_head(session: Session) -> HistoryHead:
+    # FOR UPDATE serialises appends on PostgreSQL; SQLite transactions already hold the
+    # write lock from BEGIN IMMEDIATE.
+    head = session.execute(select(HistoryHead).where(HistoryHead.id == 1).with_for_update())
+    row = head.scalar_one_or_none()
+    if row is None:
+        row = HistoryHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    *,
+    object_type: str,
+    object_id: str,
+    action: str,
+    params: Mapping[str, Any] | None = None,
+    client_id: str | None = None,
+    outcome: str = "ok",
+) -> HistoryEntry:
+    """Append one entry to the chain in the caller's transaction."""
+    head = _lock_head(session)
+    fields: dict[str, Any] = {
+        "id": new_id(),
+        "at": utc_now(),
+        "actor_id": actor.id,
+        "actor_label": actor.label,
+        "client_id": client_id,
+        "object_type": object_type,
+        "object_id": object_id,
+        "action": action,
+        "params": _canonical(redact(dict(params or {}))),
+        "outcome": outcome[:500],
+    }
+    digest = entry_hash(head.last_hash, **fields)
+    entry = HistoryEntry(prev_hash=head.last_hash, hash=digest, **fields)
+    session.add(entry)
+    session.flush()
+    head.last_seq = entry.seq
+    head.last_hash = digest
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first entry whose stored hash does not match its content or predecessor."""
+
+    seq: int
+    id: str
+    reason: str
+
+
+def verify(session: Session, batch: int = 2000) -> tuple[int, ChainBreak | None]:
+    """Recompute the whole chain; return (entries checked, first break or None)."""
+    prev = GENESIS_HASH
+    checked = 0
+    last_seq = 0
+    while True:
+        rows = (
+            session.execute(
+                select(HistoryEntry)
+                .where(HistoryEntry.seq > last_seq)
+                .order_by(HistoryEntry.seq)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            break
+        for row in rows:
+            if row.prev_hash != prev:
+                return checked, ChainBreak(row.seq, row.id, "does not follow the entry before it")
+            expected = entry_hash(
+                prev,
+                id=row.id,
+                at=row.at,
+                actor_id=row.actor_id,
+                actor_label=row.actor_label,
+                client_id=row.client_id,
+                object_type=row.object_type,
+                object_id=row.object_id,
+                action=row.action,
+                params=row.params,
+                outcome=row.outcome,
+            )
+            if expected != row.hash:
+                return checked, ChainBreak(row.seq, row.id, "content does not match its hash")
+            prev = row.hash
+            checked += 1
+            last_seq = row.seq
+        session.expunge_all()
+    head = session.get(HistoryHead, 1)
+    if head is not None and head.last_hash != prev:
+        return checked, ChainBreak(last_seq, "", "entries after this one are missing")
+    return checked, None
+
+
+def count(session: Session) -> int:
+    """How many entries the history holds."""
+    return session.execute(select(func.count()).select_from(HistoryEntry)).scalar_one()

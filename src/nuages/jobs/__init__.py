@@ -1,0 +1,1 @@
+"""Background jobs: huey queue wiring; each job calls one service function."""

@@ -1,0 +1,58 @@
+"""Input types shared by every slice's schemas.
+
+Names that later reach libvirt XML, file paths or shell-free commands are limited to a
+safe alphabet, checked once here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SAFE_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+SafeName = Annotated[
+    str,
+    StringConstraints(pattern=SAFE_NAME_PATTERN, min_length=1, max_length=63),
+    Field(description="lower-case letters, digits and inner hyphens, at most 63 characters"),
+]
+Email = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$",
+        max_length=254,
+        strip_whitespace=True,
+        to_lower=True,
+    ),
+]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+class Strict(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    """Base of every response body, read from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: the items, the total count and where we are."""
+
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+
+def page_of(items: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:
+    """Assemble a page response."""
+    return {"items": items, "total": total, "page": page, "per_page": per_page}

@@ -1,0 +1,9 @@
+"""Every slice's models, imported so the metadata (and Alembic) sees all tables."""
+
+from __future__ import annotations
+
+from nuages.accounts import models as accounts_models
+from nuages.history import models as history_models
+from nuages.kernel.db import Base
+
+__all__ = ["Base", "accounts_models", "history_models"]
