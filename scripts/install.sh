@@ -27,6 +27,7 @@ for arg in "$@"; do
 done
 
 require_root
+hold_setup_lock "${BASH_SOURCE[0]}" "$@"
 
 # ------------------------------------------------------------------ Debian packages
 PACKAGES=(

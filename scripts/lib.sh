@@ -108,3 +108,19 @@ wait_for() {
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# hold_setup_lock "$0" "$@" : re-run the calling script under a machine-wide lock, so
+# two set-ups at once (several people share this machine and tree) never run apt,
+# pip or a cluster creation concurrently. flock -o: daemons the script starts do not
+# inherit the lock. Nested calls (install.sh from test.sh) take it once.
+NUAGES_SETUP_LOCK="${NUAGES_SETUP_LOCK:-/run/lock/nuages-setup.lock}"
+hold_setup_lock() {
+    if [[ -z "${NUAGES_SETUP_LOCKED:-}" ]]; then
+        export NUAGES_SETUP_LOCKED=1
+        mkdir -p "$(dirname "$NUAGES_SETUP_LOCK")"
+        if ! flock -n "$NUAGES_SETUP_LOCK" true; then
+            log "another nuages set-up is running; waiting for it (up to 30 min)"
+        fi
+        exec flock -o -w 1800 "$NUAGES_SETUP_LOCK" bash "$@"
+    fi
+}

@@ -153,6 +153,7 @@ start_redis() {
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     set -euo pipefail
     require_root
+    hold_setup_lock "${BASH_SOURCE[0]}" "$@"
     wanted=("$@")
     [[ ${#wanted[@]} -gt 0 ]] || wanted=(libvirt postgres redis)
     for s in "${wanted[@]}"; do

@@ -9,8 +9,6 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=scripts/services.sh
-source "$NUAGES_ROOT/scripts/services.sh"
 
 t0=$SECONDS
 step_t0=$SECONDS
@@ -28,10 +26,8 @@ bash "$NUAGES_ROOT/scripts/install.sh" --dev </dev/null
 step_done install
 
 step "services: libvirt, PostgreSQL, Redis (loopback only)"
-start_libvirt
-start_postgres
-start_redis
-export NUAGES_LIBVIRT_URI
+services_env="$(bash "$NUAGES_ROOT/scripts/services.sh" libvirt postgres redis </dev/null)"
+eval "$services_env"
 log "NUAGES_TEST_POSTGRES_URL=$NUAGES_TEST_POSTGRES_URL"
 log "NUAGES_TEST_REDIS_URL=$NUAGES_TEST_REDIS_URL"
 step_done services
