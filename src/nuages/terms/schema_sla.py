@@ -86,7 +86,9 @@ class CreditTier(TermsModel):
             self.low == self.high and not (self.lower_inclusive and self.upper_inclusive)
         ):
             raise problem(
-                f"the tier is empty: {self.low} to {self.high}", "lower_pct below upper_pct"
+                f"the tier is empty: {self.low} to {self.high}",
+                "lower_pct below upper_pct",
+                "lower_pct",
             )
         return self
 
