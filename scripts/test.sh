@@ -11,12 +11,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 t0=$SECONDS
-step_t0=$SECONDS
+current_step="start"
 step() {
+    current_step="$1"
     banner "$* ($(date -u +%H:%M:%S), +$((SECONDS - t0))s)"
-    step_t0=$SECONDS
 }
-step_done() { log "ok: $1 ($((SECONDS - step_t0))s)"; }
+trap 'rc=$?; printf "\n[nuages] FAILED at step: %s (exit %s)\n" "$current_step" "$rc" >&2' ERR
+step_done() { log "ok: $1"; }
 
 require_root
 cd "$NUAGES_ROOT"
@@ -52,7 +53,8 @@ step "mypy"
 .venv/bin/mypy
 step_done mypy
 
-step "pytest $*"
+step "pytest $* (all checks before it passed in $((SECONDS - t0))s)"
+# pytest's own summary stays the last line of a successful run (CI reads it).
 rc=0
 .venv/bin/pytest "$@" </dev/null || rc=$?
 if [[ $rc -eq 5 ]]; then
@@ -60,6 +62,3 @@ if [[ $rc -eq 5 ]]; then
 elif [[ $rc -ne 0 ]]; then
     die "pytest failed (exit $rc)"
 fi
-step_done pytest
-
-banner "all checks passed in $((SECONDS - t0))s"
