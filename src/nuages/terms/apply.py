@@ -1,0 +1,391 @@
+"""An offer's numbers applied: the one place that feeds a terms file into the calculators.
+
+The billing and SLA services and the ``nuages terms`` commands all call these
+functions, so an operator's CLI answer is the number the platform itself applies. Pure:
+no database, no clock, no I/O — every fact (outages, invoices, legal rates) is passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from nuages.kernel.calendar import ContractCalendar, CoverageWindow, Interval
+from nuages.kernel.calendar import Unit as CalendarUnit
+from nuages.kernel.errors import NuagesError
+from nuages.kernel.money import round_cents
+from nuages.terms.calc import indexation, interest, liability, proration, sla
+from nuages.terms.schema import Coverage, Duration, Offer, Unit, clock_time
+
+__all__ = [
+    "MaintenanceWindow",
+    "SlaAssessment",
+    "TermsNotApplicable",
+    "balance_refund_for",
+    "calendar_for",
+    "coverage_window",
+    "duration_unit",
+    "interest_for",
+    "liability_cap_for",
+    "reminder_fee_for",
+    "revise_price",
+    "sla_for_month",
+    "sla_policy",
+    "upgrade_charge",
+]
+
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+_DAY_INDEX = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+class TermsNotApplicable(NuagesError):
+    """The offer's terms have no such rule (e.g. late interest on an offer without one)."""
+
+    status = 422
+    slug = "terms-not-applicable"
+    title = "The offer's terms do not provide for this"
+
+
+def calendar_for(offer: Offer) -> ContractCalendar:
+    """The contract calendar of an offer: its time zone and its law's public holidays."""
+    return ContractCalendar(offer.offer.timezone, offer.offer.holidays)
+
+
+def duration_unit(duration: Duration) -> CalendarUnit:
+    """The calendar's unit for a terms-file duration (the names are the same)."""
+    return CalendarUnit(duration.unit.value)
+
+
+def coverage_window(coverage: Coverage) -> CoverageWindow:
+    """A terms-file coverage table as the calendar's window (24:00 is ``time(0)``)."""
+    end = clock_time(coverage.end)
+    return CoverageWindow(
+        weekdays=frozenset(_DAY_INDEX[d] for d in coverage.days),
+        start=clock_time(coverage.start),
+        end=dt.time(0) if end == dt.time.max else end,
+        exclude_holidays=coverage.exclude_holidays,
+    )
+
+
+def _timedelta(duration: Duration | None) -> dt.timedelta:
+    if duration is None:
+        return dt.timedelta(0)
+    if duration.unit is Unit.minutes:
+        return dt.timedelta(minutes=duration.amount)
+    if duration.unit is Unit.hours:
+        return dt.timedelta(hours=duration.amount)
+    raise TermsNotApplicable(f"{duration} is not a length of time in minutes or hours")
+
+
+def sla_policy(offer: Offer) -> sla.SlaPolicy:
+    """The calculator's policy built from ``[sla]``: coverage, tiers, minimum outage, causes.
+
+    A disabled or best-effort SLA keeps its coverage (availability is still reported) but
+    pays nothing (003 §5.1.2, 001 §6).
+    """
+    terms = offer.sla
+    if terms.coverage is None:
+        raise TermsNotApplicable(f"offer {offer.id} states no SLA coverage")
+    tiers = tuple(
+        sla.CreditTier(
+            lower=t.lower_pct,
+            upper=t.upper_pct,
+            lower_inclusive=t.lower_inclusive,
+            upper_inclusive=t.upper_inclusive,
+            rate=t.credit_pct,
+        )
+        for t in terms.credit_tiers
+    )
+    return sla.SlaPolicy(
+        coverage=coverage_window(terms.coverage),
+        tiers=tiers if terms.enabled else (),
+        minimum_outage=_timedelta(terms.minimum_outage),
+        excusable_causes=frozenset(terms.excusable_causes),
+        month_cap_pct=terms.caps.per_month_pct,
+    )
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """Planned maintenance: when it ran and when it was announced (None: not announced)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    announced_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class SlaAssessment:
+    """One month of an offer's SLA: the calculator's report and the caps applied to it."""
+
+    offer_id: str
+    report: sla.SlaMonth
+    objective_pct: Decimal | None
+    objective_met: bool
+    monthly_amount: Decimal | None
+    credit_amount: Decimal | None
+    rolling_cap_applied: bool
+    excluded_maintenance: tuple[Interval, ...]
+
+
+def _excluded_maintenance(
+    offer: Offer, calendar: ContractCalendar, windows: Iterable[MaintenanceWindow]
+) -> list[Interval]:
+    if not offer.sla.planned_maintenance_excluded:
+        return []
+    notice = offer.maintenance.notice
+    out: list[Interval] = []
+    for window in windows:
+        if offer.maintenance.excluded_from_sla_only_with_notice and notice is not None:
+            # 000 §7: maintenance escapes penalties only if announced ≥ 2 clear days ahead.
+            if window.announced_at is None or not sla.maintenance_is_excluded(
+                calendar,
+                window.announced_at,
+                window.start,
+                notice=notice.amount,
+                unit=duration_unit(notice),
+            ):
+                continue
+        out.append((window.start, window.end))
+    return out
+
+
+def sla_for_month(
+    offer: Offer,
+    year: int,
+    month: int,
+    outages: Iterable[sla.Outage],
+    monthly_amount: Decimal | None = None,
+    *,
+    maintenance: Iterable[MaintenanceWindow] = (),
+    negative_balance: Sequence[Interval] = (),
+    previous_credits: Sequence[sla.IssuedCredit] = (),
+    issued_on: dt.date | None = None,
+) -> SlaAssessment:
+    """Availability and credit of one month under the offer's terms.
+
+    Measured per 002 §6 / SPEC §17 with the offer's coverage, minimum outage and
+    excusable causes; planned maintenance is left out when the offer says so (000 §7:
+    only if announced in time). Time while a prepaid account was negative is dropped
+    when the offer suspends penalties then (000 §5). The credit is the tier's rate of
+    ``monthly_amount`` (or of the month's invoice, 000 §5), capped per month (000 §5:
+    30 %) and over any rolling window (002 §6: 20 % per 30 days, given the credits
+    already issued and the issue date, by default the first day after the month).
+    """
+    calendar = calendar_for(offer)
+    policy = sla_policy(offer)
+    excluded = _excluded_maintenance(offer, calendar, maintenance)
+    suspended = list(negative_balance) if offer.sla.suspended_while_balance_negative else []
+    report = sla.month_report(
+        calendar,
+        year,
+        month,
+        outages,
+        policy,
+        monthly_amount if monthly_amount is not None else ZERO,
+        maintenance=excluded,
+        penalty_suspended=suspended,
+    )
+    objective = offer.sla.objective_pct
+    credit: Decimal | None = None
+    rolling_applied = False
+    if monthly_amount is not None:
+        credit = report.credit_amount
+        caps = offer.sla.caps
+        if caps.rolling_days is not None and caps.rolling_pct is not None:
+            day = issued_on or (dt.date(year, month, 1) + dt.timedelta(days=32)).replace(day=1)
+            allowed = sla.rolling_cap_allowance(
+                credit,
+                day,
+                previous_credits,
+                monthly_amount,
+                cap_pct=caps.rolling_pct,
+                window_days=caps.rolling_days,
+            )
+            rolling_applied = allowed < credit
+            credit = allowed
+    return SlaAssessment(
+        offer_id=offer.id,
+        report=report,
+        objective_pct=objective,
+        objective_met=objective is None or report.availability_pct >= objective,
+        monthly_amount=monthly_amount,
+        credit_amount=credit,
+        rolling_cap_applied=rolling_applied,
+        excluded_maintenance=tuple(excluded),
+    )
+
+
+def interest_for(
+    offer: Offer,
+    amount: Decimal,
+    due_on: dt.date,
+    paid_on: dt.date,
+    legal_rates: Sequence[interest.LegalRate] = (),
+) -> interest.InterestResult:
+    """Late-payment interest on ``amount`` due ``due_on`` and paid ``paid_on``.
+
+    000 §13.1: the offer's multiple of the legal rate in force on the due date (the
+    rates are entered by staff per half-year); 001 §4.4: a fixed yearly rate, every
+    started month counted in full. Other fixed rates accrue per actual day (SPEC §17).
+    """
+    rule = offer.billing.late_payment
+    if rule.rule == "legal_rate_multiple" and rule.legal_rate_multiple is not None:
+        return interest.late_interest_000(
+            amount, due_on, paid_on, legal_rates, multiplier=rule.legal_rate_multiple
+        )
+    if rule.rule == "fixed_yearly_rate" and rule.yearly_rate_pct is not None:
+        if rule.started_months_in_full:
+            return interest.late_interest_001(
+                amount, due_on, paid_on, annual_rate_pct=rule.yearly_rate_pct
+            )
+        days = max(0, (paid_on - due_on).days)
+        first = due_on + dt.timedelta(days=1)
+        unrounded = interest.actual_365_366(
+            amount, rule.yearly_rate_pct, first, first + dt.timedelta(days=days)
+        )
+        return interest.InterestResult(
+            round_cents(unrounded), unrounded, rule.yearly_rate_pct, days, 0
+        )
+    raise TermsNotApplicable(f"offer {offer.id} states no late-payment interest")
+
+
+def reminder_fee_for(offer: Offer, reminders_already_sent: int) -> Decimal:
+    """The fee for a payment reminder (001 §4.4: 75, then 150 on repeat); 0 if none."""
+    fees = offer.billing.reminder_fees
+    if fees is None:
+        return ZERO
+    return interest.reminder_fee(reminders_already_sent, first=fees.first, repeat=fees.repeat)
+
+
+def revise_price(
+    offer: Offer,
+    p0: Decimal,
+    indices: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+    *,
+    proposed: Decimal | None = None,
+) -> indexation.IndexationResult:
+    """The yearly revision of price ``p0`` under the offer's formula.
+
+    ``indices`` maps an index name to ``(base, current)`` (000 §13.3: Syntec and ElecVert;
+    004 §8.1: Syntec). 003 §14.3 has no index: the provider ``proposed`` a new price and
+    the increase is capped at 5 % of the price.
+    """
+    terms = offer.indexation
+    given = dict(indices or {})
+    if terms.formula == "weighted_indices":
+        wanted = [i.name for i in terms.indices]
+        missing = [name for name in wanted if name not in given]
+        unknown = [name for name in given if name not in wanted]
+        if missing or unknown:
+            raise TermsNotApplicable(
+                f"offer {offer.id} revises on {', '.join(wanted)}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        terms_used = [
+            indexation.IndexTerm(i.weight, given[i.name][0], given[i.name][1], i.name)
+            for i in terms.indices
+        ]
+        return indexation.revise_price(
+            p0, terms_used, fixed=terms.fixed_part, cap_pct=terms.yearly_cap_pct
+        )
+    if terms.formula == "capped_increase" and terms.yearly_cap_pct is not None:
+        if proposed is None:
+            raise TermsNotApplicable(
+                f"offer {offer.id} has no index formula: give the proposed new price"
+            )
+        if given:
+            raise TermsNotApplicable(f"offer {offer.id} revises on no index")
+        price = indexation.cap_yearly_increase(p0, proposed, terms.yearly_cap_pct)
+        factor = proposed / p0 if p0 else Decimal(1)
+        return indexation.IndexationResult(price, proposed, factor, capped=price < proposed)
+    raise TermsNotApplicable(
+        f"offer {offer.id} has no yearly revision formula ({terms.formula.replace('_', ' ')})"
+    )
+
+
+def upgrade_charge(
+    offer: Offer,
+    old_price: Decimal,
+    new_price: Decimal,
+    period_start: dt.date,
+    next_invoice: dt.date,
+    changed_on: dt.date,
+) -> proration.ProrationResult:
+    """003 §14.3: an upgrade costs the price difference prorata to the next invoice;
+    a downgrade costs nothing and refunds nothing. Only invoiced offers bill this way."""
+    if offer.billing.mode != "invoiced":
+        raise TermsNotApplicable(f"offer {offer.id} is prepaid: usage is debited as it runs")
+    return proration.config_change_charge(
+        old_price, new_price, period_start, next_invoice, changed_on
+    )
+
+
+def liability_cap_for(
+    offer: Offer,
+    event_on: dt.date,
+    *,
+    monthly_amount: Decimal | None = None,
+    yearly_amount: Decimal | None = None,
+    failure_duration: dt.timedelta | None = None,
+    invoices: Sequence[liability.InvoiceRecord] = (),
+    payments: Sequence[liability.PaymentRecord] = (),
+    already_paid_out: Decimal = ZERO,
+) -> Decimal:
+    """The most the provider may owe for a failure, under the offer's cap rule (SPEC §15).
+
+    000 §12.1: a multiple of the monthly amount for a short failure, of the yearly amount
+    for a long one (the multiples and the day limit come from the terms file); 001 §12:
+    the yearly fee from invoices issued and paid in the 12 months before; 003 §6.1: the
+    amounts received until the event; 004 §13: invoiced over the last 12 months, minus
+    what was already paid out for the whole contract.
+    """
+    rule = offer.liability
+    if rule.cap_rule == "monthly_multiple_by_duration":
+        if monthly_amount is None or failure_duration is None:
+            raise TermsNotApplicable("this cap needs the monthly amount and the failure's length")
+        short_days = rule.short_failure_max_days
+        short_multiple = rule.short_failure_monthly_multiple
+        long_multiple = rule.long_failure_yearly_multiple
+        if short_days is None or short_multiple is None or long_multiple is None:
+            raise TermsNotApplicable(f"offer {offer.id} leaves its liability cap incomplete")
+        # Same reading as calc.liability.cap_000_s12_1: a failure longer than the short
+        # limit, even by less than a day, takes the yearly cap (client-favourable).
+        if failure_duration <= dt.timedelta(days=short_days):
+            return short_multiple * monthly_amount
+        yearly = 12 * monthly_amount if yearly_amount is None else yearly_amount
+        return long_multiple * yearly
+    if rule.cap_rule == "yearly_fee_paid_last_12_months":
+        return liability.cap_001_s12(invoices, event_on)
+    if rule.cap_rule == "amounts_received_until_event":
+        return liability.cap_003_s6_1(payments, event_on)
+    if rule.cap_rule == "invoiced_last_12_months_aggregate":
+        return liability.cap_004_s13(invoices, event_on, already_paid_out)
+    raise TermsNotApplicable(f"offer {offer.id} states no liability cap")
+
+
+def balance_refund_for(
+    offer: Offer, balance: Decimal, cause: liability.TerminationCause
+) -> Decimal:
+    """000 §13.2: the share of a prepaid credit balance refunded at the end, to the cent.
+
+    The shares come from ``[billing.prepaid.balance_refund]`` (000: non-renewal and
+    provider fault 100 %, client fault 0 %, shared fault 50 %).
+    """
+    prepaid = offer.billing.prepaid
+    if prepaid is None:
+        raise TermsNotApplicable(f"offer {offer.id} has no prepaid account")
+    if balance <= 0:
+        return ZERO
+    shares = prepaid.balance_refund
+    pct = {
+        liability.TerminationCause.NON_RENEWAL: shares.non_renewal,
+        liability.TerminationCause.PROVIDER_FAULT: shares.provider_fault,
+        liability.TerminationCause.CLIENT_FAULT: shares.client_fault,
+        liability.TerminationCause.SHARED_FAULT: shares.shared_fault,
+    }[cause]
+    return round_cents(balance * pct / HUNDRED)
