@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
 
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=problems.PROBLEM_RESPONSES)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
@@ -89,4 +90,31 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "version": __version__}
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document describe error bodies as problem documents (the
+    default 422 schema is FastAPI's, which nuages never sends)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["ProblemOut"] = (
+            problems.ProblemOut.model_json_schema()
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for code, response in operation.get("responses", {}).items():
+                    if code in {"422"}:
+                        response.clear()
+                        response.update(problems.PROBLEM_RESPONSES[422])
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

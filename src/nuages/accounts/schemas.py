@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from nuages.accounts.roles import Role, Scope
 from nuages.accounts.validators import check_country, normalise_vat
@@ -14,6 +14,20 @@ from nuages.kernel.validation import Email, Out, Strict, Text200
 
 class ClientCreate(Strict):
     """A new client (SPEC §1): a business with a checked VAT number, or a consumer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "business",
+                    "legal_name": "Exemple SAS",
+                    "country": "FR",
+                    "vat_number": "FR40303265045",
+                    "billing_email": "compta@exemple.fr",
+                }
+            ]
+        }
+    )
 
     kind: Literal["business", "consumer"]
     legal_name: Text200
@@ -36,6 +50,10 @@ class ClientCreate(Strict):
 class ClientUpdate(Strict):
     """Changes to a client; omitted fields stay as they are."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"billing_email": "factures@exemple.fr"}]}
+    )
+
     legal_name: Text200 | None = None
     vat_number: str | None = Field(default=None, max_length=32)
     billing_email: Email | None = None
@@ -54,6 +72,12 @@ class ClientOut(Out):
 class UserCreate(Strict):
     """A new user of a client (by its owner or staff) or a staff member (admins only)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "marie@exemple.fr", "name": "Marie", "role": "client_member"}]
+        }
+    )
+
     email: Email
     name: str = Field(default="", max_length=200)
     role: Role
@@ -63,6 +87,8 @@ class UserCreate(Strict):
 
 class UserUpdate(Strict):
     """Changes to a user."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Marie Durand"}]})
 
     name: str | None = Field(default=None, max_length=200)
     role: Role | None = None
@@ -85,6 +111,18 @@ class UserOut(Out):
 class Login(Strict):
     """E-mail and password, exchanged for an API token."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "admin@exemple.fr",
+                    "password": "correct horse battery",
+                    "scopes": ["read"],
+                }
+            ]
+        }
+    )
+
     email: Email
     password: SecretStr = Field(max_length=256)
     scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ, Scope.WRITE])
@@ -93,6 +131,10 @@ class Login(Strict):
 
 class TokenCreate(Strict):
     """A new token for the calling user."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "ci", "scopes": ["read"], "days": 30}]}
+    )
 
     name: str = Field(default="", max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=4)

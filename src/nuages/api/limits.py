@@ -1,4 +1,4 @@
-"""A body-size limit enforced before any handler reads the body (answers 413)."""
+"""Guards applied before any handler runs: the body-size limit (413) and NUL bytes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nuages.kernel.errors import PROBLEM_BASE
+
+
+def _has_nul(scope: Scope) -> bool:
+    """PostgreSQL text cannot hold NUL: refuse it in the path or query string."""
+    query = scope.get("query_string", b"")
+    path = scope.get("path", "")
+    return b"%00" in query or b"\x00" in query or "\x00" in path
 
 
 class BodyTooLarge(Exception):
@@ -27,6 +34,16 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _has_nul(scope):
+            await self._send_problem(
+                scope,
+                send,
+                422,
+                "validation-failed",
+                "The input is not valid",
+                "the URL may not contain NUL characters",
+            )
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length":
@@ -62,19 +79,31 @@ class BodyLimitMiddleware:
                 await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
+        await self._send_problem(
+            scope,
+            send,
+            413,
+            "body-too-large",
+            "Request body too large",
+            f"the body exceeds {self.max_bytes} bytes",
+        )
+
+    async def _send_problem(
+        self, scope: Scope, send: Send, status: int, slug: str, title: str, detail: str
+    ) -> None:
         body = json.dumps(
             {
-                "type": PROBLEM_BASE + "body-too-large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"the body exceeds {self.max_bytes} bytes",
+                "type": PROBLEM_BASE + slug,
+                "title": title,
+                "status": status,
+                "detail": detail,
                 "instance": scope.get("path", ""),
             }
         ).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(body)).encode()),

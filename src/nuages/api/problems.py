@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nuages.kernel.errors import PROBLEM_BASE, NuagesError
@@ -96,3 +97,35 @@ def install(app: FastAPI) -> None:
             "an unexpected error occurred; it has been logged",
             request.url.path,
         )
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
+    }
+
+
+# Documented on every API route: the errors any of them can answer.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc("Bad request"),
+    401: _doc("Missing, unknown, expired or revoked token"),
+    402: _doc("The account must be funded first"),
+    403: _doc("The caller may not do this"),
+    404: _doc("No such object, or not the caller's"),
+    409: _doc("Conflicts with the object's current state"),
+    413: _doc("Body too large"),
+    422: _doc("The input is not valid"),
+}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SAFE_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -29,10 +29,25 @@ Email = Annotated[
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
+def _no_nul(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL characters; refuse them at the door.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
 class Strict(BaseModel):
-    """Base of every request body: unknown fields are refused."""
+    """Base of every request body: unknown fields and NUL characters are refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class Out(BaseModel):

@@ -1,0 +1,5 @@
+"""``python -m nuages`` runs the CLI."""
+
+from nuages.cli import main
+
+main()

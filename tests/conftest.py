@@ -1,0 +1,95 @@
+"""Fixtures shared by every test: real databases (SQLite file and PostgreSQL), the app.
+
+Every database test runs twice, once per backend. The schema comes from the real
+migrations: a migrated SQLite template is copied per test; the PostgreSQL database is
+migrated once per run and its tables truncated between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from nuages.kernel import migrate
+from nuages.kernel.clock import set_now
+from nuages.kernel.db import Database
+from nuages.kernel.settings import Settings
+from nuages.models import Base
+
+PG_ENV = "NUAGES_TEST_POSTGRES_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Nothing in a test run may touch a real installation's data.
+    os.environ.setdefault("NUAGES_DATA_DIR", str(Path("/tmp") / f"nuages-test-{os.getpid()}"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, migrated to head, dropped at the end."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} is not set: run the suite through scripts/test.sh")
+        pytest.skip(f"{PG_ENV} not set (scripts/test.sh starts PostgreSQL and sets it)")
+    name = f"nuages_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate(database: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[Database]:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "nuages.db"
+        shutil.copy(sqlite_template, path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        db = Database(request.getfixturevalue("postgres_url"))
+        _truncate(db)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: Database) -> Settings:
+    """Settings for an app over the test database, data under tmp_path."""
+    return Settings(data_dir=tmp_path / "data", database_url=database.url)
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_clock() -> Iterator[None]:
+    yield
+    set_now(None)

@@ -1,0 +1,226 @@
+"""Tenant isolation, roles and token validity, generated from the app's route table.
+
+For every route that takes an object id, another client's token on the object answers
+404 (never 403, which would confirm it exists); lists never show another client's
+objects; a guest cannot write; a revoked or expired token gets 401 everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from nuages.accounts.models import ApiToken
+from nuages.accounts.roles import Role, Scope
+from nuages.app import create_app
+from nuages.history.models import HistoryEntry
+from nuages.kernel.clock import set_now, utc_now
+from nuages.kernel.settings import Settings
+
+from .conftest import Actor, World
+from .routes import PUBLIC, SELF_SERVICE, Route, api_routes
+
+ALL_ROUTES = list(api_routes(create_app(Settings(database_url="sqlite://"))))
+
+
+class TenantA:
+    """Client A's objects, one per kind of path parameter."""
+
+    def __init__(self, world: World, http: TestClient) -> None:
+        self.client_id = world.client("Client A")
+        self.owner = world.user(Role.CLIENT_OWNER, self.client_id)
+        r = http.post(
+            f"/api/v1/clients/{self.client_id}/users",
+            json={"email": "member-a@example.com", "role": "client_member"},
+            headers=self.owner.headers,
+        )
+        assert r.status_code == 201, r.text
+        self.member_id = r.json()["id"]
+        with world.database.unit() as session:
+            self.token_id = session.execute(
+                select(ApiToken.id).where(ApiToken.user_id == self.owner.user_id)
+            ).scalar_one()
+            self.entry_id = session.execute(
+                select(HistoryEntry.id).where(HistoryEntry.client_id == self.client_id)
+            ).scalar_one()
+
+    def values(self) -> dict[str, str]:
+        """A value for every path parameter the app knows; extend when a route adds one."""
+        return {
+            "client_id": self.client_id,
+            "user_id": self.member_id,
+            "token_id": self.token_id,
+            "entry_id": self.entry_id,
+        }
+
+    def ids(self) -> set[str]:
+        return set(self.values().values()) | {self.owner.user_id}
+
+
+def _call(http: TestClient, route: Route, values: dict[str, str], actor: Actor) -> Any:
+    return http.request(
+        route.method, route.url(values), json=route.body_example, headers=actor.headers
+    )
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) else set()
+
+
+def test_every_path_parameter_has_a_factory(client: TestClient, world: World) -> None:
+    """A new route whose parameter has no factory must fail here, not go unchecked."""
+    known = set(TenantA(world, client).values())
+    for route in ALL_ROUTES:
+        missing = set(route.params) - known
+        assert not missing, f"{route}: add a factory for {missing} in TenantA.values()"
+
+
+@pytest.mark.parametrize("route", [r for r in ALL_ROUTES if r.params], ids=str)
+def test_other_clients_object_answers_404(client: TestClient, world: World, route: Route) -> None:
+    """Client B's owner, holding every scope, gets 404 on each of client A's objects."""
+    a = TenantA(world, client)
+    b_client = world.client("Client B")
+    b_owner = world.user(Role.CLIENT_OWNER, b_client)
+    response = _call(client, route, a.values(), b_owner)
+    assert response.status_code == 404, f"{route}: {response.status_code} {response.text}"
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in ALL_ROUTES if r.method == "GET" and not r.params], ids=str
+)
+def test_lists_never_show_another_clients_objects(
+    client: TestClient, world: World, route: Route
+) -> None:
+    """Every list endpoint, read by client B, contains none of client A's ids."""
+    a = TenantA(world, client)
+    b_client = world.client("Client B")
+    b_owner = world.user(Role.CLIENT_OWNER, b_client)
+    response = _call(client, route, {}, b_owner)
+    assert response.status_code == 200, response.text
+    leaked = _strings(response.json()) & a.ids()
+    assert not leaked, f"{route} leaked {leaked}"
+
+
+GUEST_WRITES = [
+    r for r in ALL_ROUTES if r.writes and (r.method, r.path) not in PUBLIC | SELF_SERVICE
+]
+
+
+@pytest.mark.parametrize("route", GUEST_WRITES, ids=str)
+def test_guest_cannot_write(client: TestClient, world: World, route: Route) -> None:
+    """A guest (004 §1 "Invité") reads but never changes anything: 403 on its own client."""
+    a = TenantA(world, client)
+    guest = world.user(Role.GUEST, a.client_id)
+    response = _call(client, route, a.values(), guest)
+    assert response.status_code in {403, 404}, f"{route}: {response.status_code} {response.text}"
+    assert response.status_code == 403 or route.params, response.text
+
+
+def _own_token_id(world: World, actor: Actor) -> str:
+    with world.database.unit() as session:
+        return session.execute(
+            select(ApiToken.id).where(ApiToken.user_id == actor.user_id)
+        ).scalar_one()
+
+
+@pytest.mark.parametrize("state", ["revoked", "expired", "garbage"])
+def test_bad_token_gets_401_on_every_route(client: TestClient, world: World, state: str) -> None:
+    """A revoked, expired or malformed token is refused on every authenticated route."""
+    a = TenantA(world, client)
+    admin = world.admin()
+    if state == "revoked":
+        r = client.delete(f"/api/v1/tokens/{_own_token_id(world, admin)}", headers=admin.headers)
+        assert r.status_code == 200
+    elif state == "expired":
+        set_now(utc_now() + dt.timedelta(days=366))
+    else:
+        admin = Actor(admin.user_id, None, "nua_notarealtoken_xyz")
+    for route in ALL_ROUTES:
+        if (route.method, route.path) in PUBLIC:
+            continue
+        response = _call(client, route, a.values(), admin)
+        assert response.status_code == 401, f"{route} ({state}): {response.text}"
+        assert response.headers.get("www-authenticate") == "Bearer"
+
+
+def test_member_never_holds_billing(client: TestClient, world: World) -> None:
+    """A member (000 §5 sub-user) operates VMs but has no billing rights, even if asked."""
+    client_id = world.client()
+    member = world.user(Role.CLIENT_MEMBER, client_id)
+    r = client.post(
+        "/api/v1/tokens", json={"scopes": ["billing"], "days": 1}, headers=member.headers
+    )
+    assert r.status_code == 403
+    with pytest.raises(Exception, match="cannot hold the scopes: billing"):
+        world.user(Role.CLIENT_MEMBER, client_id, scopes=frozenset({Scope.BILLING}))
+
+
+@pytest.mark.parametrize("route", [r for r in ALL_ROUTES if "billing" in r.tags], ids=str)
+def test_member_cannot_reach_billing(client: TestClient, world: World, route: Route) -> None:
+    """Every route tagged billing refuses a member of the owning client."""
+    a = TenantA(world, client)
+    member = world.user(Role.CLIENT_MEMBER, a.client_id)
+    response = _call(client, route, a.values(), member)
+    assert response.status_code == 403, f"{route}: {response.text}"
+
+
+def test_member_cannot_promote_themselves(client: TestClient, world: World) -> None:
+    """Only an owner or staff hands out roles."""
+    client_id = world.client()
+    member = world.user(Role.CLIENT_MEMBER, client_id)
+    r = client.patch(
+        f"/api/v1/users/{member.user_id}", json={"role": "client_owner"}, headers=member.headers
+    )
+    assert r.status_code == 403
+    r = client.get("/api/v1/me", headers=member.headers)
+    assert r.json()["role"] == "client_member"
+
+
+def test_owner_cannot_create_staff(client: TestClient, world: World) -> None:
+    client_id = world.client()
+    owner = world.user(Role.CLIENT_OWNER, client_id)
+    r = client.post(
+        "/api/v1/users",
+        json={"email": "evil@example.com", "role": "provider_admin"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 403
+    r = client.post(
+        f"/api/v1/clients/{client_id}/users",
+        json={"email": "evil@example.com", "role": "provider_admin"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 403
+
+
+def test_token_scope_limits_role(client: TestClient, world: World) -> None:
+    """An owner's read-only token cannot write, though the owner could."""
+    client_id = world.client()
+    owner = world.user(Role.CLIENT_OWNER, client_id, scopes=frozenset({Scope.READ}))
+    r = client.patch(
+        f"/api/v1/clients/{client_id}", json={"legal_name": "X"}, headers=owner.headers
+    )
+    assert r.status_code == 403
+    assert "write" in r.json()["detail"]
+
+
+def test_problem_documents_have_stable_types(client: TestClient, world: World) -> None:
+    admin = world.admin()
+    r = client.get("/api/v1/clients/nope", headers=admin.headers)
+    assert r.status_code == 404
+    body = r.json()
+    assert body["type"] == "https://nuages.dev/problems/not-found"
+    assert set(body) >= {"type", "title", "status", "detail", "instance"}
+    r = client.post("/api/v1/clients", content=b"{not json", headers=admin.headers)
+    assert r.status_code == 422
+    assert json.loads(r.text)["type"].endswith("/validation-failed")
