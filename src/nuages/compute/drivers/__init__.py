@@ -1,0 +1,1 @@
+"""Implementations of the ``Hypervisor`` protocol; one package per hypervisor API."""
