@@ -14,14 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from nuages.app import create_app
+from nuages.contracts.offers import OfferRegistry
 from nuages.kernel import migrate
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
 from nuages.models import Base
+from tests.factories import World
 
 PG_ENV = "NUAGES_TEST_POSTGRES_URL"
 
@@ -93,3 +97,23 @@ def settings(tmp_path: Path, database: Database) -> Settings:
 def _unfreeze_clock() -> Iterator[None]:
     yield
     set_now(None)
+
+
+@pytest.fixture(scope="session")
+def offers() -> OfferRegistry:
+    """The shipped offers, loaded once per run."""
+    return OfferRegistry.from_directory(Path(__file__).resolve().parents[1] / "offers")
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database, offers: OfferRegistry) -> Iterator[TestClient]:
+    """An HTTP client over the real app and the test database."""
+    app = create_app(settings, database, offers)
+    with TestClient(app, raise_server_exceptions=False) as http:
+        yield http
+
+
+@pytest.fixture
+def world(database: Database) -> World:
+    """Factories over the test database."""
+    return World(database)

@@ -13,6 +13,8 @@ from nuages import __version__
 from nuages.accounts.api import router as accounts_router
 from nuages.api import problems
 from nuages.api.limits import BodyLimitMiddleware
+from nuages.contracts.api import router as contracts_router
+from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.api import router as history_router
 from nuages.kernel.db import Database
@@ -21,7 +23,7 @@ from nuages.kernel.settings import Settings, get_settings
 
 log = logging.getLogger("nuages.api")
 
-ROUTERS = [accounts_router, history_router]
+ROUTERS = [accounts_router, contracts_router, history_router]
 
 DESCRIPTION = """
 nuages sells, runs and bills virtual machines under declarative contract terms.
@@ -59,7 +61,11 @@ def _record_failure(request: Request, exc: NuagesError) -> None:
         log.exception("could not record a refused action")
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    offers: OfferRegistry | None = None,
+) -> FastAPI:
     """Build the application around a database (created from settings when not given)."""
     settings = settings or get_settings()
     database = database or Database(settings.effective_database_url)
@@ -72,6 +78,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.database = database
     app.state.settings = settings
+    app.state.offers = offers or OfferRegistry.from_directory(settings.offers_dir)
     problems.install(app)
 
     @app.exception_handler(NuagesError)

@@ -74,6 +74,9 @@ def api_routes(app: FastAPI) -> Iterator[Route]:
             )
 
 
+# Parameters naming objects every client may read (offers are on public sale).
+SHARED_PARAMS = frozenset({"offer_id"})
+
 PUBLIC = {("POST", "/api/v1/auth/token")}
 # Managing one's own credentials is open to every role, guests included: a guest must
 # be able to revoke a token it fears has leaked.

@@ -21,9 +21,9 @@ from nuages.app import create_app
 from nuages.history.models import HistoryEntry
 from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.settings import Settings
+from tests.factories import Actor, World
 
-from .conftest import Actor, World
-from .routes import PUBLIC, SELF_SERVICE, Route, api_routes
+from .routes import PUBLIC, SELF_SERVICE, SHARED_PARAMS, Route, api_routes
 
 ALL_ROUTES = list(api_routes(create_app(Settings(database_url="sqlite://"))))
 
@@ -41,12 +41,22 @@ class TenantA:
         )
         assert r.status_code == 201, r.text
         self.member_id = r.json()["id"]
+        r = http.post(
+            "/api/v1/contracts",
+            json={"offer_id": "isstar-cloud", "accept_terms": True},
+            headers=self.owner.headers,
+        )
+        assert r.status_code == 201, r.text
+        self.contract_id = r.json()["id"]
         with world.database.unit() as session:
             self.token_id = session.execute(
                 select(ApiToken.id).where(ApiToken.user_id == self.owner.user_id)
             ).scalar_one()
             self.entry_id = session.execute(
-                select(HistoryEntry.id).where(HistoryEntry.client_id == self.client_id)
+                select(HistoryEntry.id)
+                .where(HistoryEntry.client_id == self.client_id)
+                .order_by(HistoryEntry.seq)
+                .limit(1)
             ).scalar_one()
 
     def values(self) -> dict[str, str]:
@@ -56,10 +66,13 @@ class TenantA:
             "user_id": self.member_id,
             "token_id": self.token_id,
             "entry_id": self.entry_id,
+            "contract_id": self.contract_id,
+            "offer_id": "isstar-cloud",
         }
 
     def ids(self) -> set[str]:
-        return set(self.values().values()) | {self.owner.user_id}
+        owned = {k: v for k, v in self.values().items() if k not in SHARED_PARAMS}
+        return set(owned.values()) | {self.owner.user_id}
 
 
 def _call(http: TestClient, route: Route, values: dict[str, str], actor: Actor) -> Any:
@@ -84,7 +97,10 @@ def test_every_path_parameter_has_a_factory(client: TestClient, world: World) ->
         assert not missing, f"{route}: add a factory for {missing} in TenantA.values()"
 
 
-@pytest.mark.parametrize("route", [r for r in ALL_ROUTES if r.params], ids=str)
+TENANT_ROUTES = [r for r in ALL_ROUTES if set(r.params) - SHARED_PARAMS]
+
+
+@pytest.mark.parametrize("route", TENANT_ROUTES, ids=str)
 def test_other_clients_object_answers_404(client: TestClient, world: World, route: Route) -> None:
     """Client B's owner, holding every scope, gets 404 on each of client A's objects."""
     a = TenantA(world, client)

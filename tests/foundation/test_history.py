@@ -14,8 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from nuages.history import service
 from nuages.history.models import DROP_APPEND_ONLY_SQL, HistoryEntry
 from nuages.kernel.db import Database
-
-from .conftest import World
+from tests.factories import World
 
 NUAGES = [sys.executable, "-m", "nuages"]
 

@@ -8,8 +8,7 @@ from sqlalchemy import func, select
 
 from nuages.accounts.models import Client
 from nuages.kernel.validation import SAFE_NAME_PATTERN
-
-from .conftest import World
+from tests.factories import World
 
 GOOD = {
     "kind": "business",

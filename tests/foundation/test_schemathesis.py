@@ -15,10 +15,11 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from nuages.accounts.roles import Role
 from nuages.app import create_app
+from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
+from tests.factories import World
 
-from .conftest import World
 from .routes import api_routes
 
 OPERATIONS = [
@@ -27,12 +28,14 @@ OPERATIONS = [
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_api_conforms(method: str, path: str, settings: Settings, database: Database) -> None:
+def test_api_conforms(
+    method: str, path: str, settings: Settings, database: Database, offers: OfferRegistry
+) -> None:
     """No 5xx and every response matches the documented schema, for generated inputs."""
     world = World(database)
     admin = world.admin()
     world.user(Role.CLIENT_OWNER, world.client())
-    app = create_app(settings, database)
+    app = create_app(settings, database, offers)
     with TestClient(app):
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operation = schema[path][method.lower()]

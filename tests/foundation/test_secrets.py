@@ -10,8 +10,7 @@ from sqlalchemy import select
 
 from nuages.accounts.roles import Role
 from nuages.history.models import HistoryEntry
-
-from .conftest import World
+from tests.factories import World
 
 PASSWORD = "s3cret-Password-that-is-long"
 

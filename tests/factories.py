@@ -1,20 +1,14 @@
-"""Fixtures for API tests: the app over each database, and users of every role."""
+"""Factories: clients and users of every role, built through the real services."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-
-import pytest
-from fastapi.testclient import TestClient
 
 from nuages.accounts import service
 from nuages.accounts.models import Client, User
 from nuages.accounts.roles import Role, Scope
 from nuages.accounts.security import hash_password
-from nuages.app import create_app
 from nuages.kernel.db import Database
-from nuages.kernel.settings import Settings
 
 
 @dataclass
@@ -28,13 +22,6 @@ class Actor:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    """An HTTP client over the real app and the test database."""
-    with TestClient(create_app(settings, database), raise_server_exceptions=False) as http:
-        yield http
 
 
 class World:
@@ -90,8 +77,3 @@ class World:
                 session, user, scopes or ROLE_SCOPES[role], days, "test"
             )
         return Actor(user.id, client_id, clear)
-
-
-@pytest.fixture
-def world(database: Database) -> World:
-    return World(database)

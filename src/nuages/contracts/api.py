@@ -1,0 +1,100 @@
+"""REST endpoints for offers and contracts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from nuages.api.deps import PageDep, PrincipalDep, SessionDep
+from nuages.contracts import schemas, service
+from nuages.contracts.offers import OfferRegistry
+from nuages.kernel.validation import Page, page_of
+from nuages.terms.schema import Offer
+
+router = APIRouter(prefix="/api/v1", tags=["contracts"])
+
+
+def registry(request: Request) -> OfferRegistry:
+    """The offers loaded at start."""
+    loaded: OfferRegistry = request.app.state.offers
+    return loaded
+
+
+def _offer_out(offer: Offer) -> schemas.OfferOut:
+    return schemas.OfferOut(
+        id=offer.id,
+        title=offer.offer.title,
+        provider=offer.offer.provider,
+        law=offer.offer.law,
+        billing_mode=offer.billing.mode,
+        content_hash=offer.content_hash,
+        vat_rate=offer.catalogue.vat_rate,
+        prices_include_vat=offer.catalogue.prices_include_vat,
+        flavours=[
+            schemas.FlavourOut.model_validate(f, from_attributes=True)
+            for f in offer.catalogue.flavours
+        ],
+    )
+
+
+@router.get("/offers", response_model=Page[schemas.OfferOut])
+def list_offers(request: Request, principal: PrincipalDep, paging: PageDep) -> object:
+    """The offers on sale."""
+    offers = list(registry(request).offers.values())
+    start = (paging.page - 1) * paging.per_page
+    chosen = offers[start : start + paging.per_page]
+    return page_of([_offer_out(o) for o in chosen], len(offers), paging.page, paging.per_page)
+
+
+@router.get("/offers/{offer_id}", response_model=schemas.OfferOut)
+def get_offer(offer_id: str, request: Request, principal: PrincipalDep) -> object:
+    """One offer, with its version hash (send it back when ordering)."""
+    return _offer_out(registry(request).current(offer_id))
+
+
+@router.post("/contracts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContractOut)
+def create_contract(
+    body: schemas.ContractCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Order an offer: accept its terms; the contract forms per the offer (000 §3.1)."""
+    return service.create_contract(session, principal, registry(request), body)
+
+
+@router.get("/contracts", response_model=Page[schemas.ContractOut])
+def list_contracts(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """Contracts the caller may see."""
+    items, total = service.list_contracts(session, principal, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/contracts/{contract_id}", response_model=schemas.ContractOut)
+def get_contract(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One contract."""
+    return service.get_contract(session, principal, contract_id)
+
+
+@router.post("/contracts/{contract_id}/confirm", response_model=schemas.ContractOut)
+def confirm_contract(
+    contract_id: str,
+    body: schemas.ContractAction,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff confirm an invoiced order (001 §2.5)."""
+    return service.confirm(session, principal, registry(request), contract_id, body.reason)
+
+
+@router.post("/contracts/{contract_id}/suspend", response_model=schemas.ContractOut)
+def suspend_contract(
+    contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff suspend a contract (SPEC §11)."""
+    return service.suspend(session, principal, contract_id, body.reason)
+
+
+@router.post("/contracts/{contract_id}/resume", response_model=schemas.ContractOut)
+def resume_contract(
+    contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff lift a suspension (004 §7)."""
+    return service.resume(session, principal, contract_id, body.reason)

@@ -1,0 +1,76 @@
+"""Request and response bodies of the contracts and offers API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nuages.kernel.validation import Out, SafeName, Strict
+
+
+class FlavourOut(BaseModel):
+    id: str
+    name: str
+    vcpu: int
+    ram_mib: int
+    disk_gib: int
+    bandwidth_mbps: int
+    price: Decimal
+    unit: str
+
+
+class OfferOut(BaseModel):
+    """An offer as clients see it before ordering."""
+
+    id: str
+    title: str
+    provider: str
+    law: str
+    billing_mode: str
+    content_hash: str
+    vat_rate: Decimal
+    prices_include_vat: bool
+    flavours: list[FlavourOut]
+
+
+class ContractCreate(Strict):
+    """An order: the client accepts one offer version (000 §3.1)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"offer_id": "isstar-cloud", "accept_terms": True}],
+        }
+    )
+
+    offer_id: SafeName
+    client_id: str | None = Field(default=None, max_length=36, description="staff only")
+    accept_terms: bool = Field(description="the client accepts the offer's terms (CGV)")
+    offer_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="the version the client read; refused if the terms changed since",
+    )
+
+
+class ContractAction(Strict):
+    """A reason for a staff action on a contract."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "order confirmed"}]})
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ContractOut(Out):
+    id: str
+    client_id: str
+    offer_id: str
+    offer_hash: str
+    state: str
+    state_reason: str
+    accepted_at: dt.datetime
+    activated_at: dt.datetime | None
+    term_ends_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    created_at: dt.datetime

@@ -1,0 +1,193 @@
+"""Use cases of contracts: ordering, confirmation, activation, suspension.
+
+Services never commit; each state change is checked against the state table, written
+with a compare-and-swap on the state, and recorded in the action history.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from nuages.accounts.models import Client
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Role, Scope
+from nuages.contracts import schemas
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.contracts.states import (
+    PROVISIONING_STATES,
+    ContractState,
+    check_transition,
+)
+from nuages.history import service as history
+from nuages.history.service import Actor
+from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PaymentRequired,
+    ValidationFailed,
+)
+from nuages.kernel.pagination import paginate
+
+
+def create_contract(
+    session: Session, actor: Principal, registry: OfferRegistry, data: schemas.ContractCreate
+) -> Contract:
+    """Record an order: the client accepts the current version of an offer.
+
+    The contract stays pending until it is formed: for a prepaid offer once the
+    Minimum Amount is credited (000 §3.1, §13.2, done by billing), for an invoiced
+    offer once the provider confirms the order (001 §2.5).
+    """
+    actor.require(Scope.WRITE)
+    if actor.is_staff:
+        if data.client_id is None:
+            raise ValidationFailed("client_id: staff order on behalf of a client")
+        client_id = data.client_id
+    else:
+        if actor.role != Role.CLIENT_OWNER:
+            raise Forbidden("only an owner (Responsable) places orders (000 §1)")
+        if data.client_id not in (None, actor.client_id):
+            raise NotFound("no such client")
+        client_id = actor.client_id or ""
+    client = session.get(Client, client_id)
+    if client is None:
+        raise NotFound("no such client")
+    if not data.accept_terms:
+        raise ValidationFailed("accept_terms: the terms must be accepted to order (000 §3.1)")
+    offer = registry.current(data.offer_id)
+    if data.offer_hash is not None and data.offer_hash != offer.content_hash:
+        raise Conflict("the offer's terms changed since you read them; read them again")
+    if client.kind not in offer.offer.clients:
+        raise ValidationFailed(f"offer {offer.id} is not sold to {client.kind} clients")
+    registry.record(session, offer)
+    now = utc_now()
+    contract = Contract(
+        client_id=client.id,
+        offer_id=offer.id,
+        offer_hash=offer.content_hash,
+        state=ContractState.PENDING.value,
+        accepted_by=actor.user_id,
+        accepted_at=now,
+        state_reason="awaiting formation",
+    )
+    session.add(contract)
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="contract",
+        object_id=contract.id,
+        action="contract.create",
+        params={"offer_id": offer.id, "offer_hash": offer.content_hash},
+        client_id=client.id,
+    )
+    return contract
+
+
+def get_contract(session: Session, actor: Principal, contract_id: str) -> Contract:
+    """A contract the caller may see, else 404."""
+    actor.require(Scope.READ)
+    contract = session.get(Contract, contract_id)
+    if contract is None or not actor.can_see_client(contract.client_id):
+        raise NotFound("no such contract")
+    return contract
+
+
+def list_contracts(
+    session: Session, actor: Principal, page: int, per_page: int
+) -> tuple[list[Contract], int]:
+    """Contracts the caller may see."""
+    actor.require(Scope.READ)
+    stmt = select(Contract).order_by(Contract.created_at, Contract.id)
+    if not actor.is_staff:
+        stmt = stmt.where(Contract.client_id == actor.client_id)
+    return paginate(session, stmt, page, per_page)
+
+
+def transition(
+    session: Session,
+    contract: Contract,
+    target: ContractState,
+    who: Actor,
+    reason: str,
+) -> Contract:
+    """Move a contract to ``target`` if the table allows it, as a compare-and-swap on
+    its state (two concurrent changes cannot both win)."""
+    check_transition(contract.state, target)
+    now = utc_now()
+    values: dict[str, object] = {"state": target.value, "state_reason": reason, "updated_at": now}
+    if target == ContractState.ACTIVE and contract.activated_at is None:
+        values["activated_at"] = now
+    if target in (ContractState.REVERSIBILITY, ContractState.CLOSED) and contract.ended_at is None:
+        values["ended_at"] = now
+    result = session.execute(
+        update(Contract)
+        .where(Contract.id == contract.id, Contract.state == contract.state)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidTransition("the contract changed meanwhile; try again")
+    previous = contract.state
+    session.refresh(contract)
+    history.record(
+        session,
+        who,
+        object_type="contract",
+        object_id=contract.id,
+        action=f"contract.{target.value}",
+        params={"from": previous, "reason": reason},
+        client_id=contract.client_id,
+    )
+    return contract
+
+
+def confirm(
+    session: Session, actor: Principal, registry: OfferRegistry, contract_id: str, reason: str
+) -> Contract:
+    """Staff confirm an invoiced order, which forms the contract (001 §2.5)."""
+    contract = get_contract(session, actor, contract_id)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff confirm orders")
+    actor.require(Scope.WRITE)
+    offer = registry.for_contract(session, contract)
+    if offer.billing.mode == "prepaid":
+        raise InvalidTransition(
+            "a prepaid contract forms when its minimum amount is credited (000 §3.1)"
+        )
+    return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
+
+
+def suspend(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
+    """Staff suspend a contract (SPEC §11: blocks access; billing continues)."""
+    contract = get_contract(session, actor, contract_id)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff suspend contracts")
+    actor.require(Scope.WRITE)
+    return transition(session, contract, ContractState.SUSPENDED, actor.actor, reason)
+
+
+def resume(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
+    """Staff lift a suspension once its cause is remedied (004 §7)."""
+    contract = get_contract(session, actor, contract_id)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff resume contracts")
+    actor.require(Scope.WRITE)
+    return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
+
+
+def require_provisioning(session: Session, contract: Contract) -> None:
+    """Refuse provisioning unless the contract is formed and running."""
+    if contract.state in PROVISIONING_STATES:
+        return
+    if contract.state == ContractState.PENDING:
+        raise PaymentRequired(
+            "the contract is not formed yet: nothing can be provisioned until it is "
+            "(000 §3.1: minimum amount credited; 001 §2.5: order confirmed)"
+        )
+    raise InvalidTransition(f"the contract is {contract.state}: nothing can be provisioned")
