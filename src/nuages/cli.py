@@ -61,7 +61,7 @@ def worker(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     from nuages.kernel import migrate
 

@@ -18,8 +18,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision``."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at ``url`` up to ``revision`` (default: every branch head;
+    each slice adds its migrations on a branch of its own from the shared base)."""
     command.upgrade(alembic_config(url), revision)
 
 
