@@ -98,8 +98,10 @@ def latest_notice(
     """The exclusive end of the time a notice of ``notice`` before ``term_end`` may arrive.
 
     A notice received at ``t`` is in time when ``notice`` counted from ``t`` (the
-    receipt day not counted) is over by ``term_end``. For hours this is exactly
-    ``term_end − notice``; for day-based units it is the end of the last such day.
+    receipt day not counted) is over by ``term_end``. For day-based units the result is
+    the end of the last such day (local midnight). For minutes and hours it is
+    ``term_end − notice``, a notice at that very instant being treated as late (by one
+    microsecond) to keep every deadline an exclusive end.
     """
     term_end = ensure_aware(term_end)
     if notice.unit is Unit.minutes:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
+import annotated_types
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from nuages.terms.schema_common import Duration
@@ -72,7 +75,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 def _field(root: type[BaseModel], path: tuple[str | int, ...]) -> tuple[type[BaseModel], Any]:
-    """The model holding the last key of ``path`` and that key's annotation (or None)."""
+    """The model holding the last key of ``path`` and that key's FieldInfo (or None)."""
     model = root
     keys = [p for p in path if isinstance(p, str)]
     for key in keys[:-1]:
@@ -81,12 +84,47 @@ def _field(root: type[BaseModel], path: tuple[str | int, ...]) -> tuple[type[Bas
         if inner is None:
             return model, None
         model = inner
-    info = model.model_fields.get(keys[-1]) if keys else None
-    return model, (info.annotation if info is not None else None)
+    return model, (model.model_fields.get(keys[-1]) if keys else None)
 
 
-def describe_type(annotation: Any) -> str:
+def describe_field(info: FieldInfo | None) -> str:
+    """What a field accepts, from its annotation and its constraints."""
+    if info is None:
+        return "a value"
+    return describe_type(info.annotation, info.metadata)
+
+
+def _from_metadata(metadata: Sequence[Any]) -> str | None:
+    # A Field(...) inside Annotated keeps its constraints in its own metadata.
+    metadata = [
+        inner for m in metadata for inner in (m.metadata if isinstance(m, FieldInfo) else [m])
+    ]
+    validators = {getattr(getattr(m, "func", None), "__name__", "") for m in metadata}
+    upper = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
+    if "_decimal" in validators:
+        if upper == 100:
+            return 'a percentage written as a string, e.g. "99.85"'
+        if upper == 1:
+            return 'a share between 0 and 1 written as a string, e.g. "0.30"'
+        return 'a decimal written as a string, e.g. "12.50"'
+    if "_clock_minutes" in validators:
+        return 'a time "HH:MM"'
+    if "_zone_name" in validators:
+        return 'an IANA time zone such as "Europe/Paris"'
+    patterns = {str(getattr(m, "pattern", "")) for m in metadata}
+    for pattern in patterns:
+        if pattern in _PATTERNS:
+            return _PATTERNS[pattern]
+        if pattern.startswith("^[a-z0-9]"):
+            return 'a lowercase slug such as "vm-small"'
+    return None
+
+
+def describe_type(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     """A short human description of what a key accepts."""
+    known = _from_metadata(metadata)
+    if known is not None:
+        return known
     if annotation is None:
         return "a value"
     origin = typing.get_origin(annotation)
@@ -94,20 +132,7 @@ def describe_type(annotation: Any) -> str:
         return "a list of " + describe_type(typing.get_args(annotation)[0])
     if origin is typing.Annotated:
         base, *meta = typing.get_args(annotation)
-        text = " ".join(repr(m) for m in meta)
-        if "_decimal" in text:
-            if "le=100" in text:
-                return 'a percentage written as a string, e.g. "99.85"'
-            if "le=1" in text:
-                return 'a share between 0 and 1 written as a string, e.g. "0.30"'
-            return 'a decimal written as a string, e.g. "12.50"'
-        if "_clock_minutes" in text:
-            return 'a time "HH:MM"'
-        if "_zone_name" in text:
-            return 'an IANA time zone such as "Europe/Paris"'
-        if "pattern='^[a-z0-9]" in text:
-            return 'a lowercase slug such as "vm-small"'
-        return describe_type(base)
+        return describe_type(base, meta)
     if origin in (typing.Union, types.UnionType):
         parts = [describe_type(a) for a in typing.get_args(annotation) if a is not type(None)]
         return " or ".join(dict.fromkeys(parts))
@@ -139,8 +164,8 @@ def describe_error(
     if kind == "terms":
         return str(ctx["what"]), str(ctx["expected"])
     if kind == "missing":
-        model, annotation = _field(root, path)
-        return "required key is missing", describe_type(annotation)
+        _, info = _field(root, path)
+        return "required key is missing", describe_field(info)
     if kind == "extra_forbidden":
         model, _ = _field(root, path)
         return "unknown key", "one of the keys " + ", ".join(model.model_fields)
@@ -161,8 +186,8 @@ def describe_error(
     if kind == "too_short":
         return "the list is too short", f"at least {ctx.get('min_length')} item(s)"
     if kind in _TYPE_WORDS:
-        _, annotation = _field(root, path)
-        wanted = describe_type(annotation) if annotation is not None else _TYPE_WORDS[kind]
+        _, info = _field(root, path)
+        wanted = describe_field(info) if info is not None else _TYPE_WORDS[kind]
         if isinstance(path[-1] if path else None, int):
             wanted = _TYPE_WORDS[kind]
         return f"wrong type: {_shown(value)}", wanted
