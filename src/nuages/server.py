@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 import uvicorn
@@ -64,8 +63,9 @@ def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
         announce(f"  password:   {creds[1]}")
         announce("  sign in:    POST /api/v1/auth/token, or run `nuages admin create`")
     consumer = make_consumer(workers=2)
-    worker = threading.Thread(target=consumer.start, name="nuages-worker", daemon=True)
-    worker.start()
+    # start() spawns the worker and scheduler threads and returns; it must run in the
+    # main thread because it installs signal handlers (uvicorn installs its own after).
+    consumer.start()
     try:
         serve_api(settings, database)
     finally:
