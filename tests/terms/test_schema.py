@@ -195,12 +195,33 @@ def _models(root: type[BaseModel]) -> set[type[BaseModel]]:
 
 
 def test_docs_describe_every_key() -> None:
-    """docs/terms.md names every key of every table of the schema."""
+    """docs/terms.md names every key of every table of the schema, as `key` or inside a
+    table header such as `[billing.deposit]`."""
     docs = (ROOT / "docs" / "terms.md").read_text()
+    prose = re.sub(r"```.*?```", "", docs, flags=re.DOTALL)  # the example does not count
+    code = " ".join(re.findall(r"`([^`]+)`", prose))
     missing = sorted(
         f"{model.__name__}.{name}"
         for model in _models(Offer)
         for name in model.model_fields
-        if f"`{name}`" not in docs
+        if not re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", code)
     )
     assert missing == []
+
+
+def test_docs_example_is_a_valid_offer(tmp_path: Path) -> None:
+    """The commented example of docs/terms.md loads, and its numbers flow: the example's
+    weighted formula P = P0 × (0.15 + 0.85 × S/S0) with S +10 % gives 100 → 108.50."""
+    from decimal import Decimal
+
+    from nuages.terms.apply import revise_price
+
+    docs = (ROOT / "docs" / "terms.md").read_text()
+    block = docs.split("<!-- example:start -->")[1].split("<!-- example:end -->")[0]
+    toml_text = block.strip().removeprefix("```toml").removesuffix("```")
+    file = tmp_path / "example-vps.toml"
+    file.write_text(toml_text)
+    offer = load_offer(file)
+    assert offer.id == "example-vps"
+    result = revise_price(offer, Decimal(100), {"syntec": (Decimal(200), Decimal(220))})
+    assert result.price == Decimal("108.500")
