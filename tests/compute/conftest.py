@@ -154,7 +154,7 @@ def ssh_run(port: int, key: SSHKey, command: str) -> str:
     )
     try:
         _stdin, stdout, stderr = client.exec_command(command, timeout=30)
-        out = stdout.read().decode()
+        out: str = stdout.read().decode()
         status = stdout.channel.recv_exit_status()
         if status != 0:
             raise AssertionError(f"{command!r} exited {status}: {stderr.read().decode()}")

@@ -6,6 +6,7 @@ Same driver code as on a real host; the test driver simulates domains without QE
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,7 @@ def test_undefine_active_domain_destroys_it_first(test_hypervisor: LibvirtHyperv
 def test_unknown_uuid_is_a_clear_not_found(test_hypervisor: LibvirtHypervisor) -> None:
     hv = test_hypervisor
     ghost = uuid.uuid4()
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: hv.status(ghost),
         lambda: hv.start(ghost),
         lambda: hv.shutdown(ghost, 1),

@@ -32,7 +32,7 @@ from typing import Any
 from nuages.compute.tinyimage import guest
 from nuages.compute.tinyimage.cpio import CpioArchive
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 4
 BUSYBOX = Path("/bin/busybox")
 DROPBEAR_BINARIES = (Path("/usr/sbin/dropbear"), Path("/usr/bin/dropbearkey"))
 EXTRA_BINARIES = (Path("/sbin/resize2fs"),)

@@ -65,7 +65,7 @@ PROBE_INIT = f"""#!/bin/busybox sh
 INITTAB = """\
 ::sysinit:/etc/nuages-tiny/rcS
 ::respawn:/usr/sbin/dropbear -F -E -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key
-::respawn:/sbin/acpid -f -c /etc/acpi
+::respawn:/sbin/acpid -f -c /etc/acpi -l /run/acpid.log
 ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/etc/nuages-tiny/rc.shutdown
@@ -184,9 +184,18 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
     + """
 log "shutting down"
 killall dropbear acpid udhcpc 2>/dev/null
+# killall does not wait; a process still holding a file open for writing would make
+# the read-only remount fail.
+i=0
+while pidof dropbear acpid udhcpc >/dev/null && [ $i -lt 30 ]; do usleep 100000; i=$((i+1)); done
 sync
-umount -a -r 2>/dev/null
-mount -o remount,ro / && log "root file system read-only"
+# Only the disk matters (/run and /tmp are tmpfs); 'umount -a' would take /proc and
+# with it the mount table that remount needs.
+if mount -o remount,ro /; then
+  log "root file system read-only"
+else
+  log "root file system still writable (busy); synced"
+fi
 """
 )
 
