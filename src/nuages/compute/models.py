@@ -1,0 +1,277 @@
+"""Compute models: hosts, images, SSH keys, VMs, their operations, grants, leases, outages.
+
+The ``vms`` table keeps exactly the columns billing and SLA helpers read; everything a
+VM needs besides (its disk and seed paths, its MAC) is derived from its id or held by
+the lease tables. Three state axes are kept apart, Nova style: ``vm_state`` (what the
+client expects), ``task_state`` (the operation in flight) and ``power_state`` (what the
+hypervisor last reported, the authority).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nuages.kernel.clock import utc_now
+from nuages.kernel.db import Base, IdMixin, TimestampMixin, UTCDateTime
+
+
+class Host(IdMixin, TimestampMixin, Base):
+    """A hypervisor host reached by a libvirt URI, in one site of one country.
+
+    ``dedicated_to`` names the only client whose VMs may run on it (000 §1 "Infrastructure
+    Dédiée"); shared hosts have none. Capacity is read from the host when it is added;
+    the overcommit ratios come from the settings at that time.
+    """
+
+    __tablename__ = "hosts"
+
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    uri: Mapped[str] = mapped_column(String(255), unique=True)
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    country: Mapped[str] = mapped_column(String(2))
+    dedicated_to: Mapped[str | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    vcpus: Mapped[int] = mapped_column(Integer)
+    ram_mib: Mapped[int] = mapped_column(Integer)
+    disk_gib: Mapped[int] = mapped_column(Integer)
+    cpu_ratio: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    ram_ratio: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    disk_ratio: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    accel: Mapped[str] = mapped_column(String(8))  # "kvm" | "tcg", from the probe
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_seen: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Image(IdMixin, TimestampMixin, Base):
+    """A bootable image: a base disk (and kernel/initrd for direct kernel boot).
+
+    ``client_id`` is null for the provider's public catalogue, else the one client that
+    may use it (an image imported for that client).
+    """
+
+    __tablename__ = "images"
+
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    os: Mapped[str] = mapped_column(String(63))
+    boot_mode: Mapped[str] = mapped_column(String(16))  # "direct-kernel" | "disk"
+    disk_format: Mapped[str] = mapped_column(String(8), default="qcow2")
+    base_path: Mapped[str] = mapped_column(String(1024))
+    kernel_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    initrd_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    cmdline: Mapped[str] = mapped_column(String(1024), default="")
+    min_disk_gib: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    client_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SshKey(IdMixin, Base):
+    """An OpenSSH public key of one user, injected into the VMs it is chosen for
+    (002 §3: management of SSH keys)."""
+
+    __tablename__ = "ssh_keys"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name"),
+        UniqueConstraint("user_id", "fingerprint"),
+    )
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # "SHA256:<base64>", as ssh-keygen
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+# A name is unique among a client's VMs that still exist; a deleted VM frees its name.
+_LIVE = "vm_state != 'deleted'"
+
+
+class Vm(Base):
+    """A client's virtual machine. The columns are the ones billing reads; keep them."""
+
+    __tablename__ = "vms"
+    __table_args__ = (
+        Index(
+            "uq_vms_client_id_live_name",
+            "client_id",
+            "name",
+            unique=True,
+            sqlite_where=text(_LIVE),
+            postgresql_where=text(_LIVE),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # = libvirt domain UUID
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    flavour_id: Mapped[str] = mapped_column(String(63))
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"))
+    host_id: Mapped[str | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    vcpus: Mapped[int] = mapped_column(Integer)
+    ram_mib: Mapped[int] = mapped_column(Integer)
+    disk_gib: Mapped[int] = mapped_column(Integer)
+    vm_state: Mapped[str] = mapped_column(String(16), index=True)
+    task_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    power_state: Mapped[str] = mapped_column(String(16))
+    suspended_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    ip_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+# At most one operation in flight per VM, enforced by the database as well as by the
+# compare-and-swap on task_state.
+_IN_FLIGHT = "state IN ('queued', 'running')"
+
+
+class Operation(IdMixin, Base):
+    """A long action on a VM (create, start, stop, …) that a client polls.
+
+    ``params`` holds what the job needs (JSON); ``runner`` names the process that
+    executes it (``host:pid``), so crash recovery knows whether it is still alive.
+    """
+
+    __tablename__ = "vm_operations"
+    __table_args__ = (
+        Index(
+            "uq_vm_operations_vm_id_in_flight",
+            "vm_id",
+            unique=True,
+            sqlite_where=text(_IN_FLIGHT),
+            postgresql_where=text(_IN_FLIGHT),
+        ),
+    )
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    requested_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    runner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    started_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class VmGrant(IdMixin, Base):
+    """A VM an owner gives a member to operate (SPEC §1; 000 §5 sub-responsables)."""
+
+    __tablename__ = "vm_grants"
+    __table_args__ = (UniqueConstraint("vm_id", "user_id"),)
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    granted_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class PortLease(IdMixin, Base):
+    """The SSH port forwarded from the host's 127.0.0.1 to one VM (user networking)."""
+
+    __tablename__ = "vm_port_leases"
+    __table_args__ = (UniqueConstraint("host_id", "port"),)
+
+    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="RESTRICT"))
+    port: Mapped[int] = mapped_column(Integer)
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class IpPool(IdMixin, TimestampMixin, Base):
+    """A range of fixed addresses on a bridged libvirt network (bridge mode; 003 §4)."""
+
+    __tablename__ = "ip_pools"
+
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    network: Mapped[str] = mapped_column(String(63))  # the libvirt network on the hosts
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    cidr: Mapped[str] = mapped_column(String(49))
+    gateway: Mapped[str] = mapped_column(String(45))
+    first_address: Mapped[str] = mapped_column(String(45))
+    last_address: Mapped[str] = mapped_column(String(45))
+
+
+class IpAddress(IdMixin, Base):
+    """A fixed address held by one VM. A row exists only while held: releasing it
+    returns the address to its pool (003 §4)."""
+
+    __tablename__ = "ip_addresses"
+
+    pool_id: Mapped[str] = mapped_column(ForeignKey("ip_pools.id", ondelete="RESTRICT"))
+    # Unique: an address is held by at most one VM, whatever races the allocators run.
+    address: Mapped[str] = mapped_column(String(45), unique=True)
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), unique=True)
+    mac: Mapped[str] = mapped_column(String(17), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+_OPEN = '"end" IS NULL'
+
+
+class VmOutage(IdMixin, Base):
+    """A period a VM that should run was found down, ``[start, end)``; ``end`` is null
+    until it is back. The SLA slice reads these (002 §6, 001 §6, 000 §5).
+
+    ``start`` is the last moment the VM was seen running (the platform cannot know
+    better; an unclear start is read in the client's favour, SPEC §17); ``detected_at``
+    is when reconciliation noticed. ``cause``: crashed, guest-shutdown, domain-missing,
+    paused, guest-suspended.
+    """
+
+    __tablename__ = "vm_outages"
+    __table_args__ = (
+        Index(
+            "uq_vm_outages_vm_id_open",
+            "vm_id",
+            unique=True,
+            sqlite_where=text(_OPEN),
+            postgresql_where=text(_OPEN),
+        ),
+    )
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="RESTRICT"), index=True
+    )
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cause: Mapped[str] = mapped_column(String(64))
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
