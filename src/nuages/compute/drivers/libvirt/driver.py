@@ -3,10 +3,12 @@
 URIs: ``qemu:///system`` (this machine), ``qemu+ssh://host/system`` (another host),
 ``test:///default`` (libvirt's in-process test driver, for tests and simulated fleets).
 
-About ``test:///default``: its state lives in the process and belongs to one connection;
-a fresh ``LibvirtHypervisor`` starts with libvirt's own running domain named ``test``.
-Callers treat it like any domain they did not create: ``list_domains`` reports it, and
+About ``test:///default``: its state lives in the process, is shared by every connection
+open to it at the same time, and is reset when the last one closes (measured with
+libvirt 9.0). A fresh state holds libvirt's own running domain named ``test``. Callers
+treat it like any domain they did not create: ``list_domains`` reports it, and
 reconciliation ignores UUIDs unknown to the platform (never undefine what you do not own).
+Tests wanting a clean slate hold the only connection and close it at the end.
 
 libvirt objects never leave this module: callers get ``DomainStatus`` values and name
 domains by UUID.
