@@ -202,3 +202,8 @@ def test_unreachable_host_is_reported_as_such(tmp_path: Path) -> None:
     assert info.value.status == 503
     with pytest.raises(HostUnreachable):
         hv.status(uuid.uuid4())
+
+
+def test_probe_on_a_host_without_kvm_says_tcg(test_hypervisor: LibvirtHypervisor) -> None:
+    # The test driver's capabilities offer no 'kvm' domain type: no guest is booted.
+    assert test_hypervisor.probe_acceleration() == "tcg"

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -37,13 +37,12 @@ from nuages.compute.hypervisor import (
     DomainStatus,
     HostCapacity,
     HostUnreachable,
+    Hypervisor,
     HypervisorError,
     PowerState,
     check_resources,
 )
 from nuages.kernel.errors import InvalidTransition
-
-T = TypeVar("T")
 
 
 def _silence(_ctx: object, _err: object) -> None:
@@ -430,3 +429,8 @@ class LibvirtHypervisor:
             st = os.statvfs(path)
             return st.f_blocks * st.f_frsize / gib, st.f_bavail * st.f_frsize / gib
         raise HypervisorError(f"name a storage pool to measure the disks of {self.uri}")
+
+
+if TYPE_CHECKING:
+    # mypy proves the class satisfies the protocol (signatures included).
+    _conforms: type[Hypervisor] = LibvirtHypervisor
