@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from nuages.accounts import models as accounts_models
+from nuages.billing import models as billing_models
 from nuages.compute import models as compute_models
 from nuages.contracts import models as contracts_models
 from nuages.history import models as history_models
 from nuages.kernel.db import Base
 
-__all__ = ["Base", "accounts_models", "compute_models", "contracts_models", "history_models"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "billing_models",
+    "compute_models",
+    "contracts_models",
+    "history_models",
+]

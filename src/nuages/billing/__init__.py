@@ -1,0 +1,1 @@
+"""Prepaid accounts: ledger, top-ups, metering, negative balance, extensions (000)."""

@@ -1,0 +1,330 @@
+"""Request and response bodies of the billing API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from nuages.kernel.validation import Out, SafeName, Strict
+
+# A top-up in the currency's cents: positive, at most 2 decimals, below 10^10.
+TopUpAmount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+# The SEPA character set (EPC guidelines): what banks carry in references.
+SepaText = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=35, pattern=r"^[A-Za-z0-9/?:().,'+ -]+$", strip_whitespace=True
+    ),
+]
+Reason = Annotated[str, StringConstraints(min_length=3, max_length=300, strip_whitespace=True)]
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,100}$")]
+
+
+class TransferCreate(Strict):
+    """A bank transfer the provider received for a contract's account (000 §13.2).
+
+    ``reference`` is the bank's own reference of the credit (AcctSvcrRef on the
+    statement): the same transfer can never be credited twice, by hand or by import.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount": "150.00",
+                    "currency": "EUR",
+                    "reference": "BANKREF-2026-000123",
+                    "received_on": "2026-11-20",
+                }
+            ]
+        }
+    )
+
+    amount: TopUpAmount
+    currency: Currency = "EUR"
+    reference: SepaText
+    received_on: dt.date | None = Field(default=None, description="value date; today if omitted")
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class AdjustmentCreate(Strict):
+    """A staff movement with its reason: a correction (either sign), a credit, a fee or a
+    refund of credit balance. Corrections are new entries; nothing is ever edited."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "credit",
+                    "amount": "12.50",
+                    "reason": "SLA penalty for the outage of 3 November (000 §5)",
+                    "idempotency_key": "sla-2026-11-ticket-42",
+                }
+            ]
+        }
+    )
+
+    kind: Literal["adjustment", "credit", "fee", "refund"]
+    amount: Annotated[Decimal, Field(max_digits=18, decimal_places=6)] = Field(
+        description="positive; an adjustment may be negative (a debit)"
+    )
+    reason: Reason
+    idempotency_key: Key | None = Field(default=None, description="retries find the first entry")
+
+
+class MandateCreate(Strict):
+    """A SEPA Core mandate the client signed: the IBAN and BIC are checked."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "iban": "BE68 5390 0754 7034",
+                    "bic": "GKCCBEBB",
+                    "holder_name": "Exemple SPRL",
+                    "signed_on": "2026-11-01",
+                }
+            ]
+        }
+    )
+
+    iban: Annotated[str, StringConstraints(min_length=5, max_length=42)]
+    bic: Annotated[str, StringConstraints(min_length=8, max_length=11)] | None = None
+    holder_name: Annotated[str, StringConstraints(min_length=1, max_length=70)]
+    signed_on: dt.date
+
+
+class MandateOut(Out):
+    """A mandate; the IBAN is shown masked."""
+
+    id: str
+    contract_id: str
+    reference: str
+    iban_masked: str
+    bic: str
+    holder_name: str
+    signed_on: dt.date
+    state: str
+    used: bool
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class DirectDebitCreate(Strict):
+    """Ask for a direct-debit top-up under the contract's active mandate; it goes out in
+    the next pain.008 batch. ``reference`` is the caller's own: a retry finds the first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"amount": "200.00", "currency": "EUR", "reference": "topup-2026-11"}]
+        }
+    )
+
+    amount: TopUpAmount
+    currency: Currency = "EUR"
+    reference: Key
+
+
+class DirectDebitOut(Out):
+    """A collection and where it stands."""
+
+    id: str
+    contract_id: str
+    mandate_id: str
+    amount: Decimal
+    currency: str
+    end_to_end_id: str
+    state: str
+    batch_id: str | None
+    collection_date: dt.date | None
+    sequence_type: str | None
+    returned_at: dt.datetime | None
+    return_reason: str | None
+    created_at: dt.datetime
+
+
+class DebitReturnCreate(Strict):
+    """The debtor's bank returned a collection (R-transaction): its top-up is reversed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"end_to_end_id": "NUA0123456789ABCDEF", "reason": "AM04"}]}
+    )
+
+    end_to_end_id: SepaText
+    reason: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{4}$")] = Field(
+        description="ISO 20022 return reason code, e.g. AM04 (insufficient funds)"
+    )
+
+
+class EntryOut(Out):
+    """One ledger entry."""
+
+    seq: int
+    kind: str
+    amount: Decimal
+    currency: str
+    at: dt.datetime
+    recorded_at: dt.datetime
+    reference: str
+    description: str
+    resource_type: str | None
+    resource_id: str | None
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    quantity: Decimal | None
+    unit_price: Decimal | None
+    corrects_seq: int | None
+
+
+class AccountOut(BaseModel):
+    """A contract's prepaid account: balance, how to pay, how long it lasts."""
+
+    contract_id: str
+    client_id: str
+    currency: str
+    balance: Decimal
+    payment_reference: str = Field(description="write it on transfers (ISO 11649)")
+    minimum_amount: Decimal = Field(description="credited to form the contract (000 §3.1)")
+    contract_state: str
+    negative_since: dt.datetime | None
+    suspended_at: dt.datetime | None
+    hourly_burn: Decimal = Field(description="what the running resources cost per hour")
+    runs_out_at: dt.datetime | None = Field(description="at the current burn; null if none")
+
+
+class UsageOut(Out):
+    """One resource over one period, as debited."""
+
+    seq: int
+    resource_type: str | None
+    resource_id: str | None
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    quantity: Decimal | None
+    unit_price: Decimal | None
+    amount: Decimal
+    description: str
+
+
+class UsageTotalOut(BaseModel):
+    """What one resource cost over [since, until)."""
+
+    resource_type: str
+    resource_id: str
+    periods: int
+    quantity: Decimal
+    amount: Decimal
+
+
+class ExtensionCreate(Strict):
+    """Extra VMs (or an option) for a limited period (000 §8), billed per extra VM-hour."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "vms",
+                    "item_id": "vm-m",
+                    "quantity": 2,
+                    "starts_at": "2030-01-10T08:00:00Z",
+                    "ends_at": "2030-01-12T20:00:00Z",
+                    "reason": "sales campaign",
+                }
+            ]
+        }
+    )
+
+    kind: Literal["vms", "option"] = "vms"
+    item_id: SafeName = Field(description="a flavour id (vms) or an option id of the offer")
+    quantity: int = Field(ge=1, le=100)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: Annotated[str, StringConstraints(max_length=300)] = ""
+
+
+class ExtensionDecision(Strict):
+    """An owner's answer to an extension request."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "agreed"}]})
+
+    reason: Annotated[str, StringConstraints(max_length=300)] = ""
+
+
+class ExtensionOut(Out):
+    """An extension and where it stands."""
+
+    id: str
+    contract_id: str
+    kind: str
+    item_id: str
+    quantity: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    active_from: dt.datetime | None
+    state: str
+    reason: str
+    requested_by: str | None
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    policy_id: str | None
+    created_at: dt.datetime
+
+
+class PolicyPut(Strict):
+    """The owner's standing authorisation for automatic extensions (000 §8)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enabled": True,
+                    "cpu_pct": 85,
+                    "sustained_minutes": 15,
+                    "flavour_id": "vm-m",
+                    "quantity": 1,
+                    "duration_hours": 6,
+                    "monthly_budget": "50.00",
+                }
+            ]
+        }
+    )
+
+    enabled: bool = True
+    cpu_pct: int = Field(ge=1, le=100)
+    sustained_minutes: int = Field(ge=1, le=1440)
+    flavour_id: SafeName
+    quantity: int = Field(ge=1, le=20)
+    duration_hours: int = Field(ge=1, le=744)
+    monthly_budget: TopUpAmount
+
+
+class PolicyOut(Out):
+    """An automatic-extension policy."""
+
+    id: str
+    contract_id: str
+    enabled: bool
+    cpu_pct: int
+    sustained_minutes: int
+    flavour_id: str
+    quantity: int
+    duration_hours: int
+    monthly_budget: Decimal
+    set_by: str | None
+    updated_at: dt.datetime
+
+
+class StatementReport(BaseModel):
+    """What an imported bank statement did, line by line."""
+
+    credited: list[str] = []
+    duplicates: list[str] = []
+    returns: list[str] = []
+    unmatched: list[str] = []
+
+
+AnyKind = Literal["topup", "usage", "fee", "credit", "refund", "adjustment", "reversal"]

@@ -1,0 +1,37 @@
+"""Settings of the billing slice, read from ``NUAGES_BILLING_*`` variables."""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BillingSettings(BaseSettings):
+    """Knobs of prepaid billing; each one is an ``NUAGES_BILLING_<NAME>`` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="NUAGES_BILLING_", extra="ignore")
+
+    # Warn the client when the balance, at the current hourly burn, runs out within this.
+    low_balance_hours: int = Field(default=72, ge=1)
+    # on_negative_balance = "notify_then_suspend": how long the notice runs first.
+    negative_grace_hours: int = Field(default=24, ge=0)
+    # The longest extension a client may order at once (000 §8 "période limitée").
+    extension_max_days: int = Field(default=31, ge=1)
+    # Entries written per metering transaction: a crash loses at most one batch of work,
+    # never money (the rerun finds what was written by its idempotency key).
+    metering_batch: int = Field(default=5000, ge=1)
+    # The provider as SEPA creditor (pain.008 header and payment information).
+    sepa_creditor_name: str = ""
+    sepa_creditor_iban: str = ""
+    sepa_creditor_bic: str = ""
+    sepa_creditor_id: str = ""
+    # Days between writing a batch and the requested collection date.
+    sepa_lead_days: int = Field(default=2, ge=1)
+
+
+@functools.cache
+def get_billing_settings() -> BillingSettings:
+    """The process-wide billing settings, read once."""
+    return BillingSettings()
