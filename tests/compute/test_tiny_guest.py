@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -76,6 +77,18 @@ def test_guest_lifecycle_over_ssh(
     # The overlay is 2 GiB on a 1 GiB base: the guest grew its file system to fill it.
     root_kib = int(ssh_run(guest.port, ssh_key, "df -k / | awk 'NR==2 {print $2}'"))
     assert root_kib > 1.5 * 1024 * 1024
+
+    # restrict=on: the guest cannot open a connection even to the host's own loopback
+    # (10.0.2.2 is the host as seen from user networking).
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        host_port = listener.getsockname()[1]
+        out = ssh_run(guest.port, ssh_key, f"nc -w 2 10.0.2.2 {host_port} </dev/null; echo rc=$?")
+        assert out.strip().endswith("rc=1")
+        with pytest.raises(TimeoutError):
+            listener.accept()
 
     # No sync: the graceful (ACPI) reboot must flush the write itself.
     ssh_run(guest.port, ssh_key, "echo persisted > /root/witness")
