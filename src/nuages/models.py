@@ -7,6 +7,7 @@ from nuages.billing import models as billing_models
 from nuages.compute import models as compute_models
 from nuages.contracts import models as contracts_models
 from nuages.history import models as history_models
+from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "compute_models",
     "contracts_models",
     "history_models",
+    "invoicing_models",
 ]

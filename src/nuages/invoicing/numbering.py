@@ -1,0 +1,44 @@
+"""Gapless, sequential numbering of invoices and credit notes, per series and year.
+
+A number is taken in the same transaction that writes the document: the sequence row
+is incremented with ``UPDATE … RETURNING``, which holds the row lock (PostgreSQL) or
+the database write lock (SQLite, ``BEGIN IMMEDIATE``) until commit. Two concurrent runs
+therefore queue on the row; a transaction that rolls back (or a process killed
+mid-run) gives its number back with everything else, so numbers never skip nor repeat.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from nuages.invoicing.models import InvoiceSequence
+
+
+def format_number(series: str, year: int, seq_no: int) -> str:
+    """The printed number: ``F-2026-000042`` (series, year of issue, six digits)."""
+    return f"{series}-{year}-{seq_no:06d}"
+
+
+def take_number(session: Session, series: str, year: int) -> int:
+    """The next number of ``series`` in ``year``, reserved until the caller's
+    transaction ends (committed: used; rolled back: free again)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Create the year's row if it is the first document of the year; a concurrent
+    # creator wins harmlessly (ON CONFLICT DO NOTHING), then both queue on the UPDATE.
+    session.execute(
+        insert(InvoiceSequence)
+        .values(series=series, year=year, last_number=0)
+        .on_conflict_do_nothing(index_elements=["series", "year"])
+    )
+    number = session.execute(
+        update(InvoiceSequence)
+        .where(InvoiceSequence.series == series, InvoiceSequence.year == year)
+        .values(last_number=InvoiceSequence.last_number + 1)
+        .returning(InvoiceSequence.last_number)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return int(number)

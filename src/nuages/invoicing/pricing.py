@@ -1,0 +1,339 @@
+"""What one contract owes for one billing period, as draft lines. Pure: the caller
+loads the VMs, contract lines, charges and earlier tier discounts and passes them in.
+
+- In advance (001, 003, 004): every item running at the period's start is billed for
+  the period; an item added during the previous period (already invoiced) is billed
+  prorata from its start day, and an upgrade costs the price difference prorata
+  (003 §14.3 via ``terms.apply.upgrade_charge``: downgrades cost nothing, refund
+  nothing).
+- In arrears: every item is billed for the days it ran in the period.
+- Users (001 §4.2): the tier of the number of subscribed users gives a discount; a
+  discount granted for a tier not kept during the minimum subscription is billed back
+  (001 §4.3).
+- Yearly revision (000 §13.3, 004 §8.1): catalogue prices times the index factor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from nuages.invoicing.periods import Period, overlap_days
+from nuages.kernel.money import round_cents
+from nuages.terms import apply
+from nuages.terms.schema import Offer, PriceUnit
+
+ZERO = Decimal("0.00")
+HUNDRED = Decimal(100)
+# Units priced per month of service, and how many months one price covers.
+MONTHS_PER_PRICE = {
+    PriceUnit.month: Decimal(1),
+    PriceUnit.user_month: Decimal(1),
+    PriceUnit.gib_month: Decimal(1),
+    PriceUnit.vm: Decimal(1),
+    PriceUnit.quarter: Decimal(3),
+}
+
+
+class PricingProblem(Exception):
+    """The period cannot be priced (no price, unknown item, unsupported unit): the
+    run reports it and issues nothing for the contract."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """A billable item of a contract: a VM's flavour, an option, a user count."""
+
+    item_id: str
+    quantity: Decimal
+    since: dt.date
+    until: dt.date | None = None
+    unit_price: Decimal | None = None  # quoted price; None: the catalogue's
+    vm_id: str | None = None
+    label: str = ""
+    replaces: Item | None = None  # the item an upgrade replaced (003 §14.3)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A pending charge to bill on this invoice (reminder fee, interest, fee)."""
+
+    charge_id: str
+    kind: str
+    description: str
+    amount: Decimal
+    taxable: bool
+
+
+@dataclass(frozen=True)
+class PastDiscount:
+    """A tier discount (or its claw-back) billed on an earlier invoice (001 §4.3)."""
+
+    period_start: dt.date
+    kind: str  # "user_discount" | "user_clawback"
+    base: Decimal  # the user lines the discount applied to
+    pct: Decimal
+    amount: Decimal  # the line's amount (negative for a discount)
+
+
+@dataclass
+class DraftLine:
+    """A line before VAT: ``amount`` is net, or VAT included when ``gross``."""
+
+    kind: str
+    description: str
+    quantity: Decimal
+    amount: Decimal
+    item_id: str | None = None
+    gross: bool = False
+    taxable: bool = True
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+    vm_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The yearly revision factor in force for the period, and what it rests on."""
+
+    factor: Decimal
+    note: str
+
+
+def _fr(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def price_of(offer: Offer, item: Item) -> tuple[Decimal, PriceUnit, str]:
+    """The item's unit price, unit and name from the catalogue (or its quote)."""
+    for flavour in offer.catalogue.flavours:
+        if flavour.id == item.item_id:
+            price = item.unit_price if item.unit_price is not None else flavour.price
+            return price, flavour.unit, flavour.name
+    for option in offer.catalogue.options:
+        if option.id == item.item_id:
+            if option.on_quote and item.unit_price is None:
+                raise PricingProblem(f"{option.id} is priced on quote and has no quoted price")
+            price = item.unit_price if item.unit_price is not None else option.price
+            return price, option.unit, option.name
+    raise PricingProblem(f"item {item.item_id!r} is not in offer {offer.id}'s catalogue")
+
+
+def _monthly(offer: Offer, item: Item, revision: Revision | None) -> tuple[Decimal, str, bool]:
+    """The price of one unit of the item for one month, revised; its name; per user."""
+    price, unit, name = price_of(offer, item)
+    if unit not in MONTHS_PER_PRICE:
+        raise PricingProblem(
+            f"{item.item_id} is priced per {unit.value}: an invoiced contract bills "
+            "monthly or quarterly prices (hourly use is debited by the prepaid ledger)"
+        )
+    if revision is not None:
+        price = round_cents(price * revision.factor)
+    return price / MONTHS_PER_PRICE[unit], name, unit is PriceUnit.user_month
+
+
+def _amount(monthly: Decimal, quantity: Decimal, period: Period, days: int) -> Decimal:
+    full = monthly * period.months * quantity
+    if days == period.full_days:
+        return round_cents(full)
+    return round_cents(full * days / period.full_days)
+
+
+def _active_at(item: Item, day: dt.date) -> bool:
+    return item.since <= day and (item.until is None or item.until > day)
+
+
+def price_period(
+    offer: Offer,
+    period: Period,
+    previous: Period | None,
+    items: Sequence[Item],
+    *,
+    timing: str,
+    revision: Revision | None = None,
+    past_discounts: Sequence[PastDiscount] = (),
+    charges: Sequence[Charge] = (),
+) -> list[DraftLine]:
+    """The draft lines of one contract for ``period``; ``PricingProblem`` when an item
+    cannot be priced. Amounts are VAT included when the offer quotes so (003 §14.1)."""
+    gross = offer.catalogue.prices_include_vat
+    lines: list[DraftLine] = []
+    user_base = ZERO
+    users = Decimal(0)
+    for item in items:
+        monthly, name, per_user = _monthly(offer, item, revision)
+        label = f"{name} — {item.label}" if item.label else name
+        if timing == "advance":
+            billed = _active_at(item, period.start)
+            days = overlap_days(period.start, item.until, period.start, period.end)
+        else:
+            billed = overlap_days(item.since, item.until, period.start, period.end) > 0
+            days = overlap_days(item.since, item.until, period.start, period.end)
+        if billed and days > 0:
+            amount = _amount(monthly, item.quantity, period, days)
+            meta = {"revision": revision.note} if revision else {}
+            if per_user:
+                users += item.quantity
+                user_base += amount
+                label = f"{name} — {item.quantity.normalize():f} utilisateur(s) abonné(s)"
+            lines.append(
+                DraftLine(
+                    kind="users" if per_user else ("vm" if item.vm_id else "item"),
+                    description=label,
+                    quantity=item.quantity,
+                    amount=amount,
+                    item_id=item.item_id,
+                    gross=gross,
+                    period_start=max(period.start, item.since),
+                    period_end=period.end if item.until is None else min(period.end, item.until),
+                    vm_id=item.vm_id,
+                    meta=meta,
+                )
+            )
+        if timing == "advance" and previous is not None:
+            catch_up = _catch_up(offer, item, previous, period, monthly, name, revision)
+            if catch_up is not None:
+                catch_up.gross = gross
+                if per_user:
+                    user_base += catch_up.amount
+                lines.append(catch_up)
+    lines += _user_tiers(offer, period, users, user_base, past_discounts, gross)
+    for charge in charges:
+        lines.append(
+            DraftLine(
+                kind=charge.kind,
+                description=charge.description,
+                quantity=Decimal(1),
+                amount=charge.amount,
+                gross=False,  # fees are stated net of VAT (004 §17.2 "€HT")
+                taxable=charge.taxable,
+                meta={"charge_id": charge.charge_id},
+            )
+        )
+    return lines
+
+
+def _catch_up(
+    offer: Offer,
+    item: Item,
+    previous: Period,
+    period: Period,
+    monthly: Decimal,
+    name: str,
+    revision: Revision | None,
+) -> DraftLine | None:
+    """An item that started during the previous period, already invoiced in advance:
+    billed from its start to this period (003 §14.3 "à compter de la date
+    d'installation"); an upgrade bills only the price difference."""
+    if not previous.start < item.since < period.start:
+        return None
+    end = period.start if item.until is None else min(item.until, period.start)
+    if end <= item.since:
+        return None
+    if item.replaces is not None:
+        old_monthly, old_name, _ = _monthly(offer, item.replaces, revision)
+        months = Decimal(previous.months)
+        result = apply.upgrade_charge(
+            offer,
+            old_monthly * months * item.replaces.quantity,
+            monthly * months * item.quantity,
+            previous.full_start,
+            previous.full_end,
+            item.since,
+        )
+        if result.amount == 0:
+            return None  # 003 §14.3: a downgrade is neither billed nor refunded
+        return DraftLine(
+            kind="upgrade",
+            description=(
+                f"Mise à niveau {old_name} → {name}, prorata du {_fr(item.since)} "
+                f"au {_fr(previous.full_end - dt.timedelta(days=1))} (003 §14.3)"
+            ),
+            quantity=Decimal(1),
+            amount=result.amount,
+            item_id=item.item_id,
+            period_start=item.since,
+            period_end=previous.full_end,
+            vm_id=item.vm_id,
+            meta={"days": result.days_charged, "of": result.days_in_period},
+        )
+    days = (end - item.since).days
+    amount = _amount(monthly, item.quantity, previous, days)
+    return DraftLine(
+        kind="prorata",
+        description=(
+            f"{name}{' — ' + item.label if item.label else ''}, prorata du "
+            f"{_fr(item.since)} au {_fr(end - dt.timedelta(days=1))}"
+        ),
+        quantity=item.quantity,
+        amount=amount,
+        item_id=item.item_id,
+        period_start=item.since,
+        period_end=end,
+        vm_id=item.vm_id,
+        meta={"days": days, "of": previous.full_days},
+    )
+
+
+def _user_tiers(
+    offer: Offer,
+    period: Period,
+    users: Decimal,
+    base: Decimal,
+    past: Sequence[PastDiscount],
+    gross: bool,
+) -> list[DraftLine]:
+    """001 §4.2 tier discount on this invoice's user lines, and the 001 §4.3
+    claw-back of discounts granted for a tier no longer kept."""
+    pricing = offer.catalogue.user_pricing
+    if pricing is None or users == 0:
+        return []
+    tier = next(
+        t
+        for t in pricing.tiers
+        if t.min_users <= users and (t.max_users is None or users <= t.max_users)
+    )
+    pct = tier.discount_pct
+    out: list[DraftLine] = []
+    if pct > 0 and base > 0:
+        upper = f"–{tier.max_users}" if tier.max_users is not None else " et plus"
+        out.append(
+            DraftLine(
+                kind="user_discount",
+                description=f"Remise palier {tier.min_users}{upper} utilisateurs ({pct} %)",
+                quantity=Decimal(1),
+                amount=-round_cents(base * pct / HUNDRED),
+                gross=gross,
+                meta={"users": str(users), "pct": str(pct), "base": str(base)},
+            )
+        )
+    if pricing.clawback_if_tier_not_kept:
+        granted = sum(
+            (
+                round_cents(d.base * (d.pct - pct) / HUNDRED)
+                for d in past
+                if d.kind == "user_discount" and d.pct > pct
+            ),
+            ZERO,
+        )
+        clawed = sum((d.amount for d in past if d.kind == "user_clawback"), ZERO)
+        due = granted - clawed
+        if due > 0:
+            out.append(
+                DraftLine(
+                    kind="user_clawback",
+                    description=(
+                        f"Reprise des remises d'un palier non maintenu ({users.normalize():f} "
+                        "utilisateurs abonnés) pendant l'abonnement minimal (001 §4.3)"
+                    ),
+                    quantity=Decimal(1),
+                    amount=due,
+                    gross=gross,
+                    meta={"users": str(users), "pct": str(pct)},
+                )
+            )
+    return out
