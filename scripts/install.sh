@@ -41,7 +41,7 @@ PACKAGES=(
     # WeasyPrint (invoices): Pango, HarfBuzz subsetting, fontconfig, and a font
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
 )
-DEV_PACKAGES=(postgresql redis-server chromium)
+DEV_PACKAGES=(postgresql redis-server chromium cpio)
 
 if [[ $mode == dev ]]; then
     apt_ensure "${PACKAGES[@]}" "${DEV_PACKAGES[@]}"
