@@ -35,7 +35,13 @@ from nuages.accounts.security import (
 from nuages.accounts.validators import normalise_vat
 from nuages.history import service as history
 from nuages.kernel.clock import utc_now
-from nuages.kernel.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
+from nuages.kernel.errors import (
+    AlreadyExists,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from nuages.kernel.pagination import paginate
 
 # ---------------------------------------------------------------- clients
@@ -94,8 +100,6 @@ def update_client(
         try:
             changes["vat_number"] = normalise_vat(changes["vat_number"], client.country)
         except ValueError as exc:
-            from nuages.kernel.errors import ValidationFailed
-
             raise ValidationFailed(str(exc)) from exc
     for key, value in changes.items():
         if value is None and key != "vat_number":
@@ -375,8 +379,11 @@ def authenticate(session: Session, bearer: str) -> Principal:
 # ---------------------------------------------------------------- first admin
 
 
-def create_admin(session: Session, email: str, password: str | None = None) -> tuple[User, str]:
-    """Create a provider admin (CLI and first start); return the user and an admin token."""
+def create_admin(
+    session: Session, email: str, password: str | None = None, with_token: bool = True
+) -> tuple[User, str]:
+    """Create a provider admin (CLI and first start); return the user and, when asked,
+    an admin token ('' otherwise)."""
     if session.execute(select(User.id).where(User.email == email)).first():
         raise AlreadyExists(f"a user with the e-mail {email} exists")
     user = User(
@@ -388,7 +395,9 @@ def create_admin(session: Session, email: str, password: str | None = None) -> t
     )
     session.add(user)
     session.flush()
-    _token, clear = issue_token(session, user, frozenset(Scope), 365, "cli")
+    clear = ""
+    if with_token:
+        _token, clear = issue_token(session, user, frozenset(Scope), 365, "cli")
     history.record(
         session,
         history.Actor.system("cli"),
@@ -409,5 +418,5 @@ def ensure_first_admin(session: Session, email: str) -> tuple[User, str] | None:
     if session.execute(select(User.id).where(User.role == Role.PROVIDER_ADMIN.value)).first():
         return None
     password = generate_password()
-    user, _token = create_admin(session, email, password)
+    user, _ = create_admin(session, email, password, with_token=False)
     return user, password
