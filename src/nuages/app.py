@@ -13,6 +13,7 @@ from nuages import __version__
 from nuages.accounts.api import router as accounts_router
 from nuages.api import problems
 from nuages.api.limits import BodyLimitMiddleware
+from nuages.compute.api import router as compute_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
@@ -23,7 +24,7 @@ from nuages.kernel.settings import Settings, get_settings
 
 log = logging.getLogger("nuages.api")
 
-ROUTERS = [accounts_router, contracts_router, history_router]
+ROUTERS = [accounts_router, contracts_router, history_router, compute_router]
 
 DESCRIPTION = """
 nuages sells, runs and bills virtual machines under declarative contract terms.

@@ -190,7 +190,7 @@ SETTLED: dict[PowerState, VmState] = {
     P.RUNNING: V.RUNNING,
     P.SHUTTING_DOWN: V.RUNNING,
     P.GUEST_SUSPENDED: V.RUNNING,
-    P.PAUSED: V.SUSPENDED,
+    P.PAUSED: V.ERROR,  # only a suspension pauses a VM; it says so itself
     P.SHUTOFF: V.STOPPED,
     P.CRASHED: V.ERROR,
     P.UNKNOWN: V.ERROR,

@@ -7,6 +7,9 @@ hold the rules. Importing this module registers the tasks on the process's queue
 from __future__ import annotations
 
 import logging
+import threading
+
+from huey import crontab
 
 from nuages.jobs.queue import get_huey
 
@@ -19,3 +22,81 @@ def ping(marker: str) -> str:
     """A no-op job used to check that a worker consumes the queue."""
     log.info("ping %s", marker)
     return marker
+
+
+# ---------------------------------------------------------------- compute
+
+_compute_pass = threading.Lock()
+_compute_recovered = threading.Event()
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def compute_operation(operation_id: str) -> str:
+    """Carry out one VM operation (create, start, stop, …); a second delivery is a no-op."""
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services.operations import run_operation
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    return run_operation(runtime.database, runtime, operation_id)
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def compute_reconcile_pass() -> None:
+    """One reconciliation pass: power states from the hypervisors, outages opened/closed.
+
+    Passes overlapping in one process are skipped; across processes they are harmless
+    (every write is a compare-and-swap, one open outage per VM).
+    """
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services.reconcile import run_pass
+
+    if not _compute_pass.acquire(blocking=False):
+        return
+    try:
+        runtime = get_runtime()
+        assert runtime.database is not None
+        report = run_pass(runtime.database, runtime)
+        log.info(
+            "reconcile: %d hosts (%d unreachable), %d VMs, %d changed, %d outages opened",
+            report.hosts,
+            len(report.unreachable),
+            report.vms_checked,
+            len(report.changed),
+            len(report.outages_opened),
+        )
+    finally:
+        _compute_pass.release()
+
+
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def compute_reconcile() -> None:
+    """Each minute, schedule that minute's passes (every ``NUAGES_RECONCILE_SECONDS``)."""
+    from nuages.compute.services.reconcile import passes_this_minute
+    from nuages.kernel.clock import utc_now
+    from nuages.kernel.settings import get_settings
+
+    minute = int(utc_now().timestamp() // 60)
+    for delay in passes_this_minute(get_settings().reconcile_seconds, minute):
+        if delay == 0:
+            compute_reconcile_pass()
+        else:
+            compute_reconcile_pass.schedule(delay=delay)
+
+
+@huey.on_startup()  # type: ignore[untyped-decorator]
+def compute_recover() -> None:
+    """Once per worker process: finish or roll back VM operations a crash left running."""
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services.operations import recover_operations
+
+    if _compute_recovered.is_set():
+        return
+    _compute_recovered.set()
+    try:
+        runtime = get_runtime()
+        assert runtime.database is not None
+        for operation_id, outcome in recover_operations(runtime.database, runtime).items():
+            log.info("recovered operation %s: %s", operation_id, outcome)
+    except Exception:
+        log.exception("recovering VM operations failed; run `nuages compute recover`")

@@ -1,0 +1,278 @@
+"""REST endpoints of compute: VMs and their operations, SSH keys, images; staff: hosts
+and IP pools. Long actions answer 202 with the operation to poll."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+
+from nuages.api.deps import PageDep, PrincipalDep, SessionDep
+from nuages.compute import schemas
+from nuages.compute.models import Operation, Vm
+from nuages.compute.runtime import ComputeRuntime
+from nuages.compute.services import access, hosts, images, ipam, keys, vms
+from nuages.compute.states import Action
+from nuages.contracts.offers import OfferRegistry
+from nuages.kernel.validation import Page, page_of
+
+router = APIRouter(prefix="/api/v1", tags=["compute"])
+ACCEPTED = status.HTTP_202_ACCEPTED
+
+
+def runtime(request: Request) -> ComputeRuntime:
+    """The compute runtime of this app, made from its settings on first use."""
+    state = request.app.state
+    found: ComputeRuntime | None = getattr(state, "compute", None)
+    if found is None:
+        found = ComputeRuntime(state.settings, database=state.database)
+        state.compute = found
+    return found
+
+
+def registry(request: Request) -> OfferRegistry:
+    """The offers loaded at start."""
+    loaded: OfferRegistry = request.app.state.offers
+    return loaded
+
+
+def _accepted(vm: Vm, operation: Operation) -> dict[str, Any]:
+    return {
+        "operation": schemas.OperationOut.model_validate(operation),
+        "vm": schemas.VmOut.model_validate(vm),
+    }
+
+
+# ---------------------------------------------------------------- VMs
+
+
+@router.post("/vms", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def create_vm(
+    body: schemas.VmCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Create a VM under a contract; poll the operation until it succeeded."""
+    vm, operation = vms.create_vm(session, principal, runtime(request), registry(request), body)
+    return _accepted(vm, operation)
+
+
+@router.get("/vms", response_model=Page[schemas.VmOut])
+def list_vms(
+    principal: PrincipalDep,
+    session: SessionDep,
+    paging: PageDep,
+    include_deleted: Annotated[bool, Query()] = False,
+) -> object:
+    """The VMs the caller may see (a member: those given to them)."""
+    items, total = vms.list_vms(session, principal, paging.page, paging.per_page, include_deleted)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/vms/{vm_id}", response_model=schemas.VmOut)
+def get_vm(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One VM."""
+    return vms.get_vm(session, principal, vm_id)
+
+
+def _action(
+    action: Action, vm_id: str, request: Request, principal: Any, session: Any
+) -> dict[str, Any]:
+    vm, operation = vms.request(session, principal, runtime(request), vm_id, action)
+    return _accepted(vm, operation)
+
+
+@router.post("/vms/{vm_id}/start", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def start_vm(vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> object:
+    """Start a stopped VM."""
+    return _action(Action.START, vm_id, request, principal, session)
+
+
+@router.post("/vms/{vm_id}/stop", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def stop_vm(vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> object:
+    """Stop a VM: ACPI power-off, forced after a timeout."""
+    return _action(Action.STOP, vm_id, request, principal, session)
+
+
+@router.post("/vms/{vm_id}/reboot", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def reboot_vm(vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> object:
+    """Restart a running VM (ACPI reboot)."""
+    return _action(Action.REBOOT, vm_id, request, principal, session)
+
+
+@router.post("/vms/{vm_id}/reinstall", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def reinstall_vm(
+    vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Restore the VM to its original state, blank of client data (000 §5)."""
+    return _action(Action.REINSTALL, vm_id, request, principal, session)
+
+
+@router.post("/vms/{vm_id}/resize", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def resize_vm(
+    vm_id: str,
+    body: schemas.VmResize,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Move a stopped VM to another flavour of its offer (003 §14.3); disks only grow."""
+    vm, operation = vms.resize_vm(
+        session, principal, runtime(request), registry(request), vm_id, body
+    )
+    return _accepted(vm, operation)
+
+
+@router.delete("/vms/{vm_id}", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def delete_vm(vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> object:
+    """Delete a VM: domain, disk, seed; its port or address goes back to the pool."""
+    return _action(Action.DELETE, vm_id, request, principal, session)
+
+
+@router.post("/vms/{vm_id}/suspend", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def suspend_vm(
+    vm_id: str,
+    body: schemas.VmSuspend,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff suspend a VM (000 §11.1, 004 §7): paused, reason kept."""
+    vm, operation = vms.suspend_vm(session, principal, runtime(request), vm_id, body.reason)
+    return _accepted(vm, operation)
+
+
+@router.post("/vms/{vm_id}/resume", status_code=ACCEPTED, response_model=schemas.VmAccepted)
+def resume_vm(vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> object:
+    """Staff lift a VM's suspension once its cause is remedied (004 §7)."""
+    return _action(Action.RESUME, vm_id, request, principal, session)
+
+
+@router.get("/vms/{vm_id}/grants", response_model=list[schemas.GrantOut])
+def list_grants(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The members a VM was given to."""
+    return access.list_grants(session, principal, vm_id)
+
+
+@router.post(
+    "/vms/{vm_id}/grants", status_code=status.HTTP_201_CREATED, response_model=schemas.GrantOut
+)
+def grant_vm(
+    vm_id: str, body: schemas.GrantCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Give a member this VM to operate (000 §5)."""
+    return access.grant(session, principal, vm_id, body.user_id)
+
+
+@router.delete("/vms/{vm_id}/grants/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_vm(vm_id: str, user_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+    """Take the VM back from a member."""
+    access.revoke(session, principal, vm_id, user_id)
+
+
+# ---------------------------------------------------------------- operations
+
+
+@router.get("/operations", response_model=Page[schemas.OperationOut])
+def list_operations(
+    principal: PrincipalDep,
+    session: SessionDep,
+    paging: PageDep,
+    vm_id: Annotated[str | None, Query(max_length=36)] = None,
+) -> object:
+    """Operations on the caller's VMs, newest first."""
+    items, total = vms.list_operations(session, principal, vm_id, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/operations/{operation_id}", response_model=schemas.OperationOut)
+def get_operation(operation_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One operation: poll it until it succeeded or failed."""
+    return vms.get_operation(session, principal, operation_id)
+
+
+# ---------------------------------------------------------------- SSH keys
+
+
+@router.post("/ssh-keys", status_code=status.HTTP_201_CREATED, response_model=schemas.SshKeyOut)
+def create_key(body: schemas.SshKeyCreate, principal: PrincipalDep, session: SessionDep) -> object:
+    """Store an OpenSSH public key (002 §3)."""
+    return keys.create_key(session, principal, body)
+
+
+@router.get("/ssh-keys", response_model=Page[schemas.SshKeyOut])
+def list_keys(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """The caller's keys, and their client's."""
+    items, total = keys.list_keys(session, principal, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/ssh-keys/{key_id}", response_model=schemas.SshKeyOut)
+def get_key(key_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One key."""
+    return keys.get_key(session, principal, key_id)
+
+
+@router.delete("/ssh-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_key(key_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+    """Delete a key."""
+    keys.delete_key(session, principal, key_id)
+
+
+# ---------------------------------------------------------------- images and hosts
+
+
+@router.get("/images", response_model=Page[schemas.ImageOut])
+def list_images(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """The image catalogue (and the client's own images)."""
+    items, total = images.list_images(session, principal, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/images/{image_id}", response_model=schemas.ImageOut)
+def get_image(image_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One image."""
+    return images.get_image(session, principal, image_id)
+
+
+@router.get("/hosts", response_model=Page[schemas.HostOut])
+def list_hosts(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """Hosts (staff: all; a client: its dedicated hosts). Added with `nuages host add`."""
+    items, total = hosts.list_hosts(session, principal, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/hosts/{host_id}", response_model=schemas.HostOut)
+def get_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One host."""
+    return hosts.get_host(session, principal, host_id)
+
+
+@router.post("/ip-pools", status_code=status.HTTP_201_CREATED, response_model=schemas.IpPoolOut)
+def create_pool(body: schemas.IpPoolCreate, principal: PrincipalDep, session: SessionDep) -> object:
+    """Staff add fixed addresses on a bridged network of a site (003 §4)."""
+    pool = ipam.create_pool(session, principal, body)
+    return _pool_out(session, pool)
+
+
+@router.get("/ip-pools", response_model=Page[schemas.IpPoolOut])
+def list_pools(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """IP pools (staff)."""
+    items, total = ipam.list_pools(session, principal, paging.page, paging.per_page)
+    return page_of([_pool_out(session, p) for p in items], total, paging.page, paging.per_page)
+
+
+@router.get("/ip-pools/{pool_id}", response_model=schemas.IpPoolOut)
+def get_pool(pool_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One IP pool and how much of it is held."""
+    return _pool_out(session, ipam.get_pool(session, principal, pool_id))
+
+
+@router.delete("/ip-pools/{pool_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_pool(pool_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+    """Remove a pool none of whose addresses is held."""
+    ipam.delete_pool(session, principal, pool_id)
+
+
+def _pool_out(session: Any, pool: Any) -> schemas.IpPoolOut:
+    held, size = ipam.pool_usage(session, pool)
+    out = schemas.IpPoolOut.model_validate(pool)
+    return out.model_copy(update={"held": held, "size": size})

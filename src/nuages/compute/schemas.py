@@ -1,0 +1,245 @@
+"""Request and response bodies of the compute API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from nuages.kernel.validation import Out, SafeName, Strict
+
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+NetworkName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"),
+    Field(description="a libvirt network defined on the site's hosts"),
+]
+_EXAMPLE_ID = "3f0c8a52-8d4e-4c36-9a57-0d7f5b1e2a10"
+
+
+class VmCreate(Strict):
+    """A new VM: a flavour of the contract's offer, an image, a name, SSH keys."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "contract_id": _EXAMPLE_ID,
+                    "flavour": "vm-s",
+                    "image": "nuages-tiny",
+                    "name": "web-1",
+                    "ssh_key_ids": [_EXAMPLE_ID],
+                }
+            ]
+        }
+    )
+
+    contract_id: ObjectId
+    flavour: SafeName = Field(description="a flavour id of the contract's offer")
+    image: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
+        description="an image id or name"
+    )
+    name: SafeName
+    ssh_key_ids: list[ObjectId] = Field(default_factory=list, max_length=20)
+
+
+class VmResize(Strict):
+    """Another flavour of the same offer (003 §14.3). vCPU and RAM change while the VM
+    is stopped; the disk only grows."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"flavour": "vm-m"}]})
+
+    flavour: SafeName
+
+
+class VmSuspend(Strict):
+    """Why the provider suspends a VM (000 §11.1, 004 §7)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "malicious traffic (000 §11.1)"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class GrantCreate(Strict):
+    """Give a member a VM to operate (000 §5)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": _EXAMPLE_ID}]})
+
+    user_id: ObjectId
+
+
+class SshKeyCreate(Strict):
+    """An OpenSSH public key, one line (``ssh-ed25519 AAAA… comment``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "laptop",
+                    "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILobMgyDaPEUNzy9bH8umb"
+                    "v3Y2gc6kZGb+uyExhAxsFd alice@laptop",
+                }
+            ]
+        }
+    )
+
+    name: SafeName
+    public_key: str = Field(min_length=1, max_length=16384)
+
+
+class IpPoolCreate(Strict):
+    """A range of fixed addresses on a bridged network of a site (bridge mode)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "paris-1-public",
+                    "network": "nuages-br0",
+                    "site": "paris-1",
+                    "cidr": "192.0.2.0/24",
+                    "gateway": "192.0.2.1",
+                    "first": "192.0.2.10",
+                    "last": "192.0.2.200",
+                }
+            ]
+        }
+    )
+
+    name: SafeName
+    network: NetworkName
+    site: SafeName
+    cidr: str = Field(max_length=49)
+    gateway: str = Field(max_length=45)
+    first: str = Field(max_length=45)
+    last: str = Field(max_length=45)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_network(value, strict=True))
+        except ValueError as exc:
+            raise ValueError(f"not a network in CIDR notation: {exc}") from None
+
+    @field_validator("gateway", "first", "last")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("not an IP address") from None
+
+
+class VmOut(Out):
+    """A VM: what the client expects (vm_state), what is in flight (task_state) and
+    what the hypervisor last said (power_state)."""
+
+    id: str
+    client_id: str
+    contract_id: str
+    name: str
+    flavour_id: str
+    image_id: str
+    host_id: str | None
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    vm_state: str
+    task_state: str | None
+    power_state: str
+    suspended_reason: str | None
+    created_at: dt.datetime
+    activated_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+    ip_address: str | None
+    ssh_port: int | None
+
+
+class OperationOut(Out):
+    """A long action on a VM; poll it until it succeeded or failed."""
+
+    id: str
+    vm_id: str
+    kind: str
+    state: str
+    error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class VmAccepted(BaseModel):
+    """The answer to a long action: the operation to poll and the VM as it is now."""
+
+    operation: OperationOut
+    vm: VmOut
+
+
+class GrantOut(Out):
+    """A member who may operate a VM."""
+
+    id: str
+    vm_id: str
+    user_id: str
+    created_at: dt.datetime
+
+
+class SshKeyOut(Out):
+    """A stored public key."""
+
+    id: str
+    user_id: str
+    name: str
+    public_key: str
+    fingerprint: str
+    created_at: dt.datetime
+
+
+class ImageOut(Out):
+    """A bootable image of the catalogue."""
+
+    id: str
+    name: str
+    os: str
+    boot_mode: str
+    min_disk_gib: int
+    size_bytes: int
+    client_id: str | None
+    created_at: dt.datetime
+
+
+class HostOut(Out):
+    """A hypervisor host (staff see all; a client its dedicated hosts, 000 §1)."""
+
+    id: str
+    name: str
+    site: str
+    country: str
+    dedicated_to: str | None
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    accel: str
+    enabled: bool
+    reachable: bool
+    last_seen: dt.datetime | None
+
+
+class IpPoolOut(Out):
+    """An IP pool and how much of it is held."""
+
+    id: str
+    name: str
+    network: str
+    site: str
+    cidr: str
+    gateway: str
+    first_address: str
+    last_address: str
+    held: int = 0
+    size: int = 0

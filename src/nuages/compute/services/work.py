@@ -1,0 +1,235 @@
+"""What each operation does on the host: driver and disk calls only, no database.
+
+``operations`` reads everything a job needs into a ``Job`` (a plain value), calls the
+function of its kind here with no transaction open (hypervisor calls take seconds; a
+SQLite write lock must not wait on them), then writes the result. Each function returns
+the domain's status at the end; ``undo_create`` removes whatever a create left.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from nuages.compute import disks
+from nuages.compute.hypervisor import (
+    Accel,
+    Boot,
+    DirectKernelBoot,
+    DiskBoot,
+    DiskFormat,
+    DomainNotFound,
+    DomainSpec,
+    DomainStatus,
+    Hypervisor,
+    PowerState,
+)
+from nuages.compute.runtime import ComputeRuntime, VmFiles
+from nuages.compute.seed import SeedContent, build_seed_iso
+from nuages.compute.services import ipam
+from nuages.kernel.errors import InvalidTransition, NuagesError
+
+log = logging.getLogger("nuages.compute")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """The files an image boots from."""
+
+    boot_mode: str
+    base: Path
+    disk_format: DiskFormat
+    kernel: Path | None
+    initrd: Path | None
+    cmdline: str
+
+    def boot(self) -> Boot:
+        """How the domain boots."""
+        if self.boot_mode == "direct-kernel" and self.kernel is not None:
+            return DirectKernelBoot(self.kernel, self.initrd, self.cmdline)
+        return DiskBoot()
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one operation needs, read from the database before the work."""
+
+    operation_id: str
+    kind: str
+    params: dict[str, Any]
+    vm_id: str
+    vm_name: str
+    vm_state: str
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    host_uri: str | None
+    accel: Accel
+    image: ImageRef
+    plan: ipam.NetworkPlan
+    files: VmFiles
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uuid(self) -> UUID:
+        """The domain's UUID (the VM id)."""
+        return UUID(self.vm_id)
+
+    @property
+    def domain_name(self) -> str:
+        """The libvirt domain name: unique per host whatever the clients call their VMs."""
+        return f"nuages-{self.vm_id}"
+
+
+def _hv(runtime: ComputeRuntime, job: Job) -> Hypervisor:
+    if job.host_uri is None:
+        raise InvalidTransition("the VM has no host")
+    return runtime.hypervisor(job.host_uri)
+
+
+def spec_of(job: Job) -> DomainSpec:
+    """The domain a VM is defined as."""
+    return DomainSpec(
+        name=job.domain_name,
+        uuid=job.uuid,
+        vcpus=job.vcpus,
+        memory_mib=job.ram_mib,
+        disk=job.files.disk,
+        disk_format="qcow2",
+        boot=job.image.boot(),
+        seed_iso=job.files.seed,
+        network=job.plan.nic(),
+        accel=job.accel,
+        console_log=job.files.console_log,
+    )
+
+
+def create(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Overlay disk, seed ISO, host-side network, then define and start the domain."""
+    hv = _hv(runtime, job)
+    files = runtime.make_vm_dir(job.vm_id)
+    disks.create_overlay(
+        job.image.base, files.disk, size_gib=job.disk_gib, base_format=job.image.disk_format
+    )
+    build_seed_iso(
+        files.seed,
+        SeedContent(
+            instance_id=job.vm_id,
+            hostname=job.vm_name,
+            ssh_authorized_keys=tuple(job.params.get("ssh_keys", [])),
+        ),
+    )
+    ipam.attach(runtime, job.host_uri or "", job.plan, job.vm_name)
+    return hv.create(spec_of(job))
+
+
+def undo_create(runtime: ComputeRuntime, job: Job) -> None:
+    """Remove whatever a create left: domain, network entry, files. Never raises."""
+    if job.host_uri is not None:
+        try:
+            runtime.hypervisor(job.host_uri).undefine(job.uuid)
+        except DomainNotFound:
+            pass
+        except NuagesError as exc:
+            log.warning("create of %s: could not undefine the domain: %s", job.vm_id, exc)
+        try:
+            ipam.detach(runtime, job.host_uri, job.plan, job.vm_name)
+        except NuagesError as exc:
+            log.warning("create of %s: could not remove the DHCP entry: %s", job.vm_id, exc)
+    remove_files(job.files)
+
+
+def remove_files(files: VmFiles) -> None:
+    """Delete a VM's disk, seed and console log, and its directory."""
+    disks.delete(files.disk)
+    for path in (files.seed, files.console_log):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(files.directory, ignore_errors=True)
+
+
+def start(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Start the domain (already running is fine)."""
+    hv = _hv(runtime, job)
+    try:
+        return hv.start(job.uuid)
+    except InvalidTransition:
+        return hv.status(job.uuid)
+
+
+def stop(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Graceful power-off (ACPI), forced after the configured timeout."""
+    return _hv(runtime, job).shutdown(job.uuid, runtime.compute.stop_timeout_s)
+
+
+def reboot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Graceful reboot (ACPI)."""
+    return _hv(runtime, job).reboot(job.uuid)
+
+
+def resize(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Grow the disk first (it cannot shrink), then set vCPU and RAM for the next start."""
+    hv = _hv(runtime, job)
+    target_disk = int(job.params["disk_gib"])
+    if target_disk > job.disk_gib:
+        disks.resize(job.files.disk, target_disk)
+    return hv.set_resources(job.uuid, int(job.params["vcpus"]), int(job.params["ram_mib"]))
+
+
+def reinstall(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Back to the image's original state (000 §5): stop, fresh overlay, start again if
+    it was running. The seed keeps the instance id, so the guest sets itself up anew."""
+    hv = _hv(runtime, job)
+    if hv.status(job.uuid).power_state.is_active:
+        hv.shutdown(job.uuid, runtime.compute.stop_timeout_s)
+    disks.reinstall(job.image.base, job.files.disk, base_format=job.image.disk_format)
+    if job.params.get("was") == "running":
+        return start(runtime, job)
+    return hv.status(job.uuid)
+
+
+def delete(runtime: ComputeRuntime, job: Job) -> DomainStatus | None:
+    """Remove the domain, its network entry and its files (idempotent)."""
+    if job.host_uri is not None:
+        try:
+            runtime.hypervisor(job.host_uri).undefine(job.uuid)
+        except DomainNotFound:
+            pass
+        ipam.detach(runtime, job.host_uri, job.plan, job.vm_name)
+    remove_files(job.files)
+    return None
+
+
+def suspend(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Pause a running domain (memory kept); a shut-off one stays as it is."""
+    hv = _hv(runtime, job)
+    status = hv.status(job.uuid)
+    if status.power_state is PowerState.RUNNING:
+        return hv.pause(job.uuid)
+    return status
+
+
+def resume(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Lift a suspension: a paused domain runs again."""
+    hv = _hv(runtime, job)
+    status = hv.status(job.uuid)
+    if status.power_state is PowerState.PAUSED:
+        return hv.resume(job.uuid)
+    return status
+
+
+WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
+    "create": create,
+    "start": start,
+    "stop": stop,
+    "reboot": reboot,
+    "resize": resize,
+    "reinstall": reinstall,
+    "delete": delete,
+    "suspend": suspend,
+    "resume": resume,
+}

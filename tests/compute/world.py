@@ -1,0 +1,158 @@
+"""Factories of the compute service tests: hosts on libvirt's test driver, images,
+formed contracts, principals. Everything goes through the real services.
+
+Each simulated host is its own ``test:///<file>.xml`` connection (libvirt's test driver
+keeps one private state per file connection, and the runtime keeps one connection per
+host), so several hosts of different sizes live side by side in one process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from nuages.accounts import service as accounts
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Role, Scope
+from nuages.compute.models import Host, Image
+from nuages.compute.runtime import ComputeRuntime, ComputeSettings
+from nuages.compute.services import hosts, images, operations
+from nuages.contracts import schemas as contract_schemas
+from nuages.contracts import service as contracts
+from nuages.contracts.offers import OfferRegistry
+from nuages.contracts.states import ContractState
+from nuages.history.service import Actor as HistoryActor
+from nuages.kernel.db import Database
+from nuages.kernel.settings import Settings
+from tests.factories import Actor, World
+
+CLI = Principal(
+    user_id="cli",
+    email="cli",
+    role=Role.PROVIDER_ADMIN,
+    client_id=None,
+    scopes=frozenset(Scope),
+)
+
+
+def host_xml(path: Path, *, cpus: int, ram_mib: int) -> Path:
+    """A libvirt test-driver node description: one host of the given size, no domain."""
+    path.write_text(
+        "<node>\n"
+        f"  <cpu><mhz>2000</mhz><model>x86_64</model><nodes>1</nodes><sockets>1</sockets>"
+        f"<cores>{cpus}</cores><threads>1</threads></cpu>\n"
+        f"  <memory>{ram_mib * 1024}</memory>\n"
+        "</node>\n"
+    )
+    return path
+
+
+def make_runtime(
+    data_dir: Path, database: Database, executor: str = "manual", **compute: object
+) -> ComputeRuntime:
+    """A runtime over ``data_dir`` whose operations run as the test says."""
+    settings = Settings(data_dir=data_dir, database_url=database.url)
+    knobs = ComputeSettings(executor=executor, stop_timeout_s=5, **compute)  # type: ignore[arg-type]
+    return ComputeRuntime(settings, knobs, database)
+
+
+@dataclass
+class ComputeWorld:
+    """Clients with formed contracts, hosts and images, over one database and runtime."""
+
+    world: World
+    runtime: ComputeRuntime
+    offers: OfferRegistry
+    tmp: Path
+    _hosts: int = field(default=0)
+
+    @property
+    def database(self) -> Database:
+        return self.world.database
+
+    def principal(self, actor: Actor) -> Principal:
+        """The principal behind a test user's token (as the API would see it)."""
+        with self.database.unit() as session:
+            return accounts.authenticate(session, actor.token)
+
+    def owner(self, client_id: str) -> tuple[Actor, Principal]:
+        actor = self.world.user(Role.CLIENT_OWNER, client_id)
+        return actor, self.principal(actor)
+
+    def contract(self, client_id: str, offer_id: str = "isstar-cloud") -> str:
+        """A formed (active) contract of ``client_id`` on ``offer_id``."""
+        with self.database.unit() as session:
+            contract = contracts.create_contract(
+                session,
+                CLI,
+                self.offers,
+                contract_schemas.ContractCreate(
+                    offer_id=offer_id, client_id=client_id, accept_terms=True
+                ),
+            )
+            contracts.transition(
+                session, contract, ContractState.ACTIVE, HistoryActor.system("test"), "formed"
+            )
+            return contract.id
+
+    def host(
+        self,
+        *,
+        site: str = "waterloo-1",
+        country: str = "BE",
+        cpus: int = 8,
+        ram_mib: int = 32768,
+        dedicated_to: str | None = None,
+        uri: str | None = None,
+        name: str | None = None,
+    ) -> Host:
+        """A simulated host (its own test-driver state) registered through the service."""
+        self._hosts += 1
+        if uri is None:
+            xml = host_xml(self.tmp / f"host-{self._hosts}.xml", cpus=cpus, ram_mib=ram_mib)
+            uri = f"test://{xml}"
+        facts = hosts.inspect(self.runtime, uri, probe=False)
+        with self.database.unit() as session:
+            return hosts.register(
+                session,
+                CLI,
+                self.runtime,
+                uri=uri,
+                site=site,
+                country=country,
+                facts=facts,
+                dedicated_to=dedicated_to,
+                name=name or f"host-{self._hosts}",
+            )
+
+    def image(self, name: str = "base", size_gib: int = 1, client_id: str | None = None) -> Image:
+        """An empty qcow2 base disk registered as a disk-boot image."""
+        base = self.tmp / f"{name}.qcow2"
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(base), f"{size_gib}G"], check=True
+        )
+        with self.database.unit() as session:
+            return images.register_image(
+                session, CLI, name=name, os="linux", boot_mode="disk", base=base,
+                client_id=client_id,
+            )  # fmt: skip
+
+    def run(self, operation_id: str) -> str:
+        """Run one queued operation the way a worker does."""
+        return operations.run_operation(self.database, self.runtime, operation_id)
+
+
+@pytest.fixture
+def cw(
+    world: World, offers: OfferRegistry, tmp_path: Path, database: Database
+) -> Iterator[ComputeWorld]:
+    """A compute world whose operations run when the test says (``cw.run``)."""
+    runtime = make_runtime(tmp_path / "data", database)
+    try:
+        yield ComputeWorld(world, runtime, offers, tmp_path)
+    finally:
+        runtime.close()
