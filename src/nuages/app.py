@@ -13,6 +13,7 @@ from nuages import __version__
 from nuages.accounts.api import router as accounts_router
 from nuages.api import problems
 from nuages.api.limits import BodyLimitMiddleware
+from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
@@ -24,7 +25,7 @@ from nuages.kernel.settings import Settings, get_settings
 
 log = logging.getLogger("nuages.api")
 
-ROUTERS = [accounts_router, contracts_router, history_router, compute_router]
+ROUTERS = [accounts_router, contracts_router, history_router, compute_router, billing_router]
 
 DESCRIPTION = """
 nuages sells, runs and bills virtual machines under declarative contract terms.

@@ -176,10 +176,97 @@ def post(
         select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
     ).scalar_one()
     if seq is None and (
-        entry.contract_id != account.contract_id or entry.kind != kind.value or entry.amount != value
+        entry.contract_id != account.contract_id
+        or entry.kind != kind.value
+        or entry.amount != value
     ):
         raise Conflict(f"idempotency key {key!r} already names another movement")
     return entry, seq is not None
+
+
+# Columns a bulk write fills, in order (``seq`` comes from the database).
+BULK_COLUMNS = (
+    "contract_id",
+    "client_id",
+    "kind",
+    "amount",
+    "currency",
+    "at",
+    "recorded_at",
+    "idempotency_key",
+    "reference",
+    "description",
+    "actor_id",
+    "resource_type",
+    "resource_id",
+    "period_start",
+    "period_end",
+    "quantity",
+    "unit_price",
+    "corrects_seq",
+)
+_STAGE_DDL = """CREATE TEMP TABLE IF NOT EXISTS ledger_stage (
+    contract_id varchar(36), client_id varchar(36), kind varchar(16), amount numeric(18, 6),
+    currency varchar(3), at timestamptz, recorded_at timestamptz,
+    idempotency_key varchar(160), reference varchar(140), description varchar(300),
+    actor_id varchar(36), resource_type varchar(16), resource_id varchar(36),
+    period_start timestamptz, period_end timestamptz, quantity numeric(18, 6),
+    unit_price numeric(18, 6), corrects_seq bigint) ON COMMIT DELETE ROWS"""
+# Built from the constant column list above, never from input.
+_COLUMNS = ", ".join(BULK_COLUMNS)
+_MARKS = ", ".join("?" for _ in BULK_COLUMNS)
+_COPY_SQL = f"COPY ledger_stage ({_COLUMNS}) FROM STDIN"
+_FROM_STAGE_SQL = (
+    f"INSERT INTO ledger_entries ({_COLUMNS}) SELECT {_COLUMNS} FROM ledger_stage "  # noqa: S608
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+_INSERT_SQL = (
+    f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({_MARKS}) "  # noqa: S608
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+
+
+def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Write many entries, skipping every one whose idempotency key already exists;
+    return how many were written. Amounts must already be rounded and signed.
+
+    PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON
+    CONFLICT DO NOTHING`` (the balance trigger then runs once per statement). SQLite:
+    one prepared ``INSERT … ON CONFLICT DO NOTHING`` run for every row (executemany).
+    Values go through the columns' own type processing, as the ORM would do.
+    """
+    if not rows:
+        return 0
+    connection = session.connection()
+    dialect = connection.dialect
+    table = LedgerEntry.__table__
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in BULK_COLUMNS
+    ]
+    values = [
+        tuple(
+            proc(row.get(name)) if proc is not None else row.get(name)
+            for name, proc in zip(BULK_COLUMNS, processors, strict=True)
+        )
+        for row in rows
+    ]
+    raw: Any = connection.connection.driver_connection
+    cursor = raw.cursor()
+    try:
+        if dialect.name == "postgresql":
+            cursor.execute(_STAGE_DDL)
+            with cursor.copy(_COPY_SQL) as copy:
+                for value in values:
+                    copy.write_row(value)
+            cursor.execute(_FROM_STAGE_SQL)
+            written = cursor.rowcount
+            cursor.execute("TRUNCATE ledger_stage")
+        else:
+            cursor.executemany(_INSERT_SQL, values)
+            written = cursor.rowcount
+    finally:
+        cursor.close()
+    return int(written)
 
 
 def balance(session: Session, contract_id: str) -> Decimal:

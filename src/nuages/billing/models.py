@@ -33,7 +33,6 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Base, IdMixin, TimestampMixin, UTCDateTime
 
 
-
 class LedgerAmount(TypeDecorator[Decimal]):
     """An amount with sub-cent precision (DESIGN.md "Money"): 12 digits before the point,
     6 after.

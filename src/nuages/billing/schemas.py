@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from nuages.kernel.validation import Out, SafeName, Strict
 
@@ -98,13 +98,18 @@ class MandateCreate(Strict):
     signed_on: dt.date
 
 
+def mask_iban(iban: str) -> str:
+    """An IBAN with all but its country, check digits and last four characters hidden."""
+    return iban[:4] + "*" * max(len(iban) - 8, 0) + iban[-4:]
+
+
 class MandateOut(Out):
     """A mandate; the IBAN is shown masked."""
 
     id: str
     contract_id: str
     reference: str
-    iban_masked: str
+    iban_masked: Annotated[str, AfterValidator(mask_iban)] = Field(validation_alias="iban")
     bic: str
     holder_name: str
     signed_on: dt.date
@@ -158,6 +163,26 @@ class DebitReturnCreate(Strict):
     reason: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{4}$")] = Field(
         description="ISO 20022 return reason code, e.g. AM04 (insufficient funds)"
     )
+
+
+class AccountRowOut(Out):
+    """An account in a list."""
+
+    contract_id: str
+    client_id: str
+    currency: str
+    balance: Decimal
+    payment_reference: str
+    negative_since: dt.datetime | None
+    suspended_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class IntervalOut(BaseModel):
+    """A half-open span [start, end)."""
+
+    start: dt.datetime
+    end: dt.datetime
 
 
 class EntryOut(Out):

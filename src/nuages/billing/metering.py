@@ -1,0 +1,396 @@
+"""Metering: every allocated VM (and every running extension) debited once per period.
+
+``run(unit, now)`` meters each whole UTC hour ``[h, h + 1 h)`` that ended by ``now`` and
+is not finished yet, oldest first: a worker that was down catches up each missed hour
+once, in order. Within an hour, VMs are read by id in batches; each batch's entries are
+written in one transaction with ``ON CONFLICT DO NOTHING`` on the idempotency key
+``usage:vm:<id>:<period start>``, so a crash (even ``kill -9``) in the middle of an hour
+loses no money and a re-run writes only what is missing. An hour is marked finished
+(``metering_periods``) after its last batch.
+
+Rules (seed 000, offer ``billing.prepaid``):
+
+- a VM is billed from ``activated_at`` (at the client's disposal, 000 §1 "Compte CLIENT")
+  until ``deleted_at``; a part of a period is billed pro rata to the second;
+- 000 §9: a service never lasts less than ``minimum_billed``: a VM deleted earlier is
+  billed up to that minimum in its last period;
+- ``stopped_vms_billed``: stopped VMs are billed or not; suspended VMs are billed per
+  the suspension ground (000 §11.1), VMs in error are not. The state is read when the
+  period is metered (compute keeps no state history);
+- ``debit_basis = "monthly"``: the calendar month of the contract's time zone is debited
+  once, in the hour in which it ends (000 §13.2);
+- the price is the flavour's in the offer version the contract accepted, per hour or
+  per month (see ``pricing``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from nuages.billing import balance, ledger
+from nuages.billing.models import (
+    BillingAccount,
+    EntryKind,
+    Extension,
+    ExtensionState,
+    MeteringPeriod,
+)
+from nuages.billing.pricing import HOUR, OfferPricing, Rate, floor_hour, hours
+from nuages.billing.settings import BillingSettings, get_billing_settings
+from nuages.compute.models import Vm
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.kernel.clock import ensure_aware, utc_now
+from nuages.kernel.money import round_ledger
+from nuages.kernel.settings import get_settings
+
+log = logging.getLogger("nuages.billing.metering")
+
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
+"""Opens a transaction that commits when the block ends (``Database.unit``)."""
+
+BILLED_EXTENSION_STATES = (ExtensionState.APPROVED.value, ExtensionState.ENDED.value)
+
+
+@functools.cache
+def default_registry() -> OfferRegistry:
+    """The offers of this installation, loaded once per process."""
+    return OfferRegistry.from_directory(get_settings().offers_dir)
+
+
+@dataclass
+class MeteringReport:
+    """What one run did."""
+
+    periods: list[dt.datetime] = field(default_factory=list)
+    written: int = 0
+    computed: int = 0
+    unpriced: set[str] = field(default_factory=set)
+    suspended: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+
+
+def usage_key(resource_type: str, resource_id: str, period_start: dt.datetime) -> str:
+    """The idempotency key of one resource's usage over the period starting then."""
+    return f"usage:{resource_type}:{resource_id}:{period_start.astimezone(dt.UTC):%Y%m%dT%H%MZ}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """One billing period ``[start, end)`` of the offers in ``hashes``."""
+
+    start: dt.datetime
+    end: dt.datetime
+    hashes: tuple[str, ...]
+
+
+class Pricer:
+    """Offer pricing by offer version, loaded once per run."""
+
+    def __init__(self, registry: OfferRegistry) -> None:
+        self.registry = registry
+        self.by_hash: dict[str, OfferPricing] = {}
+
+    def load(self, session: Session) -> dict[str, OfferPricing]:
+        """Pricing of every offer version a prepaid account's contract accepted."""
+        hashes = session.execute(
+            select(Contract.offer_hash)
+            .join(BillingAccount, BillingAccount.contract_id == Contract.id)
+            .distinct()
+        ).scalars()
+        for content_hash in hashes:
+            if content_hash in self.by_hash:
+                continue
+            contract = session.execute(
+                select(Contract).where(Contract.offer_hash == content_hash).limit(1)
+            ).scalar_one()
+            self.by_hash[content_hash] = OfferPricing(self.registry.for_contract(session, contract))
+        return self.by_hash
+
+
+def windows(pricing: dict[str, OfferPricing], start: dt.datetime) -> list[Window]:
+    """The periods to meter in the hour ``[start, start + 1 h)``: the hour itself for
+    hourly offers, and each monthly offer's local month if it ends within the hour."""
+    end = start + HOUR
+    hourly = tuple(sorted(h for h, p in pricing.items() if not p.monthly))
+    out = [Window(start, end, hourly)] if hourly else []
+    months: dict[tuple[dt.datetime, dt.datetime], list[str]] = {}
+    for content_hash, p in pricing.items():
+        if not p.monthly:
+            continue
+        local = p.calendar.to_local(start)
+        month_start, month_end = p.calendar.month_bounds(local.year, local.month)
+        if start < month_end <= end:
+            months.setdefault((month_start, month_end), []).append(content_hash)
+    out += [Window(s, e, tuple(sorted(h))) for (s, e), h in sorted(months.items())]
+    return out
+
+
+def vm_entry(
+    p: OfferPricing, vm: Any, w: Window, now: dt.datetime
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The usage entry of one VM row for window ``w`` (or None), and the flavour id if
+    the offer does not price it."""
+    rate = p.flavours.get(vm.flavour_id)
+    if rate is None:
+        return None, vm.flavour_id
+    if not p.is_billed(vm.vm_state, vm.suspended_reason):
+        return None, None
+    start = max(w.start, vm.activated_at)
+    end = w.end if vm.deleted_at is None else min(w.end, vm.deleted_at)
+    amount = p.charge(rate, start, end)
+    used = max(end - start, dt.timedelta(0))
+    if vm.deleted_at is not None and vm.deleted_at <= w.end:
+        # 000 §9: never less than the minimum service: the VM's last period carries
+        # whatever its life fell short of it.
+        short = p.minimum_billed - (vm.deleted_at - vm.activated_at)
+        if short > dt.timedelta(0):
+            amount += p.charge(rate, vm.deleted_at, vm.deleted_at + short)
+            used += short
+    return _row(
+        p.currency, vm.contract_id, vm.client_id, "vm", vm.id, rate, w, amount, used, now
+    ), None
+
+
+def _row(
+    currency: str,
+    contract_id: str,
+    client_id: str,
+    resource_type: str,
+    resource_id: str,
+    rate: Rate,
+    w: Window,
+    amount: Decimal,
+    used: dt.timedelta,
+    now: dt.datetime,
+    quantity: int = 1,
+) -> dict[str, Any] | None:
+    value = -round_ledger(amount)
+    if value >= 0:
+        return None
+    qty = hours(used) * quantity
+    return {
+        "contract_id": contract_id,
+        "client_id": client_id,
+        "kind": EntryKind.USAGE.value,
+        "amount": value,
+        "currency": currency,
+        "at": w.end,
+        "recorded_at": now,
+        "idempotency_key": usage_key(resource_type, resource_id, w.start),
+        "reference": "",
+        "description": f"{rate.item_id}: {qty} h at {rate.price}/{rate.unit.value}",
+        "actor_id": None,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "period_start": w.start,
+        "period_end": w.end,
+        "quantity": qty,
+        "unit_price": rate.price,
+        "corrects_seq": None,
+    }
+
+
+def _vm_batches(unit: UnitOfWork, w: Window, size: int) -> Iterator[tuple[Session, list[Any]]]:
+    """The VMs allocated during ``w``, ``size`` at a time, each batch with the open
+    session it was read in (its entries are written and committed in that session)."""
+    last = ""
+    while True:
+        with unit() as session:
+            rows = session.execute(
+                select(
+                    Vm.id,
+                    Vm.contract_id,
+                    Vm.client_id,
+                    Vm.flavour_id,
+                    Vm.vm_state,
+                    Vm.suspended_reason,
+                    Vm.activated_at,
+                    Vm.deleted_at,
+                    Contract.offer_hash,
+                )
+                .join(BillingAccount, BillingAccount.contract_id == Vm.contract_id)
+                .join(Contract, Contract.id == Vm.contract_id)
+                .where(
+                    Vm.id > last,
+                    Contract.offer_hash.in_(w.hashes),
+                    Vm.activated_at.is_not(None),
+                    Vm.activated_at < w.end,
+                    or_(Vm.deleted_at.is_(None), Vm.deleted_at > w.start),
+                )
+                .order_by(Vm.id)
+                .limit(size)
+            ).all()
+            if not rows:
+                return
+            yield session, list(rows)
+            last = rows[-1].id
+        if len(rows) < size:
+            return
+
+
+def meter_window(
+    unit: UnitOfWork,
+    pricing: dict[str, OfferPricing],
+    w: Window,
+    now: dt.datetime,
+    batch: int,
+    report: MeteringReport,
+    burn: dict[str, Decimal],
+) -> None:
+    """Debit every VM and extension of window ``w``, one committed batch at a time."""
+    period_hours = Decimal((w.end - w.start).total_seconds()) / Decimal(3600)
+    for session, vms in _vm_batches(unit, w, batch):
+        rows = []
+        for vm in vms:
+            row, unpriced = vm_entry(pricing[vm.offer_hash], vm, w, now)
+            if unpriced is not None:
+                report.unpriced.add(unpriced)
+            if row is not None:
+                rows.append(row)
+                burn[vm.contract_id] = burn.get(vm.contract_id, Decimal(0)) - (
+                    row["amount"] / period_hours
+                )
+        report.computed += len(rows)
+        report.written += ledger.bulk_insert(session, rows)
+    with unit() as session:
+        rows = extension_entries(session, pricing, w, now)
+        for row in rows:
+            contract_id = row["contract_id"]
+            burn[contract_id] = burn.get(contract_id, Decimal(0)) - row["amount"] / period_hours
+        report.computed += len(rows)
+        report.written += ledger.bulk_insert(session, rows)
+
+
+def extension_entries(
+    session: Session, pricing: dict[str, OfferPricing], w: Window, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """000 §8: authorised extensions running during ``w``, billed per extra VM-hour (or
+    per the option's unit) over [active_from, ends_at)."""
+    found = session.execute(
+        select(Extension, Contract.offer_hash)
+        .join(Contract, Contract.id == Extension.contract_id)
+        .join(BillingAccount, BillingAccount.contract_id == Extension.contract_id)
+        .where(
+            Contract.offer_hash.in_(w.hashes),
+            Extension.state.in_(BILLED_EXTENSION_STATES),
+            Extension.active_from.is_not(None),
+            Extension.active_from < w.end,
+            Extension.ends_at > w.start,
+        )
+    ).all()
+    rows = []
+    for ext, offer_hash in found:
+        p = pricing[offer_hash]
+        table = p.flavours if ext.kind == "vms" else p.options
+        rate = table.get(ext.item_id)
+        if rate is None:
+            continue
+        start, end = max(w.start, ext.active_from), min(w.end, ext.ends_at)
+        amount = p.charge(rate, start, end) * ext.quantity
+        row = _row(
+            p.currency,
+            ext.contract_id,
+            ext.client_id,
+            "extension",
+            ext.id,
+            rate,
+            w,
+            amount,
+            end - start,
+            now,
+            ext.quantity,
+        )
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def pending_periods(session: Session, now: dt.datetime) -> list[dt.datetime]:
+    """Starts of the whole hours ended by ``now`` and not metered yet, oldest first."""
+    last = session.execute(select(func.max(MeteringPeriod.period_start))).scalar()
+    if last is not None:
+        first = last + HOUR
+    else:
+        starts = [
+            session.execute(
+                select(func.min(Vm.activated_at)).join(
+                    BillingAccount, BillingAccount.contract_id == Vm.contract_id
+                )
+            ).scalar(),
+            session.execute(
+                select(func.min(Extension.active_from)).where(
+                    Extension.state.in_(BILLED_EXTENSION_STATES)
+                )
+            ).scalar(),
+        ]
+        known = [s for s in starts if s is not None]
+        if not known:
+            return []
+        first = floor_hour(min(known))
+    out = []
+    cursor = first
+    while cursor + HOUR <= now:
+        out.append(cursor)
+        cursor += HOUR
+    return out
+
+
+def run(
+    unit: UnitOfWork,
+    now: dt.datetime | None = None,
+    *,
+    registry: OfferRegistry | None = None,
+    settings: BillingSettings | None = None,
+) -> MeteringReport:
+    """Meter every whole hour not metered yet up to ``now``, then apply the balance
+    rules (000 §11.2 suspension and resumption, low-balance warnings)."""
+    now = ensure_aware(now or utc_now())
+    registry = registry or default_registry()
+    settings = settings or get_billing_settings()
+    report = MeteringReport()
+    pricer = Pricer(registry)
+    with unit() as session:
+        periods = pending_periods(session, now)
+        pricing = pricer.load(session)
+    burn: dict[str, Decimal] = {}
+    for start in periods:
+        burn = {}
+        written_before = report.written
+        for w in windows(pricing, start):
+            meter_window(unit, pricing, w, now, settings.metering_batch, report, burn)
+        with unit() as session:
+            session.execute(
+                ledger.insert_ignoring(
+                    session,
+                    MeteringPeriod.__table__,
+                    [
+                        {
+                            "period_start": start,
+                            "period_end": start + HOUR,
+                            "completed_at": now,
+                            "entries": report.written - written_before,
+                        }
+                    ],
+                )
+            )
+        report.periods.append(start)
+        log.info("metered %s: %d entries", start.isoformat(), report.written - written_before)
+    outcome = balance.enforce_all(unit, registry, now, settings)
+    report.suspended, report.resumed = outcome.suspended, outcome.resumed
+    if burn:
+        report.warned = balance.warn_low_balances(unit, burn, now, settings)
+    if report.unpriced:
+        log.warning("flavours without an hourly or monthly price: %s", sorted(report.unpriced))
+    return report

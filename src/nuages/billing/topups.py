@@ -1,0 +1,184 @@
+"""Top-ups and staff movements: bank transfers, credits, fees, refunds, corrections.
+
+Every top-up is idempotent by its bank reference: the key ``topup:transfer:<ref>`` is
+shared by transfers staff record by hand and by the statement import, so the same
+credit can never be counted twice whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nuages.accounts.principal import Principal
+from nuages.billing import balance, ledger, schemas
+from nuages.billing.models import BillingAccount, EntryKind, LedgerEntry
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.history import service as history
+from nuages.history.service import Actor
+from nuages.kernel.errors import AlreadyExists, Forbidden, InvalidTransition, ValidationFailed
+from nuages.terms.schema import Offer
+
+
+def transfer_key(bank_reference: str) -> str:
+    """The idempotency key of a bank transfer: its bank reference, case and spaces aside."""
+    return "topup:transfer:" + "".join(bank_reference.split()).upper()
+
+
+def _require_staff(actor: Principal, what: str) -> None:
+    if not actor.is_staff:
+        raise Forbidden(f"only provider staff {what}")
+
+
+def check_means(offer: Offer, means: str) -> None:
+    """409 unless the offer lets the client top up this way (000 §13.2)."""
+    prepaid = ledger.prepaid_terms(offer)
+    if means not in prepaid.top_up_means:
+        raise InvalidTransition(f"offer {offer.id} does not take top-ups by {means}")
+
+
+def check_currency(account: BillingAccount, currency: str) -> None:
+    """422 unless ``currency`` is the account's."""
+    if currency != account.currency:
+        raise ValidationFailed(
+            f"currency: the account is kept in {account.currency}, not {currency}"
+        )
+
+
+def credit_topup(
+    session: Session,
+    registry: OfferRegistry,
+    contract: Contract,
+    account: BillingAccount,
+    *,
+    amount: Decimal,
+    key: str,
+    reference: str,
+    description: str,
+    who: Actor,
+    means: str,
+) -> tuple[LedgerEntry, bool]:
+    """Credit money received, once per key; then form the contract or lift a negative-
+    balance suspension if the new balance allows it (000 §3.1, §11.2)."""
+    entry, created = ledger.post(
+        session,
+        account,
+        kind=EntryKind.TOPUP,
+        amount=amount,
+        key=key,
+        reference=reference,
+        description=description,
+        actor_id=who.id,
+    )
+    if created:
+        history.record(
+            session,
+            who,
+            object_type="account",
+            object_id=contract.id,
+            action="billing.topup",
+            params={"amount": str(entry.amount), "means": means, "reference": reference},
+            client_id=contract.client_id,
+        )
+        balance.after_movement(session, registry, contract, who)
+    return entry, created
+
+
+def record_transfer(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    contract_id: str,
+    data: schemas.TransferCreate,
+) -> LedgerEntry:
+    """Staff record a bank transfer received for a contract (000 §13.2).
+
+    A bank reference already credited is a 409 and writes nothing.
+    """
+    contract = ledger.contract_for(session, actor, contract_id)
+    _require_staff(actor, "record received transfers")
+    account, offer = ledger.account_for(session, registry, contract, lock=True)
+    check_means(offer, "transfer")
+    check_currency(account, data.currency)
+    key = transfer_key(data.reference)
+    existing = session.execute(
+        select(LedgerEntry.seq).where(LedgerEntry.idempotency_key == key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise AlreadyExists(f"bank reference {data.reference} is already credited (#{existing})")
+    description = "bank transfer"
+    if data.received_on is not None:
+        description += f" received on {data.received_on.isoformat()}"
+    if data.note:
+        description += f": {data.note}"
+    entry, _ = credit_topup(
+        session,
+        registry,
+        contract,
+        account,
+        amount=data.amount,
+        key=key,
+        reference=data.reference,
+        description=description[:300],
+        who=actor.actor,
+        means="transfer",
+    )
+    return entry
+
+
+_SIGNS = {
+    "credit": (EntryKind.CREDIT, Decimal(1)),
+    "fee": (EntryKind.FEE, Decimal(-1)),
+    "refund": (EntryKind.REFUND, Decimal(-1)),
+}
+
+
+def adjust(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    contract_id: str,
+    data: schemas.AdjustmentCreate,
+) -> LedgerEntry:
+    """Staff write a credit, a fee, a refund or a correction, with its reason, into the
+    ledger and the action history. A retry with the same ``idempotency_key`` returns
+    the first entry; the same key for another movement is a 409."""
+    contract = ledger.contract_for(session, actor, contract_id)
+    _require_staff(actor, "adjust accounts")
+    account, _offer = ledger.account_for(session, registry, contract, lock=True)
+    if data.kind == "adjustment":
+        kind, amount = EntryKind.ADJUSTMENT, data.amount
+    else:
+        if data.amount <= 0:
+            raise ValidationFailed(f"amount: give a {data.kind} as a positive amount")
+        kind, sign = _SIGNS[data.kind]
+        amount = sign * data.amount
+    if kind is EntryKind.REFUND and ledger.balance(session, contract.id) < data.amount:
+        # 000 §13.2: only a credit balance is refunded.
+        raise InvalidTransition("a refund cannot exceed the account's credit balance")
+    key_part = data.idempotency_key or uuid.uuid4().hex
+    entry, created = ledger.post(
+        session,
+        account,
+        kind=kind,
+        amount=amount,
+        key=f"staff:{contract.id}:{key_part}",
+        description=data.reason,
+        actor_id=actor.user_id,
+    )
+    if created:
+        history.record(
+            session,
+            actor.actor,
+            object_type="account",
+            object_id=contract.id,
+            action=f"billing.{kind.value}",
+            params={"amount": str(entry.amount), "reason": data.reason, "seq": entry.seq},
+            client_id=contract.client_id,
+        )
+        balance.after_movement(session, registry, contract, actor.actor)
+    return entry

@@ -1,0 +1,1 @@
+"""Tests of prepaid billing: ledger, top-ups, metering, suspension, extensions (000)."""
