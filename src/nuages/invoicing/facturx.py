@@ -52,7 +52,16 @@ class Party:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Party:
         """A party from its stored snapshot."""
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
+        return cls(
+            name=str(data["name"]),
+            country=str(data["country"]),
+            address=data.get("address") or "",
+            postcode=data.get("postcode") or "",
+            city=data.get("city") or "",
+            vat_number=data.get("vat_number") or None,
+            siren=data.get("siren") or None,
+            email=data.get("email") or None,
+        )
 
 
 @dataclass(frozen=True)

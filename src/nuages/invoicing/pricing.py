@@ -93,6 +93,7 @@ class DraftLine:
     period_start: dt.date | None = None
     period_end: dt.date | None = None
     vm_id: str | None = None
+    unit_code: str = "C62"  # UN/ECE rec. 20: C62 one, HUR hour
     meta: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,502 @@
+"""Issuing documents: draft lines → VAT → number → CII XML → immutable rows.
+
+Everything about a document is computed before its number is taken, so the sequence
+row stays locked for as short a time as possible; the number, the XML that states it
+and the rows are then written in the caller's transaction (French CGI art. 242 nonies A:
+numbers unique, chronological, without gaps).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from stdnum.eu import vat as eu_vat
+
+from nuages.accounts.models import Client
+from nuages.contracts.models import Contract
+from nuages.history import service as history
+from nuages.history.service import Actor
+from nuages.invoicing import facturx
+from nuages.invoicing.models import Invoice, InvoiceLine, InvoicingProfile, PaymentAllocation
+from nuages.invoicing.numbering import format_number, take_number
+from nuages.invoicing.pricing import DraftLine
+from nuages.invoicing.vat import (
+    EXEMPT,
+    REVERSE_CHARGE,
+    STANDARD,
+    TaxableLine,
+    Totals,
+    compute_totals,
+    nets_from_gross,
+)
+from nuages.kernel.clock import utc_now
+from nuages.kernel.money import round_cents
+from nuages.kernel.settings import Settings, get_settings
+from nuages.terms.deadlines import Event, deadlines_for
+from nuages.terms.schema import Duration, Offer
+from nuages.terms.schema_catalogue import EU_COUNTRIES
+
+ZERO = Decimal("0.00")
+MICRO = Decimal("0.000001")
+
+
+class InvoiceState:
+    """Where an issued document stands (its amounts never move)."""
+
+    ISSUED = "issued"  # open: something is still due
+    PAID = "paid"  # nothing left due
+    CANCELLED = "cancelled"  # fully credited by credit notes
+
+
+@dataclass(frozen=True)
+class FinalLine:
+    """A line with its VAT decided: net in cents, category, rate, net unit price."""
+
+    draft: DraftLine
+    net: Decimal
+    gross: Decimal | None
+    category: str
+    rate: Decimal
+    quantity: Decimal
+    unit_price: Decimal
+
+
+def seller_party(settings: Settings) -> dict[str, Any]:
+    """The provider as the settings name it (legal mentions, SEPA creditor)."""
+    return {
+        "name": settings.seller_name,
+        "legal_form": settings.seller_legal_form,
+        "address": settings.seller_address,
+        "postcode": settings.seller_postcode,
+        "city": settings.seller_city,
+        "country": settings.seller_country,
+        "siren": settings.seller_siren,
+        "vat_number": settings.seller_vat,
+        "email": settings.seller_email,
+        "iban": settings.seller_iban,
+        "bic": settings.seller_bic,
+        "creditor_id": settings.seller_sepa_creditor_id,
+    }
+
+
+def buyer_party(client: Client, profile: InvoicingProfile | None) -> dict[str, Any]:
+    """The client as invoiced: legal name, country, VAT number, billing address."""
+    return {
+        "name": client.legal_name,
+        "kind": client.kind,
+        "country": client.country,
+        "vat_number": client.vat_number or None,
+        "email": client.billing_email,
+        "address": profile.address if profile else "",
+        "postcode": profile.postcode if profile else "",
+        "city": profile.city if profile else "",
+        "client_id": client.id,
+    }
+
+
+def _vat_country(number: str) -> str:
+    prefix = number[:2].upper()
+    return "GR" if prefix == "EL" else prefix
+
+
+def reverse_charge_applies(seller_country: str, buyer: dict[str, Any]) -> bool:
+    """Intra-EU B2B services: a business buyer with a valid VAT number of another
+    member state accounts for the VAT itself (Directive 2006/112/EC art. 44, 196)."""
+    number = buyer.get("vat_number")
+    if buyer.get("kind") != "business" or not number:
+        return False
+    if not eu_vat.is_valid(number):
+        return False
+    country = _vat_country(eu_vat.compact(number))
+    return country in EU_COUNTRIES and seller_country in EU_COUNTRIES and country != seller_country
+
+
+def finalize(lines: Sequence[DraftLine], offer: Offer, reverse_charge: bool) -> list[FinalLine]:
+    """Decide each line's VAT and net: prices quoted VAT included (003 §14.1) become
+    exact nets (``vat.nets_from_gross``); reverse-charged lines carry no VAT (AE)."""
+    rate = offer.catalogue.vat_rate
+    gross_index = [i for i, line in enumerate(lines) if line.gross and line.taxable]
+    nets: dict[int, Decimal] = dict(
+        zip(gross_index, nets_from_gross([lines[i].amount for i in gross_index], rate), strict=True)
+    )
+    out: list[FinalLine] = []
+    for i, line in enumerate(lines):
+        net = nets.get(i, round_cents(line.amount))
+        if not line.taxable:
+            category, line_rate = EXEMPT, Decimal(0)
+        elif reverse_charge:
+            category, line_rate = REVERSE_CHARGE, Decimal(0)
+        else:
+            category, line_rate = STANDARD, rate
+        # BR-27: a net price is never negative; a credit line has a negative quantity.
+        quantity = line.quantity if line.quantity != 0 else Decimal(1)
+        if net < 0 < quantity or net > 0 > quantity:
+            quantity = -quantity
+        unit_price = (net / quantity).quantize(MICRO) if quantity else net
+        out.append(
+            FinalLine(
+                draft=line,
+                net=net,
+                gross=round_cents(line.amount) if i in nets else None,
+                category=category,
+                rate=line_rate,
+                quantity=quantity,
+                unit_price=unit_price,
+            )
+        )
+    return out
+
+
+_UNITS_FR = {
+    "minutes": ("minute", "minutes"),
+    "hours": ("heure", "heures"),
+    "calendar_days": ("jour", "jours"),
+    "clear_days": ("jour franc", "jours francs"),
+    "working_days": ("jour ouvré", "jours ouvrés"),
+    "jours_ouvrables": ("jour ouvrable", "jours ouvrables"),
+    "months": ("mois", "mois"),
+    "years": ("an", "ans"),
+}
+
+
+def duration_fr(duration: Duration) -> str:
+    """A terms-file duration in French: ``15 jours``, ``1 mois``, ``8 jours ouvrés``."""
+    one, many = _UNITS_FR[duration.unit.value]
+    return f"{duration.amount} {one if duration.amount == 1 else many}"
+
+
+def _late_payment_text(offer: Offer) -> str:
+    rule = offer.billing.late_payment
+    clause = f" ({rule.clause})" if rule.clause else ""
+    start = (
+        "à compter du jour suivant la date d'échéance"
+        if rule.accrues_from == "day_after_due_date"
+        else "à compter de la date d'échéance"
+    )
+    if rule.rule == "legal_rate_multiple":
+        multiple = rule.legal_rate_multiple
+        return f"Pénalités de retard : {multiple} fois le taux d'intérêt légal, {start}{clause}."
+    if rule.rule == "fixed_yearly_rate":
+        months = (
+            ", tout mois commencé étant compté en entier" if rule.started_months_in_full else ""
+        )
+        return f"Intérêts de retard : {rule.yearly_rate_pct} % l'an {start}{months}{clause}."
+    return "Pénalités de retard : trois fois le taux d'intérêt légal (C. com. art. L441-10)."
+
+
+def payment_terms_text(offer: Offer, means: str | None, due: dt.date | None) -> str:
+    """BT-20: how and when to pay, in French, with the clause it comes from."""
+    invoiced = offer.billing.invoiced
+    means_fr = {
+        "transfer": "virement",
+        "direct_debit": "prélèvement SEPA",
+        "card": "carte bancaire",
+        "cheque": "chèque",
+    }
+    if invoiced is None:
+        return "Payée par débit du compte client prépayé (000 §13.2)."
+    start = {
+        "issue": "de l'émission de la facture",
+        "receipt": "de la réception de la facture",
+        "end_of_issue_month": "de la fin du mois d'émission",
+    }[invoiced.payment_term_from]
+    clause = invoiced.payment_term.clause or invoiced.clause or ""
+    text = f"Paiement dans un délai de {duration_fr(invoiced.payment_term)} à compter {start}"
+    if due is not None:
+        text += f", soit au plus tard le {due.strftime('%d/%m/%Y')}"
+    if means:
+        text += f", par {means_fr.get(means, means)}"
+    return text + (f" ({clause})." if clause else ".")
+
+
+def legal_notes(
+    offer: Offer, buyer: dict[str, Any], seller: dict[str, Any], reverse_charge: bool, prepaid: bool
+) -> list[tuple[str, str]]:
+    """The mentions a French invoice must carry, as EN 16931 notes (BT-21/22)."""
+    notes: list[tuple[str, str]] = [("REG", f"{seller['name']}, {seller['legal_form']}")]
+    if not prepaid:
+        notes.append(("PMD", _late_payment_text(offer)))
+        if buyer.get("kind") == "business" and offer.offer.law == "FR":
+            notes.append(
+                (
+                    "PMT",
+                    "Indemnité forfaitaire pour frais de recouvrement en cas de retard de "
+                    "paiement : 40 € (C. com. art. L441-10 et D441-5).",
+                )
+            )
+        notes.append(("AAB", "Pas d'escompte pour paiement anticipé."))
+    if reverse_charge:
+        notes.append(
+            ("TXD", "Autoliquidation : TVA due par le preneur (art. 196 dir. 2006/112/CE).")
+        )
+    if offer.catalogue.prices_include_vat:
+        notes.append(
+            ("", "Prix catalogue toutes taxes comprises (003 §14.1) ; montants HT déduits.")
+        )
+    invoiced = offer.billing.invoiced
+    if invoiced is not None and invoiced.dispute_window is not None:
+        start = "la réception" if invoiced.dispute_window_from == "receipt" else "l'émission"
+        clause = invoiced.dispute_window.clause or ""
+        notes.append(
+            (
+                "",
+                "Toute contestation doit être formulée dans les "
+                f"{duration_fr(invoiced.dispute_window)} "
+                f"suivant {start} de la facture ; à défaut elle est réputée acceptée ({clause}).",
+            )
+        )
+    if not invoiced or not invoiced.partial_payments_accepted:
+        if invoiced is not None:
+            notes.append(("", "Tout paiement partiel ou irrégulier est rejeté (003 §14.5)."))
+    return notes
+
+
+def deadlines_of(offer: Offer, issued_at: dt.datetime) -> tuple[dt.date | None, dt.datetime | None]:
+    """(due date, end of the dispute window) of a document issued at ``issued_at``.
+
+    Invoices are e-mailed (001 §23.3, 004 §8.2), so they are received when issued:
+    windows counted from receipt (001 §4.1, §4.4) start then too.
+    """
+    found = {
+        d.name: d
+        for event in (Event.invoice_issued, Event.invoice_received)
+        for d in deadlines_for(offer, event, issued_at)
+    }
+    due = found.get("payment-due")
+    dispute = found.get("invoice-dispute")
+    return (due.last_day if due else None, dispute.ends_at if dispute else None)
+
+
+def issue(
+    session: Session,
+    who: Actor,
+    *,
+    kind: str,
+    contract: Contract,
+    client: Client,
+    offer: Offer,
+    lines: Sequence[FinalLine],
+    profile: InvoicingProfile | None,
+    payment_means: str | None,
+    period: tuple[dt.date, dt.date, str] | None = None,
+    prepaid: Decimal = ZERO,
+    corrects: Invoice | None = None,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> Invoice:
+    """Number and write one document in the caller's transaction; return it."""
+    settings = settings or get_settings()
+    seller = seller_party(settings)
+    buyer = buyer_party(client, profile)
+    reverse = any(line.category == REVERSE_CHARGE for line in lines)
+    totals: Totals = compute_totals(
+        [TaxableLine(x.net, x.category, x.rate) for x in lines], prepaid=prepaid
+    )
+    now = utc_now()
+    issue_date = now.astimezone(ZoneInfo(settings.seller_timezone)).date()
+    due_date, dispute_until = (None, None) if kind != "invoice" else deadlines_of(offer, now)
+    if totals.due_payable <= 0:
+        due_date = None
+    notes = legal_notes(offer, buyer, seller, reverse, prepaid > 0)
+    terms = payment_terms_text(offer, payment_means, due_date)
+    if kind == "credit_note" and corrects is not None:
+        terms = f"Avoir sur la facture {corrects.number} : montant déduit de cette facture."
+        payment_means = None
+    series = (
+        settings.seller_invoice_series if kind == "invoice" else settings.seller_credit_note_series
+    )
+    # Everything is ready: take the number last, so the sequence is locked briefly.
+    seq_no = take_number(session, series, issue_date.year)
+    number = format_number(series, issue_date.year, seq_no)
+    xml = facturx.build_xml(
+        facturx.XmlDocument(
+            kind=kind,
+            number=number,
+            issue_date=issue_date,
+            currency=offer.offer.currency,
+            seller=facturx.Party.from_dict(seller),
+            buyer=facturx.Party.from_dict(buyer),
+            lines=[
+                facturx.XmlLine(
+                    position=i,
+                    item_id=x.draft.item_id,
+                    description=x.draft.description,
+                    quantity=x.quantity,
+                    unit_code=x.draft.unit_code,
+                    unit_price=x.unit_price,
+                    net_amount=x.net,
+                    vat_category=x.category,
+                    vat_rate=x.rate,
+                    period_start=x.draft.period_start,
+                    period_end=x.draft.period_end,
+                )
+                for i, x in enumerate(lines, start=1)
+            ],
+            totals=totals,
+            notes=notes,
+            payment_terms=terms,
+            due_date=due_date,
+            payment_means=payment_means if totals.due_payable > 0 else None,
+            seller_iban=settings.seller_iban,
+            debtor_iban=profile.iban if profile else None,
+            mandate_id=profile.mandate_id if profile else None,
+            creditor_id=settings.seller_sepa_creditor_id,
+            contract_reference=contract.id,
+            buyer_reference=(profile.buyer_reference or None) if profile else None,
+            period_start=period[0] if period else None,
+            period_end=period[1] if period else None,
+            preceding_number=corrects.number if corrects else None,
+            preceding_date=corrects.issue_date if corrects else None,
+        )
+    ).decode("utf-8")
+    invoice = Invoice(
+        kind=kind,
+        number=number,
+        series=series,
+        year=issue_date.year,
+        seq_no=seq_no,
+        client_id=client.id,
+        contract_id=contract.id,
+        offer_id=offer.id,
+        offer_hash=contract.offer_hash,
+        corrects_id=corrects.id if corrects else None,
+        run_id=run_id,
+        billing_period=period[2] if period else None,
+        period_start=period[0] if period else None,
+        period_end=period[1] if period else None,
+        issue_date=issue_date,
+        issued_at=now,
+        due_date=due_date,
+        dispute_until=dispute_until,
+        currency=offer.offer.currency,
+        vat_regime="reverse_charge" if reverse else "standard",
+        prices_include_vat=offer.catalogue.prices_include_vat,
+        payment_means=payment_means or "none",
+        total_net=totals.line_total,
+        tax_basis=totals.tax_basis,
+        tax_total=totals.tax_total,
+        grand_total=totals.grand_total,
+        prepaid_amount=totals.prepaid,
+        due_payable=totals.due_payable,
+        parties=json.dumps({"seller": seller, "buyer": buyer}, ensure_ascii=False),
+        notes=json.dumps({"notes": notes, "payment_terms": terms}, ensure_ascii=False),
+        xml=xml,
+        state=InvoiceState.ISSUED if totals.due_payable > 0 else InvoiceState.PAID,
+        paid_at=None if totals.due_payable > 0 else now,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add_all(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            position=i,
+            kind=x.draft.kind,
+            item_id=x.draft.item_id,
+            description=x.draft.description[:300],
+            quantity=x.quantity,
+            unit_code=x.draft.unit_code,
+            unit_price=x.unit_price,
+            gross_amount=x.gross,
+            net_amount=x.net,
+            vat_category=x.category,
+            vat_rate=x.rate,
+            period_start=x.draft.period_start,
+            period_end=x.draft.period_end,
+            vm_id=x.draft.vm_id,
+            meta=json.dumps(x.draft.meta, default=str),
+        )
+        for i, x in enumerate(lines, start=1)
+    )
+    session.flush()
+    history.record(
+        session,
+        who,
+        object_type="invoice",
+        object_id=invoice.id,
+        action=f"{kind}.issue",
+        params={
+            "number": number,
+            "contract_id": contract.id,
+            "period": period[2] if period else None,
+            "grand_total": str(totals.grand_total),
+            "corrects": corrects.number if corrects else None,
+        },
+        client_id=client.id,
+    )
+    return invoice
+
+
+# ---------------------------------------------------------------- balances
+
+
+def as_amount(value: Any) -> Decimal:
+    """A summed ``Cents`` column: already a Decimal amount, or raw cents (0 default)."""
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.01"))
+    return (Decimal(int(value or 0)) / 100).quantize(Decimal("0.01"))
+
+
+def paid_amount(session: Session, invoice_id: str) -> Decimal:
+    """What payments settled on the invoice (returned debits already netted out)."""
+    value = session.execute(
+        select(func.coalesce(func.sum(PaymentAllocation.amount), 0)).where(
+            PaymentAllocation.invoice_id == invoice_id
+        )
+    ).scalar_one()
+    return as_amount(value)
+
+
+def credited_amount(session: Session, invoice_id: str) -> Decimal:
+    """What credit notes took off the invoice."""
+    value = session.execute(
+        select(func.coalesce(func.sum(Invoice.grand_total), 0)).where(
+            Invoice.corrects_id == invoice_id, Invoice.kind == "credit_note"
+        )
+    ).scalar_one()
+    return as_amount(value)
+
+
+def outstanding(session: Session, invoice: Invoice) -> Decimal:
+    """What the client still owes on the invoice (never negative)."""
+    if invoice.kind != "invoice":
+        return ZERO
+    left = (
+        invoice.due_payable
+        - paid_amount(session, invoice.id)
+        - credited_amount(session, invoice.id)
+    )
+    return max(ZERO, left)
+
+
+def refresh_state(session: Session, invoice: Invoice) -> str:
+    """Set the invoice's state from its balance: paid, cancelled (fully credited) or
+    issued (open again, e.g. after a returned debit); return it."""
+    if invoice.kind != "invoice":
+        return invoice.state
+    credited = credited_amount(session, invoice.id)
+    left = outstanding(session, invoice)
+    if credited >= invoice.grand_total:
+        state = InvoiceState.CANCELLED
+    elif left == 0:
+        state = InvoiceState.PAID
+    else:
+        state = InvoiceState.ISSUED
+    if state != invoice.state:
+        values: dict[str, Any] = {"state": state, "updated_at": utc_now()}
+        values["paid_at"] = utc_now() if state == InvoiceState.PAID else None
+        session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice.id, Invoice.state == invoice.state)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(invoice)
+    return state

@@ -1,0 +1,318 @@
+"""Invoicing runs: every contract's due periods invoiced on its schedule.
+
+A run is a job, not a request: each contract is priced and issued in a transaction of
+its own, so a crash (even ``kill -9``) loses at most the contract in flight — whose
+number goes back to the sequence with the rest of its transaction — and a rerun picks
+up where it stopped. The unique ``(contract_id, billing_period)`` constraint makes two
+invoices for one period impossible, whatever runs overlap. A dry run computes the same
+documents and writes nothing.
+
+Schedules come from the offer (``[billing.invoiced]``: month or quarter, in advance or
+in arrears; 001 §4.4, 003 §14.1, 004 §8.2); a prepaid contract gets a monthly invoice of
+what its account was debited for (000 §13.2), after the month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nuages.accounts.models import Client
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.history.service import Actor
+from nuages.invoicing import documents, sources
+from nuages.invoicing.models import InvoiceRun, InvoicingProfile, PendingCharge
+from nuages.invoicing.periods import Period, due_periods, previous
+from nuages.invoicing.pricing import DraftLine, PricingProblem, price_period
+from nuages.invoicing.vat import TaxableLine, compute_totals
+from nuages.kernel.clock import utc_now
+from nuages.kernel.db import Database
+from nuages.kernel.errors import NuagesError, ValidationFailed
+from nuages.kernel.settings import Settings, get_settings
+from nuages.terms.apply import calendar_for
+from nuages.terms.schema import Offer
+
+MAX_AHEAD = dt.timedelta(days=45)
+
+
+@dataclass
+class RunReport:
+    """What a run did (or, dry, would do): documents issued, previews, problems."""
+
+    run_on: dt.date
+    dry_run: bool
+    run_id: str | None = None
+    contracts: int = 0
+    issued: list[dict[str, Any]] = field(default_factory=list)
+    previews: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready report (amounts as strings)."""
+        out: dict[str, Any] = json.loads(
+            json.dumps(
+                {
+                    "run_id": self.run_id,
+                    "run_on": self.run_on.isoformat(),
+                    "dry_run": self.dry_run,
+                    "contracts": self.contracts,
+                    "issued": self.issued,
+                    "previews": self.previews,
+                    "problems": self.problems,
+                    "skipped": self.skipped,
+                },
+                default=str,
+            )
+        )
+        return out
+
+
+def period_kind(offer: Offer, profile: InvoicingProfile | None) -> tuple[str, str]:
+    """(month|quarter, advance|arrears): the client's choice where the offer allows it
+    (003 §14.1), else the offer's default; prepaid consumption is monthly, after."""
+    invoiced = offer.billing.invoiced
+    if invoiced is None:
+        return "month", "arrears"
+    if profile is not None and profile.period in invoiced.periods_allowed:
+        return profile.period, invoiced.timing
+    return invoiced.period, invoiced.timing
+
+
+def payment_means_for(offer: Offer, profile: InvoicingProfile | None, first: bool) -> str | None:
+    """Direct debit when the offer takes it and a mandate is on file (003 §14.2,
+    004 §8.2); otherwise the first means the offer accepts (for 003 §14.2 the first
+    payment may be a transfer or a cheque)."""
+    invoiced = offer.billing.invoiced
+    if invoiced is None:
+        return None
+    means = list(invoiced.payment_means)
+    if first and invoiced.first_payment_means:
+        means = list(invoiced.first_payment_means)
+    if "direct_debit" in means and profile is not None and profile.mandate_id:
+        return "direct_debit"
+    for choice in ("transfer", "direct_debit", "card", "cheque"):
+        if choice in means:
+            return choice
+    return means[0]
+
+
+@dataclass
+class _Planned:
+    period: Period
+    lines: list[DraftLine]
+    prepaid: Decimal
+    charges: list[PendingCharge]
+
+
+def _plan(
+    session: Session,
+    contract: Contract,
+    offer: Offer,
+    profile: InvoicingProfile | None,
+    run_on: dt.date,
+    book: sources.IndexBook,
+) -> list[_Planned]:
+    """The documents a contract is due on ``run_on``; ``PricingProblem`` stops it."""
+    calendar = calendar_for(offer)
+    assert contract.activated_at is not None
+    first_day = calendar.local_date(contract.activated_at)
+    ended_on = calendar.local_date(contract.ended_at) if contract.ended_at else None
+    kind, timing = period_kind(offer, profile)
+    done = sources.invoiced_periods(session, contract.id)
+    todo = [p for p in due_periods(first_day, kind, timing, run_on, ended_on) if p.key not in done]
+    if not todo:
+        return []
+    planned: list[_Planned] = []
+    if offer.billing.mode == "prepaid":
+        for period in todo:
+            lines, debited = sources.ledger_consumption(
+                session,
+                contract.id,
+                calendar.start_of_day(period.start),
+                calendar.start_of_day(period.end),
+            )
+            if lines:
+                planned.append(_Planned(period, lines, max(debited, Decimal(0)), []))
+        return planned
+    items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
+    charges = sources.open_charges(session, contract.id)
+    for n, period in enumerate(todo):
+        billed_charges = charges if n == len(todo) - 1 else []
+        lines = price_period(
+            offer,
+            period,
+            previous(period, kind, first_day),
+            items,
+            timing=timing,
+            revision=sources.revision_for(offer, first_day, period.start, book),
+            past_discounts=sources.past_discounts(session, offer, contract.id, period.start),
+            charges=sources.as_charges(billed_charges),
+        )
+        if not lines:
+            raise PricingProblem(
+                "no price: the contract has no VM, ordered line or charge to invoice"
+            )
+        planned.append(_Planned(period, lines, Decimal(0), billed_charges))
+    return planned
+
+
+def invoice_contract(
+    session: Session,
+    who: Actor,
+    registry: OfferRegistry,
+    contract: Contract,
+    run_on: dt.date,
+    *,
+    dry_run: bool,
+    report: RunReport,
+    book: sources.IndexBook,
+    settings: Settings,
+) -> None:
+    """Issue (or preview) every document ``contract`` is due on ``run_on``, in the
+    caller's transaction; problems are raised, so the caller rolls the contract back."""
+    offer = registry.for_contract(session, contract)
+    profile = session.get(InvoicingProfile, contract.id)
+    client = session.get(Client, contract.client_id)
+    assert client is not None
+    buyer = documents.buyer_party(client, profile)
+    reverse = documents.reverse_charge_applies(settings.seller_country, buyer)
+    for plan in _plan(session, contract, offer, profile, run_on, book):
+        final = documents.finalize(plan.lines, offer, reverse)
+        period = (plan.period.start, plan.period.end, plan.period.key)
+        if dry_run:
+            totals = compute_totals(
+                [TaxableLine(x.net, x.category, x.rate) for x in final], prepaid=plan.prepaid
+            )
+            report.previews.append(
+                {
+                    "contract_id": contract.id,
+                    "period": plan.period.key,
+                    "total_net": totals.line_total,
+                    "tax_total": totals.tax_total,
+                    "grand_total": totals.grand_total,
+                    "lines": [
+                        {"description": x.draft.description, "net": x.net, "vat": x.category}
+                        for x in final
+                    ],
+                }
+            )
+            continue
+        first = not sources.invoiced_periods(session, contract.id)
+        invoice = documents.issue(
+            session,
+            who,
+            kind="invoice",
+            contract=contract,
+            client=client,
+            offer=offer,
+            lines=final,
+            profile=profile,
+            payment_means=payment_means_for(offer, profile, first),
+            period=period,
+            prepaid=plan.prepaid,
+            run_id=report.run_id,
+            settings=settings,
+        )
+        for charge in plan.charges:
+            # Compare-and-swap: a charge is billed on exactly one invoice.
+            done = session.execute(
+                update(PendingCharge)
+                .where(PendingCharge.id == charge.id, PendingCharge.invoice_id.is_(None))
+                .values(invoice_id=invoice.id)
+                .execution_options(synchronize_session=False)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                raise PricingProblem("a charge was billed meanwhile by another run")
+        report.issued.append(
+            {
+                "contract_id": contract.id,
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "period": plan.period.key,
+                "grand_total": invoice.grand_total,
+            }
+        )
+
+
+def run(
+    database: Database,
+    who: Actor,
+    registry: OfferRegistry,
+    run_on: dt.date,
+    *,
+    dry_run: bool = False,
+    contract_ids: Sequence[str] | None = None,
+    settings: Settings | None = None,
+    after_each: Callable[[list[str]], None] | None = None,
+) -> RunReport:
+    """Invoice every contract due on ``run_on`` (each in its own transaction).
+
+    ``after_each`` receives the ids of the documents a contract's transaction just
+    committed (the bench renders their PDFs there).
+    """
+    settings = settings or get_settings()
+    today = utc_now().date()
+    if run_on > today + MAX_AHEAD:
+        raise ValidationFailed(f"run_on: {run_on} is more than 45 days ahead")
+    report = RunReport(run_on=run_on, dry_run=dry_run)
+    with database.unit() as session:
+        stmt = select(Contract.id).where(Contract.activated_at.is_not(None)).order_by(Contract.id)
+        if contract_ids is not None:
+            stmt = stmt.where(Contract.id.in_(list(contract_ids)))
+        ids = list(session.execute(stmt).scalars())
+        book = sources.IndexBook(session)
+        if not dry_run:
+            row = InvoiceRun(run_on=run_on, actor_label=who.label)
+            session.add(row)
+            session.flush()
+            report.run_id = row.id
+    for contract_id in ids:
+        report.contracts += 1
+        before = len(report.issued)
+        try:
+            with database.unit() as session:
+                contract = session.get(Contract, contract_id)
+                assert contract is not None
+                invoice_contract(
+                    session,
+                    who,
+                    registry,
+                    contract,
+                    run_on,
+                    dry_run=dry_run,
+                    report=report,
+                    book=book,
+                    settings=settings,
+                )
+        except (PricingProblem, NuagesError) as exc:
+            del report.issued[before:]
+            detail = exc.detail if isinstance(exc, NuagesError) else str(exc)
+            report.problems.append({"contract_id": contract_id, "problem": detail})
+            continue
+        except IntegrityError:
+            # Another run issued this period first: the unique constraint kept it single.
+            del report.issued[before:]
+            report.skipped += 1
+            continue
+        if after_each is not None and len(report.issued) > before:
+            after_each([d["invoice_id"] for d in report.issued[before:]])
+    if not dry_run and report.run_id is not None:
+        with database.unit() as session:
+            done = session.get(InvoiceRun, report.run_id)
+            assert done is not None
+            row = done
+            row.finished_at = utc_now()
+            row.issued = len(report.issued)
+            row.problems = len(report.problems)
+            row.report = json.dumps(report.as_dict()["problems"])
+    return report

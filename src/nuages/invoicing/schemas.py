@@ -1,0 +1,462 @@
+"""Request and response bodies of the invoicing API (amounts are decimal strings)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+from nuages.kernel.validation import Out, SafeName, Strict
+
+Amount = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+Key = Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class LineCreate(Strict):
+    """An item ordered on a contract (a catalogue flavour, option or user count)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"item_id": "backup-7d", "quantity": "1", "since": "2026-03-01"}]
+        }
+    )
+
+    item_id: SafeName
+    quantity: Quantity = Decimal(1)
+    since: dt.date
+    until: dt.date | None = None
+    unit_price: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)] | None = Field(
+        default=None, description="the quoted price, for items priced on quote"
+    )
+    replaces_id: str | None = Field(default=None, max_length=36, description="an upgrade")
+    vm_id: str | None = Field(default=None, max_length=36)
+    description: str = Field(default="", max_length=200)
+
+
+class LineEnd(Strict):
+    """When an ordered line stops (exclusive)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"until": "2026-06-01"}]})
+
+    until: dt.date
+
+
+class LineOut(Out):
+    id: str
+    contract_id: str
+    item_id: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    since: dt.date
+    until: dt.date | None
+    replaces_id: str | None
+    vm_id: str | None
+    description: str
+
+
+class MandateIn(Strict):
+    """A SEPA Core mandate the client signed (003 §14.2, 004 §8.2)."""
+
+    mandate_id: str = Field(min_length=1, max_length=35, pattern=r"^[A-Za-z0-9+?/:().,' -]+$")
+    signed_on: dt.date
+    iban: str = Field(min_length=15, max_length=42)
+    bic: str = Field(min_length=8, max_length=11)
+
+    @field_validator("iban")
+    @classmethod
+    def _iban(cls, value: str) -> str:
+        try:
+            return str(IBAN(value).compact)
+        except SchwiftyException as exc:
+            raise ValueError(f"not a valid IBAN: {exc}") from None
+
+    @field_validator("bic")
+    @classmethod
+    def _bic(cls, value: str) -> str:
+        try:
+            return str(BIC(value).compact)
+        except SchwiftyException as exc:
+            raise ValueError(f"not a valid BIC: {exc}") from None
+
+
+class ProfileSet(Strict):
+    """How a contract is invoiced: address, period (003 §14.1), mandate."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "address": "3 avenue des Clients",
+                    "postcode": "69002",
+                    "city": "Lyon",
+                    "mandate": {
+                        "mandate_id": "NUAGES-MANDATE-1",
+                        "signed_on": "2026-01-15",
+                        "iban": "FR7630006000011234567890189",
+                        "bic": "AGRIFRPPXXX",
+                    },
+                }
+            ]
+        }
+    )
+
+    period: Literal["month", "quarter"] | None = None
+    address: str = Field(default="", max_length=200)
+    postcode: str = Field(default="", max_length=16)
+    city: str = Field(default="", max_length=100)
+    buyer_reference: str = Field(default="", max_length=100)
+    mandate: MandateIn | None = None
+
+
+class ProfileOut(Out):
+    contract_id: str
+    period: str | None
+    address: str
+    postcode: str
+    city: str
+    buyer_reference: str
+    mandate_id: str | None
+    mandate_signed_on: dt.date | None
+    iban: str | None
+    bic: str | None
+
+
+class ChargeCreate(Strict):
+    """A fee for the contract's next invoice, written once per idempotency key."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "description": "Transfert de données (001 §7)",
+                    "amount": "250.00",
+                    "idempotency_key": "fee-transfer-0001",
+                }
+            ]
+        }
+    )
+
+    description: str = Field(min_length=1, max_length=300)
+    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    idempotency_key: Key
+    taxable: bool = True
+
+
+class ChargeOut(Out):
+    id: str
+    contract_id: str
+    kind: str
+    description: str
+    amount: Decimal
+    vat_category: str
+    invoice_id: str | None
+    created_at: dt.datetime
+
+
+class RunCreate(Strict):
+    """An invoicing run (staff): every contract due on ``run_on``; ``dry_run`` writes
+    nothing and shows what would be issued."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"dry_run": True}]})
+
+    run_on: dt.date | None = Field(default=None, description="default: today")
+    dry_run: bool = False
+    contract_ids: list[Annotated[str, Field(max_length=36)]] | None = Field(
+        default=None, max_length=1000
+    )
+
+
+class RunOut(BaseModel):
+    run_id: str | None
+    run_on: dt.date
+    dry_run: bool
+    contracts: int
+    issued: list[dict[str, Any]]
+    previews: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+    skipped: int
+
+
+class InvoiceLineOut(Out):
+    position: int
+    kind: str
+    item_id: str | None
+    description: str
+    quantity: Decimal
+    unit_code: str
+    unit_price: Decimal
+    gross_amount: Decimal | None
+    net_amount: Decimal
+    vat_category: str
+    vat_rate: Decimal
+    period_start: dt.date | None
+    period_end: dt.date | None
+    vm_id: str | None
+
+
+class InvoiceOut(Out):
+    """An issued invoice or credit note, with what is still due on it."""
+
+    id: str
+    kind: str
+    number: str
+    client_id: str
+    contract_id: str
+    offer_id: str
+    corrects_id: str | None
+    period_start: dt.date | None
+    period_end: dt.date | None
+    issue_date: dt.date
+    due_date: dt.date | None
+    dispute_until: dt.datetime | None
+    currency: str
+    vat_regime: str
+    prices_include_vat: bool
+    payment_means: str
+    total_net: Decimal
+    tax_total: Decimal
+    grand_total: Decimal
+    prepaid_amount: Decimal
+    due_payable: Decimal
+    state: str
+    paid_at: dt.datetime | None
+    outstanding: Decimal = Decimal(0)
+    parties: dict[str, Any] = {}
+    notes: dict[str, Any] = {}
+    lines: list[InvoiceLineOut] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("parties", "notes"):
+                if isinstance(data.get(key), str):
+                    data = {**data, key: json.loads(data[key])}
+        return data
+
+
+class CreditNoteCreate(Strict):
+    """A credit note on an invoice: in full, or for an amount VAT included."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "Erreur de facturation", "amount": None}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=300)
+    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = Field(
+        default=None, description="VAT included; omit to credit the whole invoice"
+    )
+
+
+class Allocation(Strict):
+    """A share of a payment for one invoice."""
+
+    invoice_id: str = Field(max_length=36)
+    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+
+
+class PaymentCreate(Strict):
+    """Money received (staff), allocated to invoices; written once per key."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "00000000-0000-0000-0000-000000000000",
+                    "means": "transfer",
+                    "amount": "120.00",
+                    "received_on": "2026-03-10",
+                    "reference": "VIR F-2026-000001",
+                    "idempotency_key": "bank-statement-2026-03-10-0001",
+                }
+            ]
+        }
+    )
+
+    client_id: str = Field(max_length=36)
+    means: Literal["transfer", "direct_debit", "card", "cheque"]
+    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    received_on: dt.date
+    reference: str = Field(default="", max_length=140)
+    idempotency_key: Key
+    allocations: list[Allocation] | None = Field(
+        default=None, max_length=200, description="default: oldest open invoices first"
+    )
+
+
+class AllocationOut(Out):
+    invoice_id: str
+    amount: Decimal
+    created_at: dt.datetime
+
+
+class PaymentOut(Out):
+    id: str
+    client_id: str
+    means: str
+    amount: Decimal
+    received_on: dt.date
+    reference: str
+    provider_ref: str
+    state: str
+    returned_at: dt.datetime | None
+    return_reason: str
+    allocations: list[AllocationOut] = []
+
+
+class PaymentReturn(Strict):
+    """A direct debit the debtor's bank returned (R-transaction)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "AM04 fonds insuffisants"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class SepaBatchCreate(Strict):
+    """Collect by direct debit every open invoice due by ``due_by``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"collection_date": "2026-04-10", "due_by": "2026-04-30"}]}
+    )
+
+    collection_date: dt.date
+    due_by: dt.date | None = Field(default=None, description="default: the collection date")
+
+
+class SepaItemOut(Out):
+    invoice_id: str
+    client_id: str
+    amount: Decimal
+    end_to_end_id: str
+    sequence_type: str
+    mandate_id: str
+    state: str
+    payment_id: str | None
+
+
+class SepaBatchOut(Out):
+    id: str
+    message_id: str
+    collection_date: dt.date
+    count: int
+    total: Decimal
+    state: str
+    created_at: dt.datetime
+    settled_at: dt.datetime | None
+    items: list[SepaItemOut] = []
+
+
+class DunningRunCreate(Strict):
+    """A dunning pass (staff): reminders, fees, interest, suspensions due by ``on``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"on": "2026-05-01"}]})
+
+    on: dt.date | None = None
+
+
+class NoticeOut(Out):
+    id: str
+    invoice_id: str
+    contract_id: str
+    client_id: str
+    step: str
+    sent_on: dt.date
+    channel: str
+    outstanding: Decimal
+    fee: Decimal
+    interest: Decimal
+    text: str
+
+
+class DunningOut(BaseModel):
+    on: dt.date
+    notices: list[NoticeOut]
+    problems: list[dict[str, Any]]
+
+
+class DisputeCreate(Strict):
+    """A client contests an invoice (001 §4.4, 004 §8.2)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "La VM facturée a été supprimée le 3."}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DisputeResolve(Strict):
+    """Staff settle a dispute; accepting it may credit part or all of the invoice."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"accept": False, "resolution": "VM utilisée"}]}
+    )
+
+    accept: bool
+    resolution: str = Field(min_length=1, max_length=2000)
+    credit_amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
+
+
+class DisputeOut(Out):
+    id: str
+    invoice_id: str
+    client_id: str
+    opened_by: str
+    opened_at: dt.datetime
+    reason: str
+    state: str
+    resolved_at: dt.datetime | None
+    resolution: str
+    credit_note_id: str | None
+
+
+class IndexSet(Strict):
+    """A published index value (000 §13.3 Syntec/ElecVert, 004 §8.1 Syntec)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "syntec", "month": "2026-10", "value": "296.4"}]}
+    )
+
+    name: SafeName
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    value: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+
+    @property
+    def first_day(self) -> dt.date:
+        """The month as its first day."""
+        year, month = self.month.split("-")
+        return dt.date(int(year), int(month), 1)
+
+
+class IndexOut(Out):
+    name: str
+    period: dt.date
+    value: Decimal
+    entered_at: dt.datetime
+
+
+class LegalRateSet(Strict):
+    """The legal interest rate of a half-year (SPEC §17)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"valid_from": "2026-01-01", "valid_to": "2026-07-01", "rate_pct": "6.65"}]
+        }
+    )
+
+    valid_from: dt.date
+    valid_to: dt.date
+    rate_pct: Annotated[Decimal, Field(ge=0, le=100, max_digits=10, decimal_places=6)]
+
+
+class LegalRateOut(Out):
+    valid_from: dt.date
+    valid_to: dt.date
+    rate_pct: Decimal

@@ -1,0 +1,261 @@
+"""What a run reads to price a contract: its VMs, lines, charges, earlier discounts,
+index values and (prepaid) ledger usage — turned into ``pricing`` inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nuages.compute.models import Vm
+from nuages.contracts.models import Contract
+from nuages.invoicing.models import ContractLine, IndexValue, Invoice, InvoiceLine, PendingCharge
+from nuages.invoicing.pricing import (
+    Charge,
+    DraftLine,
+    Item,
+    PastDiscount,
+    PricingProblem,
+    Revision,
+)
+from nuages.kernel.calendar import ContractCalendar, shift_date_months
+from nuages.kernel.money import round_cents
+from nuages.terms import apply
+from nuages.terms.schema import Offer, Unit
+from nuages.terms.schema_common import Duration
+
+ZERO = Decimal("0.00")
+
+
+def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -> list[Item]:
+    """One item per VM of the contract that was ever activated, at its flavour."""
+    rows = session.execute(
+        select(Vm).where(Vm.contract_id == contract.id, Vm.activated_at.is_not(None))
+    ).scalars()
+    out = []
+    for vm in rows:
+        assert vm.activated_at is not None
+        out.append(
+            Item(
+                item_id=vm.flavour_id,
+                quantity=Decimal(1),
+                since=calendar.local_date(vm.activated_at),
+                until=calendar.local_date(vm.deleted_at) if vm.deleted_at else None,
+                vm_id=vm.id,
+                label=f"VM {vm.name}",
+            )
+        )
+    return out
+
+
+def line_items(session: Session, contract_id: str) -> list[Item]:
+    """The contract's ordered lines (options, users, flavours not tied to a VM), each
+    upgrade carrying the line it replaced (003 §14.3)."""
+    rows = list(
+        session.execute(
+            select(ContractLine)
+            .where(ContractLine.contract_id == contract_id)
+            .order_by(ContractLine.since, ContractLine.created_at)
+        ).scalars()
+    )
+    by_id = {row.id: row for row in rows}
+
+    def item(row: ContractLine, depth: int = 0) -> Item:
+        replaced = by_id.get(row.replaces_id) if row.replaces_id and depth < 8 else None
+        return Item(
+            item_id=row.item_id,
+            quantity=row.quantity,
+            since=row.since,
+            until=row.until,
+            unit_price=row.unit_price,
+            vm_id=row.vm_id,
+            label=row.description,
+            replaces=item(replaced, depth + 1) if replaced is not None else None,
+        )
+
+    return [item(row) for row in rows]
+
+
+def open_charges(session: Session, contract_id: str) -> list[PendingCharge]:
+    """Charges not billed yet, oldest first."""
+    return list(
+        session.execute(
+            select(PendingCharge)
+            .where(PendingCharge.contract_id == contract_id, PendingCharge.invoice_id.is_(None))
+            .order_by(PendingCharge.created_at, PendingCharge.id)
+        ).scalars()
+    )
+
+
+def as_charges(rows: Iterable[PendingCharge]) -> list[Charge]:
+    """Pending charges as pricing inputs."""
+    return [Charge(r.id, r.kind, r.description, r.amount, r.vat_category != "E") for r in rows]
+
+
+def invoiced_periods(session: Session, contract_id: str) -> set[str]:
+    """The billing periods already invoiced for the contract."""
+    rows = session.execute(
+        select(Invoice.billing_period).where(
+            Invoice.contract_id == contract_id, Invoice.billing_period.is_not(None)
+        )
+    ).scalars()
+    return {r for r in rows if r}
+
+
+def _months(duration: Duration) -> int:
+    if duration.unit is Unit.years:
+        return 12 * duration.amount
+    if duration.unit is Unit.months:
+        return duration.amount
+    raise PricingProblem(f"a minimum subscription of {duration} is not counted in months")
+
+
+def past_discounts(
+    session: Session, offer: Offer, contract_id: str, period_start: dt.date
+) -> list[PastDiscount]:
+    """Tier discounts and claw-backs billed during the minimum subscription before
+    ``period_start`` (001 §4.2 (ii): 12 months; §4.3)."""
+    pricing = offer.catalogue.user_pricing
+    if pricing is None:
+        return []
+    since = shift_date_months(period_start, -_months(pricing.minimum_subscription))
+    rows = session.execute(
+        select(InvoiceLine, Invoice.period_start)
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(
+            Invoice.contract_id == contract_id,
+            Invoice.kind == "invoice",
+            Invoice.period_start >= since,
+            Invoice.period_start < period_start,
+            InvoiceLine.kind.in_(("user_discount", "user_clawback")),
+        )
+    ).all()
+    out = []
+    for line, start in rows:
+        assert start is not None  # the query keeps periodic invoices only
+        meta: dict[str, Any] = json.loads(line.meta or "{}")
+        out.append(
+            PastDiscount(
+                period_start=start,
+                kind=line.kind,
+                base=Decimal(meta.get("base", "0")),
+                pct=Decimal(meta.get("pct", "0")),
+                amount=line.gross_amount if line.gross_amount is not None else line.net_amount,
+            )
+        )
+    return out
+
+
+class IndexBook:
+    """Index values entered by staff, read once per run."""
+
+    def __init__(self, session: Session) -> None:
+        self._values: dict[str, list[tuple[dt.date, Decimal]]] = {}
+        for row in session.execute(select(IndexValue).order_by(IndexValue.period)).scalars():
+            self._values.setdefault(row.name, []).append((row.period, row.value))
+
+    def last_known(self, name: str, day: dt.date) -> tuple[dt.date, Decimal]:
+        """The value of the latest month entered at or before ``day``'s month (000 §13.3
+        "last known values at the revision date"); ``PricingProblem`` when none."""
+        month = day.replace(day=1)
+        found = [(p, v) for p, v in self._values.get(name, []) if p <= month]
+        if not found:
+            raise PricingProblem(
+                f"no {name} index value entered for {month:%Y-%m} or before "
+                f"(nuages index set {name} {month:%Y-%m} VALUE)"
+            )
+        return found[-1]
+
+
+def revision_for(
+    offer: Offer, first_day: dt.date, period_start: dt.date, book: IndexBook
+) -> Revision | None:
+    """The yearly revision in force on ``period_start``: P = P0 × (fixed + Σ w × I/I0)
+    with I0 at the start and I at the latest anniversary (000 §13.3, 004 §8.1)."""
+    terms = offer.indexation
+    if terms.formula != "weighted_indices":
+        return None
+    years = 0
+    while shift_date_months(first_day, 12 * (years + 1)) <= period_start:
+        years += 1
+    if years == 0:
+        return None
+    anniversary = shift_date_months(first_day, 12 * years)
+    indices: dict[str, tuple[Decimal, Decimal]] = {}
+    parts = []
+    for weight in terms.indices:
+        base_month, base = book.last_known(weight.name, first_day)
+        month, current = book.last_known(weight.name, anniversary)
+        indices[weight.name] = (base, current)
+        parts.append(f"{weight.name} {month:%Y-%m} {current} / {base_month:%Y-%m} {base}")
+    factor = apply.revise_price(offer, Decimal(1), indices).price
+    clause = terms.clause or ""
+    note = f"révision au {anniversary:%d/%m/%Y} ({', '.join(parts)}) ×{factor:.6f} {clause}"
+    return Revision(factor=factor, note=note.strip())
+
+
+def ledger_consumption(
+    session: Session, contract_id: str, start: dt.datetime, end: dt.datetime
+) -> tuple[list[DraftLine], Decimal]:
+    """A prepaid contract's consumption of ``[start, end)`` from billing's ledger
+    (000 §13.2): one line per VM or resource, and what the account was debited."""
+    try:
+        from nuages.billing.models import LedgerEntry
+    except ImportError:  # the ledger is not installed: nothing was consumed through it
+        return [], ZERO
+    rows = session.execute(
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.contract_id == contract_id,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+            LedgerEntry.kind.in_(("usage", "fee", "credit")),
+        )
+        .order_by(LedgerEntry.seq)
+    ).scalars()
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row.kind, row.resource_id or row.description or row.kind)
+        group = groups.setdefault(
+            key,
+            {"amount": Decimal(0), "hours": Decimal(0), "kind": row.kind, "row": row},
+        )
+        group["amount"] += -Decimal(row.amount)
+        group["hours"] += Decimal(row.quantity or 0)
+    names = {}
+    vm_ids = [k[1] for k in groups if k[0] == "usage"]
+    if vm_ids:
+        names = dict(session.execute(select(Vm.id, Vm.name).where(Vm.id.in_(vm_ids))).tuples())
+    lines: list[DraftLine] = []
+    debited = ZERO
+    for (kind, ref), group in groups.items():
+        amount = round_cents(group["amount"])
+        if amount == 0:
+            continue
+        row = group["row"]
+        if kind == "usage":
+            label = f"Consommation VM {names.get(ref, ref)}"
+            if row.description:
+                label = f"{row.description} — VM {names.get(ref, ref)}"
+        elif kind == "credit":
+            label = f"Crédit : {row.description or 'pénalité SLA'}"
+        else:
+            label = row.description or "Frais"
+        hourly = kind == "usage" and group["hours"] > 0
+        lines.append(
+            DraftLine(
+                kind=f"ledger_{kind}",
+                description=label,
+                quantity=group["hours"] if hourly else Decimal(1),
+                amount=amount,
+                vm_id=ref if kind == "usage" else None,
+                unit_code="HUR" if hourly else "C62",
+            )
+        )
+        debited += amount
+    return lines, debited

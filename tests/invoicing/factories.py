@@ -1,0 +1,149 @@
+"""Factories for invoicing tests: clients, formed contracts, VMs, ordered lines.
+
+Contracts are ordered and formed through the contracts service (formation at a frozen
+moment, so ``activated_at`` is exact); VMs are ``compute.models.Vm`` rows with the
+columns billing reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from nuages.accounts.models import Client
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Role, Scope
+from nuages.compute.models import Image, Vm
+from nuages.contracts import schemas as contract_schemas
+from nuages.contracts import service as contracts
+from nuages.contracts.offers import OfferRegistry
+from nuages.contracts.states import ContractState
+from nuages.history.service import Actor
+from nuages.invoicing import lines, schemas
+from nuages.kernel.clock import frozen_at
+from nuages.kernel.db import Database
+
+STAFF = Principal(
+    user_id="staff-test",
+    email="staff@example.com",
+    role=Role.PROVIDER_ADMIN,
+    client_id=None,
+    scopes=frozenset(Scope),
+)
+SYSTEM = Actor.system("test")
+PARIS = dt.timezone(dt.timedelta(hours=1))
+
+
+def utc(year: int, month: int, day: int, hour: int = 0) -> dt.datetime:
+    """A moment in UTC."""
+    return dt.datetime(year, month, day, hour, tzinfo=dt.UTC)
+
+
+class Billing:
+    """Builds what invoices are made of, through the real services."""
+
+    def __init__(self, database: Database, offers: OfferRegistry) -> None:
+        self.database = database
+        self.offers = offers
+        self._n = 0
+
+    def client(
+        self, name: str = "Client SARL", country: str = "FR", vat: str | None = None, **kw: Any
+    ) -> str:
+        self._n += 1
+        with self.database.unit() as session:
+            row = Client(
+                kind=kw.get("kind", "business"),
+                legal_name=name,
+                country=country,
+                vat_number=vat,
+                billing_email=f"compta{self._n}@example.com",
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def contract(self, offer_id: str, client_id: str, formed_at: dt.datetime) -> str:
+        """An order of ``offer_id`` formed (activated) at ``formed_at``."""
+        with frozen_at(formed_at - dt.timedelta(hours=1)), self.database.unit() as session:
+            contract = contracts.create_contract(
+                session,
+                STAFF,
+                self.offers,
+                contract_schemas.ContractCreate(
+                    offer_id=offer_id, client_id=client_id, accept_terms=True
+                ),
+            )
+            contract_id = contract.id
+        with frozen_at(formed_at), self.database.unit() as session:
+            contract = contracts.get_contract(session, STAFF, contract_id)
+            contracts.transition(session, contract, ContractState.ACTIVE, SYSTEM, "formed")
+        return contract_id
+
+    def line(self, contract_id: str, item_id: str, since: dt.date, **kw: Any) -> str:
+        with self.database.unit() as session:
+            row = lines.add_line(
+                session,
+                STAFF,
+                self.offers,
+                contract_id,
+                schemas.LineCreate(item_id=item_id, since=since, **kw),
+            )
+            return row.id
+
+    def vm(
+        self,
+        contract_id: str,
+        flavour_id: str,
+        activated_at: dt.datetime,
+        deleted_at: dt.datetime | None = None,
+        name: str | None = None,
+    ) -> str:
+        self._n += 1
+        with self.database.unit() as session:
+            image = session.execute(select(Image).limit(1)).scalar_one_or_none()
+            if image is None:
+                image = Image(
+                    name="debian-test",
+                    os="linux",
+                    boot_mode="disk",
+                    base_path="/nonexistent/base.qcow2",
+                    min_disk_gib=1,
+                    size_bytes=1,
+                )
+                session.add(image)
+                session.flush()
+            contract = contracts.get_contract(session, STAFF, contract_id)
+            import uuid
+
+            vm = Vm(
+                id=str(uuid.uuid4()),
+                client_id=contract.client_id,
+                contract_id=contract_id,
+                name=name or f"vm-{self._n}",
+                flavour_id=flavour_id,
+                image_id=image.id,
+                vcpus=1,
+                ram_mib=1024,
+                disk_gib=10,
+                vm_state="deleted" if deleted_at else "running",
+                power_state="running",
+                created_at=activated_at,
+                activated_at=activated_at,
+                deleted_at=deleted_at,
+            )
+            session.add(vm)
+            session.flush()
+            return vm.id
+
+    def profile(self, contract_id: str, **kw: Any) -> None:
+        with self.database.unit() as session:
+            lines.set_profile(session, STAFF, self.offers, contract_id, schemas.ProfileSet(**kw))
+
+    def index(self, name: str, month: str, value: str) -> None:
+        year, mon = month.split("-")
+        with self.database.unit() as session:
+            lines.set_index(session, SYSTEM, name, dt.date(int(year), int(mon), 1), Decimal(value))
