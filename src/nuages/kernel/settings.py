@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     seller_timezone: str = "Europe/Paris"
     seller_invoice_series: str = "F"
     seller_credit_note_series: str = "AV"
+    # How card payments are taken: "terminal" (the provider's own card terminal or
+    # acquirer portal; staff record its authorisation reference).
+    seller_card_provider: str = "terminal"
 
     @property
     def effective_database_url(self) -> str:
