@@ -83,10 +83,12 @@ def db_downgrade(revision: str = typer.Argument(...)) -> None:
 def _register() -> None:
     """Attach every slice's sub-commands."""
     from nuages.accounts.cli import admin_app
+    from nuages.billing.cli import billing_app
     from nuages.history.cli import history_app
     from nuages.terms.cli import offers_app, terms_app
 
     app.add_typer(admin_app, name="admin")
+    app.add_typer(billing_app, name="billing")
     app.add_typer(history_app, name="history")
     app.add_typer(offers_app, name="offers")
     app.add_typer(terms_app, name="terms")

@@ -7,6 +7,7 @@ Responsable authorises them (000 §8).
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -15,12 +16,13 @@ from pydantic import AwareDatetime
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.billing import balance, extensions, ledger, schemas, sepa, topups, usage
 from nuages.billing.models import EntryKind
+from nuages.compute.api import runtime as compute_runtime
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.validation import Page, page_of
 
 router = APIRouter(prefix="/api/v1")
-BILLING = ["billing"]
-EXTENSIONS = ["extensions"]
+BILLING: list[str | Enum] = ["billing"]
+EXTENSIONS: list[str | Enum] = ["extensions"]
 Since = Annotated[AwareDatetime | None, Query(description="from this time, inclusive")]
 Until = Annotated[AwareDatetime | None, Query(description="until this time, exclusive")]
 
@@ -94,7 +96,9 @@ def record_transfer(
     session: SessionDep,
 ) -> object:
     """Staff record a bank transfer received (000 §13.2); it may form the contract."""
-    return topups.record_transfer(session, principal, _offers(request), contract_id, body)
+    return topups.record_transfer(
+        session, principal, _offers(request), contract_id, body, compute_runtime(request)
+    )
 
 
 @router.post(
@@ -111,7 +115,9 @@ def adjust(
     session: SessionDep,
 ) -> object:
     """Staff write a credit, fee, refund or correction with its reason."""
-    return topups.adjust(session, principal, _offers(request), contract_id, body)
+    return topups.adjust(
+        session, principal, _offers(request), contract_id, body, compute_runtime(request)
+    )
 
 
 @router.get(
@@ -255,7 +261,9 @@ def return_debit(
     session: SessionDep,
 ) -> object:
     """Staff record a returned collection: its top-up is reversed by a new entry."""
-    return sepa.return_debit(session, principal, _offers(request), contract_id, body)
+    return sepa.return_debit(
+        session, principal, _offers(request), contract_id, body, compute_runtime(request)
+    )
 
 
 # ---------------------------------------------------------------- extensions (000 §8)

@@ -34,6 +34,7 @@ from nuages.billing.models import (
 from nuages.billing.pricing import OfferPricing, floor_hour
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.models import Vm
+from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
@@ -83,9 +84,11 @@ def after_movement(
     registry: OfferRegistry,
     contract: Contract,
     who: Actor,
+    runtime: ComputeRuntime | None = None,
     settings: BillingSettings | None = None,
 ) -> None:
-    """Apply the balance rules after one entry was written to the contract's account."""
+    """Apply the balance rules after one entry was written to the contract's account:
+    formation, then suspension or resumption (VM operations go through ``runtime``)."""
     account = ledger.get_account(session, contract.id)
     if account is None:
         return
@@ -93,7 +96,7 @@ def after_movement(
     prepaid = ledger.prepaid_terms(offer)
     form_if_funded(session, contract, account, prepaid, who)
     settings = settings or get_billing_settings()
-    settle(session, contract, account, offer_pricing(offer), utc_now(), settings)
+    settle(session, contract, account, offer_pricing(offer), utc_now(), settings, runtime)
 
 
 def offer_pricing(offer: Offer) -> OfferPricing:
@@ -126,20 +129,28 @@ def settle(
     pricing: OfferPricing,
     now: dt.datetime,
     settings: BillingSettings,
+    runtime: ComputeRuntime | None = None,
 ) -> str | None:
-    """Bring suspension in line with the balance; return "suspended", "resumed" or None."""
+    """Bring suspension in line with the balance; return "suspended", "resumed" or None.
+
+    Also finishes what an earlier pass left: VMs that were busy when their contract was
+    suspended (or resumed) are asked again.
+    """
     prepaid = pricing.prepaid
     if account.balance < 0:
         if account.negative_since is None:
             _open_negative(session, contract, account, _went_negative_at(session, account, now))
         assert account.negative_since is not None
         policy = prepaid.on_negative_balance
-        if policy == "none" or account.suspended_at is not None:
+        if policy == "none":
+            return None
+        if account.suspended_at is not None:
+            vmcontrol.suspend_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
             return None
         grace = dt.timedelta(hours=settings.negative_grace_hours)
         if policy == "notify_then_suspend" and account.negative_since + grace > now:
             return None
-        _suspend(session, contract, account, now)
+        _suspend(session, contract, account, now, runtime)
         return "suspended"
     if account.negative_since is not None:
         _close_negative(session, account, now)
@@ -148,8 +159,9 @@ def settle(
         if burn == 0 or account.balance >= burn * settings.low_balance_hours:
             account.low_balance_warned_at = None
     if account.suspended_at is not None:
-        _resume(session, contract, account, now)
+        _resume(session, contract, account, now, runtime)
         return "resumed"
+    vmcontrol.resume_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
     return None
 
 
@@ -188,13 +200,17 @@ def _close_negative(session: Session, account: BillingAccount, now: dt.datetime)
 
 
 def _suspend(
-    session: Session, contract: Contract, account: BillingAccount, now: dt.datetime
+    session: Session,
+    contract: Contract,
+    account: BillingAccount,
+    now: dt.datetime,
+    runtime: ComputeRuntime | None,
 ) -> None:
     account.suspended_at = now
     session.flush()
     if contract.state == ContractState.ACTIVE:
         contracts.transition(session, contract, ContractState.SUSPENDED, BILLING, CONTRACT_REASON)
-    paused = vmcontrol.suspend_contract_vms(session, contract.id, NEGATIVE_GROUND, BILLING)
+    paused = vmcontrol.suspend_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
     history.record(
         session,
         BILLING,
@@ -212,7 +228,11 @@ def _suspend(
 
 
 def _resume(
-    session: Session, contract: Contract, account: BillingAccount, now: dt.datetime
+    session: Session,
+    contract: Contract,
+    account: BillingAccount,
+    now: dt.datetime,
+    runtime: ComputeRuntime | None,
 ) -> None:
     account.suspended_at = None
     session.flush()
@@ -220,7 +240,7 @@ def _resume(
         contracts.transition(
             session, contract, ContractState.ACTIVE, BILLING, "balance back to zero or above"
         )
-    resumed = vmcontrol.resume_contract_vms(session, contract.id, NEGATIVE_GROUND, BILLING)
+    resumed = vmcontrol.resume_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
     history.record(
         session,
         BILLING,
@@ -237,13 +257,26 @@ def enforce_all(
     registry: OfferRegistry,
     now: dt.datetime,
     settings: BillingSettings | None = None,
+    runtime: ComputeRuntime | None = None,
 ) -> Enforcement:
     """One pass over the accounts whose suspension does not match their balance (after
-    metering, or to finish a grace time), each in its own transaction."""
+    metering, to finish a grace time, or to retry VMs that were busy), each account in
+    its own transaction."""
     settings = settings or get_billing_settings()
     outcome = Enforcement()
     with unit() as session:
-        ids = (
+        unfinished = select(Vm.contract_id).where(Vm.vm_state.in_(vmcontrol.SUSPENDABLE))
+        ids = set(
+            session.execute(
+                select(BillingAccount.contract_id).where(
+                    BillingAccount.balance < 0,
+                    BillingAccount.suspended_at.is_not(None),
+                    BillingAccount.contract_id.in_(unfinished),
+                )
+            ).scalars()
+        )
+        ids |= set(vmcontrol.pending_resumptions(session, NEGATIVE_GROUND))
+        ids |= set(
             session.execute(
                 select(BillingAccount.contract_id).where(
                     or_(
@@ -268,7 +301,7 @@ def enforce_all(
             .all()
         )
     cache: dict[str, OfferPricing] = {}
-    for contract_id in ids:
+    for contract_id in sorted(ids):
         with unit() as session:
             account = ledger.get_account(session, contract_id, lock=True)
             contract = session.get(Contract, contract_id)
@@ -278,7 +311,7 @@ def enforce_all(
             if pricing is None:
                 pricing = offer_pricing(registry.for_contract(session, contract))
                 cache[contract.offer_hash] = pricing
-            done = settle(session, contract, account, pricing, now, settings)
+            done = settle(session, contract, account, pricing, now, settings, runtime)
         if done == "suspended":
             outcome.suspended.append(contract_id)
         elif done == "resumed":

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from nuages.billing import ledger, schemas, sepa, topups
 from nuages.billing.models import BillingAccount
+from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
@@ -144,7 +145,11 @@ def payment_reference_in(text: str) -> str | None:
 
 
 def import_statement(
-    unit: UnitOfWork, registry: OfferRegistry, data: bytes, who: Actor
+    unit: UnitOfWork,
+    registry: OfferRegistry,
+    data: bytes,
+    who: Actor,
+    runtime: ComputeRuntime | None = None,
 ) -> schemas.StatementReport:
     """Reconcile a CAMT.053 statement against the accounts and direct debits."""
     report = schemas.StatementReport()
@@ -155,7 +160,7 @@ def import_statement(
             continue
         try:
             with unit() as session:
-                outcome = _reconcile(session, registry, line, who)
+                outcome = _reconcile(session, registry, line, who, runtime)
         except NuagesError as exc:
             outcome = f"unmatched: {exc.detail}"
         kind, _, why = outcome.partition(": ")
@@ -163,12 +168,23 @@ def import_statement(
     return report
 
 
-def _reconcile(session: Session, registry: OfferRegistry, line: StatementLine, who: Actor) -> str:
+def _reconcile(
+    session: Session,
+    registry: OfferRegistry,
+    line: StatementLine,
+    who: Actor,
+    runtime: ComputeRuntime | None,
+) -> str:
     if line.return_reason is not None or (not line.credit and line.end_to_end_id):
         if line.end_to_end_id is None:
             return "unmatched: a return without an end-to-end id"
         _debit, reversed_now = sepa.record_return(
-            session, who, registry, line.end_to_end_id, line.return_reason or "RTRN"
+            session,
+            who,
+            registry,
+            line.end_to_end_id,
+            line.return_reason or "RTRN",
+            runtime=runtime,
         )
         return "returns" if reversed_now else "duplicates: return already recorded"
     if not line.credit:
@@ -201,5 +217,6 @@ def _reconcile(session: Session, registry: OfferRegistry, line: StatementLine, w
         description=f"bank transfer booked {line.booking_date or ''}".strip(),
         who=who,
         means="transfer",
+        runtime=runtime,
     )
     return f"credited: {contract.id}" if created else "duplicates: already credited"

@@ -315,7 +315,7 @@ def entries_query(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     resource_id: str | None = None,
-) -> Select[tuple[LedgerEntry]]:
+) -> Select[LedgerEntry]:
     """Entries of one account, newest first, filtered by kind, time [since, until)
     and resource."""
     stmt = (

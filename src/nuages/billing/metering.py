@@ -48,6 +48,7 @@ from nuages.billing.models import (
 from nuages.billing.pricing import HOUR, OfferPricing, Rate, floor_hour, hours
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.models import Vm
+from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware, utc_now
@@ -292,6 +293,8 @@ def extension_entries(
     ).all()
     rows = []
     for ext, offer_hash in found:
+        if ext.active_from is None:  # excluded by the query; keeps the types honest
+            continue
         p = pricing[offer_hash]
         table = p.flavours if ext.kind == "vms" else p.options
         rate = table.get(ext.item_id)
@@ -353,6 +356,7 @@ def run(
     *,
     registry: OfferRegistry | None = None,
     settings: BillingSettings | None = None,
+    runtime: ComputeRuntime | None = None,
 ) -> MeteringReport:
     """Meter every whole hour not metered yet up to ``now``, then apply the balance
     rules (000 §11.2 suspension and resumption, low-balance warnings)."""
@@ -387,7 +391,7 @@ def run(
             )
         report.periods.append(start)
         log.info("metered %s: %d entries", start.isoformat(), report.written - written_before)
-    outcome = balance.enforce_all(unit, registry, now, settings)
+    outcome = balance.enforce_all(unit, registry, now, settings, runtime)
     report.suspended, report.resumed = outcome.suspended, outcome.resumed
     if burn:
         report.warned = balance.warn_low_balances(unit, burn, now, settings)

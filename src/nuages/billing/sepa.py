@@ -32,6 +32,7 @@ from nuages.billing.models import (
     SepaMandate,
 )
 from nuages.billing.settings import BillingSettings, get_billing_settings
+from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
@@ -251,6 +252,7 @@ def write_batch(
     collection_date: dt.date | None = None,
     settings: Settings | None = None,
     billing: BillingSettings | None = None,
+    runtime: ComputeRuntime | None = None,
 ) -> SepaBatch | None:
     """Put every requested collection into one pain.008 file, store it, mark the
     collections submitted and credit them (once each); None when nothing is waiting."""
@@ -334,6 +336,7 @@ def write_batch(
             description=f"SEPA direct debit, mandate {mandate.reference}, due {when.isoformat()}",
             who=who,
             means="direct_debit",
+            runtime=runtime,
         )
         debit.topup_seq = entry.seq
     session.flush()
@@ -356,6 +359,7 @@ def record_return(
     reason: str,
     *,
     contract_id: str | None = None,
+    runtime: ComputeRuntime | None = None,
 ) -> tuple[DirectDebit, bool]:
     """A submitted collection came back unpaid: reverse its top-up with a new entry
     (once; a second report of the same return changes nothing). Return the debit and
@@ -397,7 +401,7 @@ def record_return(
         params={"amount": str(debit.amount), "reason": reason},
         client_id=debit.client_id,
     )
-    balance.after_movement(session, registry, contract, who)
+    balance.after_movement(session, registry, contract, who, runtime)
     return debit, True
 
 
@@ -407,12 +411,19 @@ def return_debit(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.DebitReturnCreate,
+    runtime: ComputeRuntime | None = None,
 ) -> DirectDebit:
     """Staff record a returned collection of a contract (R-transaction)."""
     contract = ledger.contract_for(session, actor, contract_id)
     if not actor.is_staff:
         raise Forbidden("only provider staff record returned debits")
     debit, _ = record_return(
-        session, actor.actor, registry, data.end_to_end_id, data.reason, contract_id=contract.id
+        session,
+        actor.actor,
+        registry,
+        data.end_to_end_id,
+        data.reason,
+        contract_id=contract.id,
+        runtime=runtime,
     )
     return debit

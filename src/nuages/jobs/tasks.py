@@ -100,3 +100,37 @@ def compute_recover() -> None:
             log.info("recovered operation %s: %s", operation_id, outcome)
     except Exception:
         log.exception("recovering VM operations failed; run `nuages compute recover`")
+
+
+# ---------------------------------------------------------------- billing
+
+
+@huey.periodic_task(crontab(minute="1"))  # type: ignore[untyped-decorator]
+def billing_meter() -> None:
+    """Each hour, debit the hours ended and not metered yet, then apply the balance rules
+    (000 §11.2 suspension, resumption, low-balance warnings)."""
+    from nuages.billing import metering
+    from nuages.compute.runtime import get_runtime
+    from nuages.jobs.runtime import get_database
+
+    report = metering.run(get_database().unit, runtime=get_runtime())
+    log.info(
+        "metering: %d hour(s), %d entries, %d suspended, %d resumed",
+        len(report.periods),
+        report.written,
+        len(report.suspended),
+        len(report.resumed),
+    )
+
+
+@huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
+def billing_end_extensions() -> None:
+    """Every 5 minutes, end the extensions whose end time passed (000 §8)."""
+    from nuages.billing import extensions
+    from nuages.jobs.runtime import get_database
+    from nuages.kernel.clock import utc_now
+
+    with get_database().unit() as session:
+        ended = extensions.expire(session, utc_now())
+    if ended:
+        log.info("extensions ended: %d", ended)
