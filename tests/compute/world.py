@@ -8,7 +8,9 @@ host), so several hosts of different sizes live side by side in one process.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +20,10 @@ import pytest
 from nuages.accounts import service as accounts
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
+from nuages.compute import schemas
 from nuages.compute.models import Host, Image
 from nuages.compute.runtime import ComputeRuntime, ComputeSettings
-from nuages.compute.services import hosts, images, operations
+from nuages.compute.services import hosts, images, ipam, keys, operations, vms
 from nuages.contracts import schemas as contract_schemas
 from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
@@ -156,3 +159,68 @@ def cw(
         yield ComputeWorld(world, runtime, offers, tmp_path)
     finally:
         runtime.close()
+
+
+def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]:
+    """One object of each compute kind owned by ``client_id`` (for the generated access
+    tests): a dedicated host, a private image, an SSH key, a VM and its create
+    operation, an IP pool (staff-only)."""
+    tmp = Path(tempfile.mkdtemp(prefix="nuages-tenant-"))
+    runtime = make_runtime(tmp / "data", world.database)
+    offers = OfferRegistry.from_directory(Path(__file__).resolve().parents[2] / "offers")
+    cw = ComputeWorld(world, runtime, offers, tmp)
+    try:
+        contract_id = cw.contract(client_id)
+        host = cw.host(dedicated_to=client_id, name="tenant-host")
+        image = cw.image("tenant-image", client_id=client_id)
+        principal = cw.principal(owner)
+        with world.database.unit() as session:
+            key = keys.create_key(
+                session,
+                principal,
+                schemas.SshKeyCreate(name="tenant-key", public_key=TENANT_KEY),
+            )
+        with world.database.unit() as session:
+            vm, operation = vms.create_vm(
+                session,
+                principal,
+                runtime,
+                offers,
+                schemas.VmCreate(
+                    contract_id=contract_id,
+                    flavour="vm-s",
+                    image=image.id,
+                    name="tenant-vm",
+                    ssh_key_ids=[key.id],
+                ),
+            )
+        with world.database.unit() as session:
+            pool = ipam.create_pool(
+                session,
+                CLI,
+                schemas.IpPoolCreate(
+                    name="tenant-pool",
+                    network="nuages-br0",
+                    site="waterloo-1",
+                    cidr="192.0.2.0/24",
+                    gateway="192.0.2.1",
+                    first="192.0.2.10",
+                    last="192.0.2.20",
+                ),
+            )
+        return {
+            "vm_id": vm.id,
+            "operation_id": operation.id,
+            "key_id": key.id,
+            "image_id": image.id,
+            "host_id": host.id,
+            "pool_id": pool.id,
+        }
+    finally:
+        runtime.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+TENANT_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILobMgyDaPEUNzy9bH8umbv3Y2gc6kZGb+uyExhAxsFd tenant"
+)

@@ -21,6 +21,7 @@ from nuages.app import create_app
 from nuages.history.models import HistoryEntry
 from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.settings import Settings
+from tests.compute.world import tenant_objects
 from tests.factories import Actor, World
 
 from .routes import PUBLIC, SELF_SERVICE, SHARED_PARAMS, Route, api_routes
@@ -48,6 +49,7 @@ class TenantA:
         )
         assert r.status_code == 201, r.text
         self.contract_id = r.json()["id"]
+        self.compute = tenant_objects(world, self.client_id, self.owner)
         with world.database.unit() as session:
             self.token_id = session.execute(
                 select(ApiToken.id).where(ApiToken.user_id == self.owner.user_id)
@@ -68,6 +70,7 @@ class TenantA:
             "entry_id": self.entry_id,
             "contract_id": self.contract_id,
             "offer_id": "isstar-cloud",
+            **self.compute,
         }
 
     def ids(self) -> set[str]:
