@@ -84,11 +84,15 @@ def _register() -> None:
     """Attach every slice's sub-commands."""
     from nuages.accounts.cli import admin_app
     from nuages.billing.cli import billing_app
+    from nuages.compute.cli import compute_app, host_app, image_app
     from nuages.history.cli import history_app
     from nuages.terms.cli import offers_app, terms_app
 
     app.add_typer(admin_app, name="admin")
     app.add_typer(billing_app, name="billing")
+    app.add_typer(compute_app, name="compute")
+    app.add_typer(host_app, name="host")
+    app.add_typer(image_app, name="image")
     app.add_typer(history_app, name="history")
     app.add_typer(offers_app, name="offers")
     app.add_typer(terms_app, name="terms")

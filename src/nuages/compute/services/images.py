@@ -30,7 +30,8 @@ from nuages.kernel.validation import SAFE_NAME_PATTERN
 BOOT_MODES = ("direct-kernel", "disk")
 
 
-def _check_name(session: Session, name: str) -> None:
+def check_free_name(session: Session, name: str) -> None:
+    """Refuse an unsafe or taken image name."""
     if not re.match(SAFE_NAME_PATTERN, name):
         raise ValidationFailed(f"image name {name!r}: lower-case letters, digits, hyphens")
     if session.execute(select(Image.id).where(Image.name == name)).first():
@@ -59,7 +60,7 @@ def register_image(
     """Record an image whose files exist; its size and minimum disk are read from the
     base disk."""
     _staff(actor)
-    _check_name(session, name)
+    check_free_name(session, name)
     if boot_mode not in BOOT_MODES:
         raise ValidationFailed(f"boot mode {boot_mode!r} is neither direct-kernel nor disk")
     if boot_mode == "direct-kernel" and kernel is None:
