@@ -19,13 +19,21 @@ from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.api import router as history_router
+from nuages.invoicing.api import router as invoicing_router
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 
 log = logging.getLogger("nuages.api")
 
-ROUTERS = [accounts_router, contracts_router, history_router, compute_router, billing_router]
+ROUTERS = [
+    accounts_router,
+    contracts_router,
+    history_router,
+    compute_router,
+    billing_router,
+    invoicing_router,
+]
 
 DESCRIPTION = """
 nuages sells, runs and bills virtual machines under declarative contract terms.

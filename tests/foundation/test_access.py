@@ -23,6 +23,7 @@ from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.settings import Settings
 from tests.compute.world import tenant_objects
 from tests.factories import Actor, World
+from tests.invoicing.access import invoicing_objects
 
 from .routes import PUBLIC, SELF_SERVICE, SHARED_PARAMS, Route, api_routes
 
@@ -50,6 +51,7 @@ class TenantA:
         assert r.status_code == 201, r.text
         self.contract_id = r.json()["id"]
         self.compute = tenant_objects(world, self.client_id, self.owner)
+        self.invoicing = invoicing_objects(world.database, http, self.client_id, self.owner)
         with world.database.unit() as session:
             self.token_id = session.execute(
                 select(ApiToken.id).where(ApiToken.user_id == self.owner.user_id)
@@ -71,6 +73,7 @@ class TenantA:
             "contract_id": self.contract_id,
             "offer_id": "isstar-cloud",
             **self.compute,
+            **self.invoicing,
         }
 
     def ids(self) -> set[str]:

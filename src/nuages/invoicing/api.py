@@ -1,0 +1,470 @@
+"""REST endpoints of invoicing, all tagged "billing" (members get 403: 000 §5)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy import select
+
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Scope
+from nuages.api.deps import PageDep, PrincipalDep, SessionDep
+from nuages.contracts.offers import OfferRegistry
+from nuages.invoicing import (
+    credits,
+    disputes,
+    documents,
+    dunning,
+    lines,
+    payments,
+    pdf,
+    runs,
+    schemas,
+    sepa,
+)
+from nuages.invoicing.models import (
+    DunningNotice,
+    IndexValue,
+    Invoice,
+    InvoiceLine,
+    LegalRate,
+    Payment,
+)
+from nuages.kernel.clock import utc_now
+from nuages.kernel.db import Database
+from nuages.kernel.errors import Forbidden
+from nuages.kernel.pagination import paginate
+from nuages.kernel.validation import Page, page_of
+
+router = APIRouter(prefix="/api/v1", tags=["billing"])
+
+
+def _registry(request: Request) -> OfferRegistry:
+    loaded: OfferRegistry = request.app.state.offers
+    return loaded
+
+
+def _staff(actor: Principal) -> None:
+    actor.require(Scope.BILLING)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff do this")
+
+
+def _invoice_out(session: Any, invoice: Invoice, with_lines: bool = True) -> dict[str, Any]:
+    out = schemas.InvoiceOut.model_validate(invoice).model_dump()
+    out["outstanding"] = documents.outstanding(session, invoice)
+    if with_lines:
+        rows = session.execute(
+            select(InvoiceLine)
+            .where(InvoiceLine.invoice_id == invoice.id)
+            .order_by(InvoiceLine.position)
+        ).scalars()
+        out["lines"] = [schemas.InvoiceLineOut.model_validate(r) for r in rows]
+    return out
+
+
+# ---------------------------------------------------------------- invoices
+
+
+@router.get("/invoices", response_model=Page[schemas.InvoiceOut])
+def list_invoices(
+    principal: PrincipalDep,
+    session: SessionDep,
+    paging: PageDep,
+    contract_id: Annotated[str | None, Query(max_length=36)] = None,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+) -> object:
+    """Invoices and credit notes the caller may see, newest first."""
+    principal.require(Scope.BILLING)
+    stmt = select(Invoice).order_by(Invoice.issued_at.desc(), Invoice.seq_no.desc())
+    if not principal.is_staff:
+        stmt = stmt.where(Invoice.client_id == principal.client_id)
+    if contract_id is not None:
+        stmt = stmt.where(Invoice.contract_id == contract_id)
+    if state is not None:
+        stmt = stmt.where(Invoice.state == state)
+    items, total = paginate(session, stmt, paging.page, paging.per_page)
+    return page_of(
+        [_invoice_out(session, i, with_lines=False) for i in items],
+        total,
+        paging.page,
+        paging.per_page,
+    )
+
+
+@router.get("/invoices/{invoice_id}", response_model=schemas.InvoiceOut)
+def get_invoice(invoice_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One document with its lines and what is still due."""
+    return _invoice_out(session, credits.get_invoice(session, principal, invoice_id))
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "Factur-X PDF/A-3"}},
+)
+def invoice_pdf(invoice_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+    """The Factur-X PDF/A-3 (EN 16931 XML embedded), rendered once and kept."""
+    invoice = credits.get_invoice(session, principal, invoice_id)
+    data = pdf.stored_pdf(session, invoice)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+    )
+
+
+@router.get(
+    "/invoices/{invoice_id}/xml",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}, "description": "CII XML (EN 16931)"}},
+)
+def invoice_xml(invoice_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+    """The document's Cross Industry Invoice XML, as issued."""
+    invoice = credits.get_invoice(session, principal, invoice_id)
+    return Response(
+        invoice.xml.encode("utf-8"),
+        media_type="application/xml",
+        headers={"Content-Disposition": f'inline; filename="{invoice.number}.xml"'},
+    )
+
+
+@router.post(
+    "/invoices/{invoice_id}/credit-notes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.InvoiceOut,
+)
+def create_credit_note(
+    invoice_id: str,
+    body: schemas.CreditNoteCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff correct an invoice by a credit note (in full, or an amount VAT included)."""
+    note = credits.staff_credit_note(
+        session, principal, _registry(request), invoice_id, body.reason, body.amount
+    )
+    return _invoice_out(session, note)
+
+
+@router.post(
+    "/invoices/{invoice_id}/disputes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.DisputeOut,
+)
+def create_dispute(
+    invoice_id: str, body: schemas.DisputeCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Contest an invoice within the offer's window (001 §4.4: 8 days; 004 §8.2: 15)."""
+    return disputes.open_dispute(session, principal, invoice_id, body.reason)
+
+
+# ---------------------------------------------------------------- runs
+
+
+@router.post("/invoicing/runs", response_model=schemas.RunOut)
+def create_run(
+    body: schemas.RunCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff run invoicing: every contract due on ``run_on`` (each in its own
+    transaction); a dry run shows what would be issued and writes nothing."""
+    _staff(principal)
+    # The run commits contract by contract in units of its own; release this one first.
+    session.commit()
+    database: Database = request.app.state.database
+    run_on = body.run_on or utc_now().date()
+    report = runs.run(
+        database,
+        principal.actor,
+        _registry(request),
+        run_on,
+        dry_run=body.dry_run,
+        contract_ids=body.contract_ids,
+        settings=request.app.state.settings,
+    )
+    return report.as_dict()
+
+
+# ---------------------------------------------------------------- contract side
+
+
+@router.get("/contracts/{contract_id}/invoicing/lines", response_model=list[schemas.LineOut])
+def list_lines(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The items ordered on a contract."""
+    return lines.list_lines(session, principal, contract_id)
+
+
+@router.post(
+    "/contracts/{contract_id}/invoicing/lines",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.LineOut,
+)
+def add_line(
+    contract_id: str,
+    body: schemas.LineCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff record an ordered item (an upgrade replaces a line: 003 §14.3)."""
+    return lines.add_line(session, principal, _registry(request), contract_id, body)
+
+
+@router.post(
+    "/contracts/{contract_id}/invoicing/lines/{line_id}/end", response_model=schemas.LineOut
+)
+def end_line(
+    contract_id: str,
+    line_id: str,
+    body: schemas.LineEnd,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff end an ordered item."""
+    return lines.end_line(session, principal, contract_id, line_id, body.until)
+
+
+@router.get("/contracts/{contract_id}/invoicing/profile", response_model=schemas.ProfileOut)
+def get_profile(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """How the contract is invoiced."""
+    return lines.get_profile(session, principal, contract_id)
+
+
+@router.put("/contracts/{contract_id}/invoicing/profile", response_model=schemas.ProfileOut)
+def set_profile(
+    contract_id: str,
+    body: schemas.ProfileSet,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Set the billing address, the period (003 §14.1) and the SEPA mandate."""
+    return lines.set_profile(session, principal, _registry(request), contract_id, body)
+
+
+@router.get("/contracts/{contract_id}/invoicing/charges", response_model=list[schemas.ChargeOut])
+def list_charges(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """Fees, reminder fees and interest put on the contract's invoices."""
+    from nuages.invoicing.models import PendingCharge
+
+    contract = lines.billing_contract(session, principal, contract_id)
+    return list(
+        session.execute(
+            select(PendingCharge)
+            .where(PendingCharge.contract_id == contract.id)
+            .order_by(PendingCharge.created_at)
+        ).scalars()
+    )
+
+
+@router.post(
+    "/contracts/{contract_id}/invoicing/charges",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ChargeOut,
+)
+def add_charge(
+    contract_id: str, body: schemas.ChargeCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff put a fee on the contract's next invoice (written once per key)."""
+    return lines.staff_charge(session, principal, contract_id, body)
+
+
+# ---------------------------------------------------------------- payments
+
+
+def _payment_out(session: Any, payment: Payment) -> dict[str, Any]:
+    out = schemas.PaymentOut.model_validate(payment).model_dump()
+    out["allocations"] = [
+        schemas.AllocationOut.model_validate(a) for a in payments.allocations(session, payment.id)
+    ]
+    return out
+
+
+@router.post("/payments", status_code=status.HTTP_201_CREATED, response_model=schemas.PaymentOut)
+def record_payment(
+    body: schemas.PaymentCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff record money received and allocate it (all or nothing; 003 §14.5)."""
+    payment, _ = payments.staff_record(session, principal, _registry(request), body)
+    return _payment_out(session, payment)
+
+
+@router.get("/payments", response_model=Page[schemas.PaymentOut])
+def list_payments(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """Payments the caller may see, newest first."""
+    principal.require(Scope.BILLING)
+    stmt = select(Payment).order_by(Payment.created_at.desc(), Payment.id)
+    if not principal.is_staff:
+        stmt = stmt.where(Payment.client_id == principal.client_id)
+    items, total = paginate(session, stmt, paging.page, paging.per_page)
+    return page_of([_payment_out(session, p) for p in items], total, paging.page, paging.per_page)
+
+
+@router.get("/payments/{payment_id}", response_model=schemas.PaymentOut)
+def get_payment(payment_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One payment and its allocations."""
+    return _payment_out(session, payments.get_payment(session, principal, payment_id))
+
+
+@router.post("/payments/{payment_id}/return", response_model=schemas.PaymentOut)
+def return_payment(
+    payment_id: str, body: schemas.PaymentReturn, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff record a returned direct debit: its invoices open again."""
+    payment = payments.staff_return(session, principal, payment_id, body.reason)
+    return _payment_out(session, payment)
+
+
+# ---------------------------------------------------------------- SEPA
+
+
+def _batch_out(session: Any, batch: Any) -> dict[str, Any]:
+    out = schemas.SepaBatchOut.model_validate(batch).model_dump()
+    out["items"] = [
+        schemas.SepaItemOut.model_validate(i) for i in sepa.batch_items(session, batch.id)
+    ]
+    return out
+
+
+@router.post(
+    "/sepa-batches", status_code=status.HTTP_201_CREATED, response_model=schemas.SepaBatchOut
+)
+def create_batch(
+    body: schemas.SepaBatchCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff build a pain.008 direct-debit file of the invoices due (004 §8.2)."""
+    batch, _skipped = sepa.staff_create(session, principal, body)
+    return _batch_out(session, batch)
+
+
+@router.get("/sepa-batches/{batch_id}", response_model=schemas.SepaBatchOut)
+def get_batch(batch_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """A direct-debit batch (staff)."""
+    return _batch_out(session, sepa.get_batch(session, principal, batch_id))
+
+
+@router.get(
+    "/sepa-batches/{batch_id}/xml",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}, "description": "pain.008.001.02"}},
+)
+def batch_xml(batch_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+    """The pain.008 file to send to the bank."""
+    batch = sepa.get_batch(session, principal, batch_id)
+    return Response(batch.xml.encode("utf-8"), media_type="application/xml")
+
+
+@router.post("/sepa-batches/{batch_id}/settle", response_model=schemas.SepaBatchOut)
+def settle_batch(
+    batch_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff record that the bank collected the batch: each debit pays its invoice."""
+    batch = sepa.get_batch(session, principal, batch_id)
+    sepa.settle(session, principal.actor, _registry(request), batch)
+    return _batch_out(session, batch)
+
+
+# ---------------------------------------------------------------- dunning
+
+
+@router.post("/dunning/runs", response_model=schemas.DunningOut)
+def run_dunning(
+    body: schemas.DunningRunCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff take every dunning step due (reminders, fees, suspension)."""
+    _staff(principal)
+    report = dunning.run(session, principal.actor, _registry(request), body.on or utc_now().date())
+    return {"on": report.on, "notices": report.notices, "problems": report.problems}
+
+
+@router.get("/dunning/notices", response_model=Page[schemas.NoticeOut])
+def list_notices(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """Dunning notices the caller may see, newest first."""
+    principal.require(Scope.BILLING)
+    stmt = select(DunningNotice).order_by(DunningNotice.created_at.desc(), DunningNotice.id)
+    if not principal.is_staff:
+        stmt = stmt.where(DunningNotice.client_id == principal.client_id)
+    items, total = paginate(session, stmt, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+# ---------------------------------------------------------------- disputes
+
+
+@router.get("/disputes", response_model=Page[schemas.DisputeOut])
+def list_disputes(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """Disputes the caller may see."""
+    items, total = disputes.list_disputes(session, principal, paging.page, paging.per_page)
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.get("/disputes/{dispute_id}", response_model=schemas.DisputeOut)
+def get_dispute(dispute_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One dispute."""
+    return disputes.get_dispute(session, principal, dispute_id)
+
+
+@router.post("/disputes/{dispute_id}/resolve", response_model=schemas.DisputeOut)
+def resolve_dispute(
+    dispute_id: str,
+    body: schemas.DisputeResolve,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff answer a dispute; accepting it issues a credit note."""
+    return disputes.resolve(
+        session,
+        principal,
+        _registry(request),
+        dispute_id,
+        body.accept,
+        body.resolution,
+        body.credit_amount,
+    )
+
+
+# ---------------------------------------------------------------- indices, legal rates
+
+
+@router.get("/indices", response_model=list[schemas.IndexOut])
+def list_indices(
+    principal: PrincipalDep,
+    session: SessionDep,
+    name: Annotated[str | None, Query(max_length=32)] = None,
+) -> object:
+    """Index values entered for revisions (000 §13.3, 004 §8.1)."""
+    principal.require(Scope.BILLING)
+    stmt = select(IndexValue).order_by(IndexValue.name, IndexValue.period)
+    if name is not None:
+        stmt = stmt.where(IndexValue.name == name)
+    return list(session.execute(stmt.limit(1000)).scalars())
+
+
+@router.post("/indices", status_code=status.HTTP_201_CREATED, response_model=schemas.IndexOut)
+def set_index(body: schemas.IndexSet, principal: PrincipalDep, session: SessionDep) -> object:
+    """Staff enter a published index value (final once entered)."""
+    _staff(principal)
+    return lines.set_index(session, principal.actor, body.name, body.first_day, body.value)
+
+
+@router.get("/legal-rates", response_model=list[schemas.LegalRateOut])
+def list_legal_rates(principal: PrincipalDep, session: SessionDep) -> object:
+    """Legal interest rates entered (SPEC §17)."""
+    principal.require(Scope.BILLING)
+    return list(session.execute(select(LegalRate).order_by(LegalRate.valid_from)).scalars())
+
+
+@router.post(
+    "/legal-rates", status_code=status.HTTP_201_CREATED, response_model=schemas.LegalRateOut
+)
+def set_legal_rate(
+    body: schemas.LegalRateSet, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff enter the legal interest rate of a half-year."""
+    _staff(principal)
+    return lines.set_legal_rate(
+        session, principal.actor, body.valid_from, body.valid_to, body.rate_pct
+    )

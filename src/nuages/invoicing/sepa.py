@@ -1,0 +1,227 @@
+"""SEPA Core direct debits of invoices due (003 §14.2, 004 §8.2): a pain.008.001.02
+file built and XSD-checked by ``sepaxml``; settled batches become payments; a debit
+the debtor's bank returns reopens its invoice (``payments.return_payment``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+from sepaxml import SepaDD
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nuages.accounts.models import Client
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Scope
+from nuages.contracts.offers import OfferRegistry
+from nuages.history import service as history
+from nuages.history.service import Actor
+from nuages.invoicing import documents, payments, schemas
+from nuages.invoicing.documents import InvoiceState
+from nuages.invoicing.models import Invoice, InvoicingProfile, SepaBatch, SepaItem
+from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from nuages.kernel.settings import Settings, get_settings
+
+ZERO = Decimal("0.00")
+
+
+def _staff(actor: Principal) -> None:
+    actor.require(Scope.BILLING)
+    if not actor.is_staff:
+        # Batches mix clients: to a client they do not exist.
+        raise NotFound("no such batch")
+
+
+def _sepa_text(text: str, size: int) -> str:
+    # The SEPA character set: letters, digits and / - ? : ( ) . , ' + space.
+    return re.sub(r"[^A-Za-z0-9/\-?:().,'+ ]", "-", text)[:size]
+
+
+def create_batch(
+    session: Session,
+    who: Actor,
+    collection_date: dt.date,
+    due_by: dt.date | None = None,
+    settings: Settings | None = None,
+) -> tuple[SepaBatch, list[dict[str, str]]]:
+    """A pain.008 batch collecting every open direct-debit invoice due by ``due_by``
+    whose contract has a mandate and which is not already being collected; return it
+    and the invoices left out (no mandate)."""
+    settings = settings or get_settings()
+    if collection_date < utc_now().date():
+        raise ValidationFailed("collection_date: a collection date is in the future")
+    due_by = due_by or collection_date
+    pending = select(SepaItem.invoice_id).where(SepaItem.state == "pending")
+    candidates = session.execute(
+        select(Invoice)
+        .where(
+            Invoice.kind == "invoice",
+            Invoice.state == InvoiceState.ISSUED,
+            Invoice.payment_means == "direct_debit",
+            Invoice.due_date <= due_by,
+            Invoice.id.not_in(pending),
+        )
+        .order_by(Invoice.due_date, Invoice.seq_no)
+    ).scalars()
+    debit = SepaDD(
+        {
+            "name": settings.seller_name,
+            "IBAN": settings.seller_iban,
+            "BIC": settings.seller_bic,
+            "batch": True,
+            "creditor_id": settings.seller_sepa_creditor_id,
+            "currency": "EUR",
+        },
+        schema="pain.008.001.02",
+    )
+    items: list[SepaItem] = []
+    skipped: list[dict[str, str]] = []
+    used_mandates: set[str] = set()
+    for invoice in candidates:
+        profile = session.get(InvoicingProfile, invoice.contract_id)
+        if profile is None or not (profile.mandate_id and profile.iban and profile.bic):
+            skipped.append({"invoice": invoice.number, "problem": "no SEPA mandate on file"})
+            continue
+        assert profile.mandate_signed_on is not None
+        amount = documents.outstanding(session, invoice)
+        if amount <= 0:
+            continue
+        client = session.get(Client, invoice.client_id)
+        assert client is not None
+        seen = (
+            profile.mandate_id in used_mandates
+            or session.execute(
+                select(SepaItem.id).where(
+                    SepaItem.mandate_id == profile.mandate_id, SepaItem.state != "failed"
+                )
+            ).first()
+        )
+        sequence = "RCUR" if seen else "FRST"
+        used_mandates.add(profile.mandate_id)
+        end_to_end = _sepa_text(invoice.number, 35)
+        debit.add_payment(
+            {
+                "name": client.legal_name,
+                "IBAN": profile.iban,
+                "BIC": profile.bic,
+                "amount": int(amount * 100),
+                "type": sequence,
+                "collection_date": collection_date,
+                "mandate_id": profile.mandate_id,
+                "mandate_date": profile.mandate_signed_on,
+                "description": _sepa_text(f"Facture {invoice.number}", 140),
+                "endtoend_id": end_to_end,
+            }
+        )
+        items.append(
+            SepaItem(
+                invoice_id=invoice.id,
+                client_id=invoice.client_id,
+                amount=amount,
+                end_to_end_id=end_to_end,
+                sequence_type=sequence,
+                mandate_id=profile.mandate_id,
+                state="pending",
+            )
+        )
+    if not items:
+        raise Conflict("no open direct-debit invoice with a mandate is due by then")
+    xml = debit.export(validate=True).decode("utf-8")
+    batch = SepaBatch(
+        message_id=debit.msg_id[:35],
+        collection_date=collection_date,
+        count=len(items),
+        total=sum((i.amount for i in items), ZERO),
+        xml=xml,
+        state="created",
+    )
+    session.add(batch)
+    session.flush()
+    for item in items:
+        item.batch_id = batch.id
+    session.add_all(items)
+    session.flush()
+    history.record(
+        session,
+        who,
+        object_type="sepa_batch",
+        object_id=batch.id,
+        action="sepa.batch.create",
+        params={"count": batch.count, "total": str(batch.total), "skipped": skipped},
+    )
+    return batch, skipped
+
+
+def staff_create(
+    session: Session, actor: Principal, data: schemas.SepaBatchCreate
+) -> tuple[SepaBatch, list[dict[str, str]]]:
+    """Staff build a direct-debit batch."""
+    actor.require(Scope.BILLING)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff collect direct debits")
+    return create_batch(session, actor.actor, data.collection_date, data.due_by)
+
+
+def get_batch(session: Session, actor: Principal, batch_id: str) -> SepaBatch:
+    """A batch (staff only)."""
+    _staff(actor)
+    batch = session.get(SepaBatch, batch_id)
+    if batch is None:
+        raise NotFound("no such batch")
+    return batch
+
+
+def batch_items(session: Session, batch_id: str) -> list[SepaItem]:
+    """The debits of a batch."""
+    return list(
+        session.execute(
+            select(SepaItem).where(SepaItem.batch_id == batch_id).order_by(SepaItem.end_to_end_id)
+        ).scalars()
+    )
+
+
+def settle(session: Session, who: Actor, registry: OfferRegistry, batch: SepaBatch) -> SepaBatch:
+    """The bank collected the batch: each debit becomes a payment of its invoice."""
+    if batch.state != "created":
+        raise Conflict("this batch was already settled")
+    for item in batch_items(session, batch.id):
+        if item.state != "pending":
+            continue
+        invoice = session.get(Invoice, item.invoice_id)
+        assert invoice is not None
+        amount = min(item.amount, documents.outstanding(session, invoice))
+        if amount <= 0:
+            item.state = "failed"  # paid by other means meanwhile: nothing to take
+            continue
+        payment, _ = payments.record(
+            session,
+            who,
+            registry,
+            schemas.PaymentCreate(
+                client_id=item.client_id,
+                means="direct_debit",
+                amount=amount,
+                received_on=batch.collection_date,
+                reference=item.end_to_end_id,
+                idempotency_key=f"sepa:{item.id}",
+                allocations=[schemas.Allocation(invoice_id=item.invoice_id, amount=amount)],
+            ),
+            provider_ref=batch.message_id,
+        )
+        item.state = "settled"
+        item.payment_id = payment.id
+    batch.state = "settled"
+    batch.settled_at = utc_now()
+    session.flush()
+    history.record(
+        session,
+        who,
+        object_type="sepa_batch",
+        object_id=batch.id,
+        action="sepa.batch.settle",
+        params={"count": batch.count, "total": str(batch.total)},
+    )
+    return batch
