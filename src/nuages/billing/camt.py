@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from stdnum import iso11649
 
 from nuages.billing import ledger, schemas, sepa, topups
 from nuages.billing.models import BillingAccount
@@ -35,7 +36,7 @@ from nuages.history.service import Actor
 from nuages.kernel.errors import NuagesError, ValidationFailed
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
-RF_REFERENCE = re.compile(r"RF\d{2}[A-Z0-9]{1,21}")
+RF_REFERENCE = re.compile(r"RF\d{2}(?: ?[A-Z0-9]){1,25}")
 MAX_STATEMENT_BYTES = 20_000_000
 
 
@@ -116,9 +117,11 @@ def _line(entry: etree._Element) -> StatementLine:
     remittance = ""
     end_to_end = reason = None
     if tx is not None:
+        info = _find(tx, "RmtInf")
+        unstructured = _children(info, "Ustrd") if info is not None else []
         parts = [
             _text(tx, "RmtInf/Strd/CdtrRefInf/Ref") or "",
-            *[(u.text or "").strip() for u in _children(_find(tx, "RmtInf") or tx, "Ustrd")],
+            *[(u.text or "").strip() for u in unstructured],
         ]
         remittance = " ".join(p for p in parts if p)
         end_to_end = _text(tx, "Refs/EndToEndId")
@@ -138,10 +141,17 @@ def _line(entry: etree._Element) -> StatementLine:
     )
 
 
-def payment_reference_in(text: str) -> str | None:
-    """The first ISO 11649 reference written in remittance text (spaces ignored)."""
-    match = RF_REFERENCE.search("".join(text.upper().split()))
-    return match.group(0) if match else None
+def payment_references_in(text: str) -> list[str]:
+    """The ISO 11649 references a payer may have meant in remittance text, longest
+    first: references are often typed in groups of four, and followed by more words,
+    so every prefix with valid check digits is a candidate."""
+    found = []
+    for match in RF_REFERENCE.finditer(text.upper()):
+        compact = "".join(match.group(0).split())
+        for end in range(len(compact), 4, -1):
+            if iso11649.is_valid(compact[:end]):
+                found.append(compact[:end])
+    return found
 
 
 def import_statement(
@@ -191,14 +201,24 @@ def _reconcile(
         return "unmatched: a debit that is not a returned collection"
     if not line.bank_reference:
         return "unmatched: no bank reference (AcctSvcrRef)"
-    reference = payment_reference_in(line.remittance)
-    if reference is None:
+    references = payment_references_in(line.remittance)
+    if not references:
         return "unmatched: no RF payment reference in the remittance information"
-    account = session.execute(
-        select(BillingAccount).where(BillingAccount.payment_reference == reference)
-    ).scalar_one_or_none()
+    account = next(
+        (
+            found
+            for found in (
+                session.execute(
+                    select(BillingAccount).where(BillingAccount.payment_reference == ref)
+                ).scalar_one_or_none()
+                for ref in references
+            )
+            if found is not None
+        ),
+        None,
+    )
     if account is None:
-        return f"unmatched: no account has the reference {reference}"
+        return f"unmatched: no account has the reference {references[0]}"
     contract = session.get(Contract, account.contract_id)
     assert contract is not None
     account, offer = ledger.account_for(session, registry, contract, lock=True)
