@@ -86,6 +86,7 @@ def _register() -> None:
     from nuages.billing.cli import billing_app
     from nuages.compute.cli import compute_app, host_app, image_app
     from nuages.history.cli import history_app
+    from nuages.invoicing.cli import index_app, invoicing_app
     from nuages.terms.cli import offers_app, terms_app
 
     app.add_typer(admin_app, name="admin")
@@ -94,6 +95,8 @@ def _register() -> None:
     app.add_typer(host_app, name="host")
     app.add_typer(image_app, name="image")
     app.add_typer(history_app, name="history")
+    app.add_typer(index_app, name="index")
+    app.add_typer(invoicing_app, name="invoicing")
     app.add_typer(offers_app, name="offers")
     app.add_typer(terms_app, name="terms")
 

@@ -134,3 +134,45 @@ def billing_end_extensions() -> None:
         ended = extensions.expire(session, utc_now())
     if ended:
         log.info("extensions ended: %d", ended)
+
+
+# ---------------------------------------------------------------- invoicing
+
+
+@huey.periodic_task(crontab(minute="20", hour="1"))  # type: ignore[untyped-decorator]
+def invoicing_run() -> None:
+    """Each night, invoice every contract whose period is due (001 §4.4, 003 §14.1,
+    004 §8.2 in advance; prepaid consumption after the month, 000 §13.2). Runs are
+    idempotent: a period already invoiced is never invoiced again."""
+    from nuages.contracts.offers import OfferRegistry
+    from nuages.history.service import Actor
+    from nuages.invoicing import runs
+    from nuages.jobs.runtime import get_database
+    from nuages.kernel.clock import utc_now
+    from nuages.kernel.settings import get_settings
+
+    registry = OfferRegistry.from_directory(get_settings().offers_dir)
+    report = runs.run(get_database(), Actor.system("invoicing"), registry, utc_now().date())
+    log.info(
+        "invoicing: %d contracts, %d documents, %d problems",
+        report.contracts,
+        len(report.issued),
+        len(report.problems),
+    )
+
+
+@huey.periodic_task(crontab(minute="40", hour="6"))  # type: ignore[untyped-decorator]
+def invoicing_dunning() -> None:
+    """Each morning, take the dunning steps due (reminders and 001 §4.4 fees, formal
+    notices, 003 §14.5 suspensions)."""
+    from nuages.contracts.offers import OfferRegistry
+    from nuages.history.service import Actor
+    from nuages.invoicing import dunning
+    from nuages.jobs.runtime import get_database
+    from nuages.kernel.clock import utc_now
+    from nuages.kernel.settings import get_settings
+
+    registry = OfferRegistry.from_directory(get_settings().offers_dir)
+    with get_database().unit() as session:
+        report = dunning.run(session, Actor.system("dunning"), registry, utc_now().date())
+    log.info("dunning: %d notices, %d problems", len(report.notices), len(report.problems))
