@@ -149,8 +149,8 @@ class ComputeWorld:
         return operations.run_operation(self.database, self.runtime, operation_id)
 
 
-@pytest.fixture
-def cw(
+@pytest.fixture(name="cw")
+def cw_fixture(
     world: World, offers: OfferRegistry, tmp_path: Path, database: Database
 ) -> Iterator[ComputeWorld]:
     """A compute world whose operations run when the test says (``cw.run``)."""
