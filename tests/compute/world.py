@@ -55,10 +55,14 @@ def host_xml(path: Path, *, cpus: int, ram_mib: int) -> Path:
 
 
 def make_runtime(
-    data_dir: Path, database: Database, executor: str = "manual", **compute: object
+    data_dir: Path,
+    database: Database,
+    executor: str = "manual",
+    network_mode: str = "user",
+    **compute: object,
 ) -> ComputeRuntime:
     """A runtime over ``data_dir`` whose operations run as the test says."""
-    settings = Settings(data_dir=data_dir, database_url=database.url)
+    settings = Settings(data_dir=data_dir, database_url=database.url, network_mode=network_mode)
     knobs = ComputeSettings(executor=executor, stop_timeout_s=5, **compute)  # type: ignore[arg-type]
     return ComputeRuntime(settings, knobs, database)
 
