@@ -52,10 +52,11 @@ class OfferPricing:
             for f in offer.catalogue.flavours
             if f.unit in TIME_UNITS
         }
+        # Options priced on a quote (000 §3.1: a negotiated agreement) are not sold here.
         self.options = {
             o.id: Rate(o.id, o.price, o.unit)
             for o in offer.catalogue.options
-            if o.unit in TIME_UNITS
+            if o.unit in TIME_UNITS and not o.on_quote
         }
         self.minimum_billed = minimum_billed(prepaid)
         # 000 §11.1: suspension is billed unless wrongly applied; each ground may say.
