@@ -22,7 +22,8 @@ from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
 from nuages.history.service import Actor
-from nuages.invoicing import lines, schemas
+from nuages.invoicing import facturx, lines, runs, schemas
+from nuages.invoicing.models import Invoice, InvoiceLine
 from nuages.kernel.clock import frozen_at
 from nuages.kernel.db import Database
 
@@ -147,3 +148,39 @@ class Billing:
         year, mon = month.split("-")
         with self.database.unit() as session:
             lines.set_index(session, SYSTEM, name, dt.date(int(year), int(mon), 1), Decimal(value))
+
+
+def run_at(
+    database: Database,
+    offers: OfferRegistry,
+    moment: dt.datetime,
+    *,
+    run_on: dt.date | None = None,
+    **kw: Any,
+) -> runs.RunReport:
+    """An invoicing run at a frozen moment (``run_on`` defaults to its UTC date)."""
+    with frozen_at(moment):
+        return runs.run(database, SYSTEM, offers, run_on or moment.date(), **kw)
+
+
+def documents_of(database: Database, contract_id: str) -> list[tuple[Invoice, list[InvoiceLine]]]:
+    """Every document of a contract, in number order, with its lines; each XML is
+    checked against the Factur-X EN16931 XSD by the ``facturx`` library."""
+    out = []
+    with database.unit() as session:
+        rows = session.execute(
+            select(Invoice)
+            .where(Invoice.contract_id == contract_id)
+            .order_by(Invoice.series, Invoice.seq_no)
+        ).scalars()
+        for invoice in rows:
+            assert facturx.check(invoice.xml), invoice.number
+            lines_ = list(
+                session.execute(
+                    select(InvoiceLine)
+                    .where(InvoiceLine.invoice_id == invoice.id)
+                    .order_by(InvoiceLine.position)
+                ).scalars()
+            )
+            out.append((invoice, lines_))
+    return out

@@ -78,7 +78,8 @@ def seller_party(settings: Settings) -> dict[str, Any]:
         "postcode": settings.seller_postcode,
         "city": settings.seller_city,
         "country": settings.seller_country,
-        "siren": settings.seller_siren,
+        # SIREN (scheme 0002) identifies French companies only.
+        "siren": settings.seller_siren if settings.seller_country == "FR" else None,
         "vat_number": settings.seller_vat,
         "email": settings.seller_email,
         "iban": settings.seller_iban,
@@ -202,7 +203,10 @@ def payment_terms_text(offer: Offer, means: str | None, due: dt.date | None) -> 
         "cheque": "chèque",
     }
     if invoiced is None:
-        return "Payée par débit du compte client prépayé (000 §13.2)."
+        return (
+            "Consommation et TVA (000 §13.1 : en sus des prix) payées par débit du compte "
+            "client prépayé (000 §13.2)."
+        )
     start = {
         "issue": "de l'émission de la facture",
         "receipt": "de la réception de la facture",
@@ -288,6 +292,7 @@ def issue(
     payment_means: str | None,
     period: tuple[dt.date, dt.date, str] | None = None,
     prepaid: Decimal = ZERO,
+    prepaid_all: bool = False,
     corrects: Invoice | None = None,
     run_id: str | None = None,
     settings: Settings | None = None,
@@ -297,15 +302,17 @@ def issue(
     seller = seller_party(settings)
     buyer = buyer_party(client, profile)
     reverse = any(line.category == REVERSE_CHARGE for line in lines)
-    totals: Totals = compute_totals(
-        [TaxableLine(x.net, x.category, x.rate) for x in lines], prepaid=prepaid
-    )
+    taxable = [TaxableLine(x.net, x.category, x.rate) for x in lines]
+    totals: Totals = compute_totals(taxable, prepaid=prepaid)
+    if prepaid_all:
+        # A prepaid account pays the whole document (000 §13.2).
+        totals = compute_totals(taxable, prepaid=totals.grand_total)
     now = utc_now()
     issue_date = now.astimezone(ZoneInfo(settings.seller_timezone)).date()
     due_date, dispute_until = (None, None) if kind != "invoice" else deadlines_of(offer, now)
     if totals.due_payable <= 0:
         due_date = None
-    notes = legal_notes(offer, buyer, seller, reverse, prepaid > 0)
+    notes = legal_notes(offer, buyer, seller, reverse, prepaid > 0 or prepaid_all)
     terms = payment_terms_text(offer, payment_means, due_date)
     if kind == "credit_note" and corrects is not None:
         terms = f"Avoir sur la facture {corrects.number} : montant déduit de cette facture."

@@ -30,7 +30,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.invoicing import documents, sources
-from nuages.invoicing.models import InvoiceRun, InvoicingProfile, PendingCharge
+from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, PendingCharge
 from nuages.invoicing.periods import Period, due_periods, previous
 from nuages.invoicing.pricing import DraftLine, PricingProblem, price_period
 from nuages.invoicing.vat import TaxableLine, compute_totals
@@ -110,8 +110,9 @@ def payment_means_for(offer: Offer, profile: InvoicingProfile | None, first: boo
 class _Planned:
     period: Period
     lines: list[DraftLine]
-    prepaid: Decimal
+    debited: Decimal  # prepaid consumption the ledger already debited (net of VAT)
     charges: list[PendingCharge]
+    prepaid: bool = False
 
 
 def _plan(
@@ -141,8 +142,8 @@ def _plan(
                 calendar.start_of_day(period.start),
                 calendar.start_of_day(period.end),
             )
-            if lines:
-                planned.append(_Planned(period, lines, max(debited, Decimal(0)), []))
+            if lines and debited > 0:
+                planned.append(_Planned(period, lines, debited, [], prepaid=True))
         return planned
     items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
     charges = sources.open_charges(session, contract.id)
@@ -164,6 +165,27 @@ def _plan(
             )
         planned.append(_Planned(period, lines, Decimal(0), billed_charges))
     return planned
+
+
+def _debit_vat(session: Session, contract: Contract, invoice: Invoice) -> None:
+    """The prepaid account pays the consumption invoice's VAT too (000 §13.1: VAT on top
+    of prices; §13.2: the account is debited as services are consumed): one fee entry
+    through billing's ledger, written once under the invoice's key."""
+    from nuages.billing import ledger
+    from nuages.billing.models import EntryKind
+
+    account = ledger.get_account(session, contract.id)
+    if account is None:
+        raise PricingProblem("the prepaid contract has no account to debit the VAT from")
+    ledger.post(
+        session,
+        account,
+        kind=EntryKind.FEE,
+        amount=-invoice.tax_total,
+        key=f"{sources.VAT_KEY}{invoice.id}",
+        reference=invoice.number,
+        description=f"TVA de la facture {invoice.number}",
+    )
 
 
 def invoice_contract(
@@ -190,9 +212,7 @@ def invoice_contract(
         final = documents.finalize(plan.lines, offer, reverse)
         period = (plan.period.start, plan.period.end, plan.period.key)
         if dry_run:
-            totals = compute_totals(
-                [TaxableLine(x.net, x.category, x.rate) for x in final], prepaid=plan.prepaid
-            )
+            totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
             report.previews.append(
                 {
                     "contract_id": contract.id,
@@ -219,10 +239,12 @@ def invoice_contract(
             profile=profile,
             payment_means=payment_means_for(offer, profile, first),
             period=period,
-            prepaid=plan.prepaid,
+            prepaid_all=plan.prepaid,
             run_id=report.run_id,
             settings=settings,
         )
+        if plan.prepaid and invoice.tax_total > 0:
+            _debit_vat(session, contract, invoice)
         for charge in plan.charges:
             # Compare-and-swap: a charge is billed on exactly one invoice.
             done = session.execute(

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nuages.compute.models import Vm
@@ -30,6 +30,7 @@ from nuages.terms.schema import Offer, Unit
 from nuages.terms.schema_common import Duration
 
 ZERO = Decimal("0.00")
+VAT_KEY = "invoicing-vat:"  # ledger entries debiting a consumption invoice's VAT
 
 
 def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -> list[Item]:
@@ -160,14 +161,18 @@ class IndexBook:
             self._values.setdefault(row.name, []).append((row.period, row.value))
 
     def last_known(self, name: str, day: dt.date) -> tuple[dt.date, Decimal]:
-        """The value of the latest month entered at or before ``day``'s month (000 §13.3
-        "last known values at the revision date"); ``PricingProblem`` when none."""
+        """The value of the latest month entered at or before ``day``'s month, within the
+        year before it (000 §13.3 "last known values at the revision date");
+        ``PricingProblem`` when none."""
         month = day.replace(day=1)
-        found = [(p, v) for p, v in self._values.get(name, []) if p <= month]
+        oldest = shift_date_months(month, -11)
+        # A value older than a year is not "last known" but missing: staff forgot to
+        # enter the monthly publications, and the revision must not silently use it.
+        found = [(p, v) for p, v in self._values.get(name, []) if oldest <= p <= month]
         if not found:
             raise PricingProblem(
-                f"no {name} index value entered for {month:%Y-%m} or before "
-                f"(nuages index set {name} {month:%Y-%m} VALUE)"
+                f"missing {name} index value: none entered from {oldest:%Y-%m} to "
+                f"{month:%Y-%m} (nuages index set {name} {month:%Y-%m} VALUE)"
             )
         return found[-1]
 
@@ -208,13 +213,18 @@ def ledger_consumption(
         from nuages.billing.models import LedgerEntry
     except ImportError:  # the ledger is not installed: nothing was consumed through it
         return [], ZERO
+    # Usage belongs to the month its period starts in (an hour ending at midnight is
+    # the old month's); other entries to the month they took effect in. The VAT this
+    # slice debits for a consumption invoice is no consumption.
+    when = func.coalesce(LedgerEntry.period_start, LedgerEntry.at)
     rows = session.execute(
         select(LedgerEntry)
         .where(
             LedgerEntry.contract_id == contract_id,
-            LedgerEntry.at >= start,
-            LedgerEntry.at < end,
+            when >= start,
+            when < end,
             LedgerEntry.kind.in_(("usage", "fee", "credit")),
+            LedgerEntry.idempotency_key.not_like(f"{VAT_KEY}%"),
         )
         .order_by(LedgerEntry.seq)
     ).scalars()
@@ -227,10 +237,13 @@ def ledger_consumption(
         )
         group["amount"] += -Decimal(row.amount)
         group["hours"] += Decimal(row.quantity or 0)
-    names = {}
+    names: dict[str, str] = {}
     vm_ids = [k[1] for k in groups if k[0] == "usage"]
     if vm_ids:
-        names = dict(session.execute(select(Vm.id, Vm.name).where(Vm.id.in_(vm_ids))).tuples())
+        for vm_id, name, flavour in session.execute(
+            select(Vm.id, Vm.name, Vm.flavour_id).where(Vm.id.in_(vm_ids))
+        ).tuples():
+            names[vm_id] = f"VM {name} ({flavour})"
     lines: list[DraftLine] = []
     debited = ZERO
     for (kind, ref), group in groups.items():
@@ -239,9 +252,9 @@ def ledger_consumption(
             continue
         row = group["row"]
         if kind == "usage":
-            label = f"Consommation VM {names.get(ref, ref)}"
-            if row.description:
-                label = f"{row.description} — VM {names.get(ref, ref)}"
+            label = f"Consommation {names.get(ref, row.resource_type or 'ressource')}"
+            if group["hours"] > 0:
+                label += f" — {group['hours'].normalize():f} h"
         elif kind == "credit":
             label = f"Crédit : {row.description or 'pénalité SLA'}"
         else:
