@@ -135,3 +135,25 @@ def vms(
 def at(text: str) -> dt.datetime:
     """An aware UTC datetime from ``YYYY-MM-DD HH:MM``."""
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def tenant_extension(world: World, http: TestClient, owner: Actor) -> str:
+    """An extension of the owner's client (for the generated access tests): a second
+    isstar-cloud contract, formed by a staff transfer, with one extension ordered."""
+    admin = world.admin()
+    contract_id = order(http, owner)
+    assert transfer(http, admin, contract_id, "100.00").status_code == 201
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    r = http.post(
+        f"/api/v1/contracts/{contract_id}/extensions",
+        json={
+            "item_id": "vm-s",
+            "quantity": 1,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + dt.timedelta(hours=2)).isoformat(),
+        },
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    extension_id: str = r.json()["id"]
+    return extension_id

@@ -21,6 +21,7 @@ from nuages.app import create_app
 from nuages.history.models import HistoryEntry
 from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.settings import Settings
+from tests.billing.factories import tenant_extension
 from tests.compute.world import tenant_objects
 from tests.factories import Actor, World
 from tests.invoicing.access import invoicing_objects
@@ -52,6 +53,7 @@ class TenantA:
         self.contract_id = r.json()["id"]
         self.compute = tenant_objects(world, self.client_id, self.owner)
         self.invoicing = invoicing_objects(world.database, http, self.client_id, self.owner)
+        self.extension_id = tenant_extension(world, http, self.owner)
         with world.database.unit() as session:
             self.token_id = session.execute(
                 select(ApiToken.id).where(ApiToken.user_id == self.owner.user_id)
@@ -72,6 +74,7 @@ class TenantA:
             "entry_id": self.entry_id,
             "contract_id": self.contract_id,
             "offer_id": "isstar-cloud",
+            "extension_id": self.extension_id,
             **self.compute,
             **self.invoicing,
         }

@@ -7,6 +7,7 @@ Responsable authorises them (000 §8).
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import Enum
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from nuages.billing import balance, extensions, ledger, schemas, sepa, topups, u
 from nuages.billing.models import EntryKind
 from nuages.compute.api import runtime as compute_runtime
 from nuages.contracts.offers import OfferRegistry
+from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.validation import Page, page_of
 
 router = APIRouter(prefix="/api/v1")
@@ -171,12 +174,17 @@ def negative_periods(
     contract_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    since: Annotated[AwareDatetime, Query()],
-    until: Annotated[AwareDatetime, Query()],
+    since: Since = None,
+    until: Until = None,
 ) -> object:
-    """Spans of [since, until) with a negative balance (000 §5: SLA penalties lost)."""
+    """Spans of [since, until) with a negative balance (000 §5: SLA penalties lost);
+    by default from the start until now."""
     ledger.contract_for(session, principal, contract_id)
-    spans = balance.negative_periods(session, contract_id, since, until)
+    start = since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    end = until or utc_now()
+    if end <= start:
+        raise ValidationFailed("until: must be after since")
+    spans = balance.negative_periods(session, contract_id, start, end)
     return [schemas.IntervalOut(start=s, end=e) for s, e in spans]
 
 
