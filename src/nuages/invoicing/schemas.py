@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
@@ -231,14 +231,11 @@ class InvoiceOut(Out):
     notes: dict[str, Any] = {}
     lines: list[InvoiceLineOut] = []
 
-    @model_validator(mode="before")
+    @field_validator("parties", "notes", mode="before")
     @classmethod
-    def _json_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in ("parties", "notes"):
-                if isinstance(data.get(key), str):
-                    data = {**data, key: json.loads(data[key])}
-        return data
+    def _json_field(cls, value: Any) -> Any:
+        # Stored as JSON text on the document; shown as objects.
+        return json.loads(value) if isinstance(value, str) else value
 
 
 class CreditNoteCreate(Strict):
