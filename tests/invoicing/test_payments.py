@@ -107,6 +107,8 @@ def test_003_s14_5_partial_payment_rejected_004_accepted(
     assert _payments(database) == 0
     r = _pay(client, admin, svp_client, "59.00", "full-svp-1")
     assert r.status_code == 201
+    paid = client.get(f"/api/v1/invoices/{svp_invoice}", headers=admin.headers).json()
+    assert (paid["state"], paid["outstanding"]) == ("paid", "0.00")
 
     azure_client, _, azure_invoice = _invoice(
         database, offers, billing, "optima-cloud-azure", "azure-b2s"
