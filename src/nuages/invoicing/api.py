@@ -247,16 +247,8 @@ def set_profile(
 @router.get("/contracts/{contract_id}/invoicing/charges", response_model=list[schemas.ChargeOut])
 def list_charges(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
     """Fees, reminder fees and interest put on the contract's invoices."""
-    from nuages.invoicing.models import PendingCharge
-
     contract = lines.billing_contract(session, principal, contract_id)
-    return list(
-        session.execute(
-            select(PendingCharge)
-            .where(PendingCharge.contract_id == contract.id)
-            .order_by(PendingCharge.created_at)
-        ).scalars()
-    )
+    return lines.charges_of(session, contract.id)
 
 
 @router.post(

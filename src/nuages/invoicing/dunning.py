@@ -153,7 +153,8 @@ def _text(
         text = f"Rappel de paiement. {head}"
         if fee > 0:
             text += (
-                f" Frais de rappel de {fee} {invoice.currency} portés sur la prochaine facture"
+                f" Frais de rappel de {round_cents(fee)} {invoice.currency} portés sur la"
+                " prochaine facture"
                 f" ({step.clause})."
             )
         return text

@@ -254,6 +254,17 @@ def add_charge(
     return charge, True
 
 
+def charges_of(session: Session, contract_id: str) -> list[PendingCharge]:
+    """Every charge of a contract, billed or not, oldest first."""
+    return list(
+        session.execute(
+            select(PendingCharge)
+            .where(PendingCharge.contract_id == contract_id)
+            .order_by(PendingCharge.created_at, PendingCharge.id)
+        ).scalars()
+    )
+
+
 def staff_charge(
     session: Session, actor: Principal, contract_id: str, data: schemas.ChargeCreate
 ) -> PendingCharge:
