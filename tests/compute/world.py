@@ -63,7 +63,7 @@ def make_runtime(
 ) -> ComputeRuntime:
     """A runtime over ``data_dir`` whose operations run as the test says."""
     settings = Settings(data_dir=data_dir, database_url=database.url, network_mode=network_mode)
-    knobs = ComputeSettings(executor=executor, stop_timeout_s=5, **compute)  # type: ignore[arg-type]
+    knobs = ComputeSettings(**({"executor": executor, "stop_timeout_s": 5} | compute))  # type: ignore[arg-type]
     return ComputeRuntime(settings, knobs, database)
 
 
@@ -116,13 +116,14 @@ class ComputeWorld:
         dedicated_to: str | None = None,
         uri: str | None = None,
         name: str | None = None,
+        probe: bool = False,
     ) -> Host:
         """A simulated host (its own test-driver state) registered through the service."""
         self._hosts += 1
         if uri is None:
             xml = host_xml(self.tmp / f"host-{self._hosts}.xml", cpus=cpus, ram_mib=ram_mib)
             uri = f"test://{xml}"
-        facts = hosts.inspect(self.runtime, uri, probe=False)
+        facts = hosts.inspect(self.runtime, uri, probe=probe)
         with self.database.unit() as session:
             return hosts.register(
                 session,
