@@ -240,16 +240,26 @@ def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     connection = session.connection()
     dialect = connection.dialect
     table = LedgerEntry.__table__
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in BULK_COLUMNS
+    # Most values repeat across a batch (the period, its end, the price): each distinct
+    # value goes through its column's processing once.
+    plan: list[tuple[str, Any, dict[Any, Any]]] = [
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect), {})
+        for name in BULK_COLUMNS
     ]
-    values = [
-        tuple(
-            proc(row.get(name)) if proc is not None else row.get(name)
-            for name, proc in zip(BULK_COLUMNS, processors, strict=True)
-        )
-        for row in rows
-    ]
+    values = []
+    for row in rows:
+        out = []
+        for name, proc, memo in plan:
+            value = row.get(name)
+            if proc is not None and value is not None:
+                try:
+                    value = memo[value]
+                except KeyError:
+                    processed = proc(value)
+                    memo[value] = processed
+                    value = processed
+            out.append(value)
+        values.append(tuple(out))
     raw: Any = connection.connection.driver_connection
     cursor = raw.cursor()
     try:

@@ -82,18 +82,32 @@ class MeteringReport:
     warned: list[str] = field(default_factory=list)
 
 
+def period_stamp(period_start: dt.datetime) -> str:
+    """A period start as written in idempotency keys (UTC, to the minute)."""
+    return f"{period_start.astimezone(dt.UTC):%Y%m%dT%H%MZ}"
+
+
 def usage_key(resource_type: str, resource_id: str, period_start: dt.datetime) -> str:
     """The idempotency key of one resource's usage over the period starting then."""
-    return f"usage:{resource_type}:{resource_id}:{period_start.astimezone(dt.UTC):%Y%m%dT%H%MZ}"
+    return f"usage:{resource_type}:{resource_id}:{period_stamp(period_start)}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Window:
     """One billing period ``[start, end)`` of the offers in ``hashes``."""
 
     start: dt.datetime
     end: dt.datetime
     hashes: tuple[str, ...]
+    stamp: str = field(init=False)
+    # Price, hours and description of a resource present for the whole window, by
+    # (offer version, item): most VMs are, and need no arithmetic of their own.
+    whole: dict[tuple[str, str], tuple[Decimal, Decimal, str]] = field(
+        init=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self.stamp = period_stamp(self.start)
 
 
 class Pricer:
@@ -148,20 +162,33 @@ def vm_entry(
         return None, vm.flavour_id
     if not p.is_billed(vm.vm_state, vm.suspended_reason):
         return None, None
-    start = max(w.start, vm.activated_at)
-    end = w.end if vm.deleted_at is None else min(w.end, vm.deleted_at)
-    amount = p.charge(rate, start, end)
-    used = max(end - start, dt.timedelta(0))
-    if vm.deleted_at is not None and vm.deleted_at <= w.end:
-        # 000 §9: never less than the minimum service: the VM's last period carries
-        # whatever its life fell short of it.
-        short = p.minimum_billed - (vm.deleted_at - vm.activated_at)
-        if short > dt.timedelta(0):
-            amount += p.charge(rate, vm.deleted_at, vm.deleted_at + short)
-            used += short
-    return _row(
-        p.currency, vm.contract_id, vm.client_id, "vm", vm.id, rate, w, amount, used, now
-    ), None
+    if vm.activated_at <= w.start and (vm.deleted_at is None or vm.deleted_at > w.end):
+        priced = w.whole.get((vm.offer_hash, rate.item_id))
+        if priced is None:
+            priced = _priced(rate, p.charge(rate, w.start, w.end), w.end - w.start, 1)
+            w.whole[(vm.offer_hash, rate.item_id)] = priced
+    else:
+        start = max(w.start, vm.activated_at)
+        end = w.end if vm.deleted_at is None else min(w.end, vm.deleted_at)
+        amount = p.charge(rate, start, end)
+        used = max(end - start, dt.timedelta(0))
+        if vm.deleted_at is not None and vm.deleted_at <= w.end:
+            # 000 §9: never less than the minimum service: the VM's last period carries
+            # whatever its life fell short of it.
+            short = p.minimum_billed - (vm.deleted_at - vm.activated_at)
+            if short > dt.timedelta(0):
+                amount += p.charge(rate, vm.deleted_at, vm.deleted_at + short)
+                used += short
+        priced = _priced(rate, amount, used, 1)
+    return _row(p.currency, vm.contract_id, vm.client_id, "vm", vm.id, rate, w, priced, now), None
+
+
+def _priced(
+    rate: Rate, amount: Decimal, used: dt.timedelta, quantity: int
+) -> tuple[Decimal, Decimal, str]:
+    """The signed ledger amount, the hours and the description of one usage."""
+    qty = hours(used) * quantity
+    return -round_ledger(amount), qty, f"{rate.item_id}: {qty} h at {rate.price}/{rate.unit.value}"
 
 
 def _row(
@@ -172,15 +199,12 @@ def _row(
     resource_id: str,
     rate: Rate,
     w: Window,
-    amount: Decimal,
-    used: dt.timedelta,
+    priced: tuple[Decimal, Decimal, str],
     now: dt.datetime,
-    quantity: int = 1,
 ) -> dict[str, Any] | None:
-    value = -round_ledger(amount)
+    value, qty, description = priced
     if value >= 0:
         return None
-    qty = hours(used) * quantity
     return {
         "contract_id": contract_id,
         "client_id": client_id,
@@ -189,9 +213,9 @@ def _row(
         "currency": currency,
         "at": w.end,
         "recorded_at": now,
-        "idempotency_key": usage_key(resource_type, resource_id, w.start),
+        "idempotency_key": f"usage:{resource_type}:{resource_id}:{w.stamp}",
         "reference": "",
-        "description": f"{rate.item_id}: {qty} h at {rate.price}/{rate.unit.value}",
+        "description": description,
         "actor_id": None,
         "resource_type": resource_type,
         "resource_id": resource_id,
@@ -302,19 +326,9 @@ def extension_entries(
             continue
         start, end = max(w.start, ext.active_from), min(w.end, ext.ends_at)
         amount = p.charge(rate, start, end) * ext.quantity
-        row = _row(
-            p.currency,
-            ext.contract_id,
-            ext.client_id,
-            "extension",
-            ext.id,
-            rate,
-            w,
-            amount,
-            end - start,
-            now,
-            ext.quantity,
-        )
+        priced = _priced(rate, amount, end - start, ext.quantity)
+        row = _row(p.currency, ext.contract_id, ext.client_id, "extension", ext.id, rate, w,
+                   priced, now)  # fmt: skip
         if row is not None:
             rows.append(row)
     return rows
