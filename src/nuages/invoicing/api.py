@@ -104,14 +104,21 @@ def get_invoice(invoice_id: str, principal: PrincipalDep, session: SessionDep) -
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}, "description": "Factur-X PDF/A-3"}},
 )
-def invoice_pdf(invoice_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+def invoice_pdf(
+    invoice_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> Response:
     """The Factur-X PDF/A-3 (EN 16931 XML embedded), rendered once and kept."""
     invoice = credits.get_invoice(session, principal, invoice_id)
-    data = pdf.stored_pdf(session, invoice)
+    number = invoice.number
+    # Lay the document out outside this request's transaction (it would hold SQLite's
+    # write lock for the whole rendering).
+    session.commit()
+    database: Database = request.app.state.database
+    data = pdf.render_stored(database, invoice_id)
     return Response(
         data,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="{number}.pdf"'},
     )
 
 

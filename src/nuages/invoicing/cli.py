@@ -136,11 +136,12 @@ def export_pdf(
     out: str = typer.Argument(..., help="file to write"),
 ) -> None:
     """Write a document's Factur-X PDF."""
-    with _database().unit() as session:
-        invoice = session.execute(
-            select(Invoice).where(Invoice.number == number)
+    database = _database()
+    with database.unit() as session:
+        invoice_id = session.execute(
+            select(Invoice.id).where(Invoice.number == number)
         ).scalar_one_or_none()
-        if invoice is None:
-            _fail(f"no document {number}", 1)
-        Path(out).write_bytes(pdf.stored_pdf(session, invoice))
+    if invoice_id is None:
+        _fail(f"no document {number}", 1)
+    Path(out).write_bytes(pdf.render_stored(database, invoice_id))
     typer.echo(f"{number} → {out}")

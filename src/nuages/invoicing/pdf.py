@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from nuages.invoicing.models import Invoice, InvoiceDocument, InvoiceLine
 from nuages.invoicing.vat import TaxableLine, compute_totals
+from nuages.kernel.db import Database
+from nuages.kernel.errors import NotFound
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -131,12 +133,10 @@ def render(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice | None
     return embed_xml(pdf, invoice.xml, invoice.number, seller, invoice.kind == "credit_note")
 
 
-def stored_pdf(session: Session, invoice: Invoice) -> bytes:
-    """The document's PDF: the stored one, or rendered now and stored (first wins when
-    two requests render at once)."""
-    found = session.get(InvoiceDocument, invoice.id)
-    if found is not None:
-        return found.pdf
+def _load(session: Session, invoice_id: str) -> tuple[Invoice, list[InvoiceLine], Invoice | None]:
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise NotFound("no such invoice")
     lines = list(
         session.execute(
             select(InvoiceLine)
@@ -145,15 +145,41 @@ def stored_pdf(session: Session, invoice: Invoice) -> bytes:
         ).scalars()
     )
     preceding = session.get(Invoice, invoice.corrects_id) if invoice.corrects_id else None
-    pdf = render(invoice, lines, preceding)
+    return invoice, lines, preceding
+
+
+def _store(session: Session, invoice_id: str, data: bytes) -> bytes:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
         insert(InvoiceDocument)
-        .values(invoice_id=invoice.id, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())
+        .values(invoice_id=invoice_id, pdf=data, sha256=hashlib.sha256(data).hexdigest())
         .on_conflict_do_nothing(index_elements=["invoice_id"])
     )
     stored = session.execute(
-        select(InvoiceDocument.pdf).where(InvoiceDocument.invoice_id == invoice.id)
+        select(InvoiceDocument.pdf).where(InvoiceDocument.invoice_id == invoice_id)
     ).scalar_one()
     return bytes(stored)
+
+
+def stored_pdf(session: Session, invoice: Invoice) -> bytes:
+    """The document's PDF inside the caller's transaction: the stored one, or rendered
+    now and stored (first wins when two render at once). Rendering takes a few hundred
+    milliseconds, during which the transaction stays open: edges use ``render_stored``."""
+    found = session.get(InvoiceDocument, invoice.id)
+    if found is not None:
+        return bytes(found.pdf)
+    return _store(session, invoice.id, render(*_load(session, invoice.id)))
+
+
+def render_stored(database: Database, invoice_id: str) -> bytes:
+    """The document's PDF, rendered outside any transaction (SQLite writers are not
+    held up by the layout) and stored once; the stored one when it exists."""
+    with database.unit() as session:
+        found = session.get(InvoiceDocument, invoice_id)
+        if found is not None:
+            return bytes(found.pdf)
+        loaded = _load(session, invoice_id)
+    data = render(*loaded)
+    with database.unit() as session:
+        return _store(session, invoice_id, data)

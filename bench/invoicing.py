@@ -1,0 +1,209 @@
+"""Benchmark: a monthly invoicing run, XML and Factur-X PDFs included.
+
+Sets up N contracts of offer ``virtualsr-svp`` (prices VAT included, so every invoice
+also derives exact nets) with 10 ordered lines each (default N = 200; the issue's figure
+is ``--contracts 10000``), then times:
+
+1. the run: pricing, VAT, gapless numbers, CII XML, rows and history, one transaction
+   per contract (``nuages.invoicing.runs.run``);
+2. the PDFs: French HTML → PDF/A-3 (WeasyPrint) → XML embedded by ``facturx``, stored
+   (``pdf.stored_pdf``), on ``--workers`` processes.
+
+Baseline, same documents and workers: the ``factur-x`` library alone embedding each
+invoice's pre-built XML (taken from the database before timing) into one pre-rendered
+PDF/A-3 (``facturx.generate_from_binary``). Prints invoices per second for both and the
+ratio nuages / baseline (below 1.00 = nuages is slower; it also prices, numbers, writes
+and lays out each document).
+
+    .venv/bin/python bench/invoicing.py                       # N = 200, SQLite
+    .venv/bin/python bench/invoicing.py --contracts 10000     # the issue's figure
+    .venv/bin/python bench/invoicing.py --database postgresql+psycopg://…/db
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import facturx as facturx_lib
+from sqlalchemy import insert, select
+
+from nuages.accounts.models import Client
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.history.service import Actor
+from nuages.invoicing import pdf, runs
+from nuages.invoicing.models import ContractLine, Invoice, InvoiceLine
+from nuages.kernel import migrate
+from nuages.kernel.clock import UTC, frozen_at, utc_now
+from nuages.kernel.db import Database, new_id
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFER = "virtualsr-svp"
+ITEMS = [
+    "svp-s",
+    "svp-m",
+    "svp-mails",
+    "svp-projets",
+    "svp-docs",
+    "svp-tse",
+    "svp-entreprise",
+    "svp-crm",
+    "datas-backup",
+    "maintenance-4h",
+]
+FORMED = dt.datetime(2026, 2, 28, 23, tzinfo=UTC)  # 1 March 2026, 00:00 in Paris
+RUN_AT = dt.datetime(2026, 3, 1, 6, tzinfo=UTC)
+
+
+def setup(database: Database, registry: OfferRegistry, count: int) -> None:
+    """N formed contracts with 10 lines each, bulk-inserted (setup is not timed)."""
+    offer = registry.current(OFFER)
+    with database.unit() as session:
+        registry.record(session, offer)
+        client_id = new_id()
+        session.add(
+            Client(
+                id=client_id,
+                kind="business",
+                legal_name="Client Bench SARL",
+                country="FR",
+                vat_number=None,
+                billing_email="bench@example.com",
+            )
+        )
+        session.flush()
+        now = utc_now()
+        contracts, lines = [], []
+        for n in range(count):
+            contract_id = str(uuid.UUID(int=n + 1))
+            contracts.append(
+                {
+                    "id": contract_id,
+                    "client_id": client_id,
+                    "offer_id": OFFER,
+                    "offer_hash": offer.content_hash,
+                    "state": "active",
+                    "accepted_at": FORMED,
+                    "activated_at": FORMED,
+                    "state_reason": "bench",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            for k, item in enumerate(ITEMS):
+                lines.append(
+                    {
+                        "id": new_id(),
+                        "contract_id": contract_id,
+                        "client_id": client_id,
+                        "item_id": item,
+                        "quantity": 1 + (n + k) % 3,
+                        "since": FORMED.date() + dt.timedelta(days=1),
+                        "description": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+        for start in range(0, len(contracts), 2000):
+            session.execute(insert(Contract), contracts[start : start + 2000])
+        for start in range(0, len(lines), 5000):
+            session.execute(insert(ContractLine), lines[start : start + 5000])
+
+
+def _render_chunk(url: str, ids: list[str]) -> int:
+    database = Database(url)
+    for invoice_id in ids:
+        pdf.render_stored(database, invoice_id)
+    database.dispose()
+    return len(ids)
+
+
+def _embed_chunk(base_pdf: bytes, xmls: list[bytes]) -> int:
+    for xml in xmls:
+        facturx_lib.generate_from_binary(
+            base_pdf, xml, flavor="factur-x", level="en16931", check_xsd=True, lang="fr-FR"
+        )
+    return len(xmls)
+
+
+def _chunks(items: list, parts: int) -> list[list]:  # type: ignore[type-arg]
+    return [items[i::parts] for i in range(parts) if items[i::parts]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="monthly invoicing run with XML and PDFs")
+    parser.add_argument("--contracts", type=int, default=200, help="N (the issue: 10000)")
+    parser.add_argument("--database", default=None, help="a database URL (default: SQLite)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+
+    folder = tempfile.mkdtemp(prefix="nuages-bench-invoicing-")
+    url = args.database or f"sqlite:///{folder}/bench.db"
+    migrate.upgrade(url)
+    database = Database(url)
+    registry = OfferRegistry.from_directory(ROOT / "offers")
+    t0 = time.perf_counter()
+    setup(database, registry, args.contracts)
+    print(
+        f"setup: {args.contracts} contracts × {len(ITEMS)} lines in "
+        f"{time.perf_counter() - t0:.1f} s ({database.dialect})"
+    )
+
+    with frozen_at(RUN_AT):
+        start = time.perf_counter()
+        report = runs.run(database, Actor.system("bench"), registry, RUN_AT.date())
+        run_seconds = time.perf_counter() - start
+    issued = [d["invoice_id"] for d in report.issued]
+    assert len(issued) == args.contracts and not report.problems, report.problems
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        done = sum(pool.map(_render_chunk, [url] * args.workers, _chunks(issued, args.workers)))
+    pdf_seconds = time.perf_counter() - start
+    assert done == len(issued)
+    ours = len(issued) / (run_seconds + pdf_seconds)
+
+    with database.unit() as session:
+        xmls = [x.encode() for x in session.execute(select(Invoice.xml)).scalars()]
+        # The baseline embeds every XML into one PDF/A-3 rendered before timing.
+        sample = session.execute(select(Invoice).limit(1)).scalar_one()
+        rows = list(
+            session.execute(
+                select(InvoiceLine)
+                .where(InvoiceLine.invoice_id == sample.id)
+                .order_by(InvoiceLine.position)
+            ).scalars()
+        )
+        base = pdf.html_to_pdfa(pdf.render_html(sample, rows, None))
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        embedded = sum(pool.map(_embed_chunk, [base] * args.workers, _chunks(xmls, args.workers)))
+    base_seconds = time.perf_counter() - start
+    assert embedded == len(xmls)
+    baseline = len(xmls) / base_seconds
+
+    print(f"N = {len(issued)} invoices of {len(ITEMS)} lines, {args.workers} PDF worker(s)")
+    print(
+        f"  run (price, VAT, number, XML, rows): {run_seconds:7.1f} s "
+        f"= {len(issued) / run_seconds:7.1f} invoices/s"
+    )
+    print(
+        f"  PDFs (WeasyPrint PDF/A-3 + facturx): {pdf_seconds:7.1f} s "
+        f"= {len(issued) / pdf_seconds:7.1f} invoices/s"
+    )
+    print(f"nuages, run + PDFs:                  {ours:7.1f} invoices/s")
+    print(f"baseline, factur-x embedding only:   {baseline:7.1f} invoices/s")
+    print(f"ratio nuages / baseline:             {ours / baseline:7.3f}")
+    database.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
