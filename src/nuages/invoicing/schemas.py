@@ -422,7 +422,7 @@ class IndexSet(Strict):
     )
 
     name: SafeName
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    month: str = Field(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
     value: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
 
     @property
