@@ -48,6 +48,8 @@ class LineEnd(Strict):
 
 
 class LineOut(Out):
+    """An item ordered on a contract."""
+
     id: str
     contract_id: str
     item_id: str
@@ -115,6 +117,8 @@ class ProfileSet(Strict):
 
 
 class ProfileOut(Out):
+    """How a contract is invoiced."""
+
     contract_id: str
     period: str | None
     address: str
@@ -149,6 +153,8 @@ class ChargeCreate(Strict):
 
 
 class ChargeOut(Out):
+    """A sum for (or already on) a contract's invoice."""
+
     id: str
     contract_id: str
     kind: str
@@ -173,6 +179,8 @@ class RunCreate(Strict):
 
 
 class RunOut(BaseModel):
+    """What an invoicing run issued, previewed (dry run) and could not do."""
+
     run_id: str | None
     run_on: dt.date
     dry_run: bool
@@ -184,6 +192,8 @@ class RunOut(BaseModel):
 
 
 class InvoiceLineOut(Out):
+    """One line of a document (EN 16931 BG-25)."""
+
     position: int
     kind: str
     item_id: str | None
@@ -288,12 +298,16 @@ class PaymentCreate(Strict):
 
 
 class AllocationOut(Out):
+    """A share of a payment on one invoice (negative: a returned debit)."""
+
     invoice_id: str
     amount: Decimal
     created_at: dt.datetime
 
 
 class PaymentOut(Out):
+    """A payment and where it went."""
+
     id: str
     client_id: str
     means: str
@@ -329,6 +343,8 @@ class SepaBatchCreate(Strict):
 
 
 class SepaItemOut(Out):
+    """One debit of a batch."""
+
     invoice_id: str
     client_id: str
     amount: Decimal
@@ -340,6 +356,8 @@ class SepaItemOut(Out):
 
 
 class SepaBatchOut(Out):
+    """A pain.008 direct-debit batch."""
+
     id: str
     message_id: str
     collection_date: dt.date
@@ -360,6 +378,8 @@ class DunningRunCreate(Strict):
 
 
 class NoticeOut(Out):
+    """A dunning notice (reminder, formal notice, suspension, lifting)."""
+
     id: str
     invoice_id: str
     contract_id: str
@@ -374,6 +394,8 @@ class NoticeOut(Out):
 
 
 class DunningOut(BaseModel):
+    """What a dunning pass did."""
+
     on: dt.date
     notices: list[NoticeOut]
     problems: list[dict[str, Any]]
@@ -402,6 +424,8 @@ class DisputeResolve(Strict):
 
 
 class DisputeOut(Out):
+    """A dispute of an invoice and its answer."""
+
     id: str
     invoice_id: str
     client_id: str
@@ -433,6 +457,8 @@ class IndexSet(Strict):
 
 
 class IndexOut(Out):
+    """An index value entered."""
+
     name: str
     period: dt.date
     value: Decimal
@@ -454,6 +480,8 @@ class LegalRateSet(Strict):
 
 
 class LegalRateOut(Out):
+    """A legal interest rate entered."""
+
     valid_from: dt.date
     valid_to: dt.date
     rate_pct: Decimal
