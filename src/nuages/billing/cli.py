@@ -86,8 +86,7 @@ def meter(
     database = _database()
     report = _run(lambda: metering.run(database.unit, _moment(now)))
     typer.echo(
-        f"metered {len(report.periods)} hour(s): {report.written} entries written "
-        f"({report.computed - report.written} already there); suspended "
+        f"metered {len(report.periods)} hour(s): {report.written} entries written; suspended "
         f"{len(report.suspended)}, resumed {len(report.resumed)}, warned {len(report.warned)}"
     )
     if report.unpriced:

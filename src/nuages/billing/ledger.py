@@ -226,31 +226,85 @@ _INSERT_SQL = (
 )
 
 
-def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Write many entries, skipping every one whose idempotency key already exists;
-    return how many were written. Amounts must already be rounded and signed.
+def _copy_field(value: Any) -> str:
+    # PostgreSQL COPY text format: \N for NULL, ISO times, decimals as written.
+    if value is None:
+        return "\\N"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
 
-    PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON
-    CONFLICT DO NOTHING`` (the balance trigger then runs once per statement). SQLite:
-    one prepared ``INSERT … ON CONFLICT DO NOTHING`` run for every row (executemany).
-    Values go through the columns' own type processing, as the ORM would do.
+
+def _copy_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def bulk_insert(session: Session, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Write many entries (tuples in ``BULK_COLUMNS`` order), skipping every one whose
+    idempotency key already exists; return how many were written. Amounts must
+    already be rounded and signed.
+
+    PostgreSQL: ``COPY`` (text) into a temporary table, then one ``INSERT … SELECT …
+    ON CONFLICT DO NOTHING`` (the balance trigger then runs once per statement).
+    SQLite: one prepared ``INSERT … ON CONFLICT DO NOTHING`` run for every row
+    (executemany), values through the columns' own type processing as the ORM does.
+    Values repeat across a batch (the period, its end, the price): each distinct
+    non-text value is converted once.
     """
     if not rows:
         return 0
     connection = session.connection()
     dialect = connection.dialect
+    raw: Any = connection.connection.driver_connection
+    cursor = raw.cursor()
+    try:
+        if dialect.name == "postgresql":
+            cursor.execute(_STAGE_DDL)
+            with cursor.copy(_COPY_SQL) as copy:
+                copy.write(_copy_text(rows))
+            cursor.execute(_FROM_STAGE_SQL)
+            written = cursor.rowcount
+            cursor.execute("TRUNCATE ledger_stage")
+        else:
+            cursor.executemany(_INSERT_SQL, _processed(rows, dialect))
+            written = cursor.rowcount
+    finally:
+        cursor.close()
+    return int(written)
+
+
+def _copy_text(rows: Sequence[tuple[Any, ...]]) -> str:
+    memo: dict[Any, str] = {}
+    lines = []
+    for row in rows:
+        fields = []
+        for value in row:
+            if isinstance(value, str):
+                # Ids, keys and our own descriptions never hold a tab, a newline or a
+                # backslash; anything else is escaped as COPY's text format requires.
+                if "\\" in value or not value.isprintable():
+                    value = _copy_escape(value)
+                fields.append(value)
+                continue
+            try:
+                fields.append(memo[value])
+            except KeyError:
+                text = memo[value] = _copy_field(value)
+                fields.append(text)
+        lines.append("\t".join(fields))
+    return "\n".join(lines) + "\n"
+
+
+def _processed(rows: Sequence[tuple[Any, ...]], dialect: Any) -> list[tuple[Any, ...]]:
     table = LedgerEntry.__table__
-    # Most values repeat across a batch (the period, its end, the price): each distinct
-    # value goes through its column's processing once.
-    plan: list[tuple[str, Any, dict[Any, Any]]] = [
-        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect), {})
+    plan: list[tuple[Any, dict[Any, Any]]] = [
+        (table.c[name].type.dialect_impl(dialect).bind_processor(dialect), {})
         for name in BULK_COLUMNS
     ]
-    values = []
+    out = []
     for row in rows:
-        out = []
-        for name, proc, memo in plan:
-            value = row.get(name)
+        values = []
+        for value, (proc, memo) in zip(row, plan, strict=True):
             if proc is not None and value is not None:
                 try:
                     value = memo[value]
@@ -258,25 +312,9 @@ def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> int:
                     processed = proc(value)
                     memo[value] = processed
                     value = processed
-            out.append(value)
-        values.append(tuple(out))
-    raw: Any = connection.connection.driver_connection
-    cursor = raw.cursor()
-    try:
-        if dialect.name == "postgresql":
-            cursor.execute(_STAGE_DDL)
-            with cursor.copy(_COPY_SQL) as copy:
-                for value in values:
-                    copy.write_row(value)
-            cursor.execute(_FROM_STAGE_SQL)
-            written = cursor.rowcount
-            cursor.execute("TRUNCATE ledger_stage")
-        else:
-            cursor.executemany(_INSERT_SQL, values)
-            written = cursor.rowcount
-    finally:
-        cursor.close()
-    return int(written)
+            values.append(value)
+        out.append(tuple(values))
+    return out
 
 
 def balance(session: Session, contract_id: str) -> Decimal:

@@ -2,11 +2,16 @@
 
 ``run(unit, now)`` meters each whole UTC hour ``[h, h + 1 h)`` that ended by ``now`` and
 is not finished yet, oldest first: a worker that was down catches up each missed hour
-once, in order. Within an hour, VMs are read by id in batches; each batch's entries are
-written in one transaction with ``ON CONFLICT DO NOTHING`` on the idempotency key
-``usage:vm:<id>:<period start>``, so a crash (even ``kill -9``) in the middle of an hour
-loses no money and a re-run writes only what is missing. An hour is marked finished
-(``metering_periods``) after its last batch.
+once, in order. Within an hour, VMs are taken by ranges of ids (``metering_batch`` VMs
+each); each range's entries are written in one transaction with ``ON CONFLICT DO
+NOTHING`` on the idempotency key ``usage:vm:<id>:<period start>``, so a crash (even
+``kill -9``) in the middle of an hour loses no money and a re-run writes only what is
+missing. An hour is marked finished (``metering_periods``) after its last range.
+
+VMs present for the whole period in a billed state — nearly all of them — are written by
+the database itself, one ``INSERT … SELECT`` per range joined with the prices computed
+here (``bulkmeter``); the others (arrived or deleted during the period) are priced one
+by one (``vm_entry``) and written with ``ledger.bulk_insert``.
 
 Rules (seed 000, offer ``billing.prepaid``):
 
@@ -28,16 +33,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from nuages.billing import balance, ledger
+from nuages.billing import balance, bulkmeter, ledger
 from nuages.billing.models import (
     BillingAccount,
     EntryKind,
@@ -61,6 +66,10 @@ UnitOfWork = Callable[[], AbstractContextManager[Session]]
 """Opens a transaction that commits when the block ends (``Database.unit``)."""
 
 BILLED_EXTENSION_STATES = (ExtensionState.APPROVED.value, ExtensionState.ENDED.value)
+USAGE = EntryKind.USAGE.value
+ZERO = Decimal(0)
+Row = tuple[Any, ...]
+"""An entry as a tuple in ``ledger.BULK_COLUMNS`` order."""
 
 
 @functools.cache
@@ -75,7 +84,6 @@ class MeteringReport:
 
     periods: list[dt.datetime] = field(default_factory=list)
     written: int = 0
-    computed: int = 0
     unpriced: set[str] = field(default_factory=set)
     suspended: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
@@ -154,7 +162,7 @@ def windows(pricing: dict[str, OfferPricing], start: dt.datetime) -> list[Window
 
 def vm_entry(
     p: OfferPricing, vm: Any, w: Window, now: dt.datetime
-) -> tuple[dict[str, Any] | None, str | None]:
+) -> tuple[Row | None, str | None]:
     """The usage entry of one VM row for window ``w`` (or None), and the flavour id if
     the offer does not price it."""
     rate = p.flavours.get(vm.flavour_id)
@@ -201,68 +209,65 @@ def _row(
     w: Window,
     priced: tuple[Decimal, Decimal, str],
     now: dt.datetime,
-) -> dict[str, Any] | None:
+) -> Row | None:
+    """A usage entry as a tuple in ``ledger.BULK_COLUMNS`` order (None if it is free)."""
     value, qty, description = priced
     if value >= 0:
         return None
-    return {
-        "contract_id": contract_id,
-        "client_id": client_id,
-        "kind": EntryKind.USAGE.value,
-        "amount": value,
-        "currency": currency,
-        "at": w.end,
-        "recorded_at": now,
-        "idempotency_key": f"usage:{resource_type}:{resource_id}:{w.stamp}",
-        "reference": "",
-        "description": description,
-        "actor_id": None,
-        "resource_type": resource_type,
-        "resource_id": resource_id,
-        "period_start": w.start,
-        "period_end": w.end,
-        "quantity": qty,
-        "unit_price": rate.price,
-        "corrects_seq": None,
-    }
+    return (
+        contract_id,
+        client_id,
+        USAGE,
+        value,
+        currency,
+        w.end,
+        now,
+        f"usage:{resource_type}:{resource_id}:{w.stamp}",
+        "",
+        description,
+        None,
+        resource_type,
+        resource_id,
+        w.start,
+        w.end,
+        qty,
+        rate.price,
+        None,
+    )
 
 
-def _vm_batches(unit: UnitOfWork, w: Window, size: int) -> Iterator[tuple[Session, list[Any]]]:
-    """The VMs allocated during ``w``, ``size`` at a time, each batch with the open
-    session it was read in (its entries are written and committed in that session)."""
-    last = ""
-    while True:
-        with unit() as session:
-            rows = session.execute(
-                select(
-                    Vm.id,
-                    Vm.contract_id,
-                    Vm.client_id,
-                    Vm.flavour_id,
-                    Vm.vm_state,
-                    Vm.suspended_reason,
-                    Vm.activated_at,
-                    Vm.deleted_at,
-                    Contract.offer_hash,
-                )
-                .join(BillingAccount, BillingAccount.contract_id == Vm.contract_id)
-                .join(Contract, Contract.id == Vm.contract_id)
-                .where(
-                    Vm.id > last,
-                    Contract.offer_hash.in_(w.hashes),
-                    Vm.activated_at.is_not(None),
-                    Vm.activated_at < w.end,
-                    or_(Vm.deleted_at.is_(None), Vm.deleted_at > w.start),
-                )
-                .order_by(Vm.id)
-                .limit(size)
-            ).all()
-            if not rows:
-                return
-            yield session, list(rows)
-            last = rows[-1].id
-        if len(rows) < size:
-            return
+def _partial_vms(session: Session, w: Window, lo: str, hi: str | None) -> list[Any]:
+    """The VMs with ids in ``(lo, hi]`` that arrived or left during ``w`` (the others,
+    present all along, are written by ``bulkmeter.insert_whole``)."""
+    stmt = (
+        select(
+            Vm.id,
+            Vm.contract_id,
+            Vm.client_id,
+            Vm.flavour_id,
+            Vm.vm_state,
+            Vm.suspended_reason,
+            Vm.activated_at,
+            Vm.deleted_at,
+            Contract.offer_hash,
+        )
+        .join(BillingAccount, BillingAccount.contract_id == Vm.contract_id)
+        .join(Contract, Contract.id == Vm.contract_id)
+        .where(
+            Vm.id > lo,
+            Contract.offer_hash.in_(w.hashes),
+            Vm.activated_at.is_not(None),
+            Vm.activated_at < w.end,
+            or_(Vm.deleted_at.is_(None), Vm.deleted_at > w.start),
+            or_(
+                Vm.activated_at > w.start,
+                and_(Vm.deleted_at.is_not(None), Vm.deleted_at <= w.end),
+            ),
+        )
+    )
+    if hi is not None:
+        stmt = stmt.where(Vm.id <= hi)
+    return list(session.execute(stmt).all())
 
 
 def meter_window(
@@ -274,33 +279,59 @@ def meter_window(
     report: MeteringReport,
     burn: dict[str, Decimal],
 ) -> None:
-    """Debit every VM and extension of window ``w``, one committed batch at a time."""
-    period_hours = Decimal((w.end - w.start).total_seconds()) / Decimal(3600)
-    for session, vms in _vm_batches(unit, w, batch):
-        rows = []
-        for vm in vms:
-            row, unpriced = vm_entry(pricing[vm.offer_hash], vm, w, now)
-            if unpriced is not None:
-                report.unpriced.add(unpriced)
-            if row is not None:
-                rows.append(row)
-                burn[vm.contract_id] = burn.get(vm.contract_id, Decimal(0)) - (
-                    row["amount"] / period_hours
-                )
-        report.computed += len(rows)
-        report.written += ledger.bulk_insert(session, rows)
+    """Debit every VM and extension of window ``w``, one committed range of VM ids at
+    a time; add each contract's cost per hour of the window to ``burn``."""
+
+    def whole(offer_hash: str, rate: Rate) -> tuple[Decimal, Decimal, str]:
+        key = (offer_hash, rate.item_id)
+        priced = w.whole.get(key)
+        if priced is None:
+            amount = pricing[offer_hash].charge(rate, w.start, w.end)
+            priced = w.whole[key] = _priced(rate, amount, w.end - w.start, 1)
+        return priced
+
+    prices, grounds = bulkmeter.prices_for(pricing, w.hashes, whole)
+    with unit() as session:
+        ranges = bulkmeter.bounds(session, batch)
+    spent: dict[str, Decimal] = {}
+    for lo, hi in ranges:
+        with unit() as session:
+            report.written += bulkmeter.insert_whole(
+                session, prices, grounds, w.start, w.end, now, w.stamp, lo, hi
+            )
+            rows = []
+            for vm in _partial_vms(session, w, lo, hi):
+                row, unpriced = vm_entry(pricing[vm.offer_hash], vm, w, now)
+                if unpriced is not None:
+                    report.unpriced.add(unpriced)
+                if row is not None:
+                    rows.append(row)
+                    spent[row[0]] = spent.get(row[0], ZERO) + row[3]
+            report.written += ledger.bulk_insert(session, rows)
     with unit() as session:
         rows = extension_entries(session, pricing, w, now)
         for row in rows:
-            contract_id = row["contract_id"]
-            burn[contract_id] = burn.get(contract_id, Decimal(0)) - row["amount"] / period_hours
-        report.computed += len(rows)
+            spent[row[0]] = spent.get(row[0], ZERO) + row[3]
         report.written += ledger.bulk_insert(session, rows)
+        for contract_id, offer_hash, flavour_id, state, reason, count in bulkmeter.census(
+            session, w.hashes, w.start, w.end
+        ):
+            p = pricing[offer_hash]
+            rate = p.flavours.get(flavour_id)
+            if rate is None:
+                report.unpriced.add(flavour_id)
+            elif p.is_billed(state, reason):
+                spent[contract_id] = (
+                    spent.get(contract_id, ZERO) + whole(offer_hash, rate)[0] * count
+                )
+    period_hours = Decimal((w.end - w.start).total_seconds()) / Decimal(3600)
+    for contract_id, total in spent.items():
+        burn[contract_id] = burn.get(contract_id, ZERO) - total / period_hours
 
 
 def extension_entries(
     session: Session, pricing: dict[str, OfferPricing], w: Window, now: dt.datetime
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """000 §8: authorised extensions running during ``w``, billed per extra VM-hour (or
     per the option's unit) over [active_from, ends_at)."""
     found = session.execute(
