@@ -5,10 +5,12 @@ in a database of its own dropped at the end) the script builds 1,000 formed
 isstar-cloud contracts (through the services) with 100 VMs each, then, round after
 round, times:
 
-- ``metering.run`` for the next hour: reads the VMs in batches, prices them from the
-  offer, writes 100,000 usage entries with their idempotency keys (``COPY`` + ``INSERT
-  … ON CONFLICT DO NOTHING`` on PostgreSQL, ``executemany`` on SQLite), marks the hour
-  done, then checks the balances (suspension, low-balance warnings);
+- ``metering.run`` for the next hour: prices each flavour from the offer version of
+  each contract, writes the 100,000 usage entries with their idempotency keys in ranges
+  of 5,000 VMs, each range its own transaction (``INSERT … SELECT … ON CONFLICT DO
+  NOTHING`` joined with the prices; VMs that came or went during the hour priced one
+  by one), marks the hour done, then applies the balance rules (suspension,
+  resumption, low-balance warnings);
 - the baseline: the same 100,000 entries (other keys) written by one raw
   ``INSERT … SELECT`` from the ``vms`` table, no pricing, no batching, no checks.
 
