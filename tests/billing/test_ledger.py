@@ -16,9 +16,11 @@ from nuages.accounts.roles import Role
 from nuages.billing import ledger
 from nuages.billing.models import BillingAccount, EntryKind, LedgerEntry
 from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
 from nuages.history.models import HistoryEntry
 from nuages.kernel.db import Database
 from tests.billing.factories import funded, order, transfer
+from tests.compute.world import CLI
 from tests.factories import World
 
 
@@ -224,11 +226,15 @@ def test_database_refuses_a_wrongly_signed_entry(
 
 
 def test_fifty_concurrent_movements_lose_no_write(
-    client: TestClient, world: World, database: Database
+    client: TestClient, world: World, database: Database, offers: OfferRegistry
 ) -> None:
-    """50 threads at once, top-ups and debits on one account: 50 entries, no lost write,
-    balance = 100 + 25 × 10.00 − 25 × 3.333333 = 266.666675 = sum of the entries."""
+    """50 threads at once on one account through the services (each with its history
+    entry): 25 transfers of 10.00 and 25 fees of 3.333333. 50 new entries, no lost
+    write: balance = 100 + 250 − 83.333325 = 266.666675 = sum of the entries."""
+    from nuages.billing import schemas, topups
+
     f = funded(world, client)
+    staff = CLI
     errors: list[BaseException] = []
     barrier = threading.Barrier(50)
 
@@ -236,14 +242,24 @@ def test_fifty_concurrent_movements_lose_no_write(
         try:
             barrier.wait()
             with database.unit() as session:
-                account = ledger.get_account(session, f.contract_id, lock=True)
-                assert account is not None
-                kind, amount = (
-                    (EntryKind.TOPUP, Decimal("10.00"))
-                    if i % 2
-                    else (EntryKind.FEE, Decimal("-3.333333"))
-                )
-                ledger.post(session, account, kind=kind, amount=amount, key=f"t-{i}")
+                if i % 2:
+                    topups.record_transfer(
+                        session,
+                        staff,
+                        offers,
+                        f.contract_id,
+                        schemas.TransferCreate(amount=Decimal("10.00"), reference=f"CONC-{i}"),
+                    )
+                else:
+                    topups.adjust(
+                        session,
+                        staff,
+                        offers,
+                        f.contract_id,
+                        schemas.AdjustmentCreate(
+                            kind="fee", amount=Decimal("3.333333"), reason=f"concurrent {i}"
+                        ),
+                    )
         except BaseException as exc:  # collected and re-raised below
             errors.append(exc)
 
@@ -259,6 +275,12 @@ def test_fifty_concurrent_movements_lose_no_write(
         assert ledger.balance(session, f.contract_id) == expected
         assert ledger.sum_of_entries(session, f.contract_id) == expected
         assert ledger.verify(session) == []
+        moves = session.execute(
+            select(func.count())
+            .select_from(HistoryEntry)
+            .where(HistoryEntry.action.in_(["billing.topup", "billing.fee"]))
+        ).scalar_one()
+        assert moves == 51  # the funding transfer and the 50 movements
 
 
 def test_same_key_written_concurrently_lands_once(
