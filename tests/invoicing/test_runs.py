@@ -9,11 +9,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from nuages.accounts.roles import Role
+from nuages.compute.models import Vm
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.models import HistoryEntry
 from nuages.history.service import Actor
-from nuages.invoicing import lines
+from nuages.invoicing import lines, upgrades
 from nuages.invoicing.models import Invoice, InvoiceRun, InvoiceSequence
 from nuages.kernel.db import Database
 from tests.factories import World
@@ -192,3 +193,63 @@ def test_run_api_is_staff_only_and_previews(
     assert [i["number"] for i in r.json()["items"]] == [issued["number"]]
     r = client.post("/api/v1/invoicing/runs", json={"run_on": "2099-01-01"}, headers=admin.headers)
     assert r.status_code == 422
+
+
+def test_003_s14_3_vm_resize_charges_the_rest_of_the_invoiced_month(
+    database: Database, offers: OfferRegistry, billing: Billing
+) -> None:
+    """003 §14.3 for a VM resized on 11 March (March invoiced on 1 March at SVP S):
+    the difference 109.00 − 59.00 = 50.00 for 21 of 31 days = 33.87 VAT included;
+    as a charge net of VAT that is 28.22 (28.22 + 5.64 = 33.86: no net reaches 33.87,
+    so the cent goes to the client). April bills the VM at SVP M (net 90.83) plus the
+    charge: net 119.05, VAT 23.81, total 142.86. A downgrade charges nothing, and a
+    resize before its month is invoiced neither (the run bills the new size)."""
+    client = billing.client()
+    contract = billing.contract("virtualsr-svp", client, utc(2026, 2, 28, 23))
+    vm_id = billing.vm(contract, "svp-s", utc(2026, 2, 28, 23), name="erp")
+    run_at(database, offers, utc(2026, 3, 1, 6))
+    with database.unit() as session:
+        charge = upgrades.charge_vm_upgrade(
+            session,
+            Actor.system("compute"),
+            offers,
+            vm_id,
+            "svp-s",
+            "svp-m",
+            utc(2026, 3, 11, 10),
+        )
+        assert charge is not None and charge.amount == D("28.22")
+        assert "21/31 jours" in charge.description
+        session.get(Vm, vm_id).flavour_id = "svp-m"  # type: ignore[union-attr]
+        assert (
+            upgrades.charge_vm_upgrade(
+                session,
+                Actor.system("compute"),
+                offers,
+                vm_id,
+                "svp-m",
+                "svp-s",
+                utc(2026, 3, 20, 10),
+            )
+            is None
+        )
+        assert (
+            upgrades.charge_vm_upgrade(
+                session,
+                Actor.system("compute"),
+                offers,
+                vm_id,
+                "svp-s",
+                "svp-m",
+                utc(2026, 4, 2, 10),
+            )
+            is None
+        )  # April is not invoiced yet
+    run_at(database, offers, utc(2026, 4, 1, 6))
+    april, lines_ = documents_of(database, contract)[1]
+    assert [(x.kind, x.net_amount) for x in lines_] == [("vm", D("90.83")), ("upgrade", D("28.22"))]
+    assert (april.total_net, april.tax_total, april.grand_total) == (
+        D("119.05"),
+        D("23.81"),
+        D("142.86"),
+    )
