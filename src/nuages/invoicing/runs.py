@@ -113,6 +113,7 @@ class _Planned:
     debited: Decimal  # prepaid consumption the ledger already debited (net of VAT)
     charges: list[PendingCharge]
     prepaid: bool = False
+    first: bool = False  # the contract's first invoice (003 §14.2 first payment)
 
 
 def _plan(
@@ -163,7 +164,9 @@ def _plan(
             raise PricingProblem(
                 "no price: the contract has no VM, ordered line or charge to invoice"
             )
-        planned.append(_Planned(period, lines, Decimal(0), billed_charges))
+        planned.append(
+            _Planned(period, lines, Decimal(0), billed_charges, first=not done and n == 0)
+        )
     return planned
 
 
@@ -227,7 +230,6 @@ def invoice_contract(
                 }
             )
             continue
-        first = not sources.invoiced_periods(session, contract.id)
         invoice = documents.issue(
             session,
             who,
@@ -237,7 +239,7 @@ def invoice_contract(
             offer=offer,
             lines=final,
             profile=profile,
-            payment_means=payment_means_for(offer, profile, first),
+            payment_means=payment_means_for(offer, profile, plan.first),
             period=period,
             prepaid_all=plan.prepaid,
             run_id=report.run_id,
