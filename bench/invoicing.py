@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"baseline, factur-x embedding only:   {baseline:7.1f} invoices/s")
     print(f"ratio nuages / baseline:             {ours / baseline:7.3f}")
     database.dispose()
+    shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 
