@@ -7,6 +7,7 @@ migrated once per run and its tables truncated between tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -43,24 +44,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this run, migrated to head, dropped at the end."""
+@contextlib.contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """Create an empty PostgreSQL database for this run; yield its URL; drop it after.
+
+    Skips outside scripts/test.sh, but fails under CI, where PostgreSQL must be there.
+    """
     base = os.environ.get(PG_ENV)
     if not base:
         if os.environ.get("CI"):
             pytest.fail(f"{PG_ENV} is not set: run the suite through scripts/test.sh")
         pytest.skip(f"{PG_ENV} not set (scripts/test.sh starts PostgreSQL and sets it)")
-    name = f"nuages_t_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, migrated to head, dropped at the end."""
+    with fresh_postgres_database("nuages_t") as url:
+        migrate.upgrade(url)
+        yield url
 
 
 def _truncate(database: Database) -> None:

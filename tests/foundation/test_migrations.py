@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, inspect
 
 from nuages.kernel import migrate
 from nuages.models import Base
+from tests.conftest import fresh_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -20,19 +18,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'm.db'}"
         return
-    base = os.environ.get("NUAGES_TEST_POSTGRES_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("NUAGES_TEST_POSTGRES_URL is not set")
-        pytest.skip("NUAGES_TEST_POSTGRES_URL not set")
-    name = f"nuages_m_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database("nuages_m") as url:
+        yield url
 
 
 def _tables(url: str) -> set[str]:
