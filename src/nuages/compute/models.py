@@ -249,8 +249,10 @@ class VmOutage(IdMixin, Base):
 
     ``start`` is the last moment the VM was seen running (the platform cannot know
     better; an unclear start is read in the client's favour, SPEC §17); ``detected_at``
-    is when reconciliation noticed. ``cause``: crashed, guest-shutdown, domain-missing,
-    paused, guest-suspended.
+    is when reconciliation noticed. ``cause``: crashed, guest-shutdown (the guest
+    powered itself off), destroyed (forced off from the host), start-failed, saved,
+    migrated, snapshot-restored, host-daemon, shutoff-unknown, domain-missing, paused,
+    guest-suspended (``nuages.compute.states``).
     """
 
     __tablename__ = "vm_outages"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from nuages.compute.hypervisor import PowerState
+from nuages.compute.hypervisor import PowerState, StopReason
 from nuages.kernel.errors import Forbidden, InvalidTransition
 
 
@@ -145,6 +145,34 @@ class Drift:
 
 
 P = PowerState
+# The outage cause placeholder of a shut-off domain, replaced by ``outage_cause``.
+SHUTOFF = "shutoff"
+
+# Only a guest powering itself off is the client's act ("guest-shutdown", excusable
+# under 002 §6). A domain forced off from the host (``virsh destroy``), stopped by the
+# daemon or for a reason libvirt does not give is the provider's side: it gets its own
+# cause, never "guest-shutdown" (SPEC §17: an unclear cause is read for the client).
+SHUTOFF_CAUSES: dict[StopReason | None, str] = {
+    StopReason.SHUTDOWN: "guest-shutdown",
+    StopReason.DESTROYED: "destroyed",
+    StopReason.FAILED: "start-failed",
+    StopReason.SAVED: "saved",
+    StopReason.MIGRATED: "migrated",
+    StopReason.SNAPSHOT: "snapshot-restored",
+    StopReason.DAEMON: "host-daemon",
+    StopReason.UNKNOWN: "shutoff-unknown",
+    None: "shutoff-unknown",
+}
+
+
+def outage_cause(drift_cause: str, stop_reason: StopReason | None) -> str:
+    """The cause written on an outage: the drift table's, or for a shut-off domain the
+    one its stop reason names."""
+    if drift_cause != SHUTOFF:
+        return drift_cause
+    return SHUTOFF_CAUSES.get(stop_reason, SHUTOFF_CAUSES[None])
+
+
 _OK = Drift()
 _UP = Drift(back=True)
 
@@ -154,9 +182,10 @@ DRIFT: dict[VmState, dict[PowerState, Drift]] = {
     V.RUNNING: {
         P.RUNNING: _UP,
         P.SHUTTING_DOWN: _OK,  # on its way; the next pass sees where it lands
-        # The guest powered itself off (a client's act, 002 §6 excusable): the VM is
-        # stopped, and the SLA slice decides from the cause whether it counts.
-        P.SHUTOFF: Drift(V.STOPPED, "guest-shutdown"),
+        # Shut off: the VM is stopped; the outage's cause comes from the stop reason
+        # the hypervisor gives (SHUTOFF_CAUSES), and the SLA slice decides from it
+        # whether it counts.
+        P.SHUTOFF: Drift(V.STOPPED, SHUTOFF),
         P.CRASHED: Drift(V.ERROR, "crashed"),
         P.PAUSED: Drift(V.ERROR, "paused"),  # nobody here paused it
         P.GUEST_SUSPENDED: Drift(None, "guest-suspended"),

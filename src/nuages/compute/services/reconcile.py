@@ -4,10 +4,12 @@ A pass lists every enabled host's domains in one bulk call per host (no transact
 open meanwhile), then applies what it saw in one unit of work:
 
 - a VM with no operation in flight gets the observed power state, and the vm_state the
-  ``DRIFT`` table says (a running VM found crashed becomes ``error``, found shut off by
-  its guest becomes ``stopped``), as a compare-and-swap, written to the history;
+  ``DRIFT`` table says (a running VM found crashed becomes ``error``, found shut off
+  becomes ``stopped``), as a compare-and-swap, written to the history;
 - a VM found down that should run opens an outage (``vm_outages``, read by the SLA
-  slice); seen up again, the outage is closed;
+  slice), its cause from the hypervisor's stop reason (``guest-shutdown`` only when the
+  guest powered itself off, ``destroyed`` when forced off from the host); seen up
+  again, the outage is closed;
 - a domain the database does not know is reported (log and history, once), never
   touched: it is not ours;
 - an unreachable host marks its VMs' power state ``unknown`` (not stopped: nobody knows)
@@ -31,7 +33,13 @@ from nuages.compute.hypervisor import DomainStatus, HostUnreachable, HypervisorE
 from nuages.compute.models import Host, Vm
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import outages
-from nuages.compute.states import DRIFT, MISSING_DOMAIN, VmState, check_transition
+from nuages.compute.states import (
+    DRIFT,
+    MISSING_DOMAIN,
+    VmState,
+    check_transition,
+    outage_cause,
+)
 from nuages.history import service as history
 from nuages.history.models import HistoryEntry
 from nuages.history.service import Actor
@@ -175,8 +183,9 @@ def _host(
             if not _sync(session, vm, target, power, report):
                 continue
         if drift.outage is not None and vm.id not in open_now:
+            cause = outage_cause(drift.outage, domain.stop_reason if domain else None)
             row = outages.open_outage(
-                session, vm, start=up_until, detected_at=seen_at, cause=drift.outage
+                session, vm, start=up_until, detected_at=seen_at, cause=cause
             )
             if row is not None:
                 report.outages_opened.append(vm.id)

@@ -40,6 +40,7 @@ from nuages.compute.hypervisor import (
     Hypervisor,
     HypervisorError,
     PowerState,
+    StopReason,
     check_resources,
 )
 from nuages.kernel.errors import InvalidTransition
@@ -82,6 +83,16 @@ _UNDEFINE_FLAGS = (
 )
 _POLL_S = 0.2
 
+_STOP_REASONS: dict[int, StopReason] = {
+    libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: StopReason.SHUTDOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: StopReason.DESTROYED,
+    libvirt.VIR_DOMAIN_SHUTOFF_FAILED: StopReason.FAILED,
+    libvirt.VIR_DOMAIN_SHUTOFF_SAVED: StopReason.SAVED,
+    libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED: StopReason.MIGRATED,
+    libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: StopReason.SNAPSHOT,
+    libvirt.VIR_DOMAIN_SHUTOFF_DAEMON: StopReason.DAEMON,
+}
+
 
 def power_state(state: int, reason: int) -> PowerState:
     """Translate libvirt's (state, reason) pair into a ``PowerState``."""
@@ -90,6 +101,14 @@ def power_state(state: int, reason: int) -> PowerState:
         # not a shutdown anyone asked for. start() brings the domain back.
         return PowerState.CRASHED
     return _STATES.get(state, PowerState.UNKNOWN)
+
+
+def stop_reason(state: int, reason: int) -> StopReason | None:
+    """Why a shut-off domain stopped (None unless ``state`` is shut off and not crashed:
+    a crash is its own power state)."""
+    if state != libvirt.VIR_DOMAIN_SHUTOFF or reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
+        return None
+    return _STOP_REASONS.get(reason, StopReason.UNKNOWN)
 
 
 class LibvirtHypervisor:
@@ -256,7 +275,8 @@ class LibvirtHypervisor:
         with self._errors(None):
             for dom, stats in conn.getAllDomainStats(wanted, 0):
                 uuid = UUID(dom.UUIDString())
-                state = power_state(stats["state.state"], stats["state.reason"])
+                raw = (stats["state.state"], stats["state.reason"])
+                state = power_state(*raw)
                 vcpus = stats.get("vcpu.current")
                 memory_kib = stats.get("balloon.maximum")
                 if vcpus is None or memory_kib is None:
@@ -271,6 +291,7 @@ class LibvirtHypervisor:
                         power_state=state,
                         vcpus=int(vcpus),
                         memory_mib=int(memory_kib) // 1024,
+                        stop_reason=stop_reason(*raw),
                     )
                 )
         return out
@@ -372,6 +393,7 @@ class LibvirtHypervisor:
             power_state=power_state(state, reason),
             vcpus=int(vcpus),
             memory_mib=int(max_kib) // 1024,
+            stop_reason=stop_reason(state, reason),
         )
 
     def _require_state(
