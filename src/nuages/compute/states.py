@@ -224,3 +224,39 @@ SETTLED: dict[PowerState, VmState] = {
     P.CRASHED: V.ERROR,
     P.UNKNOWN: V.ERROR,
 }
+
+
+class HostState(StrEnum):
+    """Whether a host takes new VMs (issue 9.4; staff move it, history records it).
+
+    - ``active``: new VMs are placed on it, reconciliation watches it;
+    - ``draining``: no new VM is placed on it; its VMs run on and are watched as before
+      (nothing is moved by itself); the step before ``remove``;
+    - ``disabled``: out of service: no placement and no reconciliation pass looks at it;
+      its VMs' power state becomes ``unknown`` (nobody looks), and an outage found when
+      it is enabled again starts at the last time it was seen (SPEC §17: the client's
+      favour).
+
+    Removing a host is not a state: the row goes, once no VM is left on it.
+    """
+
+    ACTIVE = "active"
+    DRAINING = "draining"
+    DISABLED = "disabled"
+
+
+H = HostState
+HOST_TRANSITIONS: dict[HostState, frozenset[HostState]] = {
+    H.ACTIVE: frozenset({H.DRAINING, H.DISABLED}),
+    H.DRAINING: frozenset({H.ACTIVE, H.DISABLED}),
+    H.DISABLED: frozenset({H.ACTIVE, H.DRAINING}),
+}
+# The host states placement may choose; the ones reconciliation looks at.
+PLACEABLE = frozenset({H.ACTIVE})
+WATCHED = frozenset({H.ACTIVE, H.DRAINING})
+
+
+def check_host_transition(current: str, target: HostState) -> None:
+    """Raise ``InvalidTransition`` unless a ``current`` host may become ``target``."""
+    if target not in HOST_TRANSITIONS[HostState(current)]:
+        raise InvalidTransition(f"a {current} host cannot become {target.value}")

@@ -1,7 +1,8 @@
 """Reconciliation: the hypervisor is the authority on power state.
 
-A pass lists every enabled host's domains in one bulk call per host (no transaction
-open meanwhile), then applies what it saw in one unit of work:
+A pass lists the domains of every watched host (active or draining, not disabled) in
+one bulk call per host (no transaction open meanwhile), then applies what it saw in one
+unit of work:
 
 - a VM with no operation in flight gets the observed power state, and the vm_state the
   ``DRIFT`` table says (a running VM found crashed becomes ``error``, found shut off
@@ -36,6 +37,7 @@ from nuages.compute.services import outages
 from nuages.compute.states import (
     DRIFT,
     MISSING_DOMAIN,
+    WATCHED,
     VmState,
     check_transition,
     outage_cause,
@@ -86,12 +88,13 @@ def observe(runtime: ComputeRuntime, hosts: list[tuple[str, str]]) -> list[HostV
 
 
 def run_pass(database: Database, runtime: ComputeRuntime) -> PassReport:
-    """One reconciliation pass over every enabled host."""
+    """One reconciliation pass over every watched host (a disabled one is not looked
+    at: ``HostState``)."""
     with database.unit() as session:
         hosts = [
             (h.id, h.uri)
             for h in session.execute(
-                select(Host).where(Host.enabled.is_(True)).order_by(Host.id)
+                select(Host).where(Host.state.in_([s.value for s in WATCHED])).order_by(Host.id)
             ).scalars()
         ]
     views = observe(runtime, hosts)
@@ -122,6 +125,21 @@ def apply(session: Session, views: list[HostView], seen_at: dt.datetime) -> Pass
     return report
 
 
+def mark_unknown(session: Session, host_id: str) -> None:
+    """Set the power state of ``host_id``'s idle VMs to ``unknown``: nobody can tell."""
+    session.execute(
+        update(Vm)
+        .where(
+            Vm.host_id == host_id,
+            Vm.vm_state != VmState.DELETED.value,
+            Vm.task_state.is_(None),
+            Vm.power_state != PowerState.UNKNOWN.value,
+        )
+        .values(power_state=PowerState.UNKNOWN.value)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _unreachable(session: Session, host: Host, error: str, report: PassReport) -> None:
     report.unreachable.append(host.id)
     if host.reachable:
@@ -135,17 +153,7 @@ def _unreachable(session: Session, host: Host, error: str, report: PassReport) -
         )
     host.reachable = False
     # Unknown, not stopped: the VMs may well be running; nobody can tell.
-    session.execute(
-        update(Vm)
-        .where(
-            Vm.host_id == host.id,
-            Vm.vm_state != VmState.DELETED.value,
-            Vm.task_state.is_(None),
-            Vm.power_state != PowerState.UNKNOWN.value,
-        )
-        .values(power_state=PowerState.UNKNOWN.value)
-        .execution_options(synchronize_session=False)
-    )
+    mark_unknown(session, host.id)
 
 
 def _host(
@@ -184,9 +192,7 @@ def _host(
                 continue
         if drift.outage is not None and vm.id not in open_now:
             cause = outage_cause(drift.outage, domain.stop_reason if domain else None)
-            row = outages.open_outage(
-                session, vm, start=up_until, detected_at=seen_at, cause=cause
-            )
+            row = outages.open_outage(session, vm, start=up_until, detected_at=seen_at, cause=cause)
             if row is not None:
                 report.outages_opened.append(vm.id)
         if drift.back and vm.id in open_now:
