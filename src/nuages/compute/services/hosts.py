@@ -254,6 +254,7 @@ def update(session: Session, actor: Principal, host_id: str, data: schemas.HostU
     if not changes:
         return host
     session.flush()
+    session.refresh(host)  # ratios read back as the database keeps them (2 places)
     history.record(
         session,
         actor.actor,
