@@ -8,6 +8,7 @@ Sites of the shipped offers: isstar-cloud (000) runs in waterloo-1 (BE), cloudbi
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,11 +20,12 @@ from sqlalchemy import create_engine, select, text
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.compute import schemas
-from nuages.compute.models import Host, Vm
+from nuages.compute.models import Host, Vm, VmOutage
 from nuages.compute.services import hosts, reconcile, vms
 from nuages.compute.states import Action, HostState
 from nuages.history.models import HistoryEntry
 from nuages.kernel import migrate
+from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import CapacityExhausted, Conflict, Forbidden, InvalidTransition
 from tests.compute.test_service_cli import Ran, nuages  # noqa: F401
@@ -163,6 +165,34 @@ def test_regression_hosts_can_be_drained_disabled_enabled_removed(cw: ComputeWor
     ]  # fmt: skip
     again = cw.host(uri=host.uri, name=host.name)  # the URI is free again
     assert again.id != host.id
+
+
+def test_outage_on_a_disabled_host_starts_when_it_was_last_seen(cw: ComputeWorld) -> None:
+    """A disabled host is not looked at; a VM found down once it is enabled again gets
+    an outage from the last pass that saw it up (SPEC §17: the client's favour). Hand
+    count: seen up 09:00, disabled 09:05, destroyed meanwhile, enabled and seen down
+    10:00 → outage from 09:00, cause "destroyed"."""
+    t0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    set_now(t0 - dt.timedelta(minutes=1))
+    cw.image()
+    host = cw.host()
+    contract, owner = client_with(cw, "isstar-cloud")
+    vm = create(cw, owner, contract, "web-1")
+    set_now(t0)
+    reconcile.run_pass(cw.database, cw.runtime)
+    set_now(t0 + dt.timedelta(minutes=5))
+    with cw.database.unit() as session:
+        hosts.set_state(session, CLI, host.id, HostState.DISABLED)
+    cw.runtime.hypervisor(host.uri).destroy(uuid.UUID(vm.id))
+    set_now(t0 + dt.timedelta(minutes=30))
+    assert reconcile.run_pass(cw.database, cw.runtime).outages_opened == []  # not watched
+    set_now(t0 + dt.timedelta(hours=1))
+    with cw.database.unit() as session:
+        hosts.set_state(session, CLI, host.id, HostState.ACTIVE)
+    assert reconcile.run_pass(cw.database, cw.runtime).outages_opened == [vm.id]
+    with cw.database.unit() as session:
+        outage = session.execute(select(VmOutage).where(VmOutage.vm_id == vm.id)).scalar_one()
+    assert (outage.start, outage.cause) == (t0, "destroyed")
 
 
 def test_host_state_is_a_compare_and_swap(cw: ComputeWorld) -> None:

@@ -55,11 +55,13 @@ def _sites(
     from nuages.compute.services import hosts
     from nuages.contracts.offers import OfferRegistry
 
-    known = hosts.offer_sites(OfferRegistry.from_directory(runtime.settings.offers_dir))
+    if not sites and not all_sites:
+        raise ValidationFailed("name a site (--site, as the offers' sites name it) or --all-sites")
+    known: dict[str, str] = {}
+    if all_sites or not country:
+        known = hosts.offer_sites(OfferRegistry.from_directory(runtime.settings.offers_dir))
     if all_sites:
         return list(known.items())
-    if not sites:
-        raise ValidationFailed("name a site (--site, as the offers' sites name it) or --all-sites")
     out = []
     for site in sites:
         where = country.upper() if country else known.get(site)
@@ -99,6 +101,12 @@ def host_add(
         with _db(runtime).unit() as session:
             known = hosts.find_by_uri(session, hosts.check_uri(uri))
             if known is not None:
+                if (name and name != known.name) or (
+                    dedicated_to and dedicated_to != known.dedicated_to
+                ):
+                    raise AlreadyExists(
+                        f"{uri} is host {known.name}; change it with `nuages host set`"
+                    )
                 served = set(known.site_ids)
                 new = [(s, c) for s, c in pairs if s not in served]
                 if not new:
