@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,37 @@ def test_host_state_is_a_compare_and_swap(cw: ComputeWorld) -> None:
         assert hosts.set_state(session, CLI, host.id, HostState.DRAINING).state == "draining"
 
 
+def test_concurrent_host_changes_one_wins(cw: ComputeWorld) -> None:
+    """Six staff draining the same host at once, six adding the same site at once: one
+    of each succeeds, the others get a 409 (InvalidTransition, AlreadyExists) — never a
+    database error, never two rows."""
+    host = cw.host()
+
+    def drain() -> str:
+        try:
+            with cw.database.unit() as session:
+                hosts.set_state(session, CLI, host.id, HostState.DRAINING)
+            return "ok"
+        except Conflict as exc:
+            return type(exc).__name__
+
+    def add() -> str:
+        try:
+            with cw.database.unit() as session:
+                hosts.add_sites(session, CLI, host.id, [("paris-1", "FR")])
+            return "ok"
+        except Conflict as exc:
+            return type(exc).__name__
+
+    with ThreadPoolExecutor(6) as pool:
+        drained = list(pool.map(lambda _n: drain(), range(6)))
+        added = list(pool.map(lambda _n: add(), range(6)))
+    assert sorted(drained) == ["InvalidTransition"] * 5 + ["ok"]
+    assert sorted(added) == ["AlreadyExists"] * 5 + ["ok"]
+    assert host_row(cw, host.id).site_ids == ["paris-1", "waterloo-1"]
+    assert actions(cw, host.id).count("host.drain") == 1
+
+
 @pytest.fixture
 def api(client: TestClient, cw: ComputeWorld) -> TestClient:
     client.app.state.compute = cw.runtime  # type: ignore[attr-defined]
@@ -247,6 +279,9 @@ def test_regression_host_api_is_staff_admin_only(api: TestClient, cw: ComputeWor
         url, json={"remove_sites": ["interxion-zav-1", "waterloo-1"]}, headers=admin.headers
     )
     assert r.status_code == 422 and "remove_sites" in r.json()["detail"]
+    twice = [{"site": "paris-1", "country": "FR"}] * 2
+    r = api.patch(url, json={"add_sites": twice}, headers=admin.headers)
+    assert r.status_code == 422 and "add_sites" in r.json()["detail"]
     r = api.patch(url, json={"sites": ["x"]}, headers=admin.headers)
     assert r.status_code == 422 and "sites" in r.text
     r = api.patch(url, json={"add_sites": [{"site": "x", "country": "be"}]}, headers=admin.headers)
@@ -333,3 +368,33 @@ def test_scope_admin_is_needed_even_for_staff(cw: ComputeWorld) -> None:
     )  # fmt: skip
     with cw.database.unit() as session, pytest.raises(Forbidden, match="admin"):
         hosts.set_state(session, narrow, host.id, HostState.DRAINING)
+
+
+def test_host_cli_set_drain_disable_enable_remove(
+    nuages: Callable[..., Ran],  # noqa: F811
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    """`nuages host set|drain|disable|enable|remove`: one line each, errors on stderr
+    with exit 1 and the field named."""
+    xml = host_xml(tmp_path / "h.xml", cpus=4, ram_mib=8192)
+    data = tmp_path / "data"
+    run = lambda *args: nuages(database, data, "host", *args)  # noqa: E731
+    assert run("add", f"test://{xml}", "--site", "waterloo-1", "--name", "hv1").returncode == 0
+    done = run("set", "hv1", "--add-site", "paris-1", "--country", "FR", "--cpu-ratio", "2")
+    assert done.returncode == 0, done.stderr
+    assert "sites=paris-1/FR,waterloo-1/BE" in done.stdout and "ratios=2.00/" in done.stdout
+    bad = run("set", "hv1", "--cpu-ratio", "-1")
+    assert bad.returncode == 1 and "cpu_ratio" in bad.stderr
+    assert run("set", "nope", "--name", "x").returncode == 1
+    for verb, state in (("drain", "draining"), ("disable", "disabled"), ("enable", "active")):
+        moved = run(verb, "hv1")
+        assert moved.returncode == 0 and f"host {state}:" in moved.stdout, moved.stderr
+    again = run("enable", "hv1")
+    assert again.returncode == 1 and "already active" in again.stderr
+    listed = run("list")
+    assert "hv1" in listed.stdout and "  active  " in listed.stdout
+    gone = run("remove", "hv1")
+    assert gone.returncode == 0 and "host removed: hv1" in gone.stdout
+    with database.unit() as session:
+        assert session.execute(select(Host)).first() is None

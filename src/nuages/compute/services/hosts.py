@@ -180,8 +180,13 @@ def _locked(session: Session, actor: Principal, host_id: str, scope: Scope, what
     until the transaction ends (placement locks the same rows)."""
     get_host(session, actor, host_id)
     _staff(actor, scope, what)
+    # populate_existing: the row and its sites as they are once the lock is held, not
+    # as the visibility check read them (another change may have committed meanwhile).
     host = session.execute(
-        select(Host).where(Host.id == host_id).with_for_update()
+        select(Host)
+        .where(Host.id == host_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if host is None:  # pragma: no cover - removed between the two reads
         raise NotFound("no such host")
@@ -223,6 +228,9 @@ def update(session: Session, actor: Principal, host_id: str, data: schemas.HostU
     for gone in data.remove_sites:
         if gone not in served:
             raise ValidationFailed(f"remove_sites: host {host.name} does not serve {gone}")
+    asked = [n.site for n in data.add_sites]
+    if len(set(asked)) != len(asked):
+        raise ValidationFailed("add_sites: a site is named twice")
     for new in data.add_sites:
         if new.site in served and new.site not in data.remove_sites:
             raise AlreadyExists(f"add_sites: host {host.name} already serves {new.site}")
