@@ -27,7 +27,9 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
     registry = http.app.state.offers
     settings: Settings = http.app.state.settings
     billing = Billing(database, registry)
-    start = (utc_now() - dt.timedelta(days=40)).replace(microsecond=0)
+    # Noon UTC: late in the UTC evening the start is already the next day in the
+    # contract's time zone (Europe/Paris), and a run dated start.date() issues nothing.
+    start = (utc_now() - dt.timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
     contract_id = billing.contract("optima-cloud-azure", client_id, start)
     line_id = billing.line(contract_id, "azure-b2s", start.date())
     billing.profile(
