@@ -6,7 +6,7 @@ import datetime as dt
 import getpass
 import json
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +19,7 @@ from nuages.billing import camt, extensions, ledger, metering, schemas, sepa, to
 from nuages.billing.models import EntryKind, SepaBatch
 from nuages.kernel.clock import ensure_aware
 from nuages.kernel.db import Database
+from nuages.kernel.money import parse_amount
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import get_settings
 
@@ -72,9 +73,9 @@ def _moment(text: str | None) -> dt.datetime | None:
 
 def _amount(text: str) -> Decimal:
     try:
-        return Decimal(text)
-    except InvalidOperation:
-        typer.echo(f"error: {text!r} is not an amount", err=True)
+        return parse_amount(text)  # the API's rule: no exponent, "_" or other digits
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 

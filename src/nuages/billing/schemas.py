@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from nuages.kernel.validation import Out, SafeName, Strict
+from nuages.kernel.validation import Money, Out, SafeName, Strict
 
 # A top-up in the currency's cents: positive, at most 2 decimals, below 10^10.
-TopUpAmount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+TopUpAmount = Annotated[Money, Field(gt=0, max_digits=12, decimal_places=2)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 # The SEPA character set (EPC guidelines): what banks carry in references.
 SepaText = Annotated[
@@ -69,7 +69,7 @@ class AdjustmentCreate(Strict):
     )
 
     kind: Literal["adjustment", "credit", "fee", "refund"]
-    amount: Annotated[Decimal, Field(max_digits=18, decimal_places=6)] = Field(
+    amount: Annotated[Money, Field(max_digits=18, decimal_places=6)] = Field(
         description="positive; an adjustment may be negative (a debit)"
     )
     reason: Reason
