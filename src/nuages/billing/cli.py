@@ -19,8 +19,8 @@ from nuages.billing import camt, extensions, ledger, metering, schemas, sepa, to
 from nuages.billing.models import EntryKind, SepaBatch
 from nuages.kernel.clock import ensure_aware
 from nuages.kernel.db import Database
-from nuages.kernel.money import parse_amount
 from nuages.kernel.errors import NuagesError
+from nuages.kernel.money import parse_amount
 from nuages.kernel.settings import get_settings
 
 billing_app = typer.Typer(help="Prepaid accounts, top-ups and metering.", no_args_is_help=True)
