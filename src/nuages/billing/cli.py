@@ -107,11 +107,12 @@ def import_statement(
             database.unit, metering.default_registry(), data, _staff().actor
         )
     )
-    for kind in ("credited", "returns", "duplicates", "unmatched"):
+    for kind in ("credited", "settled", "returns", "duplicates", "unmatched"):
         for line in getattr(report, kind):
             typer.echo(f"{kind:10} {line}")
     typer.echo(
-        f"{len(report.credited)} credited, {len(report.returns)} returns, "
+        f"{len(report.credited)} credited, {len(report.settled)} settled, "
+        f"{len(report.returns)} returns, "
         f"{len(report.duplicates)} already known, {len(report.unmatched)} unmatched"
     )
 
@@ -122,7 +123,7 @@ def sepa_batch(
     collection_date: str | None = typer.Option(None, help="YYYY-MM-DD (default: lead days)"),
     again: str | None = typer.Option(None, help="write out a stored batch again, by id"),
 ) -> None:
-    """Write the requested direct debits into one pain.008 file and credit them."""
+    """Write the pending direct debits into one pain.008 file (credited when settled)."""
     database = _database()
     if again is not None:
         with database.unit() as session:
@@ -151,6 +152,27 @@ def sepa_batch(
         f"batch {batch.id}: {batch.transactions} collection(s), {batch.total} EUR, "
         f"due {batch.collection_date}, written to {out}"
     )
+
+
+@billing_app.command("settle-debit")
+def settle_debit(
+    end_to_end_id: Annotated[str, typer.Argument(help="the collection's end-to-end id")],
+) -> None:
+    """Record that the bank booked a collection sent in a batch: credit it, once."""
+    database = _database()
+
+    def work() -> tuple[str, str, bool]:
+        with database.unit() as session:
+            debit, now = sepa.settle(
+                session, _staff().actor, metering.default_registry(), end_to_end_id
+            )
+            return debit.contract_id, str(debit.amount), now
+
+    contract_id, amount, now = _run(work)
+    if now:
+        typer.echo(f"settled {end_to_end_id}: {amount} EUR credited to {contract_id}")
+    else:
+        typer.echo(f"{end_to_end_id} was already settled; nothing written")
 
 
 @billing_app.command("balance")

@@ -135,7 +135,8 @@ class DirectDebitCreate(Strict):
 
 
 class DirectDebitOut(Out):
-    """A collection and where it stands."""
+    """A collection and where it stands: pending, in_batch, settled (credited),
+    returned or cancelled."""
 
     id: str
     contract_id: str
@@ -147,9 +148,20 @@ class DirectDebitOut(Out):
     batch_id: str | None
     collection_date: dt.date | None
     sequence_type: str | None
+    settled_at: dt.datetime | None
     returned_at: dt.datetime | None
     return_reason: str | None
     created_at: dt.datetime
+
+
+class DebitSettleCreate(Strict):
+    """The bank booked a collection sent in a batch: the account is credited, once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"end_to_end_id": "NUA0123456789ABCDEF"}]}
+    )
+
+    end_to_end_id: SepaText
 
 
 class DebitReturnCreate(Strict):
@@ -347,6 +359,7 @@ class StatementReport(BaseModel):
     """What an imported bank statement did, line by line."""
 
     credited: list[str] = []
+    settled: list[str] = []
     duplicates: list[str] = []
     returns: list[str] = []
     unmatched: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,13 @@ class BillingSettings(BaseSettings):
     # The provider as SEPA creditor is the seller of the main settings (NUAGES_SELLER_*).
     # Days between writing a batch and the requested collection date.
     sepa_lead_days: int = Field(default=2, ge=1)
+    # Ceilings on direct-debit top-ups, over any rolling ``direct_debit_cap_days``: what
+    # one mandate may collect, and what one contract may collect over all its mandates
+    # (a revoked and re-signed mandate does not start afresh). Returned and cancelled
+    # collections do not count. A client who needs more pays by transfer.
+    direct_debit_mandate_cap: Decimal = Field(default=Decimal("2000.00"), gt=0)
+    direct_debit_contract_cap: Decimal = Field(default=Decimal("5000.00"), gt=0)
+    direct_debit_cap_days: int = Field(default=30, ge=1)
 
 
 @functools.cache
