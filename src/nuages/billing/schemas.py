@@ -22,6 +22,7 @@ SepaText = Annotated[
 ]
 Reason = Annotated[str, StringConstraints(min_length=3, max_length=300, strip_whitespace=True)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,100}$")]
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 
 
 class TransferCreate(Strict):
@@ -258,7 +259,14 @@ class UsageTotalOut(BaseModel):
 
 
 class ExtensionCreate(Strict):
-    """Extra VMs (or an option) for a limited period (000 §8), billed per extra VM-hour."""
+    """Extra VMs, extra resources for one VM, or an option, for a limited period
+    (000 §8), billed per extra VM-hour.
+
+    ``vms``: ``quantity`` VMs of flavour ``item_id`` booting ``image`` (default: the
+    image of the contract's newest VM) with ``ssh_key_ids`` (default: that VM's keys).
+    ``resources``: VM ``vm_id`` runs with the vCPU and RAM of flavour ``item_id`` for
+    the period (its disk stays: a disk cannot shrink back), then gets its own back.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -275,12 +283,19 @@ class ExtensionCreate(Strict):
         }
     )
 
-    kind: Literal["vms", "option"] = "vms"
-    item_id: SafeName = Field(description="a flavour id (vms) or an option id of the offer")
+    kind: Literal["vms", "resources", "option"] = "vms"
+    item_id: SafeName = Field(
+        description="a flavour id (vms, resources) or an option id of the offer"
+    )
     quantity: int = Field(ge=1, le=100)
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     reason: Annotated[str, StringConstraints(max_length=300)] = ""
+    image: Annotated[str, StringConstraints(min_length=1, max_length=63)] | None = Field(
+        default=None, description="vms: an image id or name"
+    )
+    ssh_key_ids: list[ObjectId] | None = Field(default=None, max_length=20)
+    vm_id: ObjectId | None = Field(default=None, description="resources: the VM to enlarge")
 
 
 class ExtensionDecision(Strict):
@@ -308,6 +323,9 @@ class ExtensionOut(Out):
     decided_by: str | None
     decided_at: dt.datetime | None
     policy_id: str | None
+    image_id: str | None
+    vm_id: str | None
+    released_at: dt.datetime | None
     created_at: dt.datetime
 
 

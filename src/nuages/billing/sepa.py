@@ -26,6 +26,7 @@ from schwifty.exceptions import SchwiftyException
 from sepaxml import SepaDD
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role
@@ -254,19 +255,21 @@ def check_caps(
     ``direct_debit_contract_cap``."""
     since = utc_now() - dt.timedelta(days=settings.direct_debit_cap_days)
 
-    def collected(*where: object) -> Decimal:
+    def collected(where: ColumnElement[bool]) -> Decimal:
         total = session.execute(
             select(func.sum(DirectDebit.amount)).where(
-                DirectDebit.state.in_(_COUNTED), DirectDebit.created_at >= since, *where
+                DirectDebit.state.in_(_COUNTED), DirectDebit.created_at >= since, where
             )
         ).scalar()  # typed by the column (LedgerAmount): exact on both databases
         return Decimal(total) if total is not None else Decimal(0)
 
     days = settings.direct_debit_cap_days
-    for what, cap, spent in (
-        ("mandate", settings.direct_debit_mandate_cap, collected(DirectDebit.mandate_id == mandate_id)),
-        ("contract", settings.direct_debit_contract_cap, collected(DirectDebit.contract_id == contract_id)),
-    ):
+    checks = (
+        ("mandate", settings.direct_debit_mandate_cap, DirectDebit.mandate_id == mandate_id),
+        ("contract", settings.direct_debit_contract_cap, DirectDebit.contract_id == contract_id),
+    )
+    for what, cap, where in checks:
+        spent = collected(where)
         if spent + amount > cap:
             raise ValidationFailed(
                 f"amount: {amount} would take this {what}'s direct debits of the last {days} "

@@ -20,6 +20,9 @@ class BillingSettings(BaseSettings):
     negative_grace_hours: int = Field(default=24, ge=0)
     # The longest extension a client may order at once (000 §8 "période limitée").
     extension_max_days: int = Field(default=31, ge=1)
+    # 000 §8 is silent on what happens at an extension's end: its extra VMs (or raised
+    # resources) stay, unbilled, this long after it, then are deleted (put back).
+    extension_grace_minutes: int = Field(default=60, ge=0)
     # Entries written per metering transaction: a crash loses at most one batch of work,
     # never money (the rerun finds what was written by its idempotency key).
     metering_batch: int = Field(default=5000, ge=1)

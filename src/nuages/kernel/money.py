@@ -42,9 +42,9 @@ def parse_amount(text: str | int | Decimal) -> Decimal:
     when finite; an ``int`` is exact.
     """
     if isinstance(text, float):
-        raise ValueError("an amount is a plain decimal string such as \"150.00\", never a float")
+        raise ValueError('an amount is a plain decimal string such as "150.00", never a float')
     if isinstance(text, bool):
-        raise ValueError("an amount is a plain decimal string such as \"150.00\"")
+        raise ValueError('an amount is a plain decimal string such as "150.00"')
     if isinstance(text, Decimal):
         if not text.is_finite():
             raise ValueError(f"{text!r} is not a finite amount")
@@ -52,7 +52,7 @@ def parse_amount(text: str | int | Decimal) -> Decimal:
     if isinstance(text, int):
         return Decimal(text)
     if not isinstance(text, str):
-        raise ValueError("an amount is a plain decimal string such as \"150.00\"")
+        raise ValueError('an amount is a plain decimal string such as "150.00"')
     stripped = text.strip(" \t")
     if not _PLAIN_AMOUNT.fullmatch(stripped):
         raise ValueError(

@@ -96,7 +96,7 @@ Money = Annotated[
         {
             "type": "string",
             "pattern": PLAIN_AMOUNT_PATTERN,
-            "description": "a plain decimal written as a string, e.g. \"150.00\"",
+            "description": 'a plain decimal written as a string, e.g. "150.00"',
         }
     ),
 ]
