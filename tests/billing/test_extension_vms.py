@@ -7,8 +7,9 @@ services and operations; the test runs the queued operations as a worker would."
 
 from __future__ import annotations
 
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ from nuages.compute.models import Host, Operation, Vm
 from nuages.compute.services import vms as compute_vms
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.models import HistoryEntry
+from nuages.jobs import tasks
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from tests.billing.factories import Funded, at, funded
+from tests.compute.test_api_worker import start_worker, wait_op  # noqa: F401
 from tests.compute.world import ComputeWorld, make_runtime
 from tests.factories import World
 
@@ -332,3 +335,35 @@ def test_000_s8_automatic_policy_quiet_below_its_threshold(
     with database.unit() as session:
         use = autoscale.sustained_use(session, f.contract_id, at("2026-11-02 09:20"), 15)
     assert use is not None and all(Decimal("0.45") < u < Decimal("0.55") for u in use), use
+
+
+def test_000_s8_extension_vms_run_through_the_real_job_queue(
+    client: TestClient,
+    world: World,
+    database: Database,
+    cw: ComputeWorld,
+    start_worker: Callable[[], subprocess.Popen[bytes]],  # noqa: F811 (the fixture)
+) -> None:
+    """The extension pass asks compute like any client: with the queue executor the two
+    create operations are enqueued on huey after the commit (none before), and a real
+    ``nuages worker`` process runs them: both extension VMs end up running."""
+    f, _model = _setup(client, world, cw)
+    ext = _order(client, f)
+    queue_runtime = make_runtime(cw.tmp / "data", database, executor="queue")
+    try:
+        set_now(at("2026-11-02 10:00"))
+        report = extension_vms.run_pass(
+            database.unit, queue_runtime, cw.offers, at("2026-11-02 10:00")
+        )
+    finally:
+        queue_runtime.close()
+    assert len(report.created) == 2
+    assert tasks.huey.pending_count() == 2  # enqueued after the commit
+    start_worker()
+    for vm_id in report.created:
+        with database.unit() as session:
+            op_id = session.execute(
+                select(Operation.id).where(Operation.vm_id == vm_id)
+            ).scalar_one()
+        assert wait_op(client, f.owner.headers, op_id)["state"] == "succeeded"
+    assert {v.vm_state for v in _ext_vms(database, ext["id"])} == {"running"}
