@@ -181,19 +181,24 @@ def test_regression_approved_vm_extensions_are_billed_but_create_no_vm(
     assert {"extension.vm_create", "extension.vm_delete", "extension.released"} <= actions
 
 
-def test_vm_extension_costs_nothing_while_compute_has_no_room_for_its_vms(
+def test_vm_extension_bills_only_the_vms_compute_had_room_for(
     client: TestClient, world: World, database: Database, cw: ComputeWorld
 ) -> None:
     """000 §8 read for the client (SPEC §17): billed per extra VM-hour of VMs that exist.
-    A host of 2 GiB cannot hold a vm-m (4 GiB): the pass reports the refusal, no VM is
-    made, and metering writes nothing for the extension."""
-    f, _model = _setup(client, world, cw, cpus=2, ram_mib=2048)
-    ext = _order(client, f, quantity=1)
+    A 6 GiB host holding the contract's vm-s (1 GiB) has room for one vm-m (4 GiB) of
+    the two ordered: one is made and kept, the other is refused and reported (tried
+    again at the next pass); [10:00, 13:00) is billed 1 × 0.0480 an hour, not 2 ×."""
+    f, _model = _setup(client, world, cw, cpus=8, ram_mib=6144)
+    ext = _order(client, f)
     set_now(at("2026-11-02 10:00"))
     report = _pass(cw, "2026-11-02 10:00")
-    assert report.created == [] and len(report.problems) == 1, report
-    metering.run(database.unit, at("2026-11-02 12:00"), registry=cw.offers, runtime=cw.runtime)
-    assert _usage(database, ext["id"]) == []
+    assert len(report.created) == 1 and len(report.problems) == 1, report
+    assert _run_queued(cw) == 1
+    again = _pass(cw, "2026-11-02 10:01")
+    assert again.created == [] and len(again.problems) == 1
+    metering.run(database.unit, at("2026-11-02 13:00"), registry=cw.offers, runtime=cw.runtime)
+    rows = _usage(database, ext["id"])
+    assert [(r[1], r[2]) for r in rows] == [(Decimal("-0.048"), Decimal(1))] * 3
 
 
 def _settle_all(cw: ComputeWorld, when: str, rounds: int = 4) -> None:

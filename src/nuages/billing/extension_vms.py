@@ -245,10 +245,18 @@ def _create_vms(
             name=f"ext-{ext.id[:8]}-{n}",
             ssh_key_ids=key_ids,
         )
-        with session.begin_nested():
-            vm, operation = compute_vms.create_vm(session, BILLING_STAFF, runtime, registry, data)
-            vm.extension_id = ext.id  # before the commit: the job finds it marked
-            session.flush()
+        try:
+            with session.begin_nested():
+                vm, operation = compute_vms.create_vm(
+                    session, BILLING_STAFF, runtime, registry, data
+                )
+                vm.extension_id = ext.id  # before the commit: the job finds it marked
+                session.flush()
+        except NuagesError as exc:
+            # No room for this one (or the contract cannot provision now): keep the VMs
+            # already asked for and try the rest at the next pass.
+            report.problems.append(f"{ext.id}: {exc.detail}")
+            return
         history.record(
             session,
             WHO,
@@ -272,10 +280,14 @@ def _remove_vms(
     for vm in left:
         if vm.task_state is not None:
             continue  # an operation in flight (a create, a delete): look again next pass
-        with session.begin_nested():
-            _vm, operation = compute_vms.request(
-                session, BILLING_STAFF, runtime, vm.id, Action.DELETE, vm=vm
-            )
+        try:
+            with session.begin_nested():
+                _vm, operation = compute_vms.request(
+                    session, BILLING_STAFF, runtime, vm.id, Action.DELETE, vm=vm
+                )
+        except NuagesError as exc:  # changed meanwhile: the next pass looks again
+            report.problems.append(f"{ext.id}: VM {vm.id}: {exc.detail}")
+            continue
         history.record(
             session,
             WHO,
