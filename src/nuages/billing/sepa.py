@@ -378,7 +378,13 @@ def write_batch(
         object_type="sepa_batch",
         object_id=msg_id,
         action="billing.sepa_batch",
-        params={"transactions": len(debits), "total": str(total), "collection": when.isoformat()},
+        params={
+            "transactions": len(debits),
+            "total": str(total),
+            "collection": when.isoformat(),
+            # Each collection moved pending → in_batch with this entry (nothing credited).
+            "in_batch": [d.id for d, _ in debits],
+        },
     )
     return batch
 
