@@ -211,6 +211,16 @@ class DomainStatus:
 
 
 @dataclass(frozen=True)
+class CpuTime:
+    """A domain's cumulative CPU time, read at host time ``host_ns``: two readings give
+    its CPU use between them, ``Δcpu_ns / (Δhost_ns × vcpus)``."""
+
+    cpu_ns: int
+    host_ns: int
+    vcpus: int
+
+
+@dataclass(frozen=True)
 class HostCapacity:
     """The size of a host and what is left of it.
 
@@ -309,6 +319,10 @@ class Hypervisor(Protocol):
 
     def status(self, uuid: UUID) -> DomainStatus:
         """Report one domain as the hypervisor sees it now."""
+        ...
+
+    def cpu_time(self, uuid: UUID) -> CpuTime:
+        """The domain's cumulative CPU time now (``DomainNotFound`` if absent). Read-only."""
         ...
 
     def list_domains(self) -> list[DomainStatus]:

@@ -173,6 +173,9 @@ class Vm(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     ip_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
     ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The billing extension (000 §8) that created this VM: metering bills it as that
+    # extension's VM-hours, and the extension's end removes it. Null for ordinary VMs.
+    extension_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 # At most one operation in flight per VM, enforced by the database as well as by the

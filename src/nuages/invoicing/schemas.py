@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from nuages.kernel.validation import Out, SafeName, Strict
+from nuages.kernel.validation import Money, Out, SafeName, Strict
 
-Amount = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+Amount = Annotated[Money, Field(max_digits=14, decimal_places=2)]
+Quantity = Annotated[Money, Field(gt=0, max_digits=14, decimal_places=6)]
 Key = Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -31,7 +31,7 @@ class LineCreate(Strict):
     quantity: Quantity = Decimal(1)
     since: dt.date
     until: dt.date | None = None
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)] | None = Field(
+    unit_price: Annotated[Money, Field(ge=0, max_digits=14, decimal_places=6)] | None = Field(
         default=None, description="the quoted price, for items priced on quote"
     )
     replaces_id: str | None = Field(default=None, max_length=36, description="an upgrade")
@@ -147,7 +147,7 @@ class ChargeCreate(Strict):
     )
 
     description: str = Field(min_length=1, max_length=300)
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)]
     idempotency_key: Key
     taxable: bool = True
 
@@ -256,7 +256,7 @@ class CreditNoteCreate(Strict):
     )
 
     reason: str = Field(min_length=1, max_length=300)
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = Field(
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)] | None = Field(
         default=None, description="VAT included; omit to credit the whole invoice"
     )
 
@@ -265,7 +265,7 @@ class Allocation(Strict):
     """A share of a payment for one invoice."""
 
     invoice_id: str = Field(max_length=36)
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)]
 
 
 class PaymentCreate(Strict):
@@ -288,7 +288,7 @@ class PaymentCreate(Strict):
 
     client_id: str = Field(max_length=36)
     means: Literal["transfer", "direct_debit", "card", "cheque"]
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)]
     received_on: dt.date
     reference: str = Field(default="", max_length=140)
     idempotency_key: Key
@@ -420,7 +420,7 @@ class DisputeResolve(Strict):
 
     accept: bool
     resolution: str = Field(min_length=1, max_length=2000)
-    credit_amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
+    credit_amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
 
 
 class DisputeOut(Out):
@@ -447,7 +447,7 @@ class IndexSet(Strict):
 
     name: SafeName
     month: str = Field(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
-    value: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+    value: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=6)]
 
     @property
     def first_day(self) -> dt.date:
@@ -476,7 +476,7 @@ class LegalRateSet(Strict):
 
     valid_from: dt.date
     valid_to: dt.date
-    rate_pct: Annotated[Decimal, Field(ge=0, le=100, max_digits=10, decimal_places=6)]
+    rate_pct: Annotated[Money, Field(ge=0, le=100, max_digits=10, decimal_places=6)]
 
 
 class LegalRateOut(Out):
