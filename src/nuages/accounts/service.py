@@ -325,7 +325,17 @@ def create_token(
     user = session.get(User, actor.user_id)
     if user is None:
         raise Unauthenticated("unknown user")
-    parent = session.get(ApiToken, actor.token_id) if actor.token_id else None
+    parent = None
+    if actor.token_id is not None:
+        # Lock the parent: a revocation committed meanwhile is seen here, never missed.
+        parent = session.execute(
+            select(ApiToken)
+            .where(ApiToken.id == actor.token_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if parent is None or parent.revoked_at is not None:
+            raise Unauthenticated("this token was revoked")
     scopes = frozenset(data.scopes)
     if not scopes <= actor.scopes:
         extra = ", ".join(sorted(s.value for s in scopes - actor.scopes))
@@ -367,26 +377,33 @@ def revoke_token(session: Session, actor: Principal, token_id: str) -> ApiToken:
 
     One's own tokens need the write scope (the calling token itself may always be
     revoked: signing out never needs more). Another user's token is provider-admin work
-    with the admin scope; everyone else is told it does not exist (404).
+    with the admin scope (other staff: 403); client users are told it does not exist
+    (404).
     """
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFound("no such token")
     own = token.user_id == actor.user_id
     if not own:
-        if actor.role != Role.PROVIDER_ADMIN:
+        if not actor.is_staff:
             raise NotFound("no such token")
+        # Staff see every client's objects; revoking another user's token is still
+        # admin work (operators hold no admin scope: 403).
         actor.require(Scope.ADMIN)
     elif token.id != actor.token_id:
         actor.require(Scope.WRITE)
     owner = session.get(User, token.user_id)
     client_id = owner.client_id if owner is not None else None
     now = utc_now()
+    was_active = token.revoked_at is None
+    if was_active:
+        # Write (and so lock) the parent first: a mint racing with this revocation
+        # either committed its child before (found below) or waits on this row and
+        # then sees it revoked (create_token re-reads it FOR UPDATE).
+        token.revoked_at = now
+        session.flush()
     revoked = _revoke_descendants(session, token, now)
-    if token.revoked_at is None or revoked:
-        was_active = token.revoked_at is None
-        if was_active:
-            token.revoked_at = now
+    if was_active or revoked:
         history.record(
             session,
             actor.actor,
