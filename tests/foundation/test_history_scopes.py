@@ -106,7 +106,10 @@ def _record_calls(folder: Path) -> Iterator[tuple[str, str, str]]:
             call = source[match.end() : match.end() + 600]
             kind = re.search(r'object_type="([^"]+)"', call)
             action = re.search(r'action=(?:action or )?f?"([^"{]*)', call)
-            assert kind and action, f"{path.name}: cannot read a history.record call"
+            assert kind and action, (
+                f"{path.name}: a history.record call without a literal object_type and "
+                "action prefix; write them literally so this check can see its scope"
+            )
             yield path.name, kind.group(1), action.group(1)
 
 
