@@ -62,6 +62,7 @@ def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
         announce(f"  e-mail:     {creds[0]}")
         announce(f"  password:   {creds[1]}")
         announce("  sign in:    POST /api/v1/auth/token, or run `nuages admin create`")
+        announce(f"  real e-mail: nuages admin set-email {creds[0]} you@example.com")
     consumer = make_consumer(workers=2)
     # start() spawns the worker and scheduler threads and returns; it must run in the
     # main thread because it installs signal handlers (uvicorn installs its own after).

@@ -57,3 +57,7 @@ class ApiToken(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The token that minted this one (POST /tokens); None for a password sign-in or
+    # the CLI. Revoking a token revokes everything it minted, at any depth. No foreign
+    # key: a parent and its children belong to one user and go with it.
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from nuages.accounts.roles import Role, Scope
 from nuages.accounts.validators import check_country, normalise_vat
@@ -108,6 +115,29 @@ class UserOut(Out):
     created_at: dt.datetime
 
 
+# Sign-in only looks an address up, so it accepts every address a user can hold,
+# including those the platform creates itself (the first admin is ``admin@localhost``,
+# whose domain has no dot and so fails ``Email``). Shape rules belong to where an
+# address is *given* (creation, change), not to where it is *checked*.
+SignInEmail = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$",
+        max_length=254,
+        strip_whitespace=True,
+        to_lower=True,
+    ),
+]
+
+
+class EmailChange(Strict):
+    """A user's new e-mail address (provider admins; recorded in the history)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ops@exemple.fr"}]})
+
+    email: Email
+
+
 class Login(Strict):
     """E-mail and password, exchanged for an API token."""
 
@@ -123,14 +153,17 @@ class Login(Strict):
         }
     )
 
-    email: Email
+    email: SignInEmail
     password: SecretStr = Field(max_length=256)
-    scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ, Scope.WRITE])
+    # Omitted: every scope the user's role allows (an owner's sign-in token reads its
+    # invoices and account without asking for "billing").
+    scopes: list[Scope] | None = Field(default=None, max_length=4)
     days: int = Field(default=1, ge=1, le=365)
 
 
 class TokenCreate(Strict):
-    """A new token for the calling user."""
+    """A new token minted by the calling token: its scopes are a subset of the caller's
+    and it expires no later than the caller's token (the expiry is clipped to it)."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"name": "ci", "scopes": ["read"], "days": 30}]}
@@ -145,6 +178,9 @@ class TokenOut(Out):
     id: str
     name: str
     scopes: str
+    parent_id: str | None = Field(
+        default=None, description="the token that minted this one (none for a sign-in)"
+    )
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None

@@ -128,4 +128,5 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _doc("Conflicts with the object's current state"),
     413: _doc("Body too large"),
     422: _doc("The input is not valid"),
+    429: _doc("Too many refused requests: wait for Retry-After seconds"),
 }

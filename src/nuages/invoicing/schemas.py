@@ -7,10 +7,11 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from nuages.billing.schemas import mask_iban
 from nuages.kernel.validation import Money, Out, SafeName, Strict
 
 Amount = Annotated[Money, Field(max_digits=14, decimal_places=2)]
@@ -117,7 +118,8 @@ class ProfileSet(Strict):
 
 
 class ProfileOut(Out):
-    """How a contract is invoiced."""
+    """How a contract is invoiced; the mandate's IBAN is shown masked, as mandates show it
+    (the SEPA batch is the only place the full IBAN goes)."""
 
     contract_id: str
     period: str | None
@@ -127,7 +129,9 @@ class ProfileOut(Out):
     buyer_reference: str
     mandate_id: str | None
     mandate_signed_on: dt.date | None
-    iban: str | None
+    iban_masked: Annotated[str | None, AfterValidator(lambda v: mask_iban(v) if v else v)] = Field(
+        validation_alias="iban"
+    )
     bic: str | None
 
 

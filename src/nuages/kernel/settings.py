@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     reconcile_seconds: int = 30
     token_days: int = 90
+    # Refused writes recorded in the history, per API token and per client address: a
+    # burst, then this many a second (api/refusals.py); past it, 429 + Retry-After.
+    refusals_burst_per_token: int = Field(default=120, ge=1)
+    refusals_per_second_per_token: float = Field(default=2.0, ge=0)
+    refusals_burst_per_address: int = Field(default=300, ge=1)
+    refusals_per_second_per_address: float = Field(default=5.0, ge=0)
     # The provider as invoices name it (legal mentions). Example values: set your own.
     seller_name: str = "Exemple Cloud SAS"
     seller_legal_form: str = "SAS au capital de 10 000 €, RCS Paris 123 456 782"
