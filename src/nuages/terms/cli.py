@@ -150,6 +150,14 @@ def _outage(text: str, offer: Offer) -> sla.Outage:
     if end <= start:
         _fail(f"outage {text!r} ends before it starts")
     cause = parts[2].strip() if len(parts) == 3 and parts[2].strip() else None
+    if cause is not None and cause not in offer.sla.excusable_causes:
+        # A cause only ever marks an outage as excused: one the offer does not list (a typo,
+        # another offer's cause) must not be silently counted as unavailability.
+        known = ", ".join(offer.sla.excusable_causes) or "none"
+        _fail(
+            f"outage cause {cause!r} is not an excusable cause of {offer.id} "
+            f"(sla.excusable_causes: {known}); leave the cause out for an outage that counts"
+        )
     return sla.Outage(start, end, cause)
 
 
@@ -166,7 +174,12 @@ def terms_sla(
     offer_ref: str = typer.Argument(..., metavar="OFFER", help="offer id or terms file"),
     month: str = typer.Option(..., "--month", help="calendar month, YYYY-MM"),
     outages: list[str] = typer.Option(  # noqa: B008
-        [], "--outage", help="START/END[/CAUSE], ISO date-times; repeatable"
+        # No square brackets here: Typer renders help with rich markup, where "[/CAUSE]"
+        # is a closing tag and crashed `--help` (MarkupError).
+        [],
+        "--outage",
+        help="START/END or START/END/CAUSE, ISO date-times; CAUSE is one of the offer's "
+        "excusable causes (sla.excusable_causes); repeatable",
     ),
     monthly_amount: str | None = typer.Option(
         None, "--monthly-amount", help="the month's amount the credit is a share of"
