@@ -84,6 +84,14 @@ def confirm_contract(
     return service.confirm(session, principal, registry(request), contract_id, body.reason)
 
 
+@router.post("/contracts/{contract_id}/cancel", response_model=schemas.ContractOut)
+def cancel_contract(
+    contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Cancel a pending order (not formed yet): its owner or staff (000 §3.1, 001 §2.5)."""
+    return service.cancel(session, principal, contract_id, body.reason)
+
+
 @router.post("/contracts/{contract_id}/suspend", response_model=schemas.ContractOut)
 def suspend_contract(
     contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep

@@ -55,7 +55,7 @@ class ContractCreate(Strict):
 
 
 class ContractAction(Strict):
-    """A reason for a staff action on a contract."""
+    """The reason for an action on a contract (kept in its history)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "order confirmed"}]})
 

@@ -181,6 +181,26 @@ def resume(session: Session, actor: Principal, contract_id: str, reason: str) ->
     return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
 
 
+def cancel(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
+    """Cancel an order that has not formed yet (pending → closed).
+
+    Until the contract forms (000 §3.1: minimum amount credited; 001 §2.5: order
+    confirmed) nothing binds the client, so its owner (the Responsable who orders, 000
+    §1) or provider staff may withdraw the order. A formed contract ends by notice or
+    termination instead, never by cancellation.
+    """
+    contract = get_contract(session, actor, contract_id)
+    actor.require(Scope.WRITE)
+    if not actor.is_staff and actor.role != Role.CLIENT_OWNER:
+        raise Forbidden("only an owner (Responsable) cancels orders (000 §1)")
+    if contract.state != ContractState.PENDING:
+        raise InvalidTransition(
+            f"a {contract.state} contract cannot be cancelled: only a pending order can "
+            "(a formed contract ends by notice or termination)"
+        )
+    return transition(session, contract, ContractState.CLOSED, actor.actor, reason)
+
+
 def require_provisioning(session: Session, contract: Contract) -> None:
     """Refuse provisioning unless the contract is formed and running."""
     if contract.state in PROVISIONING_STATES:
