@@ -208,9 +208,7 @@ def test_regression_client_cancels_pending_order(client: TestClient, world: Worl
     )
     formed = r.json()["id"]
     admin = world.admin()
-    client.post(
-        f"/api/v1/contracts/{formed}/confirm", json={"reason": "ok"}, headers=admin.headers
-    )
+    client.post(f"/api/v1/contracts/{formed}/confirm", json={"reason": "ok"}, headers=admin.headers)
     r = client.post(
         f"/api/v1/contracts/{formed}/cancel", json={"reason": "x"}, headers=owner.headers
     )

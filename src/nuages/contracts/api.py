@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, status
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.contracts import schemas, service
 from nuages.contracts.offers import OfferRegistry
+from nuages.contracts.terms_view import SourceOut, TermsOut
 from nuages.kernel.validation import Page, page_of
 from nuages.terms.schema import Offer
 
@@ -19,8 +20,8 @@ def registry(request: Request) -> OfferRegistry:
     return loaded
 
 
-def _offer_out(offer: Offer) -> schemas.OfferOut:
-    return schemas.OfferOut(
+def _offer_fields(offer: Offer) -> dict[str, object]:
+    return dict(
         id=offer.id,
         title=offer.offer.title,
         provider=offer.offer.provider,
@@ -36,6 +37,10 @@ def _offer_out(offer: Offer) -> schemas.OfferOut:
     )
 
 
+def _offer_out(offer: Offer) -> schemas.OfferOut:
+    return schemas.OfferOut.model_validate(_offer_fields(offer))
+
+
 @router.get("/offers", response_model=Page[schemas.OfferOut])
 def list_offers(request: Request, principal: PrincipalDep, paging: PageDep) -> object:
     """The offers on sale."""
@@ -45,10 +50,42 @@ def list_offers(request: Request, principal: PrincipalDep, paging: PageDep) -> o
     return page_of([_offer_out(o) for o in chosen], len(offers), paging.page, paging.per_page)
 
 
-@router.get("/offers/{offer_id}", response_model=schemas.OfferOut)
+@router.post("/offers/reload", response_model=schemas.OffersReloadOut)
+def reload_offers(request: Request, principal: PrincipalDep, session: SessionDep) -> object:
+    """Staff: re-read the terms files now (a changed file is also picked up by itself
+    within seconds). A file that does not load keeps its previous offer; its problems
+    are listed. Running contracts keep the version they accepted (000 §4)."""
+    offers = registry(request)
+    report = service.reload_offers(session, principal, offers)
+    return schemas.OffersReloadOut(
+        offers=list(offers.offers),
+        added=report.added,
+        changed=report.changed,
+        removed=report.removed,
+        problems=[
+            schemas.ProblemLineOut.model_validate(p, from_attributes=True) for p in report.problems
+        ],
+    )
+
+
+@router.get("/offers/{offer_id}", response_model=schemas.OfferDetailOut)
 def get_offer(offer_id: str, request: Request, principal: PrincipalDep) -> object:
-    """One offer, with its version hash (send it back when ordering)."""
-    return _offer_out(registry(request).current(offer_id))
+    """The whole offer as the client accepts it: prices, options, duration and renewal,
+    notices, payment terms, late payment, SLA, suspension, termination, reversibility and
+    liability, each with its clause, from the terms file of the version shown. Send its
+    ``content_hash`` back as ``offer_hash`` when ordering: the order is refused if the
+    terms changed meanwhile."""
+    offer = registry(request).current(offer_id)
+    return schemas.OfferDetailOut.model_validate(
+        {
+            **_offer_fields(offer),
+            "currency": offer.offer.currency,
+            "timezone": offer.offer.timezone,
+            "clients": list(offer.offer.clients),
+            "source": SourceOut.model_validate(offer.offer.source),
+            "terms": TermsOut.of(offer),
+        }
+    )
 
 
 @router.post("/contracts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContractOut)
