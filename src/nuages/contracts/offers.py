@@ -156,7 +156,7 @@ class OfferRegistry:
         with self._lock:
             report = self._rebuild(force)
         for problem in report.problems:
-            log.warning("terms file not loaded, previous version kept: %s", problem)
+            log.warning("terms file not loaded (its offer, if it had one, is kept): %s", problem)
         if report.added or report.changed or report.removed:
             log.info(
                 "offers reloaded: added %s, changed %s, removed %s",

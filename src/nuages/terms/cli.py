@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NoReturn
 
@@ -20,7 +21,7 @@ from nuages.kernel.money import parse_amount, round_cents
 from nuages.terms import apply
 from nuages.terms.calc import interest, sla
 from nuages.terms.deadlines import Event, deadlines_for
-from nuages.terms.loader import check_files, default_offers_dir, load_offers, resolve_offer
+from nuages.terms.loader import check_files, default_offers_dir, resolve_offer
 from nuages.terms.schema import Offer
 
 __all__ = ["offers_app", "terms_app"]
@@ -125,11 +126,21 @@ def offers_check(
 
 @offers_app.command("list")
 def offers_list(as_json: bool = _JSON) -> None:
-    """List the offers of the offers directory with their content hash."""
+    """List the offers of the offers directory with their content hash.
+
+    Lists what the server would load: a file that does not load is reported on stderr
+    (one line per problem) and left out; `nuages offers check` is the strict check."""
+    from nuages.contracts.offers import OfferRegistry
+
+    # The problems are printed below, once; the registry's log lines would repeat them.
+    logging.getLogger("nuages.offers").disabled = True
     try:
-        offers = load_offers()
+        registry = OfferRegistry.from_directory(default_offers_dir())
     except NuagesError as exc:
         _fail(exc.detail)
+    for problem in registry.problems:
+        typer.echo(f"warning: not loaded: {problem}", err=True)
+    offers = registry.offers
     rows = [
         {"id": o.id, "title": o.offer.title, "seed": o.offer.source.seed, "sha256": o.content_hash}
         for o in offers.values()
