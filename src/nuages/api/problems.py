@@ -59,7 +59,7 @@ def _body_fields(request: Request) -> list[str]:
 
 
 def _validation_errors(exc: RequestValidationError, request: Request) -> list[dict[str, Any]]:
-    errors = []
+    errors: list[dict[str, Any]] = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
         if loc == ("body",) and error.get("type") == "missing":
