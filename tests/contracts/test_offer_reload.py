@@ -8,6 +8,7 @@ previous offer (000 §4: a running contract keeps the terms it accepted).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -28,7 +29,7 @@ from sqlalchemy import select
 from nuages.accounts.roles import Role
 from nuages.app import create_app
 from nuages.contracts.models import Contract, OfferVersion
-from nuages.contracts.offers import OfferRegistry, parse_version
+from nuages.contracts.offers import CorruptOfferVersion, OfferRegistry, parse_version
 from nuages.history.models import HistoryEntry
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
@@ -267,3 +268,35 @@ def test_regression_malformed_terms_file_does_not_stop_server_subprocess(
         _out, err = server.communicate(timeout=30)
     assert "terms file not loaded" in err and str(folder / "cloudbizz.toml") in err
     assert "Traceback" not in err
+
+
+def test_regression_stored_version_is_checked_against_its_hash(
+    world: World, registry: OfferRegistry, folder: Path
+) -> None:
+    """A row holding other content than its hash names (as the old code wrote it: the
+    file on disk at order time under the hash loaded) is refused when read, and put right
+    the next time that version is ordered."""
+    offer = registry.current("cloudbizz")
+    with world.database.unit() as session:
+        session.add(
+            OfferVersion(
+                content_hash=offer.content_hash,
+                offer_id=offer.id,
+                content=offer.source_bytes.decode("utf-8").replace(PRICE_LINE, 'price = "999.99"'),
+                first_seen_at=offer_first_seen(),
+            )
+        )
+    with world.database.unit() as session:
+        stored = session.get(OfferVersion, offer.content_hash)
+        assert stored is not None
+        with pytest.raises(CorruptOfferVersion):
+            parse_version(stored.content_hash, stored.content)
+        registry.record(session, offer)
+    with world.database.unit() as session:
+        stored = session.get(OfferVersion, offer.content_hash)
+        assert stored is not None and stored.content.encode("utf-8") == offer.source_bytes
+        assert _desktop(parse_version(stored.content_hash, stored.content)) == Decimal("39.00")
+
+
+def offer_first_seen() -> dt.datetime:
+    return dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
