@@ -128,6 +128,15 @@ def test_regression_terms_file_change_is_picked_up_atomically(
         assert _desktop(registry.for_contract(session, new)) == Decimal("999.99")
         stored = session.get(OfferVersion, new.offer_hash)
         assert stored is not None and stored.content.encode("utf-8") == edited
+    # The client of the first contract still reads the terms it accepted.
+    url = "/api/v1/offers/cloudbizz"
+    old_terms = http.get(url, params={"version": first["offer_hash"]}, headers=owner.headers)
+    assert old_terms.status_code == 200, old_terms.text
+    assert old_terms.json()["content_hash"] == first["offer_hash"]
+    assert old_terms.json()["flavours"][0]["price"] == "39.00"
+    unknown = http.get(url, params={"version": "0" * 64}, headers=owner.headers)
+    assert unknown.status_code == 404
+    assert http.get(url, params={"version": "x"}, headers=owner.headers).status_code == 422
 
 
 def test_regression_touched_terms_file_is_not_reparsed(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.contracts import schemas, service
@@ -69,13 +71,30 @@ def reload_offers(request: Request, principal: PrincipalDep, session: SessionDep
 
 
 @router.get("/offers/{offer_id}", response_model=schemas.OfferDetailOut)
-def get_offer(offer_id: str, request: Request, principal: PrincipalDep) -> object:
+def get_offer(
+    offer_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    version: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-f]{64}$",
+            description="a content_hash: that version (e.g. the one a contract accepted) "
+            "instead of the one on sale",
+        ),
+    ] = None,
+) -> object:
     """The whole offer as the client accepts it: prices, options, duration and renewal,
     notices, payment terms, late payment, SLA, suspension, termination, reversibility and
     liability, each with its clause, from the terms file of the version shown. Send its
     ``content_hash`` back as ``offer_hash`` when ordering: the order is refused if the
-    terms changed meanwhile."""
-    offer = registry(request).current(offer_id)
+    terms changed meanwhile. ``version`` shows an earlier version that was ordered (the
+    terms a running contract keeps, 000 §4)."""
+    offers = registry(request)
+    offer = (
+        offers.current(offer_id) if version is None else offers.version(session, offer_id, version)
+    )
     return schemas.OfferDetailOut.model_validate(
         {
             **_offer_fields(offer),

@@ -262,6 +262,17 @@ class OfferRegistry:
             session.flush()
         return version
 
+    def version(self, session: Session, offer_id: str, content_hash: str) -> Offer:
+        """One version of an offer: the one in force if it has this hash, else a stored
+        version (one that was ordered), else 404."""
+        current = self.offers.get(offer_id)
+        if current is not None and current.content_hash == content_hash:
+            return current
+        stored = session.get(OfferVersion, content_hash)
+        if stored is None or stored.offer_id != offer_id:
+            raise NotFound(f"no version {content_hash} of offer {offer_id!r}")
+        return parse_version(stored.content_hash, stored.content)
+
     def for_contract(self, session: Session, contract: Contract) -> Offer:
         """The terms a contract accepted: the offer in force if it is that version, else
         the stored version (checked against its hash)."""
