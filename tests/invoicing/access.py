@@ -80,6 +80,7 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
             start.date() + dt.timedelta(days=5),
             start.date() + dt.timedelta(days=400),
             settings,
+            registry=registry,
         )
         batch_id = batch.id
     return {
