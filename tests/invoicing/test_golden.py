@@ -66,7 +66,9 @@ def test_001_s4_golden_cloudbizz_users_tier_and_clawback(
     )
     assert january.due_date == dt.date(2026, 1, 16)
     assert january.dispute_until == utc(2026, 1, 9, 23)  # 10 January 00:00 Brussels
-    assert "SpecifiedLegalOrganization" not in january.xml  # no SIREN for a Belgian seller
+    # A Belgian seller: its KBO/BCE number (scheme 0208), no SIREN (0002).
+    assert '<ram:ID schemeID="0208">0876543270</ram:ID>' in january.xml
+    assert 'schemeID="0002"' not in january.xml
     assert "8 % l'an" in january.notes and "tout mois commencé" in january.notes
 
     run_at(database, offers, utc(2026, 2, 1, 8))
