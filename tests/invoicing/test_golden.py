@@ -21,7 +21,6 @@ from .factories import Billing, documents_of, run_at, utc
 D = Decimal
 
 
-
 def _nets(lines: list) -> list[Decimal]:
     return [x.net_amount for x in lines]
 
