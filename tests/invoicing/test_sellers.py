@@ -264,3 +264,21 @@ def test_seller_files_are_checked_like_terms_files(tmp_path: Path) -> None:
         "b.toml:2: seller.providers: 'Optima DSI SARL' is also claimed by" in p for p in shown
     )
     assert any("b.toml:16: seller.invoice_series: 'OPT' is also claimed by" in p for p in shown)
+
+
+def test_readme_seller_example_is_a_valid_seller_file(tmp_path: Path) -> None:
+    """The seller file README.md shows loads as it is, and gives IS.Star sprl's offer
+    (isstar-cloud) a Belgian seller charging 21 %."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    start = readme.index("# /var/lib/nuages/sellers/isstar.toml")
+    (tmp_path / "isstar.toml").write_text(readme[start : readme.index("```", start)], "utf-8")
+    book = load_sellers(tmp_path)
+    registry = OfferRegistry.from_directory(Path(__file__).resolve().parents[2] / "offers")
+    seller = book.for_offer(registry.current("isstar-cloud"))
+    assert (seller.id, seller.country, seller.vat_rate, seller.example) == (
+        "isstar",
+        "BE",
+        D("21"),
+        False,
+    )
+    assert book.for_offer(registry.current("cloudbizz")).example
