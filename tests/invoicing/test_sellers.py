@@ -284,3 +284,21 @@ def test_readme_seller_example_is_a_valid_seller_file(tmp_path: Path) -> None:
         False,
     )
     assert book.for_offer(registry.current("cloudbizz")).example
+
+
+def test_nuages_up_says_which_offers_are_refused_and_how_to_set_them(tmp_path: Path) -> None:
+    """``nuages up`` prints, at start, the offers still on the example identity and
+    how to give their provider its identity; with every provider configured, it
+    only counts the seller files; an invalid seller file stops it."""
+    from nuages import server
+
+    empty = tmp_path / "none"
+    empty.mkdir()
+    lines = server.seller_notice(Settings(database_url="sqlite://", sellers_dir=empty))
+    assert "REFUSED for axantis-cloud-datacenter" in lines[0] and "dry runs work" in lines[0]
+    assert "isstar-cloud" in lines[0] and f"{empty}/<seller>.toml" in lines[1]
+    lines = server.seller_notice(Settings(database_url="sqlite://", sellers_dir=SELLERS_DIR))
+    assert lines == [f"sellers:      2 identity file(s) in {SELLERS_DIR}"]
+    (empty / "bad.toml").write_text("[seller]\nname = 1\n", "utf-8")
+    with pytest.raises(SellerFileError):
+        server.seller_notice(Settings(database_url="sqlite://", sellers_dir=empty))
