@@ -197,6 +197,10 @@ def test_regression_sepa_files_name_the_offers_seller(
             sepa.create_batch(
                 session, SYSTEM, collect, dt.date(2026, 4, 30), settings, registry=offers
             )
+        with pytest.raises(ValidationFailed, match=r"no seller 'optimal'.*known: belgium"):
+            sepa.create_batch(
+                session, SYSTEM, collect, None, settings, registry=offers, seller="optimal"
+            )
         batch, _ = sepa.create_batch(
             session,
             SYSTEM,

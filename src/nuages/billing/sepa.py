@@ -290,6 +290,8 @@ def write_batch(
         if offer.content_hash not in creditors:
             creditors[offer.content_hash] = sellers.real_seller_for(offer, settings)
         of_debit[debit.id] = creditors[offer.content_hash]
+    if seller is not None:
+        sellers.book(sellers.directory_of(settings)).get(seller)  # 422 for an unknown id
     ids = sorted({s.id for s in of_debit.values()})
     if seller is None and len(ids) > 1:
         raise ValidationFailed(

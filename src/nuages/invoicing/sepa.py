@@ -110,6 +110,7 @@ def create_batch(
             "a SEPA file has one creditor: name one"
         )
     if seller is not None:
+        sellers.book(sellers.directory_of(settings)).get(seller)  # 422 for an unknown id
         found = [x for x in found if x[2].id == seller]
     if not found:
         raise Conflict("no open direct-debit invoice with a mandate is due by then")

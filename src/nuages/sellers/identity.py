@@ -42,7 +42,7 @@ from stdnum.eu import at_02
 from stdnum.eu import vat as eu_vat
 from stdnum.fr import siren
 
-from nuages.kernel.errors import Conflict, NotFound
+from nuages.kernel.errors import Conflict, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
 from nuages.terms.loader import Problem, TermsFileError, _parse, _problems_from_validation
 from nuages.terms.schema import Offer
@@ -374,10 +374,13 @@ class SellerBook:
         return found or EXAMPLE
 
     def get(self, seller_id: str) -> Seller:
-        """A seller by id (its file's stem), else 404."""
+        """A seller by id (its file's stem), else a 422 naming the known ones."""
         seller = self.sellers.get(seller_id)
         if seller is None:
-            raise NotFound(f"no seller {seller_id!r} in {self.directory}")
+            known = ", ".join(sorted(self.sellers)) or "none"
+            raise ValidationFailed(
+                f"seller: no seller {seller_id!r} in {self.directory} (known: {known})"
+            )
         return seller
 
 
