@@ -306,3 +306,19 @@ def test_nuages_up_says_which_offers_are_refused_and_how_to_set_them(tmp_path: P
     (empty / "bad.toml").write_text("[seller]\nname = 1\n", "utf-8")
     with pytest.raises(SellerFileError):
         server.seller_notice(Settings(database_url="sqlite://", sellers_dir=empty))
+
+
+def test_a_provider_with_several_entities_names_its_offers(tmp_path: Path) -> None:
+    """A provider running several entities or brands: a file naming an offer id in
+    ``offers`` takes that offer; the provider's other offers go to the file naming the
+    provider."""
+    shutil.copytree(SELLERS_DIR, tmp_path, dirs_exist_ok=True)
+    brand = OPTIMA.replace(
+        'providers = ["Optima DSI SARL"]', 'offers = ["axantis-cloud-datacenter"]'
+    )
+    (tmp_path / "datacenter.toml").write_text(brand, "utf-8")
+    book = load_sellers(tmp_path)
+    registry = OfferRegistry.from_directory(Path(__file__).resolve().parents[2] / "offers")
+    assert book.for_offer(registry.current("axantis-cloud-datacenter")).id == "datacenter"
+    assert book.for_offer(registry.current("axantis-cloud-vm-avance")).id == "france"
+    assert book.for_offer(registry.current("cloudbizz")).id == "belgium"
