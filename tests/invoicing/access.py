@@ -27,9 +27,9 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
     registry = http.app.state.offers
     settings: Settings = http.app.state.settings
     billing = Billing(database, registry)
-    # Noon UTC: late in the UTC evening the start is already the next day in the
-    # contract's time zone (Europe/Paris), and a run dated start.date() issues nothing.
-    start = (utc_now() - dt.timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
+    # 10:00 UTC is the same day in Paris: late in the UTC day the contract's first day
+    # (Paris) would be after the run date (UTC) and nothing would be due.
+    start = (utc_now() - dt.timedelta(days=40)).replace(hour=10, minute=0, second=0, microsecond=0)
     contract_id = billing.contract("optima-cloud-azure", client_id, start)
     line_id = billing.line(contract_id, "azure-b2s", start.date())
     billing.profile(
@@ -82,6 +82,7 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
             start.date() + dt.timedelta(days=5),
             start.date() + dt.timedelta(days=400),
             settings,
+            registry=registry,
         )
         batch_id = batch.id
     return {

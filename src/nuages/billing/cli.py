@@ -122,6 +122,9 @@ def sepa_batch(
     out: Annotated[Path, typer.Option(help="where to write the pain.008 file")] = DEFAULT_OUT,
     collection_date: str | None = typer.Option(None, help="YYYY-MM-DD (default: lead days)"),
     again: str | None = typer.Option(None, help="write out a stored batch again, by id"),
+    seller: str | None = typer.Option(
+        None, help="seller id, when the collections waiting have several creditors"
+    ),
 ) -> None:
     """Write the pending direct debits into one pain.008 file (credited when settled)."""
     database = _database()
@@ -139,7 +142,11 @@ def sepa_batch(
     def work() -> SepaBatch | None:
         with database.unit() as session:
             return sepa.write_batch(
-                session, metering.default_registry(), _staff().actor, collection_date=when
+                session,
+                metering.default_registry(),
+                _staff().actor,
+                collection_date=when,
+                seller=seller,
             )
 
     batch = _run(work)

@@ -56,6 +56,8 @@ from nuages.kernel.errors import (
 )
 from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sellers import identity as sellers
+from nuages.sellers.identity import Seller
 
 SCHEMA = "pain.008.001.02"
 
@@ -303,10 +305,16 @@ def write_batch(
     settings: Settings | None = None,
     billing: BillingSettings | None = None,
     runtime: ComputeRuntime | None = None,
+    seller: str | None = None,
 ) -> SepaBatch | None:
     """Put every pending collection into one pain.008 file, store it and mark the
     collections ``in_batch``; None when nothing is waiting. Nothing is credited here:
-    ``settle`` does it when the bank books the money."""
+    ``settle`` does it when the bank books the money.
+
+    The creditor is the seller of the contract's offer's provider (000 §13.2
+    "prélèvement émis par IS.Star"); a file has one creditor, so when the collections
+    waiting belong to several sellers, ``seller`` names the one to collect for (the
+    others wait). The example identity is refused (``SellerNotConfigured``)."""
     settings = settings or get_settings()
     billing = billing or get_billing_settings()
     today = utc_now().date()
@@ -324,18 +332,29 @@ def write_batch(
     )
     if not debits:
         return None
-    sepa = SepaDD(
-        {
-            "name": settings.seller_name,
-            "IBAN": settings.seller_iban,
-            "BIC": settings.seller_bic,
-            "batch": True,
-            "creditor_id": settings.seller_sepa_creditor_id,
-            "currency": "EUR",
-        },
-        schema=SCHEMA,
-        clean=True,
-    )
+    creditors: dict[str, Seller] = {}
+    of_debit: dict[str, Seller] = {}
+    for debit, _mandate in debits:
+        contract = session.get(Contract, debit.contract_id)
+        assert contract is not None
+        offer = registry.for_contract(session, contract)
+        if offer.content_hash not in creditors:
+            creditors[offer.content_hash] = sellers.real_seller_for(offer, settings)
+        of_debit[debit.id] = creditors[offer.content_hash]
+    if seller is not None:
+        sellers.book(sellers.directory_of(settings)).get(seller)  # 422 for an unknown id
+    ids = sorted({s.id for s in of_debit.values()})
+    if seller is None and len(ids) > 1:
+        raise ValidationFailed(
+            f"seller: the collections waiting belong to sellers {', '.join(ids)}; "
+            "a SEPA file has one creditor: name one"
+        )
+    chosen = seller or ids[0]
+    debits = [row for row in debits if of_debit[row[0].id].id == chosen]
+    if not debits:
+        return None
+    creditor = of_debit[debits[0][0].id]
+    sepa = SepaDD(creditor.sepa_creditor(), schema=SCHEMA, clean=True)
     for debit, mandate in debits:
         account = session.get(BillingAccount, debit.contract_id)
         reference = account.payment_reference if account is not None else debit.contract_id

@@ -38,6 +38,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sellers import identity as sellers
 from nuages.terms.apply import calendar_for
 from nuages.terms.schema import Offer
 
@@ -210,9 +211,12 @@ def invoice_contract(
     client = session.get(Client, contract.client_id)
     assert client is not None
     buyer = documents.buyer_party(client, profile)
-    reverse = documents.reverse_charge_applies(settings.seller_country, buyer)
+    # The offer's provider's seller decides the VAT (its country, its rate); issuing
+    # refuses the example identity and a buyer without address (documents.issue).
+    seller = sellers.seller_for(offer, settings)
+    reverse = documents.reverse_charge_applies(seller.country, buyer)
     for plan in _plan(session, contract, offer, profile, run_on, book):
-        final = documents.finalize(plan.lines, offer, reverse)
+        final = documents.finalize(plan.lines, offer, reverse, seller)
         period = (plan.period.start, plan.period.end, plan.period.key)
         if dry_run:
             totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
@@ -223,6 +227,11 @@ def invoice_contract(
                     "total_net": totals.line_total,
                     "tax_total": totals.tax_total,
                     "grand_total": totals.grand_total,
+                    "seller": seller.id,
+                    # What would stop the real run (example seller, missing buyer data).
+                    "refused": documents.refusals(
+                        seller, offer, buyer, sellers.directory_of(settings)
+                    ),
                     "lines": [
                         {"description": x.draft.description, "net": x.net, "vat": x.category}
                         for x in final

@@ -344,6 +344,11 @@ class SepaBatchCreate(Strict):
 
     collection_date: dt.date
     due_by: dt.date | None = Field(default=None, description="default: the collection date")
+    seller: str | None = Field(
+        default=None,
+        max_length=100,
+        description="seller id (its file's stem) when the invoices due have several sellers",
+    )
 
 
 class SepaItemOut(Out):
