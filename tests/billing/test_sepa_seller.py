@@ -27,7 +27,7 @@ def test_regression_prepaid_sepa_files_carry_the_example_creditor(
 ) -> None:
     """isstar-cloud's provider IS.Star sprl has the Belgian test seller: the pain.008
     names it as creditor (name, IBAN, BIC, creditor id BE51ZZZ0876543270). With only the
-    example identity, no file is made and the collection stays requested."""
+    example identity, no file is made and the collection stays pending."""
     from nuages.accounts.roles import Role
 
     client_id = world.client()
@@ -44,7 +44,7 @@ def test_regression_prepaid_sepa_files_carry_the_example_creditor(
         )
     with database.unit() as session:
         [state] = session.execute(select(DirectDebit.state)).scalars()
-        assert state == "requested"
+        assert state == "pending"
 
     with database.unit() as session:
         batch = sepa.write_batch(session, offers, STAFF)
