@@ -34,14 +34,14 @@ from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, Pendi
 from nuages.invoicing.periods import Period, due_periods, previous
 from nuages.invoicing.pricing import DraftLine, PricingProblem, price_period
 from nuages.invoicing.vat import TaxableLine, compute_totals
-from nuages.kernel.clock import utc_now
+from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
 from nuages.terms.apply import calendar_for
 from nuages.terms.schema import Offer
 
-MAX_AHEAD = dt.timedelta(days=45)
+MAX_AHEAD = dt.timedelta(days=45)  # how far ahead a dry run may preview
 
 
 @dataclass
@@ -285,8 +285,11 @@ def run(
     committed (the bench renders their PDFs there).
     """
     settings = settings or get_settings()
-    today = utc_now().date()
-    if run_on > today + MAX_AHEAD:
+    if not dry_run:
+        # 9.3: a run issues "as of now"; a past date catches up, a future one would
+        # close periods that have not ended (and their later usage would never be billed).
+        not_in_future("run_on", run_on)
+    elif run_on > utc_now().date() + MAX_AHEAD:
         raise ValidationFailed(f"run_on: {run_on} is more than 45 days ahead")
     report = RunReport(run_on=run_on, dry_run=dry_run)
     with database.unit() as session:

@@ -187,6 +187,12 @@ def settle(session: Session, who: Actor, registry: OfferRegistry, batch: SepaBat
     """The bank collected the batch: each debit becomes a payment of its invoice."""
     if batch.state != "created":
         raise Conflict("this batch was already settled")
+    if batch.collection_date > utc_now().date():
+        # 9.3: its payments are received on the collection date, never in the future.
+        raise ValidationFailed(
+            f"the batch is collected on {batch.collection_date.isoformat()}: it can be "
+            "settled from that day, not before"
+        )
     for item in batch_items(session, batch.id):
         if item.state != "pending":
             continue
