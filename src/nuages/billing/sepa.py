@@ -12,8 +12,10 @@ a collection, ``record_return`` reverses its top-up with a new entry.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
@@ -37,6 +39,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import (
     Conflict,
@@ -48,6 +51,7 @@ from nuages.kernel.errors import (
 from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
 
+log = logging.getLogger("nuages.billing.sepa")
 SCHEMA = "pain.008.001.02"
 
 
@@ -253,9 +257,13 @@ def write_batch(
     settings: Settings | None = None,
     billing: BillingSettings | None = None,
     runtime: ComputeRuntime | None = None,
+    problems: list[dict[str, str]] | None = None,
 ) -> SepaBatch | None:
     """Put every requested collection into one pain.008 file, store it, mark the
-    collections submitted and credit them (once each); None when nothing is waiting."""
+    collections submitted and credit them (once each); None when nothing is waiting.
+
+    A debit the file cannot hold is left out, stays requested and is appended to
+    ``problems`` (and to the batch's history entry); the others go on (17.2)."""
     settings = settings or get_settings()
     billing = billing or get_billing_settings()
     today = utc_now().date()
@@ -273,36 +281,55 @@ def write_batch(
     )
     if not debits:
         return None
-    sepa = SepaDD(
-        {
-            "name": settings.seller_name,
-            "IBAN": settings.seller_iban,
-            "BIC": settings.seller_bic,
-            "batch": True,
-            "creditor_id": settings.seller_sepa_creditor_id,
-            "currency": "EUR",
-        },
-        schema=SCHEMA,
-        clean=True,
-    )
+
+    def new_file() -> SepaDD:
+        return SepaDD(
+            {
+                "name": settings.seller_name,
+                "IBAN": settings.seller_iban,
+                "BIC": settings.seller_bic,
+                "batch": True,
+                "creditor_id": settings.seller_sepa_creditor_id,
+                "currency": "EUR",
+            },
+            schema=SCHEMA,
+            clean=True,
+        )
+
+    planned: list[tuple[tuple[DirectDebit, SepaMandate], dict[str, Any]]] = []
     for debit, mandate in debits:
         account = session.get(BillingAccount, debit.contract_id)
         reference = account.payment_reference if account is not None else debit.contract_id
-        sepa.add_payment(
-            {
-                "name": mandate.holder_name,
-                "IBAN": mandate.iban,
-                "BIC": mandate.bic,
-                "amount": _cents(debit.amount),
-                "type": "RCUR" if mandate.used else "FRST",
-                "collection_date": when,
-                "mandate_id": mandate.reference,
-                "mandate_date": mandate.signed_on,
-                "description": f"Top-up {reference}",
-                "endtoend_id": debit.end_to_end_id,
-            }
-        )
-    xml = sepa.export(validate=True)
+        payment = {
+            "name": mandate.holder_name,
+            "IBAN": mandate.iban,
+            "BIC": mandate.bic,
+            "amount": _cents(debit.amount),
+            "type": "RCUR" if mandate.used else "FRST",
+            "collection_date": when,
+            "mandate_id": mandate.reference,
+            "mandate_date": mandate.signed_on,
+            "description": f"Top-up {reference}",
+            "endtoend_id": debit.end_to_end_id,
+        }
+        planned.append(((debit, mandate), payment))
+    # 17.2: a debit the file cannot hold (a legacy holder name with a control character)
+    # stays requested and is reported; the other clients' debits are collected.
+    sepa, xml, collected, refused = pain008.split_exportable(new_file, planned)
+    debits = collected  # type: ignore[assignment]
+    for (debit, mandate), problem in refused:
+        log.warning("SEPA batch: debit %s left out: %s", debit.end_to_end_id, problem)
+        if problems is not None:
+            problems.append(
+                {
+                    "debit": debit.end_to_end_id,
+                    "contract_id": debit.contract_id,
+                    "mandate": mandate.reference,
+                    "problem": problem,
+                }
+            )
+    if sepa is None or xml is None:
+        return None
     msg_id = str(sepa.msg_id)[:35]
     total = sum((d.amount for d, _ in debits), Decimal(0))
     batch = SepaBatch(
@@ -346,7 +373,14 @@ def write_batch(
         object_type="sepa_batch",
         object_id=msg_id,
         action="billing.sepa_batch",
-        params={"transactions": len(debits), "total": str(total), "collection": when.isoformat()},
+        params={
+            "transactions": len(debits),
+            "total": str(total),
+            "collection": when.isoformat(),
+            "left_out": [
+                {"debit": d.end_to_end_id, "problem": problem} for (d, _), problem in refused
+            ],
+        },
     )
     return batch
 

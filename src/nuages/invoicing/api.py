@@ -334,8 +334,10 @@ def create_batch(
     body: schemas.SepaBatchCreate, principal: PrincipalDep, session: SessionDep
 ) -> object:
     """Staff build a pain.008 direct-debit file of the invoices due (004 §8.2)."""
-    batch, _skipped = sepa.staff_create(session, principal, body)
-    return _batch_out(session, batch)
+    batch, skipped = sepa.staff_create(session, principal, body)
+    out = _batch_out(session, batch)
+    out["left_out"] = skipped
+    return out
 
 
 @router.get("/sepa-batches/{batch_id}", response_model=schemas.SepaBatchOut)

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from nuages.accounts.models import Client
@@ -41,6 +42,7 @@ from nuages.kernel.settings import Settings, get_settings
 from nuages.terms.apply import calendar_for
 from nuages.terms.schema import Offer
 
+log = logging.getLogger("nuages.invoicing.runs")
 MAX_AHEAD = dt.timedelta(days=45)  # how far ahead a dry run may preview
 
 
@@ -330,6 +332,21 @@ def run(
             # Another run issued this period first: the unique constraint kept it single.
             del report.issued[before:]
             report.skipped += 1
+            continue
+        except OperationalError:
+            raise  # the database itself is gone: no later contract would fare better
+        except Exception as exc:  # one contract's bad data stops only that contract
+            # 17.2: a contract whose data cannot make a document (a legacy client name
+            # with a control character fails the XML writer) is rolled back with its
+            # number and reported; the contracts after it are still invoiced.
+            log.exception("invoicing run: contract %s failed", contract_id)
+            del report.issued[before:]
+            report.problems.append(
+                {
+                    "contract_id": contract_id,
+                    "problem": f"could not build the document ({type(exc).__name__}: {exc})",
+                }
+            )
             continue
         if after_each is not None and len(report.issued) > before:
             after_each([d["invoice_id"] for d in report.issued[before:]])
