@@ -32,8 +32,8 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.invoicing import documents, sources
 from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, PendingCharge
-from nuages.invoicing.periods import Period, due_periods, previous
-from nuages.invoicing.pricing import DraftLine, PricingProblem, price_period
+from nuages.invoicing.periods import Period, due_periods
+from nuages.invoicing.pricing import Billed, DraftLine, PricingProblem, coverage, price_period
 from nuages.invoicing.vat import TaxableLine, compute_totals
 from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.db import Database
@@ -150,14 +150,16 @@ def _plan(
         return planned
     items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
     charges = sources.open_charges(session, contract.id)
+    billed, spans = sources.billed_periods(session, contract.id, kind)
     for n, period in enumerate(todo):
         billed_charges = charges if n == len(todo) - 1 else []
         lines = price_period(
             offer,
             period,
-            previous(period, kind, first_day),
+            billed,
             items,
             timing=timing,
+            spans=spans,
             revision=sources.revision_for(offer, first_day, period.start, book),
             past_discounts=sources.past_discounts(session, offer, contract.id, period.start),
             charges=sources.as_charges(billed_charges),
@@ -169,6 +171,9 @@ def _plan(
         planned.append(
             _Planned(period, lines, Decimal(0), billed_charges, first=not done and n == 0)
         )
+        # The next period of this run catches up on this one as if it were issued.
+        billed = [*billed, Billed(period)]
+        coverage(lines, into=spans)
     return planned
 
 
