@@ -106,6 +106,32 @@ def test_regression_run_dated_45_days_ahead_closes_no_prepaid_month(
     assert (march.period_start, march.total_net) == (dt.date(2026, 3, 1), D("34.08"))
 
 
+def test_regression_run_api_refuses_a_date_ten_days_ahead(
+    client: TestClient, world: World, database: Database, billing: Billing
+) -> None:
+    """9.3: the API used to accept any run date up to 45 days ahead. On 1 March at
+    12:00 UTC, ``run_on`` 11 March is a 422 naming ``run_on`` and nothing is issued; the
+    same date as a dry run previews (66.00 = azure-b2s 55.00 + 20 %); today runs."""
+    admin = world.admin()
+    client_id = billing.client()
+    contract = billing.contract("optima-cloud-azure", client_id, utc(2026, 3, 1, 9))
+    billing.line(contract, "azure-b2s", dt.date(2026, 3, 1))
+    with frozen_at(utc(2026, 3, 1, 12)):
+        r = client.post(
+            "/api/v1/invoicing/runs", json={"run_on": "2026-03-11"}, headers=admin.headers
+        )
+        assert r.status_code == 422 and "run_on: 2026-03-11" in r.json()["detail"], r.text
+        assert _count(database, Invoice) == 0
+        r = client.post(
+            "/api/v1/invoicing/runs",
+            json={"run_on": "2026-03-11", "dry_run": True},
+            headers=admin.headers,
+        )
+        assert r.status_code == 200 and r.json()["previews"][0]["grand_total"] == "66.00"
+        r = client.post("/api/v1/invoicing/runs", json={}, headers=admin.headers)
+        assert r.status_code == 200 and len(r.json()["issued"]) == 1, r.text
+
+
 def test_regression_dunning_in_the_future_suspends_nothing(
     client: TestClient,
     world: World,
