@@ -84,8 +84,9 @@ class Billed:
     next_legacy: bool = False
 
     def covered(self, item: Item, spans: Mapping[str, Sequence[Span]]) -> Sequence[Span]:
-        """The spans billed for ``item`` (``spans``: every invoice line's, per item)."""
-        if not self.legacy:
+        """The spans billed for ``item`` (``spans``: every invoice line's, per item); an
+        item without a key cannot be found on lines, so the old rule applies to it."""
+        if not self.legacy and item.key:
             return spans.get(item.key, [])
         if item.since <= self.period.start or self.next_legacy:
             return [(self.period.start, self.period.end)]
