@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from nuages.contracts.offers import OfferRegistry
 from nuages.invoicing.models import Invoice, InvoiceLine
+from nuages.invoicing.periods import Period, full_period
+from nuages.invoicing.pricing import Billed, Item, price_period
 from nuages.kernel.db import Database
 from nuages.kernel.money import round_cents
 
@@ -147,3 +149,57 @@ def test_regression_every_item_billed_for_every_period_whatever_the_run_order(
         assert [x[2] for x in _billed(database, f"vm:{vm_a}")] == [PRICE] * 4
 
     check()
+
+
+def test_regression_upgrade_on_the_first_day_after_its_invoice_costs_the_difference(
+    database: Database, offers: OfferRegistry, billing: Billing
+) -> None:
+    """9.2 with 003 §14.3: virtualsr-svp, SVP S (59.00 VAT included) since 1 March,
+    invoiced for March and, on 1 April, for April; staff then record the upgrade to
+    SVP M (109.00) from 1 April. April's difference used to be lost (the upgrade starts
+    on the period's first day); May now bills SVP M 109.00 and the difference for
+    April's 30 days of 30: (109.00 − 59.00) × 30/30 = 50.00, VAT included."""
+    client = billing.client()
+    contract = billing.contract("virtualsr-svp", client, utc(2026, 2, 28, 23))
+    small = billing.line(contract, "svp-s", dt.date(2026, 3, 1))
+    run_at(database, offers, utc(2026, 3, 1, 6))
+    run_at(database, offers, utc(2026, 4, 1, 6))
+    billing.line(contract, "svp-m", dt.date(2026, 4, 1), replaces_id=small)
+    run_at(database, offers, utc(2026, 5, 1, 6))
+    _, (_, april), (_, may) = documents_of(database, contract)
+    assert [(x.kind, x.gross_amount) for x in april] == [("item", D("59.00"))]
+    assert [(x.kind, x.gross_amount) for x in may] == [
+        ("item", D("109.00")),
+        ("upgrade", D("50.00")),
+    ]
+
+
+def test_regression_invoices_issued_before_lines_named_their_item_keep_the_old_rule(
+    offers: OfferRegistry,
+) -> None:
+    """9.2, legacy invoices (issued before lines named their item, so invoice lines are
+    append-only and keep no ``meta.src``): December was invoiced with VM A. VM C, from
+    10 December, is caught up from that day (45.00 × 22/31 = 31.935… → 31.94); A is
+    not billed again for December. When January was a legacy invoice too, its old
+    catch-up already billed C, and February bills nothing for December."""
+    offer = offers.current("axantis-cloud-vm-avance")
+    december = Period(
+        dt.date(2026, 12, 1), dt.date(2027, 1, 1), *full_period(dt.date(2026, 12, 1), "month")
+    )
+    january = Period(
+        dt.date(2027, 1, 1), dt.date(2027, 2, 1), *full_period(dt.date(2027, 1, 1), "month")
+    )
+    february = Period(
+        dt.date(2027, 2, 1), dt.date(2027, 3, 1), *full_period(dt.date(2027, 2, 1), "month")
+    )
+    a = Item("avance-2-4", D(1), dt.date(2026, 12, 1), vm_id="a", key="vm:a")
+    c = Item("avance-2-4", D(1), dt.date(2026, 12, 10), vm_id="c", key="vm:c")
+    lines = price_period(offer, january, [Billed(december, legacy=True)], [a, c], timing="advance")
+    assert sorted((x.kind, x.amount) for x in lines) == [
+        ("prorata", D("31.94")),
+        ("vm", D("45.00")),
+        ("vm", D("45.00")),
+    ]
+    done = [Billed(december, legacy=True, next_legacy=True), Billed(january, legacy=True)]
+    lines = price_period(offer, february, done, [a, c], timing="advance")
+    assert sorted((x.kind, x.amount) for x in lines) == [("vm", D("45.00")), ("vm", D("45.00"))]
