@@ -5,13 +5,17 @@ legacy row would be (the API edge now refuses control characters)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import update
+from typer.testing import CliRunner
 
 from nuages.billing import ledger, sepa
 from nuages.billing.models import DirectDebit, SepaMandate
+from nuages.cli import app as cli_app
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.kernel.db import Database
@@ -77,3 +81,39 @@ def test_regression_bad_holder_name_stops_the_topup_sepa_batch_for_everyone(
         assert left is not None and (left.state, left.batch_id) == ("requested", None)
         assert ledger.balance(session, bad.contract_id) == Decimal("100.00")
         assert ledger.balance(session, good.contract_id) == Decimal("125.00")
+
+
+def test_regression_sepa_batch_cli_reports_the_debit_left_out(
+    client: TestClient,
+    world: World,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """17.2, the operator's view: ``nuages billing sepa-batch`` with one bad holder name
+    writes the file of the other client's 25.00 collection (exit 0) and prints the debit
+    left out with the reason."""
+    bad = funded(world, client)
+    good = funded(world, client)
+    bad_debit = _mandate_and_debit(client, bad, "40.00")
+    _mandate_and_debit(client, good, "25.00")
+    with database.unit() as session:
+        session.execute(
+            update(SepaMandate)
+            .where(SepaMandate.contract_id == bad.contract_id)
+            .values(holder_name="Exemple\u0007SPRL")
+        )
+    monkeypatch.setenv("NUAGES_DATABASE_URL", database.url)
+    from nuages.kernel import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    try:
+        out = tmp_path / "batch.xml"
+        r = CliRunner().invoke(cli_app, ["billing", "sepa-batch", "--out", str(out)])
+    finally:
+        settings_module.get_settings.cache_clear()
+    assert r.exit_code == 0, r.output
+    assert "1 collection(s), 25.00" in r.output
+    assert f"left out: debit {bad_debit['end_to_end_id']}" in r.output
+    assert "control character (U+0007)" in r.output
+    assert out.read_text("utf-8").count("<DrctDbtTxInf>") == 1
