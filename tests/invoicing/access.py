@@ -27,9 +27,9 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
     registry = http.app.state.offers
     settings: Settings = http.app.state.settings
     billing = Billing(database, registry)
-    # 10:00 UTC is the same day in Paris: late in the UTC day the contract's first day
-    # (Paris) would be after the run date (UTC) and nothing would be due.
-    start = (utc_now() - dt.timedelta(days=40)).replace(hour=10, minute=0, second=0, microsecond=0)
+    # Noon UTC: the same day in the contract's zone (Europe/Paris), whatever the hour the
+    # tests run at (from 22:00 UTC the local day was already the next one: nothing due).
+    start = (utc_now() - dt.timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
     contract_id = billing.contract("optima-cloud-azure", client_id, start)
     line_id = billing.line(contract_id, "azure-b2s", start.date())
     billing.profile(
@@ -50,6 +50,7 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
             contract_ids=[contract_id],
             settings=settings,
         )
+    assert report.issued, report.problems
     invoice_id = report.issued[0]["invoice_id"]
     owner_principal = Principal(
         user_id=owner.user_id,

@@ -335,8 +335,10 @@ def create_batch(
 ) -> object:
     """Staff build a pain.008 direct-debit file of the invoices due (004 §8.2), the
     creditor being the seller of the contracts' offers' provider."""
-    batch, _skipped = sepa.staff_create(session, principal, _registry(request), body)
-    return _batch_out(session, batch)
+    batch, skipped = sepa.staff_create(session, principal, _registry(request), body)
+    out = _batch_out(session, batch)
+    out["left_out"] = skipped
+    return out
 
 
 @router.get("/sepa-batches/{batch_id}", response_model=schemas.SepaBatchOut)

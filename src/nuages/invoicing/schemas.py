@@ -376,6 +376,9 @@ class SepaBatchOut(Out):
     created_at: dt.datetime
     settled_at: dt.datetime | None
     items: list[SepaItemOut] = []
+    # On creation: the due invoices left out, each with why (no mandate, or a debit the
+    # file cannot hold, 17.2): {"invoice": number, "problem": text}.
+    left_out: list[dict[str, str]] = []
 
 
 class DunningRunCreate(Strict):

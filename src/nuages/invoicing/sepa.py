@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from typing import Any
 
 from sepaxml import SepaDD
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from nuages.history.service import Actor
 from nuages.invoicing import documents, payments, schemas
 from nuages.invoicing.documents import InvoiceState
 from nuages.invoicing.models import Invoice, InvoicingProfile, SepaBatch, SepaItem
+from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
@@ -72,7 +74,7 @@ def create_batch(
 ) -> tuple[SepaBatch, list[dict[str, str]]]:
     """A pain.008 batch collecting every open direct-debit invoice due by ``due_by``
     whose contract has a mandate and which is not already being collected; return it
-    and the invoices left out (no mandate).
+    and the invoices left out (no mandate, or a debit the file cannot hold: 17.2).
 
     The creditor (name, IBAN, BIC, creditor id) is the seller of each contract's
     offer's provider; one file has one creditor, so when the invoices due belong to
@@ -80,7 +82,7 @@ def create_batch(
     refused (``SellerNotConfigured``)."""
     settings = settings or get_settings()
     if collection_date < utc_now().date():
-        raise ValidationFailed("collection_date: a collection date is in the future")
+        raise ValidationFailed("collection_date: a collection date cannot be in the past")
     due_by = due_by or collection_date
     pending = select(SepaItem.invoice_id).where(SepaItem.state == "pending")
     candidates = session.execute(
@@ -94,6 +96,7 @@ def create_batch(
         )
         .order_by(Invoice.due_date, Invoice.seq_no)
     ).scalars()
+    planned: list[tuple[tuple[SepaItem, str], dict[str, Any]]] = []
     skipped: list[dict[str, str]] = []
     found: list[tuple[Invoice, InvoicingProfile, Seller]] = []
     by_offer: dict[str, Seller] = {}
@@ -115,7 +118,10 @@ def create_batch(
     if not found:
         raise Conflict("no open direct-debit invoice with a mandate is due by then")
     creditor = found[0][2]
-    debit = SepaDD(creditor.sepa_creditor(), schema="pain.008.001.02")
+
+    def new_file() -> SepaDD:
+        return SepaDD(creditor.sepa_creditor(), schema="pain.008.001.02")
+
     items: list[SepaItem] = []
     used_mandates: set[str] = set()
     for invoice, profile, _seller in found:
@@ -137,34 +143,40 @@ def create_batch(
         sequence = "RCUR" if seen else "FRST"
         used_mandates.add(profile.mandate_id)
         end_to_end = _sepa_text(invoice.number, 35)
-        debit.add_payment(
-            {
-                "name": client.legal_name,
-                "IBAN": profile.iban,
-                "BIC": profile.bic,
-                "amount": int(amount * 100),
-                "type": sequence,
-                "collection_date": collection_date,
-                "mandate_id": profile.mandate_id,
-                "mandate_date": profile.mandate_signed_on,
-                "description": _sepa_text(f"Facture {invoice.number}", 140),
-                "endtoend_id": end_to_end,
-            }
+        item = SepaItem(
+            invoice_id=invoice.id,
+            client_id=invoice.client_id,
+            amount=amount,
+            end_to_end_id=end_to_end,
+            sequence_type=sequence,
+            mandate_id=profile.mandate_id,
+            state="pending",
         )
-        items.append(
-            SepaItem(
-                invoice_id=invoice.id,
-                client_id=invoice.client_id,
-                amount=amount,
-                end_to_end_id=end_to_end,
-                sequence_type=sequence,
-                mandate_id=profile.mandate_id,
-                state="pending",
-            )
+        payment = {
+            "name": client.legal_name,
+            "IBAN": profile.iban,
+            "BIC": profile.bic,
+            "amount": int(amount * 100),
+            "type": sequence,
+            "collection_date": collection_date,
+            "mandate_id": profile.mandate_id,
+            "mandate_date": profile.mandate_signed_on,
+            "description": _sepa_text(f"Facture {invoice.number}", 140),
+            "endtoend_id": end_to_end,
+        }
+        planned.append(((item, invoice.number), payment))
+    # 17.2: a debit that cannot go into the file (a legacy client name with a control
+    # character) is left out and reported; the others are collected.
+    debit, xml_bytes, kept, refused = pain008.split_exportable(new_file, planned)
+    for (_, number), problem in refused:
+        skipped.append({"invoice": number, "problem": problem})
+    items = [item for item, _ in kept]
+    if debit is None or xml_bytes is None or not items:
+        raise Conflict(
+            "no open direct-debit invoice with a mandate is due by then"
+            + "".join(f"; {x['invoice']}: {x['problem']}" for x in skipped)
         )
-    if not items:
-        raise Conflict("no open direct-debit invoice with a mandate is due by then")
-    xml = debit.export(validate=True).decode("utf-8")
+    xml = xml_bytes.decode("utf-8")
     batch = SepaBatch(
         message_id=debit.msg_id[:35],
         collection_date=collection_date,
@@ -234,6 +246,12 @@ def settle(session: Session, who: Actor, registry: OfferRegistry, batch: SepaBat
     """The bank collected the batch: each debit becomes a payment of its invoice."""
     if batch.state != "created":
         raise Conflict("this batch was already settled")
+    if batch.collection_date > utc_now().date():
+        # 9.3: its payments are received on the collection date, never in the future.
+        raise ValidationFailed(
+            f"the batch is collected on {batch.collection_date.isoformat()}: it can be "
+            "settled from that day, not before"
+        )
     for item in batch_items(session, batch.id):
         if item.state != "pending":
             continue
