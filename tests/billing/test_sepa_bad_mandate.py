@@ -52,8 +52,8 @@ def test_regression_bad_holder_name_stops_the_topup_sepa_batch_for_everyone(
     """17.2: two prepaid clients each ask a direct-debit top-up (40.00 and 25.00); the
     first mandate's holder name is then set to "Exemple\\u0007SPRL". The batch used to
     fail as a whole (``nuages billing sepa-batch`` for all clients); now it holds the
-    25.00 debit alone and credits it (balance 100.00 + 25.00 = 125.00), the 40.00 debit
-    stays requested, uncredited (balance 100.00), and is reported with the reason."""
+    25.00 debit alone (credited only at settlement, 17.7: both balances stay 100.00),
+    the 40.00 debit stays pending, and is reported with the reason."""
     bad = funded(world, client)
     good = funded(world, client)
     bad_debit = _mandate_and_debit(client, bad, "40.00")
@@ -78,9 +78,10 @@ def test_regression_bad_holder_name_stops_the_topup_sepa_batch_for_everyone(
     assert "control character (U+0007)" in problem["problem"]
     with database.unit() as session:
         left = session.get(DirectDebit, bad_debit["id"])
-        assert left is not None and (left.state, left.batch_id) == ("requested", None)
+        assert left is not None and (left.state, left.batch_id) == ("pending", None)
+        # Nothing is credited by a batch (17.7: credited at settlement), good or bad.
         assert ledger.balance(session, bad.contract_id) == Decimal("100.00")
-        assert ledger.balance(session, good.contract_id) == Decimal("125.00")
+        assert ledger.balance(session, good.contract_id) == Decimal("100.00")
 
 
 def test_regression_sepa_batch_cli_reports_the_debit_left_out(
