@@ -16,12 +16,16 @@ EXAMPLES: dict[str, str] = {
     ),
     "billing meter": "nuages billing meter --now 2026-11-02T14:00:00Z",
     "billing import-statement": "nuages billing import-statement camt053-2026-11-02.xml",
-    "billing sepa-batch": "nuages billing sepa-batch --out pain008.xml --collection-date 2026-11-10",
+    "billing sepa-batch": (
+        "nuages billing sepa-batch --out pain008.xml --collection-date 2026-11-10"
+    ),
     "billing settle-debit": "nuages billing settle-debit NUAGES-E2E-0001",
     "billing balance": "nuages billing balance CONTRACT_ID --json",
     "billing entries": "nuages billing entries CONTRACT_ID --kind topup --per-page 20",
     "billing topup": "nuages billing topup CONTRACT_ID 100.00 BANKREF-2026-0042",
-    "billing adjust": "nuages billing adjust CONTRACT_ID credit 5.00 --reason 'goodwill, ticket 812'",
+    "billing adjust": (
+        "nuages billing adjust CONTRACT_ID credit 5.00 --reason 'goodwill, ticket 812'"
+    ),
     "billing usage": "nuages billing usage CONTRACT_ID --since 2026-11-01T00:00:00Z",
     "billing mandates": "nuages billing mandates CONTRACT_ID",
     "billing extensions": "nuages billing extensions CONTRACT_ID",
@@ -54,6 +58,8 @@ EXAMPLES: dict[str, str] = {
     ),
     "terms deadline": "nuages terms deadline cloudbizz --event invoice_issued --at 2026-10-05",
     "terms revise": "nuages terms revise cloudbizz --price 100 --index syntec=280.2:291.5",
-    "terms interest": "nuages terms interest cloudbizz --amount 1200 --due 2026-03-31 --paid 2026-05-15",
+    "terms interest": (
+        "nuages terms interest cloudbizz --amount 1200 --due 2026-03-31 --paid 2026-05-15"
+    ),
     "doctor": "nuages doctor --json",
 }
