@@ -20,6 +20,7 @@ import enum
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -186,6 +187,7 @@ class Progress:
         self.started = time.monotonic()
         self._drawn = 0.0
         self._tick = 0
+        self.lock = threading.Lock()
 
     def __call__(self, done: int, total: int | None = None, note: str = "") -> None:
         self.update(done, total, note)
@@ -199,8 +201,10 @@ class Progress:
         now = time.monotonic()
         finished = self.total is not None and done >= self.total
         if self.live and (now - self._drawn >= 0.1 or finished):
-            self._drawn = now
-            self._draw(now)
+            with self.lock:
+                if self.live:
+                    self._drawn = now
+                    self._draw(now)
 
     def step(self, note: str = "") -> None:
         """A spinner step: the current step's name, no count."""
@@ -249,13 +253,27 @@ class Progress:
 
 @contextmanager
 def progress(
-    label: str, unit: str = "", total: int | None = None, *, interrupted: str = ""
+    label: str,
+    unit: str = "",
+    total: int | None = None,
+    *,
+    interrupted: str = "",
+    ticker: bool = False,
 ) -> Iterator[Progress]:
     """Show the progress of the work in the block; on Ctrl-C, say what was done.
 
     ``interrupted`` says what stays of the work done (e.g. "each contract is its own
-    transaction: the ones invoiced are kept; run again to finish")."""
+    transaction: the ones invoiced are kept; run again to finish"). ``ticker`` turns
+    the spinner from a thread, for one long call that reports nothing (a boot probe)."""
     bar = Progress(label, unit, total, _terminal())
+    stop = threading.Event()
+    if ticker and bar.live:
+
+        def tick() -> None:
+            while not stop.wait(0.2):
+                bar.update(bar.done)
+
+        threading.Thread(target=tick, name="nuages-progress", daemon=True).start()
     try:
         yield bar
     except KeyboardInterrupt:
@@ -267,7 +285,10 @@ def progress(
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
-        bar.clear()
+        stop.set()
+        with bar.lock:
+            bar.clear()
+            bar.live = False
 
 
 # -- help ----------------------------------------------------------------------------
