@@ -12,17 +12,17 @@ import datetime as dt
 import json
 import logging
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from nuages import cli_output as out
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.money import parse_amount, round_cents
-from nuages.terms import apply
-from nuages.terms.calc import interest, sla
-from nuages.terms.deadlines import Event, deadlines_for
-from nuages.terms.loader import check_files, default_offers_dir, resolve_offer
-from nuages.terms.schema import Offer
+
+if TYPE_CHECKING:
+    from nuages.terms.calc import sla
+    from nuages.terms.schema import Offer
 
 __all__ = ["offers_app", "terms_app"]
 
@@ -32,7 +32,28 @@ terms_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_JSON = typer.Option(False, "--json", help="print one JSON object (amounts as decimal strings)")
+_JSON = out.JSON
+# The events of nuages.terms.deadlines.Event, spelled here so that `--help` does not load
+# the calendars (a test keeps them equal).
+EVENTS = (
+    "order",
+    "terms_change",
+    "service_change",
+    "maintenance_announcement",
+    "termination_notice",
+    "contract_end",
+    "withdrawal_start",
+    "invoice_issued",
+    "invoice_received",
+    "due_date",
+    "breach_notice",
+    "reminder",
+    "force_majeure_start",
+    "suspension_start",
+    "incident_known",
+    "relocation_notice",
+    "footprint_audit_end",
+)
 
 
 def _fail(message: str) -> NoReturn:
@@ -71,6 +92,8 @@ def _emit(data: dict[str, Any], as_json: bool) -> None:
 
 
 def _offer(ref: str) -> Offer:
+    from nuages.terms.loader import resolve_offer
+
     try:
         return resolve_offer(ref)
     except NuagesError as exc:
@@ -79,6 +102,8 @@ def _offer(ref: str) -> Offer:
 
 def _moment(text: str, offer: Offer, what: str) -> dt.datetime:
     """An ISO date or date-time; without an offset it is read in the offer's zone."""
+    from nuages.terms import apply
+
     try:
         if "T" in text or " " in text.strip():
             moment = dt.datetime.fromisoformat(text)
@@ -112,9 +137,17 @@ def _amount(text: str, what: str) -> Decimal:
 @offers_app.command("check")
 def offers_check(
     files: list[str] = typer.Argument(..., help="terms files to check"),  # noqa: B008
+    as_json: bool = _JSON,
 ) -> None:
     """Check terms files: exit 0 when all are valid, else 1 with one line per problem."""
+    from nuages.terms.loader import check_files
+
     problems = check_files(files)
+    if as_json:
+        _emit({"files": files, "ok": not problems, "problems": [str(p) for p in problems]}, True)
+        if problems:
+            raise typer.Exit(1)
+        return
     for problem in problems:
         typer.echo(str(problem))
     if problems:
@@ -131,6 +164,7 @@ def offers_list(as_json: bool = _JSON) -> None:
     Lists what the server would load: a file that does not load is reported on stderr
     (one line per problem) and left out; `nuages offers check` is the strict check."""
     from nuages.contracts.offers import OfferRegistry
+    from nuages.terms.loader import default_offers_dir
 
     # The problems are printed below, once; the registry's log lines would repeat them.
     logging.getLogger("nuages.offers").disabled = True
@@ -153,6 +187,8 @@ def offers_list(as_json: bool = _JSON) -> None:
 
 
 def _outage(text: str, offer: Offer) -> sla.Outage:
+    from nuages.terms.calc import sla
+
     parts = text.split("/")
     if len(parts) not in (2, 3):
         _fail(f"outage {text!r} must be START/END or START/END/CAUSE")
@@ -198,6 +234,8 @@ def terms_sla(
     as_json: bool = _JSON,
 ) -> None:
     """Availability, counted minutes and credit of one month (002 §6, SPEC §17)."""
+    from nuages.terms import apply
+
     offer = _offer(offer_ref)
     year, month_no = _month(month)
     parsed = [_outage(o, offer) for o in outages]
@@ -232,7 +270,9 @@ def terms_sla(
 @terms_app.command("deadline")
 def terms_deadline(
     offer_ref: str = typer.Argument(..., metavar="OFFER", help="offer id or terms file"),
-    event: Event = typer.Option(..., "--event", help="the event that opens the windows"),  # noqa: B008
+    event_name: str = typer.Option(
+        ..., "--event", help=f"the event that opens the windows: {', '.join(EVENTS)}"
+    ),
     at: str = typer.Option(..., "--at", help="when it happened (ISO date or date-time)"),
     consumer: bool = typer.Option(False, "--consumer", help="the client is a consumer"),
     contract_start: str | None = typer.Option(
@@ -241,6 +281,12 @@ def terms_deadline(
     as_json: bool = _JSON,
 ) -> None:
     """Every window EVENT opens under the offer, and when each ends (exclusive end)."""
+    from nuages.terms import apply
+    from nuages.terms.deadlines import Event, deadlines_for
+
+    if event_name not in EVENTS:
+        _fail(f"--event {event_name!r} is not one of {', '.join(EVENTS)}")
+    event = Event(event_name)
     offer = _offer(offer_ref)
     moment = _moment(at, offer, "--at")
     start = _moment(contract_start, offer, "--contract-start") if contract_start else None
@@ -292,6 +338,8 @@ def terms_revise(
     as_json: bool = _JSON,
 ) -> None:
     """The yearly price revision (000 §13.3, 004 §8.1 index formulas; 003 §14.3 5 % cap)."""
+    from nuages.terms import apply
+
     offer = _offer(offer_ref)
     p0 = _amount(price, "price")
     values: dict[str, tuple[Decimal, Decimal]] = {}
@@ -332,6 +380,9 @@ def terms_interest(
     as_json: bool = _JSON,
 ) -> None:
     """Late-payment interest (000 §13.1: multiple of the legal rate; 001 §4.4: 8 %/year)."""
+    from nuages.terms import apply
+    from nuages.terms.calc import interest
+
     offer = _offer(offer_ref)
     principal = _amount(amount, "amount")
     due_on, paid_on = _date(due, "--due"), _date(paid, "--paid")
