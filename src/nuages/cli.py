@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from nuages import cli_output as out
+from nuages.cli_doctor import doctor
 
 # name -> (module, Typer attribute, short help). The help is repeated here so the top
 # level's help does not import the slice; tests/foundation/test_cli_convention.py keeps
@@ -205,6 +206,9 @@ def db_downgrade(revision: str = typer.Argument(...), as_json: bool = out.JSON) 
 
     migrate.downgrade(_settings().effective_database_url, revision)
     out.emit({"revision": revision}, as_json, f"database at {revision}")
+
+
+app.command("doctor")(doctor)
 
 
 def main() -> None:
