@@ -496,6 +496,8 @@ def run(
             )
         report.periods.append(start)
         log.info("metered %s: %d entries", start.isoformat(), report.written - written_before)
+        if progress is not None:
+            progress(done + 1, len(periods), f"hour {start:%Y-%m-%d %H:%M}Z metered")
     if progress is not None:
         progress(len(periods), len(periods), "balance rules")
     outcome = balance.enforce_all(unit, registry, now, settings, runtime)
