@@ -266,10 +266,14 @@ CHECKS: list[tuple[str, Callable[[Any], list[Check]]]] = [
 def run_checks(settings: Any) -> list[Check]:
     found: list[Check] = []
     for name, check in CHECKS:
+        if name == "worker" and any(c.name == "database" and c.status == "fail" for c in found):
+            found.append(Check(name, "warn", "not checked: the database is not usable"))
+            continue
         try:
             found.extend(check(settings))
         except Exception as exc:  # one broken check must not hide the others
-            found.append(Check(name, "fail", f"the check failed: {type(exc).__name__}: {exc}", ""))
+            first = (str(exc).splitlines() or [""])[0]
+            found.append(Check(name, "fail", f"the check failed: {type(exc).__name__}: {first}"))
     return found
 
 

@@ -319,7 +319,7 @@ def run_main(app: Any) -> None:
     """Run the Typer ``app`` (Typer already turns Ctrl-C into exit 130 and a closed pipe
     into a quiet exit)."""
     try:
-        app()
+        app(prog_name="nuages")
     except BrokenPipeError:
         # The reader closed early (`nuages ... --json | head`): no traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

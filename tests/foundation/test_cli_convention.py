@@ -213,3 +213,99 @@ def test_progress_is_quiet_off_a_terminal(capsys: pytest.CaptureFixture[str]) ->
     assert captured.err == "" and captured.out == ""
     assert bar.summary() == "3 of 3 item(s)"
     assert "[" in bar.line() and "3/3 item(s)" in bar.line()
+
+
+def test_bash_completion_script_completes_commands(tmp_path: Path) -> None:
+    """The script `scripts/install.sh` writes for bash completes `nuages billing me` to
+    `meter` and `nuages ho` to `host` (the slices load only for the word completed)."""
+    script = tmp_path / "nuages.bash"
+    made = _run("completion", "bash", "--program", f"{sys.executable} -m nuages", tmp_path=tmp_path)
+    assert made.returncode == 0, made.stderr
+    # The program is one shell word; here it is an interpreter and its arguments.
+    script.write_text(
+        made.stdout.replace(f"'{sys.executable} -m nuages'", f"{sys.executable} -m nuages")
+    )
+    probe = (
+        f"source {script}; "
+        "COMP_WORDS=(nuages billing me); COMP_CWORD=2; _nuages_completion; "
+        'echo "${COMPREPLY[*]}"; '
+        "COMP_WORDS=(nuages ho); COMP_CWORD=1; _nuages_completion; "
+        'echo "${COMPREPLY[*]}"'
+    )
+    done = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert done.stdout.splitlines() == ["meter", "host"], done.stderr
+    zsh = _run("completion", "zsh", tmp_path=tmp_path)
+    assert zsh.stdout.startswith("#compdef nuages\n") and "complete_zsh" in zsh.stdout
+    assert _run("completion", "fish", tmp_path=tmp_path).returncode == cli_output.EXIT_USAGE
+
+
+def _doctor(tmp_path: Path, **env: str) -> tuple[int, dict[str, Any]]:
+    base = os.environ | {
+        "NUAGES_DATA_DIR": str(tmp_path / "data"),
+        "NUAGES_OFFERS_DIR": str(ROOT / "offers"),
+        "NUAGES_SELLERS_DIR": str(tmp_path / "no-sellers"),
+        **env,
+    }
+    base.pop("NUAGES_DATABASE_URL", None)
+    done = subprocess.run(
+        [*NUAGES, "doctor", "--json"], env=base, capture_output=True, text=True, timeout=120
+    )
+    data = json.loads(done.stdout)
+    return done.returncode, {c["name"]: c for c in data["checks"]}
+
+
+def test_doctor_says_what_to_fix(tmp_path: Path) -> None:
+    """A data dir never migrated: the database check fails with "run `nuages db
+    upgrade`"; the worker is not checked; no SMTP settings exist (said, not invented);
+    offers on the EXAMPLE seller identity fail with how to write a seller file. Exit 1.
+    After `nuages db upgrade` the database check passes and the metering, never run,
+    is a warning."""
+    (tmp_path / "data").mkdir()
+    code, checks = _doctor(tmp_path, NUAGES_LIBVIRT_URI="test:///default")
+    assert code == cli_output.EXIT_REFUSED
+    assert set(checks) == {
+        "libvirt",
+        "acceleration",
+        "data dir",
+        "database",
+        "worker",
+        "smtp",
+        "seller identity",
+    }
+    assert checks["libvirt"]["status"] == "ok"
+    assert checks["acceleration"]["status"] in ("ok", "warn")
+    assert checks["data dir"]["status"] == "ok"  # test:/// runs no QEMU of its own
+    assert checks["database"]["status"] == "fail"
+    assert checks["database"]["fix"] == "run `nuages db upgrade`"
+    assert checks["worker"]["detail"] == "not checked: the database is not usable"
+    assert checks["smtp"]["status"] == "warn" and "no SMTP configured" in checks["smtp"]["detail"]
+    assert checks["seller identity"]["status"] == "fail"
+    assert "seller file" in checks["seller identity"]["fix"]
+
+    assert _run("db", "upgrade", tmp_path=tmp_path).returncode == 0
+    code, checks = _doctor(tmp_path, NUAGES_LIBVIRT_URI="test:///default")
+    assert checks["database"]["status"] == "ok"
+    assert checks["worker"]["status"] == "warn" and "never ran" in checks["worker"]["detail"]
+
+
+def test_doctor_data_dir_closed_to_qemu(tmp_path: Path) -> None:
+    """Under qemu:///system QEMU runs as its own user: a data dir inside a directory
+    closed to others (mode 0700) fails, naming the directory and the `chmod o+x` fix."""
+    import pwd
+
+    try:
+        pwd.getpwnam("libvirt-qemu")
+    except KeyError:
+        pytest.skip("no libvirt-qemu user on this machine")
+    closed = tmp_path / "closed"
+    (closed / "data").mkdir(parents=True)
+    closed.chmod(0o700)
+    code, checks = _doctor(
+        tmp_path, NUAGES_DATA_DIR=str(closed / "data"), NUAGES_LIBVIRT_URI="qemu:///system"
+    )
+    check = checks["data dir"]
+    assert check["status"] == "fail", check
+    assert "cannot reach" in check["detail"] and "chmod o+x" in check["fix"], check
+    assert code == cli_output.EXIT_REFUSED
