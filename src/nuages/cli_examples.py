@@ -62,4 +62,7 @@ EXAMPLES: dict[str, str] = {
         "nuages terms interest cloudbizz --amount 1200 --due 2026-03-31 --paid 2026-05-15"
     ),
     "doctor": "nuages doctor --json",
+    "up": "nuages up",
+    "serve": "nuages serve",
+    "worker": "nuages worker --workers 4",
 }
