@@ -52,6 +52,14 @@ class HostUnreachable(HypervisorError):
     title = "The host cannot be reached"
 
 
+class QemuCannotReach(HypervisorError):
+    """A directory or file QEMU must open is out of reach of the user QEMU runs as."""
+
+    status = 409
+    slug = "qemu-cannot-reach"
+    title = "QEMU cannot reach the data directory"
+
+
 class DomainNotFound(NotFound):
     """No domain with this UUID exists on the host."""
 
@@ -221,6 +229,14 @@ class CpuTime:
 
 
 @dataclass(frozen=True)
+class QemuUser:
+    """The user and group QEMU processes run as on a host (libvirt's configuration)."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class HostCapacity:
     """The size of a host and what is left of it.
 
@@ -335,6 +351,12 @@ class Hypervisor(Protocol):
 
     def capacity(self) -> HostCapacity:
         """Report the host's size and what its active domains use."""
+        ...
+
+    def qemu_user(self) -> QemuUser | None:
+        """The user QEMU runs as on the host, as libvirt's configuration sets it
+        (qemu.conf ``user``/``group``; the daemon's user in session mode). None when
+        the host runs no QEMU (libvirt's test driver). Read-only."""
         ...
 
     def probe_acceleration(self) -> Accel:
