@@ -7,8 +7,8 @@ QEMU does not run as nuages: on ``qemu:///system`` it runs as the user of libvir
 ``0700`` directory (a private temporary directory, a home directory) makes every start
 fail with ``Cannot access storage file … Permission denied`` (issue #18). So
 ``nuages host add``, ``nuages up`` and every create check first that QEMU's user can
-search (``x``) every directory down to the VM files, images and backups, and can read
-the files named, and say what to change when it cannot.
+search (``x``) every directory down to the VM files, images and backups, and say what
+to change when it cannot.
 
 The check reads modes, owners and the user's groups; as root it confirms a refusal by
 trying for real as that user (``test -x`` under its uid and groups), so an ACL that lets
@@ -37,7 +37,7 @@ class Blocked:
 
     target: Path
     at: Path
-    need: str  # "search" (x, a directory) or "read" (r, a file)
+    need: str  # "search": x on a directory
     mode: int
     owner: str
     group: str
@@ -101,27 +101,28 @@ def _really_denied(path: Path, user: QemuUser, groups: set[int], flag: str) -> b
 
 
 def check(paths: Iterable[Path], user: QemuUser, groups: set[int] | None = None) -> Blocked | None:
-    """The first place ``user`` is stopped on the way to ``paths``, else None.
+    """The first directory ``user`` cannot search on the way to ``paths``, else None.
 
-    Every existing directory from ``/`` down needs search (``x``); an existing file at
-    the end needs read (``r``). Parts that do not exist yet are skipped: nuages makes
-    them, searchable (``make_vm_dir``)."""
+    Every existing directory from ``/`` down to each path needs search (``x``). Files
+    themselves are not checked: libvirt's dynamic ownership (on by default) hands each
+    one to QEMU's user when the domain starts, which it cannot do for the directories
+    above them. Parts that do not exist yet are skipped: nuages makes them searchable
+    (``make_vm_dir``)."""
     groups = groups if groups is not None else groups_of(user)
     for target in paths:
         target = Path(os.path.abspath(target))
-        chain = [*reversed(target.parents), target]
-        for part in chain:
+        for part in [*reversed(target.parents), target]:
             try:
                 st = part.stat()
             except FileNotFoundError:
                 break
             except PermissionError:  # pragma: no cover - nuages itself cannot look
                 continue
-            is_dir = stat.S_ISDIR(st.st_mode)
-            bit, flag, need = (1, "-x", "search") if is_dir else (4, "-r", "read")
-            if not _allowed(st, user, groups, bit) and _really_denied(part, user, groups, flag):
+            if not stat.S_ISDIR(st.st_mode):
+                break
+            if not _allowed(st, user, groups, 1) and _really_denied(part, user, groups, "-x"):
                 owner, group = _names(st)
-                return Blocked(target, part, need, stat.S_IMODE(st.st_mode), owner, group)
+                return Blocked(target, part, "search", stat.S_IMODE(st.st_mode), owner, group)
     return None
 
 
@@ -129,16 +130,14 @@ def explain(uri: str, user: QemuUser, blocked: Blocked) -> str:
     """What is wrong and what to change, in one paragraph."""
     who = user_name(user)
     name = who.split(" ", 1)[0]
-    letter = "x" if blocked.need == "search" else "r"
-    kind = "directory" if blocked.need == "search" else "file"
-    mode = stat.filemode(blocked.mode | (stat.S_IFDIR if kind == "directory" else 0))
+    mode = stat.filemode(blocked.mode | stat.S_IFDIR)
     return (
-        f"QEMU on {uri} runs as {who} and cannot reach {blocked.target}: the {kind} "
-        f"{blocked.at} is {mode} {blocked.owner}:{blocked.group}, so {name} lacks "
-        f"{blocked.need} permission ({letter}) there. Change one of: set NUAGES_DATA_DIR "
-        "to a directory QEMU can reach (the default /var/lib/nuages when run as root; "
-        "not a private temporary or home directory); or let it through with "
-        f"`chmod o+{letter} {blocked.at}` or `setfacl -m u:{name}:{letter} {blocked.at}`"
+        f"QEMU on {uri} runs as {who} and cannot reach {blocked.target}: the directory "
+        f"{blocked.at} is {mode} {blocked.owner}:{blocked.group}, so {name} may not "
+        "enter it (search permission, x). Change one of: set NUAGES_DATA_DIR to a "
+        "directory QEMU can reach (the default /var/lib/nuages when run as root; not a "
+        "private temporary or home directory); or let QEMU through with "
+        f"`chmod o+x {blocked.at}` or `setfacl -m u:{name}:x {blocked.at}`"
     )
 
 
