@@ -171,6 +171,7 @@ class ComputeRuntime:
         # runtime hears of a restarted daemon from libvirt's close callback, before an
         # operation does.
         self.lost: dict[str, tuple[float, str]] = {}
+        self.losses: dict[str, int] = {}  # uri → connections lost so far
 
     # -- drivers ----------------------------------------------------------------------
 
@@ -197,6 +198,7 @@ class ComputeRuntime:
         log.warning("lost the libvirt connection to %s: %s; reconnecting", uri, reason)
         with self._lock:
             first = uri not in self.lost
+            self.losses[uri] = self.losses.get(uri, 0) + 1
             self.lost[uri] = (time.monotonic(), reason)
         if first:
             threading.Thread(

@@ -151,8 +151,10 @@ class Link:
         keepalive_count: int = 3,
         reconnect_s: float = 10.0,
         listener: Listener | None = None,
+        watch: bool = True,
     ) -> None:
         self.uri = uri
+        self.watch = watch
         self.keepalive_s = keepalive_s
         self.keepalive_count = keepalive_count
         self.reconnect_s = reconnect_s
@@ -166,9 +168,10 @@ class Link:
 
     @property
     def watched(self) -> bool:
-        """Whether the daemon's side is watched (close callback and keepalive): every
-        URI but libvirt's in-process test driver."""
-        return not self.uri.startswith("test:")
+        """Whether the daemon's side is watched (event loop, close callback, keepalive):
+        every URI but libvirt's in-process test driver, unless ``watch`` is off (a
+        process that must not run libvirt's event loop; the retry still applies)."""
+        return self.watch and not self.uri.startswith("test:")
 
     def get(self) -> libvirt.virConnect:
         """The live connection, opened (or reopened) if needed."""

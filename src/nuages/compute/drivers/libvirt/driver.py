@@ -152,12 +152,13 @@ class LibvirtHypervisor:
         probe_dir: Path | None = None,
         listener: Listener | None = None,
         reconnect_s: float = 10.0,
+        watch: bool = True,
     ) -> None:
         self.uri = uri
         self.storage_pool = storage_pool
         self.disk_dir = disk_dir
         self.probe_dir = probe_dir
-        self.link = Link(uri, listener=listener, reconnect_s=reconnect_s)
+        self.link = Link(uri, listener=listener, reconnect_s=reconnect_s, watch=watch)
 
     @property
     def is_local(self) -> bool:
