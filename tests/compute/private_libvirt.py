@@ -86,7 +86,7 @@ class PrivateLibvirt:
             shutil.copytree(caps, r / "cache" / "qemu" / "capabilities", dirs_exist_ok=True)
         binds = " && ".join(f"mount --bind {r / k} {v}" for k, v in _BINDS.items())
         ready = r / "ready"
-        self.holder = subprocess.Popen(  # noqa: S603
+        self.holder = subprocess.Popen(
             [
                 "unshare",
                 "--mount",
@@ -173,7 +173,7 @@ class PrivateLibvirt:
 
     def _enter(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
         assert self.holder is not None
-        return subprocess.Popen(  # noqa: S603
+        return subprocess.Popen(
             ["nsenter", "-t", str(self.holder.pid), "-m", "--", *argv],
             stdout=subprocess.DEVNULL,
             stderr=(self.root / f"{name}.log").open("ab"),

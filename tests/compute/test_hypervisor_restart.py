@@ -34,7 +34,6 @@ from nuages.compute.states import Action
 from nuages.compute.tinyimage import TinyImage
 from nuages.history.models import HistoryEntry
 from nuages.kernel.db import Database
-from tests.compute.conftest import free_port
 from tests.compute.private_libvirt import PrivateLibvirt, unavailable
 from tests.compute.world import CLI, ComputeWorld, make_runtime
 from tests.factories import World
@@ -177,7 +176,7 @@ def test_regression_unwatched_connection_retries_once_after_restart(
     checked against the domain's state), so the caller sees success."""
     ready = console(booted.log).count(READY)
     env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-c", CLIENT, private_libvirt.uri, str(booted.spec.uuid)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
