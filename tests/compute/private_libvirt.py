@@ -38,7 +38,7 @@ def unavailable() -> str | None:
     """Why a private daemon cannot run here (None when it can)."""
     if os.geteuid() != 0:
         return "a private privileged libvirtd needs root"
-    for tool in ("unshare", "nsenter", "libvirtd", "virtlogd"):
+    for tool in ("unshare", "nsenter", "taskset", "libvirtd", "virtlogd"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     if not Path("/etc/libvirt").is_dir():
@@ -108,7 +108,12 @@ class PrivateLibvirt:
     def start(self, timeout_s: float = 60.0) -> None:
         """Start libvirtd and wait until it answers."""
         conf, pid = self.root / "libvirtd.conf", self.root / "libvirtd.pid"
-        self.libvirtd = self._enter(["libvirtd", "-f", str(conf), "-p", str(pid)], "libvirtd")
+        # Pinned to one CPU: libvirt keeps its QEMU capabilities cache only while the
+        # host's CPUID reads the same, and on a virtual machine it differs from one vCPU
+        # to the next (each start would spend seconds probing QEMU again). libvirt gives
+        # QEMU itself every CPU whatever the daemon's affinity.
+        argv = ["taskset", "-c", "0", "libvirtd", "-f", str(conf), "-p", str(pid)]
+        self.libvirtd = self._enter(argv, "libvirtd")
         self._wait(self.answers, timeout_s, "the private libvirtd")
 
     def stop(self) -> None:
@@ -153,8 +158,10 @@ class PrivateLibvirt:
             conn = libvirt.open(self.uri)
             try:
                 for dom in conn.listAllDomains(0):
-                    if dom.isActive():
+                    try:
                         dom.destroy()
+                    except libvirt.libvirtError:
+                        pass  # not running, or gone meanwhile
             finally:
                 conn.close()
         for pid_file in (self.root / "run" / "qemu").glob("*.pid"):

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -172,9 +173,8 @@ def test_regression_unwatched_connection_retries_once_after_restart(
 ) -> None:
     """Issue #18, the race the close callback may lose: a connection that has not
     noticed the restart fails its next call (broken pipe); the driver reopens and runs
-    the call again (reboot, whose request never reached a daemon; pause and resume,
-    checked against the domain's state), so the caller sees success."""
-    ready = console(booted.log).count(READY)
+    the call again (pause and resume, checked against the domain's state; reboot, whose
+    request never reached a daemon), so the caller sees success."""
     env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
         [sys.executable, "-c", CLIENT, private_libvirt.uri, str(booted.spec.uuid)],
@@ -194,18 +194,15 @@ def test_regression_unwatched_connection_retries_once_after_restart(
 
     try:
         assert ask("status") == {"ok": True, "power": "running", "losses": 0}
-        seen = 0
-        for verb, power in (("reboot", "running"), ("pause", "paused"), ("resume", "running")):
+        for losses, (verb, power) in enumerate(
+            (("pause", "paused"), ("resume", "running"), ("reboot", "running")), start=1
+        ):
             private_libvirt.restart()
             answer = ask(verb)
-            assert answer["ok"], answer
-            assert answer["power"] == power
-            assert answer["losses"] == seen + 1  # found by the failed call, then retried
-            seen = answer["losses"]
+            assert answer == {"ok": True, "power": power, "losses": losses}  # found, retried
     finally:
         proc.stdin.close()
         proc.wait(30)
-    wait_console(booted.log, READY, ready + 1)  # the reboot went through
 
 
 @pytest.fixture
@@ -220,7 +217,7 @@ def restart_world(
     """nuages on the private daemon: a host, the tiny image, files QEMU can reach."""
     data = guest_workdir / f"data-{uuid.uuid4().hex[:8]}"
     data.mkdir(mode=0o755)
-    runtime = make_runtime(data, database, stop_timeout_s=30)
+    runtime = make_runtime(data, database, stop_timeout_s=5, reconnect_s=30)
     cw = ComputeWorld(world, runtime, offers, data)
     cw.host(uri=private_libvirt.uri, name="private")
     with database.unit() as session:
@@ -252,8 +249,8 @@ def test_operations_and_reconciliation_across_libvirtd_restarts(
     hears of the loss from the close callback; the reconciliation pass after the
     restart records nothing (no state change, no outage, no new unknown domain, no history
     row) and the VM is still ``running`` in the same QEMU process; then reboot, stop
-    and delete, each right after another restart, all succeed, and the delete leaves
-    no domain and no file."""
+    each right after another restart, and a delete asked while the daemon is down, all
+    succeed; the delete leaves no domain and no file."""
     cw, uri = restart_world, private_libvirt.uri
     client_id = cw.world.client()
     contract = cw.contract(client_id)
@@ -262,9 +259,10 @@ def test_operations_and_reconciliation_across_libvirtd_restarts(
     with cw.database.unit() as session:
         vm, op = vms.create_vm(session, who, cw.runtime, cw.offers, schemas.VmCreate(**body))
         vm_id, op_id = vm.id, op.id
+    began = time.monotonic()
     assert cw.run(op_id) == "succeeded"
+    print(f"\ncreate: {time.monotonic() - began:.2f} s")
     files = cw.runtime.vm_files(vm_id)
-    wait_console(files.console_log, READY, 1)
     name = f"nuages-{vm_id}"
     pid = private_libvirt.qemu_pid(name)
     # Domains on the daemon nuages did not create (the driver checks' guest) are
@@ -285,19 +283,34 @@ def test_operations_and_reconciliation_across_libvirtd_restarts(
     assert private_libvirt.qemu_pid(name) == pid
 
     def act(action: Action) -> str:
-        private_libvirt.restart()
+        took = private_libvirt.restart()
         with cw.database.unit() as session:
             _vm, op = vms.request(session, who, cw.runtime, vm_id, action)
             operation_id = op.id
-        return cw.run(operation_id)
+        began = time.monotonic()
+        outcome = cw.run(operation_id)
+        print(
+            f"\n{action}: restart {took:.2f} s, then the operation {time.monotonic() - began:.2f} s"
+        )
+        return outcome
 
+    # The guest may still be booting: the reboot is asked all the same (the driver
+    # checks above show a real one), and the stop forces it off after 5 s if the guest
+    # did not handle the power button yet.
     assert act(Action.REBOOT) == "succeeded"
-    wait_console(files.console_log, READY, 2)  # rebooted, and ready for the power button
     assert act(Action.STOP) == "succeeded"
     with cw.database.unit() as session:
         row = session.get(Vm, vm_id)
         assert row is not None and (row.vm_state, row.power_state) == ("stopped", "shutoff")
-    assert act(Action.DELETE) == "succeeded"
+    # A delete that comes while the daemon is down waits for it to come back.
+    private_libvirt.stop()
+    with cw.database.unit() as session:
+        _vm, op = vms.request(session, who, cw.runtime, vm_id, Action.DELETE)
+        delete_id = op.id
+    threading.Timer(1.0, private_libvirt.start).start()
+    began = time.monotonic()
+    assert cw.run(delete_id) == "succeeded"
+    print(f"delete asked while the daemon was down: done in {time.monotonic() - began:.2f} s")
     with pytest.raises(DomainNotFound):
         cw.runtime.hypervisor(uri).status(uuid.UUID(vm_id))
     assert not files.directory.exists()

@@ -11,6 +11,9 @@ it reconnects (issue #18). So:
   connection is dropped before anyone uses it again;
 - keepalive (``setKeepAlive``) closes a connection whose peer stopped answering (a host
   cut off, a hung daemon): ``interval × (count + 1)`` seconds at most;
+- a call made while the daemon is away (within ``reconnect_s`` of the loss) waits for
+  it to answer again instead of failing: a delete queued during the restart goes
+  through;
 - a call that fails because the connection broke anyway (the loss raced the call) is run
   again once on a fresh connection when that is safe: when the request never reached a
   daemon (``Cannot write data``), or when the call is a read or checks the domain's
@@ -162,6 +165,7 @@ class Link:
         self.losses = 0  # connections lost so far (close callback or failed call)
         self.last_loss: str | None = None
         self._conn: libvirt.virConnect | None = None
+        self._lost_at: float | None = None  # monotonic time of a loss not yet repaired
         self._stale: list[libvirt.virConnect] = []
         self._state = threading.Lock()  # short: never held across a libvirt call
         self._open = threading.Lock()  # one opener at a time
@@ -186,7 +190,17 @@ class Link:
                     pass
                 self._drop(conn, "found dead before use")
             self._close_stale()
-            return self._open_new()
+            while True:
+                try:
+                    return self._open_new()
+                except HostUnreachable:
+                    # Just lost (a restart in progress): wait for the daemon a while
+                    # rather than fail the operation that came in meanwhile.
+                    with self._state:
+                        lost_at = self._lost_at
+                    if lost_at is None or time.monotonic() - lost_at >= self.reconnect_s:
+                        raise
+                    time.sleep(0.25)
 
     def reopen(self, lost: ConnectionLost | None = None) -> libvirt.virConnect:
         """A fresh connection after a loss, waiting up to ``reconnect_s`` for the daemon
@@ -263,6 +277,7 @@ class Link:
             self._watch(conn)
         with self._state:
             self._conn = conn
+            self._lost_at = None
         return conn
 
     def _watch(self, conn: libvirt.virConnect) -> None:
@@ -288,6 +303,7 @@ class Link:
             if self._conn is not conn:
                 return  # already replaced
             self._conn = None
+            self._lost_at = time.monotonic()
             self._stale.append(conn)
             self.losses += 1
             self.last_loss = reason
