@@ -261,6 +261,11 @@ class Hypervisor(Protocol):
     ``HypervisorError`` when the hypervisor fails for another reason. Methods naming a
     domain raise ``DomainNotFound`` when no domain has that UUID, and
     ``InvalidTransition`` when the domain's power state does not allow the operation.
+
+    A connection lost under a call (the daemon restarted) is repaired by the driver and
+    the call run once more when that is safe (reads, and actions checked against the
+    domain's state first); ``HostUnreachable`` then means the host stayed away, or that
+    an action which must not be repeated may or may not have happened (issue #18).
     """
 
     def create(self, spec: DomainSpec) -> DomainStatus:
