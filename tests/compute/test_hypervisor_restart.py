@@ -272,6 +272,10 @@ def test_operations_and_reconciliation_across_libvirtd_restarts(
 
     private_libvirt.restart()
     assert cw.runtime.losses == {uri: 1}  # heard from the close callback, before any call
+    deadline = time.monotonic() + 30
+    while uri in cw.runtime.lost and time.monotonic() < deadline:
+        time.sleep(0.1)  # the runtime reconnects by itself in the background
+    assert uri not in cw.runtime.lost
     report = reconcile.run_pass(cw.database, cw.runtime)
     assert (report.unreachable, report.changed, report.outages_opened) == ([], [], [])
     assert report.unknown_domains == strangers
