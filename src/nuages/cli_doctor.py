@@ -9,10 +9,7 @@ any check fails.
 from __future__ import annotations
 
 import datetime as dt
-import grp
 import os
-import pwd
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +19,6 @@ import typer
 
 from nuages import cli_output as out
 
-# QEMU runs as this user under qemu:///system on Debian (libvirt-daemon-system);
-# other distributions name it "qemu".
-QEMU_USERS = ("libvirt-qemu", "qemu")
 # The scheduler meters each hour at minute 1: two hours without a metered period
 # means no scheduler has run.
 WORKER_LATE = dt.timedelta(hours=2)
@@ -93,28 +87,13 @@ def check_accel(settings: Any) -> list[Check]:
     ]
 
 
-def _qemu_user(uri: str) -> pwd.struct_passwd | None:
-    if "session" in uri or not uri.startswith("qemu"):
-        return None  # QEMU runs as the caller (or not at all: test:///)
-    for name in QEMU_USERS:
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    return None
-
-
-def _can_enter(path: Path, user: pwd.struct_passwd) -> bool:
-    info = path.stat()
-    if info.st_uid == user.pw_uid:
-        return bool(info.st_mode & stat.S_IXUSR)
-    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem}
-    if info.st_gid in groups:
-        return bool(info.st_mode & stat.S_IXGRP)
-    return bool(info.st_mode & stat.S_IXOTH)
-
-
 def check_data_dir(settings: Any) -> list[Check]:
+    """The data dir exists, and QEMU's user (libvirt's, read from the host) can reach
+    every directory it opens files in: the check `nuages host add` makes (``reach``)."""
+    from nuages.compute import reach
+    from nuages.compute.hypervisor import HypervisorError, QemuCannotReach
+    from nuages.compute.runtime import ComputeRuntime
+
     data = Path(settings.data_dir).resolve()
     if not data.is_dir():
         return [
@@ -125,22 +104,21 @@ def check_data_dir(settings: Any) -> list[Check]:
                 "run `nuages db upgrade` (it creates it) or set NUAGES_DATA_DIR",
             )
         ]
-    user = _qemu_user(settings.libvirt_uri)
-    if user is None:
-        return [Check("data dir", "ok", f"{data} (QEMU runs as this user)")]
-    blocked = [p for p in [data, *data.parents] if not _can_enter(p, user)]
-    if blocked:
-        return [
-            Check(
-                "data dir",
-                "fail",
-                f"QEMU (user {user.pw_name}) cannot reach {data}: {blocked[-1]} is closed "
-                "to it, so guests cannot open their disks",
-                f"`chmod o+x {blocked[-1]}` (traverse only), or set NUAGES_DATA_DIR to a "
-                "directory such as /var/lib/nuages",
-            )
-        ]
-    return [Check("data dir", "ok", f"{data} reachable by QEMU (user {user.pw_name})")]
+    uri = settings.libvirt_uri
+    if not reach.is_local_qemu(uri):
+        return [Check("data dir", "ok", f"{data} (no local QEMU on {uri} to check for)")]
+    runtime = ComputeRuntime(settings)
+    try:
+        user = reach.require(runtime.hypervisor(uri), uri, runtime.qemu_paths())
+    except QemuCannotReach as exc:
+        what, _, change = exc.detail.partition(" Change one of: ")
+        return [Check("data dir", "fail", what, change or exc.detail)]
+    except HypervisorError as exc:
+        return [Check("data dir", "warn", f"could not check what QEMU reaches: {exc.detail}")]
+    finally:
+        runtime.close()
+    who = reach.user_name(user) if user is not None else "this user"
+    return [Check("data dir", "ok", f"{data} reachable by QEMU ({who})")]
 
 
 def check_database(settings: Any) -> list[Check]:
