@@ -221,7 +221,9 @@ def sepa_batch(
                 problems=problems,
             )
 
-    batch = _run(work)
+    with out.progress("direct debits", interrupted="no batch was stored", ticker=True) as bar:
+        bar.step("pending collections")
+        batch = _run(work)
     for problem in problems:  # 17.2: left out of the file, still requested
         out.warn(
             f"left out: debit {problem['debit']} (contract {problem['contract_id']}, mandate "

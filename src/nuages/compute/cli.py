@@ -472,7 +472,9 @@ def recover(as_json: bool = out.JSON) -> None:
 
     runtime = _runtime()
     try:
-        results = recover_operations(_db(runtime), runtime)
+        with out.progress("recovering operations", ticker=True) as bar:
+            bar.step("operations left running")
+            results = recover_operations(_db(runtime), runtime)
     finally:
         runtime.close()
     if as_json:

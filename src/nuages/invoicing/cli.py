@@ -199,9 +199,16 @@ def dunning_run(
     from nuages.kernel.errors import NuagesError
 
     registry = _registry()
+    day = _day(on)
     try:
-        with _database().unit() as session:
-            report = dunning.run(session, _cli(), registry, _day(on))
+        with (
+            out.progress(
+                "dunning", interrupted="nothing was written (one transaction)", ticker=True
+            ) as bar,
+            _database().unit() as session,
+        ):
+            bar.step("overdue invoices")
+            report = dunning.run(session, _cli(), registry, day)
             notices = [
                 {"sent_on": n.sent_on, "step": n.step, "text": n.text} for n in report.notices
             ]
