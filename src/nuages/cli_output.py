@@ -259,19 +259,26 @@ def progress(
     *,
     interrupted: str = "",
     ticker: bool = False,
+    poll: Callable[[], int] | None = None,
 ) -> Iterator[Progress]:
     """Show the progress of the work in the block; on Ctrl-C, say what was done.
 
     ``interrupted`` says what stays of the work done (e.g. "each contract is its own
     transaction: the ones invoiced are kept; run again to finish"). ``ticker`` turns
-    the spinner from a thread, for one long call that reports nothing (a boot probe)."""
+    the spinner from a thread, for one long call that reports nothing (a boot probe);
+    ``poll`` (with ``ticker``) reads the count done on each tick (bytes of a file being
+    written)."""
     bar = Progress(label, unit, total, _terminal())
     stop = threading.Event()
     if ticker and bar.live:
 
         def tick() -> None:
             while not stop.wait(0.2):
-                bar.update(bar.done)
+                try:
+                    done = poll() if poll is not None else bar.done
+                except OSError:  # the file is not there yet
+                    done = bar.done
+                bar.update(done)
 
         threading.Thread(target=tick, name="nuages-progress", daemon=True).start()
     try:

@@ -8,6 +8,8 @@ the commands so that ``--help`` starts fast (issue #19).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -368,10 +370,19 @@ def image_import(
     try:
         with _db(runtime).unit() as session:
             images.check_free_name(session, name)
-        with out.progress(
-            f"copying {file.name}", interrupted="no image was registered", ticker=True
-        ) as bar:
-            bar.step(f"{file.stat().st_size // 2**20} MiB")
+        target = runtime.images_dir / f"{name}.qcow2"  # where copy_cloud_image writes
+        stopped = _remove_on_interrupt(target)
+        with (
+            stopped,
+            out.progress(
+                f"copying {file.name}",
+                "MiB written",
+                total=max(file.stat().st_size // 2**20, 1),
+                interrupted="no image was registered",
+                ticker=True,
+                poll=lambda: target.stat().st_size // 2**20,
+            ),
+        ):
             dest = images.copy_cloud_image(runtime, file.resolve(), name)
         try:
             with _db(runtime).unit() as session:
@@ -393,6 +404,18 @@ def image_import(
     finally:
         runtime.close()
     out.emit(row, as_json, f"image imported: {line}")
+
+
+@contextmanager
+def _remove_on_interrupt(target: Path) -> Iterator[None]:
+    """Ctrl-C during a copy: remove the half-written file (a re-run would find it)."""
+    existed = target.exists()
+    try:
+        yield
+    except typer.Exit as stop:
+        if stop.exit_code == out.EXIT_INTERRUPTED and not existed:
+            target.unlink(missing_ok=True)
+        raise
 
 
 @image_app.command("list")
