@@ -312,3 +312,22 @@ def test_doctor_data_dir_closed_to_qemu(tmp_path: Path) -> None:
     assert "cannot reach" in check["detail"] and str(closed) in check["detail"], check
     assert "chmod o+x" in check["fix"], check
     assert code == cli_output.EXIT_REFUSED
+
+
+def test_spinner_names_the_current_step_when_the_total_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No total (a boot probe): a spinner, the step's name and the seconds elapsed,
+    redrawn by the ticker thread in place; cleared when the work ends."""
+    import time
+
+    monkeypatch.setenv("NUAGES_PROGRESS", "always")
+    with cli_output.progress("host add qemu:///system", ticker=True) as bar:
+        bar.step("KVM/TCG probe")
+        time.sleep(0.7)
+    err = capsys.readouterr().err
+    frames = [f for f in err.split("\r") if f.strip() and not f.startswith("\033[K")]
+    assert len(frames) >= 2, err  # redrawn while the call said nothing
+    assert all("host add qemu:///system" in f and "KVM/TCG probe" in f for f in frames)
+    assert frames[0].lstrip()[0] in cli_output.SPINNER
+    assert err.endswith("\r\033[K")
