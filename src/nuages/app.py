@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from nuages import __version__
 from nuages.accounts.api import router as accounts_router
 from nuages.api import problems
-from nuages.api.limits import BodyLimitMiddleware
+from nuages.accounts.token_use import TokenUses
+from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
 from nuages.contracts.api import router as contracts_router
@@ -78,15 +82,28 @@ def create_app(
 ) -> FastAPI:
     """Build the application around a database (created from settings when not given)."""
     settings = settings or get_settings()
-    database = database or Database(settings.effective_database_url)
+    database = database or Database.from_settings(settings)
+    in_flight = settings.api_max_in_flight or database.capacity
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Each admitted request runs its sync parts in worker threads, one at a time:
+        # enough threads for every admitted request means none waits for a thread
+        # while holding a connection (17.1).
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, min(in_flight, 1000) + 8)
+        yield
+
     app = FastAPI(
         title="nuages",
         version=__version__,
         description=DESCRIPTION,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.database = database
+    app.state.token_uses = TokenUses()
     app.state.settings = settings
     app.state.offers = offers or OfferRegistry.from_directory(settings.offers_dir)
     problems.install(app)
@@ -106,6 +123,12 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 
+    app.add_middleware(
+        AdmissionMiddleware,
+        max_in_flight=min(in_flight, 10_000),
+        queue_timeout=settings.api_queue_timeout,
+        retry_after=settings.api_retry_after,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     _document_problems(app)
     return app

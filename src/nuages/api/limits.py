@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -91,23 +92,87 @@ class BodyLimitMiddleware:
     async def _send_problem(
         self, scope: Scope, send: Send, status: int, slug: str, title: str, detail: str
     ) -> None:
-        body = json.dumps(
-            {
-                "type": PROBLEM_BASE + slug,
-                "title": title,
-                "status": status,
-                "detail": detail,
-                "instance": scope.get("path", ""),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(scope, send, status, slug, title, detail)
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with a problem document straight from ASGI (before any router ran)."""
+    body = json.dumps(
+        {
+            "type": PROBLEM_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class AdmissionMiddleware:
+    """Let at most ``max_in_flight`` requests run at once; the others wait in line, and
+    one that waited ``queue_timeout`` seconds gets 503 with ``Retry-After`` (17.1).
+
+    Admitting no more requests than the pool has connections is what keeps a burst
+    from stalling the API: each admitted request gets a connection without waiting,
+    and no worker thread sits on a pool checkout while the request holding the
+    connection waits for a thread. A refused request did no work at all.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_in_flight: int, queue_timeout: float, retry_after: int
+    ) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.queue_timeout = queue_timeout
+        self.retry_after = retry_after
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # One semaphore per event loop (test clients may start several loops).
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.max_in_flight))
+        return self._slots[1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        slots = self._semaphore()
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=self.queue_timeout)
+        except TimeoutError:
+            await send_problem(
+                scope,
+                send,
+                503,
+                "unavailable",
+                "Service unavailable",
+                "the server is busy; retry after the delay in Retry-After",
+                headers=[(b"retry-after", str(self.retry_after).encode())],
+            )
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            slots.release()

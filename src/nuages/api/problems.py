@@ -13,8 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nuages.kernel.db import is_saturation
 from nuages.kernel.errors import PROBLEM_BASE, NuagesError
 
 log = logging.getLogger("nuages.api")
@@ -33,7 +36,13 @@ _HTTP_SLUGS = {
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, instance: str, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     """Build a problem+json response."""
     body: dict[str, Any] = {
@@ -44,7 +53,9 @@ def problem(
         "instance": instance,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -87,6 +98,18 @@ def install(app: FastAPI) -> None:
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
         return problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
 
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # 17.1: a saturated database (no pooled connection in time, a lock wait timed
+        # out) is a 503 to retry, never a 500; the unit of work rolled back, so
+        # nothing the client is told failed was committed.
+        if is_saturation(exc):
+            log.warning("database saturated on %s %s: %s", request.method, request.url.path, exc)
+            return unavailable(request)
+        return await _unexpected(request, exc)
+
+    app.add_exception_handler(PoolTimeout, _database)
+    app.add_exception_handler(DBAPIError, _database)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -97,6 +120,19 @@ def install(app: FastAPI) -> None:
             "an unexpected error occurred; it has been logged",
             request.url.path,
         )
+
+
+def unavailable(request: Request) -> JSONResponse:
+    """503 with ``Retry-After``: the server is busy, the request did nothing."""
+    retry_after = getattr(request.app.state.settings, "api_retry_after", 2)
+    return problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        "the server is busy; retry after the delay in Retry-After",
+        request.url.path,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 class ProblemOut(BaseModel):
@@ -128,4 +164,5 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _doc("Conflicts with the object's current state"),
     413: _doc("Body too large"),
     422: _doc("The input is not valid"),
+    503: _doc("The server is busy: retry after the delay in the Retry-After header"),
 }
