@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -107,18 +108,64 @@ def _sqlite_connect(busy_ms: int) -> Callable[[Any, Any], None]:
     return on_connect
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    # Readers take no lock at all: in WAL mode a deferred BEGIN reads a snapshot while
-    # writers go on, and query_only makes an accidental write fail loudly instead of
-    # silently upgrading to a write lock. Writers take the lock up front with BEGIN
-    # IMMEDIATE, so two writers queue on busy_timeout instead of one failing with
-    # "database is locked" when its read lock cannot be upgraded.
-    readonly = bool(conn.get_execution_options().get(READONLY))
-    info = conn.connection.info
-    if info.get("query_only") is not readonly:
-        conn.exec_driver_sql(f"PRAGMA query_only={int(readonly)}")
-        info["query_only"] = readonly
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+class _WriterGate:
+    """One SQLite writer at a time in this process, queued on a lock.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, so writers of one process
+    contending on the database lock wait far longer than the write takes; queued here
+    they start the moment the previous one ends. Other processes (a worker) still meet
+    at SQLite's lock, bounded by busy_timeout. Released on commit or rollback, whichever
+    thread ends the transaction.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def enter(self, conn: Connection) -> None:
+        if not self._lock.acquire(timeout=self.timeout):
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            )
+        conn.connection.info["writer_gate"] = self
+
+    def leave(self, conn: Connection) -> None:
+        _release(conn.connection.info)
+
+    def leave_record(self, _dbapi_conn: Any, record: Any) -> None:
+        # Safety net: a connection returned to the pool never keeps the gate.
+        _release(record.info)
+
+
+def _release(info: dict[Any, Any]) -> None:
+    gate = info.pop("writer_gate", None)
+    if gate is not None:
+        gate._lock.release()
+
+
+def _sqlite_begin(gate: _WriterGate) -> Callable[[Connection], None]:
+    def on_begin(conn: Connection) -> None:
+        # Readers take no lock at all: in WAL mode a deferred BEGIN reads a snapshot
+        # while writers go on, and query_only makes an accidental write fail loudly
+        # instead of silently upgrading to a write lock. Writers take the lock up
+        # front with BEGIN IMMEDIATE, so two writers queue on busy_timeout instead of
+        # one failing with "database is locked" when its read lock cannot be upgraded.
+        readonly = bool(conn.get_execution_options().get(READONLY))
+        info = conn.connection.info
+        if info.get("query_only") is not readonly:
+            conn.exec_driver_sql(f"PRAGMA query_only={int(readonly)}")
+            info["query_only"] = readonly
+        if readonly:
+            conn.exec_driver_sql("BEGIN")
+            return
+        gate.enter(conn)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.leave(conn)
+            raise
+
+    return on_begin
 
 
 def _postgres_begin(conn: Connection) -> None:
@@ -149,8 +196,12 @@ def make_engine(
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs
         )
+        gate = _WriterGate(lock_timeout)
         event.listen(engine, "connect", _sqlite_connect(lock_ms))
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin(gate))
+        event.listen(engine, "commit", gate.leave)
+        event.listen(engine, "rollback", gate.leave)
+        event.listen(engine.pool, "checkin", gate.leave_record)
         return engine
     engine = create_engine(
         url,
