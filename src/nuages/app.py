@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from nuages import __version__
 from nuages.accounts.api import router as accounts_router
-from nuages.api import problems
+from nuages.api import docs, problems
 from nuages.accounts.token_use import TokenUses
-from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware
+from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, DuplicateKeysMiddleware
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
 from nuages.contracts.api import router as contracts_router
@@ -98,10 +98,12 @@ def create_app(
         title="nuages",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
+    docs.install(app)
     app.state.database = database
     app.state.token_uses = TokenUses()
     app.state.settings = settings
@@ -123,12 +125,14 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 
+    # Outermost last: body limit, then duplicate keys, then admission, then the app.
     app.add_middleware(
         AdmissionMiddleware,
         max_in_flight=min(in_flight, 10_000),
         queue_timeout=settings.api_queue_timeout,
         retry_after=settings.api_retry_after,
     )
+    app.add_middleware(DuplicateKeysMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     _document_problems(app)
     return app

@@ -1,9 +1,11 @@
-"""Guards applied before any handler runs: the body-size limit (413) and NUL bytes."""
+"""Guards applied before any handler runs: the body-size limit (413), NUL bytes, JSON
+bodies with duplicate keys (422) and the admission limit (503 when saturated)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,10 +17,6 @@ def _has_nul(scope: Scope) -> bool:
     query = scope.get("query_string", b"")
     path = scope.get("path", "")
     return b"%00" in query or b"\x00" in query or "\x00" in path
-
-
-class BodyTooLarge(Exception):
-    """Raised while streaming a body past the limit."""
 
 
 class BodyLimitMiddleware:
@@ -57,27 +55,38 @@ class BodyLimitMiddleware:
                     return
         seen = 0
         started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            # 17.9: a chunked body is counted as it streams; past the limit the 413 is
+            # sent here, and the app is told the client went away, so nothing it
+            # answers (a 400 "error parsing the body") reaches the client.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge()
+                    refused = True
+                    if not started:
+                        await self._refuse(scope, send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, send)
+        except Exception:
+            if not refused:
+                raise
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         await self._send_problem(
@@ -126,6 +135,80 @@ async def send_problem(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
+
+
+class DuplicateKeysMiddleware:
+    """Refuse a JSON body in which an object names the same key twice (17.9): which of
+    the two values counts is up to the parser, so the request is ambiguous.
+
+    The body (already bounded by BodyLimitMiddleware, outside this one) is read, checked
+    and handed on unchanged; a body that is not JSON at all is left to the route's own
+    validation (422).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away (or the body was too large: answered)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            json.loads(body, object_pairs_hook=_refuse_duplicates)
+        except _DuplicateKey as exc:
+            await send_problem(
+                scope,
+                send,
+                422,
+                "validation-failed",
+                "The input is not valid",
+                f"body: the key '{exc.key}' appears twice in one object",
+            )
+            return
+        except ValueError:
+            pass
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 class AdmissionMiddleware:

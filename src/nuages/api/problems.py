@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from nuages.kernel.db import is_saturation
 from nuages.kernel.errors import PROBLEM_BASE, NuagesError
@@ -96,7 +97,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
-        return problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # 17.9 (RFC 9110 §15.5.6): say which methods the path does take; routes of
+            # one path are separate, so ask each of them rather than the first one.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem(
+            exc.status_code, slug, title, str(exc.detail), request.url.path, headers=headers
+        )
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         # 17.1: a saturated database (no pooled connection in time, a lock wait timed
@@ -120,6 +128,18 @@ def install(app: FastAPI) -> None:
             "an unexpected error occurred; it has been logged",
             request.url.path,
         )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    allowed = []
+    for method in _METHODS:
+        scope = dict(request.scope, method=method)
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def unavailable(request: Request) -> JSONResponse:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from nuages.kernel.validation import Out, SafeName, Strict
+from nuages.kernel.validation import Multiline, Out, SafeName, Strict
 
 Amount = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
@@ -408,7 +408,7 @@ class DisputeCreate(Strict):
         json_schema_extra={"examples": [{"reason": "La VM facturée a été supprimée le 3."}]}
     )
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Annotated[str, Multiline] = Field(min_length=1, max_length=2000)
 
 
 class DisputeResolve(Strict):
@@ -419,7 +419,7 @@ class DisputeResolve(Strict):
     )
 
     accept: bool
-    resolution: str = Field(min_length=1, max_length=2000)
+    resolution: Annotated[str, Multiline] = Field(min_length=1, max_length=2000)
     credit_amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
 
 
