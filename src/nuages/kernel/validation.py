@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -55,7 +55,14 @@ _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe
 _LINE_BREAKS = re.compile("[\t\n\r]")
 
 
-def _check_text(value: Any, multiline: bool) -> None:
+def _holds_model(annotation: Any) -> bool:
+    """The field's type is (or contains) a model, which checks its own fields."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
+
+
+def _check_text(value: Any, multiline: bool, models: bool = False) -> None:
     if isinstance(value, str):
         found = _FORBIDDEN.search(value)
         if found is None and not multiline:
@@ -66,8 +73,9 @@ def _check_text(value: Any, multiline: bool) -> None:
             raise ValueError(f"{what} may not contain the control character U+{ord(found.group()):04X}")
     elif isinstance(value, list | tuple):
         for item in value:
-            _check_text(item, multiline)
-    elif isinstance(value, dict):
+            _check_text(item, multiline, models)
+    elif isinstance(value, dict) and not models:
+        # (an object for a nested model is checked by that model, naming its fields)
         for key, item in value.items():
             _check_text(key, False)
             _check_text(item, multiline)
@@ -85,7 +93,8 @@ class Strict(BaseModel):
     def _refuse_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name or "")
         extra = field.json_schema_extra if field is not None else None
-        _check_text(value, isinstance(extra, dict) and extra.get(MULTILINE) is True)
+        multiline = isinstance(extra, dict) and extra.get(MULTILINE) is True
+        _check_text(value, multiline, field is not None and _holds_model(field.annotation))
         return value
 
 
