@@ -275,8 +275,9 @@ def _postgres() -> Iterator[str | None]:
 
 def _row(label: str, clients: int, ours: Figures, bare: Figures) -> str:
     ratio = ours.quantile(99) / bare.quantile(99)
+    rate = len(ours.latencies) / ours.seconds
     return (
-        f"{label:<11}{clients:>5} | {len(ours.latencies):>7} {len(ours.latencies) / ours.seconds:>7.0f}"
+        f"{label:<11}{clients:>5} | {len(ours.latencies):>7} {rate:>7.0f}"
         f" {ours.quantile(50) * 1000:>8.1f} {ours.quantile(99) * 1000:>8.1f} {ours.errors:>6} |"
         f" {len(bare.latencies) / bare.seconds:>7.0f} {bare.quantile(50) * 1000:>8.1f}"
         f" {bare.quantile(99) * 1000:>8.1f} {bare.errors:>6} | {ratio:>6.1f}"

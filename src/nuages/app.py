@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from nuages import __version__
 from nuages.accounts.api import router as accounts_router
-from nuages.api import docs, problems
 from nuages.accounts.token_use import TokenUses
+from nuages.api import docs, problems
 from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, DuplicateKeysMiddleware
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router

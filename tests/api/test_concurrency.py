@@ -49,9 +49,7 @@ def _last_used(database: Database, token_id: str) -> dt.datetime | None:
 
 def _token_id(database: Database, user_id: str) -> str:
     with database.unit() as session:
-        return session.execute(
-            select(ApiToken.id).where(ApiToken.user_id == user_id)
-        ).scalar_one()
+        return session.execute(select(ApiToken.id).where(ApiToken.user_id == user_id)).scalar_one()
 
 
 def test_regression_concurrent_reads_and_writes_never_500(

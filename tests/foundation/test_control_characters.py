@@ -118,8 +118,7 @@ def _names_field(response: Any, field: TextField) -> bool:
         return False
     errors = response.json().get("errors", [])
     return any(
-        tuple(e["loc"][1 : 1 + len(field.where)]) == field.where
-        and "control character" in e["msg"]
+        tuple(e["loc"][1 : 1 + len(field.where)]) == field.where and "control character" in e["msg"]
         for e in errors
     )
 
@@ -139,9 +138,7 @@ def test_regression_control_characters_refused_in_every_text_field(
     assert not failures, "\n".join(failures)
 
 
-def test_regression_owner_cannot_set_a_bell_in_legal_name(
-    client: TestClient, world: World
-) -> None:
+def test_regression_owner_cannot_set_a_bell_in_legal_name(client: TestClient, world: World) -> None:
     """The issue's example, end to end: 422 naming legal_name, the name unchanged."""
     from nuages.accounts.roles import Role
 
@@ -154,9 +151,10 @@ def test_regression_owner_cannot_set_a_bell_in_legal_name(
     )
     assert r.status_code == 422, r.text
     assert r.json()["detail"].startswith("body.legal_name:")
-    assert client.get(f"/api/v1/clients/{client_id}", headers=owner.headers).json()[
-        "legal_name"
-    ] == "Tenant A SA"
+    assert (
+        client.get(f"/api/v1/clients/{client_id}", headers=owner.headers).json()["legal_name"]
+        == "Tenant A SA"
+    )
 
 
 @pytest.mark.parametrize("text", ["line 1\nline 2", "a\tb", "a\r\nb"])
@@ -179,7 +177,8 @@ def test_surrounding_newline_is_stripped_not_refused(client: TestClient, world: 
     text: stripped as before, not refused."""
     admin = world.admin()
     r = client.post(
-        "/api/v1/clients", json={**_example("POST", "/api/v1/clients"), "legal_name": "X SA\n"},
+        "/api/v1/clients",
+        json={**_example("POST", "/api/v1/clients"), "legal_name": "X SA\n"},
         headers=admin.headers,
     )
     assert r.status_code == 201, r.text

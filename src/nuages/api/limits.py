@@ -153,11 +153,14 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _is_json(scope: Scope) -> bool:
+    # FastAPI reads a body without a Content-Type as JSON too.
+    if scope.get("method") in {"GET", "HEAD"}:
+        return False
     for name, value in scope.get("headers", []):
         if name == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media = bytes(value).split(b";", 1)[0].strip().lower()
             return media == b"application/json" or media.endswith(b"+json")
-    return False
+    return True
 
 
 class DuplicateKeysMiddleware:

@@ -70,7 +70,9 @@ def _check_text(value: Any, multiline: bool, models: bool = False) -> None:
             found = _LINE_BREAKS.search(value.strip())
         if found is not None:
             what = "text" if multiline else "one-line text (no tab or line break)"
-            raise ValueError(f"{what} may not contain the control character U+{ord(found.group()):04X}")
+            raise ValueError(
+                f"{what} may not contain the control character U+{ord(found.group()):04X}"
+            )
     elif isinstance(value, list | tuple):
         for item in value:
             _check_text(item, multiline, models)
