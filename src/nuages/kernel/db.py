@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
 import threading
 import uuid
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, MetaData, QueuePool, String, create_engine, event
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -118,9 +119,9 @@ class _WriterGate:
     thread ends the transaction.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, lock: threading.Lock, timeout: float) -> None:
         self.timeout = timeout
-        self._lock = threading.Lock()
+        self._lock = lock
 
     def enter(self, conn: Connection) -> None:
         if not self._lock.acquire(timeout=self.timeout):
@@ -132,9 +133,32 @@ class _WriterGate:
     def leave(self, conn: Connection) -> None:
         _release(conn.connection.info)
 
+    def commit_then_leave(self, conn: Connection) -> None:
+        # The "commit" event runs before the driver commits: commit here first, so the
+        # next writer does not meet SQLite's lock (and its polling) while it finishes.
+        # The driver's own commit then finds no transaction and does nothing.
+        if "writer_gate" in conn.connection.info:
+            dbapi = conn.connection.dbapi_connection
+            if dbapi is not None and dbapi.in_transaction:
+                conn.exec_driver_sql("COMMIT")
+        _release(conn.connection.info)
+
     def leave_record(self, _dbapi_conn: Any, record: Any) -> None:
         # Safety net: a connection returned to the pool never keeps the gate.
         _release(record.info)
+
+
+# One lock per database file, shared by every engine of the process on that file
+# (`nuages up` runs the API and the worker, each with its own engine).
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(url: str) -> threading.Lock:
+    path = make_url(url).database or ""
+    key = os.path.realpath(path) if path else url
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.Lock())
 
 
 def _release(info: dict[Any, Any]) -> None:
@@ -196,10 +220,10 @@ def make_engine(
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs
         )
-        gate = _WriterGate(lock_timeout)
+        gate = _WriterGate(_file_lock(url), lock_timeout)
         event.listen(engine, "connect", _sqlite_connect(lock_ms))
         event.listen(engine, "begin", _sqlite_begin(gate))
-        event.listen(engine, "commit", gate.leave)
+        event.listen(engine, "commit", gate.commit_then_leave)
         event.listen(engine, "rollback", gate.leave)
         event.listen(engine.pool, "checkin", gate.leave_record)
         return engine
