@@ -236,8 +236,7 @@ def test_regression_last_used_at_written_at_most_once_a_minute(
     assert _last_used(database, token_id) == t0 + dt.timedelta(seconds=61)
 
 
-@pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_regression_read_units_refuse_writes(database: Database, method: str) -> None:
+def test_regression_read_units_refuse_writes(database: Database) -> None:
     """A read-only unit takes no write lock, so a write in it fails rather than
     queueing (SQLite query_only, PostgreSQL READ ONLY)."""
     World(database).client("X")
@@ -246,3 +245,48 @@ def test_regression_read_units_refuse_writes(database: Database, method: str) ->
             session.execute(text("UPDATE clients SET legal_name = 'Y'"))
     with database.unit() as session:
         assert session.execute(select(Client.legal_name)).scalar_one() == "X"
+
+
+def test_writers_of_one_process_queue_and_release_on_every_ending(database: Database) -> None:
+    """SQLite writers of one process queue on a lock released by commit and rollback
+    alike (a failed unit must not keep others waiting); PostgreSQL has none to keep.
+    Two engines on one file (API and worker in `nuages up`) share it."""
+    db = Database(database.url, lock_timeout=3)
+    other = Database(database.url, lock_timeout=3)
+    try:
+        with pytest.raises(ValueError), db.unit() as session:
+            session.add(
+                Client(kind="consumer", legal_name="A", country="FR", billing_email="a@x.fr")
+            )
+            session.flush()
+            raise ValueError("abandon")
+        for target in (db, other, db):
+            with target.unit() as session:
+                session.add(
+                    Client(kind="consumer", legal_name="B", country="FR", billing_email="b@x.fr")
+                )
+        results: list[str] = []
+
+        def write(target: Database, name: str) -> None:
+            with target.unit() as session:
+                session.add(
+                    Client(kind="consumer", legal_name=name, country="FR", billing_email="c@x.fr")
+                )
+                session.flush()
+                threading.Event().wait(0.1)
+            results.append(name)
+
+        threads = [
+            threading.Thread(target=write, args=(db if i % 2 else other, f"T{i}")) for i in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == ["T0", "T1", "T2", "T3"]
+    finally:
+        db.dispose()
+        other.dispose()
+    with database.unit(readonly=True) as session:
+        names = sorted(session.execute(select(Client.legal_name)).scalars())
+    assert names == ["B", "B", "B", "T0", "T1", "T2", "T3"]
