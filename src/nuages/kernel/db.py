@@ -193,8 +193,19 @@ def _sqlite_begin(gate: _WriterGate) -> Callable[[Connection], None]:
 
 
 def _postgres_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get(READONLY):
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    # psycopg opens its transactions itself: with read_only set, its BEGIN is "BEGIN
+    # READ ONLY" (no extra round trip). Every transaction sets the flag either way,
+    # so a connection never carries a read unit's flag into a write.
+    readonly = bool(conn.get_execution_options().get(READONLY))
+    dbapi: Any = conn.connection.dbapi_connection
+    want = True if readonly else None
+    if getattr(dbapi, "read_only", want) is want:
+        return
+    try:
+        dbapi.read_only = want
+    except Exception:  # already inside a transaction: say it in SQL instead
+        if readonly:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 def make_engine(
