@@ -42,9 +42,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
     db_pool_timeout: float = Field(default=10.0, gt=0, le=600)
     db_lock_timeout: float = Field(default=10.0, gt=0, le=600)
-    # Requests handled at once by the API (default: the pool's size plus overflow, so
-    # every admitted request gets a connection); the others wait in line up to
-    # api_queue_timeout seconds, then get 503 with Retry-After: api_retry_after.
+    # Requests handled at once by the API (default: 4 per CPU, at most the pool's size
+    # plus overflow, so every admitted request gets a connection); the others wait in
+    # line up to api_queue_timeout seconds, then get 503 with Retry-After.
     api_max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
     api_queue_timeout: float = Field(default=10.0, gt=0, le=600)
     api_retry_after: int = Field(default=2, ge=1, le=3600)
