@@ -86,6 +86,7 @@ def test_regression_duplicate_json_keys_refused(
         assert r.status_code == 422, r.text
         assert r.headers["content-type"] == "application/problem+json"
         assert re.search(r"key '(legal_name|x)' appears twice", r.json()["detail"])
+        assert r.json()["errors"][0]["loc"][0] == "body"
     assert _clients(world.database) == 0
 
 

@@ -112,6 +112,7 @@ async def send_problem(
     title: str,
     detail: str,
     headers: list[tuple[bytes, bytes]] | None = None,
+    **extra: Any,
 ) -> None:
     """Answer with a problem document straight from ASGI (before any router ran)."""
     body = json.dumps(
@@ -121,6 +122,7 @@ async def send_problem(
             "status": status,
             "detail": detail,
             "instance": scope.get("path", ""),
+            **extra,
         }
     ).encode()
     await send(
@@ -198,6 +200,13 @@ class DuplicateKeysMiddleware:
                 "validation-failed",
                 "The input is not valid",
                 f"body: the key '{exc.key}' appears twice in one object",
+                errors=[
+                    {
+                        "loc": ["body", exc.key],
+                        "msg": "the key appears twice in one object",
+                        "type": "duplicate_key",
+                    }
+                ],
             )
             return
         except ValueError:
