@@ -190,3 +190,41 @@ def _example(method: str, path: str) -> dict[str, Any]:
         if route.method == method and route.path == path and route.body_example:
             return copy.deepcopy(route.body_example)
     raise AssertionError(f"no example for {method} {path}")
+
+
+def _time_fields() -> list[TextField]:
+    fields = []
+    for route in api_routes(APP):
+        operation = OPENAPI["paths"][route.path][route.method.lower()]
+        body = operation.get("requestBody")
+        if not body or route.body_example is None:
+            continue
+        component = _resolve(body["content"]["application/json"]["schema"])
+        for name, raw in component.get("properties", {}).items():
+            if _resolve(raw).get("format") == "date-time":
+                fields.append(
+                    TextField(route.method, route.path, (name,), False, False, route.body_example)
+                )
+    return fields
+
+
+TIME_FIELDS = _time_fields()
+
+
+@pytest.mark.parametrize("value", [0.5, 1700000000, "0.5", "2026-11-01T08:00:00"])
+def test_regression_body_times_are_iso_8601_with_a_zone(
+    client: TestClient, world: World, value: object
+) -> None:
+    """17.9 for bodies too: a time field of any body refuses a number of seconds and a
+    time without zone, naming the field (pydantic read 0.5 as 1970-01-01T00:00:00.5Z)."""
+    assert TIME_FIELDS, "no body has a time field: the walk found nothing"
+    admin = world.admin()
+    failures = []
+    for field in TIME_FIELDS:
+        url = PARAM.sub("00000000-0000-4000-8000-000000000000", field.path)
+        body = field.body("") | {field.where[0]: value}
+        response = client.request(field.method, url, json=body, headers=admin.headers)
+        errors = response.json().get("errors", []) if response.status_code == 422 else []
+        if not any(e["loc"][1:2] == list(field.where) and "ISO 8601" in e["msg"] for e in errors):
+            failures.append(f"{field}: {response.status_code} {response.text[:160]}")
+    assert not failures, "\n".join(failures)

@@ -62,6 +62,13 @@ def _holds_model(annotation: Any) -> bool:
     return any(_holds_model(arg) for arg in get_args(annotation))
 
 
+def _holds_datetime(annotation: Any) -> bool:
+    """The field's type is (or contains) a date and time."""
+    if annotation is dt.datetime or annotation is AwareDatetime:
+        return True
+    return any(_holds_datetime(arg) for arg in get_args(annotation))
+
+
 def _check_text(value: Any, multiline: bool, models: bool = False) -> None:
     if isinstance(value, str):
         found = _FORBIDDEN.search(value)
@@ -97,6 +104,9 @@ class Strict(BaseModel):
         extra = field.json_schema_extra if field is not None else None
         multiline = isinstance(extra, dict) and extra.get(MULTILINE) is True
         _check_text(value, multiline, field is not None and _holds_model(field.annotation))
+        if value is not None and field is not None and _holds_datetime(field.annotation):
+            # 17.9: a time is ISO 8601 with a time zone, never a number of seconds.
+            return _iso_instant(value)
         return value
 
 
