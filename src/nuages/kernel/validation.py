@@ -121,7 +121,7 @@ def _iso_instant(value: Any) -> Any:
         return value
     if not isinstance(value, str) or not _ISO_INSTANT.match(value.strip()):
         raise ValueError(
-            "expected an ISO 8601 date and time with a time zone, e.g. 2026-11-01T00:00:00Z"
+            "expected an ISO 8601 date and time with a timezone, e.g. 2026-11-01T00:00:00Z"
         )
     return value.strip()
 
