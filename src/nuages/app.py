@@ -18,11 +18,11 @@ from nuages.accounts.api import router as accounts_router
 from nuages.accounts.token_use import TokenUses
 from nuages.api import docs, problems
 from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, DuplicateKeysMiddleware
+from nuages.api.refusals import RefusalLimiter, record_refusal
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
-from nuages.history import service as history
 from nuages.history.api import router as history_router
 from nuages.invoicing.api import router as invoicing_router
 from nuages.kernel.db import Database
@@ -47,33 +47,6 @@ Authenticate with `Authorization: Bearer nua_…` (create one with `nuages admin
 `POST /api/v1/auth/token`). Errors are `application/problem+json` (RFC 9457) with a
 stable `type`. Lists are paginated with `page` and `per_page`.
 """
-
-
-def _record_failure(request: Request, exc: NuagesError) -> None:
-    """Write a refused state change to the history, in its own transaction (the
-    change itself rolled back)."""
-    principal = getattr(request.state, "principal", None)
-    if request.method in {"GET", "HEAD", "OPTIONS"} or principal is None:
-        return
-    params = dict(request.path_params)
-    object_id = next((v for k, v in reversed(params.items()) if k.endswith("_id")), "-")
-    route = request.scope.get("route")
-    name = getattr(route, "name", None) or request.url.path
-    try:
-        database: Database = request.app.state.database
-        with database.unit() as session:
-            history.record(
-                session,
-                principal.actor,
-                object_type=name.split("_", 1)[-1][:32],
-                object_id=str(object_id)[:64],
-                action=name[:64],
-                params=params,
-                client_id=principal.client_id,
-                outcome=f"refused: {exc.status} {exc.detail}",
-            )
-    except Exception:  # the refusal answer matters more than its record
-        log.exception("could not record a refused action")
 
 
 def default_in_flight(database: Database) -> int:
@@ -117,11 +90,15 @@ def create_app(
     app.state.token_uses = TokenUses()
     app.state.settings = settings
     app.state.offers = offers or OfferRegistry.from_directory(settings.offers_dir)
+    app.state.refusal_limiter = RefusalLimiter.from_settings(settings)
     problems.install(app)
 
     @app.exception_handler(NuagesError)
     async def _nuages_error(request: Request, exc: NuagesError) -> JSONResponse:
-        await run_in_threadpool(_record_failure, request, exc)
+        # A refused write is recorded, unless the caller is over its refusal budget.
+        limited = await run_in_threadpool(record_refusal, request, exc)
+        if limited is not None:
+            return limited
         return problems.problem(
             exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
         )

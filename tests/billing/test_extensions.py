@@ -122,14 +122,16 @@ def test_no_extension_before_the_contract_is_formed(client: TestClient, world: W
     assert _order(client, contract_id, owner.headers).status_code == 402
 
 
-def test_000_s8_extension_billed_per_extra_vm_hour_and_ends_by_itself(
+def test_000_s8_extension_bills_only_vms_that_exist_and_ends_by_itself(
     client: TestClient, world: World, database: Database, offers: OfferRegistry
 ) -> None:
-    """2 × vm-m (0.0480/h) over [10:00, 13:00): three hours of 2 × 0.0480 = 0.0960, i.e.
-    0.288 in all, nothing after 13:00; at 13:05 the extension has ended by itself."""
+    """2 × vm-m over [10:00, 13:00) whose VMs were never made (no host, no pass): no
+    extra VM-hour, nothing billed (issue 9.8: it used to bill 0.288 for nothing; the
+    VM-hours of made VMs are tested in test_extension_vms); at 13:05 it has ended."""
     set_now(at("2026-11-02 09:00"))
     f = funded(world, client)
     ext = _order(client, f.contract_id, f.owner.headers).json()
+    set_now(at("2026-11-02 15:00"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 15:00"), registry=offers)
     with database.unit() as session:
         rows = session.execute(
@@ -137,9 +139,7 @@ def test_000_s8_extension_billed_per_extra_vm_hour_and_ends_by_itself(
             .where(LedgerEntry.resource_id == ext["id"])
             .order_by(LedgerEntry.period_start)
         ).all()
-    assert [r[1] for r in rows] == [Decimal("-0.096")] * 3
-    assert [r[2] for r in rows] == [Decimal(2)] * 3
-    assert rows[0][0] == at("2026-11-02 10:00")
+    assert rows == []
     with database.unit() as session:
         assert extensions.expire(session, at("2026-11-02 13:05")) == 1
     r = client.get(f"/api/v1/extensions/{ext['id']}", headers=f.owner.headers)
@@ -150,22 +150,25 @@ def test_running_extension_cut_short_never_below_one_hour(
     client: TestClient, world: World, database: Database, offers: OfferRegistry
 ) -> None:
     """Withdrawn 20 minutes after it started, an extension ends one hour after its start
-    (000 §9), and is billed that hour only; a pending one is simply cancelled."""
+    (000 §9), and is billed that hour only: 2 × backup-7d at 2.00 a month, November
+    (Brussels) having 720 hours: 2 × 2.00 / 720 = 0.005556; a pending one is simply
+    cancelled."""
     set_now(at("2026-11-02 09:00"))
     f = funded(world, client)
-    ext = _order(client, f.contract_id, f.owner.headers).json()
+    ext = _order(client, f.contract_id, f.owner.headers, kind="option", item_id="backup-7d").json()
     set_now(at("2026-11-02 10:20"))
     r = client.post(
         f"/api/v1/extensions/{ext['id']}/cancel", json={"reason": "done"}, headers=f.owner.headers
     )
     assert r.status_code == 200, r.text
     assert r.json()["ends_at"].startswith("2026-11-02T11:00")
+    set_now(at("2026-11-02 14:00"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 14:00"), registry=offers)
     with database.unit() as session:
         total = session.execute(
             select(func.sum(LedgerEntry.amount)).where(LedgerEntry.resource_id == ext["id"])
         ).scalar_one()
-    assert total == Decimal("-0.096")
+    assert total == Decimal("-0.005556")
     member = world.user(Role.CLIENT_MEMBER, f.client_id)
     pending = _order(client, f.contract_id, member.headers, starts_at="2026-11-03T10:00:00Z",
                      ends_at="2026-11-03T12:00:00Z").json()  # fmt: skip

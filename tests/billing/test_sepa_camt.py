@@ -21,6 +21,7 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.kernel.db import Database
 from tests.billing.factories import Funded, funded, order, transfer
+from tests.factories import Actor as User
 from tests.factories import World
 
 DATA = Path(__file__).parent / "data"
@@ -58,6 +59,15 @@ def _debit(client: TestClient, f: Funded, amount: str, reference: str) -> dict[s
     assert r.status_code == 201, r.text
     body: dict[str, object] = r.json()
     return body
+
+
+def _settle(client: TestClient, admin: User, contract_id: str, end_to_end_id: str) -> None:
+    r = client.post(
+        f"/api/v1/billing/contracts/{contract_id}/direct-debits/settlements",
+        json={"end_to_end_id": end_to_end_id},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200 and r.json()["state"] == "settled", r.text
 
 
 def _batch(database: Database, offers: OfferRegistry) -> SepaBatch | None:
@@ -130,8 +140,9 @@ def test_direct_debit_forms_the_contract_then_a_return_reverses_it(
     client: TestClient, world: World, offers: OfferRegistry, database: Database
 ) -> None:
     """000 §3.1, §13.2: a pending contract funded by a 100.00 direct debit is formed when
-    the pain.008 batch goes out (FRST, schema-valid); the next collection is RCUR; a
-    returned collection (AM04) is reversed by a new entry, once."""
+    the collection is settled, not when the pain.008 batch (FRST, schema-valid) goes
+    out; the next collection is RCUR; a settled collection returned (AM04) is reversed
+    by a new entry, once."""
     from nuages.accounts.roles import Role
 
     client_id = world.client()
@@ -157,6 +168,11 @@ def test_direct_debit_forms_the_contract_then_a_return_reverses_it(
     assert doc.findtext(f".//{PAIN}InstdAmt") == "100.00"
     with database.unit() as session:
         contract = session.get(Contract, contract_id)
+        assert contract is not None and contract.state == "pending"  # not money yet
+        assert ledger.balance(session, contract_id) == Decimal("0")
+    _settle(client, admin, contract_id, str(first["end_to_end_id"]))
+    with database.unit() as session:
+        contract = session.get(Contract, contract_id)
         assert contract is not None and contract.state == "active"
         assert ledger.balance(session, contract_id) == Decimal("100")
     assert _batch(database, offers) is None  # nothing waiting any more
@@ -164,6 +180,7 @@ def test_direct_debit_forms_the_contract_then_a_return_reverses_it(
     batch = _batch(database, offers)
     assert batch is not None
     assert etree.fromstring(batch.xml.encode()).findtext(f".//{PAIN}SeqTp") == "RCUR"
+    _settle(client, admin, contract_id, str(second["end_to_end_id"]))
 
     url = f"/api/v1/billing/contracts/{contract_id}/direct-debits/returns"
     ret = {"end_to_end_id": second["end_to_end_id"], "reason": "AM04"}
@@ -272,8 +289,9 @@ def test_bad_statement_refused(data: bytes) -> None:
 def test_cli_import_statement_and_sepa_batch(
     client: TestClient, world: World, database: Database, tmp_path: Path
 ) -> None:
-    """``nuages billing sepa-batch`` writes a pain.008 file and credits the collection;
-    ``nuages billing import-statement`` reconciles the sample statement."""
+    """``nuages billing sepa-batch`` writes a pain.008 file (nothing credited yet);
+    ``nuages billing import-statement`` reconciles the sample statement;
+    ``nuages billing settle-debit`` credits the collection, once."""
     f = funded(world, client)
     ref = client.get(
         f"/api/v1/billing/contracts/{f.contract_id}/account", headers=f.owner.headers
@@ -310,5 +328,17 @@ def test_cli_import_statement_and_sepa_batch(
     )
     assert run.returncode == 0, run.stderr
     assert "2 credited" in run.stdout
+    with database.unit() as session:
+        assert ledger.balance(session, f.contract_id) == Decimal("275.50")
+        e2e = session.execute(select(DirectDebit.end_to_end_id)).scalar_one()
+    for expected in ("200.000000 EUR credited", "already settled"):
+        run = subprocess.run(
+            [sys.executable, "-m", "nuages", "billing", "settle-debit", e2e],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0 and expected in run.stdout, run.stdout + run.stderr
     with database.unit() as session:
         assert ledger.balance(session, f.contract_id) == Decimal("475.50")

@@ -20,6 +20,7 @@ from nuages.compute.hypervisor import (
     DomainStatus,
     HostUnreachable,
     PowerState,
+    StopReason,
     UserNet,
 )
 from nuages.kernel.errors import InvalidTransition, ValidationFailed
@@ -158,8 +159,9 @@ def test_list_domains_over_500(test_hypervisor: LibvirtHypervisor) -> None:
     assert [d.name for u, d in listed.items() if u not in {s.uuid for s in specs}] == ["test"]
     for n, spec in enumerate(specs):
         expected = [PowerState.PAUSED, PowerState.SHUTOFF, PowerState.RUNNING][n % 3]
+        reason = StopReason.DESTROYED if expected is PowerState.SHUTOFF else None
         assert listed[spec.uuid] == DomainStatus(
-            spec.name, spec.uuid, expected, spec.vcpus, spec.memory_mib
+            spec.name, spec.uuid, expected, spec.vcpus, spec.memory_mib, reason
         )
 
 

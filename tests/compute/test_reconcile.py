@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from nuages.accounts.principal import Principal
 from nuages.compute import schemas
-from nuages.compute.hypervisor import DiskBoot, DomainSpec, PowerState
+from nuages.compute.hypervisor import DiskBoot, DomainSpec, PowerState, StopReason
 from nuages.compute.models import Host, Vm, VmOutage
 from nuages.compute.services import reconcile, vms
 from nuages.compute.states import Action
@@ -76,7 +76,8 @@ def test_002_s6_vm_shut_off_behind_our_back_opens_an_outage(cw: ComputeWorld) ->
     set_now(T0)
     assert reconcile_pass(cw).changed == []
     assert state(cw, vm_id) == ("running", "running")
-    cw.runtime.hypervisor(host.uri).destroy(uuid.UUID(vm_id))  # behind the platform's back
+    # The guest powers itself off, behind the platform's back.
+    cw.runtime.hypervisor(host.uri).shutdown(uuid.UUID(vm_id), timeout_s=5)
 
     set_now(T0 + dt.timedelta(minutes=1))
     report = reconcile_pass(cw)
@@ -107,6 +108,38 @@ def test_002_s6_vm_shut_off_behind_our_back_opens_an_outage(cw: ComputeWorld) ->
             ).scalars()
         )
     assert actions[-5:] == ["vm.sync", "vm.outage.open", "vm.start", "vm.start", "vm.outage.close"]
+
+
+def test_regression_virsh_destroy_is_not_recorded_as_guest_shutdown(cw: ComputeWorld) -> None:
+    """Issue 9.11: a guest forced off from the host (``virsh destroy``: libvirt's stop
+    reason VIR_DOMAIN_SHUTOFF_DESTROYED) was recorded as cause "guest-shutdown", the
+    client's own act (002 §6 excusable). The cause now follows the reason libvirt
+    reports: destroyed → "destroyed", a guest powering off → "guest-shutdown"."""
+    set_now(T0)
+    destroyed, owner, host = running_vm(cw, "web-1")
+    with cw.database.unit() as session:
+        contract_id = session.get(Vm, destroyed).contract_id  # type: ignore[union-attr]
+        vm, op = vms.create_vm(
+            session,
+            owner,
+            cw.runtime,
+            cw.offers,
+            schemas.VmCreate(contract_id=contract_id, flavour="vm-s", image="base", name="web-2"),
+        )
+        shut, op_id = vm.id, op.id
+    assert cw.run(op_id) == "succeeded"
+    hv = cw.runtime.hypervisor(host.uri)
+    hv.destroy(uuid.UUID(destroyed))  # what `virsh destroy` does
+    hv.shutdown(uuid.UUID(shut), timeout_s=5)  # the guest's own power-off
+    assert hv.status(uuid.UUID(destroyed)).stop_reason is StopReason.DESTROYED
+    assert hv.status(uuid.UUID(shut)).stop_reason is StopReason.SHUTDOWN
+
+    set_now(T0 + dt.timedelta(minutes=1))
+    report = reconcile_pass(cw)
+    assert sorted(report.outages_opened) == sorted([destroyed, shut])
+    assert [o.cause for o in outages(cw, destroyed)] == ["destroyed"]
+    assert [o.cause for o in outages(cw, shut)] == ["guest-shutdown"]
+    assert state(cw, destroyed) == ("stopped", "shutoff")
 
 
 def test_paused_and_vanished_domains(cw: ComputeWorld) -> None:

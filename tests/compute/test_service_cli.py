@@ -75,13 +75,14 @@ def test_host_add_and_list(nuages: Callable[..., Ran], database: Database, tmp_p
     assert "6 vCPU  12288 MiB" in done.stdout and "accel=tcg" in done.stdout
     with database.unit() as session:
         host = session.execute(select(Host)).scalar_one()
-        assert (host.name, host.site, host.country, host.vcpus, host.ram_mib, host.accel) == (
-            "rack-1", "paris-1", "FR", 6, 12288, "tcg",
+        sites = [(s.site, s.country) for s in host.sites]
+        assert (host.name, sites, host.vcpus, host.ram_mib, host.accel, host.state) == (
+            "rack-1", [("paris-1", "FR")], 6, 12288, "tcg", "active",
         )  # fmt: skip
     again = nuages(
         database, data, "host", "add", f"test://{xml}", "--site", "paris-1", "--country", "FR"
     )
-    assert again.returncode == 1 and "exists" in again.stderr
+    assert again.returncode == 1 and "already serves" in again.stderr
     bad = nuages(
         database, data, "host", "add", "qemu:///system; rm -rf /", "--site", "x", "--country", "FR"
     )

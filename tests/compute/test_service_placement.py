@@ -141,7 +141,7 @@ def test_spread_and_unavailable_hosts(cw: ComputeWorld) -> None:
     with cw.database.unit() as session:
         row = session.get(Host, off.id)
         assert row is not None
-        row.enabled = False
+        row.state = "disabled"
         row = session.get(Host, lost.id)
         assert row is not None
         row.reachable = False

@@ -162,6 +162,7 @@ def test_offer_refuses_client_kinds_it_does_not_serve(
             "legal_name": "Jean Dupont",
             "country": "BE",
             "billing_email": "j@example.com",
+            "address": {"line1": "Rue Haute 1", "postcode": "1000", "city": "Bruxelles"},
         },
         headers=admin.headers,
     )
@@ -173,3 +174,69 @@ def test_offer_refuses_client_kinds_it_does_not_serve(
     )
     assert r.status_code == 422
     assert "not sold to consumer" in r.json()["detail"]
+
+
+def test_regression_client_cancels_pending_order(client: TestClient, world: World) -> None:
+    """000 §3.1 / 001 §2.5: until the contract forms nothing binds the client, so its
+    owner may withdraw the order (pending → closed, recorded); once formed it cannot be
+    cancelled, and a member, or another client's owner, cannot cancel it."""
+    client_id, owner = _owner(world)
+    r = client.post(
+        "/api/v1/contracts",
+        json={"offer_id": "cloudbizz", "accept_terms": True},
+        headers=owner.headers,
+    )
+    contract_id = r.json()["id"]
+    member = world.user(Role.CLIENT_MEMBER, client_id)
+    _other_id, stranger = _owner(world)
+    url = f"/api/v1/contracts/{contract_id}/cancel"
+    assert client.post(url, json={"reason": "x"}, headers=member.headers).status_code == 403
+    assert client.post(url, json={"reason": "x"}, headers=stranger.headers).status_code == 404
+    r = client.post(url, json={"reason": "ordered the wrong offer"}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "closed" and r.json()["ended_at"] is not None
+    assert r.json()["state_reason"] == "ordered the wrong offer"
+    with world.database.unit() as session:
+        actions = session.scalars(
+            select(HistoryEntry.action).where(HistoryEntry.object_id == contract_id)
+        ).all()
+    assert "contract.closed" in actions
+    # A formed contract is not cancelled.
+    r = client.post(
+        "/api/v1/contracts",
+        json={"offer_id": "cloudbizz", "accept_terms": True},
+        headers=owner.headers,
+    )
+    formed = r.json()["id"]
+    admin = world.admin()
+    client.post(f"/api/v1/contracts/{formed}/confirm", json={"reason": "ok"}, headers=admin.headers)
+    r = client.post(
+        f"/api/v1/contracts/{formed}/cancel", json={"reason": "x"}, headers=owner.headers
+    )
+    assert r.status_code == 409
+    assert "only a pending order" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("action", ["confirm", "cancel", "suspend", "resume"])
+def test_regression_missing_reason_names_the_field(
+    client: TestClient, world: World, action: str
+) -> None:
+    """Without a body, confirm/cancel answered "body: Field required"; the problem now
+    names the missing field, reason."""
+    _client_id, owner = _owner(world)
+    r = client.post(
+        "/api/v1/contracts",
+        json={"offer_id": "cloudbizz", "accept_terms": True},
+        headers=owner.headers,
+    )
+    contract_id = r.json()["id"]
+    admin = world.admin()
+    r = client.post(f"/api/v1/contracts/{contract_id}/{action}", headers=admin.headers)
+    assert r.status_code == 422
+    problem = r.json()
+    assert problem["detail"] == "body.reason: Field required"
+    assert problem["errors"] == [
+        {"loc": ["body", "reason"], "msg": "Field required", "type": "missing"}
+    ]
+    r = client.post(f"/api/v1/contracts/{contract_id}/{action}", json={}, headers=admin.headers)
+    assert r.json()["detail"] == "body.reason: Field required"

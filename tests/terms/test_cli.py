@@ -244,3 +244,34 @@ def test_bad_input_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "error: --at '2026-02-30' is not an ISO date or date-time (e.g. 2026-10-05T09:30)"
     ]
+
+
+def test_regression_terms_sla_help_does_not_crash_subprocess(tmp_path: Path) -> None:
+    """`nuages terms sla --help` printed a rich MarkupError traceback on "[/CAUSE]"."""
+    done = run("terms", "sla", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "MarkupError" not in done.stderr and "Traceback" not in done.stderr
+    assert "START/END/CAUSE" in " ".join(done.stdout.split())
+
+
+def test_regression_terms_sla_refuses_unknown_outage_cause_subprocess(tmp_path: Path) -> None:
+    """002 §6 lists the excusable events; a cause the offer does not list ("client-act",
+    a typo of "client-acts") was counted as unavailability without a word. It is refused
+    (exit 2, the known causes named), and the listed cause still excuses the hour."""
+    outage = "2026-10-05T09:00/2026-10-05T10:00"
+    done = run(
+        "terms", "sla", "axantis-cloud-vm-avance", "--month", "2026-10",
+        "--outage", f"{outage}/client-act", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "'client-act' is not an excusable cause" in done.stderr
+    assert "client-acts" in done.stderr and "Traceback" not in done.stderr
+    done = run(
+        "terms", "sla", "axantis-cloud-vm-avance", "--month", "2026-10",
+        "--outage", f"{outage}/client-acts", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counted_minutes"] == "0"

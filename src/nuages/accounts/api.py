@@ -103,9 +103,18 @@ def update_user(
     return service.update_user(session, principal, user_id, body)
 
 
+@router.put("/users/{user_id}/email", response_model=schemas.UserOut)
+def change_email(
+    user_id: str, body: schemas.EmailChange, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Give a user a new e-mail address (provider admins with the admin scope)."""
+    return service.change_email(session, principal, user_id, body.email)
+
+
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=schemas.TokenCreated)
 def create_token(body: schemas.TokenCreate, principal: PrincipalDep, session: SessionDep) -> object:
-    """A new token for the caller; the token appears in this answer only."""
+    """A new token minted by the calling one: a subset of its scopes, expiring no later
+    than it (the expiry is clipped), revoked with it; it appears in this answer only."""
     token, clear = service.create_token(session, principal, body)
     return {**schemas.TokenOut.model_validate(token).model_dump(), "token": clear}
 
@@ -119,5 +128,6 @@ def list_tokens(principal: PrincipalDep, session: SessionDep, paging: PageDep) -
 
 @router.delete("/tokens/{token_id}", response_model=schemas.TokenOut)
 def revoke_token(token_id: str, principal: PrincipalDep, session: SessionDep) -> object:
-    """Revoke a token at once."""
+    """Revoke a token at once, with every token it minted (one's own: write scope;
+    another user's: provider admins with the admin scope)."""
     return service.revoke_token(session, principal, token_id)

@@ -5,25 +5,36 @@ from __future__ import annotations
 import typer
 
 from nuages.accounts import service
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Role, Scope
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import get_settings
 
-admin_app = typer.Typer(help="Provider administrators.", no_args_is_help=True)
+admin_app = typer.Typer(help="Provider administrators and users.", no_args_is_help=True)
+
+# The command line acts as a provider admin; the history names it "cli".
+CLI = Principal(
+    user_id="cli", email="cli", role=Role.PROVIDER_ADMIN, client_id=None, scopes=frozenset(Scope)
+)
 
 
-@admin_app.command("create")
-def create(email: str = typer.Argument(..., help="the admin's e-mail")) -> None:
-    """Create a provider admin and print an API token, once."""
+def _email(text: str) -> str:
     from pydantic import TypeAdapter, ValidationError
 
     from nuages.kernel.validation import Email
 
     try:
-        email = TypeAdapter(Email).validate_python(email)
+        return TypeAdapter(Email).validate_python(text)
     except ValidationError:
-        typer.echo(f"error: {email!r} is not an e-mail address", err=True)
+        typer.echo(f"error: {text!r} is not an e-mail address", err=True)
         raise typer.Exit(2) from None
+
+
+@admin_app.command("create")
+def create(email: str = typer.Argument(..., help="the admin's e-mail")) -> None:
+    """Create a provider admin and print an API token, once."""
+    email = _email(email)
     database = Database(get_settings().effective_database_url)
     try:
         with database.unit() as session:
@@ -33,3 +44,99 @@ def create(email: str = typer.Argument(..., help="the admin's e-mail")) -> None:
         raise typer.Exit(1) from None
     typer.echo(f"admin {email} created; API token (shown once):")
     typer.echo(token)
+
+
+@admin_app.command("set-email")
+def set_email(
+    current: str = typer.Argument(..., help="the user's current e-mail (or user id)"),
+    new: str = typer.Argument(..., help="the new e-mail"),
+) -> None:
+    """Change a user's e-mail, e.g. the first admin's ``admin@localhost`` (recorded in
+    the history as done by "cli")."""
+    from sqlalchemy import or_, select
+
+    from nuages.accounts.models import User
+
+    new = _email(new)
+    database = Database(get_settings().effective_database_url)
+    try:
+        with database.unit() as session:
+            user_id = session.execute(
+                select(User.id).where(
+                    or_(User.email == current.strip().lower(), User.id == current)
+                )
+            ).scalar_one_or_none()
+            if user_id is None:
+                typer.echo(f"error: no user {current!r}", err=True)
+                raise typer.Exit(1)
+            service.change_email(session, CLI, user_id, new)
+    except NuagesError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{current} is now {new}")
+
+
+client_app = typer.Typer(
+    help="Clients (the businesses and consumers invoiced).", no_args_is_help=True
+)
+
+
+@client_app.command("create")
+def client_create(
+    name: str = typer.Option(..., "--name", help="legal name"),
+    country: str = typer.Option(..., "--country", help="ISO 3166-1 alpha-2, e.g. BE"),
+    email: str = typer.Option(..., "--email", help="billing e-mail"),
+    line1: str = typer.Option(..., "--address", help="street and number (BT-50)"),
+    postcode: str = typer.Option("", "--postcode", help="checked against the country"),
+    city: str = typer.Option(..., "--city"),
+    line2: str = typer.Option("", "--address2", help="second address line (BT-51)"),
+    region: str = typer.Option("", "--region", help="country subdivision (BT-54)"),
+    vat: str | None = typer.Option(None, "--vat", help="VAT number (checked)"),
+    consumer: bool = typer.Option(False, "--consumer", help="a consumer, not a business"),
+) -> None:
+    """Create a client with its postal address; print its id."""
+    from pydantic import ValidationError
+
+    from nuages.accounts.principal import Principal
+    from nuages.accounts.roles import Role, Scope
+    from nuages.accounts.schemas import ClientCreate
+
+    try:
+        data = ClientCreate.model_validate(
+            {
+                "kind": "consumer" if consumer else "business",
+                "legal_name": name,
+                "country": country,
+                "vat_number": vat,
+                "billing_email": email,
+                "address": {
+                    "line1": line1,
+                    "line2": line2,
+                    "postcode": postcode,
+                    "city": city,
+                    "region": region,
+                },
+            }
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {where}: {message}", err=True)
+        raise typer.Exit(2) from None
+    staff = Principal(
+        user_id="cli",
+        email="cli",
+        role=Role.PROVIDER_ADMIN,
+        client_id=None,
+        scopes=frozenset(Scope),
+    )
+    database = Database(get_settings().effective_database_url)
+    try:
+        with database.unit() as session:
+            client = service.create_client(session, staff, data)
+            client_id = client.id
+    except NuagesError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(client_id)

@@ -52,7 +52,7 @@ def create_client(session: Session, actor: Principal, data: schemas.ClientCreate
     if not actor.is_staff:
         raise Forbidden("only provider staff create clients")
     actor.require(Scope.WRITE)
-    client = Client(**data.model_dump())
+    client = Client(**data.model_dump(exclude={"address"}), **data.address.columns())
     session.add(client)
     session.flush()
     history.record(
@@ -101,10 +101,21 @@ def update_client(
             changes["vat_number"] = normalise_vat(changes["vat_number"], client.country)
         except ValueError as exc:
             raise ValidationFailed(str(exc)) from exc
+    changes.pop("address", None)  # an explicit null keeps the address, like other fields
+    columns: dict[str, str] = {}
+    if data.address is not None:
+        try:
+            address = data.address.checked(client.country)
+        except ValueError as exc:
+            raise ValidationFailed(f"address.postcode: {exc}") from exc
+        columns = address.columns()
+        changes["address"] = address.model_dump()
     for key, value in changes.items():
-        if value is None and key != "vat_number":
+        if key == "address" or (value is None and key != "vat_number"):
             continue
         setattr(client, key, value)
+    for key, text in columns.items():
+        setattr(client, key, text)
     history.record(
         session,
         actor.actor,
@@ -247,17 +258,61 @@ def update_user(session: Session, actor: Principal, user_id: str, data: schemas.
     return user
 
 
+def change_email(session: Session, actor: Principal, user_id: str, email: str) -> User:
+    """Give a user a new e-mail address (provider admins, with the admin scope).
+
+    The first admin is created as ``admin@localhost``; this is how it (or anyone whose
+    address changed) gets a real one. Old and new addresses go to the history.
+    """
+    user = get_user(session, actor, user_id)
+    actor.require(Scope.ADMIN)
+    if actor.role != Role.PROVIDER_ADMIN:
+        raise Forbidden("only a provider admin changes a user's e-mail")
+    old = user.email
+    if email != old:
+        taken = session.execute(
+            select(User.id).where(User.email == email, User.id != user.id)
+        ).first()
+        if taken:
+            raise AlreadyExists(f"a user with the e-mail {email} exists")
+        user.email = email
+        session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="user",
+        object_id=user.id,
+        action="user.email",
+        params={"from": old, "to": email},
+        client_id=user.client_id,
+    )
+    return user
+
+
 # ---------------------------------------------------------------- tokens
 
 
 def issue_token(
-    session: Session, user: User, scopes: frozenset[Scope], days: int, name: str = ""
+    session: Session,
+    user: User,
+    scopes: frozenset[Scope],
+    days: int,
+    name: str = "",
+    *,
+    parent: ApiToken | None = None,
 ) -> tuple[ApiToken, str]:
-    """Store a new token for ``user``; return it with the clear token (shown once)."""
+    """Store a new token for ``user``; return it with the clear token (shown once).
+
+    A token minted by another (``parent``) never outlives it: its expiry is clipped to
+    the parent's, and revoking the parent revokes it.
+    """
     allowed = ROLE_SCOPES[Role(user.role)]
     if not scopes <= allowed:
         extra = ", ".join(sorted(s.value for s in scopes - allowed))
         raise Forbidden(f"the role {user.role} cannot hold the scopes: {extra}")
+    expires_at = utc_now() + dt.timedelta(days=days)
+    if parent is not None:
+        expires_at = min(expires_at, parent.expires_at)
     clear, lookup, digest = new_token()
     token = ApiToken(
         user_id=user.id,
@@ -265,7 +320,8 @@ def issue_token(
         lookup=lookup,
         digest=digest,
         scopes=format_scopes(scopes),
-        expires_at=utc_now() + dt.timedelta(days=days),
+        expires_at=expires_at,
+        parent_id=parent.id if parent is not None else None,
     )
     session.add(token)
     session.flush()
@@ -275,21 +331,40 @@ def issue_token(
 def create_token(
     session: Session, actor: Principal, data: schemas.TokenCreate
 ) -> tuple[ApiToken, str]:
-    """A new token for the caller, never broader than the caller's own token."""
+    """A new token minted by the calling token: a subset of its scopes, expiring no
+    later than it, revoked with it."""
     user = session.get(User, actor.user_id)
     if user is None:
         raise Unauthenticated("unknown user")
+    parent = None
+    if actor.token_id is not None:
+        # Lock the parent: a revocation committed meanwhile is seen here, never missed.
+        parent = session.execute(
+            select(ApiToken)
+            .where(ApiToken.id == actor.token_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if parent is None or parent.revoked_at is not None:
+            raise Unauthenticated("this token was revoked")
     scopes = frozenset(data.scopes)
     if not scopes <= actor.scopes:
-        raise Forbidden("a token cannot grant more than the token that creates it")
-    token, clear = issue_token(session, user, scopes, data.days, data.name)
+        extra = ", ".join(sorted(s.value for s in scopes - actor.scopes))
+        raise Forbidden(f"a token cannot grant more than the token that creates it: {extra}")
+    token, clear = issue_token(session, user, scopes, data.days, data.name, parent=parent)
     history.record(
         session,
         actor.actor,
         object_type="token",
         object_id=token.id,
         action="token.create",
-        params={"name": data.name, "scopes": token.scopes, "days": data.days},
+        params={
+            "name": data.name,
+            "scopes": token.scopes,
+            "days": data.days,
+            "expires_at": token.expires_at.isoformat(),
+            "parent_id": token.parent_id,
+        },
         client_id=user.client_id,
     )
     return token, clear
@@ -309,30 +384,90 @@ def list_tokens(
 
 
 def revoke_token(session: Session, actor: Principal, token_id: str) -> ApiToken:
-    """Revoke one of the caller's tokens (admins may revoke anyone's)."""
+    """Revoke a token and every token it minted, at any depth.
+
+    One's own tokens need the write scope (the calling token itself may always be
+    revoked: signing out never needs more). Another user's token is provider-admin work
+    with the admin scope (other staff: 403); client users are told it does not exist
+    (404).
+    """
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.user_id and actor.role != Role.PROVIDER_ADMIN):
+    if token is None:
         raise NotFound("no such token")
-    if token.revoked_at is None:
-        token.revoked_at = utc_now()
+    own = token.user_id == actor.user_id
+    if not own:
+        if not actor.is_staff:
+            raise NotFound("no such token")
+        # Staff see every client's objects; revoking another user's token is still
+        # admin work (operators hold no admin scope: 403).
+        actor.require(Scope.ADMIN)
+    elif token.id != actor.token_id:
+        actor.require(Scope.WRITE)
+    owner = session.get(User, token.user_id)
+    client_id = owner.client_id if owner is not None else None
+    now = utc_now()
+    was_active = token.revoked_at is None
+    if was_active:
+        # Write (and so lock) the parent first: a mint racing with this revocation
+        # either committed its child before (found below) or waits on this row and
+        # then sees it revoked (create_token re-reads it FOR UPDATE).
+        token.revoked_at = now
+        session.flush()
+    revoked = _revoke_descendants(session, token, now)
+    if was_active or revoked:
         history.record(
             session,
             actor.actor,
             object_type="token",
             object_id=token.id,
             action="token.revoke",
-            client_id=actor.client_id,
+            params={
+                "owner_id": token.user_id,
+                "by_staff": not own,
+                "with": sorted(revoked),
+            },
+            client_id=client_id,
         )
     return token
 
 
+def _revoke_descendants(session: Session, token: ApiToken, now: dt.datetime) -> list[str]:
+    """Revoke every still-valid token minted from ``token`` at any depth; return their
+    ids. Revoked children are walked too: a child revoked on its own before this
+    cascade existed may still have live children."""
+    revoked: list[str] = []
+    frontier = [token.id]
+    seen = {token.id}
+    while frontier:
+        children = (
+            session.execute(select(ApiToken).where(ApiToken.parent_id.in_(frontier)))
+            .scalars()
+            .all()
+        )
+        frontier = []
+        for child in children:
+            if child.id in seen:
+                continue
+            seen.add(child.id)
+            frontier.append(child.id)
+            if child.revoked_at is None:
+                child.revoked_at = now
+                revoked.append(child.id)
+    return revoked
+
+
 def login(session: Session, data: schemas.Login) -> tuple[ApiToken, str]:
-    """Exchange an e-mail and password for a token (SPEC §1: the "code d'accès")."""
+    """Exchange an e-mail and password for a token (SPEC §1: the "code d'accès").
+
+    Without ``scopes`` the token gets every scope the user's role allows; with them,
+    those of them the role allows. A sign-in is not minted by a token: no parent.
+    """
     user = session.execute(select(User).where(User.email == data.email)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else None, data.password.get_secret_value())
     if user is None or not ok or not user.active:
         raise Unauthenticated("wrong e-mail or password")
-    scopes = frozenset(data.scopes) & ROLE_SCOPES[Role(user.role)]
+    allowed = ROLE_SCOPES[Role(user.role)]
+    scopes = allowed if data.scopes is None else frozenset(data.scopes) & allowed
     if not scopes:
         raise Forbidden("none of the asked scopes is open to this user")
     token, clear = issue_token(session, user, scopes, data.days, "sign-in")

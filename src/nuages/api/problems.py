@@ -60,9 +60,30 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    errors = []
+def _body_fields(request: Request) -> list[str]:
+    """The required fields of the route's request body model ([] when unknown)."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", None)
+    if not isinstance(fields, dict):
+        return []
+    return [name for name, info in fields.items() if info.is_required()]
+
+
+def _validation_errors(exc: RequestValidationError, request: Request) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
     for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if loc == ("body",) and error.get("type") == "missing":
+            # No body at all: name each required field ("reason: Field required"), not
+            # the body itself, so the client learns what to send.
+            required = _body_fields(request)
+            errors.extend(
+                {"loc": ["body", name], "msg": "Field required", "type": "missing"}
+                for name in required
+            )
+            if required:
+                continue
         errors.append(
             {
                 "loc": [str(part) for part in error.get("loc", ())],
@@ -82,7 +103,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _validation_errors(exc)
+        errors = _validation_errors(exc, request)
         first = errors[0] if errors else {"loc": [], "msg": "invalid input"}
         where = ".".join(first["loc"])
         return problem(
@@ -184,5 +205,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _doc("Conflicts with the object's current state"),
     413: _doc("Body too large"),
     422: _doc("The input is not valid"),
+    429: _doc("Too many refused requests: wait for Retry-After seconds"),
     503: _doc("The server is busy: retry after the delay in the Retry-After header"),
 }

@@ -251,9 +251,28 @@ def request_debit(
     principal: PrincipalDep,
     session: SessionDep,
 ) -> object:
-    """Ask for a direct-debit top-up; it leaves in the next pain.008 batch."""
+    """Ask for a direct-debit top-up, within the caps; it leaves in the next pain.008
+    batch and is credited when settled."""
     debit, _created = sepa.request_debit(session, principal, _offers(request), contract_id, body)
     return debit
+
+
+@router.post(
+    "/billing/contracts/{contract_id}/direct-debits/settlements",
+    tags=BILLING,
+    response_model=schemas.DirectDebitOut,
+)
+def settle_debit(
+    contract_id: str,
+    body: schemas.DebitSettleCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff record that the bank booked a collection: the account is credited, once."""
+    return sepa.settle_debit(
+        session, principal, _offers(request), contract_id, body, compute_runtime(request)
+    )
 
 
 @router.post(
@@ -268,7 +287,8 @@ def return_debit(
     principal: PrincipalDep,
     session: SessionDep,
 ) -> object:
-    """Staff record a returned collection: its top-up is reversed by a new entry."""
+    """Staff record a returned collection: if it was settled, its top-up is reversed by
+    a new entry; if not, it is only marked returned."""
     return sepa.return_debit(
         session, principal, _offers(request), contract_id, body, compute_runtime(request)
     )

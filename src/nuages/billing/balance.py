@@ -398,8 +398,9 @@ def hourly_burn(
         )
     ).scalars()
     for ext in extensions:
-        table = pricing.flavours if ext.kind == "vms" else pricing.options
-        rate = table.get(ext.item_id)
+        if ext.kind != "option":
+            continue  # extra VMs are counted above as VMs; resources are a difference
+        rate = pricing.options.get(ext.item_id)
         if rate is not None:
             total += pricing.hourly(rate, hour) * ext.quantity
     return total

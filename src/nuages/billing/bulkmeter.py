@@ -10,7 +10,9 @@ prices computed in Python from the offer (a ``VALUES`` list). The rules are the 
 - stopped: billed if ``stopped_vms_billed``;
 - suspended: billed per the ground named by ``suspended_reason``, else
   ``suspension_billed`` (000 §11.1);
-- error: not billed.
+- error: not billed;
+- a VM an extension created (``extension_id``) is billed as that extension's VM-hours
+  (``metering.extension_entries``), never as a VM of its own.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ JOIN billing_accounts a ON a.contract_id = v.contract_id
 JOIN contracts c ON c.id = v.contract_id
 JOIN p ON p.offer_hash = c.offer_hash AND p.flavour_id = v.flavour_id
 LEFT JOIN g ON g.offer_hash = c.offer_hash AND g.cause = v.suspended_reason
-WHERE v.id > :lo {upper}
+WHERE v.id > :lo {upper} AND v.extension_id IS NULL
   AND v.activated_at IS NOT NULL AND v.activated_at <= :start
   AND (v.deleted_at IS NULL OR v.deleted_at > :end)
   AND (v.vm_state NOT IN ('stopped', 'suspended', 'error')
@@ -60,7 +62,7 @@ SELECT v.contract_id, c.offer_hash, v.flavour_id, v.vm_state, v.suspended_reason
 FROM vms v
 JOIN billing_accounts a ON a.contract_id = v.contract_id
 JOIN contracts c ON c.id = v.contract_id
-WHERE c.offer_hash IN :hashes
+WHERE c.offer_hash IN :hashes AND v.extension_id IS NULL
   AND v.activated_at IS NOT NULL AND v.activated_at <= :start
   AND (v.deleted_at IS NULL OR v.deleted_at > :end)
 GROUP BY v.contract_id, c.offer_hash, v.flavour_id, v.vm_state, v.suspended_reason"""

@@ -6,8 +6,12 @@ aside) with lxml, safely: no DTD, no entities, no network. ``import_statement`` 
 - credits each incoming transfer whose remittance information carries an account's
   ISO 11649 payment reference ("RF…"), once: the key is the bank's own reference of
   the entry (AcctSvcrRef), shared with transfers staff record by hand;
-- reverses each returned direct debit (an entry with return information naming the
-  collection's end-to-end id);
+- settles each collected direct debit: a booked credit whose transaction details name
+  the end-to-end ids of collections sent in a batch (one entry per collection, or one
+  batch booking with a detail per collection) is credited to their accounts, once each,
+  when the amounts agree;
+- records each returned direct debit (an entry with return information naming the
+  collection's end-to-end id), reversed only if it had been settled;
 - reports every other line as unmatched, for staff to look at; nothing is guessed.
 
 Each line is handled in its own transaction: one bad line never undoes the others, and
@@ -28,7 +32,7 @@ from sqlalchemy.orm import Session
 from stdnum import iso11649
 
 from nuages.billing import ledger, schemas, sepa, topups
-from nuages.billing.models import BillingAccount
+from nuages.billing.models import BillingAccount, DirectDebit
 from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
@@ -53,6 +57,8 @@ class StatementLine:
     end_to_end_id: str | None
     return_reason: str | None
     booking_date: str | None
+    # Every transaction detail's end-to-end id (a batch booking carries several).
+    end_to_end_ids: tuple[str, ...] = ()
 
 
 def _local(tag: object) -> str:
@@ -128,6 +134,12 @@ def _line(entry: etree._Element) -> StatementLine:
         if end_to_end == "NOTPROVIDED":
             end_to_end = None
         reason = _text(tx, "RtrInf/Rsn/Cd")
+    details = _find(entry, "NtryDtls")
+    ids = [
+        found
+        for detail in (_children(details, "TxDtls") if details is not None else [])
+        if (found := _text(detail, "Refs/EndToEndId")) not in (None, "NOTPROVIDED")
+    ]
     return StatementLine(
         bank_reference=reference,
         amount=amount,
@@ -138,6 +150,7 @@ def _line(entry: etree._Element) -> StatementLine:
         end_to_end_id=end_to_end,
         return_reason=reason,
         booking_date=_text(entry, "BookgDt/Dt") or _text(entry, "BookgDt/DtTm"),
+        end_to_end_ids=tuple(i for i in ids if i is not None),
     )
 
 
@@ -199,6 +212,9 @@ def _reconcile(
         return "returns" if reversed_now else "duplicates: return already recorded"
     if not line.credit:
         return "unmatched: a debit that is not a returned collection"
+    collected = _collections(session, line)
+    if collected:
+        return _settle_collections(session, registry, line, collected, who, runtime)
     if not line.bank_reference:
         return "unmatched: no bank reference (AcctSvcrRef)"
     references = payment_references_in(line.remittance)
@@ -240,3 +256,37 @@ def _reconcile(
         runtime=runtime,
     )
     return f"credited: {contract.id}" if created else "duplicates: already credited"
+
+
+def _collections(session: Session, line: StatementLine) -> list[DirectDebit]:
+    """The direct debits a credit line names by end-to-end id (none: not a collection)."""
+    if not line.end_to_end_ids:
+        return []
+    return list(
+        session.execute(
+            select(DirectDebit).where(DirectDebit.end_to_end_id.in_(line.end_to_end_ids))
+        ).scalars()
+    )
+
+
+def _settle_collections(
+    session: Session,
+    registry: OfferRegistry,
+    line: StatementLine,
+    debits: list[DirectDebit],
+    who: Actor,
+    runtime: ComputeRuntime | None,
+) -> str:
+    # The booked amount must be exactly what the collections named add up to: a partial
+    # or unknown booking is for staff to look at, never credited by guess.
+    if len(debits) != len(set(line.end_to_end_ids)):
+        return "unmatched: names end-to-end ids that are not all direct debits of ours"
+    total = sum((d.amount for d in debits), Decimal(0))
+    if total != line.amount or any(d.currency != line.currency for d in debits):
+        return f"unmatched: booked {line.amount} {line.currency}, the collections are {total}"
+    settled = [
+        sepa.settle(session, who, registry, d.end_to_end_id, runtime=runtime)[1] for d in debits
+    ]
+    if not any(settled):
+        return "duplicates: collection already settled"
+    return f"settled: {', '.join(d.end_to_end_id for d in debits)}"

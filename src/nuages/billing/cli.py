@@ -6,7 +6,7 @@ import datetime as dt
 import getpass
 import json
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +20,7 @@ from nuages.billing.models import EntryKind, SepaBatch
 from nuages.kernel.clock import ensure_aware
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
+from nuages.kernel.money import parse_amount
 from nuages.kernel.settings import get_settings
 
 billing_app = typer.Typer(help="Prepaid accounts, top-ups and metering.", no_args_is_help=True)
@@ -72,9 +73,9 @@ def _moment(text: str | None) -> dt.datetime | None:
 
 def _amount(text: str) -> Decimal:
     try:
-        return Decimal(text)
-    except InvalidOperation:
-        typer.echo(f"error: {text!r} is not an amount", err=True)
+        return parse_amount(text)  # the API's rule: no exponent, "_" or other digits
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -106,11 +107,12 @@ def import_statement(
             database.unit, metering.default_registry(), data, _staff().actor
         )
     )
-    for kind in ("credited", "returns", "duplicates", "unmatched"):
+    for kind in ("credited", "settled", "returns", "duplicates", "unmatched"):
         for line in getattr(report, kind):
             typer.echo(f"{kind:10} {line}")
     typer.echo(
-        f"{len(report.credited)} credited, {len(report.returns)} returns, "
+        f"{len(report.credited)} credited, {len(report.settled)} settled, "
+        f"{len(report.returns)} returns, "
         f"{len(report.duplicates)} already known, {len(report.unmatched)} unmatched"
     )
 
@@ -120,8 +122,11 @@ def sepa_batch(
     out: Annotated[Path, typer.Option(help="where to write the pain.008 file")] = DEFAULT_OUT,
     collection_date: str | None = typer.Option(None, help="YYYY-MM-DD (default: lead days)"),
     again: str | None = typer.Option(None, help="write out a stored batch again, by id"),
+    seller: str | None = typer.Option(
+        None, help="seller id, when the collections waiting have several creditors"
+    ),
 ) -> None:
-    """Write the requested direct debits into one pain.008 file and credit them."""
+    """Write the pending direct debits into one pain.008 file (credited when settled)."""
     database = _database()
     if again is not None:
         with database.unit() as session:
@@ -134,13 +139,26 @@ def sepa_batch(
         return
     when = dt.date.fromisoformat(collection_date) if collection_date else None
 
+    problems: list[dict[str, str]] = []
+
     def work() -> SepaBatch | None:
         with database.unit() as session:
             return sepa.write_batch(
-                session, metering.default_registry(), _staff().actor, collection_date=when
+                session,
+                metering.default_registry(),
+                _staff().actor,
+                collection_date=when,
+                seller=seller,
+                problems=problems,
             )
 
     batch = _run(work)
+    for problem in problems:  # 17.2: left out of the file, still requested
+        typer.echo(
+            f"left out: debit {problem['debit']} (contract {problem['contract_id']}, mandate "
+            f"{problem['mandate']}): {problem['problem']}",
+            err=True,
+        )
     if batch is None:
         typer.echo("no direct debit is waiting")
         return
@@ -150,6 +168,27 @@ def sepa_batch(
         f"batch {batch.id}: {batch.transactions} collection(s), {batch.total} EUR, "
         f"due {batch.collection_date}, written to {out}"
     )
+
+
+@billing_app.command("settle-debit")
+def settle_debit(
+    end_to_end_id: Annotated[str, typer.Argument(help="the collection's end-to-end id")],
+) -> None:
+    """Record that the bank booked a collection sent in a batch: credit it, once."""
+    database = _database()
+
+    def work() -> tuple[str, str, bool]:
+        with database.unit() as session:
+            debit, now = sepa.settle(
+                session, _staff().actor, metering.default_registry(), end_to_end_id
+            )
+            return debit.contract_id, str(debit.amount), now
+
+    contract_id, amount, now = _run(work)
+    if now:
+        typer.echo(f"settled {end_to_end_id}: {amount} EUR credited to {contract_id}")
+    else:
+        typer.echo(f"{end_to_end_id} was already settled; nothing written")
 
 
 @billing_app.command("balance")

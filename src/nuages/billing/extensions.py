@@ -6,10 +6,11 @@ designated, is authorised at once; any other order (a member, another owner, sta
 the client's behalf) waits for that Responsable's authorisation (000 §8: "après
 autorisation du Responsable"). Once authorised it runs over [max(starts_at, authorised
 at), ends_at), is billed per extra VM-hour by metering, and ends by itself at its end.
+``extension_vms`` creates its VMs (or applies its resources) through compute's own
+services while it runs, and removes them (or reverts) after its end and the grace period.
 
 An owner may also leave a standing policy (CPU above X % for Y minutes adds capacity
-within a monthly budget). It is stored and shown; evaluating it needs per-VM CPU series,
-which compute does not store yet, so no extension is ordered automatically today.
+within a monthly budget); ``autoscale`` evaluates it from CPU-time readings.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from nuages.accounts.models import User
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
-from nuages.billing import ledger, schemas
+from nuages.billing import extension_vms, ledger, schemas
 from nuages.billing.models import Extension, ExtensionPolicy, ExtensionState
 from nuages.billing.pricing import OfferPricing, minimum_billed
 from nuages.billing.settings import BillingSettings, get_billing_settings
@@ -78,10 +79,11 @@ def order(
     offer = registry.for_contract(session, contract)
     ledger.prepaid_terms(offer)
     pricing = OfferPricing(offer)
-    table = pricing.flavours if data.kind == "vms" else pricing.options
+    table = pricing.options if data.kind == "option" else pricing.flavours
     if data.item_id not in table:
-        what = "flavour" if data.kind == "vms" else "option priced per hour or month"
+        what = "option priced per hour or month" if data.kind == "option" else "flavour"
         raise ValidationFailed(f"item_id: offer {offer.id} has no {what} {data.item_id!r}")
+    extra = extension_vms.check_order(session, offer, contract, data)
     now = utc_now()
     starts_at, ends_at = data.starts_at.astimezone(dt.UTC), data.ends_at.astimezone(dt.UTC)
     if starts_at < now - START_TOLERANCE:
@@ -111,6 +113,7 @@ def order(
         requested_by=actor.user_id,
         decided_by=actor.user_id if authorised else None,
         decided_at=now if authorised else None,
+        **extra,
     )
     session.add(ext)
     session.flush()

@@ -56,7 +56,7 @@ from nuages.compute.models import Vm
 from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
-from nuages.kernel.clock import ensure_aware, utc_now
+from nuages.kernel.clock import ensure_aware, not_in_future, utc_now
 from nuages.kernel.money import round_ledger
 from nuages.kernel.settings import get_settings
 
@@ -255,6 +255,7 @@ def _partial_vms(session: Session, w: Window, lo: str, hi: str | None) -> list[A
         .join(Contract, Contract.id == Vm.contract_id)
         .where(
             Vm.id > lo,
+            Vm.extension_id.is_(None),  # billed as its extension's VM-hours
             Contract.offer_hash.in_(w.hashes),
             Vm.activated_at.is_not(None),
             Vm.activated_at < w.end,
@@ -332,8 +333,16 @@ def meter_window(
 def extension_entries(
     session: Session, pricing: dict[str, OfferPricing], w: Window, now: dt.datetime
 ) -> list[Row]:
-    """000 §8: authorised extensions running during ``w``, billed per extra VM-hour (or
-    per the option's unit) over [active_from, ends_at)."""
+    """000 §8: authorised extensions running during ``w``, billed over [active_from,
+    ends_at) ∩ ``w``, one entry per extension and period:
+
+    - ``vms``: per extra VM-hour its VMs (``vms.extension_id``) were there, each from
+      its activation to its deletion, in a billed state; a VM not created yet (or whose
+      create failed) costs nothing, and the grace period after ``ends_at`` is free;
+    - ``resources``: the price difference between flavour ``item_id`` and the VM's own
+      flavour, per hour (the VM itself is billed at its own flavour);
+    - ``option``: quantity × the option's price.
+    """
     found = session.execute(
         select(Extension, Contract.offer_hash)
         .join(Contract, Contract.id == Extension.contract_id)
@@ -346,23 +355,64 @@ def extension_entries(
             Extension.ends_at > w.start,
         )
     ).all()
+    vms_of = _extension_vms(session, [e.id for e, _ in found if e.kind == "vms"], w)
+    enlarged = [e.vm_id for e, _ in found if e.kind == "resources" and e.vm_id]
+    own_flavour = dict(
+        session.execute(select(Vm.id, Vm.flavour_id).where(Vm.id.in_(enlarged))).tuples().all()
+    )
     rows = []
     for ext, offer_hash in found:
         if ext.active_from is None:  # excluded by the query; keeps the types honest
             continue
         p = pricing[offer_hash]
-        table = p.flavours if ext.kind == "vms" else p.options
+        table = p.options if ext.kind == "option" else p.flavours
         rate = table.get(ext.item_id)
         if rate is None:
             continue
         start, end = max(w.start, ext.active_from), min(w.end, ext.ends_at)
-        amount = p.charge(rate, start, end) * ext.quantity
-        priced = _priced(rate, amount, end - start, ext.quantity)
+        if ext.kind == "vms":
+            amount, used = ZERO, dt.timedelta(0)
+            for vm in vms_of.get(ext.id, []):
+                if not p.is_billed(vm.vm_state, vm.suspended_reason):
+                    continue
+                vm_start = max(start, vm.activated_at)
+                vm_end = end if vm.deleted_at is None else min(end, vm.deleted_at)
+                if vm_end > vm_start:
+                    amount += p.charge(rate, vm_start, vm_end)
+                    used += vm_end - vm_start
+            priced = _priced(rate, amount, used, 1)
+        elif ext.kind == "resources":
+            base = p.flavours.get(own_flavour.get(ext.vm_id or "", ""))
+            extra = p.charge(rate, start, end) - (p.charge(base, start, end) if base else ZERO)
+            priced = _priced(rate, max(extra, ZERO), end - start, 1)
+        else:
+            amount = p.charge(rate, start, end) * ext.quantity
+            priced = _priced(rate, amount, end - start, ext.quantity)
         row = _row(p.currency, ext.contract_id, ext.client_id, "extension", ext.id, rate, w,
                    priced, now)  # fmt: skip
         if row is not None:
             rows.append(row)
     return rows
+
+
+def _extension_vms(session: Session, extension_ids: list[str], w: Window) -> dict[str, list[Any]]:
+    """The VMs of the given extensions that were there during ``w``, by extension."""
+    out: dict[str, list[Any]] = {}
+    if not extension_ids:
+        return out
+    rows = session.execute(
+        select(
+            Vm.extension_id, Vm.vm_state, Vm.suspended_reason, Vm.activated_at, Vm.deleted_at
+        ).where(
+            Vm.extension_id.in_(extension_ids),
+            Vm.activated_at.is_not(None),
+            Vm.activated_at < w.end,
+            or_(Vm.deleted_at.is_(None), Vm.deleted_at > w.start),
+        )
+    ).all()
+    for row in rows:
+        out.setdefault(row.extension_id, []).append(row)
+    return out
 
 
 def pending_periods(session: Session, now: dt.datetime) -> list[dt.datetime]:
@@ -404,7 +454,12 @@ def run(
     runtime: ComputeRuntime | None = None,
 ) -> MeteringReport:
     """Meter every whole hour not metered yet up to ``now``, then apply the balance
-    rules (000 §11.2 suspension and resumption, low-balance warnings)."""
+    rules (000 §11.2 suspension and resumption, low-balance warnings).
+
+    ``now`` may be the present or a past moment (catching up); a future one is refused
+    (17.8): it would debit hours that have not happened and mark them metered."""
+    if now is not None:
+        not_in_future("now", now)
     now = ensure_aware(now or utc_now())
     registry = registry or default_registry()
     settings = settings or get_billing_settings()

@@ -237,9 +237,31 @@ class SepaMandate(IdMixin, TimestampMixin, Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
+class DebitState(StrEnum):
+    """Where a direct-debit collection stands. The account is credited once, at
+    ``settled``: a collection on its way is no money yet (000 §13.2: the account is a
+    prepayment, credited with money received)."""
+
+    PENDING = "pending"  # requested, waiting for the next pain.008 batch
+    IN_BATCH = "in_batch"  # sent to the bank in a batch; not credited
+    SETTLED = "settled"  # the bank booked it (statement, or staff): credited once
+    RETURNED = "returned"  # the debtor's bank returned it; reversed if it was settled
+    CANCELLED = "cancelled"  # its mandate was revoked before it left
+
+
+# The moves a collection can make; each is a compare-and-swap on the state.
+DEBIT_TRANSITIONS: dict[DebitState, frozenset[DebitState]] = {
+    DebitState.PENDING: frozenset({DebitState.IN_BATCH, DebitState.CANCELLED}),
+    DebitState.IN_BATCH: frozenset({DebitState.SETTLED, DebitState.RETURNED}),
+    DebitState.SETTLED: frozenset({DebitState.RETURNED}),  # an R-transaction after booking
+    DebitState.RETURNED: frozenset(),
+    DebitState.CANCELLED: frozenset(),
+}
+
+
 class DirectDebit(IdMixin, TimestampMixin, Base):
-    """One collection under a mandate: requested, then submitted in a pain.008 batch
-    (which credits the account), possibly returned by the debtor's bank (reversed)."""
+    """One collection under a mandate: pending, sent in a pain.008 batch, then settled
+    (the only step that credits the account) or returned (reversed if settled)."""
 
     __tablename__ = "direct_debits"
 
@@ -253,11 +275,13 @@ class DirectDebit(IdMixin, TimestampMixin, Base):
     # The client's or staff's own reference for the request: retries find the first one.
     request_key: Mapped[str] = mapped_column(String(160), unique=True)
     end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
-    state: Mapped[str] = mapped_column(String(16), index=True)  # requested|submitted|returned
+    state: Mapped[str] = mapped_column(String(16), index=True)  # a DebitState
     batch_id: Mapped[str | None] = mapped_column(String(35), nullable=True, index=True)
     collection_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     sequence_type: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # The top-up entry written at settlement (exactly one per collection).
     topup_seq: Mapped[int | None] = mapped_column(SeqType, nullable=True)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     returned_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     return_reason: Mapped[str | None] = mapped_column(String(35), nullable=True)
 
@@ -288,8 +312,15 @@ class ExtensionState(StrEnum):
 
 
 class Extension(IdMixin, TimestampMixin, Base):
-    """Extra VMs (or an extra option) for a limited period, billed per extra VM-hour
-    (000 §1 "Extension", §8)."""
+    """Extra VMs, extra resources for one VM, or an extra option, for a limited period,
+    billed per extra VM-hour (000 §1 "Extension", §8).
+
+    ``kind``: ``vms`` (``quantity`` VMs of flavour ``item_id`` from ``image_id``, created
+    by compute when the extension runs and carrying its id, deleted after its end and
+    the grace period); ``resources`` (VM ``vm_id`` gets the vCPU and RAM of flavour
+    ``item_id`` for the period, then its own back); ``option`` (an offer option).
+    ``released_at`` is set once the extension's VMs are gone or the resources reverted.
+    """
 
     __tablename__ = "extensions"
 
@@ -311,6 +342,16 @@ class Extension(IdMixin, TimestampMixin, Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     # Set when an automatic policy ordered it (000 §8: "automatiquement").
     policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # kind "vms": the image the extra VMs boot and the SSH keys they get (JSON list).
+    image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    ssh_key_ids: Mapped[str] = mapped_column(Text, default="[]")
+    # kind "resources": the VM, its own vCPU and RAM (restored at the end), and whether
+    # it was running when the extension stopped it to apply them (started again after).
+    vm_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    base_vcpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    base_ram_mib: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    restart: Mapped[bool] = mapped_column(Boolean, default=False)
+    released_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class ExtensionPolicy(IdMixin, TimestampMixin, Base):
@@ -333,6 +374,23 @@ class ExtensionPolicy(IdMixin, TimestampMixin, Base):
     duration_hours: Mapped[int] = mapped_column(Integer)
     monthly_budget: Mapped[Decimal] = mapped_column(Amount)
     set_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class CpuSample(IdMixin, Base):
+    """One reading of a VM's cumulative CPU time, taken by the automatic-extension pass
+    (000 §8: extension "automatique en cas de manque de ressources détecté"). Two
+    readings give the VM's CPU use between them: CPU nanoseconds over host nanoseconds
+    per vCPU. ``at`` is the platform clock (which decides "for Y minutes")."""
+
+    __tablename__ = "extension_cpu_samples"
+    __table_args__ = (Index("ix_extension_cpu_samples_vm_at", "vm_id", "at"),)
+
+    contract_id: Mapped[str] = mapped_column(String(36), index=True)
+    vm_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[dt.datetime]
+    cpu_ns: Mapped[int] = mapped_column(BigInteger)
+    host_ns: Mapped[int] = mapped_column(BigInteger)
+    vcpus: Mapped[int] = mapped_column(Integer)
 
 
 # Database-side rules of the ledger, created by migration 0004 (and by tests that build

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from nuages.kernel.validation import Out, SafeName, Strict
+from nuages.kernel.validation import Money, Out, SafeName, Strict
 
 # A top-up in the currency's cents: positive, at most 2 decimals, below 10^10.
-TopUpAmount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+TopUpAmount = Annotated[Money, Field(gt=0, max_digits=12, decimal_places=2)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 # The SEPA character set (EPC guidelines): what banks carry in references.
 SepaText = Annotated[
@@ -22,6 +22,7 @@ SepaText = Annotated[
 ]
 Reason = Annotated[str, StringConstraints(min_length=3, max_length=300, strip_whitespace=True)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,100}$")]
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 
 
 class TransferCreate(Strict):
@@ -69,7 +70,7 @@ class AdjustmentCreate(Strict):
     )
 
     kind: Literal["adjustment", "credit", "fee", "refund"]
-    amount: Annotated[Decimal, Field(max_digits=18, decimal_places=6)] = Field(
+    amount: Annotated[Money, Field(max_digits=18, decimal_places=6)] = Field(
         description="positive; an adjustment may be negative (a debit)"
     )
     reason: Reason
@@ -135,7 +136,8 @@ class DirectDebitCreate(Strict):
 
 
 class DirectDebitOut(Out):
-    """A collection and where it stands."""
+    """A collection and where it stands: pending, in_batch, settled (credited),
+    returned or cancelled."""
 
     id: str
     contract_id: str
@@ -147,9 +149,20 @@ class DirectDebitOut(Out):
     batch_id: str | None
     collection_date: dt.date | None
     sequence_type: str | None
+    settled_at: dt.datetime | None
     returned_at: dt.datetime | None
     return_reason: str | None
     created_at: dt.datetime
+
+
+class DebitSettleCreate(Strict):
+    """The bank booked a collection sent in a batch: the account is credited, once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"end_to_end_id": "NUA0123456789ABCDEF"}]}
+    )
+
+    end_to_end_id: SepaText
 
 
 class DebitReturnCreate(Strict):
@@ -246,7 +259,14 @@ class UsageTotalOut(BaseModel):
 
 
 class ExtensionCreate(Strict):
-    """Extra VMs (or an option) for a limited period (000 §8), billed per extra VM-hour."""
+    """Extra VMs, extra resources for one VM, or an option, for a limited period
+    (000 §8), billed per extra VM-hour.
+
+    ``vms``: ``quantity`` VMs of flavour ``item_id`` booting ``image`` (default: the
+    image of the contract's newest VM) with ``ssh_key_ids`` (default: that VM's keys).
+    ``resources``: VM ``vm_id`` runs with the vCPU and RAM of flavour ``item_id`` for
+    the period (its disk stays: a disk cannot shrink back), then gets its own back.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -263,12 +283,19 @@ class ExtensionCreate(Strict):
         }
     )
 
-    kind: Literal["vms", "option"] = "vms"
-    item_id: SafeName = Field(description="a flavour id (vms) or an option id of the offer")
+    kind: Literal["vms", "resources", "option"] = "vms"
+    item_id: SafeName = Field(
+        description="a flavour id (vms, resources) or an option id of the offer"
+    )
     quantity: int = Field(ge=1, le=100)
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     reason: Annotated[str, StringConstraints(max_length=300)] = ""
+    image: Annotated[str, StringConstraints(min_length=1, max_length=63)] | None = Field(
+        default=None, description="vms: an image id or name"
+    )
+    ssh_key_ids: list[ObjectId] | None = Field(default=None, max_length=20)
+    vm_id: ObjectId | None = Field(default=None, description="resources: the VM to enlarge")
 
 
 class ExtensionDecision(Strict):
@@ -296,6 +323,9 @@ class ExtensionOut(Out):
     decided_by: str | None
     decided_at: dt.datetime | None
     policy_id: str | None
+    image_id: str | None
+    vm_id: str | None
+    released_at: dt.datetime | None
     created_at: dt.datetime
 
 
@@ -347,6 +377,7 @@ class StatementReport(BaseModel):
     """What an imported bank statement did, line by line."""
 
     credited: list[str] = []
+    settled: list[str] = []
     duplicates: list[str] = []
     returns: list[str] = []
     unmatched: list[str] = []

@@ -4,28 +4,39 @@ pain.008 batches and returned debits.
 A client (its owner) or staff registers a mandate; the IBAN and BIC are checked with
 ``schwifty``. A direct-debit top-up is requested under the active mandate and goes out
 in the next batch: ``write_batch`` builds a pain.008.001.02 file with ``sepaxml``
-(validated against the ISO 20022 schema), keeps it in ``sepa_batches`` and credits each
-collection to its account (the money is then on its way). If the debtor's bank returns
-a collection, ``record_return`` reverses its top-up with a new entry.
+(validated against the ISO 20022 schema), keeps it in ``sepa_batches`` and marks each
+collection ``in_batch``. Nothing is credited yet: a collection on its way is not money
+received. ``settle`` credits it, once, when the bank books it (the statement import, or
+staff by hand); if the debtor's bank returns it, ``record_return`` marks it returned
+and, only if it had been settled, reverses its top-up with a new entry.
+
+Amounts are capped (``BillingSettings.direct_debit_*_cap``) per mandate and per contract
+over a rolling window, so no request, however well formed, can make the provider draw
+an unbounded sum on a client's bank account.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from sepaxml import SepaDD
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role
 from nuages.billing import balance, ledger, schemas, topups
 from nuages.billing.models import (
+    DEBIT_TRANSITIONS,
     BillingAccount,
+    DebitState,
     DirectDebit,
     EntryKind,
     SepaBatch,
@@ -37,6 +48,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import (
     Conflict,
@@ -47,7 +59,10 @@ from nuages.kernel.errors import (
 )
 from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sellers import identity as sellers
+from nuages.sellers.identity import Seller
 
+log = logging.getLogger("nuages.billing.sepa")
 SCHEMA = "pain.008.001.02"
 
 
@@ -161,8 +176,8 @@ def revoke_mandate(session: Session, actor: Principal, contract_id: str) -> Sepa
     mandate.revoked_at = utc_now()
     session.execute(
         update(DirectDebit)
-        .where(DirectDebit.mandate_id == mandate.id, DirectDebit.state == "requested")
-        .values(state="cancelled", updated_at=utc_now())
+        .where(DirectDebit.mandate_id == mandate.id, DirectDebit.state == DebitState.PENDING)
+        .values(state=DebitState.CANCELLED.value, updated_at=utc_now())
         .execution_options(synchronize_session=False)
     )
     session.flush()
@@ -184,9 +199,15 @@ def request_debit(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.DirectDebitCreate,
+    settings: BillingSettings | None = None,
 ) -> tuple[DirectDebit, bool]:
     """Ask for a direct-debit top-up under the active mandate; return it and whether
-    this call created it (a retry with the same reference finds the first request)."""
+    this call created it (a retry with the same reference finds the first request).
+
+    422 when the amount would take the mandate's or the contract's collections of the
+    rolling window above their cap; nothing is written then.
+    """
+    settings = settings or get_billing_settings()
     contract = ledger.contract_for(session, actor, contract_id)
     _owner_or_staff(actor)
     account, offer = ledger.account_for(session, registry, contract, lock=True)
@@ -203,6 +224,7 @@ def request_debit(
     mandate = active_mandate(session, contract.id)
     if mandate is None:
         raise InvalidTransition("the contract has no active SEPA mandate")
+    check_caps(session, settings, contract.id, mandate.id, data.amount)
     debit = DirectDebit(
         contract_id=contract.id,
         client_id=contract.client_id,
@@ -211,7 +233,7 @@ def request_debit(
         currency=account.currency,
         request_key=key,
         end_to_end_id="NUA" + secrets.token_hex(10).upper(),
-        state="requested",
+        state=DebitState.PENDING.value,
     )
     session.add(debit)
     session.flush()
@@ -225,6 +247,40 @@ def request_debit(
         client_id=contract.client_id,
     )
     return debit, True
+
+
+# Collections that count towards the caps: every one not returned nor cancelled.
+_COUNTED = (DebitState.PENDING.value, DebitState.IN_BATCH.value, DebitState.SETTLED.value)
+
+
+def check_caps(
+    session: Session, settings: BillingSettings, contract_id: str, mandate_id: str, amount: Decimal
+) -> None:
+    """422 unless ``amount`` keeps the mandate's and the contract's collections of the
+    last ``direct_debit_cap_days`` within ``direct_debit_mandate_cap`` and
+    ``direct_debit_contract_cap``."""
+    since = utc_now() - dt.timedelta(days=settings.direct_debit_cap_days)
+
+    def collected(where: ColumnElement[bool]) -> Decimal:
+        total = session.execute(
+            select(func.sum(DirectDebit.amount)).where(
+                DirectDebit.state.in_(_COUNTED), DirectDebit.created_at >= since, where
+            )
+        ).scalar()  # typed by the column (LedgerAmount): exact on both databases
+        return Decimal(total) if total is not None else Decimal(0)
+
+    days = settings.direct_debit_cap_days
+    checks = (
+        ("mandate", settings.direct_debit_mandate_cap, DirectDebit.mandate_id == mandate_id),
+        ("contract", settings.direct_debit_contract_cap, DirectDebit.contract_id == contract_id),
+    )
+    for what, cap, where in checks:
+        spent = collected(where)
+        if spent + amount > cap:
+            raise ValidationFailed(
+                f"amount: {amount} would take this {what}'s direct debits of the last {days} "
+                f"days to {spent + amount}, above its cap of {cap}; pay the rest by transfer"
+            )
 
 
 def list_debits(
@@ -253,9 +309,20 @@ def write_batch(
     settings: Settings | None = None,
     billing: BillingSettings | None = None,
     runtime: ComputeRuntime | None = None,
+    seller: str | None = None,
+    problems: list[dict[str, str]] | None = None,
 ) -> SepaBatch | None:
-    """Put every requested collection into one pain.008 file, store it, mark the
-    collections submitted and credit them (once each); None when nothing is waiting."""
+    """Put every pending collection into one pain.008 file, store it and mark the
+    collections ``in_batch``; None when nothing is waiting. Nothing is credited here:
+    ``settle`` does it when the bank books the money.
+
+    The creditor is the seller of the contract's offer's provider (000 §13.2
+    "prélèvement émis par IS.Star"); a file has one creditor, so when the collections
+    waiting belong to several sellers, ``seller`` names the one to collect for (the
+    others wait). The example identity is refused (``SellerNotConfigured``).
+
+    A debit the file cannot hold is left out, stays pending and is appended to
+    ``problems`` (and to the batch's history entry); the others go on (17.2)."""
     settings = settings or get_settings()
     billing = billing or get_billing_settings()
     today = utc_now().date()
@@ -266,43 +333,73 @@ def write_batch(
         session.execute(
             select(DirectDebit, SepaMandate)
             .join(SepaMandate, SepaMandate.id == DirectDebit.mandate_id)
-            .where(DirectDebit.state == "requested", SepaMandate.state == "active")
+            .where(DirectDebit.state == DebitState.PENDING, SepaMandate.state == "active")
             .order_by(DirectDebit.created_at, DirectDebit.id)
             .with_for_update(of=DirectDebit)
         ).all()
     )
     if not debits:
         return None
-    sepa = SepaDD(
-        {
-            "name": settings.seller_name,
-            "IBAN": settings.seller_iban,
-            "BIC": settings.seller_bic,
-            "batch": True,
-            "creditor_id": settings.seller_sepa_creditor_id,
-            "currency": "EUR",
-        },
-        schema=SCHEMA,
-        clean=True,
-    )
+    creditors: dict[str, Seller] = {}
+    of_debit: dict[str, Seller] = {}
+    for debit, _mandate in debits:
+        contract = session.get(Contract, debit.contract_id)
+        assert contract is not None
+        offer = registry.for_contract(session, contract)
+        if offer.content_hash not in creditors:
+            creditors[offer.content_hash] = sellers.real_seller_for(offer, settings)
+        of_debit[debit.id] = creditors[offer.content_hash]
+    if seller is not None:
+        sellers.book(sellers.directory_of(settings)).get(seller)  # 422 for an unknown id
+    ids = sorted({s.id for s in of_debit.values()})
+    if seller is None and len(ids) > 1:
+        raise ValidationFailed(
+            f"seller: the collections waiting belong to sellers {', '.join(ids)}; "
+            "a SEPA file has one creditor: name one"
+        )
+    chosen = seller or ids[0]
+    debits = [row for row in debits if of_debit[row[0].id].id == chosen]
+    if not debits:
+        return None
+    creditor = of_debit[debits[0][0].id]
+
+    def new_file() -> SepaDD:
+        return SepaDD(creditor.sepa_creditor(), schema=SCHEMA, clean=True)
+
+    planned: list[tuple[tuple[DirectDebit, SepaMandate], dict[str, Any]]] = []
     for debit, mandate in debits:
         account = session.get(BillingAccount, debit.contract_id)
         reference = account.payment_reference if account is not None else debit.contract_id
-        sepa.add_payment(
-            {
-                "name": mandate.holder_name,
-                "IBAN": mandate.iban,
-                "BIC": mandate.bic,
-                "amount": _cents(debit.amount),
-                "type": "RCUR" if mandate.used else "FRST",
-                "collection_date": when,
-                "mandate_id": mandate.reference,
-                "mandate_date": mandate.signed_on,
-                "description": f"Top-up {reference}",
-                "endtoend_id": debit.end_to_end_id,
-            }
-        )
-    xml = sepa.export(validate=True)
+        payment = {
+            "name": mandate.holder_name,
+            "IBAN": mandate.iban,
+            "BIC": mandate.bic,
+            "amount": _cents(debit.amount),
+            "type": "RCUR" if mandate.used else "FRST",
+            "collection_date": when,
+            "mandate_id": mandate.reference,
+            "mandate_date": mandate.signed_on,
+            "description": f"Top-up {reference}",
+            "endtoend_id": debit.end_to_end_id,
+        }
+        planned.append(((debit, mandate), payment))
+    # 17.2: a debit the file cannot hold (a legacy holder name with a control character)
+    # stays requested and is reported; the other clients' debits are collected.
+    sepa, xml, collected, refused = pain008.split_exportable(new_file, planned)
+    debits = collected  # type: ignore[assignment]
+    for (debit, mandate), problem in refused:
+        log.warning("SEPA batch: debit %s left out: %s", debit.end_to_end_id, problem)
+        if problems is not None:
+            problems.append(
+                {
+                    "debit": debit.end_to_end_id,
+                    "contract_id": debit.contract_id,
+                    "mandate": mandate.reference,
+                    "problem": problem,
+                }
+            )
+    if sepa is None or xml is None:
+        return None
     msg_id = str(sepa.msg_id)[:35]
     total = sum((d.amount for d, _ in debits), Decimal(0))
     batch = SepaBatch(
@@ -317,28 +414,9 @@ def write_batch(
     for debit, mandate in debits:
         debit.sequence_type = "RCUR" if mandate.used else "FRST"
         mandate.used = True
-        debit.state = "submitted"
+        debit.state = DebitState.IN_BATCH.value
         debit.batch_id = msg_id
         debit.collection_date = when
-        session.flush()
-        contract = session.get(Contract, debit.contract_id)
-        assert contract is not None
-        account = ledger.get_account(session, contract.id, lock=True)
-        assert account is not None
-        entry, _ = topups.credit_topup(
-            session,
-            registry,
-            contract,
-            account,
-            amount=debit.amount,
-            key=f"topup:dd:{debit.end_to_end_id}",
-            reference=debit.end_to_end_id,
-            description=f"SEPA direct debit, mandate {mandate.reference}, due {when.isoformat()}",
-            who=who,
-            means="direct_debit",
-            runtime=runtime,
-        )
-        debit.topup_seq = entry.seq
     session.flush()
     history.record(
         session,
@@ -346,9 +424,98 @@ def write_batch(
         object_type="sepa_batch",
         object_id=msg_id,
         action="billing.sepa_batch",
-        params={"transactions": len(debits), "total": str(total), "collection": when.isoformat()},
+        params={
+            "transactions": len(debits),
+            "total": str(total),
+            "collection": when.isoformat(),
+            # Each collection moved pending → in_batch with this entry (nothing credited).
+            "in_batch": [d.id for d, _ in debits],
+            "left_out": [
+                {"debit": d.end_to_end_id, "problem": problem} for (d, _), problem in refused
+            ],
+        },
     )
     return batch
+
+
+def _move(session: Session, debit: DirectDebit, target: DebitState, **values: object) -> None:
+    # Compare-and-swap on the state, checked against the table: two settlements (or a
+    # settlement racing a return) cannot both win.
+    current = DebitState(debit.state)
+    if target not in DEBIT_TRANSITIONS[current]:
+        raise InvalidTransition(f"a {current.value} direct debit cannot become {target.value}")
+    moved = session.execute(
+        update(DirectDebit)
+        .where(DirectDebit.id == debit.id, DirectDebit.state == current.value)
+        .values(state=target.value, updated_at=utc_now(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidTransition("the direct debit changed meanwhile; read it again")
+    session.refresh(debit)
+
+
+def _find_debit(session: Session, end_to_end_id: str, contract_id: str | None) -> DirectDebit:
+    stmt = select(DirectDebit).where(DirectDebit.end_to_end_id == end_to_end_id)
+    if contract_id is not None:
+        stmt = stmt.where(DirectDebit.contract_id == contract_id)
+    debit = session.execute(stmt.with_for_update()).scalar_one_or_none()
+    if debit is None:
+        raise NotFound(f"no direct debit {end_to_end_id}")
+    return debit
+
+
+def settle(
+    session: Session,
+    who: Actor,
+    registry: OfferRegistry,
+    end_to_end_id: str,
+    *,
+    contract_id: str | None = None,
+    runtime: ComputeRuntime | None = None,
+) -> tuple[DirectDebit, bool]:
+    """The bank booked a collection sent in a batch: credit its top-up, exactly once
+    (the state moves ``in_batch → settled`` by compare-and-swap and the entry's key is
+    ``topup:dd:<end-to-end id>``), then form the contract or lift a negative-balance
+    suspension as any top-up does (000 §3.1, §11.2). Return the debit and whether this
+    call settled it; a second report of the same settlement changes nothing."""
+    debit = _find_debit(session, end_to_end_id, contract_id)
+    if debit.state == DebitState.SETTLED:
+        return debit, False
+    if debit.state != DebitState.IN_BATCH:
+        raise InvalidTransition(f"a {debit.state} direct debit cannot be settled")
+    contract = session.get(Contract, debit.contract_id)
+    account = ledger.get_account(session, debit.contract_id, lock=True)
+    mandate = session.get(SepaMandate, debit.mandate_id)
+    assert contract is not None and account is not None and mandate is not None
+    now = utc_now()
+    _move(session, debit, DebitState.SETTLED, settled_at=now)
+    due = debit.collection_date.isoformat() if debit.collection_date else "?"
+    entry, _ = topups.credit_topup(
+        session,
+        registry,
+        contract,
+        account,
+        amount=debit.amount,
+        key=f"topup:dd:{debit.end_to_end_id}",
+        reference=debit.end_to_end_id,
+        description=f"SEPA direct debit, mandate {mandate.reference}, collected {due}",
+        who=who,
+        means="direct_debit",
+        runtime=runtime,
+    )
+    debit.topup_seq = entry.seq
+    session.flush()
+    history.record(
+        session,
+        who,
+        object_type="direct_debit",
+        object_id=debit.id,
+        action="billing.direct_debit.settle",
+        params={"amount": str(debit.amount), "seq": entry.seq, "batch_id": debit.batch_id},
+        client_id=debit.client_id,
+    )
+    return debit, True
 
 
 def record_return(
@@ -361,48 +528,61 @@ def record_return(
     contract_id: str | None = None,
     runtime: ComputeRuntime | None = None,
 ) -> tuple[DirectDebit, bool]:
-    """A submitted collection came back unpaid: reverse its top-up with a new entry
-    (once; a second report of the same return changes nothing). Return the debit and
-    whether this call reversed it."""
-    stmt = select(DirectDebit).where(DirectDebit.end_to_end_id == end_to_end_id)
-    if contract_id is not None:
-        stmt = stmt.where(DirectDebit.contract_id == contract_id)
-    debit = session.execute(stmt.with_for_update()).scalar_one_or_none()
-    if debit is None:
-        raise NotFound(f"no direct debit {end_to_end_id}")
-    if debit.state == "returned":
+    """A collection came back unpaid. Sent but not settled: it is marked returned and
+    the ledger is untouched (it was never credited). Settled: its top-up is reversed by
+    a new entry, once. A second report of the same return changes nothing. Return the
+    debit and whether this call recorded the return."""
+    debit = _find_debit(session, end_to_end_id, contract_id)
+    if debit.state == DebitState.RETURNED:
         return debit, False
-    if debit.state != "submitted" or debit.topup_seq is None:
-        raise InvalidTransition(f"a {debit.state} direct debit cannot be returned")
+    was_settled = debit.state == DebitState.SETTLED
+    _move(session, debit, DebitState.RETURNED, returned_at=utc_now(), return_reason=reason)
     contract = session.get(Contract, debit.contract_id)
-    account = ledger.get_account(session, debit.contract_id, lock=True)
-    assert contract is not None and account is not None
-    ledger.post(
-        session,
-        account,
-        kind=EntryKind.REVERSAL,
-        amount=-debit.amount,
-        key=f"reversal:dd:{debit.end_to_end_id}",
-        reference=debit.end_to_end_id,
-        description=f"direct debit returned ({reason})",
-        actor_id=who.id,
-        corrects_seq=debit.topup_seq,
-    )
-    debit.state = "returned"
-    debit.returned_at = utc_now()
-    debit.return_reason = reason
-    session.flush()
+    assert contract is not None
+    if was_settled:
+        account = ledger.get_account(session, debit.contract_id, lock=True)
+        assert account is not None and debit.topup_seq is not None
+        ledger.post(
+            session,
+            account,
+            kind=EntryKind.REVERSAL,
+            amount=-debit.amount,
+            key=f"reversal:dd:{debit.end_to_end_id}",
+            reference=debit.end_to_end_id,
+            description=f"direct debit returned ({reason})",
+            actor_id=who.id,
+            corrects_seq=debit.topup_seq,
+        )
     history.record(
         session,
         who,
         object_type="direct_debit",
         object_id=debit.id,
         action="billing.direct_debit.return",
-        params={"amount": str(debit.amount), "reason": reason},
+        params={"amount": str(debit.amount), "reason": reason, "reversed": was_settled},
         client_id=debit.client_id,
     )
-    balance.after_movement(session, registry, contract, who, runtime)
+    if was_settled:
+        balance.after_movement(session, registry, contract, who, runtime)
     return debit, True
+
+
+def settle_debit(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    contract_id: str,
+    data: schemas.DebitSettleCreate,
+    runtime: ComputeRuntime | None = None,
+) -> DirectDebit:
+    """Staff record that the bank booked a collection of a contract: it is credited."""
+    contract = ledger.contract_for(session, actor, contract_id)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff record settled debits")
+    debit, _ = settle(
+        session, actor.actor, registry, data.end_to_end_id, contract_id=contract.id, runtime=runtime
+    )
+    return debit
 
 
 def return_debit(

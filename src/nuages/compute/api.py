@@ -12,7 +12,7 @@ from nuages.compute import schemas
 from nuages.compute.models import Operation, Vm
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import access, hosts, images, ipam, keys, vms
-from nuages.compute.states import Action
+from nuages.compute.states import Action, HostState
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.validation import Page, page_of
 
@@ -235,7 +235,8 @@ def get_image(image_id: str, principal: PrincipalDep, session: SessionDep) -> ob
 
 @router.get("/hosts", response_model=Page[schemas.HostOut])
 def list_hosts(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
-    """Hosts (staff: all; a client: its dedicated hosts). Added with `nuages host add`."""
+    """Hosts (staff: all; a client: its dedicated hosts). Added with `nuages host add`
+    only: adding runs a boot probe on the machine itself (seconds, local files)."""
     items, total = hosts.list_hosts(session, principal, paging.page, paging.per_page)
     return page_of(items, total, paging.page, paging.per_page)
 
@@ -244,6 +245,38 @@ def list_hosts(principal: PrincipalDep, session: SessionDep, paging: PageDep) ->
 def get_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> object:
     """One host."""
     return hosts.get_host(session, principal, host_id)
+
+
+@router.patch("/hosts/{host_id}", response_model=schemas.HostOut)
+def update_host(
+    host_id: str, body: schemas.HostUpdate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff (admin scope) change a host: name, sites served, dedication, ratios."""
+    return hosts.update(session, principal, host_id, body)
+
+
+@router.post("/hosts/{host_id}/drain", response_model=schemas.HostOut)
+def drain_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """Stop placing new VMs on the host; its VMs run on (nothing is moved)."""
+    return hosts.set_state(session, principal, host_id, HostState.DRAINING)
+
+
+@router.post("/hosts/{host_id}/disable", response_model=schemas.HostOut)
+def disable_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """Take the host out of service: no placement, no reconciliation."""
+    return hosts.set_state(session, principal, host_id, HostState.DISABLED)
+
+
+@router.post("/hosts/{host_id}/enable", response_model=schemas.HostOut)
+def enable_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """Put a drained or disabled host back into service."""
+    return hosts.set_state(session, principal, host_id, HostState.ACTIVE)
+
+
+@router.delete("/hosts/{host_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+    """Remove a host no VM is left on (409 while one is)."""
+    hosts.remove(session, principal, host_id)
 
 
 @router.post("/ip-pools", status_code=status.HTTP_201_CREATED, response_model=schemas.IpPoolOut)

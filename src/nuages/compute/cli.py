@@ -16,8 +16,9 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.compute.models import Host
 from nuages.compute.runtime import ComputeRuntime
+from nuages.compute.states import HostState
 from nuages.kernel.db import Database
-from nuages.kernel.errors import NuagesError
+from nuages.kernel.errors import AlreadyExists, NuagesError, ValidationFailed
 from nuages.kernel.settings import get_settings
 
 host_app = typer.Typer(help="Hypervisor hosts.", no_args_is_help=True)
@@ -46,45 +47,102 @@ def _db(runtime: ComputeRuntime) -> Database:
     return runtime.database
 
 
+def _sites(
+    runtime: ComputeRuntime, sites: list[str], country: str | None, all_sites: bool
+) -> list[tuple[str, str]]:
+    """The (site, country) pairs asked for: ``--all-sites`` takes every site the offers
+    name; a ``--site`` without ``--country`` takes the country the offers give it."""
+    from nuages.compute.services import hosts
+    from nuages.contracts.offers import OfferRegistry
+
+    if not sites and not all_sites:
+        raise ValidationFailed("name a site (--site, as the offers' sites name it) or --all-sites")
+    known: dict[str, str] = {}
+    if all_sites or not country:
+        known = hosts.offer_sites(OfferRegistry.from_directory(runtime.settings.offers_dir))
+    if all_sites:
+        return list(known.items())
+    out = []
+    for site in sites:
+        where = country.upper() if country else known.get(site)
+        if where is None:
+            raise ValidationFailed(
+                f"site {site!r} is in no offer; give its --country (offers name: "
+                f"{', '.join(known) or 'none'})"
+            )
+        out.append((site, where))
+    return out
+
+
 @host_app.command("add")
 def host_add(
     uri: str = typer.Argument(..., help="libvirt URI, e.g. qemu:///system"),
-    site: str = typer.Option(..., help="data-centre id, as the offers' sites name it"),
-    country: str = typer.Option(..., help="ISO 3166 country code, e.g. BE"),
+    site: Annotated[
+        list[str] | None,
+        typer.Option(help="data-centre id, as the offers' sites name it; repeat for several"),
+    ] = None,
+    country: str | None = typer.Option(
+        None, help="ISO 3166 country of the sites (default: the offers')"
+    ),
+    all_sites: bool = typer.Option(
+        False, help="serve every site the offers name (one machine for all)"
+    ),
     dedicated_to: str | None = typer.Option(None, help="client id the host is reserved for"),
     name: str | None = typer.Option(None, help="host name (default: from the URI)"),
     probe: bool = typer.Option(True, help="boot a tiny guest to see whether KVM works"),
 ) -> None:
-    """Add a host: connect, read its capacity, run the KVM/TCG probe, record it."""
+    """Add a host: connect, read its capacity, run the KVM/TCG probe, record it. A URI
+    already added gets the sites added to it (one machine is one host)."""
     from nuages.compute.services import hosts
 
     runtime = _runtime()
     try:
-        facts = hosts.inspect(runtime, uri, probe=probe)
+        pairs = _sites(runtime, site or [], country, all_sites)
         with _db(runtime).unit() as session:
-            host = hosts.register(
-                session,
-                CLI,
-                runtime,
-                uri=uri,
-                site=site,
-                country=country.upper(),
-                facts=facts,
-                dedicated_to=dedicated_to,
-                name=name,
-            )
-            line = _host_line(host)
+            known = hosts.find_by_uri(session, hosts.check_uri(uri))
+            if known is not None:
+                if (name and name != known.name) or (
+                    dedicated_to and dedicated_to != known.dedicated_to
+                ):
+                    raise AlreadyExists(
+                        f"{uri} is host {known.name}; change it with `nuages host set`"
+                    )
+                served = set(known.site_ids)
+                new = [(s, c) for s, c in pairs if s not in served]
+                if not new:
+                    raise AlreadyExists(f"host {known.name} ({uri}) already serves those sites")
+                host = hosts.add_sites(session, CLI, known.id, new)
+                line, verb = _host_line(host), "sites added"
+        if known is None:
+            facts = hosts.inspect(runtime, uri, probe=probe)
+            with _db(runtime).unit() as session:
+                (first, first_country), *more = pairs
+                host = hosts.register(
+                    session,
+                    CLI,
+                    runtime,
+                    uri=uri,
+                    site=first,
+                    country=first_country,
+                    facts=facts,
+                    dedicated_to=dedicated_to,
+                    name=name,
+                    more_sites=more,
+                )
+                line, verb = _host_line(host), "host added"
     except NuagesError as exc:
         _fail(exc)
     finally:
         runtime.close()
-    typer.echo(f"host added: {line}")
+    typer.echo(f"{verb}: {line}")
 
 
 def _host_line(h: Host) -> str:
+    sites = ",".join(f"{s.site}/{s.country}" for s in h.sites)
     return (
-        f"{h.id}  {h.name}  {h.uri}  site={h.site} country={h.country}  "
-        f"{h.vcpus} vCPU  {h.ram_mib} MiB  {h.disk_gib} GiB  accel={h.accel}"
+        f"{h.id}  {h.name}  {h.uri}  {h.state}  sites={sites}  "
+        f"{h.vcpus} vCPU  {h.ram_mib} MiB  {h.disk_gib} GiB  accel={h.accel}  "
+        f"ratios={h.cpu_ratio}/{h.ram_ratio}/{h.disk_ratio}"
         + (f"  dedicated={h.dedicated_to}" if h.dedicated_to else "")
         + ("" if h.reachable else "  UNREACHABLE")
     )
@@ -92,7 +150,7 @@ def _host_line(h: Host) -> str:
 
 @host_app.command("list")
 def host_list() -> None:
-    """List the hosts."""
+    """List the hosts, with their state and sites."""
     from nuages.compute.services import hosts
 
     runtime = _runtime()
@@ -102,7 +160,112 @@ def host_list() -> None:
     for line in lines:
         typer.echo(line)
     if not lines:
-        typer.echo("no host; add one with `nuages host add qemu:///system --site … --country …`")
+        typer.echo("no host; add one with `nuages host add qemu:///system --all-sites`")
+
+
+@host_app.command("set")
+def host_set(
+    host: str = typer.Argument(..., help="host name or id"),
+    name: str | None = typer.Option(None, help="new name"),
+    add_site: Annotated[
+        list[str] | None, typer.Option(help="serve this site too; repeat for several")
+    ] = None,
+    country: str | None = typer.Option(
+        None, help="country of the added sites (default: the offers')"
+    ),
+    remove_site: Annotated[list[str] | None, typer.Option(help="stop serving this site")] = None,
+    dedicated_to: str | None = typer.Option(None, help="reserve the host for this client id"),
+    shared: bool = typer.Option(False, help="make a dedicated host shared again"),
+    cpu_ratio: str | None = typer.Option(None, help="vCPU overcommit ratio"),
+    ram_ratio: str | None = typer.Option(None, help="RAM overcommit ratio"),
+    disk_ratio: str | None = typer.Option(None, help="disk overcommit ratio"),
+) -> None:
+    """Change a host: name, sites, dedication, overcommit ratios."""
+    from pydantic import ValidationError
+
+    from nuages.compute import schemas
+    from nuages.compute.services import hosts
+
+    runtime = _runtime()
+    try:
+        added = _sites(runtime, add_site, country, False) if add_site else []
+        fields: dict[str, object] = {
+            "name": name,
+            "add_sites": [{"site": s, "country": c} for s, c in added],
+            "remove_sites": remove_site or None,
+            "cpu_ratio": cpu_ratio,
+            "ram_ratio": ram_ratio,
+            "disk_ratio": disk_ratio,
+        }
+        if shared and dedicated_to:
+            raise ValidationFailed("--shared and --dedicated-to exclude each other")
+        if shared or dedicated_to:
+            fields["dedicated_to"] = dedicated_to
+        try:
+            body = schemas.HostUpdate(**{k: v for k, v in fields.items() if v is not None})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValidationFailed(f"{where}: {first['msg']}") from None
+        with _db(runtime).unit() as session:
+            found = hosts.resolve(session, CLI, host)
+            line = _host_line(hosts.update(session, CLI, found.id, body))
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    typer.echo(f"host changed: {line}")
+
+
+def _move(ref: str, target: HostState) -> None:
+    from nuages.compute.services import hosts
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            found = hosts.resolve(session, CLI, ref)
+            line = _host_line(hosts.set_state(session, CLI, found.id, target))
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    typer.echo(f"host {target.value}: {line}")
+
+
+@host_app.command("drain")
+def host_drain(host: str = typer.Argument(..., help="host name or id")) -> None:
+    """Stop placing new VMs on a host; its VMs run on (nothing is moved)."""
+    _move(host, HostState.DRAINING)
+
+
+@host_app.command("disable")
+def host_disable(host: str = typer.Argument(..., help="host name or id")) -> None:
+    """Take a host out of service: no placement, no reconciliation."""
+    _move(host, HostState.DISABLED)
+
+
+@host_app.command("enable")
+def host_enable(host: str = typer.Argument(..., help="host name or id")) -> None:
+    """Put a drained or disabled host back into service."""
+    _move(host, HostState.ACTIVE)
+
+
+@host_app.command("remove")
+def host_remove(host: str = typer.Argument(..., help="host name or id")) -> None:
+    """Remove a host no VM is left on (refused while one is)."""
+    from nuages.compute.services import hosts
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            found = hosts.resolve(session, CLI, host)
+            label = f"{found.name} ({found.uri})"
+            hosts.remove(session, CLI, found.id)
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    typer.echo(f"host removed: {label}")
 
 
 @image_app.command("build-tiny")

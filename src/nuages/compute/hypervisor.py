@@ -88,6 +88,21 @@ class PowerState(StrEnum):
         }
 
 
+class StopReason(StrEnum):
+    """Why a shut-off domain stopped, as the hypervisor reports it (libvirt's
+    ``VIR_DOMAIN_SHUTOFF_*`` reasons). Reconciliation names an outage's cause from it:
+    only a guest powering itself off is the client's act (002 §6)."""
+
+    SHUTDOWN = "shutdown"  # the guest powered itself off (ACPI, ``poweroff``)
+    DESTROYED = "destroyed"  # forced off from the host side (``virsh destroy``)
+    FAILED = "failed"  # the domain failed to start
+    SAVED = "saved"  # its memory was saved to a file
+    MIGRATED = "migrated"  # it moved to another host
+    SNAPSHOT = "snapshot"  # a snapshot was restored into a shut-off domain
+    DAEMON = "daemon"  # the hypervisor daemon stopped it (e.g. at its own shutdown)
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True)
 class DirectKernelBoot:
     """Boot a kernel and initrd given by the host, with a kernel command line."""
@@ -191,6 +206,18 @@ class DomainStatus:
     power_state: PowerState
     vcpus: int
     memory_mib: int
+    # Set when ``power_state`` is SHUTOFF: why it stopped (None otherwise).
+    stop_reason: StopReason | None = None
+
+
+@dataclass(frozen=True)
+class CpuTime:
+    """A domain's cumulative CPU time, read at host time ``host_ns``: two readings give
+    its CPU use between them, ``Δcpu_ns / (Δhost_ns × vcpus)``."""
+
+    cpu_ns: int
+    host_ns: int
+    vcpus: int
 
 
 @dataclass(frozen=True)
@@ -292,6 +319,10 @@ class Hypervisor(Protocol):
 
     def status(self, uuid: UUID) -> DomainStatus:
         """Report one domain as the hypervisor sees it now."""
+        ...
+
+    def cpu_time(self, uuid: UUID) -> CpuTime:
+        """The domain's cumulative CPU time now (``DomainNotFound`` if absent). Read-only."""
         ...
 
     def list_domains(self) -> list[DomainStatus]:

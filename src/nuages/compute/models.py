@@ -24,26 +24,27 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Base, IdMixin, TimestampMixin, UTCDateTime
 
 
 class Host(IdMixin, TimestampMixin, Base):
-    """A hypervisor host reached by a libvirt URI, in one site of one country.
+    """A hypervisor host reached by a libvirt URI, serving one or more sites.
 
-    ``dedicated_to`` names the only client whose VMs may run on it (000 §1 "Infrastructure
-    Dédiée"); shared hosts have none. Capacity is read from the host when it is added;
-    the overcommit ratios come from the settings at that time.
+    One row per machine (per URI): its capacity, port space and domain list are one, so
+    a host serving several sites (``host_sites``) is not counted twice — a single-machine
+    install serves every site its offers name at once. ``dedicated_to`` names the only
+    client whose VMs may run on it (000 §1 "Infrastructure Dédiée"); shared hosts have
+    none. Capacity is read from the host when it is added; the overcommit ratios come
+    from the settings at that time. ``state``: ``nuages.compute.states.HostState``.
     """
 
     __tablename__ = "hosts"
 
     name: Mapped[str] = mapped_column(String(63), unique=True)
     uri: Mapped[str] = mapped_column(String(255), unique=True)
-    site: Mapped[str] = mapped_column(String(63), index=True)
-    country: Mapped[str] = mapped_column(String(2))
     dedicated_to: Mapped[str | None] = mapped_column(
         ForeignKey("clients.id", ondelete="RESTRICT"), nullable=True, index=True
     )
@@ -54,9 +55,33 @@ class Host(IdMixin, TimestampMixin, Base):
     ram_ratio: Mapped[Decimal] = mapped_column(Numeric(6, 2))
     disk_ratio: Mapped[Decimal] = mapped_column(Numeric(6, 2))
     accel: Mapped[str] = mapped_column(String(8))  # "kvm" | "tcg", from the probe
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     last_seen: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    sites: Mapped[list[HostSite]] = relationship(
+        lazy="selectin", order_by="HostSite.site", cascade="all, delete-orphan"
+    )
+
+    @property
+    def site_ids(self) -> list[str]:
+        """The sites this host serves, sorted."""
+        return [s.site for s in self.sites]
+
+
+class HostSite(IdMixin, Base):
+    """One site a host serves, with the site's country (as the offers' terms name it).
+
+    Placement matches these against an offer's sites and allowed countries (001 §5,
+    004 §4).
+    """
+
+    __tablename__ = "host_sites"
+    __table_args__ = (UniqueConstraint("host_id", "site"),)
+
+    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    country: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 class Image(IdMixin, TimestampMixin, Base):
@@ -148,6 +173,9 @@ class Vm(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     ip_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
     ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The billing extension (000 §8) that created this VM: metering bills it as that
+    # extension's VM-hours, and the extension's end removes it. Null for ordinary VMs.
+    extension_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 # At most one operation in flight per VM, enforced by the database as well as by the
@@ -249,8 +277,10 @@ class VmOutage(IdMixin, Base):
 
     ``start`` is the last moment the VM was seen running (the platform cannot know
     better; an unclear start is read in the client's favour, SPEC §17); ``detected_at``
-    is when reconciliation noticed. ``cause``: crashed, guest-shutdown, domain-missing,
-    paused, guest-suspended.
+    is when reconciliation noticed. ``cause``: crashed, guest-shutdown (the guest
+    powered itself off), destroyed (forced off from the host), start-failed, saved,
+    migrated, snapshot-restored, host-daemon, shutoff-unknown, domain-missing, paused,
+    guest-suspended (``nuages.compute.states``).
     """
 
     __tablename__ = "vm_outages"

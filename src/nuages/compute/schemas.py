@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -213,21 +214,74 @@ class ImageOut(Out):
     created_at: dt.datetime
 
 
+class HostSiteOut(Out):
+    """A site a host serves, in its country."""
+
+    site: str
+    country: str
+
+
 class HostOut(Out):
-    """A hypervisor host (staff see all; a client its dedicated hosts, 000 §1)."""
+    """A hypervisor host (staff see all; a client its dedicated hosts, 000 §1).
+
+    ``state``: active (takes new VMs), draining (takes none, its VMs run on), disabled
+    (out of service, not watched)."""
 
     id: str
     name: str
-    site: str
-    country: str
+    sites: list[HostSiteOut]  # the URI stays out: clients see their dedicated hosts
     dedicated_to: str | None
     vcpus: int
     ram_mib: int
     disk_gib: int
+    cpu_ratio: Decimal
+    ram_ratio: Decimal
+    disk_ratio: Decimal
     accel: str
-    enabled: bool
+    state: str
     reachable: bool
     last_seen: dt.datetime | None
+
+
+Country = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{2}$"),
+    Field(description="ISO 3166 country code of the site, e.g. BE"),
+]
+Ratio = Annotated[Decimal, Field(gt=0, le=64, max_digits=6, decimal_places=2)]
+
+
+class HostSiteIn(Strict):
+    """A site (as the offers' terms name it) and its country."""
+
+    site: SafeName
+    country: Country
+
+
+class HostUpdate(Strict):
+    """Staff change a host (issue 9.4): its name, the sites it serves, whom it is
+    dedicated to (``null`` makes it shared), its overcommit ratios. Only the fields sent
+    change; a host keeps at least one site."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "add_sites": [{"site": "interxion-zav-1", "country": "BE"}],
+                    "remove_sites": ["waterloo-1"],
+                    "cpu_ratio": "4",
+                }
+            ]
+        }
+    )
+
+    name: SafeName | None = None
+    add_sites: list[HostSiteIn] = Field(default_factory=list, max_length=64)
+    remove_sites: list[SafeName] = Field(default_factory=list, max_length=64)
+    dedicated_to: ObjectId | None = None
+    cpu_ratio: Ratio | None = None
+    ram_ratio: Ratio | None = None
+    disk_ratio: Ratio | None = None
 
 
 class IpPoolOut(Out):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from nuages.compute.hypervisor import PowerState
+from nuages.compute.hypervisor import PowerState, StopReason
 from nuages.kernel.errors import Forbidden, InvalidTransition
 
 
@@ -145,6 +145,34 @@ class Drift:
 
 
 P = PowerState
+# The outage cause placeholder of a shut-off domain, replaced by ``outage_cause``.
+SHUTOFF = "shutoff"
+
+# Only a guest powering itself off is the client's act ("guest-shutdown", excusable
+# under 002 §6). A domain forced off from the host (``virsh destroy``), stopped by the
+# daemon or for a reason libvirt does not give is the provider's side: it gets its own
+# cause, never "guest-shutdown" (SPEC §17: an unclear cause is read for the client).
+SHUTOFF_CAUSES: dict[StopReason | None, str] = {
+    StopReason.SHUTDOWN: "guest-shutdown",
+    StopReason.DESTROYED: "destroyed",
+    StopReason.FAILED: "start-failed",
+    StopReason.SAVED: "saved",
+    StopReason.MIGRATED: "migrated",
+    StopReason.SNAPSHOT: "snapshot-restored",
+    StopReason.DAEMON: "host-daemon",
+    StopReason.UNKNOWN: "shutoff-unknown",
+    None: "shutoff-unknown",
+}
+
+
+def outage_cause(drift_cause: str, stop_reason: StopReason | None) -> str:
+    """The cause written on an outage: the drift table's, or for a shut-off domain the
+    one its stop reason names."""
+    if drift_cause != SHUTOFF:
+        return drift_cause
+    return SHUTOFF_CAUSES.get(stop_reason, SHUTOFF_CAUSES[None])
+
+
 _OK = Drift()
 _UP = Drift(back=True)
 
@@ -154,9 +182,10 @@ DRIFT: dict[VmState, dict[PowerState, Drift]] = {
     V.RUNNING: {
         P.RUNNING: _UP,
         P.SHUTTING_DOWN: _OK,  # on its way; the next pass sees where it lands
-        # The guest powered itself off (a client's act, 002 §6 excusable): the VM is
-        # stopped, and the SLA slice decides from the cause whether it counts.
-        P.SHUTOFF: Drift(V.STOPPED, "guest-shutdown"),
+        # Shut off: the VM is stopped; the outage's cause comes from the stop reason
+        # the hypervisor gives (SHUTOFF_CAUSES), and the SLA slice decides from it
+        # whether it counts.
+        P.SHUTOFF: Drift(V.STOPPED, SHUTOFF),
         P.CRASHED: Drift(V.ERROR, "crashed"),
         P.PAUSED: Drift(V.ERROR, "paused"),  # nobody here paused it
         P.GUEST_SUSPENDED: Drift(None, "guest-suspended"),
@@ -195,3 +224,39 @@ SETTLED: dict[PowerState, VmState] = {
     P.CRASHED: V.ERROR,
     P.UNKNOWN: V.ERROR,
 }
+
+
+class HostState(StrEnum):
+    """Whether a host takes new VMs (issue 9.4; staff move it, history records it).
+
+    - ``active``: new VMs are placed on it, reconciliation watches it;
+    - ``draining``: no new VM is placed on it; its VMs run on and are watched as before
+      (nothing is moved by itself); the step before ``remove``;
+    - ``disabled``: out of service: no placement and no reconciliation pass looks at it;
+      its VMs' power state becomes ``unknown`` (nobody looks), and an outage found when
+      it is enabled again starts at the last time it was seen (SPEC §17: the client's
+      favour).
+
+    Removing a host is not a state: the row goes, once no VM is left on it.
+    """
+
+    ACTIVE = "active"
+    DRAINING = "draining"
+    DISABLED = "disabled"
+
+
+H = HostState
+HOST_TRANSITIONS: dict[HostState, frozenset[HostState]] = {
+    H.ACTIVE: frozenset({H.DRAINING, H.DISABLED}),
+    H.DRAINING: frozenset({H.ACTIVE, H.DISABLED}),
+    H.DISABLED: frozenset({H.ACTIVE, H.DRAINING}),
+}
+# The host states placement may choose; the ones reconciliation looks at.
+PLACEABLE = frozenset({H.ACTIVE})
+WATCHED = frozenset({H.ACTIVE, H.DRAINING})
+
+
+def check_host_transition(current: str, target: HostState) -> None:
+    """Raise ``InvalidTransition`` unless a ``current`` host may become ``target``."""
+    if target not in HOST_TRANSITIONS[HostState(current)]:
+        raise InvalidTransition(f"a {current} host cannot become {target.value}")

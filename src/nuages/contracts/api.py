@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.contracts import schemas, service
 from nuages.contracts.offers import OfferRegistry
+from nuages.contracts.terms_view import SourceOut, TermsOut
 from nuages.kernel.validation import Page, page_of
 from nuages.terms.schema import Offer
 
@@ -19,8 +22,8 @@ def registry(request: Request) -> OfferRegistry:
     return loaded
 
 
-def _offer_out(offer: Offer) -> schemas.OfferOut:
-    return schemas.OfferOut(
+def _offer_fields(offer: Offer) -> dict[str, object]:
+    return dict(
         id=offer.id,
         title=offer.offer.title,
         provider=offer.offer.provider,
@@ -36,6 +39,10 @@ def _offer_out(offer: Offer) -> schemas.OfferOut:
     )
 
 
+def _offer_out(offer: Offer) -> schemas.OfferOut:
+    return schemas.OfferOut.model_validate(_offer_fields(offer))
+
+
 @router.get("/offers", response_model=Page[schemas.OfferOut])
 def list_offers(request: Request, principal: PrincipalDep, paging: PageDep) -> object:
     """The offers on sale."""
@@ -45,10 +52,59 @@ def list_offers(request: Request, principal: PrincipalDep, paging: PageDep) -> o
     return page_of([_offer_out(o) for o in chosen], len(offers), paging.page, paging.per_page)
 
 
-@router.get("/offers/{offer_id}", response_model=schemas.OfferOut)
-def get_offer(offer_id: str, request: Request, principal: PrincipalDep) -> object:
-    """One offer, with its version hash (send it back when ordering)."""
-    return _offer_out(registry(request).current(offer_id))
+@router.post("/offers/reload", response_model=schemas.OffersReloadOut)
+def reload_offers(request: Request, principal: PrincipalDep, session: SessionDep) -> object:
+    """Staff: re-read the terms files now (a changed file is also picked up by itself
+    within seconds). A file that does not load keeps its previous offer; its problems
+    are listed. Running contracts keep the version they accepted (000 §4)."""
+    offers = registry(request)
+    report = service.reload_offers(session, principal, offers)
+    return schemas.OffersReloadOut(
+        offers=list(offers.offers),
+        added=report.added,
+        changed=report.changed,
+        removed=report.removed,
+        problems=[
+            schemas.ProblemLineOut.model_validate(p, from_attributes=True) for p in report.problems
+        ],
+    )
+
+
+@router.get("/offers/{offer_id}", response_model=schemas.OfferDetailOut)
+def get_offer(
+    offer_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    version: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-f]{64}$",
+            description="a content_hash: that version (e.g. the one a contract accepted) "
+            "instead of the one on sale",
+        ),
+    ] = None,
+) -> object:
+    """The whole offer as the client accepts it: prices, options, duration and renewal,
+    notices, payment terms, late payment, SLA, suspension, termination, reversibility and
+    liability, each with its clause, from the terms file of the version shown. Send its
+    ``content_hash`` back as ``offer_hash`` when ordering: the order is refused if the
+    terms changed meanwhile. ``version`` shows an earlier version that was ordered (the
+    terms a running contract keeps, 000 §4)."""
+    offers = registry(request)
+    offer = (
+        offers.current(offer_id) if version is None else offers.version(session, offer_id, version)
+    )
+    return schemas.OfferDetailOut.model_validate(
+        {
+            **_offer_fields(offer),
+            "currency": offer.offer.currency,
+            "timezone": offer.offer.timezone,
+            "clients": list(offer.offer.clients),
+            "source": SourceOut.model_validate(offer.offer.source),
+            "terms": TermsOut.of(offer),
+        }
+    )
 
 
 @router.post("/contracts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContractOut)
@@ -82,6 +138,14 @@ def confirm_contract(
 ) -> object:
     """Staff confirm an invoiced order (001 §2.5)."""
     return service.confirm(session, principal, registry(request), contract_id, body.reason)
+
+
+@router.post("/contracts/{contract_id}/cancel", response_model=schemas.ContractOut)
+def cancel_contract(
+    contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Cancel a pending order (not formed yet): its owner or staff (000 §3.1, 001 §2.5)."""
+    return service.cancel(session, principal, contract_id, body.reason)
 
 
 @router.post("/contracts/{contract_id}/suspend", response_model=schemas.ContractOut)

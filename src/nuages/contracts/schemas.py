@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nuages.contracts.terms_view import SourceOut, TermsOut
 from nuages.kernel.validation import Out, SafeName, Strict
 
 
@@ -35,6 +36,39 @@ class OfferOut(BaseModel):
     flavours: list[FlavourOut]
 
 
+class OfferDetailOut(OfferOut):
+    """The whole offer as the client accepts it: every term of the version shown
+    (``content_hash``; send it back as ``offer_hash`` when ordering), each with its
+    clause."""
+
+    currency: str
+    timezone: str
+    clients: list[str]
+    source: SourceOut
+    terms: TermsOut
+
+
+class ProblemLineOut(BaseModel):
+    """One problem of a terms file, located by line and key path."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+    expected: str
+
+
+class OffersReloadOut(BaseModel):
+    """What a reload of the terms files changed; a file with problems kept its previous
+    offer."""
+
+    offers: list[str]
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    problems: list[ProblemLineOut]
+
+
 class ContractCreate(Strict):
     """An order: the client accepts one offer version (000 §3.1)."""
 
@@ -55,7 +89,7 @@ class ContractCreate(Strict):
 
 
 class ContractAction(Strict):
-    """A reason for a staff action on a contract."""
+    """The reason for an action on a contract (kept in its history)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "order confirmed"}]})
 

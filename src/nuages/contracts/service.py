@@ -14,7 +14,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.contracts import schemas
 from nuages.contracts.models import Contract
-from nuages.contracts.offers import OfferRegistry
+from nuages.contracts.offers import OfferRegistry, ReloadReport
 from nuages.contracts.states import (
     PROVISIONING_STATES,
     ContractState,
@@ -179,6 +179,52 @@ def resume(session: Session, actor: Principal, contract_id: str, reason: str) ->
         raise Forbidden("only provider staff resume contracts")
     actor.require(Scope.WRITE)
     return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
+
+
+def cancel(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
+    """Cancel an order that has not formed yet (pending → closed).
+
+    Until the contract forms (000 §3.1: minimum amount credited; 001 §2.5: order
+    confirmed) nothing binds the client, so its owner (the Responsable who orders, 000
+    §1) or provider staff may withdraw the order. A formed contract ends by notice or
+    termination instead, never by cancellation.
+    """
+    contract = get_contract(session, actor, contract_id)
+    actor.require(Scope.WRITE)
+    if not actor.is_staff and actor.role != Role.CLIENT_OWNER:
+        raise Forbidden("only an owner (Responsable) cancels orders (000 §1)")
+    if contract.state != ContractState.PENDING:
+        raise InvalidTransition(
+            f"a {contract.state} contract cannot be cancelled: only a pending order can "
+            "(a formed contract ends by notice or termination)"
+        )
+    return transition(session, contract, ContractState.CLOSED, actor.actor, reason)
+
+
+def reload_offers(session: Session, actor: Principal, registry: OfferRegistry) -> ReloadReport:
+    """Staff re-read every terms file now (the registry also does it on a file change).
+
+    A file that does not load keeps its previous offer; the report lists its problems.
+    Contracts are untouched either way: each keeps the version it accepted (000 §4).
+    """
+    actor.require(Scope.ADMIN)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff reload the offers")
+    report = registry.reload()
+    history.record(
+        session,
+        actor.actor,
+        object_type="offers",
+        object_id="-",
+        action="offers.reload",
+        params={
+            "added": report.added,
+            "changed": report.changed,
+            "removed": report.removed,
+            "problems": [str(p) for p in report.problems],
+        },
+    )
+    return report
 
 
 def require_provisioning(session: Session, contract: Contract) -> None:

@@ -30,7 +30,11 @@ class HistoryEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64))
     params: Mapped[str] = mapped_column(Text)  # canonical JSON, secrets redacted
-    outcome: Mapped[str] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(500))  # error details redacted
+    # The token scope a reader needs ("read", "billing"), decided at record time and
+    # covered by the hash; NULL only on entries written before it existed (see
+    # history/scopes.py).
+    scope: Mapped[str | None] = mapped_column(String(16), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 

@@ -18,11 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nuages.history.models import GENESIS_HASH, HistoryEntry, HistoryHead
+from nuages.history.redaction import REDACTED, SECRET_KEYS, redact, redact_text
+from nuages.history.scopes import scope_for
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import new_id
 
-SECRET_KEYS = ("password", "token", "secret", "private_key", "iban_secret", "authorization")
-REDACTED = "[redacted]"
+__all__ = ["REDACTED", "SECRET_KEYS", "Actor", "record", "redact", "verify"]
 
 
 @dataclass(frozen=True)
@@ -35,20 +36,6 @@ class Actor:
     @classmethod
     def system(cls, what: str = "system") -> Actor:
         return cls(None, what)
-
-
-def redact(value: Any) -> Any:
-    """Replace the value of every key that names a secret, at any depth."""
-    if isinstance(value, Mapping):
-        return {
-            str(key): (
-                REDACTED if any(s in str(key).lower() for s in SECRET_KEYS) else redact(item)
-            )
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
-    return value
 
 
 def _canonical(value: Any) -> str:
@@ -68,22 +55,28 @@ def entry_hash(
     action: str,
     params: str,
     outcome: str,
+    scope: str | None = None,
 ) -> str:
-    """The SHA-256 of an entry's content chained to the previous entry's hash."""
-    body = _canonical(
-        {
-            "id": id,
-            "at": at.astimezone(dt.UTC).isoformat(),
-            "actor_id": actor_id,
-            "actor_label": actor_label,
-            "client_id": client_id,
-            "object_type": object_type,
-            "object_id": object_id,
-            "action": action,
-            "params": params,
-            "outcome": outcome,
-        }
-    )
+    """The SHA-256 of an entry's content chained to the previous entry's hash.
+
+    ``scope`` joins the hashed content when set; entries from before it existed have
+    none, so their hashes stay what they were.
+    """
+    content: dict[str, Any] = {
+        "id": id,
+        "at": at.astimezone(dt.UTC).isoformat(),
+        "actor_id": actor_id,
+        "actor_label": actor_label,
+        "client_id": client_id,
+        "object_type": object_type,
+        "object_id": object_id,
+        "action": action,
+        "params": params,
+        "outcome": outcome,
+    }
+    if scope is not None:
+        content["scope"] = scope
+    body = _canonical(content)
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
@@ -109,8 +102,14 @@ def record(
     params: Mapping[str, Any] | None = None,
     client_id: str | None = None,
     outcome: str = "ok",
+    scope: str | None = None,
 ) -> HistoryEntry:
-    """Append one entry to the chain in the caller's transaction."""
+    """Append one entry to the chain in the caller's transaction.
+
+    ``scope`` is what a reader's token needs; by default it follows from the object type
+    and action (history/scopes.py: money needs "billing"). Parameters lose secrets by
+    key and by shape, the outcome by shape (an IBAN typed into a refused request).
+    """
     head = _lock_head(session)
     fields: dict[str, Any] = {
         "id": new_id(),
@@ -122,7 +121,8 @@ def record(
         "object_id": object_id,
         "action": action,
         "params": _canonical(redact(dict(params or {}))),
-        "outcome": outcome[:500],
+        "outcome": redact_text(outcome)[:500],
+        "scope": scope or scope_for(object_type, action),
     }
     digest = entry_hash(head.last_hash, **fields)
     entry = HistoryEntry(prev_hash=head.last_hash, hash=digest, **fields)
@@ -176,6 +176,7 @@ def verify(session: Session, batch: int = 2000) -> tuple[int, ChainBreak | None]
                 action=row.action,
                 params=row.params,
                 outcome=row.outcome,
+                scope=row.scope,
             )
             if expected != row.hash:
                 return checked, ChainBreak(row.seq, row.id, "content does not match its hash")

@@ -7,14 +7,15 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from nuages.kernel.validation import Multiline, Out, SafeName, Strict
+from nuages.billing.schemas import mask_iban
+from nuages.kernel.validation import Money, Multiline, Out, SafeName, Strict
 
-Amount = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+Amount = Annotated[Money, Field(max_digits=14, decimal_places=2)]
+Quantity = Annotated[Money, Field(gt=0, max_digits=14, decimal_places=6)]
 Key = Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -31,7 +32,7 @@ class LineCreate(Strict):
     quantity: Quantity = Decimal(1)
     since: dt.date
     until: dt.date | None = None
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)] | None = Field(
+    unit_price: Annotated[Money, Field(ge=0, max_digits=14, decimal_places=6)] | None = Field(
         default=None, description="the quoted price, for items priced on quote"
     )
     replaces_id: str | None = Field(default=None, max_length=36, description="an upgrade")
@@ -117,7 +118,8 @@ class ProfileSet(Strict):
 
 
 class ProfileOut(Out):
-    """How a contract is invoiced."""
+    """How a contract is invoiced; the mandate's IBAN is shown masked, as mandates show it
+    (the SEPA batch is the only place the full IBAN goes)."""
 
     contract_id: str
     period: str | None
@@ -127,7 +129,9 @@ class ProfileOut(Out):
     buyer_reference: str
     mandate_id: str | None
     mandate_signed_on: dt.date | None
-    iban: str | None
+    iban_masked: Annotated[str | None, AfterValidator(lambda v: mask_iban(v) if v else v)] = Field(
+        validation_alias="iban"
+    )
     bic: str | None
 
 
@@ -147,7 +151,7 @@ class ChargeCreate(Strict):
     )
 
     description: str = Field(min_length=1, max_length=300)
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)]
     idempotency_key: Key
     taxable: bool = True
 
@@ -256,7 +260,7 @@ class CreditNoteCreate(Strict):
     )
 
     reason: str = Field(min_length=1, max_length=300)
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = Field(
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)] | None = Field(
         default=None, description="VAT included; omit to credit the whole invoice"
     )
 
@@ -265,7 +269,7 @@ class Allocation(Strict):
     """A share of a payment for one invoice."""
 
     invoice_id: str = Field(max_length=36)
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)]
 
 
 class PaymentCreate(Strict):
@@ -288,7 +292,7 @@ class PaymentCreate(Strict):
 
     client_id: str = Field(max_length=36)
     means: Literal["transfer", "direct_debit", "card", "cheque"]
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)]
     received_on: dt.date
     reference: str = Field(default="", max_length=140)
     idempotency_key: Key
@@ -340,6 +344,11 @@ class SepaBatchCreate(Strict):
 
     collection_date: dt.date
     due_by: dt.date | None = Field(default=None, description="default: the collection date")
+    seller: str | None = Field(
+        default=None,
+        max_length=100,
+        description="seller id (its file's stem) when the invoices due have several sellers",
+    )
 
 
 class SepaItemOut(Out):
@@ -367,6 +376,9 @@ class SepaBatchOut(Out):
     created_at: dt.datetime
     settled_at: dt.datetime | None
     items: list[SepaItemOut] = []
+    # On creation: the due invoices left out, each with why (no mandate, or a debit the
+    # file cannot hold, 17.2): {"invoice": number, "problem": text}.
+    left_out: list[dict[str, str]] = []
 
 
 class DunningRunCreate(Strict):
@@ -420,7 +432,7 @@ class DisputeResolve(Strict):
 
     accept: bool
     resolution: Annotated[str, Multiline] = Field(min_length=1, max_length=2000)
-    credit_amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
+    credit_amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
 
 
 class DisputeOut(Out):
@@ -447,7 +459,7 @@ class IndexSet(Strict):
 
     name: SafeName
     month: str = Field(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
-    value: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+    value: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=6)]
 
     @property
     def first_day(self) -> dt.date:
@@ -476,7 +488,7 @@ class LegalRateSet(Strict):
 
     valid_from: dt.date
     valid_to: dt.date
-    rate_pct: Annotated[Decimal, Field(ge=0, le=100, max_digits=10, decimal_places=6)]
+    rate_pct: Annotated[Money, Field(ge=0, le=100, max_digits=10, decimal_places=6)]
 
 
 class LegalRateOut(Out):

@@ -123,17 +123,27 @@ def billing_meter() -> None:
     )
 
 
-@huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
-def billing_end_extensions() -> None:
-    """Every 5 minutes, end the extensions whose end time passed (000 §8)."""
-    from nuages.billing import extensions
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def billing_extensions() -> None:
+    """Each minute (000 §8): evaluate the owners' automatic-extension policies, end the
+    extensions whose end time passed, create the VMs of running ones and remove those of
+    ended ones after the grace period, through compute's services."""
+    from nuages.billing import autoscale, extension_vms, metering
+    from nuages.compute.runtime import get_runtime
     from nuages.jobs.runtime import get_database
-    from nuages.kernel.clock import utc_now
 
-    with get_database().unit() as session:
-        ended = extensions.expire(session, utc_now())
-    if ended:
-        log.info("extensions ended: %d", ended)
+    database, runtime = get_database(), get_runtime()
+    registry = metering.default_registry()
+    ordered = autoscale.run_pass(database.unit, runtime, registry)
+    report = extension_vms.run_pass(database.unit, runtime, registry)
+    if ordered.ordered or report.created or report.deleted or report.released:
+        log.info(
+            "extensions: %d ordered by policy, %d VMs asked for, %d deleted, %d released",
+            len(ordered.ordered),
+            len(report.created),
+            len(report.deleted),
+            len(report.released),
+        )
 
 
 # ---------------------------------------------------------------- invoicing

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from pydantic import (
@@ -18,8 +19,11 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
+
+from nuages.kernel.money import PLAIN_AMOUNT_PATTERN, parse_amount
 
 SAFE_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -151,3 +155,23 @@ class Page(BaseModel, Generic[T]):
 def page_of(items: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:
     """Assemble a page response."""
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def _amount_in(value: Any) -> Decimal:
+    # The kernel's one rule (money.parse_amount): "1e9", 1e9, "1_000", "１２" are refused.
+    return parse_amount(value)
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_amount_in),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": PLAIN_AMOUNT_PATTERN,
+            "description": 'a plain decimal written as a string, e.g. "150.00"',
+        }
+    ),
+]
+"""Every money field of every request body: a plain decimal string (or an integer);
+constraints (sign, digits) are added per field with ``Field``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NoReturn
 
@@ -20,7 +21,7 @@ from nuages.kernel.money import parse_amount, round_cents
 from nuages.terms import apply
 from nuages.terms.calc import interest, sla
 from nuages.terms.deadlines import Event, deadlines_for
-from nuages.terms.loader import check_files, default_offers_dir, load_offers, resolve_offer
+from nuages.terms.loader import check_files, default_offers_dir, resolve_offer
 from nuages.terms.schema import Offer
 
 __all__ = ["offers_app", "terms_app"]
@@ -125,11 +126,21 @@ def offers_check(
 
 @offers_app.command("list")
 def offers_list(as_json: bool = _JSON) -> None:
-    """List the offers of the offers directory with their content hash."""
+    """List the offers of the offers directory with their content hash.
+
+    Lists what the server would load: a file that does not load is reported on stderr
+    (one line per problem) and left out; `nuages offers check` is the strict check."""
+    from nuages.contracts.offers import OfferRegistry
+
+    # The problems are printed below, once; the registry's log lines would repeat them.
+    logging.getLogger("nuages.offers").disabled = True
     try:
-        offers = load_offers()
+        registry = OfferRegistry.from_directory(default_offers_dir())
     except NuagesError as exc:
         _fail(exc.detail)
+    for problem in registry.problems:
+        typer.echo(f"warning: not loaded: {problem}", err=True)
+    offers = registry.offers
     rows = [
         {"id": o.id, "title": o.offer.title, "seed": o.offer.source.seed, "sha256": o.content_hash}
         for o in offers.values()
@@ -150,6 +161,14 @@ def _outage(text: str, offer: Offer) -> sla.Outage:
     if end <= start:
         _fail(f"outage {text!r} ends before it starts")
     cause = parts[2].strip() if len(parts) == 3 and parts[2].strip() else None
+    if cause is not None and cause not in offer.sla.excusable_causes:
+        # A cause only ever marks an outage as excused: one the offer does not list (a typo,
+        # another offer's cause) must not be silently counted as unavailability.
+        known = ", ".join(offer.sla.excusable_causes) or "none"
+        _fail(
+            f"outage cause {cause!r} is not an excusable cause of {offer.id} "
+            f"(sla.excusable_causes: {known}); leave the cause out for an outage that counts"
+        )
     return sla.Outage(start, end, cause)
 
 
@@ -166,7 +185,12 @@ def terms_sla(
     offer_ref: str = typer.Argument(..., metavar="OFFER", help="offer id or terms file"),
     month: str = typer.Option(..., "--month", help="calendar month, YYYY-MM"),
     outages: list[str] = typer.Option(  # noqa: B008
-        [], "--outage", help="START/END[/CAUSE], ISO date-times; repeatable"
+        # No square brackets here: Typer renders help with rich markup, where "[/CAUSE]"
+        # is a closing tag and crashed `--help` (MarkupError).
+        [],
+        "--outage",
+        help="START/END or START/END/CAUSE, ISO date-times; CAUSE is one of the offer's "
+        "excusable causes (sla.excusable_causes); repeatable",
     ),
     monthly_amount: str | None = typer.Option(
         None, "--monthly-amount", help="the month's amount the credit is a share of"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from nuages.kernel.errors import NotFound, ValidationFailed
 from nuages.terms.errors_text import describe_error
@@ -35,6 +35,7 @@ from nuages.terms.toml_lines import key_lines
 __all__ = [
     "Problem",
     "TermsFileError",
+    "check_bytes",
     "default_offers_dir",
     "load_offer",
     "load_offers",
@@ -110,7 +111,11 @@ def _line_of(lines: dict[tuple[str | int, ...], int], path: tuple[str | int, ...
 
 
 def _problems_from_validation(
-    file: str, text: str, data: dict[str, Any], exc: ValidationError
+    file: str,
+    text: str,
+    data: dict[str, Any],
+    exc: ValidationError,
+    root: type[BaseModel] = Offer,
 ) -> list[Problem]:
     lines = key_lines(text)
     merged: dict[tuple[int, str], Problem] = {}
@@ -120,7 +125,7 @@ def _problems_from_validation(
         at = tuple(ctx.get("at", ()))
         path = _data_path(data, loc)
         path = _data_path(data, (*path, *at)) if at else path
-        message, expected = describe_error(error, Offer, path)
+        message, expected = describe_error(error, root, path)
         line = _line_of(lines, path)
         shown = _display_path(path)
         key = (line, shown)
@@ -136,12 +141,14 @@ def _problems_from_validation(
     return sorted(merged.values(), key=lambda p: (p.line, p.path))
 
 
-def _parse(path: Path) -> tuple[bytes, str, dict[str, Any]] | Problem:
-    file = str(path)
+def _read(path: Path) -> bytes | Problem:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        return Problem(file, 0, "(file)", f"cannot be read: {exc.strerror}", "a readable file")
+        return Problem(str(path), 0, "(file)", f"cannot be read: {exc.strerror}", "a readable file")
+
+
+def _parse(file: str, raw: bytes) -> tuple[str, dict[str, Any]] | Problem:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -154,21 +161,32 @@ def _parse(path: Path) -> tuple[bytes, str, dict[str, Any]] | Problem:
         line = int(found.group(1)) if found else 1
         message = _TOML_POSITION.sub("", str(exc)).strip()
         return Problem(file, line, "(syntax)", message, "valid TOML 1.0")
-    return raw, text, data
+    return text, data
 
 
-def _check(path: Path) -> Offer | list[Problem]:
-    parsed = _parse(path)
+def check_bytes(raw: bytes, file: str) -> Offer | list[Problem]:
+    """The offer these bytes describe, or every problem in them (``file`` names them in
+    the problems). The offer keeps the bytes and their SHA-256: the version a contract
+    accepts is exactly what was parsed."""
+    parsed = _parse(file, raw)
     if isinstance(parsed, Problem):
         return [parsed]
-    raw, text, data = parsed
+    text, data = parsed
     try:
         offer = Offer.model_validate(data)
     except ValidationError as exc:
-        return _problems_from_validation(str(path), text, data, exc)
+        return _problems_from_validation(file, text, data, exc)
     offer._content_hash = hashlib.sha256(raw).hexdigest()
-    offer._source_path = str(path)
+    offer._source_path = file
+    offer._source_bytes = raw
     return offer
+
+
+def _check(path: Path) -> Offer | list[Problem]:
+    raw = _read(path)
+    if isinstance(raw, Problem):
+        return [raw]
+    return check_bytes(raw, str(path))
 
 
 def load_offer(path: str | Path) -> Offer:

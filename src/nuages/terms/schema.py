@@ -159,6 +159,7 @@ class Offer(TermsModel):
 
     _content_hash: str = PrivateAttr(default="")
     _source_path: str = PrivateAttr(default="")
+    _source_bytes: bytes = PrivateAttr(default=b"")
 
     @property
     def id(self) -> str:
@@ -169,6 +170,12 @@ class Offer(TermsModel):
     def content_hash(self) -> str:
         """SHA-256 (hex) of the file's bytes: the offer version a contract accepts."""
         return self._content_hash
+
+    @property
+    def source_bytes(self) -> bytes:
+        """The exact bytes that were parsed (b'' when built in memory): what a contract
+        accepts is these, never the file as it is on disk later."""
+        return self._source_bytes
 
     @property
     def source_path(self) -> str:

@@ -1,14 +1,15 @@
 """The image catalogue: the tiny guest built on the machine, imported cloud images.
 
 Image files live under ``data_dir/images`` and are never changed once registered: VM
-disks are qcow2 overlays on them (``nuages.compute.disks``).
+disks are qcow2 overlays on them (``nuages.compute.disks``). An imported image is
+rewritten into a fresh standalone qcow2 first, and refused if it refers to any other
+file (issue 17.4).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import shutil
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -70,9 +71,14 @@ def register_image(
             raise ValidationFailed(f"{path} is not an absolute path to a file")
     if client_id is not None and session.get(Client, client_id) is None:
         raise NotFound("no such client")
-    info = disks.info(base)
-    if info.format not in ("qcow2", "raw"):
-        raise ValidationFailed(f"{base} is {info.format}, not qcow2 or raw")
+    try:
+        probed = disks.info(base)
+        if probed.format not in ("qcow2", "raw"):
+            raise ValidationFailed(f"{base} is {probed.format}, not qcow2 or raw")
+        # From here on the format is stated, never probed again (issue 17.4).
+        info = disks.check_standalone(base, probed.format)
+    except disks.DiskError as exc:
+        raise ValidationFailed(f"{base}: {exc}") from None
     image = Image(
         name=name,
         os=os,
@@ -130,25 +136,25 @@ def register_tiny(
 
 
 def copy_cloud_image(runtime: ComputeRuntime, source: Path, name: str) -> Path:
-    """Copy a qcow2 cloud image under ``data_dir/images`` (no database); the platform
-    then owns the file, read-only."""
+    """Rewrite a qcow2 cloud image into a fresh standalone qcow2 under
+    ``data_dir/images`` (no database); the platform then owns the file, read-only.
+
+    Refused (issue 17.4): anything but qcow2, a backing file of any kind, an external
+    data file (it would hand a host file to the guest), encryption, qcow2 features
+    nuages does not know (``disks.import_qcow2``).
+    """
     if not re.match(SAFE_NAME_PATTERN, name):
         raise ValidationFailed(f"image name {name!r}: lower-case letters, digits, hyphens")
-    info = disks.info(source)
-    if info.format != "qcow2":
-        raise ValidationFailed(f"{source} is {info.format}; import a qcow2 cloud image")
-    if info.backing_file is not None:
-        raise ValidationFailed(f"{source} has a backing file; flatten it first")
     for path in (runtime.settings.data_dir, runtime.images_dir):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o755)
     dest = runtime.images_dir / f"{name}.qcow2"
     if dest.exists():
         raise AlreadyExists(f"{dest} exists")
-    partial = dest.with_name(f".{dest.name}.partial")
-    shutil.copyfile(source, partial)
-    partial.chmod(0o644)
-    partial.replace(dest)
+    try:
+        disks.import_qcow2(source, dest)
+    except disks.DiskError as exc:
+        raise ValidationFailed(f"{source}: {exc}") from None
     return dest
 
 

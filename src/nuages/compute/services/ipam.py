@@ -4,8 +4,8 @@ User networking (the default, ``NUAGES_NETWORK_MODE=user``): each VM gets one po
 the configured range on its host's loopback, forwarded to its port 22; the lease table
 holds one row per (host, port), so two VMs never share one.
 
-Bridge networking (``bridge``): each VM gets an address from an IP pool of its host's
-site, a MAC derived from its id, and a static DHCP entry on the pool's libvirt network.
+Bridge networking (``bridge``): each VM gets an address from an IP pool of one of its
+host's sites, a MAC derived from its id, and a static DHCP entry on the pool's libvirt network.
 An address row exists only while a VM holds it (unique address, unique VM): deleting
 the VM returns it to the pool (003 §4).
 """
@@ -106,9 +106,9 @@ def mac_for(vm_id: str, attempt: int = 0) -> str:
 
 
 def lease_address(session: Session, host: Host, vm: Vm) -> str:
-    """Give ``vm`` a free address from the pools of its host's site."""
+    """Give ``vm`` a free address from the pools of its host's sites."""
     pools = session.execute(
-        select(IpPool).where(IpPool.site == host.site).order_by(IpPool.name, IpPool.id)
+        select(IpPool).where(IpPool.site.in_(host.site_ids)).order_by(IpPool.name, IpPool.id)
     ).scalars()
     for pool in pools:
         held = set(
@@ -130,7 +130,8 @@ def lease_address(session: Session, host: Host, vm: Vm) -> str:
                     select(IpAddress.id).where(IpAddress.address == address)
                 ).first():
                     break  # someone took the address meanwhile: next one
-    raise CapacityExhausted(f"no free address left in the IP pools of site {host.site}")
+    sites = ", ".join(host.site_ids)
+    raise CapacityExhausted(f"no free address left in the IP pools of site(s) {sites}")
 
 
 def release(session: Session, vm: Vm) -> None:

@@ -370,6 +370,9 @@ def _resized(job: work.Job, status: DomainStatus) -> bool:
     if (status.vcpus, status.memory_mib) != (int(job.params["vcpus"]), int(job.params["ram_mib"])):
         return False
     try:
-        return disks.info(job.files.disk).virtual_size >= int(job.params["disk_gib"]) * disks.GIB
+        return (
+            disks.info(job.files.disk, "qcow2").virtual_size
+            >= int(job.params["disk_gib"]) * disks.GIB
+        )
     except NuagesError:
         return False

@@ -2,10 +2,11 @@
 
 A host qualifies when:
 
-- it is enabled and was reachable at the last look;
-- its country is allowed by the offer (001 §5: EU only; 004 §4: France) and its site is
-  one of the offer's data centres (the terms file lists where the offer runs; adding a
-  site is a new version of the terms);
+- it is ``active`` (not draining nor disabled: ``states.HostState``) and was reachable at
+  the last look;
+- one of the sites it serves is one of the offer's data centres (the terms file lists
+  where the offer runs; adding a site is a new version of the terms), in a country the
+  offer allows (001 §5: EU only; 004 §4: France);
 - it is shared, or dedicated to this very client and the offer sells dedicated
   infrastructure (000 §1: a dedicated host serves only its client, who may also use
   shared hosts, 000 §8);
@@ -26,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nuages.compute.models import Host, Vm
-from nuages.compute.states import VmState
+from nuages.compute.states import PLACEABLE, VmState
 from nuages.kernel.errors import CapacityExhausted
 from nuages.terms.schema import Offer
 
@@ -87,9 +88,8 @@ def fits(host: Host, used: Usage, need: Request) -> bool:
 def allowed(host: Host, offer: Offer, client_id: str) -> bool:
     """Whether the offer's hosting terms let this client's VM run on ``host``."""
     hosting = offer.catalogue.hosting
-    if not hosting.allows(host.country):
-        return False
-    if host.site not in {site.id for site in hosting.sites}:
+    offered = {site.id for site in hosting.sites}
+    if not any(s.site in offered and hosting.allows(s.country) for s in host.sites):
         return False
     if host.dedicated_to is None:
         return True
@@ -102,7 +102,7 @@ def choose_host(session: Session, offer: Offer, client_id: str, need: Request) -
     hosts = list(
         session.execute(
             select(Host)
-            .where(Host.enabled.is_(True), Host.reachable.is_(True))
+            .where(Host.state.in_([s.value for s in PLACEABLE]), Host.reachable.is_(True))
             .order_by(Host.id)
             .with_for_update()
         )

@@ -1,13 +1,16 @@
 """Reconciliation: the hypervisor is the authority on power state.
 
-A pass lists every enabled host's domains in one bulk call per host (no transaction
-open meanwhile), then applies what it saw in one unit of work:
+A pass lists the domains of every watched host (active or draining, not disabled) in
+one bulk call per host (no transaction open meanwhile), then applies what it saw in one
+unit of work:
 
 - a VM with no operation in flight gets the observed power state, and the vm_state the
-  ``DRIFT`` table says (a running VM found crashed becomes ``error``, found shut off by
-  its guest becomes ``stopped``), as a compare-and-swap, written to the history;
+  ``DRIFT`` table says (a running VM found crashed becomes ``error``, found shut off
+  becomes ``stopped``), as a compare-and-swap, written to the history;
 - a VM found down that should run opens an outage (``vm_outages``, read by the SLA
-  slice); seen up again, the outage is closed;
+  slice), its cause from the hypervisor's stop reason (``guest-shutdown`` only when the
+  guest powered itself off, ``destroyed`` when forced off from the host); seen up
+  again, the outage is closed;
 - a domain the database does not know is reported (log and history, once), never
   touched: it is not ours;
 - an unreachable host marks its VMs' power state ``unknown`` (not stopped: nobody knows)
@@ -31,7 +34,14 @@ from nuages.compute.hypervisor import DomainStatus, HostUnreachable, HypervisorE
 from nuages.compute.models import Host, Vm
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import outages
-from nuages.compute.states import DRIFT, MISSING_DOMAIN, VmState, check_transition
+from nuages.compute.states import (
+    DRIFT,
+    MISSING_DOMAIN,
+    WATCHED,
+    VmState,
+    check_transition,
+    outage_cause,
+)
 from nuages.history import service as history
 from nuages.history.models import HistoryEntry
 from nuages.history.service import Actor
@@ -78,12 +88,13 @@ def observe(runtime: ComputeRuntime, hosts: list[tuple[str, str]]) -> list[HostV
 
 
 def run_pass(database: Database, runtime: ComputeRuntime) -> PassReport:
-    """One reconciliation pass over every enabled host."""
+    """One reconciliation pass over every watched host (a disabled one is not looked
+    at: ``HostState``)."""
     with database.unit() as session:
         hosts = [
             (h.id, h.uri)
             for h in session.execute(
-                select(Host).where(Host.enabled.is_(True)).order_by(Host.id)
+                select(Host).where(Host.state.in_([s.value for s in WATCHED])).order_by(Host.id)
             ).scalars()
         ]
     views = observe(runtime, hosts)
@@ -114,6 +125,21 @@ def apply(session: Session, views: list[HostView], seen_at: dt.datetime) -> Pass
     return report
 
 
+def mark_unknown(session: Session, host_id: str) -> None:
+    """Set the power state of ``host_id``'s idle VMs to ``unknown``: nobody can tell."""
+    session.execute(
+        update(Vm)
+        .where(
+            Vm.host_id == host_id,
+            Vm.vm_state != VmState.DELETED.value,
+            Vm.task_state.is_(None),
+            Vm.power_state != PowerState.UNKNOWN.value,
+        )
+        .values(power_state=PowerState.UNKNOWN.value)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _unreachable(session: Session, host: Host, error: str, report: PassReport) -> None:
     report.unreachable.append(host.id)
     if host.reachable:
@@ -127,17 +153,7 @@ def _unreachable(session: Session, host: Host, error: str, report: PassReport) -
         )
     host.reachable = False
     # Unknown, not stopped: the VMs may well be running; nobody can tell.
-    session.execute(
-        update(Vm)
-        .where(
-            Vm.host_id == host.id,
-            Vm.vm_state != VmState.DELETED.value,
-            Vm.task_state.is_(None),
-            Vm.power_state != PowerState.UNKNOWN.value,
-        )
-        .values(power_state=PowerState.UNKNOWN.value)
-        .execution_options(synchronize_session=False)
-    )
+    mark_unknown(session, host.id)
 
 
 def _host(
@@ -175,9 +191,8 @@ def _host(
             if not _sync(session, vm, target, power, report):
                 continue
         if drift.outage is not None and vm.id not in open_now:
-            row = outages.open_outage(
-                session, vm, start=up_until, detected_at=seen_at, cause=drift.outage
-            )
+            cause = outage_cause(drift.outage, domain.stop_reason if domain else None)
+            row = outages.open_outage(session, vm, start=up_until, detected_at=seen_at, cause=cause)
             if row is not None:
                 report.outages_opened.append(vm.id)
         if drift.back and vm.id in open_now:

@@ -128,6 +128,13 @@ def create(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     return hv.create(spec_of(job))
 
 
+def attachable(job: Job) -> None:
+    """Refuse (``disks.UnsafeDisk``) a VM disk that refers to any file besides the VM's
+    own image, in the image's registered format. ``create_overlay`` checks the disks it
+    makes; this guards a start of an existing one."""
+    disks.check_overlay(job.files.disk, job.image.base, job.image.disk_format)
+
+
 def undo_create(runtime: ComputeRuntime, job: Job) -> None:
     """Remove whatever a create left: domain, network entry, files. Never raises."""
     if job.host_uri is not None:
@@ -153,8 +160,10 @@ def remove_files(files: VmFiles) -> None:
 
 
 def start(runtime: ComputeRuntime, job: Job) -> DomainStatus:
-    """Start the domain (already running is fine)."""
+    """Start the domain (already running is fine), its disk checked first: it may refer
+    to nothing but the VM's image (issue 17.4)."""
     hv = _hv(runtime, job)
+    attachable(job)
     try:
         return hv.start(job.uuid)
     except InvalidTransition:

@@ -31,6 +31,7 @@ import libvirt
 from nuages.compute.drivers.libvirt import domxml
 from nuages.compute.hypervisor import (
     Accel,
+    CpuTime,
     DomainExists,
     DomainNotFound,
     DomainSpec,
@@ -40,6 +41,7 @@ from nuages.compute.hypervisor import (
     Hypervisor,
     HypervisorError,
     PowerState,
+    StopReason,
     check_resources,
 )
 from nuages.kernel.errors import InvalidTransition
@@ -82,6 +84,16 @@ _UNDEFINE_FLAGS = (
 )
 _POLL_S = 0.2
 
+_STOP_REASONS: dict[int, StopReason] = {
+    libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: StopReason.SHUTDOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: StopReason.DESTROYED,
+    libvirt.VIR_DOMAIN_SHUTOFF_FAILED: StopReason.FAILED,
+    libvirt.VIR_DOMAIN_SHUTOFF_SAVED: StopReason.SAVED,
+    libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED: StopReason.MIGRATED,
+    libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: StopReason.SNAPSHOT,
+    libvirt.VIR_DOMAIN_SHUTOFF_DAEMON: StopReason.DAEMON,
+}
+
 
 def power_state(state: int, reason: int) -> PowerState:
     """Translate libvirt's (state, reason) pair into a ``PowerState``."""
@@ -90,6 +102,14 @@ def power_state(state: int, reason: int) -> PowerState:
         # not a shutdown anyone asked for. start() brings the domain back.
         return PowerState.CRASHED
     return _STATES.get(state, PowerState.UNKNOWN)
+
+
+def stop_reason(state: int, reason: int) -> StopReason | None:
+    """Why a shut-off domain stopped (None unless ``state`` is shut off and not crashed:
+    a crash is its own power state)."""
+    if state != libvirt.VIR_DOMAIN_SHUTOFF or reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
+        return None
+    return _STOP_REASONS.get(reason, StopReason.UNKNOWN)
 
 
 class LibvirtHypervisor:
@@ -244,6 +264,14 @@ class LibvirtHypervisor:
         with self._errors(uuid):
             return self._status_of(self._lookup(uuid), uuid)
 
+    def cpu_time(self, uuid: UUID) -> CpuTime:
+        """CPU nanoseconds the domain used so far (``virDomainGetInfo``), with the time
+        of the reading; see ``Hypervisor.cpu_time``. libvirt's test driver reports its
+        running domains as busy on one CPU all along."""
+        with self._errors(uuid):
+            _state, _max_kib, _kib, vcpus, cpu_ns = self._lookup(uuid).info()
+            return CpuTime(cpu_ns=int(cpu_ns), host_ns=time.time_ns(), vcpus=int(vcpus))
+
     def list_domains(self) -> list[DomainStatus]:
         """Every domain of the host from one bulk stats call; see ``Hypervisor``."""
         conn = self._connection()
@@ -256,7 +284,8 @@ class LibvirtHypervisor:
         with self._errors(None):
             for dom, stats in conn.getAllDomainStats(wanted, 0):
                 uuid = UUID(dom.UUIDString())
-                state = power_state(stats["state.state"], stats["state.reason"])
+                raw = (stats["state.state"], stats["state.reason"])
+                state = power_state(*raw)
                 vcpus = stats.get("vcpu.current")
                 memory_kib = stats.get("balloon.maximum")
                 if vcpus is None or memory_kib is None:
@@ -271,6 +300,7 @@ class LibvirtHypervisor:
                         power_state=state,
                         vcpus=int(vcpus),
                         memory_mib=int(memory_kib) // 1024,
+                        stop_reason=stop_reason(*raw),
                     )
                 )
         return out
@@ -372,6 +402,7 @@ class LibvirtHypervisor:
             power_state=power_state(state, reason),
             vcpus=int(vcpus),
             memory_mib=int(max_kib) // 1024,
+            stop_reason=stop_reason(state, reason),
         )
 
     def _require_state(
