@@ -63,6 +63,6 @@ EXAMPLES: dict[str, str] = {
     ),
     "doctor": "nuages doctor --json",
     "up": "nuages up",
-    "serve": "nuages serve",
+    "serve": "nuages serve --host 0.0.0.0 --port 8700",
     "worker": "nuages worker --workers 4",
 }
