@@ -6,8 +6,10 @@ the child; steadier than wall time on a busy machine) with the difference to
 ``python -c pass``. The commands run against a fresh SQLite data dir in a temporary
 directory (migrated first), so ``billing meter`` and ``invoicing run --dry-run`` do real
 (empty) work. Exit 1 when a command's median wall time reaches --limit seconds.
+``--compare SRC`` also runs each command from another checkout's ``src`` (e.g. the
+commit before the lazy imports) in the same run, for a before/after.
 
-    .venv/bin/python bench/cli_start.py --repeat 7 --limit 1.0
+    .venv/bin/python bench/cli_start.py --repeat 7 --limit 1.0 [--compare ../old/src]
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="start-up time of nuages commands")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--limit", type=float, default=1.0, help="max median wall seconds")
+    parser.add_argument("--compare", type=Path, help="another checkout's src directory")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -66,24 +69,28 @@ def main(argv: list[str] | None = None) -> int:
         for label, cmd in [("python -c pass", [sys.executable, "-c", "pass"])] + [
             ("nuages " + " ".join(c), [*nuages, *c]) for c in COMMANDS
         ]:
-            runs = [timed(cmd, env) for _ in range(args.repeat)]
-            rows.append(
-                (
-                    label,
-                    statistics.median(r[0] for r in runs),
-                    statistics.median(r[1] for r in runs),
-                    runs[-1][2],
+            envs = [("", env)]
+            if args.compare is not None and label != "python -c pass":
+                envs.append((" [compare]", env | {"PYTHONPATH": str(args.compare.resolve())}))
+            for suffix, run_env in envs:
+                runs = [timed(cmd, run_env) for _ in range(args.repeat)]
+                rows.append(
+                    (
+                        label + suffix,
+                        statistics.median(r[0] for r in runs),
+                        statistics.median(r[1] for r in runs),
+                        runs[-1][2],
+                    )
                 )
-            )
     base_wall, base_cpu = rows[0][1], rows[0][2]
-    print(f"{'command':44} {'wall s':>7} {'cpu s':>7} {'+wall':>7} {'+cpu':>7}  exit")
+    print(f"{'command':54} {'wall s':>7} {'cpu s':>7} {'+wall':>7} {'+cpu':>7}  exit")
     slow = []
     for label, wall, cpu, code in rows:
         print(
-            f"{label:44} {wall:7.3f} {cpu:7.3f} {wall - base_wall:7.3f} {cpu - base_cpu:7.3f}"
+            f"{label:54} {wall:7.3f} {cpu:7.3f} {wall - base_wall:7.3f} {cpu - base_cpu:7.3f}"
             f"  {code}"
         )
-        if label != "python -c pass" and wall >= args.limit:
+        if label != "python -c pass" and "[compare]" not in label and wall >= args.limit:
             slow.append(label)
     if slow:
         print(f"at or over {args.limit} s: {', '.join(slow)}", file=sys.stderr)
