@@ -1,4 +1,4 @@
-"""Use cases of contracts: ordering, confirmation, activation, suspension.
+"""Use cases of contracts: ordering, confirmation, activation (suspension: ``holds``).
 
 Services never commit; each state change is checked against the state table, written
 with a compare-and-swap on the state, and recorded in the action history.
@@ -163,24 +163,6 @@ def confirm(
     return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
 
 
-def suspend(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
-    """Staff suspend a contract (SPEC §11: blocks access; billing continues)."""
-    contract = get_contract(session, actor, contract_id)
-    if not actor.is_staff:
-        raise Forbidden("only provider staff suspend contracts")
-    actor.require(Scope.WRITE)
-    return transition(session, contract, ContractState.SUSPENDED, actor.actor, reason)
-
-
-def resume(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
-    """Staff lift a suspension once its cause is remedied (004 §7)."""
-    contract = get_contract(session, actor, contract_id)
-    if not actor.is_staff:
-        raise Forbidden("only provider staff resume contracts")
-    actor.require(Scope.WRITE)
-    return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
-
-
 def cancel(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
     """Cancel an order that has not formed yet (pending → closed).
 
@@ -236,4 +218,8 @@ def require_provisioning(session: Session, contract: Contract) -> None:
             "the contract is not formed yet: nothing can be provisioned until it is "
             "(000 §3.1: minimum amount credited; 001 §2.5: order confirmed)"
         )
+    if contract.state == ContractState.SUSPENDED:
+        from nuages.contracts.holds import refuse_if_held
+
+        refuse_if_held(session, contract, "provision anything")
     raise InvalidTransition(f"the contract is {contract.state}: nothing can be provisioned")

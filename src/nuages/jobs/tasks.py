@@ -42,6 +42,19 @@ def compute_operation(operation_id: str) -> str:
 
 
 @huey.task()  # type: ignore[untyped-decorator]
+def compute_enforce_holds(contract_id: str) -> None:
+    """Pause or resume a contract's VMs after a hold was placed or lifted (003 §8); a
+    second delivery is a no-op, a lost one is finished by the next reconciliation."""
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services.holds import run_job
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    done = run_job(runtime.database, runtime, contract_id)
+    log.info("holds of %s: %d VMs suspended, %d resumed", contract_id, len(done.suspended), len(done.resumed))
+
+
+@huey.task()  # type: ignore[untyped-decorator]
 def compute_reconcile_pass() -> None:
     """One reconciliation pass: power states from the hypervisors, outages opened/closed.
 
