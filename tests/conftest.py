@@ -129,3 +129,20 @@ def client(settings: Settings, database: Database, offers: OfferRegistry) -> Ite
 def world(database: Database) -> World:
     """Factories over the test database."""
     return World(database)
+
+
+@pytest.fixture(autouse=True)
+def delivered_jobs() -> Iterator[list[tuple[str, tuple[object, ...]]]]:
+    """Jobs enqueued by name during the test, kept here instead of on a real queue
+    (a test that wants one run installs its handler with ``kernel.jobs.handled``)."""
+    from nuages.kernel import jobs
+
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    previous = dict(jobs._handlers)
+    jobs.set_fallback(lambda name, *args: seen.append((name, args)))
+    try:
+        yield seen
+    finally:
+        jobs.set_fallback(None)
+        jobs._handlers.clear()
+        jobs._handlers.update(previous)

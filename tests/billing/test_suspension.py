@@ -32,7 +32,7 @@ from nuages.history.models import HistoryEntry
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from tests.billing.factories import Funded, at, funded, transfer
-from tests.compute.world import ComputeWorld, make_runtime
+from tests.compute.world import ComputeWorld, holds_inline, make_runtime
 from tests.factories import World
 
 SETTINGS = BillingSettings()
@@ -47,7 +47,8 @@ def cw(
     runtime = make_runtime(tmp_path / "data", database)
     client.app.state.compute = runtime  # type: ignore[attr-defined]
     try:
-        yield ComputeWorld(world, runtime, offers, tmp_path)
+        with holds_inline(runtime):
+            yield ComputeWorld(world, runtime, offers, tmp_path)
     finally:
         runtime.close()
 
@@ -141,7 +142,7 @@ def test_000_s11_2_negative_balance_pauses_vms_and_top_up_resumes_them(
         )
         assert {"notice.negative_balance", "notice.suspension"} <= notices
     assert _run_queued(cw) == 2
-    assert _vm_states(database, ids) == {("suspended", "paused", "negative-balance")}
+    assert _vm_states(database, ids) == {("suspended", "paused", "hold:negative-balance")}
     assert all(_power(cw.runtime, database, vm) is PowerState.PAUSED for vm in ids)
     with database.unit() as session:
         kept = session.execute(select(Vm.ssh_port).where(Vm.id.in_(ids))).scalars().all()
@@ -196,7 +197,7 @@ def test_only_billings_own_suspension_is_lifted(
     _drain(f, client, "0.00")
     metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
     _run_queued(cw)
-    assert _vm_states(database, [normal]) == {("suspended", "paused", "negative-balance")}
+    assert _vm_states(database, [normal]) == {("suspended", "paused", "hold:negative-balance")}
     set_now(at("2026-11-02 13:00"))
     assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
     _run_queued(cw)

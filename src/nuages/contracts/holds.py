@@ -139,7 +139,7 @@ def _who(who: Actor) -> str:
 def place(
     session: Session,
     who: Actor,
-    registry: OfferRegistry,
+    offer: Offer,
     contract_id: str,
     ground: str,
     reason: str,
@@ -147,12 +147,13 @@ def place(
     expected_end_at: dt.datetime | None = None,
     clause: str | None = None,
 ) -> tuple[ContractHold, bool]:
-    """Open a hold on ``ground``; return it and whether it is new (a ground already
-    open is the same hold, nothing written). Suspends an active or ending contract."""
+    """Open a hold on ``ground`` (one of ``offer``'s, the contract's own terms); return
+    it and whether it is new (a ground already open is the same hold, nothing
+    written). Suspends an active or ending contract."""
     contract = _locked(session, contract_id)
     if ContractState(contract.state) not in SUSPENDABLE | {ContractState.SUSPENDED}:
         raise InvalidTransition(f"a {contract.state} contract cannot be suspended")
-    allowed = grounds_of(registry.for_contract(session, contract))
+    allowed = grounds_of(offer)
     if ground not in allowed:
         raise UnknownGround(
             f"ground: {ground!r} is not a suspension ground of offer {contract.offer_id} "
@@ -363,8 +364,9 @@ def staff_place(
     actor.require(Scope.WRITE)
     if not actor.is_staff:
         raise Forbidden("only provider staff place holds")
+    offer = registry.for_contract(session, contract)
     hold, new = place(
-        session, actor.actor, registry, contract.id, ground, reason, expected_end_at=expected_end_at
+        session, actor.actor, offer, contract.id, ground, reason, expected_end_at=expected_end_at
     )
     if not new:
         raise Conflict(f"a hold on ground {ground} is already open on this contract ({hold.id})")

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
@@ -45,6 +45,9 @@ HOLDS_STAFF = Principal(
     scopes=frozenset(Scope),
 )
 TO_SUSPEND = (VmState.RUNNING.value, VmState.STOPPED.value)
+# Before holds, billing wrote the bare ground on the VMs it paused; the upgrade turned
+# those suspensions into holds (migration 0007_holds), so their VMs resume with them.
+LEGACY = ("negative-balance",)
 
 
 def reason_of(ground: str) -> str:
@@ -90,7 +93,7 @@ def enforce(session: Session, runtime: ComputeRuntime, contract_id: str) -> Enfo
         select(Vm.id).where(
             Vm.contract_id == contract_id,
             Vm.vm_state == VmState.SUSPENDED.value,
-            Vm.suspended_reason.like(PREFIX + "%"),
+            or_(Vm.suspended_reason.like(PREFIX + "%"), Vm.suspended_reason.in_(LEGACY)),
             Vm.task_state.is_(None),
         )
     ).scalars()
@@ -134,7 +137,7 @@ def out_of_line(session: Session) -> list[str]:
             select(Vm.contract_id)
             .where(
                 Vm.vm_state == VmState.SUSPENDED.value,
-                Vm.suspended_reason.like(PREFIX + "%"),
+                or_(Vm.suspended_reason.like(PREFIX + "%"), Vm.suspended_reason.in_(LEGACY)),
                 Vm.task_state.is_(None),
             )
             .distinct()
