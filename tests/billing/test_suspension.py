@@ -268,3 +268,56 @@ def test_negative_periods_feed_the_sla_calculator(
     counted = without_penalty_suspension([(at("2026-11-02 12:30"), at("2026-11-02 13:30"))], spans)
     assert counted == [(at("2026-11-02 13:00"), at("2026-11-02 13:30"))]
     assert sum((e - s for s, e in counted), dt.timedelta()) == dt.timedelta(minutes=30)
+
+
+def test_two_holds_negative_balance_lifted_first_vms_stay_paused_until_the_second(
+    client: TestClient, world: World, database: Database, cw: ComputeWorld
+) -> None:
+    """Holds (SPEC §11): billing's negative-balance hold (000 §11.2) and a staff hold on
+    malicious traffic (000 §11.1) at once. The top-up lifts billing's hold only: the
+    contract stays suspended and its VMs paused until staff lift the second; then the
+    VMs come back. (Under the shipped offers a prepaid contract has no unpaid-invoice
+    ground: its second hold here is the staff one.)"""
+    set_now(at("2026-11-02 10:30"))
+    f = funded(world, client)
+    cw.host()
+    image = cw.image()
+    set_now(at("2026-11-02 11:00"))
+    ids = _create_vms(cw, f, 2, image.id)
+    _drain(f, client, "0.01")
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
+    assert _run_queued(cw) == 2
+    set_now(at("2026-11-02 12:20"))
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/holds",
+        json={"ground": "malicious-traffic", "reason": "port scan from web-0"},
+        headers=f.admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert _run_queued(cw) == 0  # already paused: nothing asked twice
+    set_now(at("2026-11-02 14:30"))
+    assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
+    r = client.get(f"/api/v1/contracts/{f.contract_id}", headers=f.owner.headers)
+    assert r.json()["state"] == "suspended"
+    assert [h["ground"] for h in r.json()["holds"]] == ["malicious-traffic"]
+    assert _run_queued(cw) == 0
+    assert _vm_states(database, ids) == {("suspended", "paused", "hold:negative-balance")}
+    r = client.post(
+        f"/api/v1/vms/{ids[0]}/reboot", headers=f.owner.headers
+    )
+    assert r.status_code == 409 and r.json()["ground"] == "malicious-traffic"
+    assert "000 §11.1" in r.json()["detail"]
+
+    hold_id = client.get(
+        f"/api/v1/contracts/{f.contract_id}/holds", headers=f.owner.headers
+    ).json()[-1]["id"]
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/holds/{hold_id}/lift",
+        json={"reason": "scan stopped"},
+        headers=f.admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert _run_queued(cw) == 2
+    assert _vm_states(database, ids) == {("running", "running", None)}
+    r = client.get(f"/api/v1/contracts/{f.contract_id}", headers=f.owner.headers)
+    assert (r.json()["state"], r.json()["holds"]) == ("active", [])
