@@ -308,9 +308,7 @@ def test_two_holds_negative_balance_lifted_first_vms_stay_paused_until_the_secon
     assert [h["ground"] for h in r.json()["holds"]] == ["malicious-traffic"]
     assert _run_queued(cw) == 0
     assert _vm_states(database, ids) == {("suspended", "paused", "hold:negative-balance")}
-    r = client.post(
-        f"/api/v1/vms/{ids[0]}/reboot", headers=f.owner.headers
-    )
+    r = client.post(f"/api/v1/vms/{ids[0]}/reboot", headers=f.owner.headers)
     assert r.status_code == 409 and r.json()["ground"] == "malicious-traffic"
     assert "000 §11.1" in r.json()["detail"]
 

@@ -88,7 +88,9 @@ def _run_queued(cw: ComputeWorld) -> list[str]:
     with cw.database.unit() as session:
         queued = list(
             session.execute(
-                select(Operation.id).where(Operation.state == "queued").order_by(Operation.created_at)
+                select(Operation.id)
+                .where(Operation.state == "queued")
+                .order_by(Operation.created_at)
             ).scalars()
         )
     for operation_id in queued:
@@ -180,7 +182,12 @@ def test_003_s8_hold_pauses_the_vms_refuses_client_acts_and_lifting_brings_them_
                 select(HistoryEntry.action).where(HistoryEntry.object_id == contract_id)
             ).scalars()
         )
-    assert {"contract.hold.place", "contract.hold.lift", "contract.suspended", "contract.active"} <= actions
+    assert {
+        "contract.hold.place",
+        "contract.hold.lift",
+        "contract.suspended",
+        "contract.active",
+    } <= actions
 
 
 def test_hold_bad_input_is_refused_and_nothing_written(
@@ -311,9 +318,11 @@ def test_hold_placed_twice_and_job_delivered_twice_pause_once(cw: ComputeWorld) 
     reconcile.run_pass(cw.database, cw.runtime)
     assert len(_run_queued(cw)) == 2
     with cw.database.unit() as session:
-        kinds = session.execute(
-            select(Operation.vm_id).where(Operation.kind == "suspend")
-        ).scalars().all()
+        kinds = (
+            session.execute(select(Operation.vm_id).where(Operation.kind == "suspend"))
+            .scalars()
+            .all()
+        )
     assert sorted(kinds) == sorted(ids)
 
 
@@ -388,12 +397,16 @@ def test_50_concurrent_place_and_lift_calls_leave_a_consistent_set_of_holds(
         assert all(h.ground in grounds for h in rows)
         assert (contract.state == "suspended") == bool(open_)
         placed = session.execute(
-            select(func.count()).select_from(HistoryEntry).where(
+            select(func.count())
+            .select_from(HistoryEntry)
+            .where(
                 HistoryEntry.object_id == contract_id, HistoryEntry.action == "contract.hold.place"
             )
         ).scalar_one()
         lifted = session.execute(
-            select(func.count()).select_from(HistoryEntry).where(
+            select(func.count())
+            .select_from(HistoryEntry)
+            .where(
                 HistoryEntry.object_id == contract_id, HistoryEntry.action == "contract.hold.lift"
             )
         ).scalar_one()
@@ -435,6 +448,7 @@ def test_004_s17_1_hold_open_15_days_makes_the_contract_terminable(
         json={"ground": "staff-decision", "reason": "x"},
         headers=admin.headers,
     )
-    assert client.get(f"/api/v1/contracts/{other}", headers=admin.headers).json()[
-        "terminable_from"
-    ] is None
+    assert (
+        client.get(f"/api/v1/contracts/{other}", headers=admin.headers).json()["terminable_from"]
+        is None
+    )

@@ -288,6 +288,4 @@ def runner_id() -> str:
 @functools.cache
 def get_runtime() -> ComputeRuntime:
     """The process-wide runtime of jobs and the CLI, from the environment."""
-    from nuages.jobs.runtime import get_database
-
-    return ComputeRuntime(get_settings(), database=get_database())
+    return ComputeRuntime(get_settings(), database=jobs.get_database())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,6 +20,8 @@ from nuages.kernel.clock import ensure_aware
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import get_settings
+from nuages.terms.cli import _JSON, _emit, _fail, offers_app
+from nuages.terms.loader import default_offers_dir
 
 contract_app = typer.Typer(help="Contracts: holds (suspensions).", no_args_is_help=True)
 hold_app = typer.Typer(help="Holds: why a contract is suspended.", no_args_is_help=True)
@@ -106,3 +109,31 @@ def lift(
         lambda s: _out(holds.staff_lift(s, _staff(), contract_id, hold_id, reason, wrongful))
     )
     typer.echo(json.dumps(row, indent=2))
+
+
+# `nuages offers list` reads the registry (contracts), so it lives here and joins the
+# terms' `offers` group: terms stays pure and imports no slice.
+@offers_app.command("list")
+def offers_list(as_json: bool = _JSON) -> None:
+    """List the offers of the offers directory with their content hash.
+
+    Lists what the server would load: a file that does not load is reported on stderr
+    (one line per problem) and left out; `nuages offers check` is the strict check."""
+    # The problems are printed below, once; the registry's log lines would repeat them.
+    logging.getLogger("nuages.offers").disabled = True
+    try:
+        registry = OfferRegistry.from_directory(default_offers_dir())
+    except NuagesError as exc:
+        _fail(exc.detail)
+    for problem in registry.problems:
+        typer.echo(f"warning: not loaded: {problem}", err=True)
+    offers = registry.offers
+    rows = [
+        {"id": o.id, "title": o.offer.title, "seed": o.offer.source.seed, "sha256": o.content_hash}
+        for o in offers.values()
+    ]
+    if as_json:
+        _emit({"directory": str(default_offers_dir()), "offers": rows}, True)
+        return
+    for row in rows:
+        typer.echo(f"{row['id']:28} {row['seed']}  {row['sha256'][:12]}  {row['title']}")

@@ -22,6 +22,7 @@ from nuages.contracts.states import (
 )
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel.access import get_visible, visible
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import (
     Conflict,
@@ -92,10 +93,7 @@ def create_contract(
 def get_contract(session: Session, actor: Principal, contract_id: str) -> Contract:
     """A contract the caller may see, else 404."""
     actor.require(Scope.READ)
-    contract = session.get(Contract, contract_id)
-    if contract is None or not actor.can_see_client(contract.client_id):
-        raise NotFound("no such contract")
-    return contract
+    return get_visible(session, actor, Contract, contract_id, "contract")
 
 
 def list_contracts(
@@ -103,9 +101,9 @@ def list_contracts(
 ) -> tuple[list[Contract], int]:
     """Contracts the caller may see."""
     actor.require(Scope.READ)
-    stmt = select(Contract).order_by(Contract.created_at, Contract.id)
-    if not actor.is_staff:
-        stmt = stmt.where(Contract.client_id == actor.client_id)
+    stmt = visible(
+        actor, select(Contract).order_by(Contract.created_at, Contract.id), Contract.client_id
+    )
     return paginate(session, stmt, page, per_page)
 
 

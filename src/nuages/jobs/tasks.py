@@ -51,7 +51,12 @@ def compute_enforce_holds(contract_id: str) -> None:
     runtime = get_runtime()
     assert runtime.database is not None
     done = run_job(runtime.database, runtime, contract_id)
-    log.info("holds of %s: %d VMs suspended, %d resumed", contract_id, len(done.suspended), len(done.resumed))
+    log.info(
+        "holds of %s: %d VMs suspended, %d resumed",
+        contract_id,
+        len(done.suspended),
+        len(done.resumed),
+    )
 
 
 @huey.task()  # type: ignore[untyped-decorator]

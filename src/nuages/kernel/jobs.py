@@ -9,6 +9,7 @@ the first job is delivered, so no slice imports ``jobs/``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Callable, Iterator
@@ -17,7 +18,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from nuages.kernel.db import after_commit
+from nuages.kernel.db import Database, after_commit
+from nuages.kernel.settings import get_settings
 
 log = logging.getLogger("nuages.jobs")
 TASKS_MODULE = "nuages.jobs.tasks"
@@ -65,3 +67,9 @@ def handled(name: str, handler: Callable[..., Any]) -> Iterator[None]:
         yield
     finally:
         handle(name, previous)
+
+
+@functools.cache
+def get_database() -> Database:
+    """The database of this process (a worker, the CLI), from the settings, built once."""
+    return Database(get_settings().effective_database_url)

@@ -37,6 +37,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.service import require_provisioning
 from nuages.history import service as history
+from nuages.kernel.access import get_visible
 from nuages.kernel.errors import AlreadyExists, InvalidTransition, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
 from nuages.terms.schema import Offer
@@ -52,10 +53,7 @@ def _flavour(offer: Offer, flavour_id: str) -> Flavour:
 
 
 def _contract(session: Session, actor: Principal, contract_id: str) -> Contract:
-    contract = session.get(Contract, contract_id)
-    if contract is None or not actor.can_see_client(contract.client_id):
-        raise NotFound("no such contract")
-    return contract
+    return get_visible(session, actor, Contract, contract_id, "contract")
 
 
 def _name_free(session: Session, client_id: str, name: str) -> None:

@@ -98,7 +98,7 @@ def _backfill() -> None:
                 "created_at",
                 "updated_at",
             )
-        ),  # fmt: skip
+        ),
     )
     for contract_id, client_id, reason, at in rows:
         reason = reason or ""
@@ -121,7 +121,7 @@ def _backfill() -> None:
                 wrongful=False,
                 created_at=at,
                 updated_at=at,
-            )  # fmt: skip
+            )
         )
     bind.execute(sa.text("UPDATE contracts SET resumes_to = 'active' WHERE state = 'suspended'"))
 
