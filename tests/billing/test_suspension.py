@@ -129,9 +129,7 @@ def test_000_s11_2_negative_balance_pauses_vms_and_top_up_resumes_them(
     ids = _create_vms(cw, f, 2, image.id)
     _drain(f, client, "0.01")
     set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
-    report = metering.run(
-        database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime
-    )
+    report = metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
     assert report.suspended == [f.contract_id]
     with database.unit() as session:
         contract = session.get(Contract, f.contract_id)
@@ -150,9 +148,7 @@ def test_000_s11_2_negative_balance_pauses_vms_and_top_up_resumes_them(
         assert all(port is not None for port in kept)  # the address stays leased
     # A run later on changes nothing more: suspension happens once.
     set_now(at("2026-11-02 14:10"))  # metering runs as of now (17.8)
-    again = metering.run(
-        database.unit, at("2026-11-02 14:10"), registry=cw.offers, runtime=cw.runtime
-    )
+    again = metering.run(database.unit, at("2026-11-02 14:10"), registry=cw.offers)
     assert again.suspended == [] and _run_queued(cw) == 0
 
     set_now(at("2026-11-02 14:30"))
@@ -198,7 +194,7 @@ def test_only_billings_own_suspension_is_lifted(
     _run_queued(cw)
     _drain(f, client, "0.00")
     set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
-    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
     _run_queued(cw)
     assert _vm_states(database, [normal]) == {("suspended", "paused", "hold:negative-balance")}
     set_now(at("2026-11-02 13:00"))
@@ -223,11 +219,11 @@ def test_low_balance_warning_fires_once_before_money_runs_out(
     _drain(f, client, "1.015")
     set_now(at("2026-11-02 12:05"))  # metering runs as of now (17.8)
     first = metering.run(database.unit, at("2026-11-02 12:05"), registry=cw.offers,
-                         settings=SETTINGS, runtime=cw.runtime)  # fmt: skip
+                         settings=SETTINGS)  # fmt: skip
     assert first.warned == [f.contract_id]
     set_now(at("2026-11-02 13:05"))  # metering runs as of now (17.8)
     second = metering.run(database.unit, at("2026-11-02 13:05"), registry=cw.offers,
-                          settings=SETTINGS, runtime=cw.runtime)  # fmt: skip
+                          settings=SETTINGS)  # fmt: skip
     assert second.warned == []
     account = client.get(
         f"/api/v1/billing/contracts/{f.contract_id}/account", headers=f.owner.headers
@@ -262,7 +258,7 @@ def test_negative_periods_feed_the_sla_calculator(
     _create_vms(cw, f, 1, image.id)
     _drain(f, client, "0.00")
     set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
-    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
     set_now(at("2026-11-02 13:00"))
     assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
     with database.unit() as session:

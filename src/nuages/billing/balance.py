@@ -36,7 +36,6 @@ from nuages.billing.models import (
 from nuages.billing.pricing import OfferPricing, floor_hour
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.models import Vm
-from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts import holds
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
@@ -86,11 +85,10 @@ def after_movement(
     registry: OfferRegistry,
     contract: Contract,
     who: Actor,
-    runtime: ComputeRuntime | None = None,
     settings: BillingSettings | None = None,
 ) -> None:
     """Apply the balance rules after one entry was written to the contract's account:
-    formation, then suspension or resumption (VM operations go through ``runtime``)."""
+    formation, then suspension or resumption (through billing's hold)."""
     account = ledger.get_account(session, contract.id)
     if account is None:
         return
@@ -98,7 +96,7 @@ def after_movement(
     prepaid = ledger.prepaid_terms(offer)
     form_if_funded(session, contract, account, prepaid, who)
     settings = settings or get_billing_settings()
-    settle(session, contract, account, offer_pricing(offer), utc_now(), settings, runtime)
+    settle(session, contract, account, offer_pricing(offer), utc_now(), settings)
 
 
 def offer_pricing(offer: Offer) -> OfferPricing:
@@ -131,7 +129,6 @@ def settle(
     pricing: OfferPricing,
     now: dt.datetime,
     settings: BillingSettings,
-    runtime: ComputeRuntime | None = None,
 ) -> str | None:
     """Bring suspension in line with the balance; return "suspended", "resumed" or None.
 
@@ -160,7 +157,7 @@ def settle(
         if burn == 0 or account.balance >= burn * settings.low_balance_hours:
             account.low_balance_warned_at = None
     if account.suspended_at is not None:
-        _resume(session, contract, account, now, runtime)
+        _resume(session, contract, account, now)
         return "resumed"
     return None
 
@@ -235,7 +232,6 @@ def _resume(
     contract: Contract,
     account: BillingAccount,
     now: dt.datetime,
-    runtime: ComputeRuntime | None,
 ) -> None:
     account.suspended_at = None
     session.flush()
@@ -258,7 +254,6 @@ def enforce_all(
     registry: OfferRegistry,
     now: dt.datetime,
     settings: BillingSettings | None = None,
-    runtime: ComputeRuntime | None = None,
 ) -> Enforcement:
     """One pass over the accounts whose suspension does not match their balance (after
     metering, or to finish a grace time), each account in its own transaction."""
@@ -300,7 +295,7 @@ def enforce_all(
             if pricing is None:
                 pricing = offer_pricing(registry.for_contract(session, contract))
                 cache[contract.offer_hash] = pricing
-            done = settle(session, contract, account, pricing, now, settings, runtime)
+            done = settle(session, contract, account, pricing, now, settings)
         if done == "suspended":
             outcome.suspended.append(contract_id)
         elif done == "resumed":

@@ -128,10 +128,9 @@ def billing_meter() -> None:
     """Each hour, debit the hours ended and not metered yet, then apply the balance rules
     (000 §11.2 suspension, resumption, low-balance warnings)."""
     from nuages.billing import metering
-    from nuages.compute.runtime import get_runtime
     from nuages.jobs.runtime import get_database
 
-    report = metering.run(get_database().unit, runtime=get_runtime())
+    report = metering.run(get_database().unit)
     log.info(
         "metering: %d hour(s), %d entries, %d suspended, %d resumed",
         len(report.periods),
