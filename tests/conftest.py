@@ -137,7 +137,8 @@ def world(database: Database) -> World:
 
 @pytest.fixture(autouse=True)
 def delivered_jobs() -> Iterator[list[tuple[str, tuple[object, ...]]]]:
-    """The holds' ``compute_enforce_holds`` jobs asked for during the test, kept here
+    """The holds' jobs (``compute_enforce_holds``, ``billing_credit_wrongful_hold``)
+    asked for during the test, kept here
     instead of on the real queue (a test that wants them run installs a handler with
     ``kernel.jobs.handled``, e.g. ``tests.compute.world.holds_inline``); other jobs go to
     the queue as usual."""
@@ -149,7 +150,7 @@ def delivered_jobs() -> Iterator[list[tuple[str, tuple[object, ...]]]]:
     previous = dict(jobs._handlers)
 
     def fallback(name: str, *args: object) -> None:
-        if name == "compute_enforce_holds":
+        if name in ("compute_enforce_holds", "billing_credit_wrongful_hold"):
             seen.append((name, args))
         else:
             getattr(importlib.import_module(jobs.TASKS_MODULE), name)(*args)

@@ -322,3 +322,53 @@ def test_two_holds_negative_balance_lifted_first_vms_stay_paused_until_the_secon
     assert _vm_states(database, ids) == {("running", "running", None)}
     r = client.get(f"/api/v1/contracts/{f.contract_id}", headers=f.owner.headers)
     assert (r.json()["state"], r.json()["holds"]) == ("active", [])
+
+
+def test_000_s11_1_hold_lifted_as_wrongful_credits_the_suspended_time(
+    client: TestClient, world: World, database: Database, cw: ComputeWorld
+) -> None:
+    """000 §11.1: billed unless the suspension was manifestly wrongful. Two vm-s
+    (0.0150/h) run from 10:00; staff hold them at 11:00 (malicious traffic: billed while
+    it lasts); metering debits the hours to 14:00; at 14:20 staff lift the hold as
+    wrongful: the hours [11, 14) are credited back, 2 × 3 × 0.0150 = 0.09, once."""
+    from nuages.billing import wrongful
+    from nuages.billing.models import LedgerEntry
+    from nuages.kernel import jobs
+
+    set_now(at("2026-11-02 09:30"))
+    f = funded(world, client)
+    cw.host()
+    image = cw.image()
+    set_now(at("2026-11-02 10:00"))
+    ids = _create_vms(cw, f, 2, image.id)
+    set_now(at("2026-11-02 11:00"))
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/holds",
+        json={"ground": "malicious-traffic", "reason": "flood reported"},
+        headers=f.admin.headers,
+    )
+    hold_id = r.json()["id"]
+    assert _run_queued(cw) == 2 and len(ids) == 2
+    set_now(at("2026-11-02 14:10"))
+    metering.run(database.unit, at("2026-11-02 14:10"), registry=cw.offers)
+    set_now(at("2026-11-02 14:20"))
+    credit = lambda hid: wrongful.run_job(database, cw.offers, hid)  # noqa: E731
+    with jobs.handled("billing_credit_wrongful_hold", credit):
+        r = client.post(
+            f"/api/v1/contracts/{f.contract_id}/holds/{hold_id}/lift",
+            json={"reason": "the flood came from elsewhere", "wrongful": True},
+            headers=f.admin.headers,
+        )
+    assert r.status_code == 200 and r.json()["wrongful"] is True
+    assert wrongful.run_job(database, cw.offers, hold_id) is not None  # again: same entry
+    with database.unit() as session:
+        credits = (
+            session.execute(
+                select(LedgerEntry.amount).where(
+                    LedgerEntry.contract_id == f.contract_id, LedgerEntry.kind == "credit"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert credits == [Decimal("0.09")]

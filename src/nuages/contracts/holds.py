@@ -50,6 +50,8 @@ FORCE_MAJEURE = "force-majeure"
 NEGATIVE_BALANCE = "negative-balance"
 # The compute job that brings the contract's VMs in line with its holds.
 ENFORCE_JOB = "compute_enforce_holds"
+# The billing job that credits the held time of a hold lifted as wrongful (000 §11.1).
+WRONGFUL_JOB = "billing_credit_wrongful_hold"
 # Where a hold suspends a contract from (the others keep their state).
 SUSPENDABLE = frozenset({ContractState.ACTIVE, ContractState.ENDING})
 
@@ -280,6 +282,9 @@ def lift(
         contract.resumes_to = None
         session.flush()
     jobs.enqueue(session, ENFORCE_JOB, contract.id)
+    if wrongful:
+        # 000 §11.1: a wrongful suspension is not billed; billing credits the held time.
+        jobs.enqueue(session, WRONGFUL_JOB, hold.id)
     return hold
 
 

@@ -140,6 +140,16 @@ def billing_meter() -> None:
     )
 
 
+@huey.task()  # type: ignore[untyped-decorator]
+def billing_credit_wrongful_hold(hold_id: str) -> None:
+    """000 §11.1: credit the usage of a hold staff lifted as wrongful (once)."""
+    from nuages.billing import metering, wrongful
+    from nuages.jobs.runtime import get_database
+
+    entry = wrongful.run_job(get_database(), metering.default_registry(), hold_id)
+    log.info("wrongful hold %s: %s", hold_id, entry.amount if entry else "nothing to credit")
+
+
 @huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
 def billing_extensions() -> None:
     """Each minute (000 §8): evaluate the owners' automatic-extension policies, end the
