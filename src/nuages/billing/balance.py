@@ -35,7 +35,7 @@ from nuages.billing.models import (
 )
 from nuages.billing.pricing import OfferPricing, floor_hour
 from nuages.billing.settings import BillingSettings, get_billing_settings
-from nuages.compute.models import Vm
+from nuages.compute.services import reads as compute_reads
 from nuages.contracts import holds
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
@@ -361,16 +361,9 @@ def hourly_burn(
     """What the contract's billed VMs and running extensions cost for the coming hour."""
     hour = floor_hour(now)
     total = Decimal(0)
-    vms = session.execute(
-        select(Vm.flavour_id, Vm.vm_state, Vm.suspended_reason).where(
-            Vm.contract_id == contract_id,
-            Vm.activated_at.is_not(None),
-            Vm.deleted_at.is_(None),
-        )
-    ).all()
-    for flavour_id, vm_state, reason in vms:
-        rate = pricing.flavours.get(flavour_id)
-        if rate is not None and pricing.is_billed(vm_state, reason):
+    for vm in compute_reads.contract_vms(session, contract_id, include_deleted=False):
+        rate = pricing.flavours.get(vm.flavour_id)
+        if rate is not None and pricing.is_billed(vm.vm_state, vm.suspended_reason):
             total += pricing.hourly(rate, hour)
     extensions = session.execute(
         select(Extension).where(
