@@ -452,3 +452,23 @@ def test_004_s17_1_hold_open_15_days_makes_the_contract_terminable(
         client.get(f"/api/v1/contracts/{other}", headers=admin.headers).json()["terminable_from"]
         is None
     )
+
+
+def test_regression_only_holds_suspend_or_resume_a_contract(world: World, cw: ComputeWorld) -> None:
+    """Formation, suspension and resumption were written in three places with a free
+    reason; a direct state change to or from ``suspended`` is now refused: only a
+    hold moves it (and the contract stays as it was)."""
+    from nuages.contracts import service as contracts
+    from nuages.contracts.states import ContractState
+    from nuages.kernel.errors import InvalidTransition
+
+    contract_id = cw.contract(world.client("Direct SARL"))
+    with pytest.raises(InvalidTransition, match="through its holds only"):
+        with cw.database.unit() as session:
+            contract = session.get(Contract, contract_id)
+            assert contract is not None
+            contracts.transition(
+                session, contract, ContractState.SUSPENDED, Actor.system("x"), "direct"
+            )
+    with cw.database.unit() as session:
+        assert session.get(Contract, contract_id).state == "active"  # type: ignore[union-attr]

@@ -206,7 +206,9 @@ def place(
     )
     if ContractState(contract.state) in SUSPENDABLE:
         resumes_to = contract.state
-        contracts.transition(session, contract, ContractState.SUSPENDED, who, _reason_of(hold))
+        contracts.transition(
+            session, contract, ContractState.SUSPENDED, who, _reason_of(hold), by_hold=True
+        )
         contract.resumes_to = resumes_to
         session.flush()
     jobs.enqueue(session, ENFORCE_JOB, contract.id)
@@ -278,7 +280,9 @@ def lift(
     )
     if not open_holds(session, contract.id) and contract.state == ContractState.SUSPENDED:
         target = ContractState(contract.resumes_to or ContractState.ACTIVE.value)
-        contracts.transition(session, contract, target, who, f"last hold lifted: {reason}"[:500])
+        contracts.transition(
+            session, contract, target, who, f"last hold lifted: {reason}"[:500], by_hold=True
+        )
         contract.resumes_to = None
         session.flush()
     jobs.enqueue(session, ENFORCE_JOB, contract.id)

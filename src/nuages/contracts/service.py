@@ -113,10 +113,18 @@ def transition(
     target: ContractState,
     who: Actor,
     reason: str,
+    *,
+    by_hold: bool = False,
 ) -> Contract:
     """Move a contract to ``target`` if the table allows it, as a compare-and-swap on
-    its state (two concurrent changes cannot both win)."""
+    its state (two concurrent changes cannot both win).
+
+    Suspension and resumption are the holds' alone (``holds.py``: ``by_hold``): a
+    contract is suspended exactly while a hold is open."""
     check_transition(contract.state, target)
+    resuming = contract.state == ContractState.SUSPENDED and target in PROVISIONING_STATES
+    if (target == ContractState.SUSPENDED or resuming) and not by_hold:
+        raise InvalidTransition("a contract is suspended and resumed through its holds only")
     now = utc_now()
     values: dict[str, object] = {"state": target.value, "state_reason": reason, "updated_at": now}
     if target == ContractState.ACTIVE and contract.activated_at is None:
