@@ -308,6 +308,15 @@ def test_two_holds_negative_balance_lifted_first_vms_stay_paused_until_the_secon
     r = client.post(f"/api/v1/vms/{ids[0]}/reboot", headers=f.owner.headers)
     assert r.status_code == 409 and r.json()["ground"] == "malicious-traffic"
     assert "000 §11.1" in r.json()["detail"]
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/extensions",
+        json={"kind": "vms", "item_id": "vm-m", "quantity": 1,
+              "starts_at": "2026-11-02T15:00:00Z", "ends_at": "2026-11-02T16:00:00Z"},
+        headers=f.owner.headers,
+    )  # fmt: skip
+    assert r.status_code == 409, r.text  # an extension order is refused too (003 §8)
+    assert r.json()["type"].endswith("/contract-on-hold")
+    assert r.json()["ground"] == "malicious-traffic"
 
     hold_id = client.get(
         f"/api/v1/contracts/{f.contract_id}/holds", headers=f.owner.headers
