@@ -70,3 +70,21 @@ def vm(session: Session, vm_id: str) -> VmFacts | None:
     """One VM, or None."""
     found = vms_by_id(session, [vm_id])
     return found[0] if found else None
+
+
+def running_on_hosts(session: Session, contract_id: str) -> list[tuple[str, str]]:
+    """(VM id, host URI) of the contract's own running VMs (not an extension's): what
+    billing's CPU policy samples (000 §8)."""
+    from nuages.compute.models import Host
+    from nuages.compute.states import VmState
+
+    rows = session.execute(
+        select(Vm.id, Host.uri)
+        .join(Host, Host.id == Vm.host_id)
+        .where(
+            Vm.contract_id == contract_id,
+            Vm.extension_id.is_(None),
+            Vm.vm_state == VmState.RUNNING.value,
+        )
+    ).tuples()
+    return [(vm_id, uri) for vm_id, uri in rows]
