@@ -472,3 +472,45 @@ def test_regression_only_holds_suspend_or_resume_a_contract(world: World, cw: Co
             )
     with cw.database.unit() as session:
         assert session.get(Contract, contract_id).state == "active"  # type: ignore[union-attr]
+
+
+def test_worker_process_killed_9_between_hold_and_pause_then_reconciled(
+    cw: ComputeWorld,
+) -> None:
+    """A real process places a hold and is killed with SIGKILL while its enforcement job
+    runs, before any VM is paused. The hold is committed (the contract suspended, the
+    client refused); the restarted side's reconciliation pass pauses each VM exactly
+    once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    contract_id, _token, (web, db) = _setup(cw)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.contracts.hold_crash", cw.database.url,
+         str(root / "offers"), contract_id],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line.strip() == b"placed", child.stderr.read() if child.stderr else ""
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    with cw.database.unit() as session:
+        assert [h.ground for h in holds.open_holds(session, contract_id)] == ["legal-obligation"]
+        assert session.get(Contract, contract_id).state == "suspended"  # type: ignore[union-attr]
+    assert _states(cw, [web, db]) == [("running", None), ("stopped", None)]
+    report = reconcile.run_pass(cw.database, cw.runtime)
+    assert sorted(report.holds_suspended) == sorted([web, db])
+    assert reconcile.run_pass(cw.database, cw.runtime).holds_suspended == []
+    assert len(_run_queued(cw)) == 2
+    assert _power(cw, web) is PowerState.PAUSED
+    with cw.database.unit() as session:
+        suspends = session.execute(
+            select(func.count()).select_from(Operation).where(Operation.kind == "suspend")
+        ).scalar_one()
+    assert suspends == 2
