@@ -129,7 +129,7 @@ def test_000_s11_2_real_guest_paused_on_negative_balance_and_resumed_by_top_up(
             headers=f.admin.headers,
         )
         assert r.status_code == 201
-        set_now(start + dt.timedelta(hours=2))  # metering runs as of now (17.8)
+        set_now(start + dt.timedelta(hours=2))  # metering takes no time after the present
         with holds_inline(runtime):
             report = metering.run(database.unit, start + dt.timedelta(hours=2), registry=offers)
         assert report.suspended == [f.contract_id]
