@@ -32,6 +32,11 @@ EXAMPLES: dict[str, str] = {
     "billing verify": "nuages billing verify",
     "compute reconcile": "nuages compute reconcile --json",
     "compute recover": "nuages compute recover",
+    "contract hold list": "nuages contract hold list CONTRACT_ID --json",
+    "contract hold place": (
+        "nuages contract hold place CONTRACT_ID --ground non_payment --reason 'invoice unpaid'"
+    ),
+    "contract hold lift": "nuages contract hold lift CONTRACT_ID HOLD_ID --reason 'paid'",
     "history verify": "nuages history verify",
     "host add": "nuages host add qemu:///system --all-sites",
     "host list": "nuages host list --json",

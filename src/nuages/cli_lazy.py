@@ -27,12 +27,14 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "Clients (the businesses and consumers invoiced).",
     ),
     "compute": ("nuages.compute.cli", "compute_app", "Reconciliation and crash recovery."),
+    "contract": ("nuages.contracts.cli", "contract_app", "Contracts: holds (suspensions)."),
     "history": ("nuages.history.cli", "history_app", "The action history."),
     "host": ("nuages.compute.cli", "host_app", "Hypervisor hosts."),
     "image": ("nuages.compute.cli", "image_app", "Bootable images."),
     "index": ("nuages.invoicing.cli", "index_app", "Index values for yearly price revisions."),
     "invoicing": ("nuages.invoicing.cli", "invoicing_app", "Invoices: runs, dunning, documents."),
-    "offers": ("nuages.terms.cli", "offers_app", "Offer terms files: check and list them."),
+    # `offers list` is registered by the contracts slice: importing it brings both.
+    "offers": ("nuages.contracts.cli", "offers_app", "Offer terms files: check and list them."),
     "sellers": (
         "nuages.sellers.cli",
         "sellers_app",

@@ -53,7 +53,6 @@ from nuages.billing.models import (
 from nuages.billing.pricing import HOUR, OfferPricing, Rate, floor_hour, hours
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.models import Vm
-from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware, not_in_future, utc_now
@@ -451,7 +450,6 @@ def run(
     *,
     registry: OfferRegistry | None = None,
     settings: BillingSettings | None = None,
-    runtime: ComputeRuntime | None = None,
     progress: Callable[[int, int | None, str], None] | None = None,
 ) -> MeteringReport:
     """Meter every whole hour not metered yet up to ``now``, then apply the balance
@@ -500,7 +498,7 @@ def run(
             progress(done + 1, len(periods), f"hour {start:%Y-%m-%d %H:%M}Z metered")
     if progress is not None:
         progress(len(periods), len(periods), "balance rules")
-    outcome = balance.enforce_all(unit, registry, now, settings, runtime)
+    outcome = balance.enforce_all(unit, registry, now, settings)
     report.suspended, report.resumed = outcome.suspended, outcome.resumed
     if burn:
         report.warned = balance.warn_low_balances(unit, burn, now, settings)
