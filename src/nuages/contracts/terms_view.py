@@ -237,6 +237,7 @@ class CapsOut(View):
     per_month_pct: Decimal | None
     rolling_days: int | None
     rolling_pct: Decimal | None
+    rolling_basis: str
     clause: str | None
 
 
@@ -260,6 +261,9 @@ class SlaOut(View):
     objective_pct: Decimal | None
     best_effort: bool
     coverage: CoverageOut | None
+    # 002 §6 / SPEC §17: what availability is a share of (coverage or month minutes).
+    denominator: str
+    failure_notice: bool
     minimum_outage: PeriodOut | None
     planned_maintenance_excluded: bool
     excusable_causes: list[str]

@@ -105,6 +105,7 @@ def sla_policy(offer: Offer) -> sla.SlaPolicy:
         minimum_outage=_timedelta(terms.minimum_outage),
         excusable_causes=frozenset(terms.excusable_causes),
         month_cap_pct=terms.caps.per_month_pct,
+        denominator=terms.denominator,
     )
 
 
@@ -128,6 +129,8 @@ class SlaAssessment:
     monthly_amount: Decimal | None
     credit_amount: Decimal | None
     rolling_cap_applied: bool
+    # The fee the rolling cap was a share of (002 §6: the failing service's), if any.
+    rolling_cap_base: Decimal | None
     excluded_maintenance: tuple[Interval, ...]
 
 
@@ -164,6 +167,8 @@ def sla_for_month(
     negative_balance: Sequence[Interval] = (),
     previous_credits: Sequence[sla.IssuedCredit] = (),
     issued_on: dt.date | None = None,
+    failure_notices: Sequence[sla.FailureNotice] = (),
+    service_monthly_fee: Decimal | None = None,
 ) -> SlaAssessment:
     """Availability and credit of one month under the offer's terms.
 
@@ -174,9 +179,18 @@ def sla_for_month(
     ``monthly_amount`` (or of the month's invoice, 000 §5), capped per month (000 §5:
     30 %) and over any rolling window (002 §6: 20 % per 30 days, given the credits
     already issued and the issue date, by default the first day after the month).
+
+    002 §6: availability is over the offer's ``sla.denominator`` (coverage minutes for
+    the seeds); ``failure_notices`` move an outage's start back to the client's earlier
+    notice; the rolling cap is a share of ``service_monthly_fee``, the failing service's
+    monthly fees (``sla.caps.rolling_basis = "failing_service"``), and
+    ``previous_credits`` are that service's credits. Without a service fee the cap falls
+    back to ``monthly_amount``.
     """
     calendar = calendar_for(offer)
     policy = sla_policy(offer)
+    if failure_notices:
+        outages = sla.with_failure_notices(list(outages), failure_notices)
     excluded = _excluded_maintenance(offer, calendar, maintenance)
     suspended = list(negative_balance) if offer.sla.suspended_while_balance_negative else []
     report = sla.month_report(
@@ -192,16 +206,20 @@ def sla_for_month(
     objective = offer.sla.objective_pct
     credit: Decimal | None = None
     rolling_applied = False
+    cap_base: Decimal | None = None
     if monthly_amount is not None:
         credit = report.credit_amount
         caps = offer.sla.caps
         if caps.rolling_days is not None and caps.rolling_pct is not None:
             day = issued_on or (dt.date(year, month, 1) + dt.timedelta(days=32)).replace(day=1)
+            cap_base = monthly_amount
+            if caps.rolling_basis == "failing_service" and service_monthly_fee is not None:
+                cap_base = service_monthly_fee
             allowed = sla.rolling_cap_allowance(
                 credit,
                 day,
                 previous_credits,
-                monthly_amount,
+                cap_base,
                 cap_pct=caps.rolling_pct,
                 window_days=caps.rolling_days,
             )
@@ -215,6 +233,7 @@ def sla_for_month(
         monthly_amount=monthly_amount,
         credit_amount=credit,
         rolling_cap_applied=rolling_applied,
+        rolling_cap_base=cap_base,
         excluded_maintenance=tuple(excluded),
     )
 
