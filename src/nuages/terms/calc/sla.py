@@ -289,10 +289,10 @@ def month_report(
     """Availability and credit of one calendar month (002 §6, SPEC §17).
 
     Availability is a share of ``policy.denominator``: the coverage minutes (minus
-    ``maintenance``) or every minute of the month. The credit is ``rate`` % of ``monthly_amount`` (002 §6 "montant mensuel facturé"),
-    limited by ``policy.month_cap_pct`` and rounded to the cent. The rolling 30-day cap
-    and the 000 §5 penalty cap depend on other months and invoices: apply
-    ``rolling_cap_allowance`` and ``penalty_cap`` to the result.
+    ``maintenance``) or every minute of the month. The credit is ``rate`` % of
+    ``monthly_amount`` (002 §6 "montant mensuel facturé"), limited by
+    ``policy.month_cap_pct`` and rounded to the cent. The rolling 30-day cap and the
+    000 §5 penalty cap depend on other months and invoices: apply ``rolling_cap_allowance`` and ``penalty_cap`` to the result.
     """
     if monthly_amount < 0:
         raise ValueError("a monthly amount is never negative")
@@ -350,9 +350,10 @@ def rolling_cap_allowance(
 
     002 §6: credits issued over any period of 30 consecutive calendar days are capped at
     20 % of the monthly fees of the failing service: ``monthly_fee`` is that service's
-    fee (not the whole contract's) and ``previous`` that service's credits. Every window of ``window_days`` days
-    that contains ``issued_on`` is checked against all ``previous`` credits (earlier or,
-    if back-dated, later ones), and the new credit is cut to fit the fullest window.
+    fee (not the whole contract's) and ``previous`` that service's credits. Every window
+    of ``window_days`` days that contains ``issued_on`` is checked against all
+    ``previous`` credits (earlier or, if back-dated, later ones), and the new credit is
+    cut to fit the fullest window.
     Never negative; rounded to the cent.
     """
     if proposed < 0 or monthly_fee < 0:
