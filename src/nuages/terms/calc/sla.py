@@ -292,7 +292,8 @@ def month_report(
     ``maintenance``) or every minute of the month. The credit is ``rate`` % of
     ``monthly_amount`` (002 §6 "montant mensuel facturé"), limited by
     ``policy.month_cap_pct`` and rounded to the cent. The rolling 30-day cap and the
-    000 §5 penalty cap depend on other months and invoices: apply ``rolling_cap_allowance`` and ``penalty_cap`` to the result.
+    000 §5 penalty cap depend on other months and invoices: apply
+    ``rolling_cap_allowance`` and ``penalty_cap`` to the result.
     """
     if monthly_amount < 0:
         raise ValueError("a monthly amount is never negative")
