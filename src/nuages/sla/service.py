@@ -1,0 +1,99 @@
+"""Failure notices (002 §6 "en cas de Notification de Défaillance", 001 §10.1, 000 §6).
+
+The client tells the provider a VM fails; the notice is recorded with its moment and the
+SLA counts that VM's unavailability from the earlier of its detection and the notice
+(``nuages.terms.calc.sla.with_failure_notices``). A VM the caller cannot see is a 404;
+a guest (read-only) cannot file one. Staff may record a notice received by telephone or
+e-mail with the moment it was received, never in the future.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Scope
+from nuages.compute.services import access
+from nuages.compute.states import VmState
+from nuages.history import service as history
+from nuages.kernel.clock import not_in_future, utc_now
+from nuages.kernel.errors import Conflict, Forbidden
+from nuages.kernel.pagination import paginate
+from nuages.sla.models import FailureNotice
+from nuages.sla.schemas import FailureNoticeCreate
+from nuages.terms.calc import sla
+
+CLAUSE = "002 §6"
+
+
+def file_notice(
+    session: Session, actor: Principal, vm_id: str, data: FailureNoticeCreate
+) -> FailureNotice:
+    """Record the client's failure notice of ``vm_id`` (002 §6), now or when staff say."""
+    vm = access.load_vm(session, actor, vm_id, write=True)
+    if vm.vm_state == VmState.DELETED.value:
+        raise Conflict(f"vm_id: the VM is deleted; a failure notice ({CLAUSE}) needs a live VM")
+    noticed_at = utc_now()
+    if data.received_at is not None:
+        if not actor.is_staff:
+            raise Forbidden(
+                f"received_at: only staff record a notice received another way ({CLAUSE}); "
+                "a notice sent here is dated when it arrives"
+            )
+        not_in_future("received_at", data.received_at)
+        noticed_at = data.received_at.astimezone(dt.UTC)
+    row = FailureNotice(
+        vm_id=vm.id,
+        client_id=vm.client_id,
+        contract_id=vm.contract_id,
+        noticed_at=noticed_at,
+        description=data.description,
+        filed_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="vm",
+        object_id=vm.id,
+        action="vm.failure_notice",
+        params={"notice_id": row.id, "noticed_at": noticed_at.isoformat(), "clause": CLAUSE},
+        client_id=vm.client_id,
+    )
+    return row
+
+
+def list_notices(
+    session: Session, actor: Principal, vm_id: str, page: int, per_page: int
+) -> tuple[list[FailureNotice], int]:
+    """The failure notices of a VM the caller may see, oldest first."""
+    vm = access.load_vm(session, actor, vm_id)
+    actor.require(Scope.READ)
+    stmt = (
+        select(FailureNotice)
+        .where(FailureNotice.vm_id == vm.id)
+        .order_by(FailureNotice.noticed_at, FailureNotice.id)
+    )
+    return paginate(session, stmt, page, per_page)
+
+
+def notices_for(
+    session: Session, vm_ids: Sequence[str], start: dt.datetime, end: dt.datetime
+) -> list[sla.FailureNotice]:
+    """The notices of ``vm_ids`` made in ``[start, end)``, as the SLA calculator reads them
+    (each VM is a service)."""
+    if not vm_ids:
+        return []
+    rows = session.execute(
+        select(FailureNotice.vm_id, FailureNotice.noticed_at).where(
+            FailureNotice.vm_id.in_(list(vm_ids)),
+            FailureNotice.noticed_at >= start,
+            FailureNotice.noticed_at < end,
+        )
+    ).all()
+    return [sla.FailureNotice(vm_id, at) for vm_id, at in rows]
