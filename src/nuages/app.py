@@ -20,10 +20,10 @@ from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.api import router as history_router
 from nuages.invoicing.api import router as invoicing_router
-from nuages.sla.api import router as sla_router
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
 
