@@ -135,6 +135,8 @@ class ChangesOut(View):
     legal_changes_refusable: bool
     on_refusal: str
     service_change_termination_window: PeriodOut | None
+    refusal_window_from: str
+    change_termination_notice: PeriodOut | None
     renewal_tariffs_notice: PeriodOut | None
     clause: str | None
 

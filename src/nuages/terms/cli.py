@@ -243,6 +243,9 @@ def terms_deadline(
     contract_start: str | None = typer.Option(
         None, "--contract-start", help="start of the contract (to place a termination)"
     ),
+    in_force: str | None = typer.Option(
+        None, "--in-force", help="when announced new terms take effect (004 §3 terms_change)"
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Every window EVENT opens under the offer, and when each ends (exclusive end)."""
@@ -250,7 +253,10 @@ def terms_deadline(
     moment = _moment(at, offer, "--at")
     start = _moment(contract_start, offer, "--contract-start") if contract_start else None
     calendar = apply.calendar_for(offer)
-    found = deadlines_for(offer, event, moment, consumer=consumer, contract_start=start)
+    effective = _moment(in_force, offer, "--in-force") if in_force else None
+    found = deadlines_for(
+        offer, event, moment, consumer=consumer, contract_start=start, in_force_at=effective
+    )
     _emit(
         {
             "offer": offer.id,

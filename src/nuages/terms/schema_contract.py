@@ -77,19 +77,37 @@ class Changes(TermsModel):
     channel: Literal["email", "online", "registered_letter"] = "email"
     # 000 §4: one month to refuse by registered letter; 004 §3: 30 days.
     refusal_window: Duration | None = None
+    # From when the refusal window runs: the provider's notice (000 §4) or the entry into
+    # force of the new terms (004 §3 "dans un délai maximal de trente (30) jours suivant
+    # l'entrée en vigueur").
+    refusal_window_from: Literal["notice", "entry_into_force"] = "notice"
     refusal_by: Literal["registered_letter", "email", "any"] = "any"
     silence_is_acceptance: StrictBool = True
     # 000 §4: changes imposed by law cannot be refused.
     legal_changes_refusable: StrictBool = False
-    on_refusal: Literal["old_terms_until_end_no_renewal", "termination", "none"] = "none"
+    # ``old_terms_continue``: the clause states no consequence of a refusal; read for the
+    # client (SPEC §17) the refused version does not bind it (004 §3).
+    on_refusal: Literal[
+        "old_terms_until_end_no_renewal", "old_terms_continue", "termination", "none"
+    ] = "none"
     # 003 §14.4: the client may terminate within 30 days of a service change.
     service_change_termination_window: Duration | None = None
+    # 004 §4, §8.1: after a change of service or price the client may terminate
+    # "conformément à l'article Durée": with this notice (§5: 3 months), effective that
+    # long after the client's notice, without waiting for the term (SPEC §2, §17).
+    change_termination_notice: Duration | None = None
     # 001 §4.5: tariffs for a renewal are notified 3 months before it.
     renewal_tariffs_notice: Duration | None = None
     clause: Clause | None = None
 
     @model_validator(mode="after")
     def _unilateral(self) -> Changes:
+        if self.refusal_window_from == "entry_into_force" and self.refusal_window is None:
+            raise problem(
+                "refusal_window_from without a refusal window",
+                "a refusal_window, or no refusal_window_from",
+                "refusal_window_from",
+            )
         if not self.unilateral and self.refusal_window is not None:
             raise problem(
                 "a refusal window without unilateral changes",
