@@ -456,7 +456,11 @@ def set_index(body: schemas.IndexSet, principal: PrincipalDep, session: SessionD
 def list_legal_rates(principal: PrincipalDep, session: SessionDep) -> object:
     """Legal interest rates entered (SPEC §17)."""
     principal.require(Scope.BILLING)
-    return list(session.execute(select(LegalRate).order_by(LegalRate.valid_from)).scalars())
+    return list(
+        session.execute(
+            select(LegalRate).order_by(LegalRate.series, LegalRate.valid_from)
+        ).scalars()
+    )
 
 
 @router.post(
@@ -468,5 +472,5 @@ def set_legal_rate(
     """Staff enter the legal interest rate of a half-year."""
     _staff(principal)
     return lines.set_legal_rate(
-        session, principal.actor, body.valid_from, body.valid_to, body.rate_pct
+        session, principal.actor, body.valid_from, body.valid_to, body.rate_pct, body.series
     )

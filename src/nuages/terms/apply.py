@@ -28,6 +28,7 @@ __all__ = [
     "coverage_window",
     "duration_unit",
     "interest_for",
+    "legal_rate_series",
     "liability_cap_for",
     "reminder_fee_for",
     "revise_price",
@@ -247,14 +248,20 @@ def interest_for(
 ) -> interest.InterestResult:
     """Late-payment interest on ``amount`` due ``due_on`` and paid ``paid_on``.
 
-    000 §13.1: the offer's multiple of the legal rate in force on the due date (the
-    rates are entered by staff per half-year); 001 §4.4: a fixed yearly rate, every
+    000 §13.1: the offer's multiple of the legal rate in force on the due date, from the
+    series of the contract's law (``legal_rate_series``; rates entered by staff with
+    their validity periods; the result names the rate used); 001 §4.4: a fixed yearly rate, every
     started month counted in full. Other fixed rates accrue per actual day (SPEC §17).
     """
     rule = offer.billing.late_payment
     if rule.rule == "legal_rate_multiple" and rule.legal_rate_multiple is not None:
         return interest.late_interest_000(
-            amount, due_on, paid_on, legal_rates, multiplier=rule.legal_rate_multiple
+            amount,
+            due_on,
+            paid_on,
+            legal_rates,
+            multiplier=rule.legal_rate_multiple,
+            series=legal_rate_series(offer),
         )
     if rule.rule == "fixed_yearly_rate" and rule.yearly_rate_pct is not None:
         if rule.started_months_in_full:
@@ -270,6 +277,12 @@ def interest_for(
             round_cents(unrounded), unrounded, rule.yearly_rate_pct, days, 0
         )
     raise TermsNotApplicable(f"offer {offer.id} states no late-payment interest")
+
+
+def legal_rate_series(offer: Offer) -> str:
+    """Whose legal interest rate the offer applies: its ``legal_rate_series``, else the
+    contract's law (SPEC §17: 000 is Belgian law → the Belgian legal rate)."""
+    return offer.billing.late_payment.legal_rate_series or offer.offer.law
 
 
 def reminder_fee_for(offer: Offer, reminders_already_sent: int) -> Decimal:

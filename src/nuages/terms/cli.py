@@ -338,7 +338,10 @@ def terms_interest(
     due: str = typer.Option(..., "--due", help="due date (ISO)"),
     paid: str = typer.Option(..., "--paid", help="payment date (ISO)"),
     legal_rate: str | None = typer.Option(
-        None, "--legal-rate", help="legal interest rate in force on the due date, % a year"
+        None,
+        "--legal-rate",
+        help="legal interest rate in force on the due date, % a year, of the contract's "
+        "law (the offer's legal_rate_series)",
     ),
     as_json: bool = _JSON,
 ) -> None:
@@ -355,7 +358,8 @@ def terms_interest(
                 "on the due date: give --legal-rate PCT"
             )
         rate = _amount(legal_rate, "legal rate")
-        rates = [interest.LegalRate(due_on, due_on + dt.timedelta(days=1), rate)]
+        series = apply.legal_rate_series(offer)
+        rates = [interest.LegalRate(due_on, due_on + dt.timedelta(days=1), rate, series)]
     try:
         result = apply.interest_for(offer, principal, due_on, paid_on, rates)
     except NuagesError as exc:
@@ -372,6 +376,9 @@ def terms_interest(
             "months_counted": result.months,
             "interest": result.amount,
             "interest_unrounded": result.unrounded,
+            # 000 §13.1 / SPEC §17: the legal rate multiplied, and whose it is.
+            "legal_rate_pct": result.legal_rate.rate_pct if result.legal_rate else None,
+            "legal_rate_series": result.legal_rate.series if result.legal_rate else None,
         },
         as_json,
     )

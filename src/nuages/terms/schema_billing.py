@@ -97,6 +97,9 @@ class LatePayment(TermsModel):
 
     rule: Literal["legal_rate_multiple", "fixed_yearly_rate", "none"]
     legal_rate_multiple: Annotated[Number, Field(gt=0, le=10)] | None = None
+    # Whose legal rate: a country's series of legal rates entered by staff (SPEC §17);
+    # unset, the contract's law (000: Belgium, though it cites the French commercial code).
+    legal_rate_series: Literal["FR", "BE"] | None = None
     yearly_rate_pct: Percent | None = None
     started_months_in_full: StrictBool = False
     accrues_from: Literal["due_date", "day_after_due_date"]
@@ -113,6 +116,12 @@ class LatePayment(TermsModel):
                 "legal_rate_multiple is only read by the legal-rate rule",
                 'rule = "legal_rate_multiple"',
                 "legal_rate_multiple",
+            )
+        if self.rule != "legal_rate_multiple" and self.legal_rate_series is not None:
+            raise problem(
+                "legal_rate_series is only read by the legal-rate rule",
+                'rule = "legal_rate_multiple"',
+                "legal_rate_series",
             )
         if self.rule != "fixed_yearly_rate" and self.yearly_rate_pct is not None:
             raise problem(
