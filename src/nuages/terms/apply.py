@@ -16,7 +16,7 @@ from nuages.kernel.calendar import ContractCalendar, CoverageWindow, Interval
 from nuages.kernel.calendar import Unit as CalendarUnit
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.money import round_cents
-from nuages.terms.calc import indexation, interest, liability, proration, sla
+from nuages.terms.calc import indexation, interest, liability, proration, seats, sla
 from nuages.terms.schema import Coverage, Duration, Offer, Unit, clock_time
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
     "coverage_window",
     "duration_unit",
     "interest_for",
+    "invoice_received_at",
+    "seat_removal_for",
     "legal_rate_series",
     "liability_cap_for",
     "reminder_fee_for",
@@ -421,3 +423,45 @@ def balance_refund_for(
         liability.TerminationCause.SHARED_FAULT: shares.shared_fault,
     }[cause]
     return round_cents(balance * pct / HUNDRED)
+
+
+def invoice_received_at(
+    offer: Offer, issued_at: dt.datetime, accepted_at: dt.datetime | None = None
+) -> dt.datetime:
+    """When an invoice counts as received (SPEC §17, 001 §4.1, §4.4).
+
+    The moment the client's mail server accepted its e-mail (``accepted_at``, recorded by
+    the notices slice) when known; before that exists, the start of the local issue date
+    plus ``assumed_receipt_after_issue`` days (001: 1) — an invoice issued Tue 3 November
+    counts as received Wed 4 November 00:00, so its 15 days (day of receipt not counted)
+    end with 19 November. An offer without the setting receives at issue.
+    """
+    if accepted_at is not None:
+        return accepted_at
+    invoiced = offer.billing.invoiced
+    days = invoiced.assumed_receipt_after_issue if invoiced is not None else None
+    if days is None:
+        return issued_at
+    calendar = calendar_for(offer)
+    return calendar.start_of_day(calendar.local_date(issued_at) + dt.timedelta(days=days))
+
+
+def seat_removal_for(offer: Offer, added_on: dt.date, removed_on: dt.date) -> seats.SeatRemoval:
+    """Removing a user seat (001 §4.1–4.3): billed to the end of its minimum if earlier.
+
+    Only offers priced per user with ``minimum_per_seat`` commit each seat; others stop
+    billing the seat on its removal.
+    """
+    pricing = offer.catalogue.user_pricing
+    if pricing is None:
+        raise TermsNotApplicable(f"offer {offer.id} is not priced per user")
+    minimum = pricing.minimum_subscription
+    if not pricing.minimum_per_seat:
+        return seats.seat_removal(added_on, removed_on, 0)
+    if minimum.unit is Unit.months:
+        months = minimum.amount
+    elif minimum.unit is Unit.years:
+        months = 12 * minimum.amount
+    else:
+        raise TermsNotApplicable(f"a minimum subscription of {minimum} is not in months")
+    return seats.seat_removal(added_on, removed_on, months)

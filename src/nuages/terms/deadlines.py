@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from nuages.kernel.calendar import ONE_DAY, ContractCalendar, shift_date_months
 from nuages.kernel.clock import ensure_aware
-from nuages.terms.apply import calendar_for, duration_unit
+from nuages.terms.apply import calendar_for, duration_unit, invoice_received_at
 from nuages.terms.schema import Duration, Offer, Unit
 
 __all__ = ["Deadline", "Event", "deadlines_for", "latest_notice", "term_ends"]
@@ -50,6 +50,8 @@ class Event(StrEnum):
     incident_known = "incident_known"
     relocation_notice = "relocation_notice"
     footprint_audit_end = "footprint_audit_end"
+    # 001 §16.8: the client's announcement of a GDPR audit.
+    audit_request = "audit_request"
 
 
 @dataclass(frozen=True)
@@ -253,8 +255,14 @@ def deadlines_for(
         _contract_end(b)
     elif event is Event.withdrawal_start:
         _withdrawal(b, consumer)
-    elif event in (Event.invoice_issued, Event.invoice_received):
-        _invoice(b, "issue" if event is Event.invoice_issued else "receipt")
+    elif event is Event.invoice_issued:
+        _invoice(b, "issue")
+        if o.billing.invoiced is not None and o.billing.invoiced.assumed_receipt_after_issue:
+            # SPEC §17: no receipt recorded yet, so the issue date plus one day.
+            b.at = invoice_received_at(o, b.at)
+            _invoice(b, "receipt")
+    elif event is Event.invoice_received:
+        _invoice(b, "receipt")
     elif event is Event.due_date:
         _due_date(b)
     elif event is Event.breach_notice:
@@ -299,6 +307,15 @@ def deadlines_for(
                 relocation.termination_window,
                 "the client may terminate without penalty until then",
                 clause=relocation.clause,
+            )
+    elif event is Event.audit_request:
+        protection = o.data_protection
+        if protection is not None:
+            b.add(
+                "audit-earliest-start",
+                protection.audit_notice,
+                "the audit may start from then (jours ouvrables: Monday–Saturday minus holidays)",
+                clause=protection.clause,
             )
     elif event is Event.footprint_audit_end:
         probation = o.sla.probation

@@ -50,6 +50,7 @@ from nuages.terms.schema_contract import (
     Changes,
     Confidentiality,
     ContractDuration,
+    DataProtection,
     ForceMajeure,
     Indexation,
     IndexWeight,
@@ -89,6 +90,7 @@ __all__ = [
     "Confidentiality",
     "ContractDuration",
     "Coverage",
+    "DataProtection",
     "CreditTier",
     "Deposit",
     "Derogations",
@@ -155,6 +157,7 @@ class Offer(TermsModel):
     reversibility: Reversibility
     liability: Liability
     confidentiality: Confidentiality | None = None
+    data_protection: DataProtection | None = None
     support: Support | None = None
 
     _content_hash: str = PrivateAttr(default="")

@@ -13,6 +13,7 @@ from nuages.terms.schema_common import (
     Number,
     Percent,
     StrictBool,
+    StrictInt,
     TermsModel,
     Unit,
     problem,
@@ -73,6 +74,10 @@ class Invoiced(TermsModel):
     payment_term_from: Literal["issue", "receipt", "end_of_issue_month"]
     dispute_window: Duration | None = None
     dispute_window_from: Literal["issue", "receipt"] = "issue"
+    # SPEC §17 "Receipt of an invoice" (001 §4.1, §4.4): received when the client's mail
+    # server accepted its e-mail (recorded by the notices slice); until that is recorded,
+    # at the start of the issue date plus this many calendar days (1).
+    assumed_receipt_after_issue: Annotated[StrictInt, Field(ge=0, le=31)] | None = None
     payment_means: Annotated[list[PaymentMeans], Field(min_length=1)]
     # 003 §14.2: the first payment may use other means than the following ones.
     first_payment_means: list[PaymentMeans] | None = None

@@ -173,6 +173,9 @@ class UserPricing(TermsModel):
     unit: Literal[PriceUnit.user_month] = PriceUnit.user_month
     # 001 §4.2 (ii): a subscription runs at least 12 months.
     minimum_subscription: Duration
+    # 001 §4.1–4.3 "chaque utilisateur": the minimum runs per seat from the day it is
+    # added; a seat removed earlier stays billed to the end of its minimum.
+    minimum_per_seat: StrictBool = False
     tiers: Annotated[list[UserTier], Field(min_length=1)]
     # 001 §4.3: a discount granted for a tier not kept may be billed back.
     clawback_if_tier_not_kept: StrictBool

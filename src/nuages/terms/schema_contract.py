@@ -299,3 +299,16 @@ class Confidentiality(TermsModel):
 
     after_end: Duration
     clause: Clause | None = None
+
+
+class DataProtection(TermsModel):
+    """GDPR processor duties the platform times (001 §15–16).
+
+    001 §16.8: the client announces an audit at least 5 *jours ouvrables* ahead
+    (Monday–Saturday minus the law's holidays, SPEC §16), and the provider's work beyond
+    3 hours is billed (read for the client: the provider's work, SPEC §14).
+    """
+
+    audit_notice: Duration | None = None
+    audit_free_hours: Annotated[StrictInt, Field(ge=0)] | None = None
+    clause: Clause | None = None
