@@ -14,9 +14,10 @@ from decimal import Decimal
 
 from nuages.kernel.calendar import ContractCalendar, CoverageWindow, Interval
 from nuages.kernel.calendar import Unit as CalendarUnit
-from nuages.kernel.errors import NuagesError
+from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.kernel.money import round_cents
-from nuages.terms.calc import indexation, interest, liability, proration, seats, sla
+from nuages.terms.calc import indexation, interest, liability, proration, seats, sla, termination
 from nuages.terms.schema import Coverage, Duration, Offer, Unit, clock_time
 
 __all__ = [
@@ -27,10 +28,12 @@ __all__ = [
     "calendar_for",
     "coverage_window",
     "duration_unit",
+    "early_termination_due_for",
     "interest_for",
     "invoice_received_at",
     "legal_rate_series",
     "liability_cap_for",
+    "notice_date",
     "reminder_fee_for",
     "revise_price",
     "seat_removal_for",
@@ -465,3 +468,54 @@ def seat_removal_for(offer: Offer, added_on: dt.date, removed_on: dt.date) -> se
     else:
         raise TermsNotApplicable(f"a minimum subscription of {minimum} is not in months")
     return seats.seat_removal(added_on, removed_on, months)
+
+
+def notice_date(
+    offer: Offer,
+    *,
+    first_presented_at: dt.datetime | None = None,
+    received_at: dt.datetime | None = None,
+) -> dt.datetime:
+    """The moment a registered letter counts from (003 §13.1.5, SPEC §12).
+
+    Under ``termination.notice_dated_by = "first_presentation"`` it is the postmark of the
+    letter's first presentation (deadlines run from it); otherwise its receipt. A date in
+    the future, or a missing one, is refused naming the field and the clause.
+    """
+    by_presentation = offer.termination.notice_dated_by == "first_presentation"
+    field, when = (
+        ("first_presented_at", first_presented_at)
+        if by_presentation
+        else ("received_at", received_at)
+    )
+    clause = "003 §13.1.5" if by_presentation else (offer.termination.clause or "the terms")
+    if when is None:
+        raise ValidationFailed(f"{field}: required — a notice is dated by it ({clause})")
+    now = utc_now()
+    if when.tzinfo is None:
+        raise ValidationFailed(f"{field}: give a time zone")
+    if when > now:
+        raise ValidationFailed(
+            f"{field}: {when.isoformat()} is in the future (now is "
+            f"{now.isoformat(timespec='seconds')}); a registered letter is dated by the "
+            f"postmark of its first presentation, which has happened ({clause})"
+        )
+    return when.astimezone(dt.UTC)
+
+
+def early_termination_due_for(
+    offer: Offer,
+    monthly_amount: Decimal,
+    terminated_on: dt.date,
+    term_end: dt.date,
+    unpaid_invoiced: Sequence[Decimal] = (),
+) -> termination.EarlyTerminationDue:
+    """003 §13.2.1: what early termination makes due at once under the offer; offers
+    without the rule make only the unpaid invoices due."""
+    if not offer.termination.early_termination_remaining_due:
+        return termination.early_termination_due(
+            ZERO, terminated_on, terminated_on, unpaid_invoiced
+        )
+    return termination.early_termination_due(
+        monthly_amount, terminated_on, term_end, unpaid_invoiced
+    )

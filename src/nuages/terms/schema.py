@@ -47,6 +47,7 @@ from nuages.terms.schema_common import (
     problem,
 )
 from nuages.terms.schema_contract import (
+    Abuse,
     Changes,
     Confidentiality,
     ContractDuration,
@@ -79,6 +80,7 @@ from nuages.terms.schema_sla import (
 __all__ = [
     "EU_COUNTRIES",
     "WEEKDAYS",
+    "Abuse",
     "Backups",
     "BalanceRefund",
     "Billing",
@@ -158,6 +160,7 @@ class Offer(TermsModel):
     liability: Liability
     confidentiality: Confidentiality | None = None
     data_protection: DataProtection | None = None
+    abuse: Abuse | None = None
     support: Support | None = None
 
     _content_hash: str = PrivateAttr(default="")

@@ -185,6 +185,10 @@ class Suspension(TermsModel):
     restored_when_remedied: StrictBool = True
     # 004 §17.1: a suspension longer than 15 days lets the provider terminate.
     provider_may_terminate_after: Duration | None = None
+    # 003 §8: a suspension is placed and lifted by a written notice …
+    by_written_notice: StrictBool = False
+    # … and never turns into a termination by itself (a termination needs its own notice).
+    never_becomes_termination: StrictBool = False
     clause: Clause | None = None
 
     @model_validator(mode="after")
@@ -218,6 +222,12 @@ class Termination(TermsModel):
     # 001 §13.2: suspended or ended if not remedied within 48 h of a reminder.
     remedy_after_reminder: Duration | None = None
     force_majeure: ForceMajeure | None = None
+    # 003 §13.1.5: a notice's date is the postmark of its first presentation; deadlines run
+    # from it. ``receipt``: from when it was received.
+    notice_dated_by: Literal["receipt", "first_presentation"] = "receipt"
+    # 003 §13.2.1: on early termination every unpaid amount of the subscribed duration
+    # becomes due at once (and data is returned only once it is paid, reversibility).
+    early_termination_remaining_due: StrictBool = False
     clause: Clause | None = None
 
 
@@ -311,4 +321,21 @@ class DataProtection(TermsModel):
 
     audit_notice: Duration | None = None
     audit_free_hours: Annotated[StrictInt, Field(ge=0)] | None = None
+    clause: Clause | None = None
+
+
+class Abuse(TermsModel):
+    """Misuse reports and violation notices (003 §7.9).
+
+    After a misuse report the provider may assign a new IP address (of ``ip_country``) to
+    which the client must switch; the old one is released after a switch-over period the
+    staff set. After a violation notice the client must stop the activity or be
+    suspended. Reports and notices are kept per client.
+    """
+
+    ip_reassignment_after_misuse: StrictBool = False
+    ip_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    switch_over_set_by_staff: StrictBool = True
+    suspension_after_violation_notice: StrictBool = False
+    reports_kept_per_client: StrictBool = True
     clause: Clause | None = None
