@@ -33,6 +33,19 @@ def first_admin(database: Database, email: str) -> tuple[str, str] | None:
     return user.email, password
 
 
+def _qemu_reach(settings: Settings, database: Database) -> list[str]:
+    """Whether QEMU's user reaches the data directory (issue #18); never stops ``up``."""
+    from nuages.compute.runtime import ComputeRuntime
+    from nuages.compute.services.hosts import reach_warnings
+
+    runtime = ComputeRuntime(settings, database=database)
+    try:
+        with database.unit() as session:
+            return reach_warnings(session, runtime)
+    finally:
+        runtime.close()
+
+
 def make_consumer(workers: int, periodic: bool = True) -> Consumer:
     """A huey consumer over the configured queue, with the tasks registered."""
     from nuages.jobs import tasks
@@ -78,6 +91,8 @@ def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     announce(f"database:     {settings.effective_database_url}")
     for line in seller_notice(settings):
         announce(line)
+    for warning in _qemu_reach(settings, database):
+        announce(f"WARNING:      {warning}")
     if creds is not None:
         announce("first admin created; these credentials are shown once:")
         announce(f"  e-mail:     {creds[0]}")
