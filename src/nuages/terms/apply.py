@@ -15,7 +15,7 @@ from decimal import Decimal
 from nuages.kernel.calendar import ContractCalendar, CoverageWindow, Interval
 from nuages.kernel.calendar import Unit as CalendarUnit
 from nuages.kernel.clock import utc_now
-from nuages.kernel.errors import NuagesError, ValidationFailed
+from nuages.kernel.errors import Forbidden, NuagesError, ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.terms.calc import indexation, interest, liability, proration, seats, sla, termination
 from nuages.terms.schema import Coverage, Duration, Offer, Unit, clock_time
@@ -26,6 +26,8 @@ __all__ = [
     "TermsNotApplicable",
     "balance_refund_for",
     "calendar_for",
+    "check_client_feature",
+    "check_firewall_at_order",
     "coverage_window",
     "duration_unit",
     "early_termination_due_for",
@@ -519,3 +521,43 @@ def early_termination_due_for(
     return termination.early_termination_due(
         monthly_amount, terminated_on, term_end, unpaid_invoiced
     )
+
+
+def check_client_feature(offer: Offer, feature: str, *, managed: bool, staff: bool) -> None:
+    """Refuse (403, naming the clause) a self-service ``feature`` the offer does not give.
+
+    002 §3.8.2: on a managed server the client has no direct access (no console, no SSH
+    key, no self-service action) — staff act for it, and their actions are recorded as
+    done for the client. 002 §3 Essentiel: only the listed features, "à l'exclusion de
+    toute autre". Staff are never refused here.
+    """
+    features = offer.catalogue.features
+    if staff or features is None:
+        return
+    clause = features.clause or "the terms"
+    if managed and not features.managed_client_access:
+        raise Forbidden(
+            f"{feature}: a managed server is administered entirely by the provider and "
+            f"gives the client no direct access (002 §3.8.2); ask the provider's staff"
+        )
+    if features.exclusive and feature not in features.client:
+        listed = ", ".join(features.client)
+        raise Forbidden(
+            f"{feature}: offer {offer.id} gives only {listed} ({clause}: "
+            '"se limitent exclusivement aux suivantes")'
+        )
+
+
+def check_firewall_at_order(offer: Offer, tier: str | None) -> str | None:
+    """002 §3.6 Cloud Datacenter: one firewall tier (standard or advanced) chosen at order;
+    ``ValidationFailed`` naming ``firewall_tier`` when missing or not offered."""
+    features = offer.catalogue.features
+    if features is None or not features.firewall_at_order:
+        return tier
+    allowed = features.firewall_at_order
+    if tier not in allowed:
+        raise ValidationFailed(
+            f"firewall_tier: choose one of {', '.join(allowed)} at order "
+            f"(002 §3.6, offer {offer.id}); got {tier!r}"
+        )
+    return tier
