@@ -38,6 +38,7 @@ from nuages.contracts.service import require_provisioning
 from nuages.history import service as history
 from nuages.kernel.errors import AlreadyExists, InvalidTransition, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
+from nuages.terms import apply
 from nuages.terms.schema import Offer
 from nuages.terms.schema_catalogue import Flavour
 
@@ -86,6 +87,12 @@ def create_vm(
     access.require_manager(actor, contract.client_id, "create VMs")
     require_provisioning(session, contract)
     offer = registry.for_contract(session, contract)
+    # 002 §3 Cloud VM Essentiel: the provider creates VMs "pour le compte du Client" and
+    # its features "se limitent exclusivement" to a list without creation or SSH keys:
+    # refused to the client (403 naming the clause) before anything is written.
+    apply.check_client_feature(offer, "create_vm", managed=False, staff=actor.is_staff)
+    if data.ssh_key_ids:
+        apply.check_client_feature(offer, "ssh_keys", managed=False, staff=actor.is_staff)
     flavour = _flavour(offer, data.flavour)
     image = images.find_for_vm(session, contract.client_id, data.image)
     if image.min_disk_gib > flavour.disk_gib:
