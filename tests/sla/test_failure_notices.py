@@ -130,3 +130,46 @@ def test_002_s6_failure_notice_received_at_is_staff_only_and_never_future(
         assert dt.datetime.fromisoformat(r.json()["noticed_at"]) == dt.datetime(
             2026, 11, 3, 8, tzinfo=dt.UTC
         )
+
+
+def test_002_s6_vm_sla_month_over_the_api_counts_from_the_notice(
+    client: TestClient, world: World
+) -> None:
+    """002 §6 through ``GET /api/v1/vms/{vm_id}/sla``: a VM on isstar-cloud (24/7
+    coverage, so November 2026's 43,200 coverage minutes) notified at 09:00 on 3 November
+    and found down 09:50–10:50 counts 110 minutes; the answer names its denominator. Another
+    client's owner gets 404, a malformed or future month 422."""
+    client_id = world.client("Month")
+    owner = world.user(Role.CLIENT_OWNER, client_id)
+    vm_id = tenant_objects(world, client_id, owner)["vm_id"]
+    with frozen_at(local(2026, 11, 3, 9)):
+        r = client.post(_url(vm_id), json={"description": "down"}, headers=owner.headers)
+        assert r.status_code == 201, r.text
+    with world.database.unit() as session:
+        vm = session.get(Vm, vm_id)
+        assert vm is not None
+        outages.open_outage(
+            session,
+            vm,
+            start=local(2026, 11, 3, 9, 50),
+            detected_at=local(2026, 11, 3, 9, 51),
+            cause="crashed",
+        )
+        outages.close_outage(session, vm, local(2026, 11, 3, 10, 50), HistoryActor.system("t"))
+    url = f"/api/v1/vms/{vm_id}/sla"
+    with frozen_at(local(2026, 12, 1, 12)):
+        r = client.get(url, params={"month": "2026-11"}, headers=owner.headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["denominator"], Decimal(body["denominator_minutes"])) == (
+            "coverage_minutes",
+            43_200,
+        )
+        assert Decimal(body["counted_minutes"]) == 110 and body["month"] == "2026-11"
+        other = world.user(Role.CLIENT_OWNER, world.client("Other"))
+        assert (
+            client.get(url, params={"month": "2026-11"}, headers=other.headers).status_code == 404
+        )
+        for bad in ("2026-13", "2027-01"):
+            r = client.get(url, params={"month": bad}, headers=owner.headers)
+            assert r.status_code == 422 and "month" in r.text

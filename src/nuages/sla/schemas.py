@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from nuages.kernel.validation import Out, Strict
 
@@ -36,3 +37,24 @@ class FailureNoticeOut(Out):
     noticed_at: dt.datetime
     description: str
     filed_by: str | None
+
+
+class SlaMonthOut(BaseModel):
+    """One VM's SLA month (002 §6): what availability was a share of, and the credit."""
+
+    vm_id: str
+    offer_id: str
+    month: str
+    denominator: str
+    denominator_minutes: Decimal
+    coverage_minutes: Decimal
+    minutes_in_month: int
+    counted_minutes: Decimal
+    availability_pct: Decimal
+    objective_pct: Decimal | None
+    objective_met: bool
+    credit_rate_pct: Decimal
+    monthly_amount: Decimal | None
+    credit_amount: Decimal | None
+    rolling_cap_base: Decimal | None
+    rolling_cap_applied: bool

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
+from nuages.compute.models import VmOutage
 from nuages.compute.services import access
 from nuages.compute.states import VmState
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.kernel.clock import not_in_future, utc_now
-from nuages.kernel.errors import Conflict, Forbidden
+from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
 from nuages.sla.models import FailureNotice
 from nuages.sla.schemas import FailureNoticeCreate
+from nuages.terms import apply
 from nuages.terms.calc import sla
 
 CLAUSE = "002 §6"
@@ -97,3 +102,72 @@ def notices_for(
         )
     ).all()
     return [sla.FailureNotice(vm_id, at) for vm_id, at in rows]
+
+
+# The VM itself stopped (the guest powered off or suspended itself): the client's act,
+# 002 §6 (ii) "actes ou omissions du Client".
+CLIENT_ACT_CAUSES = frozenset({"guest-shutdown", "guest-suspended"})
+
+
+def assess_vm_month(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    vm_id: str,
+    year_month: tuple[int, int] | None = None,
+    monthly_amount: Decimal | None = None,
+) -> apply.SlaAssessment:
+    """One VM's SLA month under its contract's terms (002 §6, SPEC §17).
+
+    Reads the VM's recorded outages (an open one counts until now or the month's end) and
+    the client's failure notices (``year_month`` None: the current local month so far);
+    the failing service is the VM and its monthly fee is its
+    flavour's price, which is also the credit base unless ``monthly_amount`` is given. The
+    denominator is the offer's ``sla.denominator``.
+    """
+    vm = access.load_vm(session, actor, vm_id)
+    contract = session.get(Contract, vm.contract_id)
+    if contract is None:
+        raise NotFound("no such VM")
+    offer = registry.for_contract(session, contract)
+    calendar = apply.calendar_for(offer)
+    if year_month is None:
+        today = calendar.local_date(utc_now())
+        year_month = (today.year, today.month)
+    year, month = year_month
+    if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+        raise ValidationFailed(f"month: {year:04d}-{month:02d} is not a calendar month")
+    start, end = calendar.month_bounds(year, month)
+    if start > utc_now():
+        raise ValidationFailed(f"month: {year:04d}-{month:02d} has not started")
+    until = min(end, utc_now())
+    rows = session.execute(
+        select(VmOutage).where(
+            VmOutage.vm_id == vm.id,
+            VmOutage.start < end,
+            or_(VmOutage.end.is_(None), VmOutage.end > start),
+        )
+    ).scalars()
+    outages = [
+        sla.Outage(
+            row.start,
+            row.end if row.end is not None else until,
+            excusable=row.cause in CLIENT_ACT_CAUSES,
+            service=vm.id,
+        )
+        for row in rows
+        if (row.end or until) > row.start
+    ]
+    # A notice made before the month may still date the month's first outage.
+    notices = notices_for(session, [vm.id], start - dt.timedelta(days=31), end)
+    fee = next((f.price for f in offer.catalogue.flavours if f.id == vm.flavour_id), None)
+    amount = monthly_amount if monthly_amount is not None else fee
+    return apply.sla_for_month(
+        offer,
+        year,
+        month,
+        outages,
+        amount,
+        failure_notices=notices,
+        service_monthly_fee=fee,
+    )
