@@ -39,7 +39,10 @@ def file_notice(
     session: Session, actor: Principal, vm_id: str, data: FailureNoticeCreate
 ) -> FailureNotice:
     """Record the client's failure notice of ``vm_id`` (002 §6), now or when staff say."""
-    vm = access.load_vm(session, actor, vm_id, write=True)
+    # Read access suffices to find the VM: a managed server's client (no direct access,
+    # 002 §3.8.2) still notifies its failures; filing is a write.
+    vm = access.load_vm(session, actor, vm_id)
+    actor.require(Scope.WRITE)
     if vm.vm_state == VmState.DELETED.value:
         raise Conflict(f"vm_id: the VM is deleted; a failure notice ({CLAUSE}) needs a live VM")
     noticed_at = utc_now()

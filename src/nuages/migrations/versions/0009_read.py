@@ -4,7 +4,8 @@ Revision ID: 0009_read
 Revises: 0003
 Create Date: 2026-12-01 23:40:00
 
-A branch of its own from compute's first revision (the table points at ``vms``).
+A branch of its own from compute's first revision (the table points at ``vms``). Also
+``vms.managed`` (002 §3.8.2: a managed server gives the client no direct access).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "vms", sa.Column("managed", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
     op.create_table(
         "failure_notices",
         sa.Column("vm_id", sa.String(length=36), nullable=False),
@@ -64,3 +68,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_failure_notices_contract_id"))
         batch_op.drop_index(batch_op.f("ix_failure_notices_client_id"))
     op.drop_table("failure_notices")
+    # SQLite ≥ 3.35 drops a column in place (a batch copy of vms would trip its children).
+    op.execute("ALTER TABLE vms DROP COLUMN managed")
