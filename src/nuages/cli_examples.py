@@ -50,7 +50,7 @@ EXAMPLES: dict[str, str] = {
     "image list": "nuages image list",
     "index set": "nuages index set syntec 2026-08 296.4",
     "index list": "nuages index list syntec",
-    "invoicing legal-rate": "nuages invoicing legal-rate 2026-07-01 2027-01-01 6.65",
+    "invoicing legal-rate": "nuages invoicing legal-rate 2026-07-01 2027-01-01 6.65 --series FR",
     "invoicing run": "nuages invoicing run --on 2026-12-01 --dry-run",
     "invoicing dunning": "nuages invoicing dunning --on 2026-12-15",
     "invoicing pdf": "nuages invoicing pdf F-2026-000001 F-2026-000001.pdf",

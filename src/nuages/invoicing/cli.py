@@ -116,9 +116,10 @@ def legal_rate(
     valid_from: str = typer.Argument(..., help="YYYY-MM-DD"),
     valid_to: str = typer.Argument(..., help="YYYY-MM-DD (exclusive)"),
     rate_pct: str = typer.Argument(..., help="yearly %, e.g. 6.65"),
+    series: str = typer.Option("FR", "--series", help="whose legal rate: FR or BE (000 §13.1)"),
     as_json: bool = out.JSON,
 ) -> None:
-    """Record the legal interest rate of a half-year (SPEC §17)."""
+    """Record a country's legal interest rate over its validity period (SPEC §17)."""
     from nuages.invoicing import lines
     from nuages.kernel.errors import NuagesError
 
@@ -129,13 +130,13 @@ def legal_rate(
     start, end = _day(valid_from), _day(valid_to)
     try:
         with _database().unit() as session:
-            lines.set_legal_rate(session, _cli(), start, end, rate)
+            lines.set_legal_rate(session, _cli(), start, end, rate, series)
     except NuagesError as exc:
         _fail(exc.detail, 1)
     out.emit(
-        {"valid_from": start, "valid_to": end, "rate_pct": rate},
+        {"series": series, "valid_from": start, "valid_to": end, "rate_pct": rate},
         as_json,
-        f"legal rate {rate} % from {valid_from} to {valid_to}",
+        f"legal rate {series} {rate} % from {valid_from} to {valid_to}",
     )
 
 
