@@ -38,6 +38,7 @@ EVENTS = (
     "order",
     "terms_change",
     "service_change",
+    "change_termination_notice",
     "maintenance_announcement",
     "termination_notice",
     "contract_end",
@@ -52,6 +53,7 @@ EVENTS = (
     "incident_known",
     "relocation_notice",
     "footprint_audit_end",
+    "audit_request",
 )
 
 
