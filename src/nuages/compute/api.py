@@ -11,7 +11,7 @@ from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.compute import schemas
 from nuages.compute.models import Operation, Vm
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, hosts, images, ipam, keys, vms
+from nuages.compute.services import access, hosts, images, ipam, keys, snapshots, vms
 from nuages.compute.states import Action, HostState
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.validation import Page, page_of
@@ -309,3 +309,66 @@ def _pool_out(session: Any, pool: Any) -> schemas.IpPoolOut:
     held, size = ipam.pool_usage(session, pool)
     out = schemas.IpPoolOut.model_validate(pool)
     return out.model_copy(update={"held": held, "size": size})
+
+
+# ---------------------------------------------------------------- snapshots (002 §3)
+
+
+def _snapshot_accepted(snapshot: Any, vm: Vm, operation: Operation) -> dict[str, Any]:
+    return _accepted(vm, operation) | {"snapshot": schemas.SnapshotOut.model_validate(snapshot)}
+
+
+@router.post(
+    "/vms/{vm_id}/snapshots", status_code=ACCEPTED, response_model=schemas.SnapshotAccepted
+)
+def create_snapshot(
+    vm_id: str,
+    body: schemas.SnapshotCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Take a snapshot of the VM's disk, running or stopped; poll the operation. Refused
+    (409) beyond the offer's limit (002 §3: 2 per VM)."""
+    snap, vm, operation = snapshots.create_snapshot(
+        session, principal, runtime(request), registry(request), vm_id, body
+    )
+    return _snapshot_accepted(snap, vm, operation)
+
+
+@router.get("/vms/{vm_id}/snapshots", response_model=list[schemas.SnapshotOut])
+def list_snapshots(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The VM's snapshots with their size and expiry, oldest first."""
+    return snapshots.list_snapshots(session, principal, vm_id)
+
+
+@router.get("/vms/{vm_id}/snapshots/{snapshot_id}", response_model=schemas.SnapshotOut)
+def get_snapshot(
+    vm_id: str, snapshot_id: str, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """One snapshot of the VM."""
+    return snapshots.get_snapshot(session, principal, vm_id, snapshot_id)
+
+
+@router.post(
+    "/vms/{vm_id}/snapshots/{snapshot_id}/restore",
+    status_code=ACCEPTED,
+    response_model=schemas.SnapshotAccepted,
+)
+def restore_snapshot(
+    vm_id: str, snapshot_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Put the VM's disk back to the snapshot: stopped, reverted, started again if it
+    was running; poll the operation."""
+    snap, vm, operation = snapshots.restore_snapshot(
+        session, principal, runtime(request), vm_id, snapshot_id
+    )
+    return _snapshot_accepted(snap, vm, operation)
+
+
+@router.delete("/vms/{vm_id}/snapshots/{snapshot_id}", response_model=schemas.SnapshotOut)
+def delete_snapshot(
+    vm_id: str, snapshot_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Delete the snapshot now."""
+    return snapshots.delete_snapshot(session, principal, runtime(request), vm_id, snapshot_id)

@@ -305,3 +305,32 @@ class VmOutage(IdMixin, Base):
     end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cause: Mapped[str] = mapped_column(String(64))
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class VmSnapshot(IdMixin, Base):
+    """A snapshot of a VM's disk (002 §3: at most ``max_per_vm``, kept ``retention``).
+
+    A point-in-time, self-contained qcow2 copy of the disk (no backing file), in the
+    VM's directory (``ComputeRuntime.snapshot_file``): it goes with the VM. ``state``:
+    ``creating`` (its operation is running), ``ready``, ``failed`` (nothing kept),
+    ``deleted`` (by the client, by expiry, or with the VM). ``size_bytes`` is the space
+    the file takes on the host; ``sha256`` its checksum when written.
+    """
+
+    __tablename__ = "vm_snapshots"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    operation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    virtual_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    was_running: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -65,6 +65,14 @@ class VmSuspend(Strict):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class SnapshotCreate(Strict):
+    """A snapshot of a VM's disk (002 §3); the name is optional."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "before-upgrade"}]})
+
+    name: SafeName | None = None
+
+
 class GrantCreate(Strict):
     """Give a member a VM to operate (000 §5)."""
 
@@ -179,6 +187,30 @@ class VmAccepted(BaseModel):
 
     operation: OperationOut
     vm: VmOut
+
+
+class SnapshotOut(Out):
+    """A snapshot: its size on the host (``size_bytes``, known once taken), the disk
+    size it restores (``virtual_bytes``), its SHA-256 and when it is deleted (002 §3)."""
+
+    id: str
+    vm_id: str
+    name: str
+    state: str
+    size_bytes: int | None
+    virtual_bytes: int | None
+    sha256: str | None
+    was_running: bool
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class SnapshotAccepted(BaseModel):
+    """The answer to taking or restoring a snapshot: the operation to poll."""
+
+    operation: OperationOut
+    vm: VmOut
+    snapshot: SnapshotOut
 
 
 class GrantOut(Out):

@@ -41,6 +41,8 @@ class TaskState(StrEnum):
     DELETING = "deleting"
     SUSPENDING = "suspending"
     RESUMING = "resuming"
+    SNAPSHOTTING = "snapshotting"  # a point-in-time copy of the disk is being taken
+    REVERTING = "reverting"  # the disk goes back to a snapshot
 
 
 class OperationState(StrEnum):
@@ -64,6 +66,8 @@ class Action(StrEnum):
     DELETE = "delete"
     SUSPEND = "suspend"
     RESUME = "resume"
+    SNAPSHOT = "snapshot"  # 002 §3: take a snapshot of the disk
+    SNAPSHOT_RESTORE = "snapshot_restore"  # 002 §3: put the disk back to a snapshot
 
 
 V, T = VmState, TaskState
@@ -100,6 +104,10 @@ ACTIONS: dict[Action, ActionRule] = {
     Action.DELETE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR, V.SUSPENDED}), T.DELETING),
     Action.SUSPEND: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.SUSPENDING, True),
     Action.RESUME: ActionRule(frozenset({V.SUSPENDED}), T.RESUMING, True),
+    # A snapshot is taken while the VM runs or is stopped, never while it is being
+    # created, deleted or is suspended (002 §3; issue 13 "bad input").
+    Action.SNAPSHOT: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.SNAPSHOTTING),
+    Action.SNAPSHOT_RESTORE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR}), T.REVERTING),
 }
 TASK_OF_CREATE = T.CREATING
 

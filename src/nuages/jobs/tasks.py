@@ -102,6 +102,19 @@ def compute_recover() -> None:
         log.exception("recovering VM operations failed; run `nuages compute recover`")
 
 
+@huey.periodic_task(crontab(minute="*/15"))  # type: ignore[untyped-decorator]
+def compute_expire_snapshots() -> None:
+    """Every 15 minutes, delete the snapshots whose retention is over (002 §3: 7 days)."""
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services.snapshots import expire_snapshots
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    removed = expire_snapshots(runtime.database, runtime)
+    if removed:
+        log.info("snapshots: %d expired and deleted", len(removed))
+
+
 # ---------------------------------------------------------------- billing
 
 

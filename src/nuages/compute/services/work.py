@@ -32,7 +32,7 @@ from nuages.compute.hypervisor import (
 from nuages.compute.runtime import ComputeRuntime, VmFiles
 from nuages.compute.seed import SeedContent, build_seed_iso
 from nuages.compute.services import ipam
-from nuages.kernel.errors import InvalidTransition, NuagesError
+from nuages.kernel.errors import InvalidTransition, NotFound, NuagesError
 
 log = logging.getLogger("nuages.compute")
 
@@ -231,6 +231,70 @@ def resume(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     return status
 
 
+# ---------------------------------------------------------------- snapshots (002 §3)
+
+
+def snapshot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Take a snapshot: a point-in-time standalone copy of the disk, the VM running on
+    (the driver's live copy) or stopped (``qemu-img convert`` of the file), verified and
+    hashed before it gets its name; size and checksum go to ``job.extra``."""
+    hv = _hv(runtime, job)
+    dest = job.files.snapshot(str(job.params["snapshot_id"]))
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = disks.partial_of(dest)
+    status = hv.status(job.uuid)
+    try:
+        if status.power_state.is_active:
+            size = disks.info(job.files.disk, "qcow2").virtual_size
+            disks.create_target(partial, size)
+            hv.copy_disk(job.uuid, job.files.disk, partial, runtime.compute.copy_timeout_s)
+        else:
+            disks.copy_standalone(job.files.disk, partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    found = disks.verify_copy(partial, dest)
+    job.extra.update(
+        size_bytes=found.size_bytes, virtual_bytes=found.virtual_bytes, sha256=found.sha256
+    )
+    return hv.status(job.uuid)
+
+
+def undo_snapshot(runtime: ComputeRuntime, job: Job) -> None:
+    """Remove whatever a failed or interrupted snapshot left: a copy still running on
+    the host is aborted, the partial and final files deleted. Never raises."""
+    dest = job.files.snapshot(str(job.params["snapshot_id"]))
+    if job.host_uri is not None:
+        try:
+            runtime.hypervisor(job.host_uri).abort_disk_copy(job.uuid)
+        except NuagesError as exc:
+            log.warning("snapshot of %s: could not abort the copy: %s", job.vm_id, exc)
+    for path in (disks.partial_of(dest), dest):
+        path.unlink(missing_ok=True)
+
+
+def snapshot_restore(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Put the disk back to a snapshot: the VM is stopped (ACPI, forced after the
+    timeout), its disk replaced by the snapshot's content (an atomic rename), and it is
+    started again if it was running. Doing it twice is harmless."""
+    hv = _hv(runtime, job)
+    source = job.files.snapshot(str(job.params["snapshot_id"]))
+    if not source.exists():
+        raise NotFound("the snapshot's file is gone; it cannot be restored")
+    if hv.status(job.uuid).power_state.is_active:
+        hv.shutdown(job.uuid, runtime.compute.stop_timeout_s)
+    disks.restore_overlay(
+        source,
+        job.image.base,
+        job.files.disk,
+        base_format=job.image.disk_format,
+        size_gib=job.disk_gib,
+    )
+    if job.params.get("was") == "running":
+        return start(runtime, job)
+    return hv.status(job.uuid)
+
+
 WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
     "create": create,
     "start": start,
@@ -241,4 +305,6 @@ WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
     "delete": delete,
     "suspend": suspend,
     "resume": resume,
+    "snapshot": snapshot,
+    "snapshot_restore": snapshot_restore,
 }

@@ -1,0 +1,56 @@
+"""compute: VM snapshots (002 §3: at most 2 per VM, kept 7 days)
+
+Revision ID: 0008_snap
+Revises: 0006_comp
+Create Date: 2026-12-01 23:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import nuages.kernel.db
+
+revision = "0008_snap"
+down_revision = "0006_comp"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "vm_snapshots",
+        sa.Column("vm_id", sa.String(length=36), nullable=False),
+        sa.Column("client_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("operation_id", sa.String(length=36), nullable=True),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("virtual_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("was_running", sa.Boolean(), nullable=False),
+        sa.Column("created_at", nuages.kernel.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", nuages.kernel.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("deleted_at", nuages.kernel.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deleted_reason", sa.String(length=32), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.id"],
+            name=op.f("fk_vm_snapshots_client_id_clients"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vm_id"], ["vms.id"], name=op.f("fk_vm_snapshots_vm_id_vms"), ondelete="RESTRICT"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_vm_snapshots")),
+    )
+    for column in ("vm_id", "client_id", "state", "expires_at"):
+        op.create_index(op.f(f"ix_vm_snapshots_{column}"), "vm_snapshots", [column], unique=False)
+
+
+def downgrade() -> None:
+    for column in ("vm_id", "client_id", "state", "expires_at"):
+        op.drop_index(op.f(f"ix_vm_snapshots_{column}"), table_name="vm_snapshots")
+    op.drop_table("vm_snapshots")
