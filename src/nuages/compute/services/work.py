@@ -240,7 +240,8 @@ def snapshot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     hashed before it gets its name; size and checksum go to ``job.extra``."""
     hv = _hv(runtime, job)
     dest = job.files.snapshot(str(job.params["snapshot_id"]))
-    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.chmod(0o755)  # QEMU's user writes a live copy in it (files stay 0600)
     partial = disks.partial_of(dest)
     status = hv.status(job.uuid)
     try:
