@@ -350,3 +350,31 @@ def test_snapshots_over_the_api(client: TestClient, s: Snaps) -> None:
     r = client.delete(f"/api/v1/vms/{vm_id}/snapshots/{listed['id']}", headers=h)
     assert r.status_code == 200 and r.json()["state"] == "deleted"
     assert client.get(f"/api/v1/vms/{vm_id}/snapshots", headers=h).json() == []
+
+
+def test_operator_commands_list_and_expire(s: Snaps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``nuages compute snapshots --vm`` lists size and expiry; ``nuages compute
+    expire-snapshots`` deletes the expired ones now; an unknown VM is a one-line error."""
+    from typer.testing import CliRunner
+
+    from nuages import cli
+    from nuages.kernel.settings import get_settings
+
+    vm_id = s.vm()
+    snap_id, _ = s.take(vm_id, "nightly")
+    monkeypatch.setenv("NUAGES_DATABASE_URL", s.cw.database.url)
+    monkeypatch.setenv("NUAGES_DATA_DIR", str(s.cw.runtime.settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        done = runner.invoke(cli.app, ["compute", "snapshots", "--vm", vm_id])
+        assert done.exit_code == 0, done.output
+        assert f"{snap_id}  nightly  ready" in done.stdout and "expires" in done.stdout
+        done = runner.invoke(cli.app, ["compute", "snapshots", "--vm", "nope"])
+        assert done.exit_code == 1 and "no such VM" in done.stderr
+        set_now(utc_now() + dt.timedelta(days=8))
+        done = runner.invoke(cli.app, ["compute", "expire-snapshots"])
+        assert done.exit_code == 0 and "1 snapshot(s) deleted" in done.stdout
+    finally:
+        get_settings.cache_clear()
+    assert s.row(snap_id).state == "deleted"

@@ -371,3 +371,42 @@ def recover() -> None:
     for operation_id, outcome in results.items():
         typer.echo(f"operation {operation_id}: {outcome}")
     typer.echo(f"{len(results)} operation(s) looked at")
+
+
+@compute_app.command("snapshots")
+def snapshot_list(
+    vm: Annotated[str, typer.Option("--vm", help="the VM's id")],
+) -> None:
+    """List a VM's snapshots with their size and expiry (002 §3)."""
+    from nuages.compute.services import snapshots
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            rows = snapshots.list_snapshots(session, CLI, vm)
+            lines = [
+                f"{s.id}  {s.name}  {s.state}  "
+                + (f"{s.size_bytes / 2**20:.1f} MiB" if s.size_bytes is not None else "-")
+                + f"  taken {s.created_at:%Y-%m-%d %H:%M}Z  expires {s.expires_at:%Y-%m-%d %H:%M}Z"
+                for s in rows
+            ]
+    except NuagesError as exc:
+        _fail(exc)
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"{len(lines)} snapshot(s)")
+
+
+@compute_app.command("expire-snapshots")
+def expire_snapshots() -> None:
+    """Delete now the snapshots whose retention is over (the job does it every 15 min)."""
+    from nuages.compute.services.snapshots import expire_snapshots as expire
+
+    runtime = _runtime()
+    try:
+        removed = expire(_db(runtime), runtime)
+    finally:
+        runtime.close()
+    for snapshot_id in removed:
+        typer.echo(f"snapshot {snapshot_id}: expired, deleted")
+    typer.echo(f"{len(removed)} snapshot(s) deleted")
