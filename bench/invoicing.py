@@ -45,8 +45,11 @@ from nuages.invoicing.models import ContractLine, Invoice, InvoiceLine
 from nuages.kernel import migrate
 from nuages.kernel.clock import UTC, frozen_at, utc_now
 from nuages.kernel.db import Database, new_id
+from nuages.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tests' fictional seller identities (the example one issues nothing).
+SELLERS = Path(os.environ.get("NUAGES_SELLERS_DIR", ROOT / "tests" / "data" / "sellers"))
 OFFER = "virtualsr-svp"
 ITEMS = [
     "svp-s",
@@ -78,6 +81,9 @@ def setup(database: Database, registry: OfferRegistry, count: int) -> None:
                 country="FR",
                 vat_number=None,
                 billing_email="bench@example.com",
+                address_line1="3 avenue du Banc",
+                postcode="69002",
+                city="Lyon",
             )
         )
         session.flush()
@@ -160,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with frozen_at(RUN_AT):
         start = time.perf_counter()
-        report = runs.run(database, Actor.system("bench"), registry, RUN_AT.date())
+        report = runs.run(
+            database,
+            Actor.system("bench"),
+            registry,
+            RUN_AT.date(),
+            settings=Settings(database_url=url, sellers_dir=SELLERS),
+        )
         run_seconds = time.perf_counter() - start
     issued = [d["invoice_id"] for d in report.issued]
     assert len(issued) == args.contracts and not report.problems, report.problems

@@ -29,11 +29,15 @@ from nuages.models import Base
 from tests.factories import World
 
 PG_ENV = "NUAGES_TEST_POSTGRES_URL"
+SELLERS_DIR = Path(__file__).resolve().parent / "data" / "sellers"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Nothing in a test run may touch a real installation's data.
     os.environ.setdefault("NUAGES_DATA_DIR", str(Path("/tmp") / f"nuages-test-{os.getpid()}"))
+    # Every provider of the shipped offers has a (fictional) seller identity in tests:
+    # real invoices are refused with the example one (sellers.identity.require_real).
+    os.environ.setdefault("NUAGES_SELLERS_DIR", str(SELLERS_DIR))
 
 
 @pytest.fixture(scope="session")

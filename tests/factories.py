@@ -24,6 +24,20 @@ class Actor:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+# A postal address per country (EN 16931 BT-50..53): invoices are refused without one.
+ADDRESSES = {
+    "FR": ("1 rue du Test", "75001", "Paris"),
+    "BE": ("Rue du Test 1", "1000", "Bruxelles"),
+    "DE": ("Teststraße 1", "10115", "Berlin"),
+}
+
+
+def address_columns(country: str, address: tuple[str, str, str] | None = None) -> dict[str, str]:
+    """The ``clients`` address columns of a test client of ``country``."""
+    line1, postcode, city = address or ADDRESSES.get(country, ("1 Test Street", "1000", "Test"))
+    return {"address_line1": line1, "postcode": postcode, "city": city}
+
+
 class World:
     """Builds clients and users through the real services (factories, not raw rows)."""
 
@@ -48,6 +62,7 @@ class World:
                 country="FR",
                 vat_number=None,
                 billing_email=self._email("billing"),
+                **address_columns("FR"),
             )
             session.add(row)
             session.flush()

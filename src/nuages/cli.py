@@ -30,9 +30,16 @@ def _logging() -> None:
 def up() -> None:
     """Run everything in one process: API, worker and scheduler (SQLite + local libvirt)."""
     from nuages import server
+    from nuages.sellers.identity import SellerFileError
 
     _logging()
-    server.run_all(get_settings(), typer.echo)
+    try:
+        server.run_all(get_settings(), typer.echo)
+    except SellerFileError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo("error: fix the seller files above (`nuages sellers check`)", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -82,14 +89,16 @@ def db_downgrade(revision: str = typer.Argument(...)) -> None:
 
 def _register() -> None:
     """Attach every slice's sub-commands."""
-    from nuages.accounts.cli import admin_app
+    from nuages.accounts.cli import admin_app, client_app
     from nuages.billing.cli import billing_app
     from nuages.compute.cli import compute_app, host_app, image_app
     from nuages.history.cli import history_app
     from nuages.invoicing.cli import index_app, invoicing_app
+    from nuages.sellers.cli import sellers_app
     from nuages.terms.cli import offers_app, terms_app
 
     app.add_typer(admin_app, name="admin")
+    app.add_typer(client_app, name="client")
     app.add_typer(billing_app, name="billing")
     app.add_typer(compute_app, name="compute")
     app.add_typer(host_app, name="host")
@@ -98,6 +107,7 @@ def _register() -> None:
     app.add_typer(index_app, name="index")
     app.add_typer(invoicing_app, name="invoicing")
     app.add_typer(offers_app, name="offers")
+    app.add_typer(sellers_app, name="sellers")
     app.add_typer(terms_app, name="terms")
 
 

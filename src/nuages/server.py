@@ -50,6 +50,25 @@ def serve_api(settings: Settings, database: Database) -> None:
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
 
 
+def seller_notice(settings: Settings) -> list[str]:
+    """What ``up`` says about seller identities: the offers still on the example
+    identity (their real invoices are refused, dry runs work) and how to set theirs.
+    Invalid seller files stop the start, every problem listed."""
+    from nuages.sellers import identity
+    from nuages.sellers.cli import coverage
+
+    folder = identity.directory_of(settings)
+    book = identity.load_sellers(folder)  # SellerFileError: stop, with every problem
+    missing = [offer for offer, text in coverage(book, settings.offers_dir) if "EXAMPLE" in text]
+    if not missing:
+        return [f"sellers:      {len(book.sellers)} identity file(s) in {folder}"]
+    return [
+        f"invoices:     REFUSED for {', '.join(missing)}: the example seller identity "
+        "(Exemple Cloud SAS) is in use; dry runs work",
+        f"              to issue them, {identity.how_to(folder)}",
+    ]
+
+
 def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     """``nuages up``: API, worker and scheduler in one process on the embedded defaults."""
     database = prepare(settings)
@@ -57,6 +76,8 @@ def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     announce(f"nuages API:   http://{settings.api_host}:{settings.api_port}/api/v1")
     announce(f"API docs:     http://{settings.api_host}:{settings.api_port}/docs")
     announce(f"database:     {settings.effective_database_url}")
+    for line in seller_notice(settings):
+        announce(line)
     if creds is not None:
         announce("first admin created; these credentials are shown once:")
         announce(f"  e-mail:     {creds[0]}")

@@ -165,6 +165,7 @@ def test_regression_approved_vm_extensions_are_billed_but_create_no_vm(
             _domain(cw, vm)
     assert _pass(cw, "2026-11-02 14:01").released == [ext["id"]]
 
+    set_now(at("2026-11-02 15:00"))  # metering takes no time after the present
     metering.run(database.unit, at("2026-11-02 15:00"), registry=cw.offers, runtime=cw.runtime)
     rows = _usage(database, ext["id"])
     assert [r[0].hour for r in rows] == [10, 11, 12]
@@ -196,6 +197,7 @@ def test_vm_extension_bills_only_the_vms_compute_had_room_for(
     assert _run_queued(cw) == 1
     again = _pass(cw, "2026-11-02 10:01")
     assert again.created == [] and len(again.problems) == 1
+    set_now(at("2026-11-02 13:00"))  # metering takes no time after the present
     metering.run(database.unit, at("2026-11-02 13:00"), registry=cw.offers, runtime=cw.runtime)
     rows = _usage(database, ext["id"])
     assert [(r[1], r[2]) for r in rows] == [(Decimal("-0.048"), Decimal(1))] * 3

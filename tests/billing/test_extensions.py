@@ -131,6 +131,7 @@ def test_000_s8_extension_bills_only_vms_that_exist_and_ends_by_itself(
     set_now(at("2026-11-02 09:00"))
     f = funded(world, client)
     ext = _order(client, f.contract_id, f.owner.headers).json()
+    set_now(at("2026-11-02 15:00"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 15:00"), registry=offers)
     with database.unit() as session:
         rows = session.execute(
@@ -161,6 +162,7 @@ def test_running_extension_cut_short_never_below_one_hour(
     )
     assert r.status_code == 200, r.text
     assert r.json()["ends_at"].startswith("2026-11-02T11:00")
+    set_now(at("2026-11-02 14:00"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 14:00"), registry=offers)
     with database.unit() as session:
         total = session.execute(

@@ -54,6 +54,7 @@ def test_000_s13_2_hourly_debit_per_vm_hour_written_once(
     assert len(half) == 1 and half[0].amount == Decimal("-0.024")
     assert half[0].period_start == at("2026-11-02 10:00")
     assert half[0].period_end == at("2026-11-02 11:00")
+    set_now(at("2026-11-02 12:05"))  # metering runs as of now (17.8)
     again = metering.run(database.unit, at("2026-11-02 12:05"), registry=offers, settings=SETTINGS)
     assert again.periods == [] and again.written == 0
     with database.unit() as session:
@@ -75,6 +76,7 @@ def test_000_s9_deleted_vm_billed_at_least_one_hour(
                      deleted_at=at("2026-11-02 11:05"))[0]  # fmt: skip
     long = vms(database, f.contract_id, f.client_id, 1, at("2026-11-02 10:00"),
                deleted_at=at("2026-11-02 12:30"))[0]  # fmt: skip
+    set_now(at("2026-11-02 14:00"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 14:00"), registry=offers, settings=SETTINGS)
     by_vm: dict[str, list[LedgerEntry]] = {}
     for e in _usage(database, f.contract_id):
@@ -105,6 +107,7 @@ def test_stopped_billed_error_not_and_unpriced_flavour_reported(
     odd = vms(database, f.contract_id, f.client_id, 1, at("2026-11-02 10:00"))[0]
     with database.unit() as session:
         session.execute(update(Vm).where(Vm.id == odd).values(flavour_id="custom-xl"))
+    set_now(at("2026-11-02 11:00"))  # metering runs as of now (17.8)
     report = metering.run(database.unit, at("2026-11-02 11:00"), registry=offers, settings=SETTINGS)
     entries = _usage(database, f.contract_id)
     assert [e.resource_id for e in entries] == [stopped]
@@ -119,8 +122,10 @@ def test_worker_down_seven_hours_catches_up_each_hour_once_in_order(
     set_now(at("2026-11-02 08:00"))
     f = funded(world, client)
     ids = vms(database, f.contract_id, f.client_id, 5, at("2026-11-02 09:00"))
+    set_now(at("2026-11-02 10:00"))  # metering runs as of now (17.8)
     first = metering.run(database.unit, at("2026-11-02 10:00"), registry=offers, settings=SETTINGS)
     assert first.periods == [at("2026-11-02 09:00")]
+    set_now(at("2026-11-02 17:20"))  # metering runs as of now (17.8)
     late = metering.run(database.unit, at("2026-11-02 17:20"), registry=offers, settings=SETTINGS)
     hours = [at("2026-11-02 10:00") + dt.timedelta(hours=i) for i in range(7)]
     assert late.periods == hours
@@ -147,6 +152,7 @@ def test_usage_per_vm_and_period_through_the_api(
     set_now(at("2026-11-02 09:00"))
     f = funded(world, client)
     a, b = vms(database, f.contract_id, f.client_id, 2, at("2026-11-02 10:00"))
+    set_now(at("2026-11-02 13:00"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 13:00"), registry=offers, settings=SETTINGS)
     base = f"/api/v1/billing/contracts/{f.contract_id}"
     page = client.get(f"{base}/usage?resource_id={a}", headers=f.owner.headers).json()

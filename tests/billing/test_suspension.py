@@ -127,6 +127,7 @@ def test_000_s11_2_negative_balance_pauses_vms_and_top_up_resumes_them(
     set_now(at("2026-11-02 11:00"))
     ids = _create_vms(cw, f, 2, image.id)
     _drain(f, client, "0.01")
+    set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
     report = metering.run(
         database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime
     )
@@ -147,6 +148,7 @@ def test_000_s11_2_negative_balance_pauses_vms_and_top_up_resumes_them(
         kept = session.execute(select(Vm.ssh_port).where(Vm.id.in_(ids))).scalars().all()
         assert all(port is not None for port in kept)  # the address stays leased
     # A run later on changes nothing more: suspension happens once.
+    set_now(at("2026-11-02 14:10"))  # metering runs as of now (17.8)
     again = metering.run(
         database.unit, at("2026-11-02 14:10"), registry=cw.offers, runtime=cw.runtime
     )
@@ -194,6 +196,7 @@ def test_only_billings_own_suspension_is_lifted(
         compute_vms.suspend_vm(session, CLI, cw.runtime, abuse, "malicious-traffic")
     _run_queued(cw)
     _drain(f, client, "0.00")
+    set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
     _run_queued(cw)
     assert _vm_states(database, [normal]) == {("suspended", "paused", "negative-balance")}
@@ -217,9 +220,11 @@ def test_low_balance_warning_fires_once_before_money_runs_out(
     set_now(at("2026-11-02 11:00"))
     _create_vms(cw, f, 1, image.id)
     _drain(f, client, "1.015")
+    set_now(at("2026-11-02 12:05"))  # metering runs as of now (17.8)
     first = metering.run(database.unit, at("2026-11-02 12:05"), registry=cw.offers,
                          settings=SETTINGS, runtime=cw.runtime)  # fmt: skip
     assert first.warned == [f.contract_id]
+    set_now(at("2026-11-02 13:05"))  # metering runs as of now (17.8)
     second = metering.run(database.unit, at("2026-11-02 13:05"), registry=cw.offers,
                           settings=SETTINGS, runtime=cw.runtime)  # fmt: skip
     assert second.warned == []
@@ -255,6 +260,7 @@ def test_negative_periods_feed_the_sla_calculator(
     set_now(at("2026-11-02 11:00"))
     _create_vms(cw, f, 1, image.id)
     _drain(f, client, "0.00")
+    set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
     set_now(at("2026-11-02 13:00"))
     assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201

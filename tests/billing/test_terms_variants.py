@@ -66,8 +66,10 @@ def test_000_s13_2_monthly_debit_once_per_local_month(
     f = funded(world, client)
     whole = vms(database, f.contract_id, f.client_id, 1, at("2026-10-31 23:00"))[0]
     half = vms(database, f.contract_id, f.client_id, 1, at("2026-11-15 11:00"))[0]
+    set_now(at("2026-11-30 22:59"))  # metering runs as of now (17.8)
     early = metering.run(database.unit, at("2026-11-30 22:59"), registry=registry)
     assert early.written == 0
+    set_now(at("2026-11-30 23:10"))  # metering runs as of now (17.8)
     report = metering.run(database.unit, at("2026-11-30 23:10"), registry=registry)
     assert report.written == 2
     with database.unit() as session:
@@ -101,11 +103,13 @@ def test_000_s11_2_notify_then_suspend_waits_for_the_grace_time(
     )
     assert r.status_code == 201
     vms(database, f.contract_id, f.client_id, 1, at("2026-11-02 11:00"))
+    set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
     first = metering.run(database.unit, at("2026-11-02 12:10"), registry=registry, settings=grace)
     assert first.suspended == []
     with database.unit() as session:
         actions = list(session.execute(select(HistoryEntry.action)).scalars())
     assert "notice.negative_balance" in actions and "notice.suspension" not in actions
+    set_now(at("2026-11-03 12:10"))  # metering runs as of now (17.8)
     later = metering.run(database.unit, at("2026-11-03 12:10"), registry=registry, settings=grace)
     assert later.suspended == [f.contract_id]
     with database.unit() as session:
@@ -122,6 +126,7 @@ def test_stopped_vms_not_billed_when_the_order_form_says_so(
     f = funded(world, client)
     vms(database, f.contract_id, f.client_id, 1, at("2026-11-02 10:00"), state="stopped")
     running = vms(database, f.contract_id, f.client_id, 1, at("2026-11-02 10:00"))[0]
+    set_now(at("2026-11-02 11:00"))  # metering runs as of now (17.8)
     metering.run(database.unit, at("2026-11-02 11:00"), registry=registry)
     with database.unit() as session:
         rows = session.execute(
@@ -145,6 +150,7 @@ def test_no_suspension_when_the_terms_say_none(
     )
     assert r.status_code == 201
     vms(database, f.contract_id, f.client_id, 1, at("2026-11-02 10:00"))
+    set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
     report = metering.run(database.unit, at("2026-11-02 12:10"), registry=registry)
     assert report.suspended == []
     account = client.get(

@@ -162,6 +162,7 @@ def test_offer_refuses_client_kinds_it_does_not_serve(
             "legal_name": "Jean Dupont",
             "country": "BE",
             "billing_email": "j@example.com",
+            "address": {"line1": "Rue Haute 1", "postcode": "1000", "city": "Bruxelles"},
         },
         headers=admin.headers,
     )

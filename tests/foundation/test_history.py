@@ -29,6 +29,7 @@ def _make_entries(client: TestClient, world: World, n: int = 5) -> World:
                 "legal_name": f"Client {i}",
                 "country": "BE",
                 "billing_email": f"c{i}@example.com",
+                "address": {"line1": "Rue Haute 1", "postcode": "1000", "city": "Bruxelles"},
             },
             headers=admin.headers,
         )

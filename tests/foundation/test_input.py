@@ -16,6 +16,7 @@ GOOD = {
     "country": "FR",
     "vat_number": "FR40303265045",
     "billing_email": "compta@exemple.fr",
+    "address": {"line1": "12 rue de la Paix", "postcode": "75002", "city": "Paris"},
 }
 
 

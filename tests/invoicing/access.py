@@ -27,8 +27,8 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
     registry = http.app.state.offers
     settings: Settings = http.app.state.settings
     billing = Billing(database, registry)
-    # Noon UTC: late in the UTC evening the start is already the next day in the
-    # contract's time zone (Europe/Paris), and a run dated start.date() issues nothing.
+    # Noon UTC: the same day in the contract's zone (Europe/Paris), whatever the hour the
+    # tests run at (from 22:00 UTC the local day was already the next one: nothing due).
     start = (utc_now() - dt.timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
     contract_id = billing.contract("optima-cloud-azure", client_id, start)
     line_id = billing.line(contract_id, "azure-b2s", start.date())
@@ -50,6 +50,7 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
             contract_ids=[contract_id],
             settings=settings,
         )
+    assert report.issued, report.problems
     invoice_id = report.issued[0]["invoice_id"]
     owner_principal = Principal(
         user_id=owner.user_id,
@@ -82,6 +83,7 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
             start.date() + dt.timedelta(days=5),
             start.date() + dt.timedelta(days=400),
             settings,
+            registry=registry,
         )
         batch_id = batch.id
     return {

@@ -26,6 +26,7 @@ from nuages.invoicing import facturx, lines, runs, schemas
 from nuages.invoicing.models import Invoice, InvoiceLine
 from nuages.kernel.clock import frozen_at
 from nuages.kernel.db import Database
+from tests.factories import address_columns
 
 STAFF = Principal(
     user_id="staff-test",
@@ -62,6 +63,7 @@ class Billing:
                 country=country,
                 vat_number=vat,
                 billing_email=f"compta{self._n}@example.com",
+                **address_columns(country, kw.get("address")),
             )
             session.add(row)
             session.flush()

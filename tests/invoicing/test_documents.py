@@ -59,8 +59,8 @@ def test_pdf_is_factur_x_pdf_a3_with_the_issued_xml(
     for mention in (
         "Facture n° F-2026-000001",
         "Société Lyonnaise SARL",
-        "SIREN 123456782",
-        "TVA FR11123456782",
+        "SIREN 842153074",
+        "TVA FR47842153074",
         "Date d'échéance",
         "30/04/2026",  # 004 §8.2: in the month after issue
         "3 fois le taux d'intérêt légal",

@@ -15,23 +15,10 @@ from nuages.billing.models import EntryKind, LedgerEntry
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.db import Database
-from nuages.kernel.settings import Settings
 
 from .factories import Billing, documents_of, run_at, utc
 
 D = Decimal
-
-BELGIAN_SELLER = Settings(
-    database_url="sqlite://",
-    seller_name="Net Computer Group SA (exemple)",
-    seller_legal_form="SA, RPM Bruxelles 0876.543.270",
-    seller_address="Rue de l'Exemple 1",
-    seller_postcode="1000",
-    seller_city="Bruxelles",
-    seller_country="BE",
-    seller_vat="BE0876543270",
-    seller_timezone="Europe/Brussels",
-)
 
 
 def _nets(lines: list) -> list[Decimal]:
@@ -62,10 +49,12 @@ def test_001_s4_golden_cloudbizz_users_tier_and_clawback(
     )
     billing.line(contract, "desktop-std", dt.date(2026, 2, 1), quantity=D(8))
 
-    report = run_at(database, offers, utc(2026, 1, 1, 8), settings=BELGIAN_SELLER)
+    report = run_at(database, offers, utc(2026, 1, 1, 8))
     assert not report.problems, report.problems
     [(january, lines)] = documents_of(database, contract)
-    assert january.number == "F-2026-000001"
+    # The Belgian seller of cloudbizz's provider (tests/data/sellers/belgium.toml) numbers
+    # its own series.
+    assert january.number == "FB-2026-000001"
     assert _nets(lines) == [D("120.00"), D("468.00"), D("-23.40")]
     assert [x.kind for x in lines] == ["vm", "users", "user_discount"]
     assert lines[2].quantity == D(-1) and lines[2].unit_price == D("23.40")  # BR-27
@@ -76,12 +65,14 @@ def test_001_s4_golden_cloudbizz_users_tier_and_clawback(
     )
     assert january.due_date == dt.date(2026, 1, 16)
     assert january.dispute_until == utc(2026, 1, 9, 23)  # 10 January 00:00 Brussels
-    assert "SpecifiedLegalOrganization" not in january.xml  # no SIREN for a Belgian seller
+    # A Belgian seller: its KBO/BCE number (scheme 0208), no SIREN (0002).
+    assert '<ram:ID schemeID="0208">0876543270</ram:ID>' in january.xml
+    assert 'schemeID="0002"' not in january.xml
     assert "8 % l'an" in january.notes and "tout mois commencé" in january.notes
 
-    run_at(database, offers, utc(2026, 2, 1, 8), settings=BELGIAN_SELLER)
+    run_at(database, offers, utc(2026, 2, 1, 8))
     _, (february, lines) = documents_of(database, contract)
-    assert february.number == "F-2026-000002"
+    assert february.number == "FB-2026-000002"
     assert [x.kind for x in lines] == ["vm", "users", "user_clawback"]
     assert _nets(lines) == [D("120.00"), D("312.00"), D("23.40")]
     assert (february.total_net, february.tax_total, february.grand_total) == (
@@ -90,7 +81,7 @@ def test_001_s4_golden_cloudbizz_users_tier_and_clawback(
         D("551.03"),
     )
     # A third month at the same tier claws back nothing more.
-    run_at(database, offers, utc(2026, 3, 1, 8), settings=BELGIAN_SELLER)
+    run_at(database, offers, utc(2026, 3, 1, 8))
     march = documents_of(database, contract)[2][1]
     assert [x.kind for x in march] == ["vm", "users"]
 

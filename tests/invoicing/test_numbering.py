@@ -100,7 +100,8 @@ def test_crash_mid_run_then_rerun_no_duplicate_no_gap(
     formed = utc(2026, 3, 1, 9)
     many_contracts(database, offers, client, "optima-cloud-azure", "azure-b2s", formed, 1000)
     moment = utc(2026, 3, 1, 12)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # This checkout's code, not whichever one the venv has installed in editable mode.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     child = subprocess.Popen(
         [
             sys.executable,

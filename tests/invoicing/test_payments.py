@@ -219,6 +219,10 @@ def test_004_s8_2_sepa_batch_settled_then_a_returned_debit_reopens_its_invoice(
     )
     assert r.status_code == 409
 
+    # 9.3: the bank collects on the collection date; settling before it is refused.
+    r = client.post(f"/api/v1/sepa-batches/{batch['id']}/settle", headers=admin.headers)
+    assert r.status_code == 422 and "2026-04-28" in r.json()["detail"], r.text
+    set_now(utc(2026, 4, 28, 9))
     r = client.post(f"/api/v1/sepa-batches/{batch['id']}/settle", headers=admin.headers)
     assert r.status_code == 200, r.text
     items = {i["invoice_id"]: i for i in r.json()["items"]}

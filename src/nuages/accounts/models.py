@@ -20,6 +20,13 @@ class Client(IdMixin, TimestampMixin, Base):
     country: Mapped[str] = mapped_column(String(2))
     vat_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
     billing_email: Mapped[str] = mapped_column(String(254))
+    # Postal address (EN 16931 BG-8, BT-50..54; BT-55 is ``country``): invoices need it
+    # (French C. com. art. L441-9: the buyer's address).
+    address_line1: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    address_line2: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    postcode: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    city: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    region: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 class User(IdMixin, TimestampMixin, Base):

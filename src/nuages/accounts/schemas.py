@@ -3,20 +3,53 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from nuages.accounts.models import Client
 from nuages.accounts.roles import Role, Scope
-from nuages.accounts.validators import check_country, normalise_vat
+from nuages.accounts.validators import check_country, check_postcode, normalise_vat
 from nuages.kernel.validation import Email, Out, Strict, Text200
+
+
+class PostalAddress(Strict):
+    """A postal address (EN 16931 BT-50..54); the country is the client's ``country``
+    (BT-55) and the postcode is checked against it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"line1": "12 rue de la Paix", "postcode": "75002", "city": "Paris"}]
+        }
+    )
+
+    line1: Text200 = Field(description="street and number (BT-50)")
+    line2: str = Field(default="", max_length=200, description="BT-51")
+    postcode: str = Field(default="", max_length=16, description="BT-53")
+    city: str = Field(min_length=1, max_length=100, description="BT-52")
+    region: str = Field(default="", max_length=100, description="country subdivision, BT-54")
+
+    def checked(self, country: str) -> PostalAddress:
+        """The address with its postcode normalised for ``country`` (ValueError if bad)."""
+        return self.model_copy(update={"postcode": check_postcode(country, self.postcode)})
+
+    def columns(self) -> dict[str, str]:
+        """The ``clients`` columns holding it."""
+        return {
+            "address_line1": self.line1,
+            "address_line2": self.line2.strip(),
+            "postcode": self.postcode,
+            "city": self.city.strip(),
+            "region": self.region.strip(),
+        }
 
 
 class ClientCreate(Strict):
@@ -31,6 +64,11 @@ class ClientCreate(Strict):
                     "country": "FR",
                     "vat_number": "FR40303265045",
                     "billing_email": "compta@exemple.fr",
+                    "address": {
+                        "line1": "12 rue de la Paix",
+                        "postcode": "75002",
+                        "city": "Paris",
+                    },
                 }
             ]
         }
@@ -41,11 +79,18 @@ class ClientCreate(Strict):
     country: str = Field(min_length=2, max_length=2, examples=["FR"])
     vat_number: str | None = Field(default=None, max_length=32)
     billing_email: Email
+    address: PostalAddress
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
         return check_country(value)
+
+    @field_validator("address")
+    @classmethod
+    def _postcode(cls, value: PostalAddress, info: ValidationInfo) -> PostalAddress:
+        country = info.data.get("country")
+        return value.checked(country) if country else value
 
     @model_validator(mode="after")
     def _vat(self) -> ClientCreate:
@@ -58,12 +103,30 @@ class ClientUpdate(Strict):
     """Changes to a client; omitted fields stay as they are."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"billing_email": "factures@exemple.fr"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "billing_email": "factures@exemple.fr",
+                    "address": {"line1": "3 quai Rambaud", "postcode": "69002", "city": "Lyon"},
+                }
+            ]
+        }
     )
 
     legal_name: Text200 | None = None
     vat_number: str | None = Field(default=None, max_length=32)
     billing_email: Email | None = None
+    address: PostalAddress | None = Field(
+        default=None, description="replaces the whole address; postcode checked"
+    )
+
+
+class AddressOut(Out):
+    line1: str
+    line2: str
+    postcode: str
+    city: str
+    region: str
 
 
 class ClientOut(Out):
@@ -73,7 +136,24 @@ class ClientOut(Out):
     country: str
     vat_number: str | None
     billing_email: str
+    address: AddressOut
     created_at: dt.datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address(cls, data: Any) -> Any:
+        if isinstance(data, Client):
+            return {
+                **{k: getattr(data, k) for k in cls.model_fields if k != "address"},
+                "address": {
+                    "line1": data.address_line1,
+                    "line2": data.address_line2,
+                    "postcode": data.postcode,
+                    "city": data.city,
+                    "region": data.region,
+                },
+            }
+        return data
 
 
 class UserCreate(Strict):

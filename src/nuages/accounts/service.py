@@ -52,7 +52,7 @@ def create_client(session: Session, actor: Principal, data: schemas.ClientCreate
     if not actor.is_staff:
         raise Forbidden("only provider staff create clients")
     actor.require(Scope.WRITE)
-    client = Client(**data.model_dump())
+    client = Client(**data.model_dump(exclude={"address"}), **data.address.columns())
     session.add(client)
     session.flush()
     history.record(
@@ -101,10 +101,21 @@ def update_client(
             changes["vat_number"] = normalise_vat(changes["vat_number"], client.country)
         except ValueError as exc:
             raise ValidationFailed(str(exc)) from exc
+    changes.pop("address", None)  # an explicit null keeps the address, like other fields
+    columns: dict[str, str] = {}
+    if data.address is not None:
+        try:
+            address = data.address.checked(client.country)
+        except ValueError as exc:
+            raise ValidationFailed(f"address.postcode: {exc}") from exc
+        columns = address.columns()
+        changes["address"] = address.model_dump()
     for key, value in changes.items():
-        if value is None and key != "vat_number":
+        if key == "address" or (value is None and key != "vat_number"):
             continue
         setattr(client, key, value)
+    for key, text in columns.items():
+        setattr(client, key, text)
     history.record(
         session,
         actor.actor,

@@ -122,6 +122,9 @@ def sepa_batch(
     out: Annotated[Path, typer.Option(help="where to write the pain.008 file")] = DEFAULT_OUT,
     collection_date: str | None = typer.Option(None, help="YYYY-MM-DD (default: lead days)"),
     again: str | None = typer.Option(None, help="write out a stored batch again, by id"),
+    seller: str | None = typer.Option(
+        None, help="seller id, when the collections waiting have several creditors"
+    ),
 ) -> None:
     """Write the pending direct debits into one pain.008 file (credited when settled)."""
     database = _database()
@@ -136,13 +139,26 @@ def sepa_batch(
         return
     when = dt.date.fromisoformat(collection_date) if collection_date else None
 
+    problems: list[dict[str, str]] = []
+
     def work() -> SepaBatch | None:
         with database.unit() as session:
             return sepa.write_batch(
-                session, metering.default_registry(), _staff().actor, collection_date=when
+                session,
+                metering.default_registry(),
+                _staff().actor,
+                collection_date=when,
+                seller=seller,
+                problems=problems,
             )
 
     batch = _run(work)
+    for problem in problems:  # 17.2: left out of the file, still requested
+        typer.echo(
+            f"left out: debit {problem['debit']} (contract {problem['contract_id']}, mandate "
+            f"{problem['mandate']}): {problem['problem']}",
+            err=True,
+        )
     if batch is None:
         typer.echo("no direct debit is waiting")
         return

@@ -56,7 +56,7 @@ from nuages.compute.models import Vm
 from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
-from nuages.kernel.clock import ensure_aware, utc_now
+from nuages.kernel.clock import ensure_aware, not_in_future, utc_now
 from nuages.kernel.money import round_ledger
 from nuages.kernel.settings import get_settings
 
@@ -454,7 +454,12 @@ def run(
     runtime: ComputeRuntime | None = None,
 ) -> MeteringReport:
     """Meter every whole hour not metered yet up to ``now``, then apply the balance
-    rules (000 §11.2 suspension and resumption, low-balance warnings)."""
+    rules (000 §11.2 suspension and resumption, low-balance warnings).
+
+    ``now`` may be the present or a past moment (catching up); a future one is refused
+    (17.8): it would debit hours that have not happened and mark them metered."""
+    if now is not None:
+        not_in_future("now", now)
     now = ensure_aware(now or utc_now())
     registry = registry or default_registry()
     settings = settings or get_billing_settings()

@@ -18,8 +18,10 @@ an unbounded sum on a client's bank account.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
@@ -46,6 +48,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import (
     Conflict,
@@ -56,7 +59,10 @@ from nuages.kernel.errors import (
 )
 from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sellers import identity as sellers
+from nuages.sellers.identity import Seller
 
+log = logging.getLogger("nuages.billing.sepa")
 SCHEMA = "pain.008.001.02"
 
 
@@ -303,10 +309,20 @@ def write_batch(
     settings: Settings | None = None,
     billing: BillingSettings | None = None,
     runtime: ComputeRuntime | None = None,
+    seller: str | None = None,
+    problems: list[dict[str, str]] | None = None,
 ) -> SepaBatch | None:
     """Put every pending collection into one pain.008 file, store it and mark the
     collections ``in_batch``; None when nothing is waiting. Nothing is credited here:
-    ``settle`` does it when the bank books the money."""
+    ``settle`` does it when the bank books the money.
+
+    The creditor is the seller of the contract's offer's provider (000 §13.2
+    "prélèvement émis par IS.Star"); a file has one creditor, so when the collections
+    waiting belong to several sellers, ``seller`` names the one to collect for (the
+    others wait). The example identity is refused (``SellerNotConfigured``).
+
+    A debit the file cannot hold is left out, stays pending and is appended to
+    ``problems`` (and to the batch's history entry); the others go on (17.2)."""
     settings = settings or get_settings()
     billing = billing or get_billing_settings()
     today = utc_now().date()
@@ -324,36 +340,66 @@ def write_batch(
     )
     if not debits:
         return None
-    sepa = SepaDD(
-        {
-            "name": settings.seller_name,
-            "IBAN": settings.seller_iban,
-            "BIC": settings.seller_bic,
-            "batch": True,
-            "creditor_id": settings.seller_sepa_creditor_id,
-            "currency": "EUR",
-        },
-        schema=SCHEMA,
-        clean=True,
-    )
+    creditors: dict[str, Seller] = {}
+    of_debit: dict[str, Seller] = {}
+    for debit, _mandate in debits:
+        contract = session.get(Contract, debit.contract_id)
+        assert contract is not None
+        offer = registry.for_contract(session, contract)
+        if offer.content_hash not in creditors:
+            creditors[offer.content_hash] = sellers.real_seller_for(offer, settings)
+        of_debit[debit.id] = creditors[offer.content_hash]
+    if seller is not None:
+        sellers.book(sellers.directory_of(settings)).get(seller)  # 422 for an unknown id
+    ids = sorted({s.id for s in of_debit.values()})
+    if seller is None and len(ids) > 1:
+        raise ValidationFailed(
+            f"seller: the collections waiting belong to sellers {', '.join(ids)}; "
+            "a SEPA file has one creditor: name one"
+        )
+    chosen = seller or ids[0]
+    debits = [row for row in debits if of_debit[row[0].id].id == chosen]
+    if not debits:
+        return None
+    creditor = of_debit[debits[0][0].id]
+
+    def new_file() -> SepaDD:
+        return SepaDD(creditor.sepa_creditor(), schema=SCHEMA, clean=True)
+
+    planned: list[tuple[tuple[DirectDebit, SepaMandate], dict[str, Any]]] = []
     for debit, mandate in debits:
         account = session.get(BillingAccount, debit.contract_id)
         reference = account.payment_reference if account is not None else debit.contract_id
-        sepa.add_payment(
-            {
-                "name": mandate.holder_name,
-                "IBAN": mandate.iban,
-                "BIC": mandate.bic,
-                "amount": _cents(debit.amount),
-                "type": "RCUR" if mandate.used else "FRST",
-                "collection_date": when,
-                "mandate_id": mandate.reference,
-                "mandate_date": mandate.signed_on,
-                "description": f"Top-up {reference}",
-                "endtoend_id": debit.end_to_end_id,
-            }
-        )
-    xml = sepa.export(validate=True)
+        payment = {
+            "name": mandate.holder_name,
+            "IBAN": mandate.iban,
+            "BIC": mandate.bic,
+            "amount": _cents(debit.amount),
+            "type": "RCUR" if mandate.used else "FRST",
+            "collection_date": when,
+            "mandate_id": mandate.reference,
+            "mandate_date": mandate.signed_on,
+            "description": f"Top-up {reference}",
+            "endtoend_id": debit.end_to_end_id,
+        }
+        planned.append(((debit, mandate), payment))
+    # 17.2: a debit the file cannot hold (a legacy holder name with a control character)
+    # stays requested and is reported; the other clients' debits are collected.
+    sepa, xml, collected, refused = pain008.split_exportable(new_file, planned)
+    debits = collected  # type: ignore[assignment]
+    for (debit, mandate), problem in refused:
+        log.warning("SEPA batch: debit %s left out: %s", debit.end_to_end_id, problem)
+        if problems is not None:
+            problems.append(
+                {
+                    "debit": debit.end_to_end_id,
+                    "contract_id": debit.contract_id,
+                    "mandate": mandate.reference,
+                    "problem": problem,
+                }
+            )
+    if sepa is None or xml is None:
+        return None
     msg_id = str(sepa.msg_id)[:35]
     total = sum((d.amount for d, _ in debits), Decimal(0))
     batch = SepaBatch(
@@ -384,6 +430,9 @@ def write_batch(
             "collection": when.isoformat(),
             # Each collection moved pending → in_batch with this entry (nothing credited).
             "in_batch": [d.id for d, _ in debits],
+            "left_out": [
+                {"debit": d.end_to_end_id, "problem": problem} for (d, _), problem in refused
+            ],
         },
     )
     return batch

@@ -26,7 +26,7 @@ class BillingSettings(BaseSettings):
     # Entries written per metering transaction: a crash loses at most one batch of work,
     # never money (the rerun finds what was written by its idempotency key).
     metering_batch: int = Field(default=5000, ge=1)
-    # The provider as SEPA creditor is the seller of the main settings (NUAGES_SELLER_*).
+    # The SEPA creditor is the seller of the contract's offer's provider (nuages.sellers).
     # Days between writing a batch and the requested collection date.
     sepa_lead_days: int = Field(default=2, ge=1)
     # Ceilings on direct-debit top-ups, over any rolling ``direct_debit_cap_days``: what

@@ -331,11 +331,14 @@ def _batch_out(session: Any, batch: Any) -> dict[str, Any]:
     "/sepa-batches", status_code=status.HTTP_201_CREATED, response_model=schemas.SepaBatchOut
 )
 def create_batch(
-    body: schemas.SepaBatchCreate, principal: PrincipalDep, session: SessionDep
+    body: schemas.SepaBatchCreate, principal: PrincipalDep, session: SessionDep, request: Request
 ) -> object:
-    """Staff build a pain.008 direct-debit file of the invoices due (004 §8.2)."""
-    batch, _skipped = sepa.staff_create(session, principal, body)
-    return _batch_out(session, batch)
+    """Staff build a pain.008 direct-debit file of the invoices due (004 §8.2), the
+    creditor being the seller of the contracts' offers' provider."""
+    batch, skipped = sepa.staff_create(session, principal, _registry(request), body)
+    out = _batch_out(session, batch)
+    out["left_out"] = skipped
+    return out
 
 
 @router.get("/sepa-batches/{batch_id}", response_model=schemas.SepaBatchOut)

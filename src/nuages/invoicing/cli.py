@@ -122,12 +122,15 @@ def run(
 def dunning_run(on: str | None = typer.Option(None, "--on", help="default: today")) -> None:
     """Take every dunning step due (reminders, fees, formal notices, suspensions)."""
     registry = OfferRegistry.from_directory(get_settings().offers_dir)
-    with _database().unit() as session:
-        report = dunning.run(session, CLI, registry, _day(on))
-        for notice in report.notices:
-            typer.echo(f"{notice.sent_on} {notice.step} {notice.text}")
-        for problem in report.problems:
-            typer.echo(f"problem: {problem}", err=True)
+    try:
+        with _database().unit() as session:
+            report = dunning.run(session, CLI, registry, _day(on))
+    except NuagesError as exc:
+        _fail(exc.detail, 1)
+    for notice in report.notices:
+        typer.echo(f"{notice.sent_on} {notice.step} {notice.text}")
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}", err=True)
 
 
 @invoicing_app.command("pdf")

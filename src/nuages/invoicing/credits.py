@@ -18,7 +18,13 @@ from nuages.invoicing import documents, dunning
 from nuages.invoicing.documents import FinalLine, InvoiceState
 from nuages.invoicing.models import Invoice, InvoiceLine, InvoicingProfile
 from nuages.invoicing.pricing import DraftLine
-from nuages.invoicing.vat import EXEMPT, REVERSE_CHARGE, net_for_gross
+from nuages.invoicing.vat import (
+    EXEMPT,
+    REVERSE_CHARGE,
+    net_for_gross,
+    net_for_gross_credit,
+    total_with_vat,
+)
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import Settings
 
@@ -70,8 +76,16 @@ def _copy(line: InvoiceLine) -> FinalLine:
     )
 
 
-def _partial(invoice: Invoice, lines: list[InvoiceLine], amount: Decimal, reason: str) -> FinalLine:
-    # The amount is what the client sees: VAT included, at the invoice's main rate.
+def _partial(
+    invoice: Invoice, lines: list[InvoiceLine], amount: Decimal, reason: str, remaining: Decimal
+) -> FinalLine:
+    """One credit line for ``amount`` VAT included, at the invoice's main rate.
+
+    9.7: the amount asked is credited exactly when the VAT of one line allows it
+    (EN 16931 BR-CO-17: the tax is rounded on the category's net); otherwise the next
+    reachable total above it, so the rounding favours the client, and the line says so.
+    Only when that would credit more than is left on the invoice is the largest total
+    below taken, with the same mention."""
     taxable = [x for x in lines if x.vat_category != EXEMPT] or lines
     basis: dict[tuple[str, Decimal], Decimal] = {}
     for x in taxable:
@@ -79,17 +93,29 @@ def _partial(invoice: Invoice, lines: list[InvoiceLine], amount: Decimal, reason
             (x.vat_category, x.vat_rate), Decimal(0)
         ) + (x.net_amount)
     category, rate = max(basis, key=lambda k: basis[k])
-    net = amount if category in (EXEMPT, REVERSE_CHARGE) else net_for_gross(amount, rate)
+    description = f"Avoir sur la facture {invoice.number} : {reason}"
+    if category in (EXEMPT, REVERSE_CHARGE):
+        net = amount
+    else:
+        net = net_for_gross_credit(amount, rate)
+        if total_with_vat(net, rate) > remaining:
+            net = net_for_gross(amount, rate)
+        credited = total_with_vat(net, rate)
+        if credited != amount:
+            description += (
+                f" — {amount} € demandés, {credited} € crédités : la TVA de la ligne "
+                f"({rate.normalize():f} %) est arrondie au centime (EN 16931 BR-CO-17)"
+            )
     draft = DraftLine(
         kind="credit",
-        description=f"Avoir sur la facture {invoice.number} : {reason}"[:300],
+        description=description[:300],
         quantity=Decimal(1),
         amount=net,
     )
     return FinalLine(
         draft=draft,
         net=net,
-        gross=amount if invoice.prices_include_vat else None,
+        gross=total_with_vat(net, rate) if invoice.prices_include_vat else None,
         category=category,
         rate=rate,
         quantity=Decimal(1),
@@ -130,7 +156,7 @@ def credit_note(
             raise ValidationFailed(
                 f"amount: {wanted} is more than the {remaining} left to credit on {invoice.number}"
             )
-        final = [_partial(invoice, lines, wanted, reason)]
+        final = [_partial(invoice, lines, wanted, reason, remaining)]
     contract = session.get(Contract, invoice.contract_id)
     client = session.get(Client, invoice.client_id)
     assert contract is not None and client is not None

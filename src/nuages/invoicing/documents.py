@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,13 +22,14 @@ from sqlalchemy.orm import Session
 from stdnum.eu import vat as eu_vat
 
 from nuages.accounts.models import Client
+from nuages.accounts.validators import check_postcode
 from nuages.contracts.models import Contract
 from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.invoicing import facturx
 from nuages.invoicing.models import Invoice, InvoiceLine, InvoicingProfile, PaymentAllocation
 from nuages.invoicing.numbering import format_number, take_number
-from nuages.invoicing.pricing import DraftLine
+from nuages.invoicing.pricing import DraftLine, PricingProblem
 from nuages.invoicing.vat import (
     EXEMPT,
     REVERSE_CHARGE,
@@ -38,8 +40,11 @@ from nuages.invoicing.vat import (
     nets_from_gross,
 )
 from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sellers import identity as sellers
+from nuages.sellers.identity import Seller, SellerNotConfigured, require_real
 from nuages.terms.deadlines import Event, deadlines_for
 from nuages.terms.schema import Duration, Offer
 from nuages.terms.schema_catalogue import EU_COUNTRIES
@@ -69,38 +74,92 @@ class FinalLine:
     unit_price: Decimal
 
 
-def seller_party(settings: Settings) -> dict[str, Any]:
-    """The provider as the settings name it (legal mentions, SEPA creditor)."""
-    return {
-        "name": settings.seller_name,
-        "legal_form": settings.seller_legal_form,
-        "address": settings.seller_address,
-        "postcode": settings.seller_postcode,
-        "city": settings.seller_city,
-        "country": settings.seller_country,
-        # SIREN (scheme 0002) identifies French companies only.
-        "siren": settings.seller_siren if settings.seller_country == "FR" else None,
-        "vat_number": settings.seller_vat,
-        "email": settings.seller_email,
-        "iban": settings.seller_iban,
-        "bic": settings.seller_bic,
-        "creditor_id": settings.seller_sepa_creditor_id,
-    }
+def seller_party(seller: Seller) -> dict[str, Any]:
+    """The seller as the document stores it (legal mentions, SEPA creditor)."""
+    return seller.party()
 
 
 def buyer_party(client: Client, profile: InvoicingProfile | None) -> dict[str, Any]:
-    """The client as invoiced: legal name, country, VAT number, billing address."""
+    """The client as invoiced: legal name, country, VAT number and postal address — the
+    contract's invoicing profile address where one is set, else the client's."""
+    own = profile is not None and any((profile.address, profile.postcode, profile.city))
     return {
         "name": client.legal_name,
         "kind": client.kind,
         "country": client.country,
         "vat_number": client.vat_number or None,
         "email": client.billing_email,
-        "address": profile.address if profile else "",
-        "postcode": profile.postcode if profile else "",
-        "city": profile.city if profile else "",
+        "address": profile.address if profile and own else client.address_line1,
+        "line2": "" if own else client.address_line2,
+        "postcode": profile.postcode if profile and own else client.postcode,
+        "city": profile.city if profile and own else client.city,
+        "region": "" if own else client.region,
         "client_id": client.id,
     }
+
+
+class MissingBuyerData(ValidationFailed):
+    """The buyer lacks what an invoice must state (EN 16931 BR-10/BR-11, C. com. L441-9)."""
+
+    slug = "missing-buyer-data"
+    title = "The invoice lacks mandatory buyer data"
+
+
+def missing_buyer_data(buyer: dict[str, Any]) -> list[str]:
+    """What the document would lack of the buyer: EN 16931 requires the name (BT-44) and
+    country (BT-55, BR-11); French law the address (line, postcode, city)."""
+    missing = []
+    if not buyer.get("name"):
+        missing.append("name (BT-44)")
+    if not buyer.get("country"):
+        missing.append("country (BT-55)")
+    if not buyer.get("address"):
+        missing.append("address line (BT-50)")
+    try:
+        check_postcode(str(buyer.get("country") or ""), str(buyer.get("postcode") or ""))
+    except ValueError as exc:
+        missing.append(f"postcode (BT-53): {exc}")
+    if not buyer.get("city"):
+        missing.append("city (BT-52)")
+    return missing
+
+
+def refusals(seller: Seller, offer: Offer, buyer: dict[str, Any], folder: Path) -> list[str]:
+    """Why a real document may not be issued now (empty: it may): the example seller
+    identity, or mandatory buyer data missing."""
+    out = []
+    try:
+        require_real(seller, offer, folder)
+    except SellerNotConfigured as exc:
+        out.append(exc.detail)
+    missing = missing_buyer_data(buyer)
+    if missing:
+        out.append(missing_text(buyer, missing))
+    return out
+
+
+def missing_text(buyer: dict[str, Any], missing: list[str]) -> str:
+    """The refusal for missing buyer data: the list, and where to fill it in."""
+    return (
+        f"client {buyer.get('client_id')}: missing buyer data: "
+        + "; ".join(missing)
+        + " — set the client's address (PATCH /api/v1/clients/{id}) or the contract's "
+        "invoicing profile (PUT /api/v1/contracts/{id}/invoicing/profile)"
+    )
+
+
+def vat_rate_for(offer: Offer, seller: Seller) -> Decimal:
+    """The VAT rate charged: the seller's (its country's standard rate unless its file
+    says otherwise), which must be the rate the offer states (``catalogue.vat_rate``) —
+    a contradiction is a problem for staff, never a silent choice."""
+    rate = offer.catalogue.vat_rate
+    if seller.example or seller.vat_rate == rate:
+        return rate
+    raise PricingProblem(
+        f"VAT: offer {offer.id} states catalogue.vat_rate = {rate} but its seller "
+        f"{seller.id} ({seller.country}, {seller.source}) charges {seller.vat_rate} %: "
+        "correct the terms file or the seller file's vat_rate"
+    )
 
 
 def _vat_country(number: str) -> str:
@@ -120,10 +179,13 @@ def reverse_charge_applies(seller_country: str, buyer: dict[str, Any]) -> bool:
     return country in EU_COUNTRIES and seller_country in EU_COUNTRIES and country != seller_country
 
 
-def finalize(lines: Sequence[DraftLine], offer: Offer, reverse_charge: bool) -> list[FinalLine]:
+def finalize(
+    lines: Sequence[DraftLine], offer: Offer, reverse_charge: bool, seller: Seller | None = None
+) -> list[FinalLine]:
     """Decide each line's VAT and net: prices quoted VAT included (003 §14.1) become
-    exact nets (``vat.nets_from_gross``); reverse-charged lines carry no VAT (AE)."""
-    rate = offer.catalogue.vat_rate
+    exact nets (``vat.nets_from_gross``); reverse-charged lines carry no VAT (AE); the
+    rate is the seller's (``vat_rate_for``)."""
+    rate = offer.catalogue.vat_rate if seller is None else vat_rate_for(offer, seller)
     gross_index = [i for i, line in enumerate(lines) if line.gross and line.taxable]
     nets: dict[int, Decimal] = dict(
         zip(gross_index, nets_from_gross([lines[i].amount for i in gross_index], rate), strict=True)
@@ -299,8 +361,14 @@ def issue(
 ) -> Invoice:
     """Number and write one document in the caller's transaction; return it."""
     settings = settings or get_settings()
-    seller = seller_party(settings)
+    folder = sellers.directory_of(settings)
+    identity = sellers.book(folder).for_offer(offer)
     buyer = buyer_party(client, profile)
+    require_real(identity, offer, folder)  # 409 seller-not-configured, saying how to set it
+    missing = missing_buyer_data(buyer)
+    if missing:
+        raise MissingBuyerData(missing_text(buyer, missing), missing=missing)
+    seller = seller_party(identity)
     reverse = any(line.category == REVERSE_CHARGE for line in lines)
     taxable = [TaxableLine(x.net, x.category, x.rate) for x in lines]
     totals: Totals = compute_totals(taxable, prepaid=prepaid)
@@ -308,7 +376,7 @@ def issue(
         # A prepaid account pays the whole document (000 §13.2).
         totals = compute_totals(taxable, prepaid=totals.grand_total)
     now = utc_now()
-    issue_date = now.astimezone(ZoneInfo(settings.seller_timezone)).date()
+    issue_date = now.astimezone(ZoneInfo(identity.timezone)).date()
     due_date, dispute_until = (None, None) if kind != "invoice" else deadlines_of(offer, now)
     if totals.due_payable <= 0:
         due_date = None
@@ -317,9 +385,8 @@ def issue(
     if kind == "credit_note" and corrects is not None:
         terms = f"Avoir sur la facture {corrects.number} : montant déduit de cette facture."
         payment_means = None
-    series = (
-        settings.seller_invoice_series if kind == "invoice" else settings.seller_credit_note_series
-    )
+    # Each seller numbers its own documents (its series are its own: sellers.load_sellers).
+    series = identity.invoice_series if kind == "invoice" else identity.credit_note_series
     # Everything is ready: take the number last, so the sequence is locked briefly.
     seq_no = take_number(session, series, issue_date.year)
     number = format_number(series, issue_date.year, seq_no)
@@ -352,10 +419,10 @@ def issue(
             payment_terms=terms,
             due_date=due_date,
             payment_means=payment_means if totals.due_payable > 0 else None,
-            seller_iban=settings.seller_iban,
+            seller_iban=identity.iban,
             debtor_iban=profile.iban if profile else None,
             mandate_id=profile.mandate_id if profile else None,
-            creditor_id=settings.seller_sepa_creditor_id,
+            creditor_id=identity.creditor_id,
             contract_reference=contract.id,
             buyer_reference=(profile.buyer_reference or None) if profile else None,
             period_start=period[0] if period else None,

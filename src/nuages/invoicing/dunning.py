@@ -41,6 +41,7 @@ from nuages.invoicing.models import (
     Payment,
     PaymentAllocation,
 )
+from nuages.kernel.clock import not_in_future
 from nuages.kernel.money import round_cents
 from nuages.terms import apply
 from nuages.terms.apply import TermsNotApplicable, calendar_for
@@ -170,7 +171,12 @@ def _text(
 
 
 def run(session: Session, who: Actor, registry: OfferRegistry, on: dt.date) -> DunningReport:
-    """Take every dunning step due by ``on``, once per invoice and step."""
+    """Take every dunning step due by ``on``, once per invoice and step.
+
+    ``on`` is today or, to catch up, a past day; never a future one (9.3): a step
+    taken "as of" a future date would fine, notify or suspend today for a delay that
+    has not run yet."""
+    not_in_future("on", on)
     report = DunningReport(on=on)
     disputed = select(Dispute.invoice_id).where(Dispute.state == "open")
     overdue = session.execute(

@@ -48,6 +48,11 @@ class Party:
     vat_number: str | None = None
     siren: str | None = None  # French SIREN (scheme 0002), sellers only
     email: str | None = None
+    line2: str = ""  # BT-51 / BT-36
+    region: str = ""  # country subdivision, BT-54 / BT-39
+    # BT-30 legal registration id and its ISO 6523 scheme (0002 SIREN, 0208 KBO/BCE).
+    company_id: str | None = None
+    company_scheme: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Party:
@@ -61,6 +66,10 @@ class Party:
             vat_number=data.get("vat_number") or None,
             siren=data.get("siren") or None,
             email=data.get("email") or None,
+            line2=data.get("line2") or "",
+            region=data.get("region") or "",
+            company_id=data.get("company_id") or None,
+            company_scheme=data.get("company_scheme") or None,
         )
 
 
@@ -142,17 +151,25 @@ def _last_day(end: dt.date) -> dt.date:
 def _party(parent: etree._Element, tag: str, party: Party, *, seller: bool) -> None:
     node = _ram(parent, tag)
     _ram(node, "Name", party.name)
-    if seller and party.siren:
+    if seller and party.company_id and party.company_scheme:
+        legal = _ram(node, "SpecifiedLegalOrganization")
+        _ram(legal, "ID", party.company_id, schemeID=party.company_scheme)
+    elif seller and party.siren:
         legal = _ram(node, "SpecifiedLegalOrganization")
         _ram(legal, "ID", party.siren, schemeID="0002")
+    # CII order: PostcodeCode, LineOne, LineTwo, CityName, CountryID, CountrySubDivisionName.
     address = _ram(node, "PostalTradeAddress")
     if party.postcode:
         _ram(address, "PostcodeCode", party.postcode)
     if party.address:
         _ram(address, "LineOne", party.address)
+    if party.line2:
+        _ram(address, "LineTwo", party.line2)
     if party.city:
         _ram(address, "CityName", party.city)
     _ram(address, "CountryID", party.country)
+    if party.region:
+        _ram(address, "CountrySubDivisionName", party.region)
     if party.email:
         uri = _ram(node, "URIUniversalCommunication")
         _ram(uri, "URIID", party.email, schemeID="EM")

@@ -27,7 +27,7 @@ from nuages.invoicing import documents, dunning, schemas
 from nuages.invoicing.credits import lock_invoice
 from nuages.invoicing.documents import InvoiceState
 from nuages.invoicing.models import Invoice, Payment, PaymentAllocation, SepaItem
-from nuages.kernel.clock import utc_now
+from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import get_settings
 
@@ -168,7 +168,11 @@ def record(
     provider_ref: str = "",
 ) -> tuple[Payment, bool]:
     """Write a payment and its allocations once per idempotency key; return it and
-    whether this call wrote it (the same key with another payment is a 409)."""
+    whether this call wrote it (the same key with another payment is a 409).
+
+    A payment is received today or earlier, never later (9.3): a future date would
+    lift a suspension or stop interest for money not yet received."""
+    not_in_future("received_on", data.received_on)
     existing = session.execute(
         select(Payment).where(Payment.idempotency_key == data.idempotency_key)
     ).scalar_one_or_none()

@@ -2,11 +2,16 @@
 loads the VMs, contract lines, charges and earlier tier discounts and passes them in.
 
 - In advance (001, 003, 004): every item running at the period's start is billed for
-  the period; an item added during the previous period (already invoiced) is billed
-  prorata from its start day, and an upgrade costs the price difference prorata
-  (003 §14.3 via ``terms.apply.upgrade_charge``: downgrades cost nothing, refund
-  nothing).
+  the period.
 - In arrears: every item is billed for the days it ran in the period.
+- Catch-up (9.2): every day an item was present in a period already invoiced, and that
+  no invoice line billed it for (an item added during the period, or on its first day
+  after its invoice was issued, or recorded later with an earlier start), is billed
+  prorata on the next invoice (003 §14.3 "à compter de la date d'installation"); an
+  upgrade costs the price difference for the days the line it replaced was billed
+  (003 §14.3 via ``terms.apply.upgrade_charge``: downgrades cost nothing, refund
+  nothing). Invoice lines name the item they bill (``meta["src"]``), so what was billed
+  is read from the invoices, whatever the order of runs and of item creation.
 - Users (001 §4.2): the tier of the number of subscribed users gives a discount; a
   discount granted for a tier not kept during the minimum subscription is billed back
   (001 §4.3).
@@ -16,7 +21,7 @@ loads the VMs, contract lines, charges and earlier tier discounts and passes the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -55,6 +60,63 @@ class Item:
     vm_id: str | None = None
     label: str = ""
     replaces: Item | None = None  # the item an upgrade replaced (003 §14.3)
+    key: str = ""  # what invoice lines name it by: "vm:<id>" or "line:<id>" (9.2)
+
+    def present(self, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
+        """The part of ``[start, end)`` the item was present in, or None."""
+        lo = max(start, self.since)
+        hi = end if self.until is None else min(end, self.until)
+        return (lo, hi) if lo < hi else None
+
+
+Span = tuple[dt.date, dt.date]
+
+
+@dataclass(frozen=True)
+class Billed:
+    """A period already invoiced (or planned earlier in the same run). ``legacy``:
+    issued before invoice lines named their item; then an item present at the period's
+    start counts as billed for it, and one started during it as caught up when
+    ``next_legacy`` (the old rule), instead of reading the lines."""
+
+    period: Period
+    legacy: bool = False
+    next_legacy: bool = False
+
+    def covered(self, item: Item, spans: Mapping[str, Sequence[Span]]) -> Sequence[Span]:
+        """The spans billed for ``item`` (``spans``: every invoice line's, per item); an
+        item without a key cannot be found on lines, so the old rule applies to it."""
+        if not self.legacy and item.key:
+            return spans.get(item.key, [])
+        if item.since <= self.period.start or self.next_legacy:
+            return [(self.period.start, self.period.end)]
+        return []
+
+
+def gaps(present: Span, covered: Sequence[Span]) -> list[Span]:
+    """The parts of ``present`` outside every span of ``covered``."""
+    out: list[Span] = []
+    cursor, end = present
+    for lo, hi in sorted(covered):
+        if hi <= cursor or lo >= end:
+            continue
+        if lo > cursor:
+            out.append((cursor, lo))
+        cursor = max(cursor, hi)
+        if cursor >= end:
+            break
+    if cursor < end:
+        out.append((cursor, end))
+    return out
+
+
+def coverage(lines: Sequence[DraftLine], into: dict[str, list[Span]]) -> None:
+    """Add the day spans the lines bill to ``into``, per item key."""
+    out = into
+    for line in lines:
+        src = line.meta.get("src")
+        if src and line.period_start is not None and line.period_end is not None:
+            out.setdefault(str(src), []).append((line.period_start, line.period_end))
 
 
 @dataclass(frozen=True)
@@ -151,17 +213,22 @@ def _active_at(item: Item, day: dt.date) -> bool:
 def price_period(
     offer: Offer,
     period: Period,
-    previous: Period | None,
+    billed: Sequence[Billed],
     items: Sequence[Item],
     *,
     timing: str,
+    spans: Mapping[str, Sequence[Span]] | None = None,
     revision: Revision | None = None,
     past_discounts: Sequence[PastDiscount] = (),
     charges: Sequence[Charge] = (),
 ) -> list[DraftLine]:
     """The draft lines of one contract for ``period``; ``PricingProblem`` when an item
-    cannot be priced. Amounts are VAT included when the offer quotes so (003 §14.1)."""
+    cannot be priced. ``billed``: the contract's periods invoiced before this one, whose
+    days an item was present but no line billed (``spans``: the day spans invoice lines
+    billed, per item) are caught up here (9.2). Amounts are VAT included when
+    the offer quotes so (003 §14.1)."""
     gross = offer.catalogue.prices_include_vat
+    spans = spans or {}
     lines: list[DraftLine] = []
     user_base = ZERO
     users = Decimal(0)
@@ -169,14 +236,16 @@ def price_period(
         monthly, name, per_user = _monthly(offer, item, revision)
         label = f"{name} — {item.label}" if item.label else name
         if timing == "advance":
-            billed = _active_at(item, period.start)
+            billed_now = _active_at(item, period.start)
             days = overlap_days(period.start, item.until, period.start, period.end)
         else:
-            billed = overlap_days(item.since, item.until, period.start, period.end) > 0
+            billed_now = overlap_days(item.since, item.until, period.start, period.end) > 0
             days = overlap_days(item.since, item.until, period.start, period.end)
-        if billed and days > 0:
+        if billed_now and days > 0:
             amount = _amount(monthly, item.quantity, period, days)
-            meta = {"revision": revision.note} if revision else {}
+            meta: dict[str, Any] = {"revision": revision.note} if revision else {}
+            if item.key:
+                meta["src"] = item.key
             if per_user:
                 users += item.quantity
                 user_base += amount
@@ -195,9 +264,10 @@ def price_period(
                     meta=meta,
                 )
             )
-        if timing == "advance" and previous is not None:
-            catch_up = _catch_up(offer, item, previous, period, monthly, name, revision)
-            if catch_up is not None:
+        for done in billed:
+            if done.period.start >= period.start:
+                continue
+            for catch_up in _catch_up(offer, item, done, spans, monthly, name, revision):
                 catch_up.gross = gross
                 if per_user:
                     user_base += catch_up.amount
@@ -221,62 +291,94 @@ def price_period(
 def _catch_up(
     offer: Offer,
     item: Item,
-    previous: Period,
-    period: Period,
+    done: Billed,
+    spans: Mapping[str, Sequence[Span]],
     monthly: Decimal,
     name: str,
     revision: Revision | None,
-) -> DraftLine | None:
-    """An item that started during the previous period, already invoiced in advance:
-    billed from its start to this period (003 §14.3 "à compter de la date
-    d'installation"); an upgrade bills only the price difference."""
-    if not previous.start < item.since < period.start:
-        return None
-    end = period.start if item.until is None else min(item.until, period.start)
-    if end <= item.since:
-        return None
-    if item.replaces is not None:
-        old_monthly, old_name, _ = _monthly(offer, item.replaces, revision)
-        months = Decimal(previous.months)
-        result = apply.upgrade_charge(
-            offer,
-            old_monthly * months * item.replaces.quantity,
-            monthly * months * item.quantity,
-            previous.full_start,
-            previous.full_end,
-            item.since,
-        )
-        if result.amount == 0:
-            return None  # 003 §14.3: a downgrade is neither billed nor refunded
-        return DraftLine(
-            kind="upgrade",
-            description=(
-                f"Mise à niveau {old_name} → {name}, prorata du {_fr(item.since)} "
-                f"au {_fr(previous.full_end - dt.timedelta(days=1))} (003 §14.3)"
-            ),
-            quantity=Decimal(1),
-            amount=result.amount,
-            item_id=item.item_id,
-            period_start=item.since,
-            period_end=previous.full_end,
-            vm_id=item.vm_id,
-            meta={"days": result.days_charged, "of": result.days_in_period},
-        )
-    days = (end - item.since).days
-    amount = _amount(monthly, item.quantity, previous, days)
+) -> list[DraftLine]:
+    """The days of ``done``'s period the item was present and no line billed it for,
+    billed prorata from its start (003 §14.3 "à compter de la date d'installation");
+    for an upgrade, the days its old line was billed cost only the price difference."""
+    previous = done.period
+    present = item.present(previous.start, previous.end)
+    if present is None:
+        return []
+    out: list[DraftLine] = []
+    for start, end in gaps(present, done.covered(item, spans)):
+        old_spans = done.covered(item.replaces, spans) if item.replaces is not None else []
+        # Days the replaced line paid for: only the difference (003 §14.3).
+        for lo, hi in old_spans:
+            lo, hi = max(lo, start), min(hi, end)
+            if lo < hi and item.replaces is not None:
+                line = _upgrade(
+                    offer, item, item.replaces, previous, lo, hi, monthly, name, revision
+                )
+                if line is not None:
+                    out.append(line)
+        for lo, hi in gaps((start, end), old_spans):
+            out.append(_prorata(item, previous, lo, hi, monthly, name))
+    return out
+
+
+def _prorata(
+    item: Item, previous: Period, start: dt.date, end: dt.date, monthly: Decimal, name: str
+) -> DraftLine:
+    days = (end - start).days
     return DraftLine(
         kind="prorata",
         description=(
             f"{name}{' — ' + item.label if item.label else ''}, prorata du "
-            f"{_fr(item.since)} au {_fr(end - dt.timedelta(days=1))}"
+            f"{_fr(start)} au {_fr(end - dt.timedelta(days=1))}"
         ),
         quantity=item.quantity,
-        amount=amount,
+        amount=_amount(monthly, item.quantity, previous, days),
         item_id=item.item_id,
-        period_start=item.since,
+        period_start=start,
         period_end=end,
         vm_id=item.vm_id,
-        meta={"days": days, "of": previous.full_days},
+        meta={"days": days, "of": previous.full_days, "src": item.key},
+    )
+
+
+def _upgrade(
+    offer: Offer,
+    item: Item,
+    old: Item,
+    previous: Period,
+    start: dt.date,
+    end: dt.date,
+    monthly: Decimal,
+    name: str,
+    revision: Revision | None,
+) -> DraftLine | None:
+    old_monthly, old_name, _ = _monthly(offer, old, revision)
+    months = Decimal(previous.months)
+    days = (end - start).days
+    # upgrade_charge prorates to the period's end: the same count of days ends there.
+    result = apply.upgrade_charge(
+        offer,
+        old_monthly * months * old.quantity,
+        monthly * months * item.quantity,
+        previous.full_start,
+        previous.full_end,
+        previous.full_end - dt.timedelta(days=days),
+    )
+    if result.amount == 0:
+        return None  # 003 §14.3: a downgrade is neither billed nor refunded
+    return DraftLine(
+        kind="upgrade",
+        description=(
+            f"Mise à niveau {old_name} → {name}, prorata du {_fr(start)} "
+            f"au {_fr(end - dt.timedelta(days=1))} (003 §14.3)"
+        ),
+        quantity=Decimal(1),
+        amount=result.amount,
+        item_id=item.item_id,
+        period_start=start,
+        period_end=end,
+        vm_id=item.vm_id,
+        meta={"days": result.days_charged, "of": result.days_in_period, "src": item.key},
     )
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from nuages.accounts.models import Client
@@ -31,17 +32,19 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.invoicing import documents, sources
 from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, PendingCharge
-from nuages.invoicing.periods import Period, due_periods, previous
-from nuages.invoicing.pricing import DraftLine, PricingProblem, price_period
+from nuages.invoicing.periods import Period, due_periods
+from nuages.invoicing.pricing import Billed, DraftLine, PricingProblem, coverage, price_period
 from nuages.invoicing.vat import TaxableLine, compute_totals
-from nuages.kernel.clock import utc_now
+from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sellers import identity as sellers
 from nuages.terms.apply import calendar_for
 from nuages.terms.schema import Offer
 
-MAX_AHEAD = dt.timedelta(days=45)
+log = logging.getLogger("nuages.invoicing.runs")
+MAX_AHEAD = dt.timedelta(days=45)  # how far ahead a dry run may preview
 
 
 @dataclass
@@ -148,14 +151,16 @@ def _plan(
         return planned
     items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
     charges = sources.open_charges(session, contract.id)
+    billed, spans = sources.billed_periods(session, contract.id, kind)
     for n, period in enumerate(todo):
         billed_charges = charges if n == len(todo) - 1 else []
         lines = price_period(
             offer,
             period,
-            previous(period, kind, first_day),
+            billed,
             items,
             timing=timing,
+            spans=spans,
             revision=sources.revision_for(offer, first_day, period.start, book),
             past_discounts=sources.past_discounts(session, offer, contract.id, period.start),
             charges=sources.as_charges(billed_charges),
@@ -167,6 +172,9 @@ def _plan(
         planned.append(
             _Planned(period, lines, Decimal(0), billed_charges, first=not done and n == 0)
         )
+        # The next period of this run catches up on this one as if it were issued.
+        billed = [*billed, Billed(period)]
+        coverage(lines, into=spans)
     return planned
 
 
@@ -210,9 +218,12 @@ def invoice_contract(
     client = session.get(Client, contract.client_id)
     assert client is not None
     buyer = documents.buyer_party(client, profile)
-    reverse = documents.reverse_charge_applies(settings.seller_country, buyer)
+    # The offer's provider's seller decides the VAT (its country, its rate); issuing
+    # refuses the example identity and a buyer without address (documents.issue).
+    seller = sellers.seller_for(offer, settings)
+    reverse = documents.reverse_charge_applies(seller.country, buyer)
     for plan in _plan(session, contract, offer, profile, run_on, book):
-        final = documents.finalize(plan.lines, offer, reverse)
+        final = documents.finalize(plan.lines, offer, reverse, seller)
         period = (plan.period.start, plan.period.end, plan.period.key)
         if dry_run:
             totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
@@ -223,6 +234,11 @@ def invoice_contract(
                     "total_net": totals.line_total,
                     "tax_total": totals.tax_total,
                     "grand_total": totals.grand_total,
+                    "seller": seller.id,
+                    # What would stop the real run (example seller, missing buyer data).
+                    "refused": documents.refusals(
+                        seller, offer, buyer, sellers.directory_of(settings)
+                    ),
                     "lines": [
                         {"description": x.draft.description, "net": x.net, "vat": x.category}
                         for x in final
@@ -285,8 +301,11 @@ def run(
     committed (the bench renders their PDFs there).
     """
     settings = settings or get_settings()
-    today = utc_now().date()
-    if run_on > today + MAX_AHEAD:
+    if not dry_run:
+        # 9.3: a run issues "as of now"; a past date catches up, a future one would
+        # close periods that have not ended (and their later usage would never be billed).
+        not_in_future("run_on", run_on)
+    elif run_on > utc_now().date() + MAX_AHEAD:
         raise ValidationFailed(f"run_on: {run_on} is more than 45 days ahead")
     report = RunReport(run_on=run_on, dry_run=dry_run)
     with database.unit() as session:
@@ -327,6 +346,21 @@ def run(
             # Another run issued this period first: the unique constraint kept it single.
             del report.issued[before:]
             report.skipped += 1
+            continue
+        except OperationalError:
+            raise  # the database itself is gone: no later contract would fare better
+        except Exception as exc:  # one contract's bad data stops only that contract
+            # 17.2: a contract whose data cannot make a document (a legacy client name
+            # with a control character fails the XML writer) is rolled back with its
+            # number and reported; the contracts after it are still invoiced.
+            log.exception("invoicing run: contract %s failed", contract_id)
+            del report.issued[before:]
+            report.problems.append(
+                {
+                    "contract_id": contract_id,
+                    "problem": f"could not build the document ({type(exc).__name__}: {exc})",
+                }
+            )
             continue
         if after_each is not None and len(report.issued) > before:
             after_each([d["invoice_id"] for d in report.issued[before:]])

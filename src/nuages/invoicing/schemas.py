@@ -344,6 +344,11 @@ class SepaBatchCreate(Strict):
 
     collection_date: dt.date
     due_by: dt.date | None = Field(default=None, description="default: the collection date")
+    seller: str | None = Field(
+        default=None,
+        max_length=100,
+        description="seller id (its file's stem) when the invoices due have several sellers",
+    )
 
 
 class SepaItemOut(Out):
@@ -371,6 +376,9 @@ class SepaBatchOut(Out):
     created_at: dt.datetime
     settled_at: dt.datetime | None
     items: list[SepaItemOut] = []
+    # On creation: the due invoices left out, each with why (no mandate, or a debit the
+    # file cannot hold, 17.2): {"invoice": number, "problem": text}.
+    left_out: list[dict[str, str]] = []
 
 
 class DunningRunCreate(Strict):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from typing import Any
 
 from sepaxml import SepaDD
 from sqlalchemy import select
@@ -15,15 +16,19 @@ from sqlalchemy.orm import Session
 from nuages.accounts.models import Client
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
+from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.invoicing import documents, payments, schemas
 from nuages.invoicing.documents import InvoiceState
 from nuages.invoicing.models import Invoice, InvoicingProfile, SepaBatch, SepaItem
+from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sellers import identity as sellers
+from nuages.sellers.identity import Seller
 
 ZERO = Decimal("0.00")
 
@@ -40,19 +45,44 @@ def _sepa_text(text: str, size: int) -> str:
     return re.sub(r"[^A-Za-z0-9/\-?:().,'+ ]", "-", text)[:size]
 
 
+def _creditor(
+    session: Session,
+    registry: OfferRegistry,
+    settings: Settings,
+    invoice: Invoice,
+    seen: dict[str, Seller],
+) -> Seller:
+    """The seller of the invoice's contract's offer's provider: the SEPA creditor."""
+    contract = session.get(Contract, invoice.contract_id)
+    assert contract is not None
+    offer = registry.for_contract(session, contract)
+    key = f"{offer.id}:{offer.content_hash}"
+    if key not in seen:
+        seen[key] = sellers.real_seller_for(offer, settings)
+    return seen[key]
+
+
 def create_batch(
     session: Session,
     who: Actor,
     collection_date: dt.date,
     due_by: dt.date | None = None,
     settings: Settings | None = None,
+    *,
+    registry: OfferRegistry,
+    seller: str | None = None,
 ) -> tuple[SepaBatch, list[dict[str, str]]]:
     """A pain.008 batch collecting every open direct-debit invoice due by ``due_by``
     whose contract has a mandate and which is not already being collected; return it
-    and the invoices left out (no mandate)."""
+    and the invoices left out (no mandate, or a debit the file cannot hold: 17.2).
+
+    The creditor (name, IBAN, BIC, creditor id) is the seller of each contract's
+    offer's provider; one file has one creditor, so when the invoices due belong to
+    several sellers, ``seller`` names the one to collect for. The example identity is
+    refused (``SellerNotConfigured``)."""
     settings = settings or get_settings()
     if collection_date < utc_now().date():
-        raise ValidationFailed("collection_date: a collection date is in the future")
+        raise ValidationFailed("collection_date: a collection date cannot be in the past")
     due_by = due_by or collection_date
     pending = select(SepaItem.invoice_id).where(SepaItem.state == "pending")
     candidates = session.execute(
@@ -66,26 +96,37 @@ def create_batch(
         )
         .order_by(Invoice.due_date, Invoice.seq_no)
     ).scalars()
-    debit = SepaDD(
-        {
-            "name": settings.seller_name,
-            "IBAN": settings.seller_iban,
-            "BIC": settings.seller_bic,
-            "batch": True,
-            "creditor_id": settings.seller_sepa_creditor_id,
-            "currency": "EUR",
-        },
-        schema="pain.008.001.02",
-    )
-    items: list[SepaItem] = []
+    planned: list[tuple[tuple[SepaItem, str], dict[str, Any]]] = []
     skipped: list[dict[str, str]] = []
-    used_mandates: set[str] = set()
+    found: list[tuple[Invoice, InvoicingProfile, Seller]] = []
+    by_offer: dict[str, Seller] = {}
     for invoice in candidates:
         profile = session.get(InvoicingProfile, invoice.contract_id)
         if profile is None or not (profile.mandate_id and profile.iban and profile.bic):
             skipped.append({"invoice": invoice.number, "problem": "no SEPA mandate on file"})
             continue
+        found.append((invoice, profile, _creditor(session, registry, settings, invoice, by_offer)))
+    ids = sorted({s.id for _, _, s in found})
+    if seller is None and len(ids) > 1:
+        raise ValidationFailed(
+            f"seller: the invoices due belong to sellers {', '.join(ids)}; "
+            "a SEPA file has one creditor: name one"
+        )
+    if seller is not None:
+        sellers.book(sellers.directory_of(settings)).get(seller)  # 422 for an unknown id
+        found = [x for x in found if x[2].id == seller]
+    if not found:
+        raise Conflict("no open direct-debit invoice with a mandate is due by then")
+    creditor = found[0][2]
+
+    def new_file() -> SepaDD:
+        return SepaDD(creditor.sepa_creditor(), schema="pain.008.001.02")
+
+    items: list[SepaItem] = []
+    used_mandates: set[str] = set()
+    for invoice, profile, _seller in found:
         assert profile.mandate_signed_on is not None
+        assert profile.mandate_id is not None
         amount = documents.outstanding(session, invoice)
         if amount <= 0:
             continue
@@ -102,34 +143,40 @@ def create_batch(
         sequence = "RCUR" if seen else "FRST"
         used_mandates.add(profile.mandate_id)
         end_to_end = _sepa_text(invoice.number, 35)
-        debit.add_payment(
-            {
-                "name": client.legal_name,
-                "IBAN": profile.iban,
-                "BIC": profile.bic,
-                "amount": int(amount * 100),
-                "type": sequence,
-                "collection_date": collection_date,
-                "mandate_id": profile.mandate_id,
-                "mandate_date": profile.mandate_signed_on,
-                "description": _sepa_text(f"Facture {invoice.number}", 140),
-                "endtoend_id": end_to_end,
-            }
+        item = SepaItem(
+            invoice_id=invoice.id,
+            client_id=invoice.client_id,
+            amount=amount,
+            end_to_end_id=end_to_end,
+            sequence_type=sequence,
+            mandate_id=profile.mandate_id,
+            state="pending",
         )
-        items.append(
-            SepaItem(
-                invoice_id=invoice.id,
-                client_id=invoice.client_id,
-                amount=amount,
-                end_to_end_id=end_to_end,
-                sequence_type=sequence,
-                mandate_id=profile.mandate_id,
-                state="pending",
-            )
+        payment = {
+            "name": client.legal_name,
+            "IBAN": profile.iban,
+            "BIC": profile.bic,
+            "amount": int(amount * 100),
+            "type": sequence,
+            "collection_date": collection_date,
+            "mandate_id": profile.mandate_id,
+            "mandate_date": profile.mandate_signed_on,
+            "description": _sepa_text(f"Facture {invoice.number}", 140),
+            "endtoend_id": end_to_end,
+        }
+        planned.append(((item, invoice.number), payment))
+    # 17.2: a debit that cannot go into the file (a legacy client name with a control
+    # character) is left out and reported; the others are collected.
+    debit, xml_bytes, kept, refused = pain008.split_exportable(new_file, planned)
+    for (_, number), problem in refused:
+        skipped.append({"invoice": number, "problem": problem})
+    items = [item for item, _ in kept]
+    if debit is None or xml_bytes is None or not items:
+        raise Conflict(
+            "no open direct-debit invoice with a mandate is due by then"
+            + "".join(f"; {x['invoice']}: {x['problem']}" for x in skipped)
         )
-    if not items:
-        raise Conflict("no open direct-debit invoice with a mandate is due by then")
-    xml = debit.export(validate=True).decode("utf-8")
+    xml = xml_bytes.decode("utf-8")
     batch = SepaBatch(
         message_id=debit.msg_id[:35],
         collection_date=collection_date,
@@ -150,19 +197,31 @@ def create_batch(
         object_type="sepa_batch",
         object_id=batch.id,
         action="sepa.batch.create",
-        params={"count": batch.count, "total": str(batch.total), "skipped": skipped},
+        params={
+            "count": batch.count,
+            "total": str(batch.total),
+            "skipped": skipped,
+            "seller": creditor.id,
+        },
     )
     return batch, skipped
 
 
 def staff_create(
-    session: Session, actor: Principal, data: schemas.SepaBatchCreate
+    session: Session, actor: Principal, registry: OfferRegistry, data: schemas.SepaBatchCreate
 ) -> tuple[SepaBatch, list[dict[str, str]]]:
     """Staff build a direct-debit batch."""
     actor.require(Scope.BILLING)
     if not actor.is_staff:
         raise Forbidden("only provider staff collect direct debits")
-    return create_batch(session, actor.actor, data.collection_date, data.due_by)
+    return create_batch(
+        session,
+        actor.actor,
+        data.collection_date,
+        data.due_by,
+        registry=registry,
+        seller=data.seller,
+    )
 
 
 def get_batch(session: Session, actor: Principal, batch_id: str) -> SepaBatch:
@@ -187,6 +246,12 @@ def settle(session: Session, who: Actor, registry: OfferRegistry, batch: SepaBat
     """The bank collected the batch: each debit becomes a payment of its invoice."""
     if batch.state != "created":
         raise Conflict("this batch was already settled")
+    if batch.collection_date > utc_now().date():
+        # 9.3: its payments are received on the collection date, never in the future.
+        raise ValidationFailed(
+            f"the batch is collected on {batch.collection_date.isoformat()}: it can be "
+            "settled from that day, not before"
+        )
     for item in batch_items(session, batch.id):
         if item.state != "pending":
             continue

@@ -15,13 +15,16 @@ from sqlalchemy.orm import Session
 from nuages.compute.models import Vm
 from nuages.contracts.models import Contract
 from nuages.invoicing.models import ContractLine, IndexValue, Invoice, InvoiceLine, PendingCharge
+from nuages.invoicing.periods import Period, full_period
 from nuages.invoicing.pricing import (
+    Billed,
     Charge,
     DraftLine,
     Item,
     PastDiscount,
     PricingProblem,
     Revision,
+    Span,
 )
 from nuages.kernel.calendar import ContractCalendar, shift_date_months
 from nuages.kernel.money import round_cents
@@ -49,6 +52,7 @@ def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -
                 until=calendar.local_date(vm.deleted_at) if vm.deleted_at else None,
                 vm_id=vm.id,
                 label=f"VM {vm.name}",
+                key=f"vm:{vm.id}",
             )
         )
     return out
@@ -77,6 +81,7 @@ def line_items(session: Session, contract_id: str) -> list[Item]:
             vm_id=row.vm_id,
             label=row.description,
             replaces=item(replaced, depth + 1) if replaced is not None else None,
+            key=f"line:{row.id}",
         )
 
     return [item(row) for row in rows]
@@ -106,6 +111,61 @@ def invoiced_periods(session: Session, contract_id: str) -> set[str]:
         )
     ).scalars()
     return {r for r in rows if r}
+
+
+# Line kinds that bill an item for days (the others are charges, tiers, ledger usage).
+ITEM_KINDS = ("vm", "item", "users", "prorata", "upgrade")
+
+
+def billed_periods(
+    session: Session, contract_id: str, kind: str
+) -> tuple[list[Billed], dict[str, list[Span]]]:
+    """The contract's invoiced periods, oldest first, and the day spans its invoice
+    lines billed per item, whatever invoice a line is on (9.2: what a catch-up must
+    not bill again)."""
+    invoices = list(
+        session.execute(
+            select(Invoice)
+            .where(
+                Invoice.contract_id == contract_id,
+                Invoice.kind == "invoice",
+                Invoice.billing_period.is_not(None),
+            )
+            .order_by(Invoice.period_start)
+        ).scalars()
+    )
+    spans: dict[str, list[Span]] = {}
+    if not invoices:
+        return [], spans
+    rows = session.execute(
+        select(InvoiceLine.invoice_id, InvoiceLine.meta, InvoiceLine.period_start,
+               InvoiceLine.period_end)
+        .where(
+            InvoiceLine.invoice_id.in_([i.id for i in invoices]),
+            InvoiceLine.kind.in_(ITEM_KINDS),
+        )
+    ).all()  # fmt: skip
+    named: dict[str, bool] = {}
+    for invoice_id, meta, start, end in rows:
+        src = json.loads(meta or "{}").get("src")
+        named.setdefault(invoice_id, False)
+        if src and start is not None and end is not None:
+            named[invoice_id] = True
+            spans.setdefault(str(src), []).append((start, end))
+    out: list[Billed] = []
+    for invoice in invoices:
+        assert invoice.period_start is not None and invoice.period_end is not None
+        full_start, full_end = full_period(invoice.period_start, kind)
+        if invoice.period_end > full_end:  # invoiced per quarter before a change to months
+            full_start, full_end = full_period(invoice.period_start, "quarter")
+        period = Period(invoice.period_start, invoice.period_end, full_start, full_end)
+        # Issued before lines named their item: the old rule says what it billed.
+        legacy = invoice.id in named and not named[invoice.id]
+        out.append(Billed(period, legacy=legacy))
+    for n, done in enumerate(out[:-1]):
+        if done.legacy and out[n + 1].legacy and out[n + 1].period.start == done.period.end:
+            out[n] = Billed(done.period, legacy=True, next_legacy=True)
+    return out, spans
 
 
 def _months(duration: Duration) -> int:

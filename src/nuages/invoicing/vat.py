@@ -147,6 +147,20 @@ def net_for_gross(gross: Decimal, rate: Decimal) -> Decimal:
     return best
 
 
+def net_for_gross_credit(gross: Decimal, rate: Decimal) -> Decimal:
+    """The taxable amount of a credit of ``gross`` VAT included, asked by the client.
+
+    The exact net when one exists (most amounts); when ``gross`` falls in a gap of
+    ``net + round(net × rate)`` (2.13 at 20 %: 1.77 → 2.12, 1.78 → 2.14), the smallest
+    net whose total is *above* it: a credit rounds in the client's favour, never the
+    provider's (SPEC §17; issue 9.7).
+    """
+    net = net_for_gross(gross, rate)
+    while total_with_vat(net, rate) < gross:
+        net += CENT
+    return net
+
+
 def nets_from_gross(grosses: Sequence[Decimal], rate: Decimal) -> list[Decimal]:
     """Split the exact net of ``sum(grosses)`` over the lines, in proportion to each
     line's gross, to the cent (largest remainders get the leftover cents)."""

@@ -55,6 +55,30 @@ def frozen_at(moment: dt.datetime) -> Iterator[None]:
         set_now(previous)
 
 
+def not_in_future(field: str, when: dt.date | dt.datetime) -> None:
+    """Refuse ``when`` (``ValidationFailed``) if it is after now (a day after today, UTC).
+
+    Runs, dunning, metering and payments happen "as of now": a past date catches up
+    work that was missed, a future one would close periods that have not ended or
+    charge what has not happened (issues 9.3, 17.8). One rule for the API, the CLI
+    and the jobs, so they agree. ``field`` names the input in the error.
+    """
+    from nuages.kernel.errors import ValidationFailed
+
+    now = utc_now()
+    if isinstance(when, dt.datetime):
+        if ensure_aware(when) > now:
+            raise ValidationFailed(
+                f"{field}: {when.isoformat()} is in the future (now is "
+                f"{now.isoformat(timespec='seconds')}); only a past time may be given"
+            )
+    elif when > now.date():
+        raise ValidationFailed(
+            f"{field}: {when.isoformat()} is in the future (today is {now.date().isoformat()}, "
+            "UTC); only a past date may be given, to catch up"
+        )
+
+
 def ensure_aware(moment: dt.datetime) -> dt.datetime:
     """Return ``moment`` in UTC; refuse naive datetimes, whose zone is a guess."""
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -43,22 +43,9 @@ class Settings(BaseSettings):
     refusals_per_second_per_token: float = Field(default=2.0, ge=0)
     refusals_burst_per_address: int = Field(default=300, ge=1)
     refusals_per_second_per_address: float = Field(default=5.0, ge=0)
-    # The provider as invoices name it (legal mentions). Example values: set your own.
-    seller_name: str = "Exemple Cloud SAS"
-    seller_legal_form: str = "SAS au capital de 10 000 €, RCS Paris 123 456 782"
-    seller_address: str = "1 rue de l'Exemple"
-    seller_postcode: str = "75002"
-    seller_city: str = "Paris"
-    seller_country: str = "FR"
-    seller_siren: str = "123456782"
-    seller_vat: str = "FR11123456782"
-    seller_email: str = "facturation@example.com"
-    seller_iban: str = "FR7630006000011234567890189"
-    seller_bic: str = "AGRIFRPPXXX"
-    seller_sepa_creditor_id: str = "FR72ZZZ123456"
-    seller_timezone: str = "Europe/Paris"
-    seller_invoice_series: str = "F"
-    seller_credit_note_series: str = "AV"
+    # Seller identities, one TOML file per legal entity, keyed by the provider the
+    # offers name (nuages.sellers.identity); default <data_dir>/sellers.
+    sellers_dir: Path | None = None
     # How card payments are taken: "terminal" (the provider's own card terminal or
     # acquirer portal; staff record its authorisation reference).
     seller_card_provider: str = "terminal"

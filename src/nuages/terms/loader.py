@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from nuages.kernel.errors import NotFound, ValidationFailed
 from nuages.terms.errors_text import describe_error
@@ -111,7 +111,11 @@ def _line_of(lines: dict[tuple[str | int, ...], int], path: tuple[str | int, ...
 
 
 def _problems_from_validation(
-    file: str, text: str, data: dict[str, Any], exc: ValidationError
+    file: str,
+    text: str,
+    data: dict[str, Any],
+    exc: ValidationError,
+    root: type[BaseModel] = Offer,
 ) -> list[Problem]:
     lines = key_lines(text)
     merged: dict[tuple[int, str], Problem] = {}
@@ -121,7 +125,7 @@ def _problems_from_validation(
         at = tuple(ctx.get("at", ()))
         path = _data_path(data, loc)
         path = _data_path(data, (*path, *at)) if at else path
-        message, expected = describe_error(error, Offer, path)
+        message, expected = describe_error(error, root, path)
         line = _line_of(lines, path)
         shown = _display_path(path)
         key = (line, shown)

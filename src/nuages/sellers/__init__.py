@@ -1,0 +1,1 @@
+"""Seller identities: the legal entity that invoices each offer (``identity.py``)."""
