@@ -11,9 +11,10 @@ from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.compute import schemas
 from nuages.compute.models import Operation, Vm
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, hosts, images, ipam, keys, snapshots, vms
+from nuages.compute.services import access, backups, hosts, images, ipam, keys, snapshots, vms
 from nuages.compute.states import Action, HostState
 from nuages.contracts.offers import OfferRegistry
+from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.validation import Page, page_of
 
 router = APIRouter(prefix="/api/v1", tags=["compute"])
@@ -372,3 +373,58 @@ def delete_snapshot(
 ) -> object:
     """Delete the snapshot now."""
     return snapshots.delete_snapshot(session, principal, runtime(request), vm_id, snapshot_id)
+
+
+# ---------------------------------------------------------------- backups (002 §3.5)
+
+
+@router.put("/vms/{vm_id}/backup-plan", response_model=schemas.BackupPlanOut)
+def set_backup_plan(
+    vm_id: str,
+    body: schemas.BackupPlanSet,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Back the VM up daily under one of its offer's backup options (002 §3.5)."""
+    return backups.set_plan(session, principal, registry(request), vm_id, body)
+
+
+@router.post("/vms/{vm_id}/backups", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
+def take_backup(
+    vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Take a backup now (besides the daily one); poll the operation."""
+    backup, vm, operation = backups.take_backup(
+        session, principal, runtime(request), registry(request), vm_id
+    )
+    return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}
+
+
+@router.get("/vms/{vm_id}/backups", response_model=schemas.BackupList)
+def list_backups(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The VM's backups, newest first, and the volume they take (002 §3.5)."""
+    listing = backups.list_backups(session, principal, vm_id)
+    return {"items": listing.items, "volume_bytes": listing.volume_bytes}
+
+
+@router.post("/vms/{vm_id}/restore", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
+def restore_vm(
+    vm_id: str,
+    body: schemas.RestoreRequest,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Restore the VM to one of its backups, or with ``original`` to its original state
+    (000 §5, the reinstall); poll the operation."""
+    if body.original == (body.backup_id is not None):
+        raise ValidationFailed("backup_id: name a backup, or set original to true (not both)")
+    if body.original:
+        vm, operation = vms.request(session, principal, runtime(request), vm_id, Action.REINSTALL)
+        return _accepted(vm, operation)
+    assert body.backup_id is not None
+    backup, vm, operation = backups.restore_backup(
+        session, principal, runtime(request), vm_id, body.backup_id
+    )
+    return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}

@@ -410,3 +410,67 @@ def expire_snapshots() -> None:
     for snapshot_id in removed:
         typer.echo(f"snapshot {snapshot_id}: expired, deleted")
     typer.echo(f"{len(removed)} snapshot(s) deleted")
+
+
+# ---------------------------------------------------------------- nuages backup
+
+backup_app = typer.Typer(help="VM backups on another site (002 §3.5).", no_args_is_help=True)
+targets_app = typer.Typer(help="Backup targets: a directory per site.", no_args_is_help=True)
+backup_app.add_typer(targets_app, name="targets")
+
+
+@targets_app.command("add")
+def target_add(
+    name: Annotated[str, typer.Argument(help="a name for the target")],
+    site: Annotated[str, typer.Option("--site", help="the site the directory is on")],
+    path: Annotated[Path, typer.Option("--path", help="the directory (absolute)")],
+) -> None:
+    """Register a backup target of a site; VMs of other sites back up to it."""
+    from nuages.compute.services import backups
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            target = backups.add_target(session, CLI, name=name, site=site, path=path)
+            line = f"{target.id}  {target.name}  site={target.site}  {target.path}"
+    except NuagesError as exc:
+        _fail(exc)
+    typer.echo(f"backup target added: {line}")
+
+
+@targets_app.command("list")
+def target_list() -> None:
+    """List the backup targets."""
+    from nuages.compute.services import backups
+
+    runtime = _runtime()
+    with _db(runtime).unit() as session:
+        lines = [
+            f"{t.id}  {t.name}  site={t.site}  {t.path}" for t in backups.list_targets(session, CLI)
+        ]
+    for line in lines:
+        typer.echo(line)
+
+
+@backup_app.command("run")
+def backup_run(
+    vm: Annotated[str | None, typer.Option("--vm", help="back this VM up now")] = None,
+) -> None:
+    """Ask for the backups due now (or of one VM, now), then destroy the expired ones."""
+    from nuages.compute.services import backups
+    from nuages.contracts.offers import OfferRegistry
+
+    runtime = _runtime()
+    registry = OfferRegistry.from_directory(runtime.settings.offers_dir)
+    try:
+        report = backups.run_due(_db(runtime), runtime, registry, CLI, vm_id=vm)
+        removed = backups.expire(_db(runtime), runtime)
+    finally:
+        runtime.close()
+    for backup_id in report.requested:
+        typer.echo(f"backup {backup_id}: asked for")
+    for vm_id, reason in report.refused.items():
+        typer.echo(f"VM {vm_id}: not backed up: {reason}", err=True)
+    typer.echo(f"{len(report.requested)} backup(s) asked for, {len(removed)} expired")
+    if vm is not None and report.refused:
+        raise typer.Exit(1)

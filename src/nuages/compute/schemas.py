@@ -73,6 +73,23 @@ class SnapshotCreate(Strict):
     name: SafeName | None = None
 
 
+class BackupPlanSet(Strict):
+    """Back a VM up under one of its offer's backup options (002 §3.5)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"option": "backup-7d"}]})
+
+    option: SafeName
+
+
+class RestoreRequest(Strict):
+    """Restore a VM to one of its backups (000 §5), or to its original state."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"backup_id": _EXAMPLE_ID}]})
+
+    backup_id: ObjectId | None = None
+    original: bool = False
+
+
 class GrantCreate(Strict):
     """Give a member a VM to operate (000 §5)."""
 
@@ -211,6 +228,45 @@ class SnapshotAccepted(BaseModel):
     operation: OperationOut
     vm: VmOut
     snapshot: SnapshotOut
+
+
+class BackupPlanOut(Out):
+    """A VM's backup plan: the option and its retention."""
+
+    vm_id: str
+    option_id: str
+    retention_days: int
+    created_at: dt.datetime
+
+
+class BackupOut(Out):
+    """A backup: where (site), its size on the target, checksum and destruction date."""
+
+    id: str
+    vm_id: str
+    target_id: str
+    state: str
+    scheduled: bool
+    size_bytes: int | None
+    virtual_bytes: int | None
+    sha256: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class BackupList(BaseModel):
+    """A VM's backups and the volume they take (002 §3.5)."""
+
+    items: list[BackupOut]
+    volume_bytes: int
+
+
+class BackupAccepted(BaseModel):
+    """The answer to a backup or a restore: the operation to poll."""
+
+    operation: OperationOut
+    vm: VmOut
+    backup: BackupOut | None = None
 
 
 class GrantOut(Out):

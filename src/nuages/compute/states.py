@@ -43,6 +43,8 @@ class TaskState(StrEnum):
     RESUMING = "resuming"
     SNAPSHOTTING = "snapshotting"  # a point-in-time copy of the disk is being taken
     REVERTING = "reverting"  # the disk goes back to a snapshot
+    BACKING_UP = "backing_up"  # a backup copy of the disk is being written
+    RESTORING = "restoring"  # the disk goes back to a backup
 
 
 class OperationState(StrEnum):
@@ -68,6 +70,8 @@ class Action(StrEnum):
     RESUME = "resume"
     SNAPSHOT = "snapshot"  # 002 §3: take a snapshot of the disk
     SNAPSHOT_RESTORE = "snapshot_restore"  # 002 §3: put the disk back to a snapshot
+    BACKUP = "backup"  # 002 §3.5: copy the disk to another site
+    RESTORE = "restore"  # 000 §5: put the disk back to a backup
 
 
 V, T = VmState, TaskState
@@ -108,6 +112,9 @@ ACTIONS: dict[Action, ActionRule] = {
     # created, deleted or is suspended (002 §3; issue 13 "bad input").
     Action.SNAPSHOT: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.SNAPSHOTTING),
     Action.SNAPSHOT_RESTORE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR}), T.REVERTING),
+    # A suspended VM (paused by the provider) waits for its resumption to be backed up.
+    Action.BACKUP: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.BACKING_UP),
+    Action.RESTORE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR}), T.RESTORING),
 }
 TASK_OF_CREATE = T.CREATING
 

@@ -115,6 +115,26 @@ def compute_expire_snapshots() -> None:
         log.info("snapshots: %d expired and deleted", len(removed))
 
 
+@huey.periodic_task(crontab(minute="*/15"))  # type: ignore[untyped-decorator]
+def compute_backups() -> None:
+    """Every 15 minutes: ask for the backups due in their window (002 §3.5: daily,
+    outside working hours, spread), then destroy the expired ones (001 §2.2)."""
+    from nuages.compute.cli import CLI
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services import backups
+    from nuages.contracts.offers import OfferRegistry
+    from nuages.kernel.settings import get_settings
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    registry = OfferRegistry.from_directory(get_settings().offers_dir)
+    report = backups.run_due(runtime.database, runtime, registry, CLI)
+    for vm_id, reason in report.refused.items():
+        log.warning("backup of VM %s not taken: %s", vm_id, reason)
+    removed = backups.expire(runtime.database, runtime)
+    log.info("backups: %d asked for, %d expired", len(report.requested), len(removed))
+
+
 # ---------------------------------------------------------------- billing
 
 

@@ -234,12 +234,11 @@ def resume(runtime: ComputeRuntime, job: Job) -> DomainStatus:
 # ---------------------------------------------------------------- snapshots (002 §3)
 
 
-def snapshot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
-    """Take a snapshot: a point-in-time standalone copy of the disk, the VM running on
-    (the driver's live copy) or stopped (``qemu-img convert`` of the file), verified and
+def _copy_to(runtime: ComputeRuntime, job: Job, dest: Path) -> DomainStatus:
+    """A point-in-time standalone copy of the disk at ``dest``: the VM running on (the
+    driver's live copy) or stopped (``qemu-img convert`` of the file), verified and
     hashed before it gets its name; size and checksum go to ``job.extra``."""
     hv = _hv(runtime, job)
-    dest = job.files.snapshot(str(job.params["snapshot_id"]))
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.parent.chmod(0o755)  # QEMU's user writes a live copy in it (files stay 0600)
     partial = disks.partial_of(dest)
@@ -261,27 +260,43 @@ def snapshot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     return hv.status(job.uuid)
 
 
-def undo_snapshot(runtime: ComputeRuntime, job: Job) -> None:
-    """Remove whatever a failed or interrupted snapshot left: a copy still running on
-    the host is aborted, the partial and final files deleted. Never raises."""
-    dest = job.files.snapshot(str(job.params["snapshot_id"]))
+def copy_dest(job: Job) -> Path:
+    """Where the copy of a snapshot or backup operation goes."""
+    if job.kind == "backup":
+        return Path(str(job.params["path"]))
+    return job.files.snapshot(str(job.params["snapshot_id"]))
+
+
+def snapshot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Take a snapshot (002 §3) into the VM's directory."""
+    return _copy_to(runtime, job, copy_dest(job))
+
+
+def backup(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Take a backup (002 §3.5) onto the target of another site named in the params."""
+    return _copy_to(runtime, job, copy_dest(job))
+
+
+def undo_copy(runtime: ComputeRuntime, job: Job) -> None:
+    """Remove whatever a failed or interrupted snapshot or backup left: a copy still
+    running on the host is aborted, the partial and final files deleted. Never raises."""
+    dest = copy_dest(job)
     if job.host_uri is not None:
         try:
             runtime.hypervisor(job.host_uri).abort_disk_copy(job.uuid)
         except NuagesError as exc:
-            log.warning("snapshot of %s: could not abort the copy: %s", job.vm_id, exc)
+            log.warning("copy of %s: could not abort it: %s", job.vm_id, exc)
     for path in (disks.partial_of(dest), dest):
         path.unlink(missing_ok=True)
 
 
-def snapshot_restore(runtime: ComputeRuntime, job: Job) -> DomainStatus:
-    """Put the disk back to a snapshot: the VM is stopped (ACPI, forced after the
-    timeout), its disk replaced by the snapshot's content (an atomic rename), and it is
-    started again if it was running. Doing it twice is harmless."""
+def _revert(runtime: ComputeRuntime, job: Job, source: Path) -> DomainStatus:
+    """Put the disk back to the standalone copy ``source``: the VM is stopped (ACPI,
+    forced after the timeout), its disk replaced by the copy's content (an atomic
+    rename), and it is started again if it was running. Doing it twice is harmless."""
     hv = _hv(runtime, job)
-    source = job.files.snapshot(str(job.params["snapshot_id"]))
     if not source.exists():
-        raise NotFound("the snapshot's file is gone; it cannot be restored")
+        raise NotFound("the copy's file is gone; it cannot be restored")
     if hv.status(job.uuid).power_state.is_active:
         hv.shutdown(job.uuid, runtime.compute.stop_timeout_s)
     disks.restore_overlay(
@@ -296,6 +311,16 @@ def snapshot_restore(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     return hv.status(job.uuid)
 
 
+def snapshot_restore(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Put the disk back to a snapshot (002 §3)."""
+    return _revert(runtime, job, job.files.snapshot(str(job.params["snapshot_id"])))
+
+
+def restore(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Put the disk back to a backup (000 §5: its last or an earlier one)."""
+    return _revert(runtime, job, Path(str(job.params["path"])))
+
+
 WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
     "create": create,
     "start": start,
@@ -308,4 +333,6 @@ WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
     "resume": resume,
     "snapshot": snapshot,
     "snapshot_restore": snapshot_restore,
+    "backup": backup,
+    "restore": restore,
 }
