@@ -277,3 +277,15 @@ def test_backups_over_the_api(client: TestClient, b: Backups) -> None:
     assert b.cw.run(r.json()["operation"]["id"]) == "succeeded"
     r = client.post(f"/api/v1/vms/{vm_id}/restore", json={"original": True}, headers=h)
     assert r.status_code == 202 and r.json()["operation"]["kind"] == "reinstall"
+
+
+def test_regression_live_backup_directories_are_traversable_by_qemu(b: Backups) -> None:
+    """A live backup failed with "Permission denied": QEMU runs as another user and
+    could not traverse the target's 0700 directory. Every directory from the target
+    down to the copy is now 0711 (traversable, not listable); the file stays 0600."""
+    vm_id = b.vm()
+    b.plan(vm_id)
+    path = Path(b.row(b.take(vm_id)).path)
+    for directory in (path.parent, path.parent.parent, b.target_dir):
+        assert directory.stat().st_mode & 0o777 == 0o711, directory
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -1,6 +1,6 @@
-"""Snapshots of a real guest (``qemu:///system``, the tiny image) through the API: a
-live copy while the VM runs (libvirt's backup API), restore (stopped, reverted,
-started again). One booted guest for the whole story, to keep CI short.
+"""Snapshots and backups of a real guest (``qemu:///system``, the tiny image) through
+the API: live copies while the VM runs (libvirt's backup API), restores (stopped,
+reverted, started again). One booted guest for the whole story, to keep CI short.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import select
 from nuages.accounts.roles import Role
 from nuages.compute.hypervisor import DomainNotFound
 from nuages.compute.models import Vm
-from nuages.compute.services import images
+from nuages.compute.services import backups, images
 from nuages.compute.tinyimage import TinyImage
 from nuages.kernel.db import Database
 from tests.compute.conftest import SSHKey, ssh_run, wait_for_ssh
@@ -28,7 +28,7 @@ from tests.factories import Actor, World
 
 pytestmark = pytest.mark.vm
 SYSTEM = "qemu:///system"
-OFFER = "axantis-cloud-vm-essentiel"  # 002 §3: snapshots, 2 per VM, 7 days
+OFFER = "axantis-cloud-vm-avance"  # 002 §3: snapshots (2, 7 days); §3.5: backups
 
 
 class Api:
@@ -75,9 +75,10 @@ def api(
     client.app.state.compute = runtime  # type: ignore[attr-defined]
     client_id = world.client()
     contract = cw.contract(client_id, OFFER)
-    cw.host(uri=SYSTEM, site="ikoula-fr", country="FR", probe=True, name="this-machine")
+    cw.host(uri=SYSTEM, site="axantis-dc1", country="FR", probe=True, name="this-machine")
     with database.unit() as session:
         images.register_tiny(session, CLI, tiny_image)
+        backups.add_target(session, CLI, name="dc2", site="axantis-dc2", path=data_dir / "dc2")
     try:
         yield Api(client, world.user(Role.CLIENT_OWNER, client_id)), cw, contract
     finally:
@@ -94,11 +95,13 @@ def api(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def test_002_s3_live_snapshot_and_restore_on_a_real_guest(
+def test_002_s3_snapshot_and_s3_5_backup_restored_on_a_real_guest(
     api: tuple[Api, ComputeWorld, str], ssh_key: SSHKey
 ) -> None:
     """Write a file, snapshot the running VM, change the file, restore: the first
-    content is back, and the VM runs again (002 §3: created and restored)."""
+    content is back, and the VM runs again (002 §3: created and restored). Then back
+    it up running (002 §3.5, another site), destroy the file, restore the backup
+    (000 §5): the file is back."""
     a, cw, contract = api
     r = a.http.post(
         "/api/v1/ssh-keys", json={"name": "t", "public_key": ssh_key.public_line}, headers=a.h
@@ -108,7 +111,7 @@ def test_002_s3_live_snapshot_and_restore_on_a_real_guest(
         "/vms",
         {
             "contract_id": contract,
-            "flavour": "essentiel-1-2",
+            "flavour": "avance-2-4",
             "image": "nuages-tiny",
             "name": "snappy",
             "ssh_key_ids": [r.json()["id"]],
@@ -137,5 +140,22 @@ def test_002_s3_live_snapshot_and_restore_on_a_real_guest(
     assert a.wait(restored)["state"] == "succeeded"
     vm = a.get(f"/vms/{vm_id}")
     assert (vm["vm_state"], vm["power_state"]) == ("running", "running")
+    wait_for_ssh(port, timeout_s=180)
+    assert ssh_run(port, ssh_key, "cat /root/witness") == "first\n"
+
+    r = a.http.put(f"/api/v1/vms/{vm_id}/backup-plan", json={"option": "backup-7d"}, headers=a.h)
+    assert r.status_code == 200, r.text
+    started = time.monotonic()
+    op = a.wait(a.post(f"/vms/{vm_id}/backups"))
+    backup_s = time.monotonic() - started
+    assert op["state"] == "succeeded", op["error"]
+    listing = a.get(f"/vms/{vm_id}/backups")
+    [backup] = listing["items"]
+    print(f"live backup: {backup_s:.1f} s, {listing['volume_bytes'] / 2**20:.1f} MiB on dc2")
+    ssh_run(port, ssh_key, "dd if=/dev/zero of=/root/witness bs=4k count=1 && sync")
+    assert ssh_run(port, ssh_key, "cat /root/witness") != "first\n"
+    restored = a.post(f"/vms/{vm_id}/restore", {"backup_id": backup["id"]})
+    assert a.wait(restored)["state"] == "succeeded"
+    assert a.get(f"/vms/{vm_id}")["vm_state"] == "running"
     wait_for_ssh(port, timeout_s=180)
     assert ssh_run(port, ssh_key, "cat /root/witness") == "first\n"

@@ -95,7 +95,8 @@ def add_target(
         raise ValidationFailed(f"path: {path} must be absolute")
     if session.execute(select(BackupTarget.id).where(BackupTarget.name == name)).first():
         raise AlreadyExists(f"a backup target named {name} exists")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o711)  # QEMU's user writes live copies below it; nobody lists it
     target = BackupTarget(name=name, site=site, path=str(path))
     session.add(target)
     session.flush()
@@ -246,7 +247,13 @@ def take_backup(
     )
     session.add(backup)
     session.flush()
-    params = {"backup_id": backup.id, "path": str(path), "target": target.name, "site": target.site}
+    params = {
+        "backup_id": backup.id,
+        "path": str(path),
+        "root": target.path,
+        "target": target.name,
+        "site": target.site,
+    }
     vm, operation = vms.request(session, actor, runtime, vm.id, Action.BACKUP, params, vm=vm)
     backup.operation_id = operation.id
     return backup, vm, operation

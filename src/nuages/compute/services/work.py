@@ -240,7 +240,13 @@ def _copy_to(runtime: ComputeRuntime, job: Job, dest: Path) -> DomainStatus:
     hashed before it gets its name; size and checksum go to ``job.extra``."""
     hv = _hv(runtime, job)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.parent.chmod(0o755)  # QEMU's user writes a live copy in it (files stay 0600)
+    # QEMU's user opens the live copy's file by its path: every directory down to it
+    # must be traversable (0711: not listable; the files stay 0600).
+    root = Path(str(job.params.get("root") or dest.parent))
+    for directory in (dest.parent, *dest.parent.parents):
+        directory.chmod(0o711)
+        if directory == root:
+            break
     partial = disks.partial_of(dest)
     status = hv.status(job.uuid)
     try:
