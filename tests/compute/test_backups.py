@@ -289,3 +289,39 @@ def test_regression_live_backup_directories_are_traversable_by_qemu(b: Backups) 
     for directory in (path.parent, path.parent.parent, b.target_dir):
         assert directory.stat().st_mode & 0o777 == 0o711, directory
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_operator_backup_commands(b: Backups, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``nuages backup targets add|list`` and ``nuages backup run --vm``; a relative path
+    and a VM without plan are one-line errors."""
+    from typer.testing import CliRunner
+
+    from nuages import cli
+    from nuages.kernel.settings import get_settings
+
+    vm_id = b.vm()
+    monkeypatch.setenv("NUAGES_DATABASE_URL", b.cw.database.url)
+    monkeypatch.setenv("NUAGES_DATA_DIR", str(b.cw.runtime.settings.data_dir))
+    monkeypatch.setenv("NUAGES_COMPUTE_EXECUTOR", "manual")
+    get_settings.cache_clear()
+    run = CliRunner().invoke
+    try:
+        done = run(
+            cli.app, ["backup", "targets", "add", "dc2b", "--site", "axantis-dc2", "--path", "rel"]
+        )
+        assert done.exit_code == 1 and "must be absolute" in done.stderr
+        path = b.cw.tmp / "dc2b"
+        done = run(
+            cli.app,
+            ["backup", "targets", "add", "dc2b", "--site", "axantis-dc2", "--path", str(path)],
+        )
+        assert done.exit_code == 0 and "site=axantis-dc2" in done.stdout
+        done = run(cli.app, ["backup", "targets", "list"])
+        assert "dc2b" in done.stdout and "same-site" in done.stdout
+        done = run(cli.app, ["backup", "run", "--vm", vm_id])
+        assert done.exit_code == 1 and "no backup plan" in done.stderr
+        b.plan(vm_id)
+        done = run(cli.app, ["backup", "run", "--vm", vm_id])
+        assert done.exit_code == 0 and "1 backup(s) asked for" in done.stdout
+    finally:
+        get_settings.cache_clear()
