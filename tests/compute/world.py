@@ -22,7 +22,7 @@ from nuages.accounts import service as accounts
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.compute import schemas
-from nuages.compute.models import Host, Image, VmSnapshot
+from nuages.compute.models import Host, Image, VmExport, VmSnapshot
 from nuages.compute.runtime import ComputeRuntime, ComputeSettings
 from nuages.compute.services import hosts, images, ipam, keys, operations, vms
 from nuages.contracts import schemas as contract_schemas
@@ -171,7 +171,7 @@ def cw_fixture(
 def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]:
     """One object of each compute kind owned by ``client_id`` (for the generated access
     tests): a dedicated host, a private image, an SSH key, a VM and its create
-    operation, a snapshot of it, an IP pool (staff-only)."""
+    operation, a snapshot and an export of it, an IP pool (staff-only)."""
     tmp = Path(tempfile.mkdtemp(prefix="nuages-tenant-"))
     runtime = make_runtime(tmp / "data", world.database)
     offers = OfferRegistry.from_directory(Path(__file__).resolve().parents[2] / "offers")
@@ -226,10 +226,20 @@ def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]
                 expires_at=utc_now() + dt.timedelta(days=7),
             )
             session.add(snapshot)
+            export = VmExport(
+                vm_id=vm.id,
+                client_id=client_id,
+                disk_format="qcow2",
+                path=str(tmp / "tenant-export.qcow2"),
+                state="ready",
+                expires_at=utc_now() + dt.timedelta(days=7),
+            )
+            session.add(export)
             session.flush()
-            snapshot_id = snapshot.id
+            snapshot_id, export_id = snapshot.id, export.id
         return {
             "snapshot_id": snapshot_id,
+            "export_id": export_id,
             "vm_id": vm.id,
             "operation_id": operation.id,
             "key_id": key.id,

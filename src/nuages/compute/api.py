@@ -6,12 +6,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.compute import schemas
 from nuages.compute.models import Operation, Vm
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, backups, hosts, images, ipam, keys, snapshots, vms
+from nuages.compute.services import (
+    access,
+    backups,
+    exports,
+    hosts,
+    images,
+    ipam,
+    keys,
+    snapshots,
+    vms,
+)
 from nuages.compute.states import Action, HostState
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.errors import ValidationFailed
@@ -428,3 +439,44 @@ def restore_vm(
         session, principal, runtime(request), vm_id, body.backup_id
     )
     return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}
+
+
+# ---------------------------------------------------------------- exports (000 §18)
+
+
+@router.post("/vms/{vm_id}/exports", status_code=ACCEPTED, response_model=schemas.ExportAccepted)
+def create_export(
+    vm_id: str,
+    body: schemas.ExportCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Export the VM's disk as a qcow2 (or raw) file with its SHA-256; poll the
+    operation, then download it until ``expires_at``."""
+    export, vm, operation = exports.create_export(session, principal, runtime(request), vm_id, body)
+    return _accepted(vm, operation) | {
+        "export": schemas.ExportOut.model_validate(export),
+        "download": f"/api/v1/vms/{vm.id}/exports/{export.id}/download",
+    }
+
+
+@router.get("/vms/{vm_id}/exports", response_model=list[schemas.ExportOut])
+def list_exports(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The VM's exports, newest first."""
+    return exports.list_exports(session, principal, vm_id)
+
+
+@router.get("/vms/{vm_id}/exports/{export_id}/download", response_class=FileResponse)
+def download_export(
+    vm_id: str, export_id: str, principal: PrincipalDep, session: SessionDep
+) -> FileResponse:
+    """The exported file (``X-Checksum-SHA256`` carries its checksum); 404 once the
+    link expired."""
+    export = exports.download(session, principal, vm_id, export_id)
+    return FileResponse(
+        export.path,
+        media_type="application/octet-stream",
+        filename=f"vm-{export.vm_id}.{export.disk_format}",
+        headers={"X-Checksum-SHA256": export.sha256 or ""},
+    )

@@ -322,6 +322,14 @@ def verify_copy(partial: Path, dest: Path) -> Verified:
     return Verified(dest, dest.stat().st_blocks * 512, found.virtual_size, digest)
 
 
+def to_raw(source: Path, dest: Path) -> None:
+    """Convert the standalone qcow2 ``source`` into the raw image ``dest`` (sparse)."""
+    dest.unlink(missing_ok=True)
+    _qemu_img("convert", "-q", "-f", "qcow2", "-O", "raw", str(source), str(dest),
+              timeout_s=COPY_TIMEOUT_S)  # fmt: skip
+    dest.chmod(SNAPSHOT_MODE)
+
+
 def restore_overlay(
     source: Path, base: Path, dest: Path, *, base_format: str, size_gib: int
 ) -> DiskInfo:

@@ -390,3 +390,26 @@ class VmBackup(IdMixin, Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     deleted_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class VmExport(IdMixin, Base):
+    """A VM's disk exported as a file the client downloads (000 §18, 004 §17.2: an
+    image of each VM in a standard format): qcow2 or raw, with its SHA-256, under
+    ``data_dir/exports``; the download link works until ``expires_at``, then the file
+    is deleted. ``state`` as a snapshot's."""
+
+    __tablename__ = "vm_exports"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    disk_format: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1000))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    operation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -88,6 +88,14 @@ class RestoreRequest(Strict):
 
     backup_id: ObjectId | None = None
     original: bool = False
+
+
+class ExportCreate(Strict):
+    """Export a VM's disk (000 §18): qcow2 (the default) or raw."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"format": "qcow2"}]})
+
+    format: Literal["qcow2", "raw"] = "qcow2"
 
 
 class GrantCreate(Strict):
@@ -267,6 +275,28 @@ class BackupAccepted(BaseModel):
     operation: OperationOut
     vm: VmOut
     backup: BackupOut | None = None
+
+
+class ExportOut(Out):
+    """An export: its format, size, SHA-256 and until when it can be downloaded."""
+
+    id: str
+    vm_id: str
+    disk_format: str
+    state: str
+    size_bytes: int | None
+    sha256: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class ExportAccepted(BaseModel):
+    """The answer to an export: the operation to poll, then download the file."""
+
+    operation: OperationOut
+    vm: VmOut
+    export: ExportOut
+    download: str
 
 
 class GrantOut(Out):

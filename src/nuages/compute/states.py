@@ -45,6 +45,7 @@ class TaskState(StrEnum):
     REVERTING = "reverting"  # the disk goes back to a snapshot
     BACKING_UP = "backing_up"  # a backup copy of the disk is being written
     RESTORING = "restoring"  # the disk goes back to a backup
+    EXPORTING = "exporting"  # the disk is being copied out for the client
 
 
 class OperationState(StrEnum):
@@ -72,6 +73,7 @@ class Action(StrEnum):
     SNAPSHOT_RESTORE = "snapshot_restore"  # 002 §3: put the disk back to a snapshot
     BACKUP = "backup"  # 002 §3.5: copy the disk to another site
     RESTORE = "restore"  # 000 §5: put the disk back to a backup
+    EXPORT = "export"  # 000 §18: an image of the VM in a standard format
 
 
 V, T = VmState, TaskState
@@ -115,6 +117,7 @@ ACTIONS: dict[Action, ActionRule] = {
     # A suspended VM (paused by the provider) waits for its resumption to be backed up.
     Action.BACKUP: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.BACKING_UP),
     Action.RESTORE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR}), T.RESTORING),
+    Action.EXPORT: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.EXPORTING),
 }
 TASK_OF_CREATE = T.CREATING
 

@@ -104,15 +104,21 @@ def compute_recover() -> None:
 
 @huey.periodic_task(crontab(minute="*/15"))  # type: ignore[untyped-decorator]
 def compute_expire_snapshots() -> None:
-    """Every 15 minutes, delete the snapshots whose retention is over (002 §3: 7 days)."""
+    """Every 15 minutes, delete the snapshots whose retention is over (002 §3: 7 days)
+    and the exports whose download link expired."""
     from nuages.compute.runtime import get_runtime
     from nuages.compute.services.snapshots import expire_snapshots
 
     runtime = get_runtime()
     assert runtime.database is not None
+    from nuages.compute.services import exports
+
     removed = expire_snapshots(runtime.database, runtime)
     if removed:
         log.info("snapshots: %d expired and deleted", len(removed))
+    gone = exports.expire(runtime.database)
+    if gone:
+        log.info("exports: %d links expired, files deleted", len(gone))
 
 
 @huey.periodic_task(crontab(minute="*/15"))  # type: ignore[untyped-decorator]

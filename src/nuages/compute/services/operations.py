@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from nuages.compute.hypervisor import DomainNotFound, DomainStatus, HostUnreachable, PowerState
 from nuages.compute.models import Host, Image, Operation, Vm
 from nuages.compute.runtime import ComputeRuntime, runner_id
-from nuages.compute.services import backups, ipam, outages, snapshots, work
+from nuages.compute.services import backups, exports, ipam, outages, snapshots, work
 from nuages.compute.states import SETTLED, OperationState, VmState, check_transition
 from nuages.history import service as history
 from nuages.history.service import Actor
@@ -41,7 +41,7 @@ log = logging.getLogger("nuages.compute")
 Q, R = OperationState.QUEUED.value, OperationState.RUNNING.value
 INTERRUPTED = "interrupted by a crash"
 # Operations writing a copy of the disk (a snapshot, a backup): undone when they fail.
-COPIES = ("snapshot", "backup")
+COPIES = ("snapshot", "backup", "export")
 # The power state that shows an interrupted operation reached its goal anyway.
 GOALS = {
     "start": PowerState.RUNNING,
@@ -215,6 +215,7 @@ def succeed(session: Session, job: work.Job, status: DomainStatus | None) -> Non
         outages.close_outage(session, vm, utc_now(), Actor.system(f"operation {job.kind}"))
     snapshots.on_success(session, job)
     backups.on_success(session, job)
+    exports.on_success(session, job)
     _finish(session, job, OperationState.SUCCEEDED, None)
 
 
@@ -232,6 +233,7 @@ def fail(session: Session, job: work.Job, error: str) -> None:
     _settle(session, job, becomes, values, f"failed: {error}", _who(session, job))
     snapshots.on_failure(session, job)
     backups.on_failure(session, job)
+    exports.on_failure(session, job)
     _finish(session, job, OperationState.FAILED, error)
 
 
@@ -337,6 +339,7 @@ def _recover_job(database: Database, runtime: ComputeRuntime, job: work.Job) -> 
             )
             snapshots.on_failure(session, job)
             backups.on_failure(session, job)
+            exports.on_failure(session, job)
             _finish(session, job, OperationState.FAILED, f"{INTERRUPTED}; nothing was kept")
         return "rolled back"
     if job.kind in ("reinstall", "snapshot_restore", "restore") and _observe(runtime, job):

@@ -267,7 +267,11 @@ def _copy_to(runtime: ComputeRuntime, job: Job, dest: Path) -> DomainStatus:
 
 
 def copy_dest(job: Job) -> Path:
-    """Where the copy of a snapshot or backup operation goes."""
+    """Where the copy of a snapshot, backup or export operation goes (an export to raw
+    first goes to a qcow2 beside it)."""
+    if job.kind == "export":
+        path = Path(str(job.params["path"]))
+        return path.with_suffix(".qcow2") if path.suffix == ".raw" else path
     if job.kind == "backup":
         return Path(str(job.params["path"]))
     return job.files.snapshot(str(job.params["snapshot_id"]))
@@ -283,6 +287,27 @@ def backup(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     return _copy_to(runtime, job, copy_dest(job))
 
 
+def export(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Export the disk (000 §18): the point-in-time standalone qcow2 copy, converted to
+    raw on request; the SHA-256 is the delivered file's."""
+    status = _copy_to(runtime, job, copy_dest(job))
+    final = Path(str(job.params["path"]))
+    if final.suffix == ".raw":
+        qcow2 = copy_dest(job)
+        partial = disks.partial_of(final)
+        try:
+            disks.to_raw(qcow2, partial)
+            digest = disks.sha256_of(partial)
+            partial.replace(final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            qcow2.unlink(missing_ok=True)
+        job.extra.update(size_bytes=final.stat().st_size, sha256=digest)
+    return status
+
+
 def undo_copy(runtime: ComputeRuntime, job: Job) -> None:
     """Remove whatever a failed or interrupted snapshot or backup left: a copy still
     running on the host is aborted, the partial and final files deleted. Never raises."""
@@ -292,7 +317,8 @@ def undo_copy(runtime: ComputeRuntime, job: Job) -> None:
             runtime.hypervisor(job.host_uri).abort_disk_copy(job.uuid)
         except NuagesError as exc:
             log.warning("copy of %s: could not abort it: %s", job.vm_id, exc)
-    for path in (disks.partial_of(dest), dest):
+    final = Path(str(job.params.get("path") or dest))
+    for path in (disks.partial_of(dest), dest, disks.partial_of(final), final):
         path.unlink(missing_ok=True)
 
 
@@ -341,4 +367,5 @@ WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
     "snapshot_restore": snapshot_restore,
     "backup": backup,
     "restore": restore,
+    "export": export,
 }

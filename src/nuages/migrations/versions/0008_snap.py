@@ -1,4 +1,4 @@
-"""compute: VM snapshots (002 §3: at most 2 per VM, kept 7 days) and backups (002 §3.5)
+"""compute: VM snapshots (002 §3), backups (002 §3.5) and disk exports (000 §18)
 
 Revision ID: 0008_snap
 Revises: 0006_comp
@@ -119,8 +119,39 @@ def upgrade() -> None:
     for column in ("vm_id", "client_id", "target_id", "state", "expires_at"):
         op.create_index(op.f(f"ix_vm_backups_{column}"), "vm_backups", [column], unique=False)
 
+    op.create_table(
+        "vm_exports",
+        sa.Column("vm_id", sa.String(length=36), nullable=False),
+        sa.Column("client_id", sa.String(length=36), nullable=False),
+        sa.Column("disk_format", sa.String(length=8), nullable=False),
+        sa.Column("path", sa.String(length=1000), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("operation_id", sa.String(length=36), nullable=True),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("created_at", nuages.kernel.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", nuages.kernel.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("deleted_at", nuages.kernel.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.id"],
+            name=op.f("fk_vm_exports_client_id_clients"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vm_id"], ["vms.id"], name=op.f("fk_vm_exports_vm_id_vms"), ondelete="RESTRICT"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_vm_exports")),
+    )
+    for column in ("vm_id", "client_id", "state", "expires_at"):
+        op.create_index(op.f(f"ix_vm_exports_{column}"), "vm_exports", [column], unique=False)
+
 
 def downgrade() -> None:
+    for column in ("vm_id", "client_id", "state", "expires_at"):
+        op.drop_index(op.f(f"ix_vm_exports_{column}"), table_name="vm_exports")
+    op.drop_table("vm_exports")
     for column in ("vm_id", "client_id", "target_id", "state", "expires_at"):
         op.drop_index(op.f(f"ix_vm_backups_{column}"), table_name="vm_backups")
     op.drop_table("vm_backups")
