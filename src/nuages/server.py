@@ -20,7 +20,7 @@ def prepare(settings: Settings) -> Database:
     """Create the data directory and bring the database schema up to date."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.effective_database_url)
-    return Database(settings.effective_database_url)
+    return Database.from_settings(settings)
 
 
 def first_admin(database: Database, email: str) -> tuple[str, str] | None:
@@ -31,6 +31,19 @@ def first_admin(database: Database, email: str) -> tuple[str, str] | None:
         return None
     user, password = created
     return user.email, password
+
+
+def _qemu_reach(settings: Settings, database: Database) -> list[str]:
+    """Whether QEMU's user reaches the data directory (issue #18); never stops ``up``."""
+    from nuages.compute.runtime import ComputeRuntime
+    from nuages.compute.services.hosts import reach_warnings
+
+    runtime = ComputeRuntime(settings, database=database)
+    try:
+        with database.unit() as session:
+            return reach_warnings(session, runtime)
+    finally:
+        runtime.close()
 
 
 def make_consumer(workers: int, periodic: bool = True) -> Consumer:
@@ -78,6 +91,8 @@ def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     announce(f"database:     {settings.effective_database_url}")
     for line in seller_notice(settings):
         announce(line)
+    for warning in _qemu_reach(settings, database):
+        announce(f"WARNING:      {warning}")
     if creds is not None:
         announce("first admin created; these credentials are shown once:")
         announce(f"  e-mail:     {creds[0]}")

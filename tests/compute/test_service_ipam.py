@@ -3,7 +3,9 @@ entries (bridge mode, on libvirt's test driver only: no real bridge is ever star
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,9 +52,17 @@ def world_with(cw: ComputeWorld, **host: Any) -> tuple[str, Principal]:
 
 @pytest.fixture
 def small_ports(world: World, offers: Any, tmp_path: Path, database: Any) -> Iterator[ComputeWorld]:
-    """A runtime whose SSH port range holds three ports."""
-    runtime = make_runtime(tmp_path / "data", database, ssh_port_first=43100, ssh_port_last=43102)
-    yield ComputeWorld(world, runtime, offers, tmp_path)
+    """A runtime whose SSH port range holds three ports, its data directory where QEMU's
+    user can reach it (pytest's ``tmp_path`` sits below a 0700 directory: adding
+    ``qemu:///system`` there is refused, issue #18)."""
+    folder = Path(tempfile.mkdtemp(prefix="nuages-ipam-"))
+    folder.chmod(0o755)
+    runtime = make_runtime(folder / "data", database, ssh_port_first=43100, ssh_port_last=43102)
+    try:
+        yield ComputeWorld(world, runtime, offers, tmp_path)
+    finally:
+        runtime.close()
+        shutil.rmtree(folder, ignore_errors=True)
     runtime.close()
 
 

@@ -52,6 +52,14 @@ class HostUnreachable(HypervisorError):
     title = "The host cannot be reached"
 
 
+class QemuCannotReach(HypervisorError):
+    """A directory or file QEMU must open is out of reach of the user QEMU runs as."""
+
+    status = 409
+    slug = "qemu-cannot-reach"
+    title = "QEMU cannot reach the data directory"
+
+
 class DomainNotFound(NotFound):
     """No domain with this UUID exists on the host."""
 
@@ -221,6 +229,14 @@ class CpuTime:
 
 
 @dataclass(frozen=True)
+class QemuUser:
+    """The user and group QEMU processes run as on a host (libvirt's configuration)."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class HostCapacity:
     """The size of a host and what is left of it.
 
@@ -245,6 +261,11 @@ class Hypervisor(Protocol):
     ``HypervisorError`` when the hypervisor fails for another reason. Methods naming a
     domain raise ``DomainNotFound`` when no domain has that UUID, and
     ``InvalidTransition`` when the domain's power state does not allow the operation.
+
+    A connection lost under a call (the daemon restarted) is repaired by the driver and
+    the call run once more when that is safe (reads, and actions checked against the
+    domain's state first); ``HostUnreachable`` then means the host stayed away, or that
+    an action which must not be repeated may or may not have happened (issue #18).
     """
 
     def create(self, spec: DomainSpec) -> DomainStatus:
@@ -351,6 +372,12 @@ class Hypervisor(Protocol):
     def abort_disk_copy(self, uuid: UUID) -> bool:
         """Stop a disk copy still running on the domain (its caller died); True if one
         was running."""
+        ...
+
+    def qemu_user(self) -> QemuUser | None:
+        """The user QEMU runs as on the host, as libvirt's configuration sets it
+        (qemu.conf ``user``/``group``; the daemon's user in session mode). None when
+        the host runs no QEMU (libvirt's test driver). Read-only."""
         ...
 
     def probe_acceleration(self) -> Accel:

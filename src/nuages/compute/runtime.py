@@ -15,11 +15,12 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 import libvirt
@@ -27,13 +28,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
 from nuages.compute.drivers.libvirt import LibvirtHypervisor
-from nuages.compute.hypervisor import LOOPBACK, HostUnreachable, Hypervisor, HypervisorError
+from nuages.compute.drivers.libvirt.connection import Attempt, Link
+from nuages.compute.hypervisor import LOOPBACK, Hypervisor, HypervisorError
 from nuages.kernel.db import Database, after_commit
 from nuages.kernel.settings import Settings, get_settings
 
 log = logging.getLogger("nuages.compute")
 
 Executor = Literal["queue", "thread", "manual"]
+_T = TypeVar("_T")
 
 
 class ComputeSettings(BaseSettings):
@@ -59,6 +62,9 @@ class ComputeSettings(BaseSettings):
     # An operation running this long on another machine is taken as abandoned.
     operation_stale_s: int = 3600
     storage_pool: str | None = None
+    # After a lost libvirt connection (daemon restart), how long a call waits for the
+    # daemon to answer again before the host counts as unreachable.
+    reconnect_s: float = 10.0
 
 
 _DRIVERS: dict[str, Callable[..., Hypervisor]] = {"libvirt": LibvirtHypervisor}
@@ -86,65 +92,69 @@ class LibvirtDhcp:
     """Static DHCP host entries on a libvirt network (bridge mode), on one host.
 
     Only ever used with networks the operator defined; nuages never starts a network.
+    The connection survives a daemon restart like the driver's (``Link``); adding and
+    removing an entry check the entries first, so a retry is harmless.
     """
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self._conn: libvirt.virConnect | None = None
-        self._lock = threading.Lock()
+        self._link = Link(uri)
 
-    def _network(self, name: str) -> libvirt.virNetwork:
-        with self._lock:
-            if self._conn is None:
-                try:
-                    self._conn = libvirt.open(self.uri)
-                except libvirt.libvirtError as exc:
-                    raise HostUnreachable(f"cannot reach {self.uri}: {exc}") from exc
-            conn = self._conn
+    def _run(self, name: str, what: str, fn: Callable[[libvirt.virNetwork], _T]) -> _T:
+        def call(conn: libvirt.virConnect, _attempt: Attempt) -> _T:
+            try:
+                net = conn.networkLookupByName(name)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
+                    raise HypervisorError(f"{self.uri}: no network {name!r}") from exc
+                raise
+            return fn(net)
+
         try:
-            return conn.networkLookupByName(name)
+            return self._link.run(call, what=what, safe=True)
         except libvirt.libvirtError as exc:
-            raise HypervisorError(f"{self.uri}: no network {name!r}") from exc
+            raise HypervisorError(f"{self.uri}: {what}: {exc.get_error_message()}") from exc
 
     def hosts(self, network: str) -> list[tuple[str, str]]:
         """The (mac, ip) static entries of ``network``."""
-        import xml.etree.ElementTree as ET
-
-        root = ET.fromstring(self._network(network).XMLDesc(0))  # noqa: S314 - libvirt's XML
-        return [(h.get("mac", ""), h.get("ip", "")) for h in root.iterfind("ip/dhcp/host")]
+        return self._run(network, "DHCP entries read", _dhcp_hosts)
 
     def add(self, network: str, mac: str, ip: str, name: str) -> None:
         """Give ``mac`` the address ``ip`` (idempotent)."""
-        if (mac, ip) in self.hosts(network):
-            return
-        self._update(network, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, mac, ip, name)
+
+        def add(net: libvirt.virNetwork) -> None:
+            if (mac, ip) not in _dhcp_hosts(net):
+                _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, mac, ip, name)
+
+        self._run(network, f"DHCP entry for {mac}", add)
 
     def remove(self, network: str, mac: str, ip: str, name: str) -> None:
         """Remove the entry of ``mac`` (absent is not an error)."""
-        if (mac, ip) not in self.hosts(network):
-            return
-        self._update(network, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, mac, ip, name)
 
-    def _update(self, network: str, command: int, mac: str, ip: str, name: str) -> None:
-        net = self._network(network)
-        flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
-        if net.isActive():
-            flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
-        entry = f"<host mac='{mac}' name='{name}' ip='{ip}'/>"
-        try:
-            net.update(command, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, entry, flags)
-        except libvirt.libvirtError as exc:
-            raise HypervisorError(f"{self.uri}: DHCP entry for {mac}: {exc}") from exc
+        def remove(net: libvirt.virNetwork) -> None:
+            if (mac, ip) in _dhcp_hosts(net):
+                _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, mac, ip, name)
+
+        self._run(network, f"DHCP entry for {mac}", remove)
 
     def close(self) -> None:
         """Close the connection."""
-        with self._lock:
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except libvirt.libvirtError:
-                pass
+        self._link.close()
+
+
+def _dhcp_hosts(net: libvirt.virNetwork) -> list[tuple[str, str]]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(net.XMLDesc(0))  # noqa: S314 - libvirt's XML
+    return [(h.get("mac", ""), h.get("ip", "")) for h in root.iterfind("ip/dhcp/host")]
+
+
+def _update(net: libvirt.virNetwork, command: int, mac: str, ip: str, name: str) -> None:
+    flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    if net.isActive():
+        flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
+    entry = f"<host mac='{mac}' name='{name}' ip='{ip}'/>"
+    net.update(command, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, entry, flags)
 
 
 class ComputeRuntime:
@@ -163,6 +173,11 @@ class ComputeRuntime:
         self._dhcp: dict[str, LibvirtDhcp] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # uri → (when, why) of the last lost connection, cleared once reconnected: the
+        # runtime hears of a restarted daemon from libvirt's close callback, before an
+        # operation does.
+        self.lost: dict[str, tuple[float, str]] = {}
+        self.losses: dict[str, int] = {}  # uri → connections lost so far
 
     # -- drivers ----------------------------------------------------------------------
 
@@ -176,10 +191,43 @@ class ComputeRuntime:
                     uri,
                     storage_pool=self.compute.storage_pool,
                     disk_dir=self.vm_root,
-                    probe_dir=self.settings.data_dir / "probe",
+                    probe_dir=self.probe_dir,
+                    listener=self._connection_lost,
+                    reconnect_s=self.compute.reconnect_s,
                 )
                 self._hypervisors[uri] = hv
             return hv
+
+    def _connection_lost(self, uri: str, reason: str) -> None:
+        """The driver's listener: note the loss and reconnect in the background, so the
+        next operation finds a live connection (and the log says when it came back)."""
+        log.warning("lost the libvirt connection to %s: %s; reconnecting", uri, reason)
+        with self._lock:
+            first = uri not in self.lost
+            self.losses[uri] = self.losses.get(uri, 0) + 1
+            self.lost[uri] = (time.monotonic(), reason)
+        if first:
+            threading.Thread(
+                target=self._reconnect, args=(uri,), name="nuages-reconnect", daemon=True
+            ).start()
+
+    def _reconnect(self, uri: str, give_up_s: float = 300.0) -> None:
+        deadline = time.monotonic() + give_up_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                hv = self._hypervisors.get(uri)
+                since = self.lost.get(uri)
+            if hv is None or since is None:
+                return  # closed meanwhile
+            try:
+                hv.list_domains()
+            except HypervisorError:
+                time.sleep(1.0)
+                continue
+            with self._lock:
+                self.lost.pop(uri, None)
+            log.warning("reconnected to %s after %.1f s", uri, time.monotonic() - since[0])
+            return
 
     def dhcp(self, uri: str) -> LibvirtDhcp:
         """Static DHCP entries on the host at ``uri`` (bridge mode)."""
@@ -229,6 +277,22 @@ class ComputeRuntime:
     def images_dir(self) -> Path:
         """The directory holding imported and built images."""
         return self.settings.data_dir / "images"
+
+    @property
+    def backups_dir(self) -> Path:
+        """The directory holding VM backups."""
+        return self.settings.data_dir / "backups"
+
+    @property
+    def probe_dir(self) -> Path:
+        """Where the acceleration probe puts its guest's files."""
+        return self.settings.data_dir / "probe"
+
+    def qemu_paths(self) -> list[Path]:
+        """Every directory QEMU opens files in (``reach``): disks and seeds, images,
+        backups, the probe's files."""
+        data = self.settings.data_dir
+        return [data, self.vm_root, self.images_dir, self.backups_dir, self.probe_dir]
 
     def vm_files(self, vm_id: str) -> VmFiles:
         """The files of VM ``vm_id`` (not created here)."""

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from nuages.accounts.models import Client
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
-from nuages.compute import schemas
-from nuages.compute.hypervisor import Accel, HostCapacity
+from nuages.compute import reach, schemas
+from nuages.compute.hypervisor import Accel, HostCapacity, HypervisorError, QemuCannotReach
 from nuages.compute.models import Host, HostSite, PortLease, Vm
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services.reconcile import mark_unknown
@@ -67,12 +67,38 @@ def check_uri(uri: str) -> str:
 
 
 def inspect(runtime: ComputeRuntime, uri: str, *, probe: bool = True) -> HostFacts:
-    """Connect to the host, read its capacity and find whether KVM really works (no
-    database). Without ``probe`` the host is taken as software-emulated (TCG)."""
+    """Connect to the host, check that QEMU's user there reaches the data directory
+    (``reach``: else ``QemuCannotReach`` saying what to change, and nothing is
+    recorded), read its capacity and find whether KVM really works (no database).
+    Without ``probe`` the host is taken as software-emulated (TCG)."""
     hv = runtime.hypervisor(check_uri(uri))
+    reach.require(hv, uri, runtime.qemu_paths())
     capacity = hv.capacity()
     accel: Accel = hv.probe_acceleration() if probe else "tcg"
     return HostFacts(capacity=capacity, accel=accel)
+
+
+def reach_warnings(session: Session, runtime: ComputeRuntime) -> list[str]:
+    """The start-up check of ``nuages up``: for every watched local QEMU host (else the
+    configured ``NUAGES_LIBVIRT_URI``), whether QEMU's user there reaches the data
+    directory; one plain sentence per problem, saying what to change (``reach``)."""
+    uris = [
+        h.uri
+        for h in session.execute(
+            select(Host).where(Host.state != HostState.DISABLED.value).order_by(Host.name)
+        ).scalars()
+    ] or [runtime.settings.libvirt_uri]
+    out = []
+    for uri in uris:
+        if not reach.is_local_qemu(uri):
+            continue
+        try:
+            reach.require(runtime.hypervisor(uri), uri, runtime.qemu_paths())
+        except QemuCannotReach as exc:
+            out.append(exc.detail)
+        except HypervisorError as exc:
+            out.append(f"could not check what QEMU reaches on {uri}: {exc.detail}")
+    return out
 
 
 def default_name(uri: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from nuages.compute import disks
+from nuages.compute import disks, reach
 from nuages.compute.hypervisor import (
     Accel,
     Boot,
@@ -110,9 +110,15 @@ def spec_of(job: Job) -> DomainSpec:
 
 
 def create(runtime: ComputeRuntime, job: Job) -> DomainStatus:
-    """Overlay disk, seed ISO, host-side network, then define and start the domain."""
+    """Overlay disk, seed ISO, host-side network, then define and start the domain.
+
+    QEMU's user must reach the VM's directory and the image's files: checked once the
+    directory exists and before anything is written in it, so a data directory QEMU
+    cannot enter fails the create with what to change (``reach``), and ``undo_create``
+    leaves nothing behind."""
     hv = _hv(runtime, job)
     files = runtime.make_vm_dir(job.vm_id)
+    reach.require(hv, job.host_uri or "", qemu_files(job))
     disks.create_overlay(
         job.image.base, files.disk, size_gib=job.disk_gib, base_format=job.image.disk_format
     )
@@ -126,6 +132,13 @@ def create(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     )
     ipam.attach(runtime, job.host_uri or "", job.plan, job.vm_name)
     return hv.create(spec_of(job))
+
+
+def qemu_files(job: Job) -> list[Path]:
+    """What QEMU opens for this VM: its directory (disk, seed), the image's files."""
+    image = job.image
+    found = [job.files.directory, image.base, image.kernel, image.initrd]
+    return [p for p in found if p is not None]
 
 
 def attachable(job: Job) -> None:

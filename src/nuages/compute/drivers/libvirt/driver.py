@@ -17,18 +17,25 @@ domains by UUID.
 from __future__ import annotations
 
 import os
-import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import libvirt
 
 from nuages.compute.drivers.libvirt import domxml
+from nuages.compute.drivers.libvirt.connection import (
+    OPEN_CODES,
+    Attempt,
+    Link,
+    Listener,
+    is_lost,
+)
 from nuages.compute.hypervisor import (
     Accel,
     CpuTime,
@@ -41,6 +48,7 @@ from nuages.compute.hypervisor import (
     Hypervisor,
     HypervisorError,
     PowerState,
+    QemuUser,
     StopReason,
     check_resources,
 )
@@ -66,15 +74,9 @@ _STATES: dict[int, PowerState] = {
     libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.GUEST_SUSPENDED,
 }
 
-# Errors that mean the connection itself is gone (daemon restarted, SSH link cut).
-_CONNECTION_ERRORS = {
-    libvirt.VIR_ERR_NO_CONNECT,
-    libvirt.VIR_ERR_INVALID_CONN,
-    libvirt.VIR_ERR_AUTH_FAILED,
-    libvirt.VIR_ERR_AUTH_UNAVAILABLE,
-    libvirt.VIR_ERR_RPC,
-}
+# Errors from these layers mean the link to the daemon failed, not the hypervisor.
 _CONNECTION_DOMAINS = {libvirt.VIR_FROM_RPC, libvirt.VIR_FROM_REMOTE}
+_T = TypeVar("_T")
 
 _UNDEFINE_FLAGS = (
     libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
@@ -113,12 +115,30 @@ def stop_reason(state: int, reason: int) -> StopReason | None:
     return _STOP_REASONS.get(reason, StopReason.UNKNOWN)
 
 
+def qemu_user_of(capabilities_xml: str) -> QemuUser | None:
+    """The uid:gid of the DAC security model's base label in libvirt's capabilities
+    (``<baselabel type='kvm'>+64055:+64055</baselabel>``: qemu.conf's ``user`` and
+    ``group``, or the daemon's own user in session mode); None without a DAC model."""
+    caps = ET.fromstring(capabilities_xml)  # noqa: S314 - libvirt's own XML
+    for model in caps.iterfind("host/secmodel"):
+        if (model.findtext("model") or "") != "dac":
+            continue
+        labels = {b.get("type"): (b.text or "") for b in model.iterfind("baselabel")}
+        label = labels.get("kvm") or labels.get("qemu") or next(iter(labels.values()), "")
+        uid, _, gid = label.partition(":")
+        try:
+            return QemuUser(uid=int(uid.lstrip("+")), gid=int(gid.lstrip("+")))
+        except ValueError:
+            return None
+    return None
+
+
 class LibvirtHypervisor:
     """The hypervisor of one host, reached through libvirt at ``uri``.
 
-    The connection opens on first use and reopens after the host was unreachable; a call
-    that fails because the connection broke raises ``HostUnreachable`` and is not retried
-    (the operation may or may not have happened: ask ``status``).
+    The connection opens on first use and survives the daemon's restarts (``connection``:
+    close callback, keepalive, one retry of a call whose connection broke when the call
+    is safe to repeat). ``listener(uri, reason)`` hears of every lost connection.
 
     ``storage_pool`` names the libvirt pool whose size ``capacity`` reports as disk; on a
     local URI without a pool, the file system holding ``disk_dir`` is reported instead.
@@ -131,13 +151,15 @@ class LibvirtHypervisor:
         storage_pool: str | None = None,
         disk_dir: Path | None = None,
         probe_dir: Path | None = None,
+        listener: Listener | None = None,
+        reconnect_s: float = 10.0,
+        watch: bool = True,
     ) -> None:
         self.uri = uri
         self.storage_pool = storage_pool
         self.disk_dir = disk_dir
         self.probe_dir = probe_dir
-        self._conn: libvirt.virConnect | None = None
-        self._lock = threading.Lock()
+        self.link = Link(uri, listener=listener, reconnect_s=reconnect_s, watch=watch)
 
     @property
     def is_local(self) -> bool:
@@ -146,47 +168,73 @@ class LibvirtHypervisor:
 
     def close(self) -> None:
         """Close the connection (the next call reopens it)."""
-        with self._lock:
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except libvirt.libvirtError:
-                pass  # closing a dead connection fails; it is closed either way
+        self.link.close()
 
     # -- lifecycle ------------------------------------------------------------------
 
     def create(self, spec: DomainSpec) -> DomainStatus:
-        """Define the domain persistently and start it; see ``Hypervisor.create``."""
-        conn = self._connection()
-        with self._errors(spec.uuid):
+        """Define the domain persistently and start it; see ``Hypervisor.create``.
+
+        Retried after a lost connection: the UUID is the platform's, so a domain found
+        with it on the second try is the one the first try defined; it is started if
+        the first start did not get through."""
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            if attempt.retrying and attempt.acted_before:
+                dom = self._find(conn, spec.uuid)
+                if dom is not None:
+                    self._start_defined(dom, spec.uuid)
+                    return self._status_of(dom, spec.uuid)
             if self._find(conn, spec.uuid) is not None:
                 raise DomainExists(f"a domain with UUID {spec.uuid} exists on {self.uri}")
             if self._find_by_name(conn, spec.name) is not None:
                 raise DomainExists(f"a domain named {spec.name} exists on {self.uri}")
-            dom = conn.defineXML(domxml.domain_xml(spec))
+            dom = attempt.act(lambda: conn.defineXML(domxml.domain_xml(spec)))
+            self._start_defined(dom, spec.uuid)
+            return self._status_of(dom, spec.uuid)
+
+        with self._errors(spec.uuid):
+            return self._link_run(call, "create", safe=True)
+
+    def _start_defined(self, dom: libvirt.virDomain, uuid: UUID) -> None:
+        """Start a domain create() just defined; a refused start undefines it again
+        (a failed create leaves nothing defined), a lost connection keeps it for the
+        retry to start."""
+        if dom.isActive():
+            return
         try:
-            with self._errors(spec.uuid):
-                dom.create()
+            dom.create()
+        except libvirt.libvirtError as exc:
+            if not is_lost(exc, dom.connect()):
+                self._forget(dom)
+            raise
         except BaseException:
-            # Post-condition: a failed create leaves nothing defined.
             self._forget(dom)
             raise
-        return self._status_of(dom, spec.uuid)
 
     def start(self, uuid: UUID) -> DomainStatus:
-        """Start a defined, shut-off domain; see ``Hypervisor.start``."""
-        with self._errors(uuid):
-            dom = self._lookup(uuid)
+        """Start a defined, shut-off domain; see ``Hypervisor.start``. Retried after a
+        lost connection: a domain found active on the second try was started by the
+        first."""
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            dom = self._lookup(conn, uuid)
             if dom.isActive():
+                if attempt.retrying and attempt.acted_before:
+                    return self._status_of(dom, uuid)
                 raise InvalidTransition(f"domain {uuid} is already active")
-            dom.create()
+            attempt.act(dom.create)
             return self._status_of(dom, uuid)
 
-    def shutdown(self, uuid: UUID, timeout_s: float) -> DomainStatus:
-        """Graceful ACPI power-off, forced after ``timeout_s``; see ``Hypervisor.shutdown``."""
         with self._errors(uuid):
-            dom = self._lookup(uuid)
+            return self._link_run(call, "start", safe=True)
+
+    def shutdown(self, uuid: UUID, timeout_s: float) -> DomainStatus:
+        """Graceful ACPI power-off, forced after ``timeout_s``; see ``Hypervisor.shutdown``.
+        Safe to retry: a shut-off domain is the goal reached."""
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            dom = self._lookup(conn, uuid)
             if not dom.isActive():
                 return self._status_of(dom, uuid)
             if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
@@ -196,7 +244,7 @@ class LibvirtHypervisor:
                 return self._status_of(dom, uuid)
             # Flags 0 lets the driver pick: ACPI power button on QEMU without a guest
             # agent; the test driver refuses an explicit ACPI flag.
-            self._ignore_not_running(lambda: dom.shutdownFlags(0))
+            attempt.act(lambda: self._ignore_not_running(lambda: dom.shutdownFlags(0)))
             deadline = time.monotonic() + timeout_s
             while dom.isActive() and time.monotonic() < deadline:
                 time.sleep(_POLL_S)
@@ -204,137 +252,199 @@ class LibvirtHypervisor:
                 self._destroy(dom)
             return self._status_of(dom, uuid)
 
-    def destroy(self, uuid: UUID) -> DomainStatus:
-        """Stop the domain at once; see ``Hypervisor.destroy``."""
         with self._errors(uuid):
-            dom = self._lookup(uuid)
+            return self._link_run(call, "stop", safe=True)
+
+    def destroy(self, uuid: UUID) -> DomainStatus:
+        """Stop the domain at once; see ``Hypervisor.destroy`` (idempotent)."""
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            dom = self._lookup(conn, uuid)
             if dom.isActive():
-                self._destroy(dom)
+                attempt.act(lambda: self._destroy(dom))
             return self._status_of(dom, uuid)
 
-    def reboot(self, uuid: UUID) -> DomainStatus:
-        """ACPI reboot of a running domain; see ``Hypervisor.reboot``."""
         with self._errors(uuid):
-            dom = self._lookup(uuid)
+            return self._link_run(call, "destroy", safe=True)
+
+    def reboot(self, uuid: UUID) -> DomainStatus:
+        """ACPI reboot of a running domain; see ``Hypervisor.reboot``. Not repeated
+        once sent: a second reboot is not harmless, and nothing shows whether the first
+        got through (the guest stays running either way)."""
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            dom = self._lookup(conn, uuid)
             self._require_state(dom, uuid, {libvirt.VIR_DOMAIN_RUNNING}, "reboot")
-            dom.reboot(0)
+            attempt.act(lambda: dom.reboot(0))
             return self._status_of(dom, uuid)
+
+        with self._errors(uuid):
+            return self._link_run(call, "reboot", safe=False)
 
     def pause(self, uuid: UUID) -> DomainStatus:
         """Freeze the vCPUs, keep memory and disks; see ``Hypervisor.pause``."""
-        with self._errors(uuid):
-            dom = self._lookup(uuid)
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            dom = self._lookup(conn, uuid)
             if dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
                 self._require_state(dom, uuid, {libvirt.VIR_DOMAIN_RUNNING}, "pause")
-                dom.suspend()
+                attempt.act(dom.suspend)
             return self._status_of(dom, uuid)
+
+        with self._errors(uuid):
+            return self._link_run(call, "pause", safe=True)
 
     def resume(self, uuid: UUID) -> DomainStatus:
         """Let a paused domain run again; see ``Hypervisor.resume``."""
-        with self._errors(uuid):
-            dom = self._lookup(uuid)
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            dom = self._lookup(conn, uuid)
             if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
                 self._require_state(dom, uuid, {libvirt.VIR_DOMAIN_PAUSED}, "resume")
-                dom.resume()
+                attempt.act(dom.resume)
             return self._status_of(dom, uuid)
 
-    def undefine(self, uuid: UUID) -> None:
-        """Destroy if active, then remove the definition; see ``Hypervisor.undefine``."""
         with self._errors(uuid):
-            dom = self._lookup(uuid)
+            return self._link_run(call, "resume", safe=True)
+
+    def undefine(self, uuid: UUID) -> None:
+        """Destroy if active, then remove the definition; see ``Hypervisor.undefine``.
+        Retried after a lost connection: no domain on the second try, when the first
+        had asked for the removal, is the removal done."""
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> None:
+            dom = self._find(conn, uuid)
+            if dom is None:
+                if attempt.retrying and attempt.acted_before:
+                    return
+                raise DomainNotFound(f"no domain {uuid} on {self.uri}")
             if dom.isActive():
-                self._destroy(dom)
-            self._undefine(dom)
+                attempt.act(lambda: self._destroy(dom))
+            attempt.act(lambda: self._undefine(dom))
+
+        with self._errors(uuid):
+            self._link_run(call, "delete", safe=True)
 
     def set_resources(self, uuid: UUID, vcpus: int, memory_mib: int) -> DomainStatus:
-        """Resize a shut-off domain's definition; see ``Hypervisor.set_resources``."""
+        """Resize a shut-off domain's definition; see ``Hypervisor.set_resources``
+        (defining the same XML twice is harmless)."""
         check_resources(vcpus, memory_mib)
-        with self._errors(uuid):
-            conn = self._connection()
-            dom = self._lookup(uuid)
+
+        def call(conn: libvirt.virConnect, attempt: Attempt) -> DomainStatus:
+            dom = self._lookup(conn, uuid)
             if dom.isActive():
                 raise InvalidTransition(f"domain {uuid} must be shut off to change its size")
             xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-            dom = conn.defineXML(domxml.with_resources(xml, vcpus, memory_mib))
+            dom = attempt.act(lambda: conn.defineXML(domxml.with_resources(xml, vcpus, memory_mib)))
             return self._status_of(dom, uuid)
+
+        with self._errors(uuid):
+            return self._link_run(call, "resize", safe=True)
 
     # -- observation ------------------------------------------------------------------
 
     def status(self, uuid: UUID) -> DomainStatus:
         """One domain as libvirt reports it; see ``Hypervisor.status``."""
         with self._errors(uuid):
-            return self._status_of(self._lookup(uuid), uuid)
+            return self._link_run(
+                lambda conn, _a: self._status_of(self._lookup(conn, uuid), uuid),
+                "status read",
+                safe=True,
+            )
 
     def cpu_time(self, uuid: UUID) -> CpuTime:
         """CPU nanoseconds the domain used so far (``virDomainGetInfo``), with the time
         of the reading; see ``Hypervisor.cpu_time``. libvirt's test driver reports its
         running domains as busy on one CPU all along."""
-        with self._errors(uuid):
-            _state, _max_kib, _kib, vcpus, cpu_ns = self._lookup(uuid).info()
+
+        def call(conn: libvirt.virConnect, _a: Attempt) -> CpuTime:
+            _state, _max_kib, _kib, vcpus, cpu_ns = self._lookup(conn, uuid).info()
             return CpuTime(cpu_ns=int(cpu_ns), host_ns=time.time_ns(), vcpus=int(vcpus))
+
+        with self._errors(uuid):
+            return self._link_run(call, "CPU time read", safe=True)
 
     def list_domains(self) -> list[DomainStatus]:
         """Every domain of the host from one bulk stats call; see ``Hypervisor``."""
-        conn = self._connection()
+        with self._errors(None):
+            return self._link_run(lambda conn, _a: self._list(conn), "domain list", safe=True)
+
+    def _list(self, conn: libvirt.virConnect) -> list[DomainStatus]:
         wanted = (
             libvirt.VIR_DOMAIN_STATS_STATE
             | libvirt.VIR_DOMAIN_STATS_VCPU
             | libvirt.VIR_DOMAIN_STATS_BALLOON
         )
         out: list[DomainStatus] = []
-        with self._errors(None):
-            for dom, stats in conn.getAllDomainStats(wanted, 0):
-                uuid = UUID(dom.UUIDString())
-                raw = (stats["state.state"], stats["state.reason"])
-                state = power_state(*raw)
-                vcpus = stats.get("vcpu.current")
-                memory_kib = stats.get("balloon.maximum")
-                if vcpus is None or memory_kib is None:
-                    # The test driver only reports the state group; ask per domain
-                    # (in-process there, so still fast).
-                    _state, max_kib, _cur, vcpus, _cpu = dom.info()
-                    memory_kib = max_kib
-                out.append(
-                    DomainStatus(
-                        name=dom.name(),
-                        uuid=uuid,
-                        power_state=state,
-                        vcpus=int(vcpus),
-                        memory_mib=int(memory_kib) // 1024,
-                        stop_reason=stop_reason(*raw),
-                    )
+        for dom, stats in conn.getAllDomainStats(wanted, 0):
+            uuid = UUID(dom.UUIDString())
+            raw = (stats["state.state"], stats["state.reason"])
+            state = power_state(*raw)
+            vcpus = stats.get("vcpu.current")
+            memory_kib = stats.get("balloon.maximum")
+            if vcpus is None or memory_kib is None:
+                # The test driver only reports the state group; ask per domain
+                # (in-process there, so still fast).
+                _state, max_kib, _cur, vcpus, _cpu = dom.info()
+                memory_kib = max_kib
+            out.append(
+                DomainStatus(
+                    name=dom.name(),
+                    uuid=uuid,
+                    power_state=state,
+                    vcpus=int(vcpus),
+                    memory_mib=int(memory_kib) // 1024,
+                    stop_reason=stop_reason(*raw),
                 )
+            )
         return out
 
     def capacity(self) -> HostCapacity:
         """Host size and active use; see ``Hypervisor.capacity``."""
-        conn = self._connection()
-        with self._errors(None):
+
+        def call(conn: libvirt.virConnect, _a: Attempt) -> tuple[list[int], int, float, float]:
             info = conn.getInfo()
             free_bytes = conn.getFreeMemory()
             total_gib, free_gib = self._disk_space(conn)
+            return info, int(free_bytes), total_gib, free_gib
+
+        with self._errors(None):
+            info, free_bytes, total_gib, free_gib = self._link_run(call, "capacity read", safe=True)
         active = [d for d in self.list_domains() if d.power_state.is_active]
         return HostCapacity(
             vcpus_total=int(info[2]),
             vcpus_allocated=sum(d.vcpus for d in active),
             memory_mib_total=int(info[1]),
-            memory_mib_free=int(free_bytes) // (1024 * 1024),
+            memory_mib_free=free_bytes // (1024 * 1024),
             memory_mib_allocated=sum(d.memory_mib for d in active),
             disk_gib_total=total_gib,
             disk_gib_free=free_gib,
         )
 
+    def qemu_user(self) -> QemuUser | None:
+        """The user and group QEMU runs as on this host, from libvirt's own
+        configuration (the DAC security model's base label in the capabilities);
+        None when the host names none (libvirt's test driver)."""
+        with self._errors(None):
+            caps = self._link_run(
+                lambda conn, _a: conn.getCapabilities(), "capabilities read", safe=True
+            )
+        return qemu_user_of(caps)
+
     def probe_acceleration(self, timeout_s: float = 20.0) -> Accel:
         """Boot a tiny guest under KVM with a deadline; see ``Hypervisor``."""
         from nuages.compute.drivers.libvirt.probe import probe_kvm
 
-        conn = self._connection()
+        if not self.is_local:
+            raise HypervisorError(
+                f"the acceleration probe needs files on the host; run it on {self.uri}"
+            )
         with self._errors(None):
-            if not self.is_local:
-                raise HypervisorError(
-                    f"the acceleration probe needs files on the host; run it on {self.uri}"
-                )
-            return probe_kvm(conn, timeout_s=timeout_s, work_dir=self.probe_dir)
+            return self._link_run(
+                lambda conn, _a: probe_kvm(conn, timeout_s=timeout_s, work_dir=self.probe_dir),
+                "acceleration probe",
+                safe=True,
+            )
 
     # -- disk copies (snapshots, backups; issue 13) -------------------------------------
     # Kept apart from the lifecycle methods above. A running disk is copied by libvirt's
@@ -384,19 +494,13 @@ class LibvirtHypervisor:
     # -- internals ----------------------------------------------------------------------
 
     def _connection(self) -> libvirt.virConnect:
-        with self._lock:
-            if self._conn is not None:
-                try:
-                    if self._conn.isAlive():
-                        return self._conn
-                except libvirt.libvirtError:
-                    pass
-                self._conn = None
-            try:
-                self._conn = libvirt.open(self.uri)
-            except libvirt.libvirtError as exc:
-                raise HostUnreachable(f"cannot reach {self.uri}: {exc}") from exc
-            return self._conn
+        """The live connection (opened if needed)."""
+        return self.link.get()
+
+    def _link_run(
+        self, fn: Callable[[libvirt.virConnect, Attempt], _T], what: str, *, safe: bool
+    ) -> _T:
+        return self.link.run(fn, what=what, safe=safe)
 
     @contextmanager
     def _errors(self, uuid: UUID | None) -> Iterator[None]:
@@ -409,17 +513,13 @@ class LibvirtHypervisor:
                 raise DomainNotFound(f"no domain {uuid} on {self.uri}") from exc
             if code == libvirt.VIR_ERR_OPERATION_INVALID:
                 raise InvalidTransition(f"domain {uuid}: {exc.get_error_message()}") from exc
-            if code in _CONNECTION_ERRORS or domain in _CONNECTION_DOMAINS:
-                self._drop_connection()
+            if code in OPEN_CODES or domain in _CONNECTION_DOMAINS:
                 raise HostUnreachable(f"lost {self.uri}: {exc.get_error_message()}") from exc
             raise HypervisorError(f"{self.uri}: {exc.get_error_message()}") from exc
 
-    def _drop_connection(self) -> None:
-        with self._lock:
-            self._conn = None
-
-    def _lookup(self, uuid: UUID) -> libvirt.virDomain:
-        return self._connection().lookupByUUID(uuid.bytes)
+    @staticmethod
+    def _lookup(conn: libvirt.virConnect, uuid: UUID) -> libvirt.virDomain:
+        return conn.lookupByUUID(uuid.bytes)
 
     @staticmethod
     def _find(conn: libvirt.virConnect, uuid: UUID) -> libvirt.virDomain | None:
