@@ -454,7 +454,7 @@ class LibvirtHypervisor:
     def copy_disk(self, uuid: UUID, disk: Path, target: Path, timeout_s: float) -> None:
         """Point-in-time copy of a running domain's disk; see ``Hypervisor.copy_disk``."""
         with self._errors(uuid):
-            dom = self._lookup(uuid)
+            dom = self._lookup(self._connection(), uuid)
             if not dom.isActive():
                 raise InvalidTransition(f"domain {uuid} is not running; copy its file instead")
             xml = domxml.backup_xml(dom.XMLDesc(0), disk, target)
@@ -475,7 +475,7 @@ class LibvirtHypervisor:
     def abort_disk_copy(self, uuid: UUID) -> bool:
         """Stop a copy still running; see ``Hypervisor.abort_disk_copy``."""
         with self._errors(uuid):
-            dom = self._lookup(uuid)
+            dom = self._lookup(self._connection(), uuid)
             if not dom.isActive() or not self._backup_running(dom):
                 return False
             self._ignore_not_running(dom.abortJob)
