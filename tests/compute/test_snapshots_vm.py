@@ -5,6 +5,7 @@ reverted, started again). One booted guest for the whole story, to keep CI short
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 import uuid
@@ -96,17 +97,19 @@ def api(
 
 
 def test_002_s3_snapshot_and_s3_5_backup_restored_on_a_real_guest(
-    api: tuple[Api, ComputeWorld, str], ssh_key: SSHKey
+    api: tuple[Api, ComputeWorld, str], ssh_key: SSHKey, tiny_image: TinyImage
 ) -> None:
     """Write a file, snapshot the running VM, change the file, restore: the first
     content is back, and the VM runs again (002 §3: created and restored). Then back
     it up running (002 §3.5, another site), destroy the file, restore the backup
-    (000 §5): the file is back."""
+    (000 §5): the file is back. Export the disk (000 §18), download it, register it as
+    an image: a VM created from it boots with the file."""
     a, cw, contract = api
     r = a.http.post(
         "/api/v1/ssh-keys", json={"name": "t", "public_key": ssh_key.public_line}, headers=a.h
     )
     assert r.status_code == 201, r.text
+    key_id = r.json()["id"]
     accepted = a.post(
         "/vms",
         {
@@ -114,7 +117,7 @@ def test_002_s3_snapshot_and_s3_5_backup_restored_on_a_real_guest(
             "flavour": "avance-2-4",
             "image": "nuages-tiny",
             "name": "snappy",
-            "ssh_key_ids": [r.json()["id"]],
+            "ssh_key_ids": [key_id],
         },
     )
     vm_id = accepted["vm"]["id"]
@@ -159,3 +162,38 @@ def test_002_s3_snapshot_and_s3_5_backup_restored_on_a_real_guest(
     assert a.get(f"/vms/{vm_id}")["vm_state"] == "running"
     wait_for_ssh(port, timeout_s=180)
     assert ssh_run(port, ssh_key, "cat /root/witness") == "first\n"
+
+    exported = a.post(f"/vms/{vm_id}/exports", {"format": "qcow2"})
+    assert a.wait(exported)["state"] == "succeeded"
+    r = a.http.get(exported["download"], headers=a.h)
+    assert r.status_code == 200
+    assert hashlib.sha256(r.content).hexdigest() == r.headers["x-checksum-sha256"]
+    image_file = cw.runtime.settings.data_dir / "exported.qcow2"
+    image_file.write_bytes(r.content)
+    image_file.chmod(0o644)
+    with cw.database.unit() as session:
+        images.register_image(
+            session,
+            CLI,
+            name="exported",
+            os="nuages-tiny",
+            boot_mode="direct-kernel",
+            base=image_file,
+            kernel=tiny_image.kernel,
+            initrd=tiny_image.initrd,
+            cmdline=tiny_image.cmdline,
+        )
+    again = a.post(
+        "/vms",
+        {
+            "contract_id": contract,
+            "flavour": "avance-2-4",
+            "image": "exported",
+            "name": "from-export",
+            "ssh_key_ids": [key_id],
+        },
+    )
+    assert a.wait(again)["state"] == "succeeded"
+    port2 = a.get(f"/vms/{again['vm']['id']}")["ssh_port"]
+    wait_for_ssh(port2, timeout_s=180)
+    assert ssh_run(port2, ssh_key, "cat /root/witness") == "first\n"

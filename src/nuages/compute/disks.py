@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,7 +313,7 @@ def verify_copy(partial: Path, dest: Path) -> Verified:
     then rename it to ``dest``. Raises (``DiskError``, ``UnsafeDisk``) and removes the
     partial file when the copy is not good."""
     try:
-        _qemu_img("check", "-q", "-f", "qcow2", str(partial), timeout_s=COPY_TIMEOUT_S)
+        _check_when_released(partial)
         found = check_standalone(partial, "qcow2")
         digest = sha256_of(partial)
         partial.replace(dest)
@@ -328,6 +329,21 @@ def to_raw(source: Path, dest: Path) -> None:
     _qemu_img("convert", "-q", "-f", "qcow2", "-O", "raw", str(source), str(dest),
               timeout_s=COPY_TIMEOUT_S)  # fmt: skip
     dest.chmod(SNAPSHOT_MODE)
+
+
+def _check_when_released(path: Path, wait_s: float = 30.0) -> None:
+    """``qemu-img check`` once QEMU let go of the file: libvirt reports a live copy
+    done a moment before it closes the copy's node in QEMU, which holds the image lock
+    until then ("Failed to get shared 'write' lock")."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            _qemu_img("check", "-q", "-f", "qcow2", str(path), timeout_s=COPY_TIMEOUT_S)
+            return
+        except DiskError as exc:
+            if "lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def restore_overlay(
