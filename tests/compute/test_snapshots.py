@@ -378,3 +378,33 @@ def test_operator_commands_list_and_expire(s: Snaps, monkeypatch: pytest.MonkeyP
     finally:
         get_settings.cache_clear()
     assert s.row(snap_id).state == "deleted"
+
+
+def test_regression_live_copy_checked_once_qemu_releases_it(tmp_path: Path) -> None:
+    """A live snapshot failed with "Failed to get shared 'write' lock": libvirt reports
+    the backup job done a moment before QEMU closes the copy. The check now waits for
+    the lock to go (here a qemu-io process holding the file for half a second)."""
+    import threading
+    import time
+
+    from nuages.compute import disks
+
+    partial = tmp_path / ".x.qcow2.partial"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(partial), "16M"], check=True)
+    holder = subprocess.Popen(
+        ["qemu-io", "-f", "qcow2", str(partial)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)  # qemu-io has opened (and locked) the image
+    assert holder.poll() is None
+    release = threading.Timer(0.5, holder.kill)
+    release.start()
+    try:
+        found = disks.verify_copy(partial, tmp_path / "x.qcow2")
+    finally:
+        release.cancel()
+        holder.kill()
+        holder.wait()
+    assert found.path.exists() and len(found.sha256) == 64
