@@ -28,6 +28,7 @@ from nuages.invoicing.api import router as invoicing_router
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
+from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
 
@@ -38,6 +39,7 @@ ROUTERS = [
     compute_router,
     billing_router,
     invoicing_router,
+    sla_router,
 ]
 
 DESCRIPTION = """

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -173,6 +174,9 @@ class Vm(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     ip_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
     ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # 002 §3.8.2: a managed server (infogérance) is administered entirely by the provider;
+    # the client has no direct access (no SSH keys, no self-service action).
+    managed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The billing extension (000 §8) that created this VM: metering bills it as that
     # extension's VM-hours, and the extension's end removes it. Null for ordinary VMs.
     extension_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)

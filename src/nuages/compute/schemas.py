@@ -44,6 +44,9 @@ class VmCreate(Strict):
     )
     name: SafeName
     ssh_key_ids: list[ObjectId] = Field(default_factory=list, max_length=20)
+    # 002 §3.8: under the managed service (infogérance) the provider administers the
+    # server entirely; the client then has no direct access (002 §3.8.2).
+    managed: bool = False
 
 
 class VmResize(Strict):
@@ -192,6 +195,7 @@ class VmOut(Out):
     deleted_at: dt.datetime | None
     ip_address: str | None
     ssh_port: int | None
+    managed: bool
 
 
 class OperationOut(Out):

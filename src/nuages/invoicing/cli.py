@@ -90,18 +90,19 @@ def legal_rate(
     valid_from: str = typer.Argument(..., help="YYYY-MM-DD"),
     valid_to: str = typer.Argument(..., help="YYYY-MM-DD (exclusive)"),
     rate_pct: str = typer.Argument(..., help="yearly %, e.g. 6.65"),
+    series: str = typer.Option("FR", "--series", help="whose legal rate: FR or BE (000 §13.1)"),
 ) -> None:
-    """Record the legal interest rate of a half-year (SPEC §17)."""
+    """Record a country's legal interest rate over its validity period (SPEC §17)."""
     try:
         rate = Decimal(rate_pct)
     except InvalidOperation:
         _fail(f"{rate_pct!r} is not a number")
     try:
         with _database().unit() as session:
-            lines.set_legal_rate(session, CLI, _day(valid_from), _day(valid_to), rate)
+            lines.set_legal_rate(session, CLI, _day(valid_from), _day(valid_to), rate, series)
     except NuagesError as exc:
         _fail(exc.detail, 1)
-    typer.echo(f"legal rate {rate} % from {valid_from} to {valid_to}")
+    typer.echo(f"legal rate {series} {rate} % from {valid_from} to {valid_to}")
 
 
 @invoicing_app.command("run")

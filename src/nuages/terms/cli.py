@@ -189,11 +189,16 @@ def terms_sla(
             "availability_pct_exact": report.availability_pct,
             "objective_met": result.objective_met,
             "counted_minutes": report.unavailable_minutes,
+            # 002 §6 / SPEC §17: what availability is a share of, and how many minutes.
+            "denominator": report.denominator,
+            "denominator_minutes": report.denominator_minutes,
+            "coverage_minutes": report.coverage_minutes,
             "minutes_in_month": report.minutes_in_month,
             "credit_rate_pct": report.credit_rate_pct,
             "monthly_amount": result.monthly_amount,
             "credit_amount": result.credit_amount,
             "rolling_cap_applied": result.rolling_cap_applied,
+            "rolling_cap_base": result.rolling_cap_base,
             "counted_intervals": [f"{s.isoformat()}/{e.isoformat()}" for s, e in report.counted],
         },
         as_json,
@@ -209,6 +214,9 @@ def terms_deadline(
     contract_start: str | None = typer.Option(
         None, "--contract-start", help="start of the contract (to place a termination)"
     ),
+    in_force: str | None = typer.Option(
+        None, "--in-force", help="when announced new terms take effect (004 §3 terms_change)"
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Every window EVENT opens under the offer, and when each ends (exclusive end)."""
@@ -216,7 +224,10 @@ def terms_deadline(
     moment = _moment(at, offer, "--at")
     start = _moment(contract_start, offer, "--contract-start") if contract_start else None
     calendar = apply.calendar_for(offer)
-    found = deadlines_for(offer, event, moment, consumer=consumer, contract_start=start)
+    effective = _moment(in_force, offer, "--in-force") if in_force else None
+    found = deadlines_for(
+        offer, event, moment, consumer=consumer, contract_start=start, in_force_at=effective
+    )
     _emit(
         {
             "offer": offer.id,
@@ -298,7 +309,10 @@ def terms_interest(
     due: str = typer.Option(..., "--due", help="due date (ISO)"),
     paid: str = typer.Option(..., "--paid", help="payment date (ISO)"),
     legal_rate: str | None = typer.Option(
-        None, "--legal-rate", help="legal interest rate in force on the due date, % a year"
+        None,
+        "--legal-rate",
+        help="legal interest rate in force on the due date, % a year, of the contract's "
+        "law (the offer's legal_rate_series)",
     ),
     as_json: bool = _JSON,
 ) -> None:
@@ -315,7 +329,8 @@ def terms_interest(
                 "on the due date: give --legal-rate PCT"
             )
         rate = _amount(legal_rate, "legal rate")
-        rates = [interest.LegalRate(due_on, due_on + dt.timedelta(days=1), rate)]
+        series = apply.legal_rate_series(offer)
+        rates = [interest.LegalRate(due_on, due_on + dt.timedelta(days=1), rate, series)]
     try:
         result = apply.interest_for(offer, principal, due_on, paid_on, rates)
     except NuagesError as exc:
@@ -332,6 +347,9 @@ def terms_interest(
             "months_counted": result.months,
             "interest": result.amount,
             "interest_unrounded": result.unrounded,
+            # 000 §13.1 / SPEC §17: the legal rate multiplied, and whose it is.
+            "legal_rate_pct": result.legal_rate.rate_pct if result.legal_rate else None,
+            "legal_rate_series": result.legal_rate.series if result.legal_rate else None,
         },
         as_json,
     )
