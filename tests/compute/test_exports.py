@@ -82,7 +82,7 @@ def test_export_of_a_vm_being_created_is_refused(client: TestClient, s: Snaps) -
     from nuages.compute import schemas
     from nuages.compute.services import vms
 
-    body = schemas.VmCreate(contract_id=s.contract, flavour="essentiel-1-2", image="base", name="b")
+    body = schemas.VmCreate(contract_id=s.contract, flavour="avance-2-4", image="base", name="b")
     with s.cw.database.unit() as session:
         vm, _op = vms.create_vm(session, s.owner, s.cw.runtime, s.cw.offers, body)
         vm_id = vm.id

@@ -27,7 +27,7 @@ from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from tests.compute.world import ComputeWorld, cw_fixture  # noqa: F401
 
-OFFER = "axantis-cloud-vm-essentiel"  # [snapshots] max_per_vm = 2, retention 7 days
+OFFER = "axantis-cloud-vm-avance"  # [snapshots] max_per_vm = 2, retention 7 days
 PARIS = dt.timezone(dt.timedelta(hours=1))  # Europe/Paris in December (CET)
 
 
@@ -51,13 +51,13 @@ class Snaps:
         self.cw = cw
         self.client_id = cw.world.client()
         self.contract = cw.contract(self.client_id, offer)
-        cw.host(site="ikoula-fr", country="FR")
+        cw.host(site="axantis-dc1", country="FR")
         cw.image()
         self.actor, self.owner = cw.owner(self.client_id)
 
     def vm(self, name: str = "web-1", *, stopped: bool = True) -> str:
         body = schemas.VmCreate(
-            contract_id=self.contract, flavour="essentiel-1-2", image="base", name=name
+            contract_id=self.contract, flavour="avance-2-4", image="base", name=name
         )
         with self.cw.database.unit() as session:
             vm, op = vms.create_vm(session, self.owner, self.cw.runtime, self.cw.offers, body)
@@ -137,7 +137,7 @@ def test_002_s3_snapshot_then_restore_brings_the_disk_back(s: Snaps) -> None:
     path = s.file(vm_id, snap_id)
     assert path.exists() and not snap.was_running
     assert snap.size_bytes == path.stat().st_blocks * 512 and snap.size_bytes > 64 * 1024
-    assert snap.virtual_bytes == 40 * 1024**3  # the flavour's 40 GiB disk
+    assert snap.virtual_bytes == 80 * 1024**3  # the flavour's 80 GiB disk
     assert snap.sha256 and len(snap.sha256) == 64
     qemu_io(disk, "write -P 0xbb 0 64k")
     assert has_pattern(disk, 0xBB) and not has_pattern(disk, 0xAA)
@@ -230,7 +230,7 @@ def test_snapshot_refused_while_creating_deleting_or_busy(s: Snaps) -> None:
     """A VM being created or deleted, or with an operation in flight: 409, nothing
     written (issue 13 "bad input")."""
     body = schemas.VmCreate(
-        contract_id=s.contract, flavour="essentiel-1-2", image="base", name="building"
+        contract_id=s.contract, flavour="avance-2-4", image="base", name="building"
     )
     with s.cw.database.unit() as session:
         building, _op = vms.create_vm(session, s.owner, s.cw.runtime, s.cw.offers, body)
