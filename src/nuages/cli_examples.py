@@ -32,6 +32,11 @@ EXAMPLES: dict[str, str] = {
     "billing verify": "nuages billing verify",
     "compute reconcile": "nuages compute reconcile --json",
     "compute recover": "nuages compute recover",
+    "compute snapshots": "nuages compute snapshots --vm VM_ID --json",
+    "compute expire-snapshots": "nuages compute expire-snapshots",
+    "backup targets add": "nuages backup targets add bx2 --site brussels-2 --path /srv/backups",
+    "backup targets list": "nuages backup targets list --json",
+    "backup run": "nuages backup run --vm VM_ID",
     "contract hold list": "nuages contract hold list CONTRACT_ID --json",
     "contract hold place": (
         "nuages contract hold place CONTRACT_ID --ground non_payment --reason 'invoice unpaid'"

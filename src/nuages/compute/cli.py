@@ -506,3 +506,127 @@ def recover(as_json: bool = out.JSON) -> None:
     for operation_id, outcome in results.items():
         typer.echo(f"operation {operation_id}: {outcome}")
     typer.echo(f"{len(results)} operation(s) looked at")
+
+
+@compute_app.command("snapshots")
+def snapshot_list(
+    vm: Annotated[str, typer.Option("--vm", help="the VM's id")],
+    as_json: bool = out.JSON,
+) -> None:
+    """List a VM's snapshots with their size and expiry (002 §3)."""
+    from nuages.compute.services import snapshots
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            rows: list[dict[str, Any]] = [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "state": s.state,
+                    "size_bytes": s.size_bytes,
+                    "created_at": s.created_at,
+                    "expires_at": s.expires_at,
+                }
+                for s in snapshots.list_snapshots(session, _cli(), vm)
+            ]
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    lines = [
+        f"{r['id']}  {r['name']}  {r['state']}  "
+        + (f"{r['size_bytes'] / 2**20:.1f} MiB" if r["size_bytes"] is not None else "-")
+        + f"  taken {r['created_at']:%Y-%m-%d %H:%M}Z  expires {r['expires_at']:%Y-%m-%d %H:%M}Z"
+        for r in rows
+    ]
+    out.emit({"snapshots": rows}, as_json, [*lines, f"{len(rows)} snapshot(s)"])
+
+
+@compute_app.command("expire-snapshots")
+def expire_snapshots(as_json: bool = out.JSON) -> None:
+    """Delete now the snapshots whose retention is over (the job does it every 15 min)."""
+    from nuages.compute.services.snapshots import expire_snapshots as expire
+
+    runtime = _runtime()
+    try:
+        removed = expire(_db(runtime), runtime)
+    finally:
+        runtime.close()
+    lines = [f"snapshot {snapshot_id}: expired, deleted" for snapshot_id in removed]
+    out.emit({"deleted": removed}, as_json, [*lines, f"{len(removed)} snapshot(s) deleted"])
+
+
+# ---------------------------------------------------------------- nuages backup
+
+backup_app = typer.Typer(help="VM backups on another site (002 §3.5).", no_args_is_help=True)
+targets_app = typer.Typer(help="Backup targets: a directory per site.", no_args_is_help=True)
+backup_app.add_typer(targets_app, name="targets")
+
+
+@targets_app.command("add")
+def target_add(
+    name: Annotated[str, typer.Argument(help="a name for the target")],
+    site: Annotated[str, typer.Option("--site", help="the site the directory is on")],
+    path: Annotated[Path, typer.Option("--path", help="the directory (absolute)")],
+    as_json: bool = out.JSON,
+) -> None:
+    """Register a backup target of a site; VMs of other sites back up to it."""
+    from nuages.compute.services import backups
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            target = backups.add_target(session, _cli(), name=name, site=site, path=path)
+            row = {"id": target.id, "name": target.name, "site": target.site,
+                   "path": str(target.path)}  # fmt: skip
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    line = f"{row['id']}  {row['name']}  site={row['site']}  {row['path']}"
+    out.emit(row, as_json, f"backup target added: {line}")
+
+
+@targets_app.command("list")
+def target_list(as_json: bool = out.JSON) -> None:
+    """List the backup targets."""
+    from nuages.compute.services import backups
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            rows = [
+                {"id": t.id, "name": t.name, "site": t.site, "path": str(t.path)}
+                for t in backups.list_targets(session, _cli())
+            ]
+    finally:
+        runtime.close()
+    lines = [f"{r['id']}  {r['name']}  site={r['site']}  {r['path']}" for r in rows]
+    out.emit({"targets": rows}, as_json, lines)
+
+
+@backup_app.command("run")
+def backup_run(
+    vm: Annotated[str | None, typer.Option("--vm", help="back this VM up now")] = None,
+    as_json: bool = out.JSON,
+) -> None:
+    """Ask for the backups due now (or of one VM, now), then destroy the expired ones."""
+    from nuages.compute.services import backups
+    from nuages.contracts.offers import OfferRegistry
+
+    runtime = _runtime()
+    registry = OfferRegistry.from_directory(runtime.settings.offers_dir)
+    try:
+        report = backups.run_due(_db(runtime), runtime, registry, _cli(), vm_id=vm)
+        removed = backups.expire(_db(runtime), runtime)
+    finally:
+        runtime.close()
+    data = {"requested": report.requested, "refused": report.refused, "expired": removed}
+    lines = [f"backup {backup_id}: asked for" for backup_id in report.requested]
+    lines.append(f"{len(report.requested)} backup(s) asked for, {len(removed)} expired")
+    out.emit(data, as_json, lines)
+    for vm_id, reason in report.refused.items():
+        typer.echo(f"VM {vm_id}: not backed up: {reason}", err=True)
+    if vm is not None and report.refused:
+        raise typer.Exit(out.EXIT_REFUSED)
