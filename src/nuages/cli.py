@@ -94,6 +94,7 @@ def _register() -> None:
     from nuages.compute.cli import compute_app, host_app, image_app
     from nuages.history.cli import history_app
     from nuages.invoicing.cli import index_app, invoicing_app
+    from nuages.notices.cli import notices_app
     from nuages.sellers.cli import sellers_app
     from nuages.terms.cli import offers_app, terms_app
 
@@ -106,6 +107,7 @@ def _register() -> None:
     app.add_typer(history_app, name="history")
     app.add_typer(index_app, name="index")
     app.add_typer(invoicing_app, name="invoicing")
+    app.add_typer(notices_app, name="notices")
     app.add_typer(offers_app, name="offers")
     app.add_typer(sellers_app, name="sellers")
     app.add_typer(terms_app, name="terms")

@@ -82,6 +82,13 @@ def seller_notice(settings: Settings) -> list[str]:
     ]
 
 
+def mailer_notice(settings: Settings) -> str:
+    """What ``up`` says about e-mail: SMTP when NUAGES_SMTP_URL is set, else the file drop."""
+    from nuages.notices.mailer import mailer_for
+
+    return mailer_for(settings).describe()
+
+
 def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     """``nuages up``: API, worker and scheduler in one process on the embedded defaults."""
     database = prepare(settings)
@@ -89,6 +96,7 @@ def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     announce(f"nuages API:   http://{settings.api_host}:{settings.api_port}/api/v1")
     announce(f"API docs:     http://{settings.api_host}:{settings.api_port}/docs")
     announce(f"database:     {settings.effective_database_url}")
+    announce(f"notices:      {mailer_notice(settings)}")
     for line in seller_notice(settings):
         announce(line)
     for warning in _qemu_reach(settings, database):
