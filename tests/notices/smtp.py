@@ -40,21 +40,31 @@ class Handler:
         self.refuse_rcpt: dict[str, str] = {}  # address -> reply, e.g. "550 no such user"
         self.data_reply: str | None = None  # e.g. "451 try later", "554 rejected"
         self.data_delay = 0.0
-        self.rcpt_gate: threading.Event | None = None  # RCPT waits on it (a hung server)
+        # A hung server: once this many messages are in, RCPT (or DATA) waits on the gate.
+        self.hang_after: int | None = None
+        self.hang_in = "rcpt"
+        self.gate = threading.Event()
+        self.hung = threading.Event()
         self.lock = threading.Lock()
+
+    async def _hang(self) -> None:
+        if self.hang_after is not None and len(self.received) >= self.hang_after:
+            self.hung.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 60)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
-        if self.rcpt_gate is not None:
-            gate = self.rcpt_gate
-            await asyncio.get_running_loop().run_in_executor(None, gate.wait, 30)
+        if self.hang_in == "rcpt":
+            await self._hang()
         if address in self.refuse_rcpt:
             return self.refuse_rcpt[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hang_in == "data":
+            await self._hang()
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
         if self.data_reply is not None:
