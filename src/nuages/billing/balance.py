@@ -43,6 +43,7 @@ from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.kernel.calendar import Interval
 from nuages.kernel.clock import utc_now
+from nuages.notices import announce
 from nuages.terms.schema import Offer
 from nuages.terms.schema_billing import Prepaid
 
@@ -184,6 +185,15 @@ def _open_negative(
         params={"balance": str(account.balance), "since": since.isoformat(), "clause": "000 §11.2"},
         client_id=contract.client_id,
     )
+    announce.balance_notice(
+        session,
+        BILLING,
+        "negative_balance",
+        contract_id=contract.id,
+        client_id=contract.client_id,
+        key=f"negative:{contract.id}:{since.isoformat()}",
+        context={"balance": str(account.balance), "since": since.isoformat(timespec="minutes")},
+    )
 
 
 def _close_negative(session: Session, account: BillingAccount, now: dt.datetime) -> None:
@@ -225,6 +235,20 @@ def _suspend(
         },
         client_id=contract.client_id,
     )
+    announce.balance_notice(
+        session,
+        BILLING,
+        "suspension",
+        contract_id=contract.id,
+        client_id=contract.client_id,
+        key=f"suspension:{contract.id}:{now.isoformat()}",
+        context={
+            "balance": str(account.balance),
+            "vms": len(paused),
+            "ground": "solde prépayé négatif / negative prepaid balance (000 §11.2)",
+            "expected_duration": "jusqu'au rechargement du solde / until the balance is topped up",
+        },
+    )
 
 
 def _resume(
@@ -249,6 +273,15 @@ def _resume(
         action="notice.resumption",
         params={"balance": str(account.balance), "vms": len(resumed)},
         client_id=contract.client_id,
+    )
+    announce.balance_notice(
+        session,
+        BILLING,
+        "resumption",
+        contract_id=contract.id,
+        client_id=contract.client_id,
+        key=f"resumption:{contract.id}:{now.isoformat()}",
+        context={"balance": str(account.balance), "vms": len(resumed)},
     )
 
 
@@ -366,6 +399,19 @@ def warn_low_balances(
                         "runs_out_at": runs_out.isoformat(),
                     },
                     client_id=account.client_id,
+                )
+                announce.balance_notice(
+                    session,
+                    BILLING,
+                    "low_balance",
+                    contract_id=account.contract_id,
+                    client_id=account.client_id,
+                    key=f"low:{account.contract_id}:{now.isoformat()}",
+                    context={
+                        "balance": str(account.balance),
+                        "currency": account.currency,
+                        "runs_out_at": runs_out.isoformat(timespec="minutes"),
+                    },
                 )
                 warned.append(account.contract_id)
     return warned
