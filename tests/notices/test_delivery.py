@@ -312,3 +312,15 @@ def test_issue_11_owner_reads_own_notices_member_not_billing_staff_retries(
     listed = client.get("/api/v1/notices?state=sent", headers=admin.headers).json()
     assert [n["id"] for n in listed["items"]] == [notice_id]
     assert json.loads(json.dumps(listed))["total"] == 1
+
+
+def test_regression_smtp_message_lines_end_in_crlf(
+    database: Database, world: World, smtp: SmtpServer, smtp_settings: Settings
+) -> None:
+    """smtplib fixes the line endings of a str only: the message bytes must be rendered
+    with CRLF, or a server reads a PDF attachment as one over-long line (500)."""
+    set_now(T0)
+    payment_notice(database, world.client())
+    deliver_pass(database, smtp_settings)
+    [got] = smtp.received
+    assert b"\n" in got.data and got.data.count(b"\n") == got.data.count(b"\r\n")

@@ -127,7 +127,12 @@ class SmtpMailer:
                 if len(refused) == len(recipients):
                     return _answer(last[0], "; ".join(refused).encode())
                 before_data()
-                code, reply = smtp.data(message.as_bytes())
+                # smtplib fixes line endings of str only: bytes go out as given, so the
+                # message is rendered with CRLF (RFC 5321; a bare-LF PDF part is one
+                # over-long line to the server).
+                code, reply = smtp.data(
+                    message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+                )
                 if code != 250:
                     return _answer(code, reply)
                 note = _reply(reply) + (f"; refused: {'; '.join(refused)}" if refused else "")
