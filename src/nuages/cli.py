@@ -10,7 +10,7 @@ import logging
 
 import typer
 
-from nuages.kernel.settings import get_settings
+from nuages.kernel.settings import Settings, get_settings
 
 app = typer.Typer(
     name="nuages",
@@ -26,15 +26,32 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
+HOST = typer.Option(None, "--host", help="address the API listens on [NUAGES_API_HOST]")
+PORT = typer.Option(
+    None, "--port", min=1, max=65535, help="port the API listens on [NUAGES_API_PORT]"
+)
+
+
+def _listen_settings(host: str | None, port: int | None) -> Settings:
+    """The settings, with --host/--port (when given) over NUAGES_API_HOST/PORT."""
+    settings = get_settings()
+    update: dict[str, object] = {}
+    if host is not None:
+        update["api_host"] = host
+    if port is not None:
+        update["api_port"] = port
+    return settings.model_copy(update=update) if update else settings
+
+
 @app.command()
-def up() -> None:
+def up(host: str | None = HOST, port: int | None = PORT) -> None:
     """Run everything in one process: API, worker and scheduler (SQLite + local libvirt)."""
     from nuages import server
     from nuages.sellers.identity import SellerFileError
 
     _logging()
     try:
-        server.run_all(get_settings(), typer.echo)
+        server.run_all(_listen_settings(host, port), typer.echo)
     except SellerFileError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -43,12 +60,12 @@ def up() -> None:
 
 
 @app.command()
-def serve() -> None:
+def serve(host: str | None = HOST, port: int | None = PORT) -> None:
     """Run the API only (with `nuages worker` beside it, e.g. on PostgreSQL + Redis)."""
     from nuages import server
 
     _logging()
-    settings = get_settings()
+    settings = _listen_settings(host, port)
     database = server.prepare(settings)
     typer.echo(f"nuages API: http://{settings.api_host}:{settings.api_port}/api/v1")
     server.serve_api(settings, database)

@@ -20,7 +20,7 @@ def prepare(settings: Settings) -> Database:
     """Create the data directory and bring the database schema up to date."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.effective_database_url)
-    return Database(settings.effective_database_url)
+    return Database.from_settings(settings)
 
 
 def first_admin(database: Database, email: str) -> tuple[str, str] | None:

@@ -13,8 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from nuages.kernel.db import is_saturation
 from nuages.kernel.errors import PROBLEM_BASE, NuagesError
 
 log = logging.getLogger("nuages.api")
@@ -33,7 +37,13 @@ _HTTP_SLUGS = {
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, instance: str, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     """Build a problem+json response."""
     body: dict[str, Any] = {
@@ -44,7 +54,9 @@ def problem(
         "instance": instance,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -106,7 +118,26 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
-        return problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # 17.9 (RFC 9110 §15.5.6): say which methods the path does take; routes of
+            # one path are separate, so ask each of them rather than the first one.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem(
+            exc.status_code, slug, title, str(exc.detail), request.url.path, headers=headers
+        )
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # 17.1: a saturated database (no pooled connection in time, a lock wait timed
+        # out) is a 503 to retry, never a 500; the unit of work rolled back, so
+        # nothing the client is told failed was committed.
+        if is_saturation(exc):
+            log.warning("database saturated on %s %s: %s", request.method, request.url.path, exc)
+            return unavailable(request)
+        return await _unexpected(request, exc)
+
+    app.add_exception_handler(PoolTimeout, _database)
+    app.add_exception_handler(DBAPIError, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -118,6 +149,31 @@ def install(app: FastAPI) -> None:
             "an unexpected error occurred; it has been logged",
             request.url.path,
         )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    allowed = []
+    for method in _METHODS:
+        scope = dict(request.scope, method=method)
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+def unavailable(request: Request) -> JSONResponse:
+    """503 with ``Retry-After``: the server is busy, the request did nothing."""
+    retry_after = getattr(request.app.state.settings, "api_retry_after", 2)
+    return problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        "the server is busy; retry after the delay in Retry-After",
+        request.url.path,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 class ProblemOut(BaseModel):
@@ -150,4 +206,5 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _doc("Body too large"),
     422: _doc("The input is not valid"),
     429: _doc("Too many refused requests: wait for Retry-After seconds"),
+    503: _doc("The server is busy: retry after the delay in the Retry-After header"),
 }

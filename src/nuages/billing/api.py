@@ -12,7 +12,6 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
-from pydantic import AwareDatetime
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.billing import balance, extensions, ledger, schemas, sepa, topups, usage
@@ -21,13 +20,14 @@ from nuages.compute.api import runtime as compute_runtime
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import ValidationFailed
-from nuages.kernel.validation import Page, page_of
+from nuages.kernel.validation import Instant, Page, page_of
 
 router = APIRouter(prefix="/api/v1")
 BILLING: list[str | Enum] = ["billing"]
 EXTENSIONS: list[str | Enum] = ["extensions"]
-Since = Annotated[AwareDatetime | None, Query(description="from this time, inclusive")]
-Until = Annotated[AwareDatetime | None, Query(description="until this time, exclusive")]
+# ISO 8601 with a time zone only (17.9: "until=0.5" is not a time).
+Since = Annotated[Instant | None, Query(description="from this time, inclusive (ISO 8601)")]
+Until = Annotated[Instant | None, Query(description="until this time, exclusive (ISO 8601)")]
 
 
 def _offers(request: Request) -> OfferRegistry:

@@ -12,7 +12,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from nuages.billing.schemas import mask_iban
-from nuages.kernel.validation import Money, Out, SafeName, Strict
+from nuages.kernel.validation import Money, Multiline, Out, SafeName, Strict
 
 Amount = Annotated[Money, Field(max_digits=14, decimal_places=2)]
 Quantity = Annotated[Money, Field(gt=0, max_digits=14, decimal_places=6)]
@@ -420,7 +420,7 @@ class DisputeCreate(Strict):
         json_schema_extra={"examples": [{"reason": "La VM facturée a été supprimée le 3."}]}
     )
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Annotated[str, Multiline] = Field(min_length=1, max_length=2000)
 
 
 class DisputeResolve(Strict):
@@ -431,7 +431,7 @@ class DisputeResolve(Strict):
     )
 
     accept: bool
-    resolution: str = Field(min_length=1, max_length=2000)
+    resolution: Annotated[str, Multiline] = Field(min_length=1, max_length=2000)
     credit_amount: Annotated[Money, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
 
 

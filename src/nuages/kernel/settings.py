@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     libvirt_uri: str = "qemu:///system"
     network_mode: str = "user"
     max_body_bytes: int = 1_048_576
+    # Database connections and lock waits (17.1): the pool each process keeps, how long a
+    # request waits for a pooled connection and how long a writer waits for a lock
+    # (SQLite busy_timeout, PostgreSQL lock_timeout) before the API answers 503.
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_timeout: float = Field(default=10.0, gt=0, le=600)
+    db_lock_timeout: float = Field(default=10.0, gt=0, le=600)
+    # Requests handled at once by the API (default: 4 per CPU, at most the pool's size
+    # plus overflow, so every admitted request gets a connection); the others wait in
+    # line up to api_queue_timeout seconds, then get 503 with Retry-After.
+    api_max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
+    api_queue_timeout: float = Field(default=10.0, gt=0, le=600)
+    api_retry_after: int = Field(default=2, ge=1, le=3600)
     reconcile_seconds: int = 30
     token_days: int = 90
     # Refused writes recorded in the history, per API token and per client address: a
