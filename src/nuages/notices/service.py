@@ -211,10 +211,10 @@ def attempts_of(session: Session, notice_id: str) -> list[NoticeAttempt]:
 def retry(session: Session, actor: Principal, notice_id: str) -> Notice:
     """Staff put a failed notice back in the outbox (after fixing the address or the
     server). Refused when a server already accepted it: never sent twice."""
+    notice = get_notice(session, actor, notice_id)  # another client's: 404, never 403
     actor.require(Scope.WRITE)
     if not actor.is_staff:
         raise Forbidden("only provider staff retry a notice")
-    notice = get_notice(session, actor, notice_id)
     if notice.state != State.FAILED:
         raise Conflict(f"only a failed notice is retried; this one is {notice.state}")
     accepted = any(a.outcome == "accepted" for a in attempts_of(session, notice.id))
