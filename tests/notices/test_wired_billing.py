@@ -1,0 +1,110 @@
+"""Notices written by billing and compute acts (issue #11 §3): extension awaiting the
+designated Responsable (000 §8), negative balance and suspension with its ground and
+expected duration (000 §11.2), resumption, VM created with its access details and no
+password."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from nuages.accounts.models import User
+from nuages.accounts.roles import Role
+from nuages.billing import metering
+from nuages.kernel.clock import set_now
+from nuages.kernel.db import Database
+from nuages.kernel.settings import Settings
+from nuages.notices.delivery import deliver_pass
+from nuages.notices.models import Notice
+from tests.billing.factories import at, funded, transfer
+from tests.billing.test_extensions import _order
+from tests.billing.test_suspension import _create_vms, _drain, _run_queued, cw  # noqa: F401
+from tests.compute.world import ComputeWorld
+from tests.factories import World
+
+from .smtp import SmtpServer
+
+
+def _notices(database: Database, kind: str) -> list[Notice]:
+    with database.unit() as session:
+        rows = list(
+            session.execute(select(Notice).where(Notice.kind == kind).order_by(Notice.created_at))
+            .scalars()
+            .all()
+        )
+        session.expunge_all()
+        return rows
+
+
+def _email(database: Database, user_id: str) -> str:
+    with database.unit() as session:
+        return session.execute(select(User.email).where(User.id == user_id)).scalar_one()
+
+
+def test_000_s8_extension_request_emailed_to_the_designated_responsable_only(
+    client: TestClient,
+    world: World,
+    database: Database,
+    smtp: SmtpServer,
+    smtp_settings: Settings,
+) -> None:
+    """000 §8: a member's extension waits "après autorisation du Responsable": the
+    notice goes to the designated Responsable, not to the other owner."""
+    set_now(at("2026-11-02 09:00"))
+    f = funded(world, client)
+    decider = world.user(Role.CLIENT_OWNER, f.client_id)
+    r = client.patch(
+        f"/api/v1/users/{decider.user_id}", json={"is_terms_decider": True}, headers=f.admin.headers
+    )
+    assert r.status_code == 200, r.text
+    member = world.user(Role.CLIENT_MEMBER, f.client_id)
+    assert _order(client, f.contract_id, member.headers).status_code == 201
+    [notice] = _notices(database, "extension_awaiting_approval")
+    assert json.loads(notice.recipients) == [_email(database, decider.user_id)]
+    assert deliver_pass(database, smtp_settings).sent == [notice.id]
+    [got] = smtp.received
+    assert got.rcpt_tos == [_email(database, decider.user_id)]
+    assert "2 x vm-m" in got.message["Subject"]
+
+
+def test_000_s11_2_suspension_notice_names_ground_and_duration_vm_notice_no_password(
+    client: TestClient,
+    world: World,
+    database: Database,
+    cw: ComputeWorld,  # noqa: F811
+    smtp: SmtpServer,
+    smtp_settings: Settings,
+) -> None:
+    """VMs created: each owner gets the VM's access (ssh user, address, port), never a
+    password. The balance goes negative (000 §11.2): the billing contact gets the
+    negative-balance notice, the owners the suspension with its ground and expected
+    duration; the top-up lifts it and the resumption notice follows."""
+    set_now(at("2026-11-02 10:30"))
+    f = funded(world, client)
+    cw.host()
+    image = cw.image()
+    set_now(at("2026-11-02 11:00"))
+    ids = _create_vms(cw, f, 1, image.id)
+    [vm_notice] = _notices(database, "vm_created")
+    assert vm_notice.object_id == ids[0] and vm_notice.scope == "read"
+    body = vm_notice.body
+    assert "ssh root@" in body and "-p " in body and "aucun mot de passe" in body
+    _drain(f, client, "0.01")
+    set_now(at("2026-11-02 12:10"))
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
+    [negative] = _notices(database, "negative_balance")
+    [suspension] = _notices(database, "suspension")
+    assert "Motif : solde prépayé négatif" in suspension.body
+    assert "Durée prévue : jusqu'au rechargement du solde" in suspension.body
+    assert json.loads(suspension.recipients) == [_email(database, f.owner.user_id)]
+    set_now(at("2026-11-02 14:30"))
+    assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
+    assert _run_queued(cw) >= 1
+    [resumption] = _notices(database, "resumption")
+    report = deliver_pass(database, smtp_settings)
+    assert set(report.sent) >= {vm_notice.id, negative.id, suspension.id, resumption.id}
+    subjects = [r.message["Subject"] for r in smtp.received]
+    assert "Suspension du service" in subjects and "Reprise du service" in subjects
+    assert len(smtp.message_ids()) == len(set(smtp.message_ids()))
