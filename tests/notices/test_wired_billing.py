@@ -108,3 +108,37 @@ def test_000_s11_2_suspension_notice_names_ground_and_duration_vm_notice_no_pass
     subjects = [r.message["Subject"] for r in smtp.received]
     assert "Suspension du service" in subjects and "Reprise du service" in subjects
     assert len(smtp.message_ids()) == len(set(smtp.message_ids()))
+
+
+def test_sepa_prenotification_with_collection_date_mandate_and_creditor(
+    client: TestClient, world: World, offers: object, database: Database
+) -> None:
+    """SEPA SDD rulebook: the debtor is pre-notified of the amount and date of each
+    collection (14 calendar days ahead unless agreed). Putting the debit in a batch
+    collecting on 2026-11-16 (14 days after 2026-11-02) writes the pre-notification to
+    the billing contact: amount, date, mandate reference, creditor id BE51ZZZ0876543270,
+    and the legal reference "14 calendar day(s) ahead"."""
+    import datetime as dt
+
+    from nuages.billing import sepa
+    from tests.billing.factories import Funded, order
+    from tests.billing.test_sepa_camt import STAFF, _debit, _mandate
+
+    set_now(at("2026-11-02 09:00"))
+    client_id = world.client()
+    owner = world.user(Role.CLIENT_OWNER, client_id)
+    f = Funded(client_id, owner, world.admin(), order(client, owner))
+    _mandate(client, f)
+    _debit(client, f, "100.00", "first-2026-11")
+    with database.unit() as session:
+        batch = sepa.write_batch(
+            session,
+            offers,
+            STAFF,
+            collection_date=dt.date(2026, 11, 16),  # type: ignore[arg-type]
+        )
+        assert batch is not None
+    [notice] = _notices(database, "sepa_prenotification")
+    assert notice.subject.startswith("Pré-notification de prélèvement SEPA : 100.00 EUR")
+    assert "2026-11-16" in notice.subject and "BE51ZZZ0876543270" in notice.body
+    assert "14 calendar day(s) ahead" in notice.legal_ref

@@ -11,12 +11,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nuages.history.service import Actor
+from nuages.kernel.money import round_cents
 from nuages.notices.models import Notice
 from nuages.notices.service import queue
 
 # SEPA SDD Core rulebook: the debtor is pre-notified 14 calendar days before the
 # collection unless the creditor and the debtor agreed otherwise.
 SEPA_PRENOTIFICATION_DAYS = 14
+
+
+def _money(value: Any) -> str:
+    """An amount as the client reads it: cents (ledger amounts carry more places)."""
+    return str(round_cents(Decimal(value)))
 
 
 def _day(value: dt.date | dt.datetime | None) -> str:
@@ -49,7 +55,7 @@ def document_issued(session: Session, who: Actor, invoice: Any) -> Notice:
         legal_ref=legal,
         context={
             "number": invoice.number,
-            "total": str(invoice.grand_total),
+            "total": _money(invoice.grand_total),
             "currency": invoice.currency,
             "due_date": _day(invoice.due_date) or "-",
             "dispute_until": _day(invoice.dispute_until),
@@ -72,7 +78,7 @@ def payment_received(session: Session, who: Actor, payment: Any, currency: str =
         object_id=payment.id,
         key=f"payment:{payment.id}",
         context={
-            "amount": str(payment.amount),
+            "amount": _money(payment.amount),
             "currency": currency,
             "received_on": _day(payment.received_on),
             "reference": payment.reference or "-",
@@ -99,9 +105,9 @@ def dunning_step(session: Session, who: Actor, invoice: Any, notice: Any, clause
         legal_ref=f"{notice.step} ({clause}), {notice.sent_on.isoformat()}",
         context={
             "number": invoice.number,
-            "outstanding": str(notice.outstanding),
+            "outstanding": _money(notice.outstanding),
             "currency": invoice.currency,
-            "fee": str(notice.fee),
+            "fee": _money(notice.fee),
             "text": notice.text,
         },
     )
@@ -128,7 +134,7 @@ def balance_notice(
         object_type="account",
         object_id=contract_id,
         key=key,
-        context={"currency": "EUR", **context},
+        context={"currency": "EUR", **context, "balance": _money(context["balance"])},
         legal_ref=legal_ref,
     )
 
@@ -199,7 +205,7 @@ def sepa_prenotification(
         key=f"sepa_prenotification:{debit.id}",
         legal_ref=legal,
         context={
-            "amount": str(Decimal(debit.amount)),
+            "amount": _money(debit.amount),
             "currency": debit.currency,
             "collection_date": debit.collection_date.isoformat(),
             "mandate_reference": mandate.reference,
