@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal as D
 
 import facturx as facturx_lib
 from sqlalchemy import select
@@ -98,3 +99,39 @@ def test_issue_11_cli_list_show_retry_json(
         assert r.exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+def test_003_s14_5_reminder_emailed_to_billing_contact_then_payment_receipt(
+    database: Database, offers: OfferRegistry, smtp: SmtpServer, smtp_settings: Settings
+) -> None:
+    """003 §14.5 / 001 §4.4: the reminder goes by e-mail to the billing contact with the
+    step's French text (fee 75.00 EUR) and the English version; a payment recorded
+    writes its receipt. Each once: the dunning run repeated writes no second notice."""
+    from tests.invoicing.test_dunning import _dun, _pay
+
+    billing = Billing(database, offers)
+    client = billing.client("Client Retard", country="BE")
+    contract = billing.contract("cloudbizz", client, utc(2025, 12, 31, 23))
+    billing.line(contract, "desktop-std", dt.date(2026, 1, 1), quantity=D(5))
+    run_at(database, offers, utc(2026, 1, 1, 8))
+    _dun(database, offers, dt.date(2026, 1, 17))
+    _dun(database, offers, dt.date(2026, 1, 17))
+    with database.unit() as session:
+        kinds = list(
+            session.execute(
+                select(Notice.kind)
+                .where(Notice.contract_id == contract)
+                .order_by(Notice.created_at)
+            ).scalars()
+        )
+    assert kinds == ["invoice_issued", "reminder"]
+    _pay(database, offers, client, "235.95", dt.date(2026, 1, 20), "pay-january-1")
+    set_now(utc(2026, 1, 20, 10))
+    report = deliver_pass(database, smtp_settings)
+    assert len(report.sent) == 3, report
+    by_subject = {r.message["Subject"]: r for r in smtp.received}
+    reminder = next(r for s, r in by_subject.items() if s.startswith("Rappel"))
+    body = reminder.message.get_content()
+    assert "Frais de rappel de 75.00 EUR" in body and "A reminder fee of 75.00 EUR" in body
+    assert reminder.rcpt_tos[0].startswith("compta")
+    assert "Paiement de 235.95 EUR reçu" in by_subject
