@@ -91,12 +91,13 @@ def mailer_notice(settings: Settings) -> str:
 
 def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     """``nuages up``: API, worker and scheduler in one process on the embedded defaults."""
+    mail = mailer_notice(settings)  # a bad NUAGES_SMTP_URL stops the start here
     database = prepare(settings)
     creds = first_admin(database, "admin@localhost")
     announce(f"nuages API:   http://{settings.api_host}:{settings.api_port}/api/v1")
     announce(f"API docs:     http://{settings.api_host}:{settings.api_port}/docs")
     announce(f"database:     {settings.effective_database_url}")
-    announce(f"notices:      {mailer_notice(settings)}")
+    announce(f"notices:      {mail}")
     for line in seller_notice(settings):
         announce(line)
     for warning in _qemu_reach(settings, database):

@@ -324,3 +324,25 @@ def test_regression_smtp_message_lines_end_in_crlf(
     deliver_pass(database, smtp_settings)
     [got] = smtp.received
     assert b"\n" in got.data and got.data.count(b"\n") == got.data.count(b"\r\n")
+
+
+def test_issue_11_up_names_the_mailer_file_drop_unless_smtp_url(tmp_path: Any) -> None:
+    """`nuages up` says at start where notices go: the file drop under the data
+    directory unless NUAGES_SMTP_URL is set (STARTTLS / TLS shown); a URL that names
+    no SMTP server stops the start with the reason."""
+    import pytest
+
+    from nuages.notices.mailer import MailerConfigError
+    from nuages.server import mailer_notice
+
+    drop = mailer_notice(Settings(data_dir=tmp_path))
+    assert drop.startswith(f"file drop {tmp_path / 'outbox'}") and "NUAGES_SMTP_URL" in drop
+    smtp = Settings(data_dir=tmp_path, smtp_url="smtp://u:p%40ss@mail.example:587?starttls=1")
+    assert mailer_notice(smtp) == "SMTP mail.example:587 (STARTTLS)"
+    mailer = mailer_for(smtp)
+    assert (mailer.username, mailer.password) == ("u", "p@ss")  # type: ignore[union-attr]
+    assert mailer_notice(Settings(smtp_url="smtps://mail.example")) == (
+        "SMTP mail.example:465 (TLS)"
+    )
+    with pytest.raises(MailerConfigError):
+        mailer_notice(Settings(smtp_url="http://mail.example"))

@@ -22,6 +22,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from nuages.kernel.settings import Settings
 
 
+class MailerConfigError(ValueError):
+    """NUAGES_SMTP_URL does not name an SMTP server."""
+
+
 class Outcome(enum.StrEnum):
     ACCEPTED = "accepted"  # the server took it (250): sent
     DEFERRED = "deferred"  # try again later: down, slow, 4xx
@@ -76,7 +80,9 @@ class SmtpMailer:
     def from_url(cls, url: str, sender: str, timeout: float) -> SmtpMailer:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("NUAGES_SMTP_URL must look like smtp://host:587 or smtps://host:465")
+            raise MailerConfigError(
+                "NUAGES_SMTP_URL must look like smtp://host:587[?starttls=1] or smtps://host:465"
+            )
         query = parse_qs(parts.query)
         tls = parts.scheme == "smtps"
         return cls(
