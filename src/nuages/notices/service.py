@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,12 +156,27 @@ def queue(
     return notice
 
 
+_last_wake = [0.0]
+WAKE_EVERY = 1.0  # seconds: an invoicing run of 10,000 contracts asks for a few passes
+
+
 def _wake_worker() -> None:
-    """Ask for a delivery pass now: "immediately" means within one pass (issue #11)."""
+    """Ask for a delivery pass: "immediately" means within one pass (issue #11). At most
+    one a second per process (one pass sends every notice due): within the second after
+    a pass was asked for, one more is scheduled a second later, so none waits longer."""
+    now = time.monotonic()
+    since = now - _last_wake[0]
+    if since < 0:  # a pass is already scheduled for later
+        return
     try:
         from nuages.jobs import tasks
 
-        tasks.notices_deliver()
+        if since < WAKE_EVERY:
+            _last_wake[0] = now + WAKE_EVERY
+            tasks.notices_deliver.schedule(delay=WAKE_EVERY)
+        else:
+            _last_wake[0] = now
+            tasks.notices_deliver()
     except Exception:  # the periodic pass delivers it anyway
         log.warning("could not ask for a delivery pass now; the next one sends it")
 
