@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from nuages.accounts.models import Client
+from nuages.accounts.models import Client, User
 from nuages.accounts.roles import Role
 from nuages.history.models import HistoryEntry
 from nuages.history.service import Actor
@@ -346,3 +346,54 @@ def test_issue_11_up_names_the_mailer_file_drop_unless_smtp_url(tmp_path: Any) -
     )
     with pytest.raises(MailerConfigError):
         mailer_notice(Settings(smtp_url="http://mail.example"))
+
+
+def test_004_s7_hold_notice_names_ground_and_expected_duration(
+    client: Any, database: Database, world: World
+) -> None:
+    """004 §7: a suspension is announced with its ground and expected duration, its
+    lifting once the cause is remedied (the hook the holds slice calls:
+    announce.hold_changed), to every owner."""
+    from nuages.notices import announce
+
+    set_now(T0)
+    client_id = world.client()
+    owner = world.user(Role.CLIENT_OWNER, client_id)
+    from tests.billing.factories import order
+
+    contract_id = order(client, owner)
+    with database.unit() as session:
+        placed = announce.hold_changed(
+            session,
+            SYSTEM,
+            lifted=False,
+            hold_id="h1",
+            contract_id=contract_id,
+            client_id=client_id,
+            ground="maintenance",
+            clause="004 §7",
+            reason="remplacement d'un disque",
+            at=T0,
+            expected_end_at=T0 + dt.timedelta(hours=4),
+        )
+        lifted = announce.hold_changed(
+            session,
+            SYSTEM,
+            lifted=True,
+            hold_id="h1",
+            contract_id=contract_id,
+            client_id=client_id,
+            ground="maintenance",
+            clause="004 §7",
+            reason="",
+            at=T0 + dt.timedelta(hours=3),
+        )
+        placed_body, lifted_body = placed.body, lifted.body
+        recipients = json.loads(placed.recipients)
+    assert "Motif : maintenance (004 §7) : remplacement d'un disque." in placed_body
+    assert "Durée prévue : jusqu'au 2026-03-02T13:00+00:00." in placed_body
+    assert "Expected duration: until 2026-03-02T13:00+00:00." in placed_body
+    assert "est levée le 2026-03-02T12:00+00:00. Le service reprend." in lifted_body
+    with database.unit() as session:
+        email = session.execute(select(User.email).where(User.id == owner.user_id)).scalar_one()
+    assert recipients == [email]

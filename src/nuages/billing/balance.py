@@ -244,7 +244,6 @@ def _suspend(
         key=f"suspension:{contract.id}:{now.isoformat()}",
         context={
             "balance": str(account.balance),
-            "vms": len(paused),
             "ground": "solde prépayé négatif / negative prepaid balance (000 §11.2)",
             "expected_duration": "jusqu'au rechargement du solde / until the balance is topped up",
         },
@@ -281,7 +280,7 @@ def _resume(
         contract_id=contract.id,
         client_id=contract.client_id,
         key=f"resumption:{contract.id}:{now.isoformat()}",
-        context={"balance": str(account.balance), "vms": len(resumed)},
+        context={"balance": str(account.balance)},
     )
 
 

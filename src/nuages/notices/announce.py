@@ -212,3 +212,44 @@ def sepa_prenotification(
             "creditor_id": creditor_id,
         },
     )
+
+
+def hold_changed(
+    session: Session,
+    who: Actor,
+    *,
+    lifted: bool,
+    hold_id: str,
+    contract_id: str,
+    client_id: str,
+    ground: str,
+    clause: str,
+    reason: str,
+    at: dt.datetime,
+    expected_end_at: dt.datetime | None = None,
+    still_held: str = "",
+) -> Notice:
+    """A hold placed or lifted (004 §7: the suspension announced with its ground and
+    expected duration; its lifting once the cause is remedied): to every owner."""
+    return queue(
+        session,
+        who,
+        "hold_lifted" if lifted else "hold_placed",
+        client_id=client_id,
+        contract_id=contract_id,
+        object_type="contract",
+        object_id=contract_id,
+        key=f"hold:{hold_id}:{'lift' if lifted else 'place'}",
+        legal_ref=f"{ground} ({clause})",
+        context={
+            "ground": ground,
+            "hold_clause": clause,
+            "reason": reason,
+            "placed_at": at.isoformat(timespec="minutes"),
+            "lifted_at": at.isoformat(timespec="minutes"),
+            "expected_end_at": expected_end_at.isoformat(timespec="minutes")
+            if expected_end_at
+            else "",
+            "still_held": still_held,
+        },
+    )

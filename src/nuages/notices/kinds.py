@@ -36,6 +36,8 @@ KINDS: dict[str, Kind] = {
         Kind("extension_awaiting_approval", "000 §8", "responsable", "read"),
         Kind("extension_ended", "000 §8", "owners", "read"),
         Kind("vm_created", "000 §5", "owners", "read"),
+        Kind("hold_placed", "004 §7", "owners", "read"),
+        Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
     )
 }
