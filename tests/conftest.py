@@ -133,3 +133,32 @@ def client(settings: Settings, database: Database, offers: OfferRegistry) -> Ite
 def world(database: Database) -> World:
     """Factories over the test database."""
     return World(database)
+
+
+@pytest.fixture(autouse=True)
+def delivered_jobs() -> Iterator[list[tuple[str, tuple[object, ...]]]]:
+    """The holds' jobs (``compute_enforce_holds``, ``billing_credit_wrongful_hold``)
+    asked for during the test, kept here
+    instead of on the real queue (a test that wants them run installs a handler with
+    ``kernel.jobs.handled``, e.g. ``tests.compute.world.holds_inline``); other jobs go to
+    the queue as usual."""
+    import importlib
+
+    from nuages.kernel import jobs
+
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    previous = dict(jobs._handlers)
+
+    def fallback(name: str, *args: object) -> None:
+        if name in ("compute_enforce_holds", "billing_credit_wrongful_hold"):
+            seen.append((name, args))
+        else:
+            getattr(importlib.import_module(jobs.TASKS_MODULE), name)(*args)
+
+    jobs.set_fallback(fallback)
+    try:
+        yield seen
+    finally:
+        jobs.set_fallback(None)
+        jobs._handlers.clear()
+        jobs._handlers.update(previous)

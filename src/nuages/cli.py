@@ -113,6 +113,7 @@ def _register() -> None:
     from nuages.accounts.cli import admin_app, client_app
     from nuages.billing.cli import billing_app
     from nuages.compute.cli import compute_app, host_app, image_app
+    from nuages.contracts.cli import contract_app
     from nuages.history.cli import history_app
     from nuages.invoicing.cli import index_app, invoicing_app
     from nuages.notices.cli import notices_app
@@ -123,6 +124,7 @@ def _register() -> None:
     app.add_typer(client_app, name="client")
     app.add_typer(billing_app, name="billing")
     app.add_typer(compute_app, name="compute")
+    app.add_typer(contract_app, name="contract")
     app.add_typer(host_app, name="host")
     app.add_typer(image_app, name="image")
     app.add_typer(history_app, name="history")

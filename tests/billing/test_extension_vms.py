@@ -166,7 +166,7 @@ def test_regression_approved_vm_extensions_are_billed_but_create_no_vm(
     assert _pass(cw, "2026-11-02 14:01").released == [ext["id"]]
 
     set_now(at("2026-11-02 15:00"))  # metering takes no time after the present
-    metering.run(database.unit, at("2026-11-02 15:00"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 15:00"), registry=cw.offers)
     rows = _usage(database, ext["id"])
     assert [r[0].hour for r in rows] == [10, 11, 12]
     assert [r[1] for r in rows] == [Decimal("-0.096")] * 3
@@ -198,7 +198,7 @@ def test_vm_extension_bills_only_the_vms_compute_had_room_for(
     again = _pass(cw, "2026-11-02 10:01")
     assert again.created == [] and len(again.problems) == 1
     set_now(at("2026-11-02 13:00"))  # metering takes no time after the present
-    metering.run(database.unit, at("2026-11-02 13:00"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 13:00"), registry=cw.offers)
     rows = _usage(database, ext["id"])
     assert [(r[1], r[2]) for r in rows] == [(Decimal("-0.048"), Decimal(1))] * 3
 
@@ -240,7 +240,7 @@ def test_000_s8_resources_extension_raises_a_vm_and_puts_it_back(
         assert vm is not None and row is not None
         assert (vm.vcpus, vm.ram_mib, vm.vm_state) == (1, 1024, "running")
         assert row.released_at is not None
-    metering.run(database.unit, at("2026-11-02 13:00"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 13:00"), registry=cw.offers)
     assert [r[1] for r in _usage(database, ext["id"])] == [Decimal("-0.033")] * 2
     assert {r[1] for r in _usage(database, model.id)} == {Decimal("-0.015")}
 

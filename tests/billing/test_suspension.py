@@ -32,7 +32,7 @@ from nuages.history.models import HistoryEntry
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from tests.billing.factories import Funded, at, funded, transfer
-from tests.compute.world import ComputeWorld, make_runtime
+from tests.compute.world import ComputeWorld, holds_inline, make_runtime
 from tests.factories import World
 
 SETTINGS = BillingSettings()
@@ -47,7 +47,8 @@ def cw(
     runtime = make_runtime(tmp_path / "data", database)
     client.app.state.compute = runtime  # type: ignore[attr-defined]
     try:
-        yield ComputeWorld(world, runtime, offers, tmp_path)
+        with holds_inline(runtime):
+            yield ComputeWorld(world, runtime, offers, tmp_path)
     finally:
         runtime.close()
 
@@ -128,9 +129,7 @@ def test_000_s11_2_negative_balance_pauses_vms_and_top_up_resumes_them(
     ids = _create_vms(cw, f, 2, image.id)
     _drain(f, client, "0.01")
     set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
-    report = metering.run(
-        database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime
-    )
+    report = metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
     assert report.suspended == [f.contract_id]
     with database.unit() as session:
         contract = session.get(Contract, f.contract_id)
@@ -142,16 +141,14 @@ def test_000_s11_2_negative_balance_pauses_vms_and_top_up_resumes_them(
         )
         assert {"notice.negative_balance", "notice.suspension"} <= notices
     assert _run_queued(cw) == 2
-    assert _vm_states(database, ids) == {("suspended", "paused", "negative-balance")}
+    assert _vm_states(database, ids) == {("suspended", "paused", "hold:negative-balance")}
     assert all(_power(cw.runtime, database, vm) is PowerState.PAUSED for vm in ids)
     with database.unit() as session:
         kept = session.execute(select(Vm.ssh_port).where(Vm.id.in_(ids))).scalars().all()
         assert all(port is not None for port in kept)  # the address stays leased
     # A run later on changes nothing more: suspension happens once.
     set_now(at("2026-11-02 14:10"))  # metering runs as of now (17.8)
-    again = metering.run(
-        database.unit, at("2026-11-02 14:10"), registry=cw.offers, runtime=cw.runtime
-    )
+    again = metering.run(database.unit, at("2026-11-02 14:10"), registry=cw.offers)
     assert again.suspended == [] and _run_queued(cw) == 0
 
     set_now(at("2026-11-02 14:30"))
@@ -197,9 +194,9 @@ def test_only_billings_own_suspension_is_lifted(
     _run_queued(cw)
     _drain(f, client, "0.00")
     set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
-    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
     _run_queued(cw)
-    assert _vm_states(database, [normal]) == {("suspended", "paused", "negative-balance")}
+    assert _vm_states(database, [normal]) == {("suspended", "paused", "hold:negative-balance")}
     set_now(at("2026-11-02 13:00"))
     assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
     _run_queued(cw)
@@ -222,11 +219,11 @@ def test_low_balance_warning_fires_once_before_money_runs_out(
     _drain(f, client, "1.015")
     set_now(at("2026-11-02 12:05"))  # metering runs as of now (17.8)
     first = metering.run(database.unit, at("2026-11-02 12:05"), registry=cw.offers,
-                         settings=SETTINGS, runtime=cw.runtime)  # fmt: skip
+                         settings=SETTINGS)  # fmt: skip
     assert first.warned == [f.contract_id]
     set_now(at("2026-11-02 13:05"))  # metering runs as of now (17.8)
     second = metering.run(database.unit, at("2026-11-02 13:05"), registry=cw.offers,
-                          settings=SETTINGS, runtime=cw.runtime)  # fmt: skip
+                          settings=SETTINGS)  # fmt: skip
     assert second.warned == []
     account = client.get(
         f"/api/v1/billing/contracts/{f.contract_id}/account", headers=f.owner.headers
@@ -261,7 +258,7 @@ def test_negative_periods_feed_the_sla_calculator(
     _create_vms(cw, f, 1, image.id)
     _drain(f, client, "0.00")
     set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
-    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
     set_now(at("2026-11-02 13:00"))
     assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
     with database.unit() as session:
@@ -273,3 +270,114 @@ def test_negative_periods_feed_the_sla_calculator(
     counted = without_penalty_suspension([(at("2026-11-02 12:30"), at("2026-11-02 13:30"))], spans)
     assert counted == [(at("2026-11-02 13:00"), at("2026-11-02 13:30"))]
     assert sum((e - s for s, e in counted), dt.timedelta()) == dt.timedelta(minutes=30)
+
+
+def test_two_holds_negative_balance_lifted_first_vms_stay_paused_until_the_second(
+    client: TestClient, world: World, database: Database, cw: ComputeWorld
+) -> None:
+    """Holds (SPEC §11): billing's negative-balance hold (000 §11.2) and a staff hold on
+    malicious traffic (000 §11.1) at once. The top-up lifts billing's hold only: the
+    contract stays suspended and its VMs paused until staff lift the second; then the
+    VMs come back. (Under the shipped offers a prepaid contract has no unpaid-invoice
+    ground: its second hold here is the staff one.)"""
+    set_now(at("2026-11-02 10:30"))
+    f = funded(world, client)
+    cw.host()
+    image = cw.image()
+    set_now(at("2026-11-02 11:00"))
+    ids = _create_vms(cw, f, 2, image.id)
+    _drain(f, client, "0.01")
+    set_now(at("2026-11-02 12:10"))  # metering runs as of now (17.8)
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
+    assert _run_queued(cw) == 2
+    set_now(at("2026-11-02 12:20"))
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/holds",
+        json={"ground": "malicious-traffic", "reason": "port scan from web-0"},
+        headers=f.admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert _run_queued(cw) == 0  # already paused: nothing asked twice
+    set_now(at("2026-11-02 14:30"))
+    assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
+    r = client.get(f"/api/v1/contracts/{f.contract_id}", headers=f.owner.headers)
+    assert r.json()["state"] == "suspended"
+    assert [h["ground"] for h in r.json()["holds"]] == ["malicious-traffic"]
+    assert _run_queued(cw) == 0
+    assert _vm_states(database, ids) == {("suspended", "paused", "hold:negative-balance")}
+    r = client.post(f"/api/v1/vms/{ids[0]}/reboot", headers=f.owner.headers)
+    assert r.status_code == 409 and r.json()["ground"] == "malicious-traffic"
+    assert "000 §11.1" in r.json()["detail"]
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/extensions",
+        json={"kind": "vms", "item_id": "vm-m", "quantity": 1,
+              "starts_at": "2026-11-02T15:00:00Z", "ends_at": "2026-11-02T16:00:00Z"},
+        headers=f.owner.headers,
+    )  # fmt: skip
+    assert r.status_code == 409, r.text  # an extension order is refused too (003 §8)
+    assert r.json()["type"].endswith("/contract-on-hold")
+    assert r.json()["ground"] == "malicious-traffic"
+
+    hold_id = client.get(
+        f"/api/v1/contracts/{f.contract_id}/holds", headers=f.owner.headers
+    ).json()[-1]["id"]
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/holds/{hold_id}/lift",
+        json={"reason": "scan stopped"},
+        headers=f.admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert _run_queued(cw) == 2
+    assert _vm_states(database, ids) == {("running", "running", None)}
+    r = client.get(f"/api/v1/contracts/{f.contract_id}", headers=f.owner.headers)
+    assert (r.json()["state"], r.json()["holds"]) == ("active", [])
+
+
+def test_000_s11_1_hold_lifted_as_wrongful_credits_the_suspended_time(
+    client: TestClient, world: World, database: Database, cw: ComputeWorld
+) -> None:
+    """000 §11.1: billed unless the suspension was manifestly wrongful. Two vm-s
+    (0.0150/h) run from 10:00; staff hold them at 11:00 (malicious traffic: billed while
+    it lasts); metering debits the hours to 14:00; at 14:20 staff lift the hold as
+    wrongful: the hours [11, 14) are credited back, 2 × 3 × 0.0150 = 0.09, once."""
+    from nuages.billing import wrongful
+    from nuages.billing.models import LedgerEntry
+    from nuages.kernel import jobs
+
+    set_now(at("2026-11-02 09:30"))
+    f = funded(world, client)
+    cw.host()
+    image = cw.image()
+    set_now(at("2026-11-02 10:00"))
+    ids = _create_vms(cw, f, 2, image.id)
+    set_now(at("2026-11-02 11:00"))
+    r = client.post(
+        f"/api/v1/contracts/{f.contract_id}/holds",
+        json={"ground": "malicious-traffic", "reason": "flood reported"},
+        headers=f.admin.headers,
+    )
+    hold_id = r.json()["id"]
+    assert _run_queued(cw) == 2 and len(ids) == 2
+    set_now(at("2026-11-02 14:10"))
+    metering.run(database.unit, at("2026-11-02 14:10"), registry=cw.offers)
+    set_now(at("2026-11-02 14:20"))
+    credit = lambda hid: wrongful.run_job(database, cw.offers, hid)  # noqa: E731
+    with jobs.handled("billing_credit_wrongful_hold", credit):
+        r = client.post(
+            f"/api/v1/contracts/{f.contract_id}/holds/{hold_id}/lift",
+            json={"reason": "the flood came from elsewhere", "wrongful": True},
+            headers=f.admin.headers,
+        )
+    assert r.status_code == 200 and r.json()["wrongful"] is True
+    assert wrongful.run_job(database, cw.offers, hold_id) is not None  # again: same entry
+    with database.unit() as session:
+        credits = (
+            session.execute(
+                select(LedgerEntry.amount).where(
+                    LedgerEntry.contract_id == f.contract_id, LedgerEntry.kind == "credit"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert credits == [Decimal("0.09")]

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,3 +230,16 @@ def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]
 TENANT_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILobMgyDaPEUNzy9bH8umbv3Y2gc6kZGb+uyExhAxsFd tenant"
 )
+
+
+def holds_inline(runtime: ComputeRuntime) -> AbstractContextManager[None]:
+    """Run the ``compute_enforce_holds`` jobs a hold asks for in this process, on
+    ``runtime``, right after the commit (as a worker would, without the queue)."""
+    from nuages.compute.services import holds as compute_holds
+    from nuages.kernel import jobs
+
+    def run(contract_id: str) -> None:
+        assert runtime.database is not None
+        compute_holds.run_job(runtime.database, runtime, contract_id)
+
+    return jobs.handled("compute_enforce_holds", run)

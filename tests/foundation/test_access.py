@@ -32,6 +32,22 @@ from .routes import PUBLIC, SELF_SERVICE, SHARED_PARAMS, Route, api_routes
 ALL_ROUTES = list(api_routes(create_app(Settings(database_url="sqlite://"))))
 
 
+def tenant_hold(world: World, contract_id: str, client_id: str) -> str:
+    """A hold already lifted on the contract (it leaves the contract as it is)."""
+    from nuages.contracts.models import ContractHold
+    from nuages.kernel.clock import utc_now
+
+    with world.database.unit() as session:
+        hold = ContractHold(
+            contract_id=contract_id, client_id=client_id, ground="staff-decision", clause="",
+            reason="access test", placed_by="test", placed_at=utc_now(), lifted_by="test",
+            lifted_at=utc_now(), lift_reason="access test", wrongful=False,
+        )  # fmt: skip
+        session.add(hold)
+        session.flush()
+        return hold.id
+
+
 class TenantA:
     """Client A's objects, one per kind of path parameter."""
 
@@ -55,6 +71,7 @@ class TenantA:
         self.compute = tenant_objects(world, self.client_id, self.owner)
         self.invoicing = invoicing_objects(world.database, http, self.client_id, self.owner)
         self.extension_id = tenant_extension(world, http, self.owner)
+        self.hold_id = tenant_hold(world, self.contract_id, self.client_id)
         with world.database.unit() as session:
             self.token_id = session.execute(
                 select(ApiToken.id).where(ApiToken.user_id == self.owner.user_id)
@@ -78,6 +95,7 @@ class TenantA:
             "offer_id": "isstar-cloud",
             "extension_id": self.extension_id,
             "notice_id": self.notice_id,
+            "hold_id": self.hold_id,
             **self.compute,
             **self.invoicing,
         }

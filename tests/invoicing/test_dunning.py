@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from nuages.contracts import holds
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
@@ -135,7 +136,9 @@ def test_003_s14_5_suspension_at_due_date_plus_30_days_lifted_once_paid(
     with database.unit() as session:
         contract = session.get(Contract, contract_id)
         assert contract is not None and contract.state == "suspended"
-        assert contract.state_reason.startswith("dunning:")
+        [hold] = holds.open_holds(session, contract_id)
+        assert (hold.ground, hold.clause) == ("unpaid-invoice", "003 §14.5")
+        assert hold.reason.startswith("dunning:")
 
     _pay(database, offers, client, "59.00", dt.date(2026, 5, 5), "late-svp-1")
     with database.unit() as session:

@@ -20,7 +20,7 @@ from nuages.notices.delivery import deliver_pass
 from nuages.notices.models import Notice
 from tests.billing.factories import at, funded, transfer
 from tests.billing.test_extensions import _order
-from tests.billing.test_suspension import _create_vms, _drain, _run_queued, cw  # noqa: F401
+from tests.billing.test_suspension import _create_vms, _drain, cw  # noqa: F401
 from tests.compute.world import ComputeWorld
 from tests.factories import World
 
@@ -93,20 +93,21 @@ def test_000_s11_2_suspension_notice_names_ground_and_duration_vm_notice_no_pass
     assert "ssh root@" in body and "-p " in body and "aucun mot de passe" in body
     _drain(f, client, "0.01")
     set_now(at("2026-11-02 12:10"))
-    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers, runtime=cw.runtime)
+    metering.run(database.unit, at("2026-11-02 12:10"), registry=cw.offers)
     [negative] = _notices(database, "negative_balance")
-    [suspension] = _notices(database, "suspension")
-    assert "Motif : solde prépayé négatif" in suspension.body
-    assert "Durée prévue : jusqu'au rechargement du solde" in suspension.body
-    assert json.loads(suspension.recipients) == [_email(database, f.owner.user_id)]
+    [placed] = _notices(database, "hold_placed")
+    assert "Motif : negative-balance (000 §11.2) : prepaid account below zero" in placed.body
+    assert "Durée prévue : jusqu'à ce que la cause soit levée." in placed.body
+    assert json.loads(placed.recipients) == [_email(database, f.owner.user_id)]
     set_now(at("2026-11-02 14:30"))
     assert transfer(client, f.admin, f.contract_id, "5.00").status_code == 201
-    assert _run_queued(cw) >= 1
-    [resumption] = _notices(database, "resumption")
+    [lifted] = _notices(database, "hold_lifted")
+    assert "Le service reprend." in lifted.body
     report = deliver_pass(database, smtp_settings)
-    assert set(report.sent) >= {vm_notice.id, negative.id, suspension.id, resumption.id}
+    assert set(report.sent) >= {vm_notice.id, negative.id, placed.id, lifted.id}
     subjects = [r.message["Subject"] for r in smtp.received]
-    assert "Suspension du service" in subjects and "Reprise du service" in subjects
+    assert "Suspension du service : negative-balance" in subjects
+    assert "Suspension levée : negative-balance" in subjects
     assert len(smtp.message_ids()) == len(set(smtp.message_ids()))
 
 

@@ -24,7 +24,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed ``nuages`` script, offers found through NUAGES_OFFERS_DIR."""
     env = {**os.environ, "NUAGES_OFFERS_DIR": str(OFFERS), "NUAGES_DATA_DIR": str(cwd / "data")}
     return subprocess.run(
-        [str(NUAGES), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [str(NUAGES), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
 
 

@@ -39,7 +39,8 @@ class Principal:
     def require(self, scope: Scope) -> None:
         """Refuse with 403 unless the caller may use ``scope``."""
         if not self.has(scope):
-            raise Forbidden(f"this action needs the '{scope.value}' permission")
+            # Scope(…): slices below accounts (history) name a scope by its value.
+            raise Forbidden(f"this action needs the '{Scope(scope).value}' permission")
 
     def can_see_client(self, client_id: str | None) -> bool:
         """Staff see every client; client users only their own."""

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Query, Request, status
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.billing import balance, extensions, ledger, schemas, sepa, topups, usage
 from nuages.billing.models import EntryKind
-from nuages.compute.api import runtime as compute_runtime
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import ValidationFailed
@@ -99,9 +98,7 @@ def record_transfer(
     session: SessionDep,
 ) -> object:
     """Staff record a bank transfer received (000 §13.2); it may form the contract."""
-    return topups.record_transfer(
-        session, principal, _offers(request), contract_id, body, compute_runtime(request)
-    )
+    return topups.record_transfer(session, principal, _offers(request), contract_id, body)
 
 
 @router.post(
@@ -118,9 +115,7 @@ def adjust(
     session: SessionDep,
 ) -> object:
     """Staff write a credit, fee, refund or correction with its reason."""
-    return topups.adjust(
-        session, principal, _offers(request), contract_id, body, compute_runtime(request)
-    )
+    return topups.adjust(session, principal, _offers(request), contract_id, body)
 
 
 @router.get(
@@ -270,9 +265,7 @@ def settle_debit(
     session: SessionDep,
 ) -> object:
     """Staff record that the bank booked a collection: the account is credited, once."""
-    return sepa.settle_debit(
-        session, principal, _offers(request), contract_id, body, compute_runtime(request)
-    )
+    return sepa.settle_debit(session, principal, _offers(request), contract_id, body)
 
 
 @router.post(
@@ -289,9 +282,7 @@ def return_debit(
 ) -> object:
     """Staff record a returned collection: if it was settled, its top-up is reversed by
     a new entry; if not, it is only marked returned."""
-    return sepa.return_debit(
-        session, principal, _offers(request), contract_id, body, compute_runtime(request)
-    )
+    return sepa.return_debit(session, principal, _offers(request), contract_id, body)
 
 
 # ---------------------------------------------------------------- extensions (000 §8)

@@ -40,9 +40,8 @@ from nuages.billing.models import CpuSample, Extension, ExtensionPolicy, Extensi
 from nuages.billing.pricing import OfferPricing
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.hypervisor import HypervisorError
-from nuages.compute.models import Host, Vm
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.states import VmState
+from nuages.compute.services import reads as compute_reads
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
@@ -95,15 +94,7 @@ def run_pass(
 
 def sample(session: Session, runtime: ComputeRuntime, contract_id: str, now: dt.datetime) -> int:
     """Read and keep the CPU time of the contract's running VMs; return how many."""
-    rows = session.execute(
-        select(Vm.id, Host.uri)
-        .join(Host, Host.id == Vm.host_id)
-        .where(
-            Vm.contract_id == contract_id,
-            Vm.extension_id.is_(None),
-            Vm.vm_state == VmState.RUNNING.value,
-        )
-    ).all()
+    rows = compute_reads.running_on_hosts(session, contract_id)
     for vm_id, uri in rows:
         try:
             reading = runtime.hypervisor(uri).cpu_time(uuid.UUID(vm_id))

@@ -3,12 +3,14 @@
 - 000 §3.1, §13.2: a prepaid contract is formed once its Minimum Amount is credited.
 - 000 §11.2: below zero, the provider may suspend without notice (``on_negative_balance``
   of the offer: ``suspend_without_notice``, ``notify_then_suspend`` after a grace time,
-  or ``none``); the contract's VMs are paused (disks and addresses kept) through the
-  compute services, and a notice is recorded (delivery belongs to the notices slice).
+  or ``none``); billing places a ``negative-balance`` hold on the contract
+  (``contracts.holds``), which suspends it and has compute pause its VMs (disks and
+  addresses kept), and a notice is recorded (delivery belongs to the notices slice).
 - 000 §5: SLA penalties are suspended, and lost, while the account is negative: every
   such span is kept in ``balance_negative_periods`` for the SLA calculator.
-- A top-up bringing the balance back to zero or above resumes what billing suspended,
-  by itself (004 §7: service restored once the cause is remedied).
+- A top-up bringing the balance back to zero or above lifts billing's hold, by itself
+  (004 §7: service restored once the cause is remedied); the contract resumes when no
+  other hold is left open.
 - A low-balance warning is recorded when the balance, at the current hourly burn, runs
   out within ``NUAGES_BILLING_LOW_BALANCE_HOURS``.
 """
@@ -24,7 +26,7 @@ from decimal import Decimal
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from nuages.billing import ledger, vmcontrol
+from nuages.billing import ledger
 from nuages.billing.models import (
     BillingAccount,
     Extension,
@@ -33,8 +35,8 @@ from nuages.billing.models import (
 )
 from nuages.billing.pricing import OfferPricing, floor_hour
 from nuages.billing.settings import BillingSettings, get_billing_settings
-from nuages.compute.models import Vm
-from nuages.compute.runtime import ComputeRuntime
+from nuages.compute.services import reads as compute_reads
+from nuages.contracts import holds
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
@@ -49,10 +51,9 @@ from nuages.terms.schema_billing import Prepaid
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
-# The suspension ground of the terms files, kept as the VMs' suspended_reason and the
-# contract's state_reason, so that billing only ever lifts its own suspensions.
-NEGATIVE_GROUND = "negative-balance"
-CONTRACT_REASON = "negative-balance: prepaid account below zero (000 §11.2)"
+# The suspension ground of billing's hold: billing only ever lifts its own hold.
+NEGATIVE_GROUND = holds.NEGATIVE_BALANCE
+CONTRACT_REASON = "prepaid account below zero (000 §11.2)"
 BILLING = Actor.system("billing")
 
 
@@ -85,11 +86,10 @@ def after_movement(
     registry: OfferRegistry,
     contract: Contract,
     who: Actor,
-    runtime: ComputeRuntime | None = None,
     settings: BillingSettings | None = None,
 ) -> None:
     """Apply the balance rules after one entry was written to the contract's account:
-    formation, then suspension or resumption (VM operations go through ``runtime``)."""
+    formation, then suspension or resumption (through billing's hold)."""
     account = ledger.get_account(session, contract.id)
     if account is None:
         return
@@ -97,7 +97,7 @@ def after_movement(
     prepaid = ledger.prepaid_terms(offer)
     form_if_funded(session, contract, account, prepaid, who)
     settings = settings or get_billing_settings()
-    settle(session, contract, account, offer_pricing(offer), utc_now(), settings, runtime)
+    settle(session, contract, account, offer_pricing(offer), utc_now(), settings)
 
 
 def offer_pricing(offer: Offer) -> OfferPricing:
@@ -130,12 +130,11 @@ def settle(
     pricing: OfferPricing,
     now: dt.datetime,
     settings: BillingSettings,
-    runtime: ComputeRuntime | None = None,
 ) -> str | None:
     """Bring suspension in line with the balance; return "suspended", "resumed" or None.
 
-    Also finishes what an earlier pass left: VMs that were busy when their contract was
-    suspended (or resumed) are asked again.
+    The VMs follow the hold: compute pauses and resumes them (and its reconciliation
+    pass finishes what a crash or a busy VM left), so billing never touches them.
     """
     prepaid = pricing.prepaid
     if account.balance < 0:
@@ -146,12 +145,11 @@ def settle(
         if policy == "none":
             return None
         if account.suspended_at is not None:
-            vmcontrol.suspend_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
             return None
         grace = dt.timedelta(hours=settings.negative_grace_hours)
         if policy == "notify_then_suspend" and account.negative_since + grace > now:
             return None
-        _suspend(session, contract, account, now, runtime)
+        _suspend(session, contract, account, pricing.offer, now)
         return "suspended"
     if account.negative_since is not None:
         _close_negative(session, account, now)
@@ -160,9 +158,8 @@ def settle(
         if burn == 0 or account.balance >= burn * settings.low_balance_hours:
             account.low_balance_warned_at = None
     if account.suspended_at is not None:
-        _resume(session, contract, account, now, runtime)
+        _resume(session, contract, account, now)
         return "resumed"
-    vmcontrol.resume_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
     return None
 
 
@@ -213,14 +210,17 @@ def _suspend(
     session: Session,
     contract: Contract,
     account: BillingAccount,
+    offer: Offer,
     now: dt.datetime,
-    runtime: ComputeRuntime | None,
 ) -> None:
     account.suspended_at = now
     session.flush()
-    if contract.state == ContractState.ACTIVE:
-        contracts.transition(session, contract, ContractState.SUSPENDED, BILLING, CONTRACT_REASON)
-    paused = vmcontrol.suspend_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
+    hold_id = None
+    if contract.state in (ContractState.ACTIVE, ContractState.ENDING, ContractState.SUSPENDED):
+        hold, _new = holds.place(
+            session, BILLING, offer, contract.id, NEGATIVE_GROUND, CONTRACT_REASON
+        )
+        hold_id = hold.id
     history.record(
         session,
         BILLING,
@@ -229,24 +229,11 @@ def _suspend(
         action="notice.suspension",
         params={
             "balance": str(account.balance),
-            "vms": len(paused),
+            "hold_id": hold_id,
             "ground": NEGATIVE_GROUND,
             "clause": "000 §11.2",
         },
         client_id=contract.client_id,
-    )
-    announce.balance_notice(
-        session,
-        BILLING,
-        "suspension",
-        contract_id=contract.id,
-        client_id=contract.client_id,
-        key=f"suspension:{contract.id}:{now.isoformat()}",
-        context={
-            "balance": str(account.balance),
-            "ground": "solde prépayé négatif / negative prepaid balance (000 §11.2)",
-            "expected_duration": "jusqu'au rechargement du solde / until the balance is topped up",
-        },
     )
 
 
@@ -255,32 +242,20 @@ def _resume(
     contract: Contract,
     account: BillingAccount,
     now: dt.datetime,
-    runtime: ComputeRuntime | None,
 ) -> None:
     account.suspended_at = None
     session.flush()
-    if contract.state == ContractState.SUSPENDED and contract.state_reason == CONTRACT_REASON:
-        contracts.transition(
-            session, contract, ContractState.ACTIVE, BILLING, "balance back to zero or above"
-        )
-    resumed = vmcontrol.resume_contract_vms(session, contract.id, NEGATIVE_GROUND, runtime)
+    lifted = holds.lift_ground(
+        session, BILLING, contract.id, NEGATIVE_GROUND, "balance back to zero or above"
+    )
     history.record(
         session,
         BILLING,
         object_type="account",
         object_id=contract.id,
         action="notice.resumption",
-        params={"balance": str(account.balance), "vms": len(resumed)},
+        params={"balance": str(account.balance), "hold_id": lifted.id if lifted else None},
         client_id=contract.client_id,
-    )
-    announce.balance_notice(
-        session,
-        BILLING,
-        "resumption",
-        contract_id=contract.id,
-        client_id=contract.client_id,
-        key=f"resumption:{contract.id}:{now.isoformat()}",
-        context={"balance": str(account.balance)},
     )
 
 
@@ -289,26 +264,13 @@ def enforce_all(
     registry: OfferRegistry,
     now: dt.datetime,
     settings: BillingSettings | None = None,
-    runtime: ComputeRuntime | None = None,
 ) -> Enforcement:
     """One pass over the accounts whose suspension does not match their balance (after
-    metering, to finish a grace time, or to retry VMs that were busy), each account in
-    its own transaction."""
+    metering, or to finish a grace time), each account in its own transaction."""
     settings = settings or get_billing_settings()
     outcome = Enforcement()
     with unit() as session:
-        unfinished = select(Vm.contract_id).where(Vm.vm_state.in_(vmcontrol.SUSPENDABLE))
         ids = set(
-            session.execute(
-                select(BillingAccount.contract_id).where(
-                    BillingAccount.balance < 0,
-                    BillingAccount.suspended_at.is_not(None),
-                    BillingAccount.contract_id.in_(unfinished),
-                )
-            ).scalars()
-        )
-        ids |= set(vmcontrol.pending_resumptions(session, NEGATIVE_GROUND))
-        ids |= set(
             session.execute(
                 select(BillingAccount.contract_id).where(
                     or_(
@@ -343,7 +305,7 @@ def enforce_all(
             if pricing is None:
                 pricing = offer_pricing(registry.for_contract(session, contract))
                 cache[contract.offer_hash] = pricing
-            done = settle(session, contract, account, pricing, now, settings, runtime)
+            done = settle(session, contract, account, pricing, now, settings)
         if done == "suspended":
             outcome.suspended.append(contract_id)
         elif done == "resumed":
@@ -422,16 +384,9 @@ def hourly_burn(
     """What the contract's billed VMs and running extensions cost for the coming hour."""
     hour = floor_hour(now)
     total = Decimal(0)
-    vms = session.execute(
-        select(Vm.flavour_id, Vm.vm_state, Vm.suspended_reason).where(
-            Vm.contract_id == contract_id,
-            Vm.activated_at.is_not(None),
-            Vm.deleted_at.is_(None),
-        )
-    ).all()
-    for flavour_id, vm_state, reason in vms:
-        rate = pricing.flavours.get(flavour_id)
-        if rate is not None and pricing.is_billed(vm_state, reason):
+    for vm in compute_reads.contract_vms(session, contract_id, include_deleted=False):
+        rate = pricing.flavours.get(vm.flavour_id)
+        if rate is not None and pricing.is_billed(vm.vm_state, vm.suspended_reason):
             total += pricing.hourly(rate, hour)
     extensions = session.execute(
         select(Extension).where(

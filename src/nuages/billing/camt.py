@@ -33,7 +33,6 @@ from stdnum import iso11649
 
 from nuages.billing import ledger, schemas, sepa, topups
 from nuages.billing.models import BillingAccount, DirectDebit
-from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
@@ -172,7 +171,6 @@ def import_statement(
     registry: OfferRegistry,
     data: bytes,
     who: Actor,
-    runtime: ComputeRuntime | None = None,
 ) -> schemas.StatementReport:
     """Reconcile a CAMT.053 statement against the accounts and direct debits."""
     report = schemas.StatementReport()
@@ -183,7 +181,7 @@ def import_statement(
             continue
         try:
             with unit() as session:
-                outcome = _reconcile(session, registry, line, who, runtime)
+                outcome = _reconcile(session, registry, line, who)
         except NuagesError as exc:
             outcome = f"unmatched: {exc.detail}"
         kind, _, why = outcome.partition(": ")
@@ -196,7 +194,6 @@ def _reconcile(
     registry: OfferRegistry,
     line: StatementLine,
     who: Actor,
-    runtime: ComputeRuntime | None,
 ) -> str:
     if line.return_reason is not None or (not line.credit and line.end_to_end_id):
         if line.end_to_end_id is None:
@@ -207,14 +204,13 @@ def _reconcile(
             registry,
             line.end_to_end_id,
             line.return_reason or "RTRN",
-            runtime=runtime,
         )
         return "returns" if reversed_now else "duplicates: return already recorded"
     if not line.credit:
         return "unmatched: a debit that is not a returned collection"
     collected = _collections(session, line)
     if collected:
-        return _settle_collections(session, registry, line, collected, who, runtime)
+        return _settle_collections(session, registry, line, collected, who)
     if not line.bank_reference:
         return "unmatched: no bank reference (AcctSvcrRef)"
     references = payment_references_in(line.remittance)
@@ -253,7 +249,6 @@ def _reconcile(
         description=f"bank transfer booked {line.booking_date or ''}".strip(),
         who=who,
         means="transfer",
-        runtime=runtime,
     )
     return f"credited: {contract.id}" if created else "duplicates: already credited"
 
@@ -275,7 +270,6 @@ def _settle_collections(
     line: StatementLine,
     debits: list[DirectDebit],
     who: Actor,
-    runtime: ComputeRuntime | None,
 ) -> str:
     # The booked amount must be exactly what the collections named add up to: a partial
     # or unknown booking is for staff to look at, never credited by guess.
@@ -284,9 +278,7 @@ def _settle_collections(
     total = sum((d.amount for d in debits), Decimal(0))
     if total != line.amount or any(d.currency != line.currency for d in debits):
         return f"unmatched: booked {line.amount} {line.currency}, the collections are {total}"
-    settled = [
-        sepa.settle(session, who, registry, d.end_to_end_id, runtime=runtime)[1] for d in debits
-    ]
+    settled = [sepa.settle(session, who, registry, d.end_to_end_id)[1] for d in debits]
     if not any(settled):
         return "duplicates: collection already settled"
     return f"settled: {', '.join(d.end_to_end_id for d in debits)}"

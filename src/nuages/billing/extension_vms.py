@@ -37,10 +37,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Role, Scope
 from nuages.billing import schemas
 from nuages.billing.models import Extension, ExtensionState
 from nuages.billing.settings import BillingSettings, get_billing_settings
-from nuages.billing.vmcontrol import BILLING_STAFF
 from nuages.compute import schemas as compute_schemas
 from nuages.compute.models import Host, Operation, Vm
 from nuages.compute.runtime import ComputeRuntime
@@ -55,6 +56,15 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.terms.schema import Offer
 from nuages.terms.schema_catalogue import Flavour
+
+# The provider acting through billing: extension VMs are created and removed by staff.
+BILLING_STAFF = Principal(
+    user_id="billing",
+    email="billing",
+    role=Role.PROVIDER_ADMIN,
+    client_id=None,
+    scopes=frozenset(Scope),
+)
 
 log = logging.getLogger("nuages.billing.extensions")
 UnitOfWork = Callable[[], AbstractContextManager[Session]]

@@ -32,6 +32,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel.access import get_visible
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
@@ -44,10 +45,7 @@ S = ExtensionState
 
 def _contract(session: Session, actor: Principal, contract_id: str) -> Contract:
     actor.require(Scope.READ)
-    contract = session.get(Contract, contract_id)
-    if contract is None or not actor.can_see_client(contract.client_id):
-        raise NotFound("no such contract")
-    return contract
+    return get_visible(session, actor, Contract, contract_id, "contract")
 
 
 def deciders(session: Session, client_id: str) -> list[str]:

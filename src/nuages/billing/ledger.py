@@ -30,8 +30,9 @@ from nuages.billing.models import (
 )
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
+from nuages.kernel.access import get_visible
 from nuages.kernel.clock import utc_now
-from nuages.kernel.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from nuages.kernel.errors import Conflict, InvalidTransition, ValidationFailed
 from nuages.kernel.money import round_ledger
 from nuages.kernel.pagination import paginate
 from nuages.terms.schema import Offer
@@ -71,10 +72,7 @@ def contract_for(session: Session, actor: Principal, contract_id: str) -> Contra
     client's contract (never 403, its existence is not ours to reveal).
     """
     actor.require(Scope.BILLING)
-    contract = session.get(Contract, contract_id)
-    if contract is None or not actor.can_see_client(contract.client_id):
-        raise NotFound("no such contract")
-    return contract
+    return get_visible(session, actor, Contract, contract_id, "contract")
 
 
 def get_account(session: Session, contract_id: str, *, lock: bool = False) -> BillingAccount | None:

@@ -53,7 +53,6 @@ from nuages.billing.models import (
 from nuages.billing.pricing import HOUR, OfferPricing, Rate, floor_hour, hours
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.models import Vm
-from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware, not_in_future, utc_now
@@ -451,7 +450,6 @@ def run(
     *,
     registry: OfferRegistry | None = None,
     settings: BillingSettings | None = None,
-    runtime: ComputeRuntime | None = None,
 ) -> MeteringReport:
     """Meter every whole hour not metered yet up to ``now``, then apply the balance
     rules (000 §11.2 suspension and resumption, low-balance warnings).
@@ -491,7 +489,7 @@ def run(
             )
         report.periods.append(start)
         log.info("metered %s: %d entries", start.isoformat(), report.written - written_before)
-    outcome = balance.enforce_all(unit, registry, now, settings, runtime)
+    outcome = balance.enforce_all(unit, registry, now, settings)
     report.suspended, report.resumed = outcome.suspended, outcome.resumed
     if burn:
         report.warned = balance.warn_low_balances(unit, burn, now, settings)

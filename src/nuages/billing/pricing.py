@@ -79,7 +79,9 @@ class OfferPricing:
         if vm_state == "stopped":
             return self.prepaid.stopped_vms_billed
         if vm_state == "suspended":
-            ground = self.suspension_billed.get(suspended_reason or "")
+            # A hold writes "hold:<ground>" on the VMs it suspends (compute/services/holds).
+            cause = (suspended_reason or "").removeprefix("hold:")
+            ground = self.suspension_billed.get(cause)
             return self.prepaid.suspension_billed if ground is None else ground
         return True
 

@@ -43,7 +43,6 @@ from nuages.billing.models import (
     SepaMandate,
 )
 from nuages.billing.settings import BillingSettings, get_billing_settings
-from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
@@ -309,7 +308,6 @@ def write_batch(
     collection_date: dt.date | None = None,
     settings: Settings | None = None,
     billing: BillingSettings | None = None,
-    runtime: ComputeRuntime | None = None,
     seller: str | None = None,
     problems: list[dict[str, str]] | None = None,
 ) -> SepaBatch | None:
@@ -477,7 +475,6 @@ def settle(
     end_to_end_id: str,
     *,
     contract_id: str | None = None,
-    runtime: ComputeRuntime | None = None,
 ) -> tuple[DirectDebit, bool]:
     """The bank booked a collection sent in a batch: credit its top-up, exactly once
     (the state moves ``in_batch → settled`` by compare-and-swap and the entry's key is
@@ -507,7 +504,6 @@ def settle(
         description=f"SEPA direct debit, mandate {mandate.reference}, collected {due}",
         who=who,
         means="direct_debit",
-        runtime=runtime,
     )
     debit.topup_seq = entry.seq
     session.flush()
@@ -531,7 +527,6 @@ def record_return(
     reason: str,
     *,
     contract_id: str | None = None,
-    runtime: ComputeRuntime | None = None,
 ) -> tuple[DirectDebit, bool]:
     """A collection came back unpaid. Sent but not settled: it is marked returned and
     the ledger is untouched (it was never credited). Settled: its top-up is reversed by
@@ -568,7 +563,7 @@ def record_return(
         client_id=debit.client_id,
     )
     if was_settled:
-        balance.after_movement(session, registry, contract, who, runtime)
+        balance.after_movement(session, registry, contract, who)
     return debit, True
 
 
@@ -578,15 +573,12 @@ def settle_debit(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.DebitSettleCreate,
-    runtime: ComputeRuntime | None = None,
 ) -> DirectDebit:
     """Staff record that the bank booked a collection of a contract: it is credited."""
     contract = ledger.contract_for(session, actor, contract_id)
     if not actor.is_staff:
         raise Forbidden("only provider staff record settled debits")
-    debit, _ = settle(
-        session, actor.actor, registry, data.end_to_end_id, contract_id=contract.id, runtime=runtime
-    )
+    debit, _ = settle(session, actor.actor, registry, data.end_to_end_id, contract_id=contract.id)
     return debit
 
 
@@ -596,7 +588,6 @@ def return_debit(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.DebitReturnCreate,
-    runtime: ComputeRuntime | None = None,
 ) -> DirectDebit:
     """Staff record a returned collection of a contract (R-transaction)."""
     contract = ledger.contract_for(session, actor, contract_id)
@@ -609,6 +600,5 @@ def return_debit(
         data.end_to_end_id,
         data.reason,
         contract_id=contract.id,
-        runtime=runtime,
     )
     return debit

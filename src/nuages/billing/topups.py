@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from nuages.accounts.principal import Principal
 from nuages.billing import balance, ledger, schemas
 from nuages.billing.models import BillingAccount, EntryKind, LedgerEntry
-from nuages.compute.runtime import ComputeRuntime
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
@@ -62,7 +61,6 @@ def credit_topup(
     description: str,
     who: Actor,
     means: str,
-    runtime: ComputeRuntime | None = None,
 ) -> tuple[LedgerEntry, bool]:
     """Credit money received, once per key; then form the contract or lift a negative-
     balance suspension if the new balance allows it (000 §3.1, §11.2)."""
@@ -86,7 +84,7 @@ def credit_topup(
             params={"amount": str(entry.amount), "means": means, "reference": reference},
             client_id=contract.client_id,
         )
-        balance.after_movement(session, registry, contract, who, runtime)
+        balance.after_movement(session, registry, contract, who)
     return entry, created
 
 
@@ -96,7 +94,6 @@ def record_transfer(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.TransferCreate,
-    runtime: ComputeRuntime | None = None,
 ) -> LedgerEntry:
     """Staff record a bank transfer received for a contract (000 §13.2).
 
@@ -129,7 +126,6 @@ def record_transfer(
         description=description[:300],
         who=actor.actor,
         means="transfer",
-        runtime=runtime,
     )
     return entry
 
@@ -147,7 +143,6 @@ def adjust(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.AdjustmentCreate,
-    runtime: ComputeRuntime | None = None,
 ) -> LedgerEntry:
     """Staff write a credit, a fee, a refund or a correction, with its reason, into the
     ledger and the action history. A retry with the same ``idempotency_key`` returns
@@ -185,5 +180,5 @@ def adjust(
             params={"amount": str(entry.amount), "reason": data.reason, "seq": entry.seq},
             client_id=contract.client_id,
         )
-        balance.after_movement(session, registry, contract, actor.actor, runtime)
+        balance.after_movement(session, registry, contract, actor.actor)
     return entry

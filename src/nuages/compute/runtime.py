@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from nuages.compute.drivers.libvirt import LibvirtHypervisor
 from nuages.compute.drivers.libvirt.connection import Attempt, Link
 from nuages.compute.hypervisor import LOOPBACK, Hypervisor, HypervisorError
+from nuages.kernel import jobs
 from nuages.kernel.db import Database, after_commit
 from nuages.kernel.settings import Settings, get_settings
 
@@ -313,10 +314,7 @@ class ComputeRuntime:
         """Have the operation run once ``session`` commits (never if it rolls back)."""
         executor = self.compute.executor
         if executor == "queue":
-            from nuages.jobs import tasks
-            from nuages.jobs.queue import enqueue
-
-            enqueue(session, tasks.compute_operation, operation_id)
+            jobs.enqueue(session, "compute_operation", operation_id)
         elif executor == "thread":
             after_commit(session, lambda: self._run_in_thread(operation_id))
         # "manual": the caller runs ``operations.run_operation`` itself.
@@ -354,6 +352,4 @@ def runner_id() -> str:
 @functools.cache
 def get_runtime() -> ComputeRuntime:
     """The process-wide runtime of jobs and the CLI, from the environment."""
-    from nuages.jobs.runtime import get_database
-
-    return ComputeRuntime(get_settings(), database=get_database())
+    return ComputeRuntime(get_settings(), database=jobs.get_database())

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from nuages.kernel.validation import Out, SafeName, Strict
+from nuages.kernel.validation import Money, Out, SafeName, Strict
 
 ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 NetworkName = Annotated[
@@ -248,7 +248,8 @@ Country = Annotated[
     StringConstraints(pattern=r"^[A-Z]{2}$"),
     Field(description="ISO 3166 country code of the site, e.g. BE"),
 ]
-Ratio = Annotated[Decimal, Field(gt=0, le=64, max_digits=6, decimal_places=2)]
+# Plain decimals, as every decimal of a request body (no exponent, float or "_").
+Ratio = Annotated[Money, Field(gt=0, le=64, max_digits=6, decimal_places=2)]
 
 
 class HostSiteIn(Strict):

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.orm import Session
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
-from nuages.contracts import schemas, service
+from nuages.contracts import holds, schemas, service
+from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.terms_view import SourceOut, TermsOut
 from nuages.kernel.validation import Page, page_of
@@ -107,25 +109,48 @@ def get_offer(
     )
 
 
+def _out(session: Session, request: Request, contract: Contract) -> schemas.ContractOut:
+    return _outs(session, request, [contract])[0]
+
+
+def _outs(session: Session, request: Request, shown: list[Contract]) -> list[schemas.ContractOut]:
+    seen = holds.views(session, registry(request), shown)
+    out = []
+    for contract in shown:
+        view = seen[contract.id]
+        body = schemas.ContractOut.model_validate(contract)
+        body.holds = [schemas.HoldOut.model_validate(h) for h in view.holds]
+        body.terminable_from = view.terminable_from
+        out.append(body)
+    return out
+
+
 @router.post("/contracts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContractOut)
 def create_contract(
     body: schemas.ContractCreate, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> object:
     """Order an offer: accept its terms; the contract forms per the offer (000 §3.1)."""
-    return service.create_contract(session, principal, registry(request), body)
+    return _out(
+        session, request, service.create_contract(session, principal, registry(request), body)
+    )
 
 
 @router.get("/contracts", response_model=Page[schemas.ContractOut])
-def list_contracts(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
-    """Contracts the caller may see."""
+def list_contracts(
+    request: Request, principal: PrincipalDep, session: SessionDep, paging: PageDep
+) -> object:
+    """Contracts the caller may see, each with its open holds."""
     items, total = service.list_contracts(session, principal, paging.page, paging.per_page)
-    return page_of(items, total, paging.page, paging.per_page)
+    return page_of(_outs(session, request, items), total, paging.page, paging.per_page)
 
 
 @router.get("/contracts/{contract_id}", response_model=schemas.ContractOut)
-def get_contract(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
-    """One contract."""
-    return service.get_contract(session, principal, contract_id)
+def get_contract(
+    contract_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """One contract, with its open holds and, under 004 §17.1, from when the provider
+    may terminate it."""
+    return _out(session, request, service.get_contract(session, principal, contract_id))
 
 
 @router.post("/contracts/{contract_id}/confirm", response_model=schemas.ContractOut)
@@ -137,28 +162,86 @@ def confirm_contract(
     session: SessionDep,
 ) -> object:
     """Staff confirm an invoiced order (001 §2.5)."""
-    return service.confirm(session, principal, registry(request), contract_id, body.reason)
+    contract = service.confirm(session, principal, registry(request), contract_id, body.reason)
+    return _out(session, request, contract)
 
 
 @router.post("/contracts/{contract_id}/cancel", response_model=schemas.ContractOut)
 def cancel_contract(
-    contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep
+    contract_id: str,
+    body: schemas.ContractAction,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
 ) -> object:
     """Cancel a pending order (not formed yet): its owner or staff (000 §3.1, 001 §2.5)."""
-    return service.cancel(session, principal, contract_id, body.reason)
+    return _out(session, request, service.cancel(session, principal, contract_id, body.reason))
 
 
 @router.post("/contracts/{contract_id}/suspend", response_model=schemas.ContractOut)
 def suspend_contract(
-    contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep
+    contract_id: str,
+    body: schemas.ContractAction,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
 ) -> object:
-    """Staff suspend a contract (SPEC §11)."""
-    return service.suspend(session, principal, contract_id, body.reason)
+    """Staff suspend a contract: an alias of placing a ``staff-decision`` hold (SPEC §11)."""
+    contract = holds.suspend(session, principal, registry(request), contract_id, body.reason)
+    return _out(session, request, contract)
 
 
 @router.post("/contracts/{contract_id}/resume", response_model=schemas.ContractOut)
 def resume_contract(
-    contract_id: str, body: schemas.ContractAction, principal: PrincipalDep, session: SessionDep
+    contract_id: str,
+    body: schemas.ContractAction,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
 ) -> object:
-    """Staff lift a suspension (004 §7)."""
-    return service.resume(session, principal, contract_id, body.reason)
+    """Staff lift a suspension: an alias of lifting every open hold (004 §7)."""
+    return _out(session, request, holds.resume(session, principal, contract_id, body.reason))
+
+
+@router.get("/contracts/{contract_id}/holds", response_model=list[schemas.HoldOut])
+def list_holds(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """Every hold of the contract, open and lifted, oldest first."""
+    return holds.list_holds(session, principal, contract_id)
+
+
+@router.post(
+    "/contracts/{contract_id}/holds",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.HoldOut,
+)
+def place_hold(
+    contract_id: str,
+    body: schemas.HoldCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff place a hold: the contract is suspended, its VMs paused, client acts
+    refused naming the ground and clause (003 §8, 004 §7)."""
+    return holds.staff_place(
+        session,
+        principal,
+        registry(request),
+        contract_id,
+        body.ground,
+        body.reason,
+        body.expected_end_at,
+    )
+
+
+@router.post("/contracts/{contract_id}/holds/{hold_id}/lift", response_model=schemas.HoldOut)
+def lift_hold(
+    contract_id: str,
+    hold_id: str,
+    body: schemas.HoldLift,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff lift a hold; the contract resumes, and its VMs that ran come back, once no
+    hold is left open."""
+    return holds.staff_lift(session, principal, contract_id, hold_id, body.reason, body.wrongful)

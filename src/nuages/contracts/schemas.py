@@ -96,6 +96,57 @@ class ContractAction(Strict):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class HoldOut(Out):
+    """One hold: why the contract is suspended, by whom, since when, until when."""
+
+    id: str
+    contract_id: str
+    ground: str
+    clause: str
+    reason: str
+    placed_by: str
+    placed_at: dt.datetime
+    expected_end_at: dt.datetime | None
+    lifted_by: str | None
+    lifted_at: dt.datetime | None
+    lift_reason: str | None
+    wrongful: bool
+
+
+class HoldCreate(Strict):
+    """Staff place a hold: a suspension ground of the contract's offer (or
+    ``staff-decision``), the reason told to the client, the expected end where known
+    (004 §7)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ground": "staff-decision",
+                    "reason": "outgoing attack traffic seen from the VM",
+                    "expected_end_at": None,
+                }
+            ]
+        }
+    )
+
+    ground: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    reason: str = Field(min_length=1, max_length=500)
+    expected_end_at: dt.datetime | None = None
+
+
+class HoldLift(Strict):
+    """Staff lift a hold; ``wrongful`` when the suspension was manifestly wrong
+    (000 §11.1: the suspended time is then not billed)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "cause remedied", "wrongful": False}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=500)
+    wrongful: bool = False
+
+
 class ContractOut(Out):
     id: str
     client_id: str
@@ -108,3 +159,7 @@ class ContractOut(Out):
     term_ends_at: dt.datetime | None
     ended_at: dt.datetime | None
     created_at: dt.datetime
+    # The holds open now (the contract is suspended while there is one).
+    holds: list[HoldOut] = []
+    # 004 §17.1: from when the provider may terminate (a hold open too long), if ever.
+    terminable_from: dt.datetime | None = None

@@ -1,4 +1,4 @@
-"""Use cases of contracts: ordering, confirmation, activation, suspension.
+"""Use cases of contracts: ordering, confirmation, activation (suspension: ``holds``).
 
 Services never commit; each state change is checked against the state table, written
 with a compare-and-swap on the state, and recorded in the action history.
@@ -22,6 +22,7 @@ from nuages.contracts.states import (
 )
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel.access import get_visible, visible
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import (
     Conflict,
@@ -92,10 +93,7 @@ def create_contract(
 def get_contract(session: Session, actor: Principal, contract_id: str) -> Contract:
     """A contract the caller may see, else 404."""
     actor.require(Scope.READ)
-    contract = session.get(Contract, contract_id)
-    if contract is None or not actor.can_see_client(contract.client_id):
-        raise NotFound("no such contract")
-    return contract
+    return get_visible(session, actor, Contract, contract_id, "contract")
 
 
 def list_contracts(
@@ -103,9 +101,9 @@ def list_contracts(
 ) -> tuple[list[Contract], int]:
     """Contracts the caller may see."""
     actor.require(Scope.READ)
-    stmt = select(Contract).order_by(Contract.created_at, Contract.id)
-    if not actor.is_staff:
-        stmt = stmt.where(Contract.client_id == actor.client_id)
+    stmt = visible(
+        actor, select(Contract).order_by(Contract.created_at, Contract.id), Contract.client_id
+    )
     return paginate(session, stmt, page, per_page)
 
 
@@ -115,10 +113,18 @@ def transition(
     target: ContractState,
     who: Actor,
     reason: str,
+    *,
+    by_hold: bool = False,
 ) -> Contract:
     """Move a contract to ``target`` if the table allows it, as a compare-and-swap on
-    its state (two concurrent changes cannot both win)."""
+    its state (two concurrent changes cannot both win).
+
+    Suspension and resumption are the holds' alone (``holds.py``: ``by_hold``): a
+    contract is suspended exactly while a hold is open."""
     check_transition(contract.state, target)
+    resuming = contract.state == ContractState.SUSPENDED and target in PROVISIONING_STATES
+    if (target == ContractState.SUSPENDED or resuming) and not by_hold:
+        raise InvalidTransition("a contract is suspended and resumed through its holds only")
     now = utc_now()
     values: dict[str, object] = {"state": target.value, "state_reason": reason, "updated_at": now}
     if target == ContractState.ACTIVE and contract.activated_at is None:
@@ -160,24 +166,6 @@ def confirm(
         raise InvalidTransition(
             "a prepaid contract forms when its minimum amount is credited (000 §3.1)"
         )
-    return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
-
-
-def suspend(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
-    """Staff suspend a contract (SPEC §11: blocks access; billing continues)."""
-    contract = get_contract(session, actor, contract_id)
-    if not actor.is_staff:
-        raise Forbidden("only provider staff suspend contracts")
-    actor.require(Scope.WRITE)
-    return transition(session, contract, ContractState.SUSPENDED, actor.actor, reason)
-
-
-def resume(session: Session, actor: Principal, contract_id: str, reason: str) -> Contract:
-    """Staff lift a suspension once its cause is remedied (004 §7)."""
-    contract = get_contract(session, actor, contract_id)
-    if not actor.is_staff:
-        raise Forbidden("only provider staff resume contracts")
-    actor.require(Scope.WRITE)
     return transition(session, contract, ContractState.ACTIVE, actor.actor, reason)
 
 
@@ -236,4 +224,8 @@ def require_provisioning(session: Session, contract: Contract) -> None:
             "the contract is not formed yet: nothing can be provisioned until it is "
             "(000 §3.1: minimum amount credited; 001 §2.5: order confirmed)"
         )
+    if contract.state == ContractState.SUSPENDED:
+        from nuages.contracts.holds import refuse_if_held
+
+        refuse_if_held(session, contract, "provision anything")
     raise InvalidTransition(f"the contract is {contract.state}: nothing can be provisioned")

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select
 
-from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Scope
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.contracts.offers import OfferRegistry
 from nuages.invoicing import (
@@ -19,22 +16,17 @@ from nuages.invoicing import (
     lines,
     payments,
     pdf,
+    reading,
     runs,
     schemas,
     sepa,
 )
 from nuages.invoicing.models import (
-    DunningNotice,
-    IndexValue,
     Invoice,
-    InvoiceLine,
-    LegalRate,
     Payment,
 )
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
-from nuages.kernel.errors import Forbidden
-from nuages.kernel.pagination import paginate
 from nuages.kernel.validation import Page, page_of
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
@@ -45,21 +37,14 @@ def _registry(request: Request) -> OfferRegistry:
     return loaded
 
 
-def _staff(actor: Principal) -> None:
-    actor.require(Scope.BILLING)
-    if not actor.is_staff:
-        raise Forbidden("only provider staff do this")
+_staff = reading.require_staff
 
 
 def _invoice_out(session: Any, invoice: Invoice, with_lines: bool = True) -> dict[str, Any]:
     out = schemas.InvoiceOut.model_validate(invoice).model_dump()
     out["outstanding"] = documents.outstanding(session, invoice)
     if with_lines:
-        rows = session.execute(
-            select(InvoiceLine)
-            .where(InvoiceLine.invoice_id == invoice.id)
-            .order_by(InvoiceLine.position)
-        ).scalars()
+        rows = reading.invoice_lines(session, invoice.id)
         out["lines"] = [schemas.InvoiceLineOut.model_validate(r) for r in rows]
     return out
 
@@ -76,15 +61,9 @@ def list_invoices(
     state: Annotated[str | None, Query(max_length=16)] = None,
 ) -> object:
     """Invoices and credit notes the caller may see, newest first."""
-    principal.require(Scope.BILLING)
-    stmt = select(Invoice).order_by(Invoice.issued_at.desc(), Invoice.seq_no.desc())
-    if not principal.is_staff:
-        stmt = stmt.where(Invoice.client_id == principal.client_id)
-    if contract_id is not None:
-        stmt = stmt.where(Invoice.contract_id == contract_id)
-    if state is not None:
-        stmt = stmt.where(Invoice.state == state)
-    items, total = paginate(session, stmt, paging.page, paging.per_page)
+    items, total = reading.list_invoices(
+        session, principal, paging.page, paging.per_page, contract_id, state
+    )
     return page_of(
         [_invoice_out(session, i, with_lines=False) for i in items],
         total,
@@ -293,11 +272,7 @@ def record_payment(
 @router.get("/payments", response_model=Page[schemas.PaymentOut])
 def list_payments(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
     """Payments the caller may see, newest first."""
-    principal.require(Scope.BILLING)
-    stmt = select(Payment).order_by(Payment.created_at.desc(), Payment.id)
-    if not principal.is_staff:
-        stmt = stmt.where(Payment.client_id == principal.client_id)
-    items, total = paginate(session, stmt, paging.page, paging.per_page)
+    items, total = reading.list_payments(session, principal, paging.page, paging.per_page)
     return page_of([_payment_out(session, p) for p in items], total, paging.page, paging.per_page)
 
 
@@ -384,11 +359,7 @@ def run_dunning(
 @router.get("/dunning/notices", response_model=Page[schemas.NoticeOut])
 def list_notices(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
     """Dunning notices the caller may see, newest first."""
-    principal.require(Scope.BILLING)
-    stmt = select(DunningNotice).order_by(DunningNotice.created_at.desc(), DunningNotice.id)
-    if not principal.is_staff:
-        stmt = stmt.where(DunningNotice.client_id == principal.client_id)
-    items, total = paginate(session, stmt, paging.page, paging.per_page)
+    items, total = reading.list_notices(session, principal, paging.page, paging.per_page)
     return page_of(items, total, paging.page, paging.per_page)
 
 
@@ -438,11 +409,7 @@ def list_indices(
     name: Annotated[str | None, Query(max_length=32)] = None,
 ) -> object:
     """Index values entered for revisions (000 §13.3, 004 §8.1)."""
-    principal.require(Scope.BILLING)
-    stmt = select(IndexValue).order_by(IndexValue.name, IndexValue.period)
-    if name is not None:
-        stmt = stmt.where(IndexValue.name == name)
-    return list(session.execute(stmt.limit(1000)).scalars())
+    return reading.list_indices(session, principal, name)
 
 
 @router.post("/indices", status_code=status.HTTP_201_CREATED, response_model=schemas.IndexOut)
@@ -455,8 +422,7 @@ def set_index(body: schemas.IndexSet, principal: PrincipalDep, session: SessionD
 @router.get("/legal-rates", response_model=list[schemas.LegalRateOut])
 def list_legal_rates(principal: PrincipalDep, session: SessionDep) -> object:
     """Legal interest rates entered (SPEC §17)."""
-    principal.require(Scope.BILLING)
-    return list(session.execute(select(LegalRate).order_by(LegalRate.valid_from)).scalars())
+    return reading.list_legal_rates(session, principal)
 
 
 @router.post(

@@ -8,8 +8,9 @@ Each step taken on an overdue invoice is a recorded notice (once per invoice and
   001 §13.2 suspends only after one);
 - suspension when the terms allow it: 003 §14.5 at the due date + 30 days (read from
   the terms' suspension ground); grounds without a delay (001 §13.2, 004 §7) eight
-  days after the formal notice (provider policy). The contract moves to ``suspended``
-  through ``contracts.service.transition``; settling the debt lifts it.
+  days after the formal notice (provider policy). Dunning places a hold on the ground
+  of the terms (``contracts.holds``: the contract is suspended, its VMs paused);
+  settling the debt lifts that hold, and the contract resumes once no other is open.
 
 Late interest (000 §13.1, 001 §4.4, via ``terms.apply.interest_for``) is shown on each
 notice and charged on the next invoice once the invoice is paid.
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nuages.contracts import service as contracts
+from nuages.contracts import holds
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
@@ -277,15 +278,27 @@ def _take(
         client_id=invoice.client_id,
     )
     announce.dunning_step(session, who, invoice, notice, step.clause or "003 §14.5")
-    if step.name == "suspension" and contract.state in (ContractState.ACTIVE, ContractState.ENDING):
-        contracts.transition(
+    if step.name == "suspension" and contract.state in (
+        ContractState.ACTIVE,
+        ContractState.ENDING,
+        ContractState.SUSPENDED,
+    ):
+        holds.place(
             session,
-            contract,
-            ContractState.SUSPENDED,
             who,
+            offer,
+            contract.id,
+            suspension_ground(offer),
             f"{REASON_PREFIX} invoice {invoice.number} unpaid ({step.clause or 'terms'})",
         )
     return notice
+
+
+def suspension_ground(offer: Offer) -> str:
+    """The ground dunning suspends on under ``offer``: its unpaid-invoice or
+    late-payment ground."""
+    ground = next((g for g in offer.suspension.grounds if g.cause in SUSPENSION_CAUSES), None)
+    return ground.cause if ground is not None else SUSPENSION_CAUSES[0]
 
 
 def settlements(session: Session, invoice_id: str) -> list[tuple[Decimal, dt.date]]:
@@ -351,11 +364,15 @@ def charge_late_interest(
 
 
 def lift_if_settled(session: Session, who: Actor, contract: Contract, on: dt.date) -> bool:
-    """Lift a suspension dunning imposed once nothing of the contract is overdue
-    (004 §7: restored once the cause is remedied); return whether it did."""
-    if contract.state != ContractState.SUSPENDED or not contract.state_reason.startswith(
-        REASON_PREFIX
-    ):
+    """Lift the hold dunning placed once nothing of the contract is overdue (004 §7:
+    restored once the cause is remedied); return whether it did. The contract resumes
+    only if no other hold is open."""
+    mine = [
+        h
+        for h in holds.open_holds(session, contract.id)
+        if h.ground in SUSPENSION_CAUSES and h.reason.startswith(REASON_PREFIX)
+    ]
+    if not mine:
         return False
     still = session.execute(
         select(Invoice).where(
@@ -367,9 +384,8 @@ def lift_if_settled(session: Session, who: Actor, contract: Contract, on: dt.dat
     ).scalars()
     if any(documents.outstanding(session, i) > 0 for i in still):
         return False
-    contracts.transition(
-        session, contract, ContractState.ACTIVE, who, f"{REASON_PREFIX} debt settled"
-    )
+    for hold in mine:
+        holds.lift(session, who, contract.id, hold.id, f"{REASON_PREFIX} debt settled")
     cause = (
         session.execute(
             select(DunningNotice)

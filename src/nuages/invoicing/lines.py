@@ -24,6 +24,7 @@ from nuages.invoicing.models import (
     PendingCharge,
 )
 from nuages.invoicing.pricing import Item, PricingProblem, price_of
+from nuages.kernel.access import get_visible
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.terms.schema import Offer
@@ -39,10 +40,7 @@ def billing_contract(session: Session, actor: Principal, contract_id: str) -> Co
     """A contract the caller may see on the billing side, else 403 (no billing
     permission) or 404 (another client's)."""
     actor.require(Scope.BILLING)
-    contract = session.get(Contract, contract_id)
-    if contract is None or not actor.can_see_client(contract.client_id):
-        raise NotFound("no such contract")
-    return contract
+    return get_visible(session, actor, Contract, contract_id, "contract")
 
 
 def add_line(

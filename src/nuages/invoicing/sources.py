@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nuages.compute.models import Vm
+from nuages.compute.services import reads as compute_reads
 from nuages.contracts.models import Contract
 from nuages.invoicing.models import ContractLine, IndexValue, Invoice, InvoiceLine, PendingCharge
 from nuages.invoicing.periods import Period, full_period
@@ -38,11 +38,8 @@ VAT_KEY = "invoicing-vat:"  # ledger entries debiting a consumption invoice's VA
 
 def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -> list[Item]:
     """One item per VM of the contract that was ever activated, at its flavour."""
-    rows = session.execute(
-        select(Vm).where(Vm.contract_id == contract.id, Vm.activated_at.is_not(None))
-    ).scalars()
     out = []
-    for vm in rows:
+    for vm in compute_reads.contract_vms(session, contract.id):
         assert vm.activated_at is not None
         out.append(
             Item(
@@ -300,10 +297,8 @@ def ledger_consumption(
     names: dict[str, str] = {}
     vm_ids = [k[1] for k in groups if k[0] == "usage"]
     if vm_ids:
-        for vm_id, name, flavour in session.execute(
-            select(Vm.id, Vm.name, Vm.flavour_id).where(Vm.id.in_(vm_ids))
-        ).tuples():
-            names[vm_id] = f"VM {name} ({flavour})"
+        for vm in compute_reads.vms_by_id(session, vm_ids):
+            names[vm.id] = f"VM {vm.name} ({vm.flavour_id})"
     lines: list[DraftLine] = []
     debited = ZERO
     for (kind, ref), group in groups.items():

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from nuages.compute.models import Vm
+from nuages.compute.services import reads as compute_reads
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
@@ -42,7 +42,7 @@ def charge_vm_upgrade(
     """The charge for resizing VM ``vm_id`` from ``old_flavour`` to ``new_flavour`` at
     ``changed_at``, or None when nothing is owed (a downgrade, a prepaid or arrears
     contract, or a period not invoiced yet, which will bill the new flavour whole)."""
-    vm = session.get(Vm, vm_id)
+    vm = compute_reads.vm(session, vm_id)
     if vm is None:
         raise NotFound("no such VM")
     contract = session.get(Contract, vm.contract_id)

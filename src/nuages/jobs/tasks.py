@@ -42,6 +42,24 @@ def compute_operation(operation_id: str) -> str:
 
 
 @huey.task()  # type: ignore[untyped-decorator]
+def compute_enforce_holds(contract_id: str) -> None:
+    """Pause or resume a contract's VMs after a hold was placed or lifted (003 §8); a
+    second delivery is a no-op, a lost one is finished by the next reconciliation."""
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services.holds import run_job
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    done = run_job(runtime.database, runtime, contract_id)
+    log.info(
+        "holds of %s: %d VMs suspended, %d resumed",
+        contract_id,
+        len(done.suspended),
+        len(done.resumed),
+    )
+
+
+@huey.task()  # type: ignore[untyped-decorator]
 def compute_reconcile_pass() -> None:
     """One reconciliation pass: power states from the hypervisors, outages opened/closed.
 
@@ -110,10 +128,9 @@ def billing_meter() -> None:
     """Each hour, debit the hours ended and not metered yet, then apply the balance rules
     (000 §11.2 suspension, resumption, low-balance warnings)."""
     from nuages.billing import metering
-    from nuages.compute.runtime import get_runtime
     from nuages.jobs.runtime import get_database
 
-    report = metering.run(get_database().unit, runtime=get_runtime())
+    report = metering.run(get_database().unit)
     log.info(
         "metering: %d hour(s), %d entries, %d suspended, %d resumed",
         len(report.periods),
@@ -121,6 +138,16 @@ def billing_meter() -> None:
         len(report.suspended),
         len(report.resumed),
     )
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def billing_credit_wrongful_hold(hold_id: str) -> None:
+    """000 §11.1: credit the usage of a hold staff lifted as wrongful (once)."""
+    from nuages.billing import metering, wrongful
+    from nuages.jobs.runtime import get_database
+
+    entry = wrongful.run_job(get_database(), metering.default_registry(), hold_id)
+    log.info("wrongful hold %s: %s", hold_id, entry.amount if entry else "nothing to credit")
 
 
 @huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
@@ -198,6 +225,7 @@ def notices_deliver() -> None:
     """One delivery pass over the outbox (asked after each notice is written, and each
     minute); overlapping passes in one process are skipped, across processes the claims
     are compare-and-swaps, so a notice is never sent twice."""
+    import nuages.invoicing.pdf  # noqa: F401 - registers the invoice PDF attachment
     from nuages.jobs.runtime import get_database
     from nuages.kernel.settings import get_settings
     from nuages.notices.delivery import deliver_pass
@@ -216,6 +244,12 @@ def notices_deliver() -> None:
             )
     finally:
         _notices_pass.release()
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def notices_deliver_soon() -> None:
+    """A pass a second from now (asked when one was asked for less than a second ago)."""
+    notices_deliver.schedule(delay=1)
 
 
 @huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]

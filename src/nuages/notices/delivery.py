@@ -30,6 +30,7 @@ from nuages.history.service import Actor
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
+from nuages.notices import attachments
 from nuages.notices.mailer import FileDropMailer, Mailer, Outcome, Result, SmtpMailer
 from nuages.notices.models import Notice, NoticeAttempt
 from nuages.notices.service import State
@@ -48,14 +49,6 @@ class PassReport:
     recovered: list[str] = dataclasses.field(default_factory=list)
 
 
-def _attachment_bytes(database: Database, ref: dict[str, str]) -> tuple[bytes, str, str]:
-    if ref["type"] == "invoice_pdf":
-        from nuages.invoicing.pdf import render_stored
-
-        return render_stored(database, ref["invoice_id"]), "application", "pdf"
-    raise ValueError(f"unknown attachment type {ref['type']!r}")
-
-
 def build_message(database: Database, notice: Notice, sender: str) -> EmailMessage:
     """The e-mail of a notice, the same bytes on every attempt but the Date header."""
     message = EmailMessage()
@@ -67,7 +60,7 @@ def build_message(database: Database, notice: Notice, sender: str) -> EmailMessa
     message["X-Nuages-Notice"] = f"{notice.kind} {notice.id} ({notice.clause})"
     message.set_content(notice.body)
     for ref in json.loads(notice.attachments):
-        data, maintype, subtype = _attachment_bytes(database, ref)
+        data, maintype, subtype = attachments.load(database, ref)
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=ref["filename"])
     return message
 

@@ -31,8 +31,6 @@ KINDS: dict[str, Kind] = {
         Kind("dunning_suspension", "003 §14.5", "billing", "billing"),
         Kind("low_balance", "000 §11.2", "billing", "billing"),
         Kind("negative_balance", "000 §11.2", "billing", "billing"),
-        Kind("suspension", "000 §11.2", "owners", "billing"),
-        Kind("resumption", "000 §11.2", "owners", "billing"),
         Kind("extension_awaiting_approval", "000 §8", "responsable", "read"),
         Kind("extension_ended", "000 §8", "owners", "read"),
         Kind("vm_created", "000 §5", "owners", "read"),

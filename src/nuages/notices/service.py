@@ -24,6 +24,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import jobs
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import after_commit, new_id
 from nuages.kernel.errors import Conflict, Forbidden, NotFound
@@ -169,14 +170,12 @@ def _wake_worker() -> None:
     if since < 0:  # a pass is already scheduled for later
         return
     try:
-        from nuages.jobs import tasks
-
         if since < WAKE_EVERY:
             _last_wake[0] = now + WAKE_EVERY
-            tasks.notices_deliver.schedule(delay=WAKE_EVERY)
+            jobs.deliver("notices_deliver_soon")
         else:
             _last_wake[0] = now
-            tasks.notices_deliver()
+            jobs.deliver("notices_deliver")
     except Exception:  # the periodic pass delivers it anyway
         log.warning("could not ask for a delivery pass now; the next one sends it")
 

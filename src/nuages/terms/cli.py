@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NoReturn
 
@@ -21,7 +20,7 @@ from nuages.kernel.money import parse_amount, round_cents
 from nuages.terms import apply
 from nuages.terms.calc import interest, sla
 from nuages.terms.deadlines import Event, deadlines_for
-from nuages.terms.loader import check_files, default_offers_dir, resolve_offer
+from nuages.terms.loader import check_files, resolve_offer
 from nuages.terms.schema import Offer
 
 __all__ = ["offers_app", "terms_app"]
@@ -122,34 +121,6 @@ def offers_check(
         raise typer.Exit(1)
     for file in files:
         typer.echo(f"{file}: ok")
-
-
-@offers_app.command("list")
-def offers_list(as_json: bool = _JSON) -> None:
-    """List the offers of the offers directory with their content hash.
-
-    Lists what the server would load: a file that does not load is reported on stderr
-    (one line per problem) and left out; `nuages offers check` is the strict check."""
-    from nuages.contracts.offers import OfferRegistry
-
-    # The problems are printed below, once; the registry's log lines would repeat them.
-    logging.getLogger("nuages.offers").disabled = True
-    try:
-        registry = OfferRegistry.from_directory(default_offers_dir())
-    except NuagesError as exc:
-        _fail(exc.detail)
-    for problem in registry.problems:
-        typer.echo(f"warning: not loaded: {problem}", err=True)
-    offers = registry.offers
-    rows = [
-        {"id": o.id, "title": o.offer.title, "seed": o.offer.source.seed, "sha256": o.content_hash}
-        for o in offers.values()
-    ]
-    if as_json:
-        _emit({"directory": str(default_offers_dir()), "offers": rows}, True)
-        return
-    for row in rows:
-        typer.echo(f"{row['id']:28} {row['seed']}  {row['sha256'][:12]}  {row['title']}")
 
 
 def _outage(text: str, offer: Offer) -> sla.Outage:

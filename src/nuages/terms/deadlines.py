@@ -128,6 +128,11 @@ def _shift(calendar: ContractCalendar, start: dt.datetime, duration: Duration) -
     return calendar.add(start, duration.amount, duration_unit(duration))
 
 
+def shift_by(calendar: ContractCalendar, start: dt.datetime, duration: Duration) -> dt.datetime:
+    """The exclusive end of ``duration`` after ``start`` in ``calendar`` (public name)."""
+    return _shift(calendar, start, duration)
+
+
 def _months(duration: Duration) -> int | None:
     if duration.unit is Unit.months:
         return duration.amount

@@ -13,6 +13,8 @@ unit of work:
   again, the outage is closed;
 - a domain the database does not know is reported (log and history, once), never
   touched: it is not ours;
+- VMs out of line with their contract's holds are suspended or resumed
+  (``holds.enforce_all``: a worker killed between a hold and the pause is finished here);
 - an unreachable host marks its VMs' power state ``unknown`` (not stopped: nobody knows)
   and opens no outage.
 
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session
 from nuages.compute.hypervisor import DomainStatus, HostUnreachable, HypervisorError, PowerState
 from nuages.compute.models import Host, Vm
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import outages
+from nuages.compute.services import holds, outages
 from nuages.compute.states import (
     DRIFT,
     MISSING_DOMAIN,
@@ -64,6 +66,8 @@ class PassReport:
     outages_opened: list[str] = field(default_factory=list)
     outages_closed: list[str] = field(default_factory=list)
     unknown_domains: list[tuple[str, str, str]] = field(default_factory=list)  # host, uuid, name
+    holds_suspended: list[str] = field(default_factory=list)  # VMs a contract hold pauses
+    holds_resumed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,11 @@ def run_pass(database: Database, runtime: ComputeRuntime) -> PassReport:
     views = observe(runtime, hosts)
     seen_at = utc_now()
     with database.unit() as session:
-        return apply(session, views, seen_at)
+        report = apply(session, views, seen_at)
+    # Contract holds: finish what a crash left between a hold and its VMs (003 §8).
+    enforced = holds.enforce_all(database, runtime)
+    report.holds_suspended, report.holds_resumed = enforced.suspended, enforced.resumed
+    return report
 
 
 def apply(session: Session, views: list[HostView], seen_at: dt.datetime) -> PassReport:

@@ -32,10 +32,12 @@ from nuages.compute.states import (
     VmState,
     check_action,
 )
+from nuages.contracts.holds import refuse_if_held
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.service import require_provisioning
 from nuages.history import service as history
+from nuages.kernel.access import get_visible
 from nuages.kernel.errors import AlreadyExists, InvalidTransition, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
 from nuages.terms.schema import Offer
@@ -51,10 +53,7 @@ def _flavour(offer: Offer, flavour_id: str) -> Flavour:
 
 
 def _contract(session: Session, actor: Principal, contract_id: str) -> Contract:
-    contract = session.get(Contract, contract_id)
-    if contract is None or not actor.can_see_client(contract.client_id):
-        raise NotFound("no such contract")
-    return contract
+    return get_visible(session, actor, Contract, contract_id, "contract")
 
 
 def _name_free(session: Session, client_id: str, name: str) -> None:
@@ -179,6 +178,12 @@ def request(
     """Ask for ``action`` on a VM: state checked against the table, task slot taken
     with a compare-and-swap, operation queued."""
     vm = vm or access.load_vm(session, actor, vm_id, write=True)
+    if not actor.is_staff:
+        # 003 §8, 004 §7: a held contract blocks every client-side act, before and
+        # after its VMs are paused; staff still act.
+        contract = session.get(Contract, vm.contract_id)
+        if contract is not None:
+            refuse_if_held(session, contract, f"{action.value} a VM")
     task = check_action(action, vm.vm_state, vm.task_state, staff=actor.is_staff)
     taken = session.execute(
         update(Vm)
