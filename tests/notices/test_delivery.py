@@ -397,3 +397,50 @@ def test_004_s7_hold_notice_names_ground_and_expected_duration(
     with database.unit() as session:
         email = session.execute(select(User.email).where(User.id == owner.user_id)).scalar_one()
     assert recipients == [email]
+
+
+def test_issue_11_written_notice_asks_for_a_pass_after_commit_only(
+    database: Database, world: World
+) -> None:
+    """ "Immediately" means within one pass: a notice committed asks for a pass (by job
+    name); one rolled back with its act asks for nothing and leaves no row; a second
+    within the same second asks for one a second later instead of a pass per notice."""
+    from nuages.kernel import jobs
+
+    calls: list[str] = []
+    client_id = world.client()
+    service._last_wake[0] = 0.0
+    with (
+        jobs.handled("notices_deliver", lambda: calls.append("now")),
+        jobs.handled("notices_deliver_soon", lambda: calls.append("soon")),
+    ):
+        try:
+            with database.unit() as session:
+                service.queue(
+                    session,
+                    SYSTEM,
+                    "payment_received",
+                    client_id=client_id,
+                    object_type="payment",
+                    object_id="p-rolled-back",
+                    key="rolled-back",
+                    context={
+                        "amount": "1",
+                        "currency": "EUR",
+                        "received_on": "x",
+                        "reference": "r",
+                    },
+                )
+                raise RuntimeError("the act fails")
+        except RuntimeError:
+            pass
+        assert calls == []
+        with database.unit() as session:
+            assert (
+                session.execute(select(Notice).where(Notice.dedupe_key == "rolled-back")).first()
+                is None
+            )
+        payment_notice(database, client_id, 1)
+        payment_notice(database, client_id, 2)
+        payment_notice(database, client_id, 3)
+    assert calls == ["now", "soon"]
