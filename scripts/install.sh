@@ -7,7 +7,8 @@
 # 1. Debian packages (apt-get runs only when one is missing);
 # 2. libvirt daemons started when not running (never the `default` network);
 # 3. .venv with nuages installed editable (pip runs only when pyproject.toml or the
-#    mode changed since the last install; the stamp is .venv/.nuages-install-stamp).
+#    mode changed since the last install; the stamp is .venv/.nuages-install-stamp);
+# 4. bash and zsh completion for `nuages` in the system completion directories.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,7 +20,7 @@ for arg in "$@"; do
     case "$arg" in
     --dev) mode=dev ;;
     -h | --help)
-        sed -n '2,10p' "${BASH_SOURCE[0]}"
+        sed -n '2,11p' "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *) die "unknown option: $arg" ;;
@@ -88,3 +89,19 @@ EOF
     echo "$want_sha $mode" >"$stamp"
     log "Python packages installed ($mode)"
 fi
+
+# 4. Shell completion for bash and zsh (issue #19): scripts in the system completion
+#    directories, calling this checkout's nuages by its path. Rewritten only when changed.
+install_completion() {
+    local shell="$1" dest="$2" tmp
+    tmp="$(mktemp)"
+    "$venv/bin/nuages" completion "$shell" --program "$venv/bin/nuages" >"$tmp"
+    mkdir -p "$(dirname "$dest")"
+    if ! cmp -s "$tmp" "$dest"; then
+        install -m 0644 "$tmp" "$dest"
+        log "$shell completion written to $dest"
+    fi
+    rm -f "$tmp"
+}
+install_completion bash /usr/share/bash-completion/completions/nuages
+install_completion zsh /usr/local/share/zsh/site-functions/_nuages

@@ -29,6 +29,7 @@ from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
+from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
 
@@ -40,6 +41,7 @@ ROUTERS = [
     billing_router,
     invoicing_router,
     notices_router,
+    sla_router,
 ]
 
 DESCRIPTION = """

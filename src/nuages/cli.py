@@ -1,20 +1,33 @@
 """The ``nuages`` command: a thin edge over the services.
 
 Each slice exposes its own Typer app; this module assembles them and holds the
-commands that start processes.
+commands that start processes. The slices are attached lazily (``LAZY``): ``nuages
+--help`` and ``nuages billing meter`` import only what they run, never WeasyPrint,
+libvirt or the other slices (issue #19: start in well under a second).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import typer
 
-from nuages.kernel.settings import Settings, get_settings
+from nuages import cli_output as out
+from nuages.cli_completion import completion
+from nuages.cli_doctor import doctor
+from nuages.cli_lazy import LAZY, NuagesGroup
+
+if TYPE_CHECKING:
+    from nuages.kernel.settings import Settings
+
+__all__ = ["LAZY", "app", "main"]
 
 app = typer.Typer(
     name="nuages",
+    cls=NuagesGroup,
     help="Run, operate and bill a virtual-machine hosting offer.",
+    epilog=out.EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -24,6 +37,13 @@ app.add_typer(db_app, name="db")
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def get_settings() -> Settings:
+    # Imported on use: pydantic-settings is not needed for `nuages --help`.
+    from nuages.kernel import settings
+
+    return settings.get_settings()
 
 
 HOST = typer.Option(None, "--host", help="address the API listens on [NUAGES_API_HOST]")
@@ -89,56 +109,35 @@ def worker(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("heads")) -> None:
-    """Apply the migrations up to REVISION (default: the newest)."""
+def db_upgrade(revision: str = typer.Argument("heads"), as_json: bool = out.JSON) -> None:
+    """Apply the migrations up to REVISION (default: the newest).
+
+    Example: nuages db upgrade
+    """
     from nuages.kernel import migrate
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.effective_database_url, revision)
-    typer.echo(f"database at {revision}")
+    out.emit({"revision": revision}, as_json, f"database at {revision}")
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: str = typer.Argument(...)) -> None:
-    """Revert the migrations down to REVISION ('base' removes every table)."""
+def db_downgrade(revision: str = typer.Argument(...), as_json: bool = out.JSON) -> None:
+    """Revert the migrations down to REVISION ('base' removes every table).
+
+    Example: nuages db downgrade base
+    """
     from nuages.kernel import migrate
 
     migrate.downgrade(get_settings().effective_database_url, revision)
-    typer.echo(f"database at {revision}")
+    out.emit({"revision": revision}, as_json, f"database at {revision}")
 
 
-def _register() -> None:
-    """Attach every slice's sub-commands."""
-    from nuages.accounts.cli import admin_app, client_app
-    from nuages.billing.cli import billing_app
-    from nuages.compute.cli import compute_app, host_app, image_app
-    from nuages.contracts.cli import contract_app
-    from nuages.history.cli import history_app
-    from nuages.invoicing.cli import index_app, invoicing_app
-    from nuages.notices.cli import notices_app
-    from nuages.sellers.cli import sellers_app
-    from nuages.terms.cli import offers_app, terms_app
-
-    app.add_typer(admin_app, name="admin")
-    app.add_typer(client_app, name="client")
-    app.add_typer(billing_app, name="billing")
-    app.add_typer(compute_app, name="compute")
-    app.add_typer(contract_app, name="contract")
-    app.add_typer(host_app, name="host")
-    app.add_typer(image_app, name="image")
-    app.add_typer(history_app, name="history")
-    app.add_typer(index_app, name="index")
-    app.add_typer(invoicing_app, name="invoicing")
-    app.add_typer(notices_app, name="notices")
-    app.add_typer(offers_app, name="offers")
-    app.add_typer(sellers_app, name="sellers")
-    app.add_typer(terms_app, name="terms")
-
-
-_register()
+app.command("doctor")(doctor)
+app.command("completion")(completion)
 
 
 def main() -> None:
     """Entry point of the ``nuages`` script."""
-    app()
+    out.run_main(app)

@@ -8,6 +8,7 @@ host), so several hosts of different sizes live side by side in one process.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +23,7 @@ from nuages.accounts import service as accounts
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.compute import schemas
-from nuages.compute.models import Host, Image
+from nuages.compute.models import Host, Image, VmExport, VmSnapshot
 from nuages.compute.runtime import ComputeRuntime, ComputeSettings
 from nuages.compute.services import hosts, images, ipam, keys, operations, vms
 from nuages.contracts import schemas as contract_schemas
@@ -30,6 +31,7 @@ from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
 from nuages.history.service import Actor as HistoryActor
+from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
 from tests.factories import Actor, World
@@ -170,7 +172,7 @@ def cw_fixture(
 def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]:
     """One object of each compute kind owned by ``client_id`` (for the generated access
     tests): a dedicated host, a private image, an SSH key, a VM and its create
-    operation, an IP pool (staff-only)."""
+    operation, a snapshot and an export of it, an IP pool (staff-only)."""
     tmp = Path(tempfile.mkdtemp(prefix="nuages-tenant-"))
     runtime = make_runtime(tmp / "data", world.database)
     offers = OfferRegistry.from_directory(Path(__file__).resolve().parents[2] / "offers")
@@ -214,7 +216,31 @@ def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]
                     last="192.0.2.20",
                 ),
             )
+        with world.database.unit() as session:
+            # The tenant's offer has no snapshots and its VM is not built: the row is
+            # written as the snapshot service would once a copy is taken.
+            snapshot = VmSnapshot(
+                vm_id=vm.id,
+                client_id=client_id,
+                name="tenant-snapshot",
+                state="ready",
+                expires_at=utc_now() + dt.timedelta(days=7),
+            )
+            session.add(snapshot)
+            export = VmExport(
+                vm_id=vm.id,
+                client_id=client_id,
+                disk_format="qcow2",
+                path=str(tmp / "tenant-export.qcow2"),
+                state="ready",
+                expires_at=utc_now() + dt.timedelta(days=7),
+            )
+            session.add(export)
+            session.flush()
+            snapshot_id, export_id = snapshot.id, export.id
         return {
+            "snapshot_id": snapshot_id,
+            "export_id": export_id,
             "vm_id": vm.id,
             "operation_id": operation.id,
             "key_id": key.id,

@@ -76,9 +76,10 @@ def test_pdf_is_factur_x_pdf_a3_with_the_issued_xml(
 def test_001_s4_4_dispute_within_8_days_then_refused(
     client: TestClient, world: World, database: Database, offers: OfferRegistry, billing: Billing
 ) -> None:
-    """001 §4.4: an invoice not disputed within 8 days counts as accepted. Received (by
-    e-mail) on 1 March, it may be disputed until the end of 9 March; on 10 March the
-    dispute is refused with a 409 naming the rule."""
+    """001 §4.4: an invoice not disputed within 8 days counts as accepted. E-mailed on
+    1 March and, no acceptance being recorded, received on 2 March (SPEC §17), it may be
+    disputed until the end of 10 March; on 11 March the dispute is refused with a 409
+    naming the rule."""
     client_id = billing.client("Client Belge", country="BE")
     contract = billing.contract("cloudbizz", client_id, utc(2026, 2, 28, 23))
     billing.line(contract, "desktop-std", dt.date(2026, 3, 1), quantity=D(3))
@@ -87,7 +88,7 @@ def test_001_s4_4_dispute_within_8_days_then_refused(
         run_at(database, offers, utc(2026, 4, 1, 8)).issued[0],
     )
     owner = world.user(Role.CLIENT_OWNER, client_id)
-    set_now(utc(2026, 3, 10, 0))  # 10 March 01:00 in Brussels: the window is over
+    set_now(utc(2026, 3, 11, 0))  # 11 March 01:00 in Brussels: the window is over
     r = client.post(
         f"/api/v1/invoices/{first['invoice_id']}/disputes",
         json={"reason": "trop d'utilisateurs"},

@@ -66,10 +66,11 @@ def test_001_s4_4_reminder_fees_75_then_150_and_interest_by_started_month(
     """001 §4.4: each payment reminder adds EUR 75 "sur la prochaine facture", doubled
     to EUR 150 on repeat; late interest 8 % a year, every started month in full.
 
-    January: 5 users × 39.00 = 195.00, VAT 21 % 40.95 → 235.95, due 16 January.
-    Reminders on 17 January (fee 75.00) and 31 January (fee 150.00). February:
+    January: 5 users × 39.00 = 195.00, VAT 21 % 40.95 → 235.95, e-mailed 1 January and
+    received 2 January (no acceptance recorded, SPEC §17), due 17 January (001 §4.1).
+    Reminders on 18 January (fee 75.00) and 1 February (fee 150.00). February:
     195.00 (VAT 40.95) + 75.00 + 150.00 outside VAT → total 460.95.
-    January paid on 20 February: 16 January → 20 February is 2 started months:
+    January paid on 20 February: 17 January → 20 February is 2 started months:
     235.95 × 8 % / 12 × 2 = 3.146 → 3.15, on the March invoice.
     """
     client = billing.client("Client Retard", country="BE")
@@ -77,14 +78,14 @@ def test_001_s4_4_reminder_fees_75_then_150_and_interest_by_started_month(
     billing.line(contract, "desktop-std", dt.date(2026, 1, 1), quantity=D(5))
     run_at(database, offers, utc(2026, 1, 1, 8))
 
-    assert not _dun(database, offers, dt.date(2026, 1, 16)).notices  # due date: not late
-    first = _dun(database, offers, dt.date(2026, 1, 17))
+    assert not _dun(database, offers, dt.date(2026, 1, 17)).notices  # due date: not late
+    first = _dun(database, offers, dt.date(2026, 1, 18))
     assert [(n.step, n.fee) for n in first.notices] == [("reminder-1", D("75.00"))]
     assert "Frais de rappel de 75.00 EUR" in first.notices[0].text
-    assert [(n.step, n.fee) for n in _dun(database, offers, dt.date(2026, 1, 31)).notices] == [
+    assert [(n.step, n.fee) for n in _dun(database, offers, dt.date(2026, 2, 1)).notices] == [
         ("reminder-2", D("150.00"))
     ]
-    assert not _dun(database, offers, dt.date(2026, 1, 31)).notices  # once per step
+    assert not _dun(database, offers, dt.date(2026, 2, 1)).notices  # once per step
 
     run_at(database, offers, utc(2026, 2, 1, 8))
     _, (february, feb_lines) = documents_of(database, contract)

@@ -32,8 +32,9 @@ def test_001_s4_golden_cloudbizz_users_tier_and_clawback(
 
     January (12 users, tier 10–49 at 5 %): server M 120.00 + 12 × 39.00 = 468.00
     − 5 % × 468.00 = −23.40 → net 564.60; VAT 21 % = 118.566 → 118.57; total 683.17.
-    Due 15 days after receipt (001 §4.1: e-mailed, received on 1 January) → 16 January;
-    undisputed after 8 days (001 §4.4) → the window ends at the end of 9 January.
+    Due 15 days after receipt (001 §4.1; e-mailed on 1 January, no acceptance recorded, so
+    received on 2 January, SPEC §17) → 17 January; undisputed after 8 days (001 §4.4) →
+    the window ends at the end of 10 January.
 
     February (8 users, tier 1–9 at 0 %): 120.00 + 8 × 39.00 = 312.00, no discount, and
     the January discount the 12-user tier gave is billed back (001 §4.3: the tier was not
@@ -63,8 +64,8 @@ def test_001_s4_golden_cloudbizz_users_tier_and_clawback(
         D("118.57"),
         D("683.17"),
     )
-    assert january.due_date == dt.date(2026, 1, 16)
-    assert january.dispute_until == utc(2026, 1, 9, 23)  # 10 January 00:00 Brussels
+    assert january.due_date == dt.date(2026, 1, 17)
+    assert january.dispute_until == utc(2026, 1, 10, 23)  # 11 January 00:00 Brussels
     # A Belgian seller: its KBO/BCE number (scheme 0208), no SIREN (0002).
     assert '<ram:ID schemeID="0208">0876543270</ram:ID>' in january.xml
     assert 'schemeID="0002"' not in january.xml

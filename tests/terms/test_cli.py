@@ -68,9 +68,10 @@ def test_offers_list_json_subprocess(tmp_path: Path) -> None:
 
 
 def test_terms_sla_json_subprocess(tmp_path: Path) -> None:
-    """002 §6: 100 minutes down on Mon 5 October 2026 09:00–10:40 Paris, plus an excusable
-    hour and a Saturday outage: 100 of 44,700 minutes → 99.7762… % (shown floored to four
-    places) → 5 % of 1,000.00."""
+    """002 §6 / SPEC §17: 100 minutes down on Mon 5 October 2026 09:00–10:40 Paris, plus an
+    excusable hour and a Saturday outage: 100 of the 13,200 coverage minutes (22 weekdays ×
+    600; the month has 44,700) → 99.2424… % (shown floored to four places) → 10 % of
+    1,000.00; the output names its denominator."""
     done = run(
         "terms", "sla", "axantis-cloud-vm-avance", "--month", "2026-10",
         "--outage", "2026-10-05T09:00/2026-10-05T10:40",
@@ -82,10 +83,11 @@ def test_terms_sla_json_subprocess(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["minutes_in_month"] == 44700
+    assert (data["denominator"], data["denominator_minutes"]) == ("coverage_minutes", "13200")
     assert data["counted_minutes"] == "100"
-    assert data["availability_pct"] == "99.7762"
-    assert data["credit_rate_pct"] == "5"
-    assert data["credit_amount"] == "50.00"
+    assert data["availability_pct"] == "99.2424"
+    assert data["credit_rate_pct"] == "10"
+    assert data["credit_amount"] == "100.00"
     assert data["objective_met"] is False
 
 
@@ -139,6 +141,7 @@ def test_terms_sla_text_output() -> None:
     assert result.exit_code == 0, result.output
     assert "counted_minutes: 300" in result.output
     assert "minutes_in_month: 43200" in result.output
+    assert "denominator: coverage_minutes" in result.output
 
 
 @pytest.mark.parametrize(

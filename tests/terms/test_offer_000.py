@@ -155,9 +155,9 @@ def test_000_s12_1_liability_cap_two_monthly_or_one_yearly() -> None:
 
 
 def test_000_s13_1_three_times_the_legal_rate() -> None:
-    """000 §13.1: 1,000.00 due 31 January 2026, paid 2 March: 30 days late; legal rate
-    3.50 % → 10.50 %; 1000 × 10.5 % × 30 / 365 = 8.6301… → 8.63."""
-    rates = [interest.LegalRate(dt.date(2026, 1, 1), dt.date(2026, 7, 1), Decimal("3.50"))]
+    """000 §13.1: 1,000.00 due 31 January 2026, paid 2 March: 30 days late; Belgian legal
+    rate 3.50 % → 10.50 %; 1000 × 10.5 % × 30 / 365 = 8.6301… → 8.63."""
+    rates = [interest.LegalRate(dt.date(2026, 1, 1), dt.date(2027, 1, 1), Decimal("3.50"), "BE")]
     result = apply.interest_for(
         OFFER, Decimal(1000), dt.date(2026, 1, 31), dt.date(2026, 3, 2), rates
     )
@@ -224,3 +224,24 @@ def test_000_s15_confidentiality_five_years(years: int) -> None:
     """000 §15: confidentiality lasts 5 years after the end: end 30 June 2026 → 30 June 2031."""
     end = only(Event.contract_end, local(2026, 6, 30, 12), "confidentiality-end")
     assert end == local(2026 + years, 7, 1).astimezone(UTC)
+
+
+def test_000_s13_1_belgian_legal_rate_series_not_the_french_one() -> None:
+    """000 §13.1 / SPEC §17: a Belgian-law contract citing the French commercial code uses
+    three times the legal rate of its law. Entered (example figures): France 6.65 % for the
+    first half of 2026, Belgium 4.50 % for 2026. 1,000.00 due 31 January paid 2 March (30
+    days): 3 × 4.50 = 13.50 %; 1000 × 13.5 % × 30 / 365 = 11.0958… → 11.10 (the French
+    series would give 19.95 % → 16.40). The result names the rate and its series."""
+    assert OFFER.billing.late_payment.legal_rate_series == "BE"
+    assert apply.legal_rate_series(OFFER) == "BE"
+    french = interest.LegalRate(dt.date(2026, 1, 1), dt.date(2026, 7, 1), Decimal("6.65"), "FR")
+    belgian = interest.LegalRate(dt.date(2026, 1, 1), dt.date(2027, 1, 1), Decimal("4.50"), "BE")
+    result = apply.interest_for(
+        OFFER, Decimal(1000), dt.date(2026, 1, 31), dt.date(2026, 3, 2), [french, belgian]
+    )
+    assert (result.annual_rate_pct, result.amount) == (Decimal("13.50"), Decimal("11.10"))
+    assert result.legal_rate == belgian
+    with pytest.raises(LookupError, match="series BE"):
+        apply.interest_for(
+            OFFER, Decimal(1000), dt.date(2026, 1, 31), dt.date(2026, 3, 2), [french]
+        )

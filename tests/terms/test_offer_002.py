@@ -1,9 +1,11 @@
 """Seed 002 (Axantis, Conditions Particulières v03.2025): the three offers files
 (Cloud Datacenter, Cloud VM Avancé, Cloud VM Essentiel) through the calculators.
 
-October 2026 in Paris has 44,700 minutes (31 × 1440 + 60, the clocks go back on the
-25th); coverage is Monday–Friday 08:00–18:00 (600 minutes a day) and October 2026 has
-no French public holiday.
+002 §6 read per SPEC §17: availability is a share of the month's coverage minutes,
+Monday–Friday 08:00–18:00 (600 minutes a day) minus French public holidays and planned
+maintenance. November 2026: 21 weekdays, Wed 11 November (Armistice) a holiday (1 November
+is a Sunday) → 20 × 600 = 12,000. October 2026 (clocks go back on the 25th): 22 weekdays ×
+600 = 13,200 coverage minutes, though the month has 44,700 real minutes.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ def local(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=PARIS)
 
 
-def covered_outages(minutes: Decimal) -> list[sla.Outage]:
-    """Outages filling whole coverage days from Mon 5 October 2026, then the remainder."""
+def covered_outages(minutes: Decimal, first: dt.date = dt.date(2026, 10, 5)) -> list[sla.Outage]:
+    """Outages filling whole coverage days from ``first`` (a Monday), then the remainder."""
     out: list[sla.Outage] = []
-    day = dt.date(2026, 10, 5)
+    day = first
     left = minutes
     while left > 0:
         chunk = min(left, Decimal(600))
@@ -52,34 +54,58 @@ def october(offer: Offer, minutes: str, amount: str = "1000") -> apply.SlaAssess
     return apply.sla_for_month(offer, 2026, 10, covered_outages(Decimal(minutes)), Decimal(amount))
 
 
+def november(offer: Offer, minutes: str, amount: str = "1000") -> apply.SlaAssessment:
+    outages = covered_outages(Decimal(minutes), dt.date(2026, 11, 2))
+    return apply.sla_for_month(offer, 2026, 11, outages, Decimal(amount))
+
+
 @pytest.mark.parametrize("offer", ALL, ids=lambda o: o.id)
-def test_002_s6_denominator_44700_minutes(offer: Offer) -> None:
-    """SPEC §17: every real minute of October 2026 in Paris: 44,700."""
-    assert october(offer, "0").report.minutes_in_month == 44_700
+def test_002_s6_denominator_is_coverage_minutes_12000_in_november_2026(offer: Offer) -> None:
+    """002 §6 / SPEC §17: the seeds state ``denominator = "coverage_minutes"``; November
+    2026 has 21 weekdays − Wed 11 November = 20 × 600 = 12,000 (of 43,200 minutes)."""
+    assert offer.sla.denominator == "coverage_minutes"
+    report = november(offer, "0").report
+    assert (report.denominator, report.denominator_minutes) == ("coverage_minutes", 12_000)
+    assert report.coverage_minutes == 12_000 and report.minutes_in_month == 43_200
+
+
+@pytest.mark.parametrize("offer", ALL, ids=lambda o: o.id)
+def test_002_s6_dst_month_october_2026_has_13200_coverage_minutes(offer: Offer) -> None:
+    """002 §6: October 2026 (clocks go back Sun 25th): 22 weekdays × 600 = 13,200 coverage
+    minutes — 08:00–18:00 on Mon 26 is still 10 real hours — of 44,700 real minutes.
+    60 minutes down → (13200 − 60) / 13200 = 99.5454…% → 5 %."""
+    result = october(offer, "60")
+    assert result.report.minutes_in_month == 44_700
+    assert result.report.denominator_minutes == 13_200
+    assert result.report.availability_pct == (Decimal(13_200) - 60) / 132
+    assert result.report.credit_rate_pct == 5
 
 
 @pytest.mark.parametrize(
     ("minutes", "availability", "rate"),
     [
-        # 67.05 min = 0.15 % of 44,700 → exactly 99.85 %: objective met, no credit.
-        ("67.05", "99.85", "0"),
-        # 100 min → 99.7763… %: above 99.5, below 99.85 → 5 %.
-        ("100", None, "5"),
-        # 223.5 min = 0.5 % → exactly 99.5 %: both written rows, the client's one: 10 %.
-        ("223.5", "99.5", "10"),
-        # 1,341 min = 3 % → exactly 97 %: "de 99,5 à 97 %" inclusive → 10 %.
-        ("1341", "97", "10"),
-        # 1,342 min → 96.9977… %: below 97 → 20 %.
-        ("1342", None, "20"),
+        # 18 min = 0.15 % of 12,000 → exactly 99.85 %: objective met, no credit.
+        ("18", "99.85", "0"),
+        # 30 min → 99.75 %: above 99.5, below 99.85 → 5 %.
+        ("30", "99.75", "5"),
+        # 59.99 min → 99.5000833… %: just above 99.5 → 5 %.
+        ("59.99", None, "5"),
+        # 60 min = 0.5 % → exactly 99.5 %: both written rows, the client's one: 10 %.
+        ("60", "99.5", "10"),
+        # 360 min = 3 % → exactly 97 %: "de 99,5 à 97 %" inclusive → 10 %.
+        ("360", "97", "10"),
+        # 361 min → 96.9916… %: below 97 → 20 %.
+        ("361", None, "20"),
     ],
 )
 @pytest.mark.parametrize("offer", ALL, ids=lambda o: o.id)
 def test_002_s6_credit_tiers(
     offer: Offer, minutes: str, availability: str | None, rate: str
 ) -> None:
-    """002 §6 credit table read per SPEC §17: ≥ 99.85 none; ]99.5, 99.85[ 5 %;
-    [97, 99.5] 10 %; < 97 20 % — of a monthly amount of 1,000.00 (before the 20 % cap)."""
-    result = october(offer, minutes)
+    """002 §6 credit table read per SPEC §17 over November 2026's 12,000 coverage minutes:
+    ≥ 99.85 none; ]99.5, 99.85[ 5 %; [97, 99.5] 10 % (the exact 99.5 % boundary is 60
+    minutes); < 97 20 % — of a monthly amount of 1,000.00 (before the 20 % cap)."""
+    result = november(offer, minutes)
     assert result.report.unavailable_minutes == Decimal(minutes)
     if availability is not None:
         assert result.report.availability_pct == Decimal(availability)
@@ -144,7 +170,7 @@ def test_002_s6_rolling_cap_20pct_per_30_days() -> None:
     200.00). 150.00 was issued on 20 October. October's 10 % (100.00) issued on 10 November
     shares a 30-day window with 20 October → room 200 − 150 = 50.00; issued on 1 December
     (42 days later) no window holds both → the full 100.00."""
-    outages = covered_outages(Decimal("223.5"))  # 10 % in October
+    outages = covered_outages(Decimal("66"))  # 0.5 % of 13,200 → 99.5 %: 10 % in October
     previous = [sla.IssuedCredit(dt.date(2026, 10, 20), Decimal(150))]
     capped = apply.sla_for_month(
         AVANCE,
@@ -171,7 +197,7 @@ def test_002_s6_rolling_cap_20pct_per_30_days() -> None:
 
 def test_002_s6_single_month_never_above_20pct() -> None:
     """002 §6: even at 0 % availability one month's credit (20 %) fits the 20 % cap."""
-    assert october(AVANCE, "1342", "1000").credit_amount == Decimal("200.00")
+    assert october(AVANCE, "13200", "1000").credit_amount == Decimal("200.00")
     assert AVANCE.sla.claim is not None and AVANCE.sla.claim.mode == "on_request"
 
 

@@ -135,3 +135,36 @@ def test_004_s10_no_availability_credit() -> None:
         apply.sla_for_month(
             OFFER, 2026, 3, [sla.Outage(local(2026, 3, 2, 9), local(2026, 3, 2, 10))]
         )
+
+
+def test_004_s3_refusal_runs_30_days_after_entry_into_force() -> None:
+    """004 §3: new CGV e-mailed Mon 2 February 2026, in force Mon 2 March 2026 → the
+    client may refuse until the end of Wed 1 April (30 days after entry into force, the
+    day of entry not counted), not 30 days after the e-mail (4 March)."""
+    assert OFFER.changes.refusal_window_from == "entry_into_force"
+    found = deadlines_for(
+        OFFER, Event.terms_change, local(2026, 2, 2, 9), in_force_at=local(2026, 3, 2)
+    )
+    assert [(d.name, d.ends_at) for d in found] == [
+        ("refuse-terms-change", local(2026, 4, 2).astimezone(UTC))
+    ]
+    assert "without refusing is acceptance" in found[0].meaning
+    assert OFFER.changes.silence_is_acceptance
+
+
+def test_004_s4_s8_1_change_gives_no_30_day_exit_but_the_s5_notice() -> None:
+    """004 §4, §8.1: after a change of service or price the client may terminate
+    "conformément à l'article Durée": §5's 3 months. A notice given Tue 10 March 2026
+    14:00 (contract started 15 January 2026, term 15 January 2029) takes effect 3 months
+    later, the notice's day not counted (SPEC §17): at the end of Wed 10 June 2026 (read
+    for the client: not at the term) — and there is no 30-day window to give it."""
+    assert OFFER.changes.service_change_termination_window is None
+    assert OFFER.changes.on_refusal == "old_terms_continue"
+    change = named(Event.service_change, local(2026, 3, 1, 10))
+    assert set(change) == {"change-termination-earliest-effect"}
+    assert change["change-termination-earliest-effect"] == local(2026, 6, 2).astimezone(UTC)
+    found = deadlines_for(OFFER, Event.change_termination_notice, local(2026, 3, 10, 14))
+    assert [(d.name, d.ends_at, d.clause) for d in found] == [
+        ("termination-effective", local(2026, 6, 11).astimezone(UTC), "004 §5")
+    ]
+    assert "confirms it has its data" in found[0].meaning

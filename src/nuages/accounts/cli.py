@@ -1,22 +1,29 @@
-"""``nuages admin``: provider administrators from the command line."""
+"""``nuages admin``: provider administrators from the command line.
+
+The services are imported inside the commands so that ``--help`` starts fast; ``--json``
+prints one JSON document (issue #19).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from nuages.accounts import service
-from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
-from nuages.kernel.db import Database
+from nuages import cli_output as out
 from nuages.kernel.errors import NuagesError
-from nuages.kernel.settings import get_settings
+
+if TYPE_CHECKING:
+    from nuages.kernel.db import Database
 
 admin_app = typer.Typer(help="Provider administrators and users.", no_args_is_help=True)
 
-# The command line acts as a provider admin; the history names it "cli".
-CLI = Principal(
-    user_id="cli", email="cli", role=Role.PROVIDER_ADMIN, client_id=None, scopes=frozenset(Scope)
-)
+
+def _database() -> Database:
+    from nuages.kernel.db import Database
+    from nuages.kernel.settings import get_settings
+
+    return Database(get_settings().effective_database_url)
 
 
 def _email(text: str) -> str:
@@ -32,33 +39,52 @@ def _email(text: str) -> str:
 
 
 @admin_app.command("create")
-def create(email: str = typer.Argument(..., help="the admin's e-mail")) -> None:
+def create(
+    email: str = typer.Argument(..., help="the admin's e-mail"), as_json: bool = out.JSON
+) -> None:
     """Create a provider admin and print an API token, once."""
+    from nuages.accounts import service
+
     email = _email(email)
-    database = Database(get_settings().effective_database_url)
+    database = _database()
     try:
         with database.unit() as session:
             _user, token = service.create_admin(session, email)
     except NuagesError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"admin {email} created; API token (shown once):")
-    typer.echo(token)
+    out.emit(
+        {"email": email, "token": token},
+        as_json,
+        [f"admin {email} created; API token (shown once):", token],
+    )
 
 
 @admin_app.command("set-email")
 def set_email(
     current: str = typer.Argument(..., help="the user's current e-mail (or user id)"),
     new: str = typer.Argument(..., help="the new e-mail"),
+    as_json: bool = out.JSON,
 ) -> None:
     """Change a user's e-mail, e.g. the first admin's ``admin@localhost`` (recorded in
     the history as done by "cli")."""
     from sqlalchemy import or_, select
 
+    from nuages.accounts import service
     from nuages.accounts.models import User
+    from nuages.accounts.principal import Principal
+    from nuages.accounts.roles import Role, Scope
 
+    # The command line acts as a provider admin; the history names it "cli".
+    cli = Principal(
+        user_id="cli",
+        email="cli",
+        role=Role.PROVIDER_ADMIN,
+        client_id=None,
+        scopes=frozenset(Scope),
+    )
     new = _email(new)
-    database = Database(get_settings().effective_database_url)
+    database = _database()
     try:
         with database.unit() as session:
             user_id = session.execute(
@@ -69,11 +95,11 @@ def set_email(
             if user_id is None:
                 typer.echo(f"error: no user {current!r}", err=True)
                 raise typer.Exit(1)
-            service.change_email(session, CLI, user_id, new)
+            service.change_email(session, cli, user_id, new)
     except NuagesError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{current} is now {new}")
+    out.emit({"user": user_id, "email": new}, as_json, f"{current} is now {new}")
 
 
 client_app = typer.Typer(
@@ -93,10 +119,12 @@ def client_create(
     region: str = typer.Option("", "--region", help="country subdivision (BT-54)"),
     vat: str | None = typer.Option(None, "--vat", help="VAT number (checked)"),
     consumer: bool = typer.Option(False, "--consumer", help="a consumer, not a business"),
+    as_json: bool = out.JSON,
 ) -> None:
     """Create a client with its postal address; print its id."""
     from pydantic import ValidationError
 
+    from nuages.accounts import service
     from nuages.accounts.principal import Principal
     from nuages.accounts.roles import Role, Scope
     from nuages.accounts.schemas import ClientCreate
@@ -131,7 +159,7 @@ def client_create(
         client_id=None,
         scopes=frozenset(Scope),
     )
-    database = Database(get_settings().effective_database_url)
+    database = _database()
     try:
         with database.unit() as session:
             client = service.create_client(session, staff, data)
@@ -139,4 +167,4 @@ def client_create(
     except NuagesError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(client_id)
+    out.emit({"id": client_id}, as_json, client_id)

@@ -171,10 +171,15 @@ def import_statement(
     registry: OfferRegistry,
     data: bytes,
     who: Actor,
+    progress: Callable[[int, int | None, str], None] | None = None,
 ) -> schemas.StatementReport:
-    """Reconcile a CAMT.053 statement against the accounts and direct debits."""
+    """Reconcile a CAMT.053 statement against the accounts and direct debits (each line
+    in its own transaction; ``progress(done, total, step)`` is told each line)."""
     report = schemas.StatementReport()
-    for line in parse(data):
+    parsed = parse(data)
+    for done, line in enumerate(parsed):
+        if progress is not None:
+            progress(done, len(parsed), line.bank_reference or "")
         label = f"{line.bank_reference or '?'} {line.amount} {line.currency}"
         if not line.booked:
             report.unmatched.append(f"{label}: not booked")

@@ -450,9 +450,12 @@ def run(
     *,
     registry: OfferRegistry | None = None,
     settings: BillingSettings | None = None,
+    progress: Callable[[int, int | None, str], None] | None = None,
 ) -> MeteringReport:
     """Meter every whole hour not metered yet up to ``now``, then apply the balance
     rules (000 §11.2 suspension and resumption, low-balance warnings).
+
+    ``progress(done, total, step)`` is told each hour caught up (the CLI's bar).
 
     ``now`` may be the present or a past moment (catching up); a future one is refused
     (17.8): it would debit hours that have not happened and mark them metered."""
@@ -467,7 +470,9 @@ def run(
         periods = pending_periods(session, now)
         pricing = pricer.load(session)
     burn: dict[str, Decimal] = {}
-    for start in periods:
+    for done, start in enumerate(periods):
+        if progress is not None:
+            progress(done, len(periods), f"hour {start:%Y-%m-%d %H:%M}Z")
         burn = {}
         written_before = report.written
         for w in windows(pricing, start):
@@ -489,6 +494,10 @@ def run(
             )
         report.periods.append(start)
         log.info("metered %s: %d entries", start.isoformat(), report.written - written_before)
+        if progress is not None:
+            progress(done + 1, len(periods), f"hour {start:%Y-%m-%d %H:%M}Z metered")
+    if progress is not None:
+        progress(len(periods), len(periods), "balance rules")
     outcome = balance.enforce_all(unit, registry, now, settings)
     report.suspended, report.resumed = outcome.suspended, outcome.resumed
     if burn:

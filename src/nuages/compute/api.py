@@ -6,14 +6,26 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.compute import schemas
 from nuages.compute.models import Operation, Vm
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, hosts, images, ipam, keys, vms
+from nuages.compute.services import (
+    access,
+    backups,
+    exports,
+    hosts,
+    images,
+    ipam,
+    keys,
+    snapshots,
+    vms,
+)
 from nuages.compute.states import Action, HostState
 from nuages.contracts.offers import OfferRegistry
+from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.validation import Page, page_of
 
 router = APIRouter(prefix="/api/v1", tags=["compute"])
@@ -309,3 +321,162 @@ def _pool_out(session: Any, pool: Any) -> schemas.IpPoolOut:
     held, size = ipam.pool_usage(session, pool)
     out = schemas.IpPoolOut.model_validate(pool)
     return out.model_copy(update={"held": held, "size": size})
+
+
+# ---------------------------------------------------------------- snapshots (002 §3)
+
+
+def _snapshot_accepted(snapshot: Any, vm: Vm, operation: Operation) -> dict[str, Any]:
+    return _accepted(vm, operation) | {"snapshot": schemas.SnapshotOut.model_validate(snapshot)}
+
+
+@router.post(
+    "/vms/{vm_id}/snapshots", status_code=ACCEPTED, response_model=schemas.SnapshotAccepted
+)
+def create_snapshot(
+    vm_id: str,
+    body: schemas.SnapshotCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Take a snapshot of the VM's disk, running or stopped; poll the operation. Refused
+    (409) beyond the offer's limit (002 §3: 2 per VM)."""
+    snap, vm, operation = snapshots.create_snapshot(
+        session, principal, runtime(request), registry(request), vm_id, body
+    )
+    return _snapshot_accepted(snap, vm, operation)
+
+
+@router.get("/vms/{vm_id}/snapshots", response_model=list[schemas.SnapshotOut])
+def list_snapshots(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The VM's snapshots with their size and expiry, oldest first."""
+    return snapshots.list_snapshots(session, principal, vm_id)
+
+
+@router.get("/vms/{vm_id}/snapshots/{snapshot_id}", response_model=schemas.SnapshotOut)
+def get_snapshot(
+    vm_id: str, snapshot_id: str, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """One snapshot of the VM."""
+    return snapshots.get_snapshot(session, principal, vm_id, snapshot_id)
+
+
+@router.post(
+    "/vms/{vm_id}/snapshots/{snapshot_id}/restore",
+    status_code=ACCEPTED,
+    response_model=schemas.SnapshotAccepted,
+)
+def restore_snapshot(
+    vm_id: str, snapshot_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Put the VM's disk back to the snapshot: stopped, reverted, started again if it
+    was running; poll the operation."""
+    snap, vm, operation = snapshots.restore_snapshot(
+        session, principal, runtime(request), vm_id, snapshot_id
+    )
+    return _snapshot_accepted(snap, vm, operation)
+
+
+@router.delete("/vms/{vm_id}/snapshots/{snapshot_id}", response_model=schemas.SnapshotOut)
+def delete_snapshot(
+    vm_id: str, snapshot_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Delete the snapshot now."""
+    return snapshots.delete_snapshot(session, principal, runtime(request), vm_id, snapshot_id)
+
+
+# ---------------------------------------------------------------- backups (002 §3.5)
+
+
+@router.put("/vms/{vm_id}/backup-plan", response_model=schemas.BackupPlanOut)
+def set_backup_plan(
+    vm_id: str,
+    body: schemas.BackupPlanSet,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Back the VM up daily under one of its offer's backup options (002 §3.5)."""
+    return backups.set_plan(session, principal, registry(request), vm_id, body)
+
+
+@router.post("/vms/{vm_id}/backups", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
+def take_backup(
+    vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Take a backup now (besides the daily one); poll the operation."""
+    backup, vm, operation = backups.take_backup(
+        session, principal, runtime(request), registry(request), vm_id
+    )
+    return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}
+
+
+@router.get("/vms/{vm_id}/backups", response_model=schemas.BackupList)
+def list_backups(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The VM's backups, newest first, and the volume they take (002 §3.5)."""
+    listing = backups.list_backups(session, principal, vm_id)
+    return {"items": listing.items, "volume_bytes": listing.volume_bytes}
+
+
+@router.post("/vms/{vm_id}/restore", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
+def restore_vm(
+    vm_id: str,
+    body: schemas.RestoreRequest,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Restore the VM to one of its backups, or with ``original`` to its original state
+    (000 §5, the reinstall); poll the operation."""
+    if body.original == (body.backup_id is not None):
+        raise ValidationFailed("backup_id: name a backup, or set original to true (not both)")
+    if body.original:
+        vm, operation = vms.request(session, principal, runtime(request), vm_id, Action.REINSTALL)
+        return _accepted(vm, operation)
+    assert body.backup_id is not None
+    backup, vm, operation = backups.restore_backup(
+        session, principal, runtime(request), vm_id, body.backup_id
+    )
+    return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}
+
+
+# ---------------------------------------------------------------- exports (000 §18)
+
+
+@router.post("/vms/{vm_id}/exports", status_code=ACCEPTED, response_model=schemas.ExportAccepted)
+def create_export(
+    vm_id: str,
+    body: schemas.ExportCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Export the VM's disk as a qcow2 (or raw) file with its SHA-256; poll the
+    operation, then download it until ``expires_at``."""
+    export, vm, operation = exports.create_export(session, principal, runtime(request), vm_id, body)
+    return _accepted(vm, operation) | {
+        "export": schemas.ExportOut.model_validate(export),
+        "download": f"/api/v1/vms/{vm.id}/exports/{export.id}/download",
+    }
+
+
+@router.get("/vms/{vm_id}/exports", response_model=list[schemas.ExportOut])
+def list_exports(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The VM's exports, newest first."""
+    return exports.list_exports(session, principal, vm_id)
+
+
+@router.get("/vms/{vm_id}/exports/{export_id}/download", response_class=FileResponse)
+def download_export(
+    vm_id: str, export_id: str, principal: PrincipalDep, session: SessionDep
+) -> FileResponse:
+    """The exported file (``X-Checksum-SHA256`` carries its checksum); 404 once the
+    link expired."""
+    export = exports.download(session, principal, vm_id, export_id)
+    return FileResponse(
+        export.path,
+        media_type="application/octet-stream",
+        filename=f"vm-{export.vm_id}.{export.disk_format}",
+        headers={"X-Checksum-SHA256": export.sha256 or ""},
+    )

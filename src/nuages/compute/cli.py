@@ -1,37 +1,53 @@
 """``nuages host``, ``nuages image`` and ``nuages compute``: the operator's compute edge.
 
 Each command parses its arguments, calls the compute services as provider staff and
-prints one line per object; errors print one line on stderr and exit 1 (2 for bad
-arguments).
+prints one line per object (``--json``: one JSON document); errors print one line on
+stderr and exit 1 (2 for bad arguments). The services (and libvirt) are imported inside
+the commands so that ``--help`` starts fast (issue #19).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
-from nuages.compute.models import Host
-from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.states import HostState
-from nuages.kernel.db import Database
+from nuages import cli_output as out
 from nuages.kernel.errors import AlreadyExists, NuagesError, ValidationFailed
-from nuages.kernel.settings import get_settings
+
+if TYPE_CHECKING:
+    from nuages.accounts.principal import Principal
+    from nuages.compute.models import Host
+    from nuages.compute.runtime import ComputeRuntime
+    from nuages.kernel.db import Database
 
 host_app = typer.Typer(help="Hypervisor hosts.", no_args_is_help=True)
 image_app = typer.Typer(help="Bootable images.", no_args_is_help=True)
 compute_app = typer.Typer(help="Reconciliation and crash recovery.", no_args_is_help=True)
 
-# The command line acts as provider staff; the history names it "cli".
-CLI = Principal(
-    user_id="cli", email="cli", role=Role.PROVIDER_ADMIN, client_id=None, scopes=frozenset(Scope)
-)
+
+def _cli() -> Principal:
+    from nuages.accounts.principal import Principal
+    from nuages.accounts.roles import Role, Scope
+
+    # The command line acts as provider staff; the history names it "cli".
+    return Principal(
+        user_id="cli",
+        email="cli",
+        role=Role.PROVIDER_ADMIN,
+        client_id=None,
+        scopes=frozenset(Scope),
+    )
 
 
 def _runtime() -> ComputeRuntime:
+    from nuages.compute.runtime import ComputeRuntime
+    from nuages.kernel.db import Database
+    from nuages.kernel.settings import get_settings
+
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return ComputeRuntime(settings, database=Database(settings.effective_database_url))
@@ -90,6 +106,7 @@ def host_add(
     dedicated_to: str | None = typer.Option(None, help="client id the host is reserved for"),
     name: str | None = typer.Option(None, help="host name (default: from the URI)"),
     probe: bool = typer.Option(True, help="boot a tiny guest to see whether KVM works"),
+    as_json: bool = out.JSON,
 ) -> None:
     """Add a host: connect, read its capacity, run the KVM/TCG probe, record it. A URI
     already added gets the sites added to it (one machine is one host)."""
@@ -111,15 +128,19 @@ def host_add(
                 new = [(s, c) for s, c in pairs if s not in served]
                 if not new:
                     raise AlreadyExists(f"host {known.name} ({uri}) already serves those sites")
-                host = hosts.add_sites(session, CLI, known.id, new)
-                line, verb = _host_line(host), "sites added"
+                host = hosts.add_sites(session, _cli(), known.id, new)
+                line, verb, row = _host_line(host), "sites added", _host_row(host)
         if known is None:
-            facts = hosts.inspect(runtime, uri, probe=probe)
+            with out.progress(
+                f"host add {uri}", interrupted="nothing was recorded", ticker=True
+            ) as bar:
+                bar.step("connecting, reading capacity" + (", KVM/TCG probe" if probe else ""))
+                facts = hosts.inspect(runtime, uri, probe=probe)
             with _db(runtime).unit() as session:
                 (first, first_country), *more = pairs
                 host = hosts.register(
                     session,
-                    CLI,
+                    _cli(),
                     runtime,
                     uri=uri,
                     site=first,
@@ -129,12 +150,31 @@ def host_add(
                     name=name,
                     more_sites=more,
                 )
-                line, verb = _host_line(host), "host added"
+                line, verb, row = _host_line(host), "host added", _host_row(host)
     except NuagesError as exc:
         _fail(exc)
     finally:
         runtime.close()
-    typer.echo(f"{verb}: {line}")
+    out.emit({**row, "done": verb}, as_json, f"{verb}: {line}")
+
+
+def _host_row(h: Host) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "name": h.name,
+        "uri": h.uri,
+        "state": h.state,
+        "sites": [{"site": s.site, "country": s.country} for s in h.sites],
+        "vcpus": h.vcpus,
+        "ram_mib": h.ram_mib,
+        "disk_gib": h.disk_gib,
+        "accel": h.accel,
+        "cpu_ratio": h.cpu_ratio,
+        "ram_ratio": h.ram_ratio,
+        "disk_ratio": h.disk_ratio,
+        "dedicated_to": h.dedicated_to,
+        "reachable": h.reachable,
+    }
 
 
 def _host_line(h: Host) -> str:
@@ -149,18 +189,19 @@ def _host_line(h: Host) -> str:
 
 
 @host_app.command("list")
-def host_list() -> None:
+def host_list(as_json: bool = out.JSON) -> None:
     """List the hosts, with their state and sites."""
     from nuages.compute.services import hosts
 
     runtime = _runtime()
     with _db(runtime).unit() as session:
-        rows, _total = hosts.list_hosts(session, CLI, 1, 200)
-        lines = [_host_line(h) for h in rows]
-    for line in lines:
-        typer.echo(line)
+        found, _total = hosts.list_hosts(session, _cli(), 1, 200)
+        lines = [_host_line(h) for h in found]
+        rows = [_host_row(h) for h in found]
+    runtime.close()
     if not lines:
-        typer.echo("no host; add one with `nuages host add qemu:///system --all-sites`")
+        lines = ["no host; add one with `nuages host add qemu:///system --all-sites`"]
+    out.emit(rows, as_json, lines)
 
 
 @host_app.command("set")
@@ -179,6 +220,7 @@ def host_set(
     cpu_ratio: str | None = typer.Option(None, help="vCPU overcommit ratio"),
     ram_ratio: str | None = typer.Option(None, help="RAM overcommit ratio"),
     disk_ratio: str | None = typer.Option(None, help="disk overcommit ratio"),
+    as_json: bool = out.JSON,
 ) -> None:
     """Change a host: name, sites, dedication, overcommit ratios."""
     from pydantic import ValidationError
@@ -208,69 +250,84 @@ def host_set(
             where = ".".join(str(p) for p in first["loc"])
             raise ValidationFailed(f"{where}: {first['msg']}") from None
         with _db(runtime).unit() as session:
-            found = hosts.resolve(session, CLI, host)
-            line = _host_line(hosts.update(session, CLI, found.id, body))
+            found = hosts.resolve(session, _cli(), host)
+            changed = hosts.update(session, _cli(), found.id, body)
+            line, row = _host_line(changed), _host_row(changed)
     except NuagesError as exc:
         _fail(exc)
     finally:
         runtime.close()
-    typer.echo(f"host changed: {line}")
+    out.emit(row, as_json, f"host changed: {line}")
 
 
-def _move(ref: str, target: HostState) -> None:
+def _move(ref: str, state: str, as_json: bool) -> None:
     from nuages.compute.services import hosts
+    from nuages.compute.states import HostState
+
+    target = HostState(state)
 
     runtime = _runtime()
     try:
         with _db(runtime).unit() as session:
-            found = hosts.resolve(session, CLI, ref)
-            line = _host_line(hosts.set_state(session, CLI, found.id, target))
+            found = hosts.resolve(session, _cli(), ref)
+            changed = hosts.set_state(session, _cli(), found.id, target)
+            line, row = _host_line(changed), _host_row(changed)
     except NuagesError as exc:
         _fail(exc)
     finally:
         runtime.close()
-    typer.echo(f"host {target.value}: {line}")
+    out.emit(row, as_json, f"host {target.value}: {line}")
 
 
 @host_app.command("drain")
-def host_drain(host: str = typer.Argument(..., help="host name or id")) -> None:
+def host_drain(
+    host: str = typer.Argument(..., help="host name or id"), as_json: bool = out.JSON
+) -> None:
     """Stop placing new VMs on a host; its VMs run on (nothing is moved)."""
-    _move(host, HostState.DRAINING)
+    _move(host, "draining", as_json)
 
 
 @host_app.command("disable")
-def host_disable(host: str = typer.Argument(..., help="host name or id")) -> None:
+def host_disable(
+    host: str = typer.Argument(..., help="host name or id"), as_json: bool = out.JSON
+) -> None:
     """Take a host out of service: no placement, no reconciliation."""
-    _move(host, HostState.DISABLED)
+    _move(host, "disabled", as_json)
 
 
 @host_app.command("enable")
-def host_enable(host: str = typer.Argument(..., help="host name or id")) -> None:
+def host_enable(
+    host: str = typer.Argument(..., help="host name or id"), as_json: bool = out.JSON
+) -> None:
     """Put a drained or disabled host back into service."""
-    _move(host, HostState.ACTIVE)
+    _move(host, "active", as_json)
 
 
 @host_app.command("remove")
-def host_remove(host: str = typer.Argument(..., help="host name or id")) -> None:
+def host_remove(
+    host: str = typer.Argument(..., help="host name or id"), as_json: bool = out.JSON
+) -> None:
     """Remove a host no VM is left on (refused while one is)."""
     from nuages.compute.services import hosts
 
     runtime = _runtime()
     try:
         with _db(runtime).unit() as session:
-            found = hosts.resolve(session, CLI, host)
+            found = hosts.resolve(session, _cli(), host)
             label = f"{found.name} ({found.uri})"
-            hosts.remove(session, CLI, found.id)
+            row = {"id": found.id, "name": found.name, "uri": found.uri, "removed": True}
+            hosts.remove(session, _cli(), found.id)
     except NuagesError as exc:
         _fail(exc)
     finally:
         runtime.close()
-    typer.echo(f"host removed: {label}")
+    out.emit(row, as_json, f"host removed: {label}")
 
 
 @image_app.command("build-tiny")
 def image_build_tiny(
     name: str = typer.Option("nuages-tiny", help="image name"),
+    as_json: bool = out.JSON,
 ) -> None:
     """Build the tiny guest (Debian kernel, busybox, dropbear) and register it."""
     from nuages.compute.services import images
@@ -278,16 +335,23 @@ def image_build_tiny(
 
     runtime = _runtime()
     try:
-        tiny = images.build_tiny(runtime)
+        with out.progress(
+            "building the tiny image", interrupted="no image was registered", ticker=True
+        ) as bar:
+            bar.step("kernel, busybox, dropbear, initramfs")
+            tiny = images.build_tiny(runtime)
         with _db(runtime).unit() as session:
-            image = images.register_tiny(session, CLI, tiny, name=name)
+            image = images.register_tiny(session, _cli(), tiny, name=name)
             line = f"{image.id}  {image.name}  {image.base_path}"
+            row = {"id": image.id, "name": image.name, "base_path": image.base_path}
     except ImageBuildError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except NuagesError as exc:
         _fail(exc)
-    typer.echo(f"image registered: {line}")
+    finally:
+        runtime.close()
+    out.emit(row, as_json, f"image registered: {line}")
 
 
 @image_app.command("import")
@@ -296,6 +360,7 @@ def image_import(
     os: str = typer.Option(..., "--os", help="operating system, e.g. debian-12"),
     name: str | None = typer.Option(None, help="image name (default: the file's stem)"),
     client: str | None = typer.Option(None, help="client id, for a client's private image"),
+    as_json: bool = out.JSON,
 ) -> None:
     """Import a qcow2 cloud image (boots from disk, reads the NoCloud seed)."""
     from nuages.compute.services import images
@@ -305,48 +370,113 @@ def image_import(
     try:
         with _db(runtime).unit() as session:
             images.check_free_name(session, name)
-        dest = images.copy_cloud_image(runtime, file.resolve(), name)
+        target = runtime.images_dir / f"{name}.qcow2"  # where copy_cloud_image writes
+        stopped = _remove_on_interrupt(target)
+        with (
+            stopped,
+            out.progress(
+                f"copying {file.name}",
+                "MiB written",
+                total=max(file.stat().st_size // 2**20, 1),
+                interrupted="no image was registered",
+                ticker=True,
+                poll=lambda: target.stat().st_size // 2**20,
+            ),
+        ):
+            dest = images.copy_cloud_image(runtime, file.resolve(), name)
         try:
             with _db(runtime).unit() as session:
                 image = images.register_image(
-                    session, CLI, name=name, os=os, boot_mode="disk", base=dest, client_id=client
+                    session, _cli(), name=name, os=os, boot_mode="disk", base=dest, client_id=client
                 )
                 line = f"{image.id}  {image.name}  {image.min_disk_gib} GiB  {dest}"
+                row = {
+                    "id": image.id,
+                    "name": image.name,
+                    "min_disk_gib": image.min_disk_gib,
+                    "base_path": dest,
+                }
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
     except NuagesError as exc:
         _fail(exc)
-    typer.echo(f"image imported: {line}")
+    finally:
+        runtime.close()
+    out.emit(row, as_json, f"image imported: {line}")
+
+
+@contextmanager
+def _remove_on_interrupt(target: Path) -> Iterator[None]:
+    """Ctrl-C during a copy: remove the half-written file (a re-run would find it)."""
+    existed = target.exists()
+    try:
+        yield
+    except typer.Exit as stop:
+        if stop.exit_code == out.EXIT_INTERRUPTED and not existed:
+            target.unlink(missing_ok=True)
+        raise
 
 
 @image_app.command("list")
-def image_list() -> None:
+def image_list(as_json: bool = out.JSON) -> None:
     """List the images."""
     from nuages.compute.services import images
 
     runtime = _runtime()
     with _db(runtime).unit() as session:
-        rows, _total = images.list_images(session, CLI, 1, 200)
+        found, _total = images.list_images(session, _cli(), 1, 200)
         lines = [
             f"{i.id}  {i.name}  os={i.os}  boot={i.boot_mode}  min_disk={i.min_disk_gib} GiB"
             + (f"  client={i.client_id}" if i.client_id else "")
-            for i in rows
+            for i in found
         ]
-    for line in lines:
-        typer.echo(line)
+        rows = [
+            {
+                "id": i.id,
+                "name": i.name,
+                "os": i.os,
+                "boot_mode": i.boot_mode,
+                "min_disk_gib": i.min_disk_gib,
+                "client_id": i.client_id,
+            }
+            for i in found
+        ]
+    runtime.close()
+    out.emit(rows, as_json, lines)
 
 
 @compute_app.command("reconcile")
-def reconcile() -> None:
+def reconcile(as_json: bool = out.JSON) -> None:
     """Run one reconciliation pass now and print what it found."""
     from nuages.compute.services.reconcile import run_pass
 
     runtime = _runtime()
     try:
-        report = run_pass(_db(runtime), runtime)
+        with out.progress("reconciling", interrupted="nothing half-written", ticker=True) as bar:
+            bar.step("hosts and VMs")
+            report = run_pass(_db(runtime), runtime)
     finally:
         runtime.close()
+    if as_json:
+        out.emit(
+            {
+                "hosts": report.hosts,
+                "unreachable": report.unreachable,
+                "vms_checked": report.vms_checked,
+                "changed": [
+                    {"vm": vm, "before": before, "after": after}
+                    for vm, before, after in report.changed
+                ],
+                "outages_opened": report.outages_opened,
+                "outages_closed": report.outages_closed,
+                "unknown_domains": [
+                    {"host": h, "uuid": u, "name": n} for h, u, n in report.unknown_domains
+                ],
+            },
+            True,
+        )
+        return
     typer.echo(
         f"{report.hosts} host(s), {len(report.unreachable)} unreachable; "
         f"{report.vms_checked} VM(s) checked, {len(report.changed)} changed; "
@@ -359,15 +489,144 @@ def reconcile() -> None:
 
 
 @compute_app.command("recover")
-def recover() -> None:
+def recover(as_json: bool = out.JSON) -> None:
     """Finish or roll back the VM operations a crash left running."""
     from nuages.compute.services.operations import recover_operations
 
     runtime = _runtime()
     try:
-        results = recover_operations(_db(runtime), runtime)
+        with out.progress("recovering operations", ticker=True) as bar:
+            bar.step("operations left running")
+            results = recover_operations(_db(runtime), runtime)
     finally:
         runtime.close()
+    if as_json:
+        out.emit({"operations": results}, True)
+        return
     for operation_id, outcome in results.items():
         typer.echo(f"operation {operation_id}: {outcome}")
     typer.echo(f"{len(results)} operation(s) looked at")
+
+
+@compute_app.command("snapshots")
+def snapshot_list(
+    vm: Annotated[str, typer.Option("--vm", help="the VM's id")],
+    as_json: bool = out.JSON,
+) -> None:
+    """List a VM's snapshots with their size and expiry (002 §3)."""
+    from nuages.compute.services import snapshots
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            rows: list[dict[str, Any]] = [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "state": s.state,
+                    "size_bytes": s.size_bytes,
+                    "created_at": s.created_at,
+                    "expires_at": s.expires_at,
+                }
+                for s in snapshots.list_snapshots(session, _cli(), vm)
+            ]
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    lines = [
+        f"{r['id']}  {r['name']}  {r['state']}  "
+        + (f"{r['size_bytes'] / 2**20:.1f} MiB" if r["size_bytes"] is not None else "-")
+        + f"  taken {r['created_at']:%Y-%m-%d %H:%M}Z  expires {r['expires_at']:%Y-%m-%d %H:%M}Z"
+        for r in rows
+    ]
+    out.emit({"snapshots": rows}, as_json, [*lines, f"{len(rows)} snapshot(s)"])
+
+
+@compute_app.command("expire-snapshots")
+def expire_snapshots(as_json: bool = out.JSON) -> None:
+    """Delete now the snapshots whose retention is over (the job does it every 15 min)."""
+    from nuages.compute.services.snapshots import expire_snapshots as expire
+
+    runtime = _runtime()
+    try:
+        removed = expire(_db(runtime), runtime)
+    finally:
+        runtime.close()
+    lines = [f"snapshot {snapshot_id}: expired, deleted" for snapshot_id in removed]
+    out.emit({"deleted": removed}, as_json, [*lines, f"{len(removed)} snapshot(s) deleted"])
+
+
+# ---------------------------------------------------------------- nuages backup
+
+backup_app = typer.Typer(help="VM backups on another site (002 §3.5).", no_args_is_help=True)
+targets_app = typer.Typer(help="Backup targets: a directory per site.", no_args_is_help=True)
+backup_app.add_typer(targets_app, name="targets")
+
+
+@targets_app.command("add")
+def target_add(
+    name: Annotated[str, typer.Argument(help="a name for the target")],
+    site: Annotated[str, typer.Option("--site", help="the site the directory is on")],
+    path: Annotated[Path, typer.Option("--path", help="the directory (absolute)")],
+    as_json: bool = out.JSON,
+) -> None:
+    """Register a backup target of a site; VMs of other sites back up to it."""
+    from nuages.compute.services import backups
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            target = backups.add_target(session, _cli(), name=name, site=site, path=path)
+            row = {"id": target.id, "name": target.name, "site": target.site,
+                   "path": str(target.path)}  # fmt: skip
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    line = f"{row['id']}  {row['name']}  site={row['site']}  {row['path']}"
+    out.emit(row, as_json, f"backup target added: {line}")
+
+
+@targets_app.command("list")
+def target_list(as_json: bool = out.JSON) -> None:
+    """List the backup targets."""
+    from nuages.compute.services import backups
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            rows = [
+                {"id": t.id, "name": t.name, "site": t.site, "path": str(t.path)}
+                for t in backups.list_targets(session, _cli())
+            ]
+    finally:
+        runtime.close()
+    lines = [f"{r['id']}  {r['name']}  site={r['site']}  {r['path']}" for r in rows]
+    out.emit({"targets": rows}, as_json, lines)
+
+
+@backup_app.command("run")
+def backup_run(
+    vm: Annotated[str | None, typer.Option("--vm", help="back this VM up now")] = None,
+    as_json: bool = out.JSON,
+) -> None:
+    """Ask for the backups due now (or of one VM, now), then destroy the expired ones."""
+    from nuages.compute.services import backups
+    from nuages.contracts.offers import OfferRegistry
+
+    runtime = _runtime()
+    registry = OfferRegistry.from_directory(runtime.settings.offers_dir)
+    try:
+        report = backups.run_due(_db(runtime), runtime, registry, _cli(), vm_id=vm)
+        removed = backups.expire(_db(runtime), runtime)
+    finally:
+        runtime.close()
+    data = {"requested": report.requested, "refused": report.refused, "expired": removed}
+    lines = [f"backup {backup_id}: asked for" for backup_id in report.requested]
+    lines.append(f"{len(report.requested)} backup(s) asked for, {len(removed)} expired")
+    out.emit(data, as_json, lines)
+    for vm_id, reason in report.refused.items():
+        typer.echo(f"VM {vm_id}: not backed up: {reason}", err=True)
+    if vm is not None and report.refused:
+        raise typer.Exit(out.EXIT_REFUSED)

@@ -20,8 +20,10 @@ the format nuages registered, the base itself standalone (``check_standalone``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,17 +256,133 @@ def import_qcow2(source: Path, dest: Path) -> DiskInfo:
     return info(dest, "qcow2")
 
 
-def _qemu_img(*args: str) -> str:
+# ---------------------------------------------------------------- point-in-time copies
+# Snapshots (002 §3) are self-contained qcow2 copies of a VM's disk: no backing file,
+# so neither the base image nor the VM's overlay is needed to read them back. A copy is
+# written to a hidden ``.partial`` name, verified, then renamed: a file under its final
+# name is always complete (issue 13: a copy killed half-way never counts as good).
+
+# Copying a whole disk takes longer than reading its header.
+COPY_TIMEOUT_S = 6 * 3600
+SNAPSHOT_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A copy checked after writing: ``qemu-img check`` clean, standalone, hashed."""
+
+    path: Path
+    size_bytes: int  # space taken on the host (allocated blocks)
+    virtual_bytes: int  # size the guest sees
+    sha256: str
+
+
+def partial_of(dest: Path) -> Path:
+    """Where a copy to ``dest`` is written before it is verified."""
+    return dest.with_name(f".{dest.name}.partial")
+
+
+def create_target(dest: Path, virtual_size: int) -> None:
+    """An empty qcow2 of ``virtual_size`` bytes for the hypervisor to copy a running
+    disk into (libvirt's backup API with ``REUSE_EXTERNAL``: the file is ours)."""
+    dest.unlink(missing_ok=True)
+    _qemu_img("create", "-q", "-f", "qcow2", str(dest), str(virtual_size))
+    dest.chmod(SNAPSHOT_MODE)
+
+
+def copy_standalone(source: Path, dest: Path) -> None:
+    """Copy the shut-off VM disk ``source`` (a qcow2 overlay) into a standalone qcow2
+    ``dest``, its base flattened in (zero clusters stay unallocated)."""
+    dest.unlink(missing_ok=True)
+    args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2", str(source), str(dest)]
+    _qemu_img(*args, timeout_s=COPY_TIMEOUT_S)
+    dest.chmod(SNAPSHOT_MODE)
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_copy(partial: Path, dest: Path) -> Verified:
+    """Check a copy (``qemu-img check``, standalone qcow2, known features), hash it,
+    then rename it to ``dest``. Raises (``DiskError``, ``UnsafeDisk``) and removes the
+    partial file when the copy is not good."""
+    try:
+        _check_when_released(partial)
+        found = check_standalone(partial, "qcow2")
+        digest = sha256_of(partial)
+        partial.replace(dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return Verified(dest, dest.stat().st_blocks * 512, found.virtual_size, digest)
+
+
+def to_raw(source: Path, dest: Path) -> None:
+    """Convert the standalone qcow2 ``source`` into the raw image ``dest`` (sparse)."""
+    dest.unlink(missing_ok=True)
+    _qemu_img("convert", "-q", "-f", "qcow2", "-O", "raw", str(source), str(dest),
+              timeout_s=COPY_TIMEOUT_S)  # fmt: skip
+    dest.chmod(SNAPSHOT_MODE)
+
+
+def _check_when_released(path: Path, wait_s: float = 30.0) -> None:
+    """``qemu-img check`` once QEMU let go of the file: libvirt reports a live copy
+    done a moment before it closes the copy's node in QEMU, which holds the image lock
+    until then ("Failed to get shared 'write' lock")."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            _qemu_img("check", "-q", "-f", "qcow2", str(path), timeout_s=COPY_TIMEOUT_S)
+            return
+        except DiskError as exc:
+            if "lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def restore_overlay(
+    source: Path, base: Path, dest: Path, *, base_format: str, size_gib: int
+) -> DiskInfo:
+    """Make ``dest`` (a VM disk, domain shut off) hold exactly what the standalone copy
+    ``source`` holds: a fresh overlay on ``base`` with only the clusters that differ
+    from it (``qemu-img convert -B``), grown to ``size_gib`` if the VM grew since, then
+    renamed over ``dest`` (atomic: never a moment without a disk). The disk keeps the
+    shape ``check_overlay`` demands."""
+    check_standalone(source, "qcow2")
+    fresh = dest.with_name(f".{dest.name}.restore")
+    fresh.unlink(missing_ok=True)
+    args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2"]
+    args += ["-B", str(base.resolve()), "-F", base_format, str(source), str(fresh)]
+    try:
+        _qemu_img(*args, timeout_s=COPY_TIMEOUT_S)
+        fresh.chmod(OVERLAY_MODE)
+        if info(fresh, "qcow2").virtual_size < size_gib * GIB:
+            _qemu_img("resize", "-q", "-f", "qcow2", str(fresh), f"{size_gib}G")
+        check_overlay(fresh, base, base_format)
+        fresh.replace(dest)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
+    return info(dest, "qcow2")
+
+
+def _qemu_img(*args: str, timeout_s: float = QEMU_IMG_TIMEOUT_S) -> str:
     try:
         done = subprocess.run(
             ["qemu-img", *args],
             check=True,
             capture_output=True,
             text=True,
-            timeout=QEMU_IMG_TIMEOUT_S,
+            timeout=timeout_s,
         )
     except subprocess.TimeoutExpired as exc:
-        raise DiskError(f"qemu-img {args[0]} took over {QEMU_IMG_TIMEOUT_S} s") from exc
+        raise DiskError(f"qemu-img {args[0]} took over {timeout_s:.0f} s") from exc
     except FileNotFoundError as exc:
         raise DiskError("qemu-img is not installed (Debian package qemu-utils)") from exc
     except subprocess.CalledProcessError as exc:

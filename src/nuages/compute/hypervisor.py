@@ -358,6 +358,22 @@ class Hypervisor(Protocol):
         """Report the host's size and what its active domains use."""
         ...
 
+    def copy_disk(self, uuid: UUID, disk: Path, target: Path, timeout_s: float) -> None:
+        """Copy the disk file ``disk`` of the running domain, as it is when the call
+        starts, into the existing empty qcow2 ``target`` while the guest runs on.
+
+        Pre: the domain is active (else ``InvalidTransition``: copy the file itself) and
+        ``target`` exists with the disk's virtual size. Post: ``target`` holds the copy.
+        Raises ``HypervisorError`` when the copy failed or outlasted ``timeout_s`` (the
+        copy is then aborted; ``target``'s content means nothing).
+        """
+        ...
+
+    def abort_disk_copy(self, uuid: UUID) -> bool:
+        """Stop a disk copy still running on the domain (its caller died); True if one
+        was running."""
+        ...
+
     def qemu_user(self) -> QemuUser | None:
         """The user QEMU runs as on the host, as libvirt's configuration sets it
         (qemu.conf ``user``/``group``; the daemon's user in session mode). None when

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -173,6 +174,9 @@ class Vm(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     ip_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
     ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # 002 §3.8.2: a managed server (infogérance) is administered entirely by the provider;
+    # the client has no direct access (no SSH keys, no self-service action).
+    managed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The billing extension (000 §8) that created this VM: metering bills it as that
     # extension's VM-hours, and the extension's end removes it. Null for ordinary VMs.
     extension_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
@@ -305,3 +309,111 @@ class VmOutage(IdMixin, Base):
     end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cause: Mapped[str] = mapped_column(String(64))
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class VmSnapshot(IdMixin, Base):
+    """A snapshot of a VM's disk (002 §3: at most ``max_per_vm``, kept ``retention``).
+
+    A point-in-time, self-contained qcow2 copy of the disk (no backing file), in the
+    VM's directory (``ComputeRuntime.snapshot_file``): it goes with the VM. ``state``:
+    ``creating`` (its operation is running), ``ready``, ``failed`` (nothing kept),
+    ``deleted`` (by the client, by expiry, or with the VM). ``size_bytes`` is the space
+    the file takes on the host; ``sha256`` its checksum when written.
+    """
+
+    __tablename__ = "vm_snapshots"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    operation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    virtual_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    was_running: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class BackupTarget(IdMixin, Base):
+    """Where backups are written: a directory (a mounted storage pool) of one site.
+
+    002 §3.5: backups are stored in another data centre than the VM's; nuages only
+    writes a VM's backups to a target whose site its host does not serve.
+    """
+
+    __tablename__ = "backup_targets"
+
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    site: Mapped[str] = mapped_column(String(63), index=True)
+    path: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class VmBackupPlan(IdMixin, Base):
+    """A VM's backups, taken under one of its offer's backup options (002 §3.5:
+    activation per VM on request; 001 §2.1: included): the option names the retention."""
+
+    __tablename__ = "vm_backup_plans"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), unique=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    option_id: Mapped[str] = mapped_column(String(63))
+    retention_days: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class VmBackup(IdMixin, Base):
+    """One backup of a VM's disk: a verified standalone qcow2 on a target of another
+    site. ``state`` as a snapshot's: ``creating``, ``ready``, ``failed``, ``deleted``."""
+
+    __tablename__ = "vm_backups"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    target_id: Mapped[str] = mapped_column(
+        ForeignKey("backup_targets.id", ondelete="RESTRICT"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(1000))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    scheduled: Mapped[bool] = mapped_column(Boolean, default=True)
+    operation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    virtual_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class VmExport(IdMixin, Base):
+    """A VM's disk exported as a file the client downloads (000 §18, 004 §17.2: an
+    image of each VM in a standard format): qcow2 or raw, with its SHA-256, under
+    ``data_dir/exports``; the download link works until ``expires_at``, then the file
+    is deleted. ``state`` as a snapshot's."""
+
+    __tablename__ = "vm_exports"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    disk_format: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1000))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    operation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

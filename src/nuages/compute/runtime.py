@@ -58,6 +58,8 @@ class ComputeSettings(BaseSettings):
     ssh_port_first: int = 42000
     ssh_port_last: int = 42999
     stop_timeout_s: float = 60.0
+    # A snapshot's (or backup's) live copy running longer than this is aborted.
+    copy_timeout_s: float = 3600.0
     # An operation running this long on another machine is taken as abandoned.
     operation_stale_s: int = 3600
     storage_pool: str | None = None
@@ -81,6 +83,10 @@ class VmFiles:
     def all(self) -> tuple[Path, ...]:
         """Every file, for clean-up."""
         return (self.disk, self.seed, self.console_log)
+
+    def snapshot(self, snapshot_id: str) -> Path:
+        """Where snapshot ``snapshot_id`` of this VM is kept (removed with the VM)."""
+        return self.directory / "snapshots" / f"{snapshot_id}.qcow2"
 
 
 class LibvirtDhcp:

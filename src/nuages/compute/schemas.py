@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -44,6 +44,9 @@ class VmCreate(Strict):
     )
     name: SafeName
     ssh_key_ids: list[ObjectId] = Field(default_factory=list, max_length=20)
+    # 002 §3.8: under the managed service (infogérance) the provider administers the
+    # server entirely; the client then has no direct access (002 §3.8.2).
+    managed: bool = False
 
 
 class VmResize(Strict):
@@ -63,6 +66,39 @@ class VmSuspend(Strict):
     )
 
     reason: str = Field(min_length=1, max_length=500)
+
+
+class SnapshotCreate(Strict):
+    """A snapshot of a VM's disk (002 §3); the name is optional."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "before-upgrade"}]})
+
+    name: SafeName | None = None
+
+
+class BackupPlanSet(Strict):
+    """Back a VM up under one of its offer's backup options (002 §3.5)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"option": "backup-7d"}]})
+
+    option: SafeName
+
+
+class RestoreRequest(Strict):
+    """Restore a VM to one of its backups (000 §5), or to its original state."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"backup_id": _EXAMPLE_ID}]})
+
+    backup_id: ObjectId | None = None
+    original: bool = False
+
+
+class ExportCreate(Strict):
+    """Export a VM's disk (000 §18): qcow2 (the default) or raw."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"format": "qcow2"}]})
+
+    format: Literal["qcow2", "raw"] = "qcow2"
 
 
 class GrantCreate(Strict):
@@ -159,6 +195,7 @@ class VmOut(Out):
     deleted_at: dt.datetime | None
     ip_address: str | None
     ssh_port: int | None
+    managed: bool
 
 
 class OperationOut(Out):
@@ -179,6 +216,91 @@ class VmAccepted(BaseModel):
 
     operation: OperationOut
     vm: VmOut
+
+
+class SnapshotOut(Out):
+    """A snapshot: its size on the host (``size_bytes``, known once taken), the disk
+    size it restores (``virtual_bytes``), its SHA-256 and when it is deleted (002 §3)."""
+
+    id: str
+    vm_id: str
+    name: str
+    state: str
+    size_bytes: int | None
+    virtual_bytes: int | None
+    sha256: str | None
+    was_running: bool
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class SnapshotAccepted(BaseModel):
+    """The answer to taking or restoring a snapshot: the operation to poll."""
+
+    operation: OperationOut
+    vm: VmOut
+    snapshot: SnapshotOut
+
+
+class BackupPlanOut(Out):
+    """A VM's backup plan: the option and its retention."""
+
+    vm_id: str
+    option_id: str
+    retention_days: int
+    created_at: dt.datetime
+
+
+class BackupOut(Out):
+    """A backup: where (site), its size on the target, checksum and destruction date."""
+
+    id: str
+    vm_id: str
+    target_id: str
+    state: str
+    scheduled: bool
+    size_bytes: int | None
+    virtual_bytes: int | None
+    sha256: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class BackupList(BaseModel):
+    """A VM's backups and the volume they take (002 §3.5)."""
+
+    items: list[BackupOut]
+    volume_bytes: int
+
+
+class BackupAccepted(BaseModel):
+    """The answer to a backup or a restore: the operation to poll."""
+
+    operation: OperationOut
+    vm: VmOut
+    backup: BackupOut | None = None
+
+
+class ExportOut(Out):
+    """An export: its format, size, SHA-256 and until when it can be downloaded."""
+
+    id: str
+    vm_id: str
+    disk_format: str
+    state: str
+    size_bytes: int | None
+    sha256: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class ExportAccepted(BaseModel):
+    """The answer to an export: the operation to poll, then download the file."""
+
+    operation: OperationOut
+    vm: VmOut
+    export: ExportOut
+    download: str
 
 
 class GrantOut(Out):

@@ -41,6 +41,11 @@ class TaskState(StrEnum):
     DELETING = "deleting"
     SUSPENDING = "suspending"
     RESUMING = "resuming"
+    SNAPSHOTTING = "snapshotting"  # a point-in-time copy of the disk is being taken
+    REVERTING = "reverting"  # the disk goes back to a snapshot
+    BACKING_UP = "backing_up"  # a backup copy of the disk is being written
+    RESTORING = "restoring"  # the disk goes back to a backup
+    EXPORTING = "exporting"  # the disk is being copied out for the client
 
 
 class OperationState(StrEnum):
@@ -64,6 +69,11 @@ class Action(StrEnum):
     DELETE = "delete"
     SUSPEND = "suspend"
     RESUME = "resume"
+    SNAPSHOT = "snapshot"  # 002 §3: take a snapshot of the disk
+    SNAPSHOT_RESTORE = "snapshot_restore"  # 002 §3: put the disk back to a snapshot
+    BACKUP = "backup"  # 002 §3.5: copy the disk to another site
+    RESTORE = "restore"  # 000 §5: put the disk back to a backup
+    EXPORT = "export"  # 000 §18: an image of the VM in a standard format
 
 
 V, T = VmState, TaskState
@@ -100,6 +110,14 @@ ACTIONS: dict[Action, ActionRule] = {
     Action.DELETE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR, V.SUSPENDED}), T.DELETING),
     Action.SUSPEND: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.SUSPENDING, True),
     Action.RESUME: ActionRule(frozenset({V.SUSPENDED}), T.RESUMING, True),
+    # A snapshot is taken while the VM runs or is stopped, never while it is being
+    # created, deleted or is suspended (002 §3; issue 13 "bad input").
+    Action.SNAPSHOT: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.SNAPSHOTTING),
+    Action.SNAPSHOT_RESTORE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR}), T.REVERTING),
+    # A suspended VM (paused by the provider) waits for its resumption to be backed up.
+    Action.BACKUP: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.BACKING_UP),
+    Action.RESTORE: ActionRule(frozenset({V.RUNNING, V.STOPPED, V.ERROR}), T.RESTORING),
+    Action.EXPORT: ActionRule(frozenset({V.RUNNING, V.STOPPED}), T.EXPORTING),
 }
 TASK_OF_CREATE = T.CREATING
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from nuages import cli_output as out
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.contracts import holds, schemas
@@ -70,10 +70,10 @@ def _moment(text: str | None) -> dt.datetime | None:
 
 
 @hold_app.command("list")
-def list_holds(contract_id: str) -> None:
+def list_holds(contract_id: str, as_json: bool = _JSON) -> None:
     """Every hold of a contract, open and lifted."""
     rows = _run(lambda s: [_out(h) for h in holds.list_holds(s, _staff(), contract_id)])
-    typer.echo(json.dumps(rows, indent=2))
+    out.emit(rows, as_json)
 
 
 @hold_app.command("place")
@@ -83,6 +83,7 @@ def place(
     reason: Annotated[str, typer.Option(help="told to the client, kept in the history")],
     until: Annotated[str | None, typer.Option(help="expected end (ISO 8601)")] = None,
     offers_dir: Annotated[Path | None, typer.Option(help="terms files")] = None,
+    as_json: bool = _JSON,
 ) -> None:
     """Place a hold: the contract is suspended and its VMs paused (003 §8, 004 §7)."""
     expected = _moment(until)
@@ -92,7 +93,7 @@ def place(
             holds.staff_place(s, _staff(), registry, contract_id, ground, reason, expected)
         )
     )
-    typer.echo(json.dumps(row, indent=2))
+    out.emit(row, as_json)
 
 
 @hold_app.command("lift")
@@ -103,12 +104,13 @@ def lift(
     wrongful: Annotated[
         bool, typer.Option(help="the suspension was manifestly wrong (000 §11.1)")
     ] = False,
+    as_json: bool = _JSON,
 ) -> None:
     """Lift a hold; the contract resumes once no hold is left open."""
     row = _run(
         lambda s: _out(holds.staff_lift(s, _staff(), contract_id, hold_id, reason, wrongful))
     )
-    typer.echo(json.dumps(row, indent=2))
+    out.emit(row, as_json)
 
 
 # `nuages offers list` reads the registry (contracts), so it lives here and joins the

@@ -135,6 +135,8 @@ class ChangesOut(View):
     legal_changes_refusable: bool
     on_refusal: str
     service_change_termination_window: PeriodOut | None
+    refusal_window_from: str
+    change_termination_notice: PeriodOut | None
     renewal_tariffs_notice: PeriodOut | None
     clause: str | None
 
@@ -237,6 +239,7 @@ class CapsOut(View):
     per_month_pct: Decimal | None
     rolling_days: int | None
     rolling_pct: Decimal | None
+    rolling_basis: str
     clause: str | None
 
 
@@ -260,6 +263,9 @@ class SlaOut(View):
     objective_pct: Decimal | None
     best_effort: bool
     coverage: CoverageOut | None
+    # 002 §6 / SPEC §17: what availability is a share of (coverage or month minutes).
+    denominator: str
+    failure_notice: bool
     minimum_outage: PeriodOut | None
     planned_maintenance_excluded: bool
     excusable_causes: list[str]

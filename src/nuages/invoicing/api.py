@@ -434,5 +434,5 @@ def set_legal_rate(
     """Staff enter the legal interest rate of a half-year."""
     _staff(principal)
     return lines.set_legal_rate(
-        session, principal.actor, body.valid_from, body.valid_to, body.rate_pct
+        session, principal.actor, body.valid_from, body.valid_to, body.rate_pct, body.series
     )

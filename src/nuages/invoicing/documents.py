@@ -46,6 +46,7 @@ from nuages.kernel.settings import Settings, get_settings
 from nuages.notices import announce
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller, SellerNotConfigured, require_real
+from nuages.terms.apply import invoice_received_at
 from nuages.terms.deadlines import Event, deadlines_for
 from nuages.terms.schema import Duration, Offer
 from nuages.terms.schema_catalogue import EU_COUNTRIES
@@ -329,13 +330,16 @@ def legal_notes(
 def deadlines_of(offer: Offer, issued_at: dt.datetime) -> tuple[dt.date | None, dt.datetime | None]:
     """(due date, end of the dispute window) of a document issued at ``issued_at``.
 
-    Invoices are e-mailed (001 §23.3, 004 §8.2), so they are received when issued:
-    windows counted from receipt (001 §4.1, §4.4) start then too.
+    Invoices are e-mailed (001 §23.3, 004 §8.2). Windows counted from receipt (001 §4.1,
+    §4.4) start when the client's mail server accepted the e-mail; until the notices
+    slice records that, at the issue date plus the offer's assumed delay (SPEC §17: one
+    day, ``terms.apply.invoice_received_at``).
     """
+    received_at = invoice_received_at(offer, issued_at)
     found = {
         d.name: d
-        for event in (Event.invoice_issued, Event.invoice_received)
-        for d in deadlines_for(offer, event, issued_at)
+        for event, at in ((Event.invoice_issued, issued_at), (Event.invoice_received, received_at))
+        for d in deadlines_for(offer, event, at)
     }
     due = found.get("payment-due")
     dispute = found.get("invoice-dispute")

@@ -107,7 +107,7 @@ def plan(offer: Offer, due_date: dt.date, issued_at: dt.datetime) -> list[Step]:
 def legal_rates(session: Session) -> list[CalcLegalRate]:
     """The legal interest rates staff entered (SPEC §17)."""
     return [
-        CalcLegalRate(r.valid_from, r.valid_to, r.rate_pct)
+        CalcLegalRate(r.valid_from, r.valid_to, r.rate_pct, r.series)
         for r in session.execute(select(LegalRate).order_by(LegalRate.valid_from)).scalars()
     ]
 

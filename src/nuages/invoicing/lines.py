@@ -320,9 +320,17 @@ def index_names(offers: list[Offer]) -> set[str]:
 
 
 def set_legal_rate(
-    session: Session, who: Actor, valid_from: dt.date, valid_to: dt.date, rate_pct: Decimal
+    session: Session,
+    who: Actor,
+    valid_from: dt.date,
+    valid_to: dt.date,
+    rate_pct: Decimal,
+    series: str = "FR",
 ) -> LegalRate:
-    """Record the legal interest rate of a half-year (SPEC §17, 000 §13.1)."""
+    """Record a country's legal interest rate over its validity period (SPEC §17,
+    000 §13.1: the Belgian series for a Belgian-law contract)."""
+    if series not in ("FR", "BE"):
+        raise ValidationFailed(f"series: {series!r} is not a legal-rate series (FR or BE)")
     if valid_to <= valid_from:
         raise ValidationFailed("valid_to: the period ends after it starts")
     if rate_pct < 0:
@@ -330,23 +338,27 @@ def set_legal_rate(
     overlap = (
         session.execute(
             select(LegalRate).where(
-                LegalRate.valid_from < valid_to, LegalRate.valid_to > valid_from
+                LegalRate.series == series,
+                LegalRate.valid_from < valid_to,
+                LegalRate.valid_to > valid_from,
             )
         )
         .scalars()
         .first()
     )
     if overlap is not None:
-        raise Conflict(f"a legal rate is already entered from {overlap.valid_from}")
-    row = LegalRate(valid_from=valid_from, valid_to=valid_to, rate_pct=rate_pct)
+        raise Conflict(
+            f"a legal rate of series {series} is already entered from {overlap.valid_from}"
+        )
+    row = LegalRate(series=series, valid_from=valid_from, valid_to=valid_to, rate_pct=rate_pct)
     session.add(row)
     session.flush()
     history.record(
         session,
         who,
         object_type="legal_rate",
-        object_id=valid_from.isoformat(),
+        object_id=f"{series}:{valid_from.isoformat()}",
         action="invoicing.legal_rate.set",
-        params={"valid_to": valid_to.isoformat(), "rate_pct": str(rate_pct)},
+        params={"series": series, "valid_to": valid_to.isoformat(), "rate_pct": str(rate_pct)},
     )
     return row

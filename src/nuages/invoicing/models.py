@@ -278,11 +278,14 @@ class IndexValue(IdMixin, Base):
 
 
 class LegalRate(IdMixin, Base):
-    """The legal interest rate in force over ``[valid_from, valid_to)`` (SPEC §17)."""
+    """The legal interest rate of a country (``series``: FR, BE) in force over
+    ``[valid_from, valid_to)`` (SPEC §17: France each half-year, Belgium each year)."""
 
     __tablename__ = "invoicing_legal_rates"
-    __table_args__ = (UniqueConstraint("valid_from"),)
+    __table_args__ = (UniqueConstraint("series", "valid_from"),)
 
+    # 000 §13.1 applies the legal rate of the contract's law (Belgium): its own series.
+    series: Mapped[str] = mapped_column(String(2), server_default="FR")
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_to: Mapped[dt.date] = mapped_column(Date)
     rate_pct: Mapped[Decimal] = mapped_column(Micros())

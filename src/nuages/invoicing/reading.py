@@ -98,4 +98,8 @@ def list_indices(session: Session, actor: Principal, name: str | None) -> list[I
 def list_legal_rates(session: Session, actor: Principal) -> list[LegalRate]:
     """Legal interest rates entered (SPEC §17)."""
     actor.require(Scope.BILLING)
-    return list(session.execute(select(LegalRate).order_by(LegalRate.valid_from)).scalars())
+    return list(
+        session.execute(
+            select(LegalRate).order_by(LegalRate.series, LegalRate.valid_from)
+        ).scalars()
+    )

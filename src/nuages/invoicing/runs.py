@@ -294,11 +294,13 @@ def run(
     contract_ids: Sequence[str] | None = None,
     settings: Settings | None = None,
     after_each: Callable[[list[str]], None] | None = None,
+    progress: Callable[[int, int | None, str], None] | None = None,
 ) -> RunReport:
     """Invoice every contract due on ``run_on`` (each in its own transaction).
 
     ``after_each`` receives the ids of the documents a contract's transaction just
-    committed (the bench renders their PDFs there).
+    committed (the bench renders their PDFs there); ``progress(done, total, step)`` is
+    told each contract looked at (the CLI's bar).
     """
     settings = settings or get_settings()
     if not dry_run:
@@ -320,6 +322,8 @@ def run(
             session.flush()
             report.run_id = row.id
     for contract_id in ids:
+        if progress is not None:
+            progress(report.contracts, len(ids), contract_id)
         report.contracts += 1
         before = len(report.issued)
         try:
@@ -364,6 +368,8 @@ def run(
             continue
         if after_each is not None and len(report.issued) > before:
             after_each([d["invoice_id"] for d in report.issued[before:]])
+    if progress is not None:
+        progress(len(ids), len(ids), "done")
     if not dry_run and report.run_id is not None:
         with database.unit() as session:
             done = session.get(InvoiceRun, report.run_id)

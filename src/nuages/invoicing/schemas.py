@@ -482,10 +482,19 @@ class LegalRateSet(Strict):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"valid_from": "2026-01-01", "valid_to": "2026-07-01", "rate_pct": "6.65"}]
+            "examples": [
+                {
+                    "series": "FR",
+                    "valid_from": "2026-01-01",
+                    "valid_to": "2026-07-01",
+                    "rate_pct": "6.65",
+                }
+            ]
         }
     )
 
+    # SPEC §17: each country's legal rate is its own series (000 §13.1: Belgium's).
+    series: Literal["FR", "BE"] = "FR"
     valid_from: dt.date
     valid_to: dt.date
     rate_pct: Annotated[Money, Field(ge=0, le=100, max_digits=10, decimal_places=6)]
@@ -494,6 +503,7 @@ class LegalRateSet(Strict):
 class LegalRateOut(Out):
     """A legal interest rate entered."""
 
+    series: str
     valid_from: dt.date
     valid_to: dt.date
     rate_pct: Decimal

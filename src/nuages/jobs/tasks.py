@@ -120,6 +120,54 @@ def compute_recover() -> None:
         log.exception("recovering VM operations failed; run `nuages compute recover`")
 
 
+@huey.periodic_task(crontab(minute="*/15"))  # type: ignore[untyped-decorator]
+def compute_expire_snapshots() -> None:
+    """Every 15 minutes, delete the snapshots whose retention is over (002 §3: 7 days)
+    and the exports whose download link expired."""
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services.snapshots import expire_snapshots
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    from nuages.compute.services import exports
+
+    removed = expire_snapshots(runtime.database, runtime)
+    if removed:
+        log.info("snapshots: %d expired and deleted", len(removed))
+    gone = exports.expire(runtime.database)
+    if gone:
+        log.info("exports: %d links expired, files deleted", len(gone))
+
+
+@huey.periodic_task(crontab(minute="*/15"))  # type: ignore[untyped-decorator]
+def compute_backups() -> None:
+    """Every 15 minutes: ask for the backups due in their window (002 §3.5: daily,
+    outside working hours, spread), then destroy the expired ones (001 §2.2)."""
+    from nuages.accounts.principal import Principal
+    from nuages.accounts.roles import Role, Scope
+    from nuages.compute.runtime import get_runtime
+    from nuages.compute.services import backups
+    from nuages.contracts.offers import OfferRegistry
+    from nuages.kernel.settings import get_settings
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    registry = OfferRegistry.from_directory(get_settings().offers_dir)
+    # The job acts as provider staff; the history names it "jobs".
+    staff = Principal(
+        user_id="jobs",
+        email="jobs",
+        role=Role.PROVIDER_ADMIN,
+        client_id=None,
+        scopes=frozenset(Scope),
+    )
+    report = backups.run_due(runtime.database, runtime, registry, staff)
+    for vm_id, reason in report.refused.items():
+        log.warning("backup of VM %s not taken: %s", vm_id, reason)
+    removed = backups.expire(runtime.database, runtime)
+    log.info("backups: %d asked for, %d expired", len(report.requested), len(removed))
+
+
 # ---------------------------------------------------------------- billing
 
 
@@ -225,7 +273,6 @@ def notices_deliver() -> None:
     """One delivery pass over the outbox (asked after each notice is written, and each
     minute); overlapping passes in one process are skipped, across processes the claims
     are compare-and-swaps, so a notice is never sent twice."""
-    import nuages.invoicing.pdf  # noqa: F401 - registers the invoice PDF attachment
     from nuages.jobs.runtime import get_database
     from nuages.kernel.settings import get_settings
     from nuages.notices.delivery import deliver_pass

@@ -21,8 +21,6 @@ from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from nuages.kernel.clock import ensure_aware
 
 UTC = dt.UTC
@@ -61,6 +59,10 @@ def _holidays_of(country: str, year: int) -> frozenset[dt.date]:
     with _holiday_lock:
         cached = _holiday_cache.get(key)
         if cached is None:
+            # Imported here: loading the holiday calendars takes ~0.3 s, which every
+            # `nuages` command paid at start-up before needing a single holiday (#19).
+            import holidays
+
             cached = frozenset(holidays.country_holidays(country, years=year).keys())
             _holiday_cache[key] = cached
         return cached

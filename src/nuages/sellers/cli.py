@@ -8,13 +8,15 @@ which offers still have only the example identity (their real invoices are refus
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from nuages import cli_output as out
 from nuages.kernel.errors import NuagesError
-from nuages.kernel.settings import get_settings
-from nuages.sellers import identity
-from nuages.terms.loader import load_offers
+
+if TYPE_CHECKING:
+    from nuages.sellers import identity
 
 sellers_app = typer.Typer(
     help="Seller identities (who issues each offer's invoices).", no_args_is_help=True
@@ -23,6 +25,8 @@ sellers_app = typer.Typer(
 
 def coverage(book: identity.SellerBook, offers_dir: Path | None = None) -> list[tuple[str, str]]:
     """(offer id, seller id or a note on the example identity) for every offer in force."""
+    from nuages.terms.loader import load_offers
+
     rows = []
     for offer in load_offers(offers_dir).values():
         seller = book.for_offer(offer)
@@ -40,23 +44,41 @@ def check(
     directory: Path | None = typer.Argument(  # noqa: B008
         None, help="sellers directory (default: NUAGES_SELLERS_DIR, else <data_dir>/sellers)"
     ),
+    as_json: bool = out.JSON,
 ) -> None:
     """Check every seller file; list which seller invoices each offer."""
+    from nuages.kernel.settings import get_settings
+    from nuages.sellers import identity
+
     settings = get_settings()
     folder = directory or identity.directory_of(settings)
     try:
         book = identity.load_sellers(folder)
     except identity.SellerFileError as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem))
+        if as_json:
+            out.emit({"directory": folder, "ok": False, "problems": exc.problems}, True)
+        else:
+            for problem in exc.problems:
+                typer.echo(str(problem))
         typer.echo(f"{len(exc.problems)} problem(s) in {folder}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{folder}: {len(book.sellers)} seller file(s) ok")
     try:
         rows = coverage(book, settings.offers_dir)
     except NuagesError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
+        out.fail(exc.detail)
+    if as_json:
+        out.emit(
+            {
+                "directory": folder,
+                "ok": True,
+                "sellers": len(book.sellers),
+                "offers": [{"offer": o, "seller": s} for o, s in rows],
+                "example_identity": [o for o, s in rows if s.startswith("EXAMPLE")],
+            },
+            True,
+        )
+        return
+    typer.echo(f"{folder}: {len(book.sellers)} seller file(s) ok")
     for offer_id, seller in rows:
         typer.echo(f"{offer_id:28} {seller}")
     if any(text.startswith("EXAMPLE") for _, text in rows):

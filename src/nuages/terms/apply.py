@@ -14,9 +14,10 @@ from decimal import Decimal
 
 from nuages.kernel.calendar import ContractCalendar, CoverageWindow, Interval
 from nuages.kernel.calendar import Unit as CalendarUnit
-from nuages.kernel.errors import NuagesError
+from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import Forbidden, NuagesError, ValidationFailed
 from nuages.kernel.money import round_cents
-from nuages.terms.calc import indexation, interest, liability, proration, sla
+from nuages.terms.calc import indexation, interest, liability, proration, seats, sla, termination
 from nuages.terms.schema import Coverage, Duration, Offer, Unit, clock_time
 
 __all__ = [
@@ -25,12 +26,19 @@ __all__ = [
     "TermsNotApplicable",
     "balance_refund_for",
     "calendar_for",
+    "check_client_feature",
+    "check_firewall_at_order",
     "coverage_window",
     "duration_unit",
+    "early_termination_due_for",
     "interest_for",
+    "invoice_received_at",
+    "legal_rate_series",
     "liability_cap_for",
+    "notice_date",
     "reminder_fee_for",
     "revise_price",
+    "seat_removal_for",
     "sla_for_month",
     "sla_policy",
     "upgrade_charge",
@@ -105,6 +113,7 @@ def sla_policy(offer: Offer) -> sla.SlaPolicy:
         minimum_outage=_timedelta(terms.minimum_outage),
         excusable_causes=frozenset(terms.excusable_causes),
         month_cap_pct=terms.caps.per_month_pct,
+        denominator=terms.denominator,
     )
 
 
@@ -128,6 +137,8 @@ class SlaAssessment:
     monthly_amount: Decimal | None
     credit_amount: Decimal | None
     rolling_cap_applied: bool
+    # The fee the rolling cap was a share of (002 §6: the failing service's), if any.
+    rolling_cap_base: Decimal | None
     excluded_maintenance: tuple[Interval, ...]
 
 
@@ -164,6 +175,8 @@ def sla_for_month(
     negative_balance: Sequence[Interval] = (),
     previous_credits: Sequence[sla.IssuedCredit] = (),
     issued_on: dt.date | None = None,
+    failure_notices: Sequence[sla.FailureNotice] = (),
+    service_monthly_fee: Decimal | None = None,
 ) -> SlaAssessment:
     """Availability and credit of one month under the offer's terms.
 
@@ -174,9 +187,18 @@ def sla_for_month(
     ``monthly_amount`` (or of the month's invoice, 000 §5), capped per month (000 §5:
     30 %) and over any rolling window (002 §6: 20 % per 30 days, given the credits
     already issued and the issue date, by default the first day after the month).
+
+    002 §6: availability is over the offer's ``sla.denominator`` (coverage minutes for
+    the seeds); ``failure_notices`` move an outage's start back to the client's earlier
+    notice; the rolling cap is a share of ``service_monthly_fee``, the failing service's
+    monthly fees (``sla.caps.rolling_basis = "failing_service"``), and
+    ``previous_credits`` are that service's credits. Without a service fee the cap falls
+    back to ``monthly_amount``.
     """
     calendar = calendar_for(offer)
     policy = sla_policy(offer)
+    if failure_notices:
+        outages = sla.with_failure_notices(list(outages), failure_notices)
     excluded = _excluded_maintenance(offer, calendar, maintenance)
     suspended = list(negative_balance) if offer.sla.suspended_while_balance_negative else []
     report = sla.month_report(
@@ -192,16 +214,20 @@ def sla_for_month(
     objective = offer.sla.objective_pct
     credit: Decimal | None = None
     rolling_applied = False
+    cap_base: Decimal | None = None
     if monthly_amount is not None:
         credit = report.credit_amount
         caps = offer.sla.caps
         if caps.rolling_days is not None and caps.rolling_pct is not None:
             day = issued_on or (dt.date(year, month, 1) + dt.timedelta(days=32)).replace(day=1)
+            cap_base = monthly_amount
+            if caps.rolling_basis == "failing_service" and service_monthly_fee is not None:
+                cap_base = service_monthly_fee
             allowed = sla.rolling_cap_allowance(
                 credit,
                 day,
                 previous_credits,
-                monthly_amount,
+                cap_base,
                 cap_pct=caps.rolling_pct,
                 window_days=caps.rolling_days,
             )
@@ -215,6 +241,7 @@ def sla_for_month(
         monthly_amount=monthly_amount,
         credit_amount=credit,
         rolling_cap_applied=rolling_applied,
+        rolling_cap_base=cap_base,
         excluded_maintenance=tuple(excluded),
     )
 
@@ -228,14 +255,20 @@ def interest_for(
 ) -> interest.InterestResult:
     """Late-payment interest on ``amount`` due ``due_on`` and paid ``paid_on``.
 
-    000 §13.1: the offer's multiple of the legal rate in force on the due date (the
-    rates are entered by staff per half-year); 001 §4.4: a fixed yearly rate, every
+    000 §13.1: the offer's multiple of the legal rate in force on the due date, from the
+    series of the contract's law (``legal_rate_series``; rates entered by staff with
+    their validity periods; the result names the rate used); 001 §4.4: a fixed yearly rate, every
     started month counted in full. Other fixed rates accrue per actual day (SPEC §17).
     """
     rule = offer.billing.late_payment
     if rule.rule == "legal_rate_multiple" and rule.legal_rate_multiple is not None:
         return interest.late_interest_000(
-            amount, due_on, paid_on, legal_rates, multiplier=rule.legal_rate_multiple
+            amount,
+            due_on,
+            paid_on,
+            legal_rates,
+            multiplier=rule.legal_rate_multiple,
+            series=legal_rate_series(offer),
         )
     if rule.rule == "fixed_yearly_rate" and rule.yearly_rate_pct is not None:
         if rule.started_months_in_full:
@@ -251,6 +284,12 @@ def interest_for(
             round_cents(unrounded), unrounded, rule.yearly_rate_pct, days, 0
         )
     raise TermsNotApplicable(f"offer {offer.id} states no late-payment interest")
+
+
+def legal_rate_series(offer: Offer) -> str:
+    """Whose legal interest rate the offer applies: its ``legal_rate_series``, else the
+    contract's law (SPEC §17: 000 is Belgian law → the Belgian legal rate)."""
+    return offer.billing.late_payment.legal_rate_series or offer.offer.law
 
 
 def reminder_fee_for(offer: Offer, reminders_already_sent: int) -> Decimal:
@@ -389,3 +428,136 @@ def balance_refund_for(
         liability.TerminationCause.SHARED_FAULT: shares.shared_fault,
     }[cause]
     return round_cents(balance * pct / HUNDRED)
+
+
+def invoice_received_at(
+    offer: Offer, issued_at: dt.datetime, accepted_at: dt.datetime | None = None
+) -> dt.datetime:
+    """When an invoice counts as received (SPEC §17, 001 §4.1, §4.4).
+
+    The moment the client's mail server accepted its e-mail (``accepted_at``, recorded by
+    the notices slice) when known; before that exists, the start of the local issue date
+    plus ``assumed_receipt_after_issue`` days (001: 1) — an invoice issued Tue 3 November
+    counts as received Wed 4 November 00:00, so its 15 days (day of receipt not counted)
+    end with 19 November. An offer without the setting receives at issue.
+    """
+    if accepted_at is not None:
+        return accepted_at
+    invoiced = offer.billing.invoiced
+    days = invoiced.assumed_receipt_after_issue if invoiced is not None else None
+    if days is None:
+        return issued_at
+    calendar = calendar_for(offer)
+    return calendar.start_of_day(calendar.local_date(issued_at) + dt.timedelta(days=days))
+
+
+def seat_removal_for(offer: Offer, added_on: dt.date, removed_on: dt.date) -> seats.SeatRemoval:
+    """Removing a user seat (001 §4.1–4.3): billed to the end of its minimum if earlier.
+
+    Only offers priced per user with ``minimum_per_seat`` commit each seat; others stop
+    billing the seat on its removal.
+    """
+    pricing = offer.catalogue.user_pricing
+    if pricing is None:
+        raise TermsNotApplicable(f"offer {offer.id} is not priced per user")
+    minimum = pricing.minimum_subscription
+    if not pricing.minimum_per_seat:
+        return seats.seat_removal(added_on, removed_on, 0)
+    if minimum.unit is Unit.months:
+        months = minimum.amount
+    elif minimum.unit is Unit.years:
+        months = 12 * minimum.amount
+    else:
+        raise TermsNotApplicable(f"a minimum subscription of {minimum} is not in months")
+    return seats.seat_removal(added_on, removed_on, months)
+
+
+def notice_date(
+    offer: Offer,
+    *,
+    first_presented_at: dt.datetime | None = None,
+    received_at: dt.datetime | None = None,
+) -> dt.datetime:
+    """The moment a registered letter counts from (003 §13.1.5, SPEC §12).
+
+    Under ``termination.notice_dated_by = "first_presentation"`` it is the postmark of the
+    letter's first presentation (deadlines run from it); otherwise its receipt. A date in
+    the future, or a missing one, is refused naming the field and the clause.
+    """
+    by_presentation = offer.termination.notice_dated_by == "first_presentation"
+    field, when = (
+        ("first_presented_at", first_presented_at)
+        if by_presentation
+        else ("received_at", received_at)
+    )
+    clause = "003 §13.1.5" if by_presentation else (offer.termination.clause or "the terms")
+    if when is None:
+        raise ValidationFailed(f"{field}: required — a notice is dated by it ({clause})")
+    now = utc_now()
+    if when.tzinfo is None:
+        raise ValidationFailed(f"{field}: give a time zone")
+    if when > now:
+        raise ValidationFailed(
+            f"{field}: {when.isoformat()} is in the future (now is "
+            f"{now.isoformat(timespec='seconds')}); a registered letter is dated by the "
+            f"postmark of its first presentation, which has happened ({clause})"
+        )
+    return when.astimezone(dt.UTC)
+
+
+def early_termination_due_for(
+    offer: Offer,
+    monthly_amount: Decimal,
+    terminated_on: dt.date,
+    term_end: dt.date,
+    unpaid_invoiced: Sequence[Decimal] = (),
+) -> termination.EarlyTerminationDue:
+    """003 §13.2.1: what early termination makes due at once under the offer; offers
+    without the rule make only the unpaid invoices due."""
+    if not offer.termination.early_termination_remaining_due:
+        return termination.early_termination_due(
+            ZERO, terminated_on, terminated_on, unpaid_invoiced
+        )
+    return termination.early_termination_due(
+        monthly_amount, terminated_on, term_end, unpaid_invoiced
+    )
+
+
+def check_client_feature(offer: Offer, feature: str, *, managed: bool, staff: bool) -> None:
+    """Refuse (403, naming the clause) a self-service ``feature`` the offer does not give.
+
+    002 §3.8.2: on a managed server the client has no direct access (no console, no SSH
+    key, no self-service action) — staff act for it, and their actions are recorded as
+    done for the client. 002 §3 Essentiel: only the listed features, "à l'exclusion de
+    toute autre". Staff are never refused here.
+    """
+    features = offer.catalogue.features
+    if staff or features is None:
+        return
+    clause = features.clause or "the terms"
+    if managed and not features.managed_client_access:
+        raise Forbidden(
+            f"{feature}: a managed server is administered entirely by the provider and "
+            f"gives the client no direct access (002 §3.8.2); ask the provider's staff"
+        )
+    if features.exclusive and feature not in features.client:
+        listed = ", ".join(features.client)
+        raise Forbidden(
+            f"{feature}: offer {offer.id} gives only {listed} ({clause}: "
+            '"se limitent exclusivement aux suivantes")'
+        )
+
+
+def check_firewall_at_order(offer: Offer, tier: str | None) -> str | None:
+    """002 §3.6 Cloud Datacenter: one firewall tier (standard or advanced) chosen at order;
+    ``ValidationFailed`` naming ``firewall_tier`` when missing or not offered."""
+    features = offer.catalogue.features
+    if features is None or not features.firewall_at_order:
+        return tier
+    allowed = features.firewall_at_order
+    if tier not in allowed:
+        raise ValidationFailed(
+            f"firewall_tier: choose one of {', '.join(allowed)} at order "
+            f"(002 §3.6, offer {offer.id}); got {tier!r}"
+        )
+    return tier

@@ -11,17 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from nuages import cli_output as out
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.money import parse_amount, round_cents
-from nuages.terms import apply
-from nuages.terms.calc import interest, sla
-from nuages.terms.deadlines import Event, deadlines_for
-from nuages.terms.loader import check_files, resolve_offer
-from nuages.terms.schema import Offer
+
+if TYPE_CHECKING:
+    from nuages.terms.calc import sla
+    from nuages.terms.schema import Offer
 
 __all__ = ["offers_app", "terms_app"]
 
@@ -31,7 +31,30 @@ terms_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_JSON = typer.Option(False, "--json", help="print one JSON object (amounts as decimal strings)")
+_JSON = out.JSON
+# The events of nuages.terms.deadlines.Event, spelled here so that `--help` does not load
+# the calendars (a test keeps them equal).
+EVENTS = (
+    "order",
+    "terms_change",
+    "service_change",
+    "change_termination_notice",
+    "maintenance_announcement",
+    "termination_notice",
+    "contract_end",
+    "withdrawal_start",
+    "invoice_issued",
+    "invoice_received",
+    "due_date",
+    "breach_notice",
+    "reminder",
+    "force_majeure_start",
+    "suspension_start",
+    "incident_known",
+    "relocation_notice",
+    "footprint_audit_end",
+    "audit_request",
+)
 
 
 def _fail(message: str) -> NoReturn:
@@ -70,6 +93,8 @@ def _emit(data: dict[str, Any], as_json: bool) -> None:
 
 
 def _offer(ref: str) -> Offer:
+    from nuages.terms.loader import resolve_offer
+
     try:
         return resolve_offer(ref)
     except NuagesError as exc:
@@ -78,6 +103,8 @@ def _offer(ref: str) -> Offer:
 
 def _moment(text: str, offer: Offer, what: str) -> dt.datetime:
     """An ISO date or date-time; without an offset it is read in the offer's zone."""
+    from nuages.terms import apply
+
     try:
         if "T" in text or " " in text.strip():
             moment = dt.datetime.fromisoformat(text)
@@ -111,9 +138,17 @@ def _amount(text: str, what: str) -> Decimal:
 @offers_app.command("check")
 def offers_check(
     files: list[str] = typer.Argument(..., help="terms files to check"),  # noqa: B008
+    as_json: bool = _JSON,
 ) -> None:
     """Check terms files: exit 0 when all are valid, else 1 with one line per problem."""
+    from nuages.terms.loader import check_files
+
     problems = check_files(files)
+    if as_json:
+        _emit({"files": files, "ok": not problems, "problems": [str(p) for p in problems]}, True)
+        if problems:
+            raise typer.Exit(1)
+        return
     for problem in problems:
         typer.echo(str(problem))
     if problems:
@@ -124,6 +159,8 @@ def offers_check(
 
 
 def _outage(text: str, offer: Offer) -> sla.Outage:
+    from nuages.terms.calc import sla
+
     parts = text.split("/")
     if len(parts) not in (2, 3):
         _fail(f"outage {text!r} must be START/END or START/END/CAUSE")
@@ -169,6 +206,8 @@ def terms_sla(
     as_json: bool = _JSON,
 ) -> None:
     """Availability, counted minutes and credit of one month (002 §6, SPEC §17)."""
+    from nuages.terms import apply
+
     offer = _offer(offer_ref)
     year, month_no = _month(month)
     parsed = [_outage(o, offer) for o in outages]
@@ -189,11 +228,16 @@ def terms_sla(
             "availability_pct_exact": report.availability_pct,
             "objective_met": result.objective_met,
             "counted_minutes": report.unavailable_minutes,
+            # 002 §6 / SPEC §17: what availability is a share of, and how many minutes.
+            "denominator": report.denominator,
+            "denominator_minutes": report.denominator_minutes,
+            "coverage_minutes": report.coverage_minutes,
             "minutes_in_month": report.minutes_in_month,
             "credit_rate_pct": report.credit_rate_pct,
             "monthly_amount": result.monthly_amount,
             "credit_amount": result.credit_amount,
             "rolling_cap_applied": result.rolling_cap_applied,
+            "rolling_cap_base": result.rolling_cap_base,
             "counted_intervals": [f"{s.isoformat()}/{e.isoformat()}" for s, e in report.counted],
         },
         as_json,
@@ -203,20 +247,34 @@ def terms_sla(
 @terms_app.command("deadline")
 def terms_deadline(
     offer_ref: str = typer.Argument(..., metavar="OFFER", help="offer id or terms file"),
-    event: Event = typer.Option(..., "--event", help="the event that opens the windows"),  # noqa: B008
+    event_name: str = typer.Option(
+        ..., "--event", help=f"the event that opens the windows: {', '.join(EVENTS)}"
+    ),
     at: str = typer.Option(..., "--at", help="when it happened (ISO date or date-time)"),
     consumer: bool = typer.Option(False, "--consumer", help="the client is a consumer"),
     contract_start: str | None = typer.Option(
         None, "--contract-start", help="start of the contract (to place a termination)"
     ),
+    in_force: str | None = typer.Option(
+        None, "--in-force", help="when announced new terms take effect (004 §3 terms_change)"
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Every window EVENT opens under the offer, and when each ends (exclusive end)."""
+    from nuages.terms import apply
+    from nuages.terms.deadlines import Event, deadlines_for
+
+    if event_name not in EVENTS:
+        _fail(f"--event {event_name!r} is not one of {', '.join(EVENTS)}")
+    event = Event(event_name)
     offer = _offer(offer_ref)
     moment = _moment(at, offer, "--at")
     start = _moment(contract_start, offer, "--contract-start") if contract_start else None
     calendar = apply.calendar_for(offer)
-    found = deadlines_for(offer, event, moment, consumer=consumer, contract_start=start)
+    effective = _moment(in_force, offer, "--in-force") if in_force else None
+    found = deadlines_for(
+        offer, event, moment, consumer=consumer, contract_start=start, in_force_at=effective
+    )
     _emit(
         {
             "offer": offer.id,
@@ -263,6 +321,8 @@ def terms_revise(
     as_json: bool = _JSON,
 ) -> None:
     """The yearly price revision (000 §13.3, 004 §8.1 index formulas; 003 §14.3 5 % cap)."""
+    from nuages.terms import apply
+
     offer = _offer(offer_ref)
     p0 = _amount(price, "price")
     values: dict[str, tuple[Decimal, Decimal]] = {}
@@ -298,11 +358,17 @@ def terms_interest(
     due: str = typer.Option(..., "--due", help="due date (ISO)"),
     paid: str = typer.Option(..., "--paid", help="payment date (ISO)"),
     legal_rate: str | None = typer.Option(
-        None, "--legal-rate", help="legal interest rate in force on the due date, % a year"
+        None,
+        "--legal-rate",
+        help="legal interest rate in force on the due date, % a year, of the contract's "
+        "law (the offer's legal_rate_series)",
     ),
     as_json: bool = _JSON,
 ) -> None:
     """Late-payment interest (000 §13.1: multiple of the legal rate; 001 §4.4: 8 %/year)."""
+    from nuages.terms import apply
+    from nuages.terms.calc import interest
+
     offer = _offer(offer_ref)
     principal = _amount(amount, "amount")
     due_on, paid_on = _date(due, "--due"), _date(paid, "--paid")
@@ -315,7 +381,8 @@ def terms_interest(
                 "on the due date: give --legal-rate PCT"
             )
         rate = _amount(legal_rate, "legal rate")
-        rates = [interest.LegalRate(due_on, due_on + dt.timedelta(days=1), rate)]
+        series = apply.legal_rate_series(offer)
+        rates = [interest.LegalRate(due_on, due_on + dt.timedelta(days=1), rate, series)]
     try:
         result = apply.interest_for(offer, principal, due_on, paid_on, rates)
     except NuagesError as exc:
@@ -332,6 +399,9 @@ def terms_interest(
             "months_counted": result.months,
             "interest": result.amount,
             "interest_unrounded": result.unrounded,
+            # 000 §13.1 / SPEC §17: the legal rate multiplied, and whose it is.
+            "legal_rate_pct": result.legal_rate.rate_pct if result.legal_rate else None,
+            "legal_rate_series": result.legal_rate.series if result.legal_rate else None,
         },
         as_json,
     )

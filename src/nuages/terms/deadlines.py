@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from nuages.kernel.calendar import ONE_DAY, ContractCalendar, shift_date_months
 from nuages.kernel.clock import ensure_aware
-from nuages.terms.apply import calendar_for, duration_unit
+from nuages.terms.apply import calendar_for, duration_unit, invoice_received_at
 from nuages.terms.schema import Duration, Offer, Unit
 
 __all__ = ["Deadline", "Event", "deadlines_for", "latest_notice", "term_ends"]
@@ -34,6 +34,8 @@ class Event(StrEnum):
     order = "order"
     terms_change = "terms_change"
     service_change = "service_change"
+    # 004 §4, §8.1: the client's termination notice after a change of service or price.
+    change_termination_notice = "change_termination_notice"
     maintenance_announcement = "maintenance_announcement"
     termination_notice = "termination_notice"
     contract_end = "contract_end"
@@ -48,6 +50,8 @@ class Event(StrEnum):
     incident_known = "incident_known"
     relocation_notice = "relocation_notice"
     footprint_audit_end = "footprint_audit_end"
+    # 001 §16.8: the client's announcement of a GDPR audit.
+    audit_request = "audit_request"
 
 
 @dataclass(frozen=True)
@@ -194,29 +198,48 @@ def deadlines_for(
     *,
     consumer: bool = False,
     contract_start: dt.datetime | None = None,
+    in_force_at: dt.datetime | None = None,
 ) -> list[Deadline]:
     """Every window ``event`` at ``at`` opens under ``offer``, soonest end first.
 
     ``consumer`` says whether the client is a consumer (only then does 003 §12's
     withdrawal apply); ``contract_start`` lets a termination notice be turned into the
-    term end at which it takes effect.
+    term end at which it takes effect; ``in_force_at`` is when announced new terms take
+    effect (004 §3: the refusal window runs from then; without it the event's moment is
+    taken as the entry into force).
     """
     b = _Builder(offer, at)
     o = offer
     if event is Event.order:
         _order(b, consumer)
     elif event is Event.terms_change:
-        b.add(
-            "refuse-terms-change",
-            o.changes.refusal_window,
-            "the client may refuse the new terms until then; silence is acceptance",
-            clause=o.changes.clause,
-        )
+        _terms_change(b, in_force_at)
     elif event is Event.service_change:
         b.add(
             "terminate-after-service-change",
             o.changes.service_change_termination_window,
             "the client may terminate because of the change until then",
+            clause=o.changes.clause,
+        )
+        b.add(
+            "change-termination-earliest-effect",
+            o.changes.change_termination_notice,
+            "the client may terminate because of the change with the Durée notice: a notice "
+            "given now ends the contract then, without waiting for the term (no deadline to "
+            "give it)",
+            clause=o.changes.clause,
+        )
+    elif event is Event.change_termination_notice:
+        b.add(
+            "termination-effective",
+            o.changes.change_termination_notice,
+            "the contract ends then, the notice counted from the client's notice, not the "
+            "term"
+            + (
+                "; it takes effect only once the client confirms it has its data, billed until then"
+                if o.duration.effective_when_data_recovered
+                else ""
+            ),
             clause=o.changes.clause,
         )
     elif event is Event.maintenance_announcement:
@@ -237,8 +260,14 @@ def deadlines_for(
         _contract_end(b)
     elif event is Event.withdrawal_start:
         _withdrawal(b, consumer)
-    elif event in (Event.invoice_issued, Event.invoice_received):
-        _invoice(b, "issue" if event is Event.invoice_issued else "receipt")
+    elif event is Event.invoice_issued:
+        _invoice(b, "issue")
+        if o.billing.invoiced is not None and o.billing.invoiced.assumed_receipt_after_issue:
+            # SPEC §17: no receipt recorded yet, so the issue date plus one day.
+            b.at = invoice_received_at(o, b.at)
+            _invoice(b, "receipt")
+    elif event is Event.invoice_received:
+        _invoice(b, "receipt")
     elif event is Event.due_date:
         _due_date(b)
     elif event is Event.breach_notice:
@@ -284,6 +313,15 @@ def deadlines_for(
                 "the client may terminate without penalty until then",
                 clause=relocation.clause,
             )
+    elif event is Event.audit_request:
+        protection = o.data_protection
+        if protection is not None:
+            b.add(
+                "audit-earliest-start",
+                protection.audit_notice,
+                "the audit may start from then (jours ouvrables: Monday–Saturday minus holidays)",
+                clause=protection.clause,
+            )
     elif event is Event.footprint_audit_end:
         probation = o.sla.probation
         if probation is not None and probation.starts_on == "footprint_audit_end":
@@ -294,6 +332,27 @@ def deadlines_for(
                 clause=probation.clause,
             )
     return sorted(b.out, key=lambda d: (d.ends_at, d.name))
+
+
+def _terms_change(b: _Builder, in_force_at: dt.datetime | None) -> None:
+    """000 §4: the refusal window runs from the notice; 004 §3: from the entry into force
+    of the new terms (announced by e-mail before it)."""
+    changes = b.offer.changes
+    start = b.at
+    if changes.refusal_window_from == "entry_into_force" and in_force_at is not None:
+        start = ensure_aware(in_force_at)
+    b.add(
+        "refuse-terms-change",
+        changes.refusal_window,
+        "the client may refuse the new terms until then; "
+        + (
+            "using the service after they take effect without refusing is acceptance"
+            if changes.refusal_window_from == "entry_into_force"
+            else "silence is acceptance"
+        ),
+        clause=changes.clause,
+        start=start,
+    )
 
 
 def _order(b: _Builder, consumer: bool) -> None:

@@ -47,9 +47,11 @@ from nuages.terms.schema_common import (
     problem,
 )
 from nuages.terms.schema_contract import (
+    Abuse,
     Changes,
     Confidentiality,
     ContractDuration,
+    DataProtection,
     ForceMajeure,
     Indexation,
     IndexWeight,
@@ -78,6 +80,7 @@ from nuages.terms.schema_sla import (
 __all__ = [
     "EU_COUNTRIES",
     "WEEKDAYS",
+    "Abuse",
     "Backups",
     "BalanceRefund",
     "Billing",
@@ -90,6 +93,7 @@ __all__ = [
     "ContractDuration",
     "Coverage",
     "CreditTier",
+    "DataProtection",
     "Deposit",
     "Derogations",
     "Duration",
@@ -155,6 +159,8 @@ class Offer(TermsModel):
     reversibility: Reversibility
     liability: Liability
     confidentiality: Confidentiality | None = None
+    data_protection: DataProtection | None = None
+    abuse: Abuse | None = None
     support: Support | None = None
 
     _content_hash: str = PrivateAttr(default="")

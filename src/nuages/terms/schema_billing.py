@@ -13,6 +13,7 @@ from nuages.terms.schema_common import (
     Number,
     Percent,
     StrictBool,
+    StrictInt,
     TermsModel,
     Unit,
     problem,
@@ -73,6 +74,10 @@ class Invoiced(TermsModel):
     payment_term_from: Literal["issue", "receipt", "end_of_issue_month"]
     dispute_window: Duration | None = None
     dispute_window_from: Literal["issue", "receipt"] = "issue"
+    # SPEC §17 "Receipt of an invoice" (001 §4.1, §4.4): received when the client's mail
+    # server accepted its e-mail (recorded by the notices slice); until that is recorded,
+    # at the start of the issue date plus this many calendar days (1).
+    assumed_receipt_after_issue: Annotated[StrictInt, Field(ge=0, le=31)] | None = None
     payment_means: Annotated[list[PaymentMeans], Field(min_length=1)]
     # 003 §14.2: the first payment may use other means than the following ones.
     first_payment_means: list[PaymentMeans] | None = None
@@ -97,6 +102,9 @@ class LatePayment(TermsModel):
 
     rule: Literal["legal_rate_multiple", "fixed_yearly_rate", "none"]
     legal_rate_multiple: Annotated[Number, Field(gt=0, le=10)] | None = None
+    # Whose legal rate: a country's series of legal rates entered by staff (SPEC §17);
+    # unset, the contract's law (000: Belgium, though it cites the French commercial code).
+    legal_rate_series: Literal["FR", "BE"] | None = None
     yearly_rate_pct: Percent | None = None
     started_months_in_full: StrictBool = False
     accrues_from: Literal["due_date", "day_after_due_date"]
@@ -113,6 +121,12 @@ class LatePayment(TermsModel):
                 "legal_rate_multiple is only read by the legal-rate rule",
                 'rule = "legal_rate_multiple"',
                 "legal_rate_multiple",
+            )
+        if self.rule != "legal_rate_multiple" and self.legal_rate_series is not None:
+            raise problem(
+                "legal_rate_series is only read by the legal-rate rule",
+                'rule = "legal_rate_multiple"',
+                "legal_rate_series",
             )
         if self.rule != "fixed_yearly_rate" and self.yearly_rate_pct is not None:
             raise problem(

@@ -173,6 +173,9 @@ class UserPricing(TermsModel):
     unit: Literal[PriceUnit.user_month] = PriceUnit.user_month
     # 001 §4.2 (ii): a subscription runs at least 12 months.
     minimum_subscription: Duration
+    # 001 §4.1–4.3 "chaque utilisateur": the minimum runs per seat from the day it is
+    # added; a seat removed earlier stays billed to the end of its minimum.
+    minimum_per_seat: StrictBool = False
     tiers: Annotated[list[UserTier], Field(min_length=1)]
     # 001 §4.3: a discount granted for a tier not kept may be billed back.
     clawback_if_tier_not_kept: StrictBool
@@ -269,6 +272,47 @@ class Hosting(TermsModel):
         return self
 
 
+Feature = Literal[
+    "create_vm",
+    "resources",
+    "power",
+    "backups",
+    "snapshots",
+    "history",
+    "console",
+    "ssh_keys",
+    "firewall_basic",
+    "monitoring",
+]
+
+
+class Features(TermsModel):
+    """What the client itself may do on the service (002 §3, §3.8.2).
+
+    ``client`` lists the self-service features; with ``exclusive`` nothing else is
+    offered (002 §3 Cloud VM Essentiel: "se limitent exclusivement aux suivantes, à
+    l'exclusion de toute autre"). ``firewall_at_order``: the firewall tiers one of which
+    is chosen at order (002 §3.6 Cloud Datacenter: standard or advanced). A managed
+    server (002 §3.8.2 "entièrement administré par le Prestataire") gives the client no
+    direct access when ``managed_client_access`` is false: no console, no SSH keys, no
+    self-service action; staff act for the client.
+    """
+
+    client: list[Feature] = []
+    exclusive: StrictBool = False
+    firewall_at_order: list[Literal["basic", "standard", "advanced"]] = []
+    managed_client_access: StrictBool = True
+    clause: Clause | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Features:
+        if len(set(self.client)) != len(self.client):
+            raise problem("a feature is listed twice", "each feature once", "client")
+        if self.exclusive and not self.client:
+            raise problem("exclusive features need their list", 'client = ["history"]', "client")
+        return self
+
+
 class Catalogue(TermsModel):
     """What the offer sells and at which price (net of VAT unless prices_include_vat)."""
 
@@ -279,6 +323,8 @@ class Catalogue(TermsModel):
     options: list[Option] = []
     user_pricing: UserPricing | None = None
     hosting: Hosting
+    # 002 §3, §3.8.2: the client's self-service features (see Features).
+    features: Features | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Catalogue:

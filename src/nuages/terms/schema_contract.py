@@ -77,19 +77,37 @@ class Changes(TermsModel):
     channel: Literal["email", "online", "registered_letter"] = "email"
     # 000 §4: one month to refuse by registered letter; 004 §3: 30 days.
     refusal_window: Duration | None = None
+    # From when the refusal window runs: the provider's notice (000 §4) or the entry into
+    # force of the new terms (004 §3 "dans un délai maximal de trente (30) jours suivant
+    # l'entrée en vigueur").
+    refusal_window_from: Literal["notice", "entry_into_force"] = "notice"
     refusal_by: Literal["registered_letter", "email", "any"] = "any"
     silence_is_acceptance: StrictBool = True
     # 000 §4: changes imposed by law cannot be refused.
     legal_changes_refusable: StrictBool = False
-    on_refusal: Literal["old_terms_until_end_no_renewal", "termination", "none"] = "none"
+    # ``old_terms_continue``: the clause states no consequence of a refusal; read for the
+    # client (SPEC §17) the refused version does not bind it (004 §3).
+    on_refusal: Literal[
+        "old_terms_until_end_no_renewal", "old_terms_continue", "termination", "none"
+    ] = "none"
     # 003 §14.4: the client may terminate within 30 days of a service change.
     service_change_termination_window: Duration | None = None
+    # 004 §4, §8.1: after a change of service or price the client may terminate
+    # "conformément à l'article Durée": with this notice (§5: 3 months), effective that
+    # long after the client's notice, without waiting for the term (SPEC §2, §17).
+    change_termination_notice: Duration | None = None
     # 001 §4.5: tariffs for a renewal are notified 3 months before it.
     renewal_tariffs_notice: Duration | None = None
     clause: Clause | None = None
 
     @model_validator(mode="after")
     def _unilateral(self) -> Changes:
+        if self.refusal_window_from == "entry_into_force" and self.refusal_window is None:
+            raise problem(
+                "refusal_window_from without a refusal window",
+                "a refusal_window, or no refusal_window_from",
+                "refusal_window_from",
+            )
         if not self.unilateral and self.refusal_window is not None:
             raise problem(
                 "a refusal window without unilateral changes",
@@ -167,6 +185,10 @@ class Suspension(TermsModel):
     restored_when_remedied: StrictBool = True
     # 004 §17.1: a suspension longer than 15 days lets the provider terminate.
     provider_may_terminate_after: Duration | None = None
+    # 003 §8: a suspension is placed and lifted by a written notice …
+    by_written_notice: StrictBool = False
+    # … and never turns into a termination by itself (a termination needs its own notice).
+    never_becomes_termination: StrictBool = False
     clause: Clause | None = None
 
     @model_validator(mode="after")
@@ -200,6 +222,12 @@ class Termination(TermsModel):
     # 001 §13.2: suspended or ended if not remedied within 48 h of a reminder.
     remedy_after_reminder: Duration | None = None
     force_majeure: ForceMajeure | None = None
+    # 003 §13.1.5: a notice's date is the postmark of its first presentation; deadlines run
+    # from it. ``receipt``: from when it was received.
+    notice_dated_by: Literal["receipt", "first_presentation"] = "receipt"
+    # 003 §13.2.1: on early termination every unpaid amount of the subscribed duration
+    # becomes due at once (and data is returned only once it is paid, reversibility).
+    early_termination_remaining_due: StrictBool = False
     clause: Clause | None = None
 
 
@@ -280,4 +308,34 @@ class Confidentiality(TermsModel):
     """How long confidentiality lasts after the end (000 §15: 5 years; 003 §15: 1 year)."""
 
     after_end: Duration
+    clause: Clause | None = None
+
+
+class DataProtection(TermsModel):
+    """GDPR processor duties the platform times (001 §15–16).
+
+    001 §16.8: the client announces an audit at least 5 *jours ouvrables* ahead
+    (Monday–Saturday minus the law's holidays, SPEC §16), and the provider's work beyond
+    3 hours is billed (read for the client: the provider's work, SPEC §14).
+    """
+
+    audit_notice: Duration | None = None
+    audit_free_hours: Annotated[StrictInt, Field(ge=0)] | None = None
+    clause: Clause | None = None
+
+
+class Abuse(TermsModel):
+    """Misuse reports and violation notices (003 §7.9).
+
+    After a misuse report the provider may assign a new IP address (of ``ip_country``) to
+    which the client must switch; the old one is released after a switch-over period the
+    staff set. After a violation notice the client must stop the activity or be
+    suspended. Reports and notices are kept per client.
+    """
+
+    ip_reassignment_after_misuse: StrictBool = False
+    ip_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    switch_over_set_by_staff: StrictBool = True
+    suspension_after_violation_notice: StrictBool = False
+    reports_kept_per_client: StrictBool = True
     clause: Clause | None = None

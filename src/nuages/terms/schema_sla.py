@@ -101,6 +101,9 @@ class Caps(TermsModel):
     # 002 §6: credits over any 30 consecutive days capped at 20 % of monthly fees.
     rolling_days: Annotated[StrictInt, Field(ge=1, le=366)] | None = None
     rolling_pct: Percent | None = None
+    # 002 §6 "des frais mensuels du service défaillant": the rolling cap is a share of the
+    # failing service's monthly fees, not of the whole contract's.
+    rolling_basis: Literal["failing_service", "contract"] = "failing_service"
     clause: Clause | None = None
 
     @model_validator(mode="after")
@@ -139,6 +142,13 @@ class Sla(TermsModel):
     # 001 §6: best efforts only, no credit attached.
     best_effort: StrictBool = False
     coverage: Coverage | None = None
+    # 002 §6 read per SPEC §17: availability is a share of the month's coverage minutes
+    # (coverage window minus holidays and planned maintenance), not of every minute of the
+    # month; the operator sees the choice here. Equal for 24/7 coverage.
+    denominator: Literal["coverage_minutes", "month_minutes"] = "coverage_minutes"
+    # 002 §6 "en cas de Notification de Défaillance": the client's failure notice is
+    # recorded and unavailability counts from the earlier of detection and notice.
+    failure_notice: StrictBool = False
     # Outages shorter than this do not count.
     minimum_outage: Duration | None = None
     planned_maintenance_excluded: StrictBool = True

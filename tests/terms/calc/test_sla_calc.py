@@ -79,17 +79,33 @@ def test_spec_s17_overlapping_tiers_pay_the_higher_rate() -> None:
 # -- the monthly measure -----------------------------------------------------------------
 
 
-def test_002_s6_availability_october_2026() -> None:
-    """002 §6, Oct 2026 Paris (44,700 min): a 90-minute outage on Tue 6 Oct 10:00–11:30.
+def test_002_s6_availability_october_2026_over_coverage_minutes() -> None:
+    """002 §6 / SPEC §17: Oct 2026 Paris, 22 weekdays × 600 = 13,200 coverage minutes; a
+    90-minute outage on Tue 6 Oct 10:00–11:30.
 
-    Availability = (44700 − 90) / 44700 × 100 = 99.7986…% → 5 % of 1,000.00 = 50.00.
+    Availability = (13200 − 90) / 13200 × 100 = 99.3181…% → [97, 99.5] → 10 % of
+    1,000.00 = 100.00 (over the 44,700 minutes of the month it would be 99.7986…%, 5 %).
     """
     outages = [Outage(at(2026, 10, 6, 10), at(2026, 10, 6, 11, 30))]
     report = month_report(PARIS, 2026, 10, outages, POLICY_002, D("1000.00"))
     assert report.minutes_in_month == 44_700
+    assert (report.denominator, report.denominator_minutes) == ("coverage_minutes", 13_200)
     assert report.unavailable_minutes == 90
+    assert report.availability_pct == (D(13_200) - 90) / D(13_200) * 100
+    assert report.credit_rate_pct == 10
+    assert report.credit_amount == D("100.00")
+
+
+def test_002_s6_month_minutes_denominator_when_the_file_says_so() -> None:
+    """The provider's literal formula (``denominator = "month_minutes"``): the same 90
+    minutes over 44,700 → 99.7986…% → 5 % of 1,000.00 = 50.00."""
+    policy = SlaPolicy(
+        coverage=CoverageWindow.business_hours(), tiers=TIERS_002_S6, denominator="month_minutes"
+    )
+    outages = [Outage(at(2026, 10, 6, 10), at(2026, 10, 6, 11, 30))]
+    report = month_report(PARIS, 2026, 10, outages, policy, D("1000.00"))
+    assert (report.denominator, report.denominator_minutes) == ("month_minutes", 44_700)
     assert report.availability_pct == (D(44_700) - 90) / D(44_700) * 100
-    assert report.credit_rate_pct == 5
     assert report.credit_amount == D("50.00")
 
 

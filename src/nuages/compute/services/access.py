@@ -38,6 +38,11 @@ def load_vm(session: Session, actor: Principal, vm_id: str, *, write: bool = Fal
     vm = session.get(Vm, vm_id)
     if vm is None or not can_see(session, actor, vm):
         raise NotFound("no such VM")
+    if write and vm.managed and not actor.is_staff:
+        raise Forbidden(
+            "a managed server is administered entirely by the provider and gives the client "
+            "no direct access (002 §3.8.2): ask the provider's staff, who act for the client"
+        )
     return vm
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from nuages.compute.hypervisor import DomainNotFound, DomainStatus, HostUnreachable, PowerState
 from nuages.compute.models import Host, Image, Operation, Vm
 from nuages.compute.runtime import ComputeRuntime, runner_id
-from nuages.compute.services import ipam, outages, work
+from nuages.compute.services import backups, exports, ipam, outages, snapshots, work
 from nuages.compute.states import SETTLED, OperationState, VmState, check_transition
 from nuages.history import service as history
 from nuages.history.service import Actor
@@ -41,6 +41,8 @@ from nuages.notices import announce
 log = logging.getLogger("nuages.compute")
 Q, R = OperationState.QUEUED.value, OperationState.RUNNING.value
 INTERRUPTED = "interrupted by a crash"
+# Operations writing a copy of the disk (a snapshot, a backup): undone when they fail.
+COPIES = ("snapshot", "backup", "export")
 # The power state that shows an interrupted operation reached its goal anyway.
 GOALS = {
     "start": PowerState.RUNNING,
@@ -109,6 +111,8 @@ def execute(database: Database, runtime: ComputeRuntime, job: work.Job) -> str:
             log.exception("operation %s (%s) failed", job.operation_id, job.kind)
         if job.kind == "create":
             work.undo_create(runtime, job)
+        if job.kind in COPIES:
+            work.undo_copy(runtime, job)
         with database.unit() as session:
             fail(session, job, _message(exc))
         return OperationState.FAILED.value
@@ -212,6 +216,9 @@ def succeed(session: Session, job: work.Job, status: DomainStatus | None) -> Non
     if vm is not None and (becomes in (VmState.RUNNING, VmState.DELETED)):
         # Up again (or gone on purpose): an outage still open ends now.
         outages.close_outage(session, vm, utc_now(), Actor.system(f"operation {job.kind}"))
+    snapshots.on_success(session, job)
+    backups.on_success(session, job)
+    exports.on_success(session, job)
     _finish(session, job, OperationState.SUCCEEDED, None)
 
 
@@ -227,6 +234,9 @@ def fail(session: Session, job: work.Job, error: str) -> None:
         values["power_state"] = PowerState.UNKNOWN.value
         becomes = VmState.ERROR
     _settle(session, job, becomes, values, f"failed: {error}", _who(session, job))
+    snapshots.on_failure(session, job)
+    backups.on_failure(session, job)
+    exports.on_failure(session, job)
     _finish(session, job, OperationState.FAILED, error)
 
 
@@ -316,8 +326,28 @@ def _recover_job(database: Database, runtime: ComputeRuntime, job: work.Job) -> 
         with database.unit() as session:
             succeed(session, job, None)
         return "completed"
-    if job.kind == "reinstall" and _observe(runtime, job) is not None:
-        # Stop, fresh overlay (an atomic rename), start: doing it again is harmless.
+    if job.kind in COPIES:
+        # A copy interrupted half-way is never counted as good: abort it, drop it.
+        work.undo_copy(runtime, job)
+        status = _observe(runtime, job)
+        power = status.power_state if status is not None else PowerState.UNKNOWN
+        with database.unit() as session:
+            _settle(
+                session,
+                job,
+                SETTLED[power],
+                {"power_state": power.value},
+                f"failed: {INTERRUPTED}",
+                Actor.system("recovery"),
+            )
+            snapshots.on_failure(session, job)
+            backups.on_failure(session, job)
+            exports.on_failure(session, job)
+            _finish(session, job, OperationState.FAILED, f"{INTERRUPTED}; nothing was kept")
+        return "rolled back"
+    if job.kind in ("reinstall", "snapshot_restore", "restore") and _observe(runtime, job):
+        # Stop, fresh overlay or the snapshot's content (an atomic rename), start:
+        # doing it again is harmless.
         return execute(database, runtime, job)
     status = _observe(runtime, job)
     if job.kind == "create":

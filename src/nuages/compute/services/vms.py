@@ -38,8 +38,15 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.service import require_provisioning
 from nuages.history import service as history
 from nuages.kernel.access import get_visible
-from nuages.kernel.errors import AlreadyExists, InvalidTransition, NotFound, ValidationFailed
+from nuages.kernel.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from nuages.kernel.pagination import paginate
+from nuages.terms import apply
 from nuages.terms.schema import Offer
 from nuages.terms.schema_catalogue import Flavour
 
@@ -85,6 +92,19 @@ def create_vm(
     access.require_manager(actor, contract.client_id, "create VMs")
     require_provisioning(session, contract)
     offer = registry.for_contract(session, contract)
+    # 002 §3 Cloud VM Essentiel: the provider creates VMs "pour le compte du Client" and
+    # its features "se limitent exclusivement" to a list without creation or SSH keys:
+    # refused to the client (403 naming the clause) before anything is written.
+    apply.check_client_feature(offer, "create_vm", managed=False, staff=actor.is_staff)
+    if data.managed and not any(o.kind == "managed_service" for o in offer.catalogue.options):
+        raise ValidationFailed(f"managed: offer {offer.id} sells no managed service (002 §3.8)")
+    if data.ssh_key_ids:
+        if data.managed and not actor.is_staff:
+            raise Forbidden(
+                "ssh_key_ids: a managed server gives the client no direct access, no SSH "
+                "key (002 §3.8.2)"
+            )
+        apply.check_client_feature(offer, "ssh_keys", managed=False, staff=actor.is_staff)
     flavour = _flavour(offer, data.flavour)
     image = images.find_for_vm(session, contract.client_id, data.image)
     if image.min_disk_gib > flavour.disk_gib:
@@ -111,6 +131,7 @@ def create_vm(
         vm_state=VmState.BUILDING.value,
         task_state=TASK_OF_CREATE.value,
         power_state=PowerState.UNKNOWN.value,
+        managed=data.managed,
     )
     try:
         with session.begin_nested():
@@ -195,6 +216,9 @@ def request(
         raise InvalidTransition("the VM changed meanwhile; read it again")
     session.refresh(vm)
     params = {"was": vm.vm_state, **(params or {})}
+    if vm.managed and actor.is_staff:
+        # 002 §3.8.2: staff administer a managed server for the client; say so.
+        params["done_for_client"] = vm.client_id
     operation = _operation(session, actor, vm, action, params)
     history.record(
         session,

@@ -32,7 +32,7 @@ from nuages.compute.hypervisor import (
 from nuages.compute.runtime import ComputeRuntime, VmFiles
 from nuages.compute.seed import SeedContent, build_seed_iso
 from nuages.compute.services import ipam
-from nuages.kernel.errors import InvalidTransition, NuagesError
+from nuages.kernel.errors import InvalidTransition, NotFound, NuagesError
 
 log = logging.getLogger("nuages.compute")
 
@@ -244,6 +244,128 @@ def resume(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     return status
 
 
+# ---------------------------------------------------------------- snapshots (002 §3)
+
+
+def _copy_to(runtime: ComputeRuntime, job: Job, dest: Path) -> DomainStatus:
+    """A point-in-time standalone copy of the disk at ``dest``: the VM running on (the
+    driver's live copy) or stopped (``qemu-img convert`` of the file), verified and
+    hashed before it gets its name; size and checksum go to ``job.extra``."""
+    hv = _hv(runtime, job)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # QEMU's user opens the live copy's file by its path: every directory down to it
+    # must be traversable (0711: not listable; the files stay 0600).
+    root = Path(str(job.params.get("root") or dest.parent))
+    for directory in (dest.parent, *dest.parent.parents):
+        directory.chmod(0o711)
+        if directory == root:
+            break
+    partial = disks.partial_of(dest)
+    status = hv.status(job.uuid)
+    try:
+        if status.power_state.is_active:
+            size = disks.info(job.files.disk, "qcow2").virtual_size
+            disks.create_target(partial, size)
+            hv.copy_disk(job.uuid, job.files.disk, partial, runtime.compute.copy_timeout_s)
+        else:
+            disks.copy_standalone(job.files.disk, partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    found = disks.verify_copy(partial, dest)
+    job.extra.update(
+        size_bytes=found.size_bytes, virtual_bytes=found.virtual_bytes, sha256=found.sha256
+    )
+    return hv.status(job.uuid)
+
+
+def copy_dest(job: Job) -> Path:
+    """Where the copy of a snapshot, backup or export operation goes (an export to raw
+    first goes to a qcow2 beside it)."""
+    if job.kind == "export":
+        path = Path(str(job.params["path"]))
+        return path.with_suffix(".qcow2") if path.suffix == ".raw" else path
+    if job.kind == "backup":
+        return Path(str(job.params["path"]))
+    return job.files.snapshot(str(job.params["snapshot_id"]))
+
+
+def snapshot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Take a snapshot (002 §3) into the VM's directory."""
+    return _copy_to(runtime, job, copy_dest(job))
+
+
+def backup(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Take a backup (002 §3.5) onto the target of another site named in the params."""
+    return _copy_to(runtime, job, copy_dest(job))
+
+
+def export(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Export the disk (000 §18): the point-in-time standalone qcow2 copy, converted to
+    raw on request; the SHA-256 is the delivered file's."""
+    status = _copy_to(runtime, job, copy_dest(job))
+    final = Path(str(job.params["path"]))
+    if final.suffix == ".raw":
+        qcow2 = copy_dest(job)
+        partial = disks.partial_of(final)
+        try:
+            disks.to_raw(qcow2, partial)
+            digest = disks.sha256_of(partial)
+            partial.replace(final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            qcow2.unlink(missing_ok=True)
+        job.extra.update(size_bytes=final.stat().st_size, sha256=digest)
+    return status
+
+
+def undo_copy(runtime: ComputeRuntime, job: Job) -> None:
+    """Remove whatever a failed or interrupted snapshot or backup left: a copy still
+    running on the host is aborted, the partial and final files deleted. Never raises."""
+    dest = copy_dest(job)
+    if job.host_uri is not None:
+        try:
+            runtime.hypervisor(job.host_uri).abort_disk_copy(job.uuid)
+        except NuagesError as exc:
+            log.warning("copy of %s: could not abort it: %s", job.vm_id, exc)
+    final = Path(str(job.params.get("path") or dest))
+    for path in (disks.partial_of(dest), dest, disks.partial_of(final), final):
+        path.unlink(missing_ok=True)
+
+
+def _revert(runtime: ComputeRuntime, job: Job, source: Path) -> DomainStatus:
+    """Put the disk back to the standalone copy ``source``: the VM is stopped (ACPI,
+    forced after the timeout), its disk replaced by the copy's content (an atomic
+    rename), and it is started again if it was running. Doing it twice is harmless."""
+    hv = _hv(runtime, job)
+    if not source.exists():
+        raise NotFound("the copy's file is gone; it cannot be restored")
+    if hv.status(job.uuid).power_state.is_active:
+        hv.shutdown(job.uuid, runtime.compute.stop_timeout_s)
+    disks.restore_overlay(
+        source,
+        job.image.base,
+        job.files.disk,
+        base_format=job.image.disk_format,
+        size_gib=job.disk_gib,
+    )
+    if job.params.get("was") == "running":
+        return start(runtime, job)
+    return hv.status(job.uuid)
+
+
+def snapshot_restore(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Put the disk back to a snapshot (002 §3)."""
+    return _revert(runtime, job, job.files.snapshot(str(job.params["snapshot_id"])))
+
+
+def restore(runtime: ComputeRuntime, job: Job) -> DomainStatus:
+    """Put the disk back to a backup (000 §5: its last or an earlier one)."""
+    return _revert(runtime, job, Path(str(job.params["path"])))
+
+
 WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
     "create": create,
     "start": start,
@@ -254,4 +376,9 @@ WORK: dict[str, Callable[[ComputeRuntime, Job], DomainStatus | None]] = {
     "delete": delete,
     "suspend": suspend,
     "resume": resume,
+    "snapshot": snapshot,
+    "snapshot_restore": snapshot_restore,
+    "backup": backup,
+    "restore": restore,
+    "export": export,
 }

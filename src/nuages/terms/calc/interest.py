@@ -21,15 +21,18 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class LegalRate:
-    """The legal interest rate (yearly %) in force over ``[valid_from, valid_to)``.
+    """The legal interest rate (yearly %) of one ``series`` in force over
+    ``[valid_from, valid_to)``.
 
-    The French rate is published each half-year; staff enter it with its validity
-    period (SPEC §17 "Legal interest rate").
+    Legal rates are published per country (SPEC §17 "Legal interest rate"): France each
+    half-year, Belgium each year. ``series`` is that country ("FR", "BE"); staff enter
+    each rate with its validity period.
     """
 
     valid_from: dt.date
     valid_to: dt.date
     rate_pct: Decimal
+    series: str = "FR"
 
     def __post_init__(self) -> None:
         if self.valid_to <= self.valid_from:
@@ -47,16 +50,27 @@ class InterestResult:
     annual_rate_pct: Decimal
     days: int
     months: int
+    # 000 §13.1: the legal rate the multiple was applied to (its series and period).
+    legal_rate: LegalRate | None = None
 
 
-def legal_rate_on(day: dt.date, rates: Sequence[LegalRate]) -> Decimal:
-    """The legal rate in force on ``day``; ``LookupError`` if none covers it."""
-    matching = [r for r in rates if r.valid_from <= day < r.valid_to]
+def legal_rate_in_force(
+    day: dt.date, rates: Sequence[LegalRate], series: str | None = None
+) -> LegalRate:
+    """The legal rate of ``series`` (any series when None) in force on ``day``;
+    ``LookupError`` if none covers it, ``ValueError`` if two entered rates disagree."""
+    matching = [r for r in rates if r.valid_from <= day < r.valid_to and series in (None, r.series)]
+    label = f" of series {series}" if series else ""
     if not matching:
-        raise LookupError(f"no legal interest rate entered for {day.isoformat()}")
+        raise LookupError(f"no legal interest rate{label} entered for {day.isoformat()}")
     if len({r.rate_pct for r in matching}) > 1:
-        raise ValueError(f"conflicting legal interest rates entered for {day.isoformat()}")
-    return matching[0].rate_pct
+        raise ValueError(f"conflicting legal interest rates{label} entered for {day.isoformat()}")
+    return matching[0]
+
+
+def legal_rate_on(day: dt.date, rates: Sequence[LegalRate], series: str | None = None) -> Decimal:
+    """The legal rate in force on ``day``; ``LookupError`` if none covers it."""
+    return legal_rate_in_force(day, rates, series).rate_pct
 
 
 def _days_in_year(year: int) -> int:
@@ -92,8 +106,12 @@ def late_interest_000(
     legal_rates: Sequence[LegalRate],
     *,
     multiplier: Decimal = Decimal(3),
+    series: str | None = None,
 ) -> InterestResult:
     """000 §13.1: three times the legal rate, due from the day after the due date.
+
+    ``series`` is the country whose legal rate applies: the contract's law (SPEC §17:
+    000 is a Belgian-law contract citing the French commercial code, so Belgium's).
 
     "le taux d'intérêt des pénalités de retard exigibles le jour suivant la date de
     règlement … est fixé à trois fois le taux d'intérêt légal". The rate is the one in
@@ -103,11 +121,12 @@ def late_interest_000(
     """
     if principal < 0:
         raise ValueError("a late sum is never negative")
-    rate = legal_rate_on(due_on, legal_rates) * multiplier
+    legal = legal_rate_in_force(due_on, legal_rates, series)
+    rate = legal.rate_pct * multiplier
     days = max(0, (paid_on - due_on).days)
     one_day = dt.timedelta(days=1)
     unrounded = actual_365_366(principal, rate, due_on + one_day, due_on + one_day * (days + 1))
-    return InterestResult(round_cents(unrounded), unrounded, rate, days, 0)
+    return InterestResult(round_cents(unrounded), unrounded, rate, days, 0, legal)
 
 
 def started_months(due_on: dt.date, paid_on: dt.date) -> int:

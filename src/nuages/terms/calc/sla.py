@@ -1,17 +1,24 @@
 """Monthly availability, SLA credits and their caps (002 §6, 000 §5, 000 §7).
 
-The measure follows 002 §6 as read by SPEC §17: the denominator is every real minute of
-the calendar month in the contract's zone; the numerator counts only unavailability
-inside the coverage window, outside planned maintenance, and not excusable, with
-overlapping outages merged so that no minute is counted twice.
+The measure follows 002 §6 as read by SPEC §17 (revised 2026-12): the objective is a
+share "du temps, pendant la période de couverture", so the denominator is the month's
+**coverage minutes** (the coverage window's minutes in the contract's zone, minus public
+holidays when the window excludes them, minus planned maintenance): November 2026 in
+France has 20 working days × 600 = 12,000. A policy may still state ``month_minutes``
+(every real minute of the month: 44,700 in October 2026 in Paris); the terms file says
+which. The numerator counts only unavailability inside the coverage window, outside
+planned maintenance, and not excusable, with overlapping outages merged so that no minute
+is counted twice; an outage the client notified before the platform detected it counts
+from the notice (002 §6 "Notification de Défaillance", ``with_failure_notices``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
+from typing import Literal
 
 from nuages.kernel.calendar import (
     ContractCalendar,
@@ -29,6 +36,8 @@ from nuages.kernel.money import CENT, round_cents
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 
+Denominator = Literal["coverage_minutes", "month_minutes"]
+
 
 @dataclass(frozen=True)
 class Outage:
@@ -42,6 +51,8 @@ class Outage:
     end: dt.datetime
     cause: str | None = None
     excusable: bool = False
+    # The service (VM) that failed; a failure notice applies to its own service only.
+    service: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", ensure_aware(self.start))
@@ -100,6 +111,8 @@ class SlaPolicy:
 
     ``minimum_outage``: outages shorter than this do not count. ``month_cap_pct``: the
     most a single month's credit may be, as a percent of the monthly amount.
+    ``denominator``: what availability is a share of (002 §6, SPEC §17): the month's
+    coverage minutes (the client-favourable reading, the default) or all its minutes.
     """
 
     coverage: CoverageWindow
@@ -107,6 +120,7 @@ class SlaPolicy:
     minimum_outage: dt.timedelta = dt.timedelta(0)
     excusable_causes: frozenset[str] = frozenset()
     month_cap_pct: Decimal | None = None
+    denominator: Denominator = "coverage_minutes"
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,11 @@ class SlaMonth:
     year: int
     month: int
     minutes_in_month: int
+    # The coverage window's minutes of the month minus planned maintenance (002 §6).
+    coverage_minutes: Decimal
+    # Which of the two availability was computed over, and its value.
+    denominator: Denominator
+    denominator_minutes: Decimal
     unavailable_minutes: Decimal
     availability_pct: Decimal
     credit_rate_pct: Decimal
@@ -154,17 +173,85 @@ def counted_unavailability(
     return subtract_intervals(covered, [*maintenance, *penalty_suspended])
 
 
-def availability_pct(minutes_in_month: int, unavailable_minutes: Decimal) -> Decimal:
-    """002 §6: (minutes in month − unavailable minutes) / minutes in month × 100.
+def availability_pct(minutes_in_month: int | Decimal, unavailable_minutes: Decimal) -> Decimal:
+    """002 §6: (denominator − unavailable minutes) / denominator × 100.
 
-    Not rounded: a tier boundary is compared against the exact figure.
+    The denominator is the month's coverage minutes or all its minutes (``SlaPolicy.
+    denominator``). Not rounded: a tier boundary is compared against the exact figure.
+    A month with no coverage at all (every covered minute under planned maintenance)
+    had nothing to miss: 100 %.
     """
-    if minutes_in_month <= 0:
+    if minutes_in_month < 0:
         raise ValueError("a month has minutes")
     if not ZERO <= unavailable_minutes <= minutes_in_month:
         raise ValueError(f"unavailable minutes out of range: {unavailable_minutes}")
+    if minutes_in_month == 0:
+        return HUNDRED
     total = Decimal(minutes_in_month)
     return (total - unavailable_minutes) / total * HUNDRED
+
+
+def coverage_minutes(
+    calendar: ContractCalendar,
+    year: int,
+    month: int,
+    window: CoverageWindow,
+    *,
+    maintenance: Sequence[Interval] = (),
+) -> Decimal:
+    """002 §6: the month's minutes inside the coverage window, minus planned maintenance.
+
+    Mon–Fri 08:00–18:00 is 10 real hours a day whatever the DST change, so November 2026
+    in France (21 weekdays, Wed 11 November a holiday) has 20 × 600 = 12,000.
+    """
+    start, end = calendar.month_bounds(year, month)
+    covered = calendar.covered_intervals(window, start, end)
+    return interval_minutes(subtract_intervals(covered, clip_intervals(maintenance, start, end)))
+
+
+@dataclass(frozen=True)
+class FailureNotice:
+    """The client's "Notification de Défaillance" (002 §6) of ``service`` at ``at``."""
+
+    service: str
+    at: dt.datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", ensure_aware(self.at))
+
+
+def with_failure_notices(
+    outages: Sequence[Outage], notices: Sequence[FailureNotice]
+) -> list[Outage]:
+    """002 §6: unavailability counts from the earlier of its detection and the notice.
+
+    A notice of a service applies to that service's first outage that ends after the
+    notice, provided the notice came after the end of the service's previous outage (a
+    notice never reaches back over a span the service was seen working). Such an outage
+    starts at the notice when the notice is earlier; an outage already running at the
+    notice is unchanged. Outages without a service are left as they are.
+    """
+    by_service: dict[str, list[int]] = {}
+    for i, outage in enumerate(outages):
+        if outage.service is not None:
+            by_service.setdefault(outage.service, []).append(i)
+    result = list(outages)
+    for service, indexes in by_service.items():
+        ordered = sorted(indexes, key=lambda i: outages[i].start)
+        previous_end: dt.datetime | None = None
+        for i in ordered:
+            outage = outages[i]
+            noticed = [
+                n.at
+                for n in notices
+                if n.service == service
+                and n.at < outage.start
+                and (previous_end is None or n.at >= previous_end)
+            ]
+            if noticed:
+                result[i] = replace(outage, start=min(noticed))
+            previous_end = outage.end if previous_end is None else max(previous_end, outage.end)
+    return result
 
 
 def credit_rate(availability: Decimal, tiers: Sequence[CreditTier]) -> Decimal:
@@ -201,9 +288,11 @@ def month_report(
 ) -> SlaMonth:
     """Availability and credit of one calendar month (002 §6, SPEC §17).
 
-    The credit is ``rate`` % of ``monthly_amount`` (002 §6 "montant mensuel facturé"),
-    limited by ``policy.month_cap_pct`` and rounded to the cent. The rolling 30-day cap
-    and the 000 §5 penalty cap depend on other months and invoices: apply
+    Availability is a share of ``policy.denominator``: the coverage minutes (minus
+    ``maintenance``) or every minute of the month. The credit is ``rate`` % of
+    ``monthly_amount`` (002 §6 "montant mensuel facturé"), limited by
+    ``policy.month_cap_pct`` and rounded to the cent. The rolling 30-day cap and the
+    000 §5 penalty cap depend on other months and invoices: apply
     ``rolling_cap_allowance`` and ``penalty_cap`` to the result.
     """
     if monthly_amount < 0:
@@ -219,14 +308,19 @@ def month_report(
         penalty_suspended=penalty_suspended,
     )
     minutes = calendar.minutes_in_month(year, month)
+    covered = coverage_minutes(calendar, year, month, policy.coverage, maintenance=maintenance)
+    over = covered if policy.denominator == "coverage_minutes" else Decimal(minutes)
     unavailable = interval_minutes(counted)
-    availability = availability_pct(minutes, unavailable)
+    availability = availability_pct(over, unavailable)
     rate = credit_rate(availability, policy.tiers)
     before_cap = monthly_amount * rate / HUNDRED
     return SlaMonth(
         year=year,
         month=month,
         minutes_in_month=minutes,
+        coverage_minutes=covered,
+        denominator=policy.denominator,
+        denominator_minutes=over,
         unavailable_minutes=unavailable,
         availability_pct=availability,
         credit_rate_pct=rate,
@@ -256,9 +350,11 @@ def rolling_cap_allowance(
     """How much of ``proposed`` may be issued on ``issued_on`` under a rolling cap.
 
     002 §6: credits issued over any period of 30 consecutive calendar days are capped at
-    20 % of the monthly fees of the failing service. Every window of ``window_days`` days
-    that contains ``issued_on`` is checked against all ``previous`` credits (earlier or,
-    if back-dated, later ones), and the new credit is cut to fit the fullest window.
+    20 % of the monthly fees of the failing service: ``monthly_fee`` is that service's
+    fee (not the whole contract's) and ``previous`` that service's credits. Every window
+    of ``window_days`` days that contains ``issued_on`` is checked against all
+    ``previous`` credits (earlier or, if back-dated, later ones), and the new credit is
+    cut to fit the fullest window.
     Never negative; rounded to the cent.
     """
     if proposed < 0 or monthly_fee < 0:

@@ -137,6 +137,30 @@ def with_resources(xml: str, vcpus: int, memory_mib: int) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def backup_xml(domain_xml: str, disk: Path, target: Path) -> str:
+    """A push-mode ``<domainbackup>`` copying the domain's disk whose source is ``disk``
+    into the existing qcow2 ``target``; every other disk (the seed CD-ROM) is left out."""
+    root = ET.fromstring(domain_xml)  # noqa: S314 - the XML comes from libvirt
+    backup = ET.Element("domainbackup", mode="push")
+    listed = ET.SubElement(backup, "disks")
+    found = False
+    for el in root.iterfind("devices/disk"):
+        dev = el.find("target")
+        source = el.find("source")
+        if dev is None or dev.get("dev") is None:
+            continue
+        if source is not None and source.get("file") == str(disk) and el.get("device") == "disk":
+            found = True
+            item = ET.SubElement(listed, "disk", name=dev.get("dev", ""), backup="yes", type="file")
+            ET.SubElement(item, "target", file=str(target))
+            ET.SubElement(item, "driver", type="qcow2")
+        else:
+            ET.SubElement(listed, "disk", name=dev.get("dev", ""), backup="no")
+    if not found:
+        raise ValueError(f"the domain has no disk {disk}")
+    return ET.tostring(backup, encoding="unicode")
+
+
 def _disk(devices: ET.Element, path: Path, disk_format: str) -> None:
     disk = ET.SubElement(devices, "disk", type="file", device="disk")
     ET.SubElement(disk, "driver", name="qemu", type=disk_format, discard="unmap")

@@ -1,0 +1,78 @@
+"""One example per command, shown at the end of its ``--help`` (issue #19).
+
+Kept in one table so every slice's commands get one without reshaping their
+docstrings; a command whose docstring already has "Example:" keeps its own.
+tests/foundation/test_cli_convention.py fails for a command that has neither.
+"""
+
+from __future__ import annotations
+
+EXAMPLES: dict[str, str] = {
+    "admin create": "nuages admin create ops@example.be",
+    "admin set-email": "nuages admin set-email admin@localhost ops@example.be",
+    "client create": (
+        "nuages client create --name 'Acme SRL' --country BE --email billing@acme.be "
+        "--address 'Rue Neuve 1' --postcode 1000 --city Bruxelles --vat BE0123456749"
+    ),
+    "billing meter": "nuages billing meter --now 2026-11-02T14:00:00Z",
+    "billing import-statement": "nuages billing import-statement camt053-2026-11-02.xml",
+    "billing sepa-batch": (
+        "nuages billing sepa-batch --out pain008.xml --collection-date 2026-11-10"
+    ),
+    "billing settle-debit": "nuages billing settle-debit NUAGES-E2E-0001",
+    "billing balance": "nuages billing balance CONTRACT_ID --json",
+    "billing entries": "nuages billing entries CONTRACT_ID --kind topup --per-page 20",
+    "billing topup": "nuages billing topup CONTRACT_ID 100.00 BANKREF-2026-0042",
+    "billing adjust": (
+        "nuages billing adjust CONTRACT_ID credit 5.00 --reason 'goodwill, ticket 812'"
+    ),
+    "billing usage": "nuages billing usage CONTRACT_ID --since 2026-11-01T00:00:00Z",
+    "billing mandates": "nuages billing mandates CONTRACT_ID",
+    "billing extensions": "nuages billing extensions CONTRACT_ID",
+    "billing verify": "nuages billing verify",
+    "compute reconcile": "nuages compute reconcile --json",
+    "compute recover": "nuages compute recover",
+    "compute snapshots": "nuages compute snapshots --vm VM_ID --json",
+    "compute expire-snapshots": "nuages compute expire-snapshots",
+    "backup targets add": "nuages backup targets add bx2 --site brussels-2 --path /srv/backups",
+    "backup targets list": "nuages backup targets list --json",
+    "backup run": "nuages backup run --vm VM_ID",
+    "contract hold list": "nuages contract hold list CONTRACT_ID --json",
+    "contract hold place": (
+        "nuages contract hold place CONTRACT_ID --ground non_payment --reason 'invoice unpaid'"
+    ),
+    "contract hold lift": "nuages contract hold lift CONTRACT_ID HOLD_ID --reason 'paid'",
+    "history verify": "nuages history verify",
+    "host add": "nuages host add qemu:///system --all-sites",
+    "host list": "nuages host list --json",
+    "host set": "nuages host set kvm1 --cpu-ratio 4 --add-site bru-1",
+    "host drain": "nuages host drain kvm1",
+    "host disable": "nuages host disable kvm1",
+    "host enable": "nuages host enable kvm1",
+    "host remove": "nuages host remove kvm1",
+    "image build-tiny": "nuages image build-tiny",
+    "image import": "nuages image import debian-12-genericcloud-amd64.qcow2 --os debian-12",
+    "image list": "nuages image list",
+    "index set": "nuages index set syntec 2026-08 296.4",
+    "index list": "nuages index list syntec",
+    "invoicing legal-rate": "nuages invoicing legal-rate 2026-07-01 2027-01-01 6.65 --series FR",
+    "invoicing run": "nuages invoicing run --on 2026-12-01 --dry-run",
+    "invoicing dunning": "nuages invoicing dunning --on 2026-12-15",
+    "invoicing pdf": "nuages invoicing pdf F-2026-000001 F-2026-000001.pdf",
+    "offers check": "nuages offers check offers/*.toml",
+    "offers list": "nuages offers list --json",
+    "sellers check": "nuages sellers check",
+    "terms sla": (
+        "nuages terms sla cloudbizz --month 2026-10 "
+        "--outage 2026-10-05T09:30/2026-10-05T11:00 --monthly-amount 120"
+    ),
+    "terms deadline": "nuages terms deadline cloudbizz --event invoice_issued --at 2026-10-05",
+    "terms revise": "nuages terms revise cloudbizz --price 100 --index syntec=280.2:291.5",
+    "terms interest": (
+        "nuages terms interest cloudbizz --amount 1200 --due 2026-03-31 --paid 2026-05-15"
+    ),
+    "doctor": "nuages doctor --json",
+    "up": "nuages up",
+    "serve": "nuages serve --host 0.0.0.0 --port 8700",
+    "worker": "nuages worker --workers 4",
+}

@@ -1,0 +1,458 @@
+"""VM backups (002 §3.5: daily, outside working hours, 7 or 31 rolling days, in another
+data centre than the VM, the volume per VM shown; 001 §2.2: 7 calendar days then
+destroyed; 000 §5: restore to the last or an earlier backup on request).
+
+- **Targets**: a directory of one site (``nuages backup targets add``). A VM's backups go
+  only to a target whose site the VM's host does not serve; where none exists nuages
+  refuses to plan or take a backup and says so.
+- **Plan**: per VM, one of its offer's backup options (``[[catalogue.options]]`` of kind
+  ``backup``: its ``retention_days``); the offer's ``[backups] available`` must be true.
+- **Schedule**: ``run_due`` (a job every 15 min) asks for one backup a day per planned
+  VM, inside the window (``[backups] window``): outside working hours, i.e. from 18:00
+  to 08:00 the next morning in the contract's time zone (002 §6 business hours 08–18),
+  or the whole day for ``any_time``. Each VM has its own start time in the window (a
+  hash of its id over the first 80 % of it) so not every VM starts at once.
+- **Copy**: the snapshots' point-in-time copy (libvirt's backup API while the VM runs,
+  ``qemu-img convert`` when stopped), written under a hidden name, checked with
+  ``qemu-img check``, hashed (SHA-256), then renamed; a copy killed half-way is never
+  counted (crash recovery drops it) and the next run takes a new one. Full copies only:
+  incremental backups (libvirt checkpoints) are not done yet.
+- **Retention**: ``expire`` deletes a backup once its option's retention, counted in
+  calendar days in the contract's calendar, is over.
+- **Restore**: an operation like the others: stop, disk rewritten from the backup,
+  start again if it was running; the original state stays ``/reinstall``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Scope
+from nuages.compute import schemas
+from nuages.compute.models import (
+    BackupTarget,
+    Host,
+    Operation,
+    Vm,
+    VmBackup,
+    VmBackupPlan,
+)
+from nuages.compute.runtime import ComputeRuntime
+from nuages.compute.services import access, vms
+from nuages.compute.services.work import Job
+from nuages.compute.states import Action, VmState, check_action
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.history import service as history
+from nuages.history.service import Actor
+from nuages.kernel.calendar import Unit
+from nuages.kernel.clock import utc_now
+from nuages.kernel.db import Database, after_commit
+from nuages.kernel.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
+from nuages.terms.apply import calendar_for
+from nuages.terms.schema import Offer
+
+CREATING, READY, FAILED, DELETED = "creating", "ready", "failed", "deleted"
+LIVE = (CREATING, READY)
+# 002 §6: working hours 08:00-18:00; backups run outside them.
+WORK_START, WORK_END = dt.time(8), dt.time(18)
+# Start times are spread over this share of the window, leaving the rest for the copies.
+SPREAD = 0.8
+
+
+# ---------------------------------------------------------------- targets (staff)
+
+
+def _staff(actor: Principal) -> None:
+    actor.require(Scope.ADMIN)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff manage backup targets")
+
+
+def add_target(
+    session: Session, actor: Principal, *, name: str, site: str, path: Path
+) -> BackupTarget:
+    """Register a backup target: a directory of ``site`` (created if missing)."""
+    _staff(actor)
+    if not path.is_absolute():
+        raise ValidationFailed(f"path: {path} must be absolute")
+    if session.execute(select(BackupTarget.id).where(BackupTarget.name == name)).first():
+        raise AlreadyExists(f"a backup target named {name} exists")
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o711)  # QEMU's user writes live copies below it; nobody lists it
+    target = BackupTarget(name=name, site=site, path=str(path))
+    session.add(target)
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="backup_target",
+        object_id=target.id,
+        action="backup_target.add",
+        params={"name": name, "site": site, "path": str(path)},
+    )
+    return target
+
+
+def list_targets(session: Session, actor: Principal) -> list[BackupTarget]:
+    """Every backup target, by site and name."""
+    _staff(actor)
+    stmt = select(BackupTarget).order_by(BackupTarget.site, BackupTarget.name)
+    return list(session.execute(stmt).scalars())
+
+
+def vm_sites(session: Session, vm: Vm) -> list[str]:
+    """The sites of the VM's host (a host may serve several: all of them are "the VM's
+    site" for the 002 §3.5 rule)."""
+    host = session.get(Host, vm.host_id) if vm.host_id else None
+    return host.site_ids if host is not None else []
+
+
+def target_for(session: Session, vm: Vm) -> BackupTarget:
+    """The target a VM's backups go to: the first (by name) on a site its host does
+    not serve; ``Conflict`` saying so when there is none (002 §3.5)."""
+    sites = vm_sites(session, vm)
+    stmt = select(BackupTarget).order_by(BackupTarget.name)
+    if sites:
+        stmt = stmt.where(BackupTarget.site.not_in(sites))
+    found = session.execute(stmt).scalars().first()
+    if found is None:
+        raise Conflict(
+            f"no backup target outside site(s) {', '.join(sites) or '-'}: backups are kept "
+            "in another data centre than the VM (002 §3.5); an operator adds one with "
+            "`nuages backup targets add`"
+        )
+    return found
+
+
+# ---------------------------------------------------------------- plans
+
+
+def _offer(session: Session, registry: OfferRegistry, vm: Vm) -> Offer:
+    contract = session.get(Contract, vm.contract_id)
+    if contract is None:  # pragma: no cover - foreign key
+        raise NotFound("no such contract")
+    return registry.for_contract(session, contract)
+
+
+def set_plan(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    vm_id: str,
+    data: schemas.BackupPlanSet,
+) -> VmBackupPlan:
+    """Back the VM up under one of its offer's backup options (002 §3.5: on request).
+    Refused: an offer without backups (403), an option that is not one of its backup
+    options (422), no target on another site (409). Replaces an earlier plan."""
+    vm = access.load_vm(session, actor, vm_id, write=True)
+    if vm.vm_state == VmState.DELETED.value:
+        raise InvalidTransition("the VM is deleted")
+    offer = _offer(session, registry, vm)
+    if not offer.backups.available:
+        raise Forbidden(f"offer {offer.id} includes no backups ({offer.backups.clause or '-'})")
+    options = {o.id: o for o in offer.catalogue.options if o.kind.value == "backup"}
+    option = options.get(data.option)
+    if option is None or option.retention_days is None:
+        known = ", ".join(options) or "none"
+        raise ValidationFailed(
+            f"option: {data.option!r} is not a backup option of {offer.id} ({known})"
+        )
+    target_for(session, vm)
+    plan = session.execute(
+        select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
+    ).scalar_one_or_none()
+    if plan is None:
+        plan = VmBackupPlan(
+            vm_id=vm.id,
+            client_id=vm.client_id,
+            option_id=option.id,
+            retention_days=option.retention_days,
+        )
+        session.add(plan)
+    else:
+        plan.option_id, plan.retention_days = option.id, option.retention_days
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="vm",
+        object_id=vm.id,
+        action="vm.backup_plan",
+        params={"option": option.id, "retention_days": option.retention_days},
+        client_id=vm.client_id,
+    )
+    return plan
+
+
+# ---------------------------------------------------------------- backups
+
+
+def expiry(offer: Offer, taken_at: dt.datetime, retention_days: int) -> dt.datetime:
+    """When a backup is destroyed: ``retention_days`` calendar days after the day it
+    was taken, in the contract's calendar (001 §2.2 "7 calendar days then destroyed";
+    002 §3.5 "7 or 31 rolling days": the day taken does not count)."""
+    return calendar_for(offer).add(taken_at, retention_days, Unit.CALENDAR_DAYS)
+
+
+def take_backup(
+    session: Session,
+    actor: Principal,
+    runtime: ComputeRuntime,
+    registry: OfferRegistry,
+    vm_id: str,
+    *,
+    scheduled: bool = False,
+) -> tuple[VmBackup, Vm, Operation]:
+    """Ask for a backup of a planned VM now; answered with the operation to poll."""
+    vm = access.load_vm(session, actor, vm_id, write=True)
+    check_action(Action.BACKUP, vm.vm_state, vm.task_state, staff=actor.is_staff)
+    plan = session.execute(
+        select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
+    ).scalar_one_or_none()
+    if plan is None:
+        raise InvalidTransition("the VM has no backup plan; choose a backup option first")
+    target = target_for(session, vm)
+    offer = _offer(session, registry, vm)
+    now = utc_now()
+    backup_id = str(uuid.uuid4())
+    path = Path(target.path) / vm.client_id / vm.id / f"{backup_id}.qcow2"
+    backup = VmBackup(
+        id=backup_id,
+        vm_id=vm.id,
+        client_id=vm.client_id,
+        target_id=target.id,
+        path=str(path),
+        state=CREATING,
+        scheduled=scheduled,
+        created_at=now,
+        expires_at=expiry(offer, now, plan.retention_days),
+    )
+    session.add(backup)
+    session.flush()
+    params = {
+        "backup_id": backup.id,
+        "path": str(path),
+        "root": target.path,
+        "target": target.name,
+        "site": target.site,
+    }
+    vm, operation = vms.request(session, actor, runtime, vm.id, Action.BACKUP, params, vm=vm)
+    backup.operation_id = operation.id
+    return backup, vm, operation
+
+
+@dataclass
+class Listing:
+    """A VM's backups and the volume they take (002 §3.5: shown per VM)."""
+
+    items: list[VmBackup] = field(default_factory=list)
+    volume_bytes: int = 0
+
+
+def list_backups(session: Session, actor: Principal, vm_id: str) -> Listing:
+    """The VM's backups being taken or kept, newest first, and their volume."""
+    vm = access.load_vm(session, actor, vm_id)
+    items = list(
+        session.execute(
+            select(VmBackup)
+            .where(VmBackup.vm_id == vm.id, VmBackup.state.in_(LIVE))
+            .order_by(VmBackup.created_at.desc(), VmBackup.id)
+        ).scalars()
+    )
+    return Listing(items, sum(b.size_bytes or 0 for b in items))
+
+
+def contract_volume(session: Session, contract_id: str) -> int:
+    """Bytes the ready backups of a contract's VMs take (002 §3.5)."""
+    total = session.execute(
+        select(func.coalesce(func.sum(VmBackup.size_bytes), 0))
+        .select_from(VmBackup)
+        .join(Vm, Vm.id == VmBackup.vm_id)
+        .where(Vm.contract_id == contract_id, VmBackup.state == READY)
+    ).scalar_one()
+    return int(total or 0)
+
+
+def restore_backup(
+    session: Session, actor: Principal, runtime: ComputeRuntime, vm_id: str, backup_id: str
+) -> tuple[VmBackup, Vm, Operation]:
+    """Put the VM's disk back to one of its backups (000 §5); another VM's backup is 404."""
+    vm = access.load_vm(session, actor, vm_id, write=True)
+    backup = session.get(VmBackup, backup_id)
+    if backup is None or backup.vm_id != vm.id or backup.state not in LIVE:
+        raise NotFound("no such backup of this VM")
+    if backup.state != READY:
+        raise InvalidTransition("the backup is still being taken")
+    params = {"backup_id": backup.id, "path": backup.path}
+    vm, operation = vms.request(session, actor, runtime, vm.id, Action.RESTORE, params, vm=vm)
+    return backup, vm, operation
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def window_of(offer: Offer, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The backup window holding or following ``at`` (UTC bounds): 18:00 → 08:00 local
+    outside working hours (002 §3.5, §6), or the local day for ``any_time``."""
+    tz = ZoneInfo(calendar_for(offer).tz_name)
+    local = at.astimezone(tz)
+    if offer.backups.window == "any_time":
+        start = dt.datetime.combine(local.date(), dt.time(0), tz)
+        return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
+    day = local.date() if local.time() >= WORK_END else local.date() - dt.timedelta(days=1)
+    start = dt.datetime.combine(day, WORK_END, tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), WORK_START, tz)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def slot_of(vm_id: str, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+    """The VM's own start time in a window: the same place every night, spread by a
+    hash of its id over the first ``SPREAD`` of the window."""
+    span = (end - start).total_seconds() * SPREAD
+    fraction = int(hashlib.sha256(vm_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return start + dt.timedelta(seconds=int(span * fraction))
+
+
+@dataclass
+class RunReport:
+    """What one scheduling pass did."""
+
+    requested: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def run_due(
+    database: Database,
+    runtime: ComputeRuntime,
+    registry: OfferRegistry,
+    actor: Principal,
+    *,
+    vm_id: str | None = None,
+) -> RunReport:
+    """Ask for the backups due now: one per planned VM per window, from its slot on
+    (``vm_id``: that VM now, whatever the window). A VM busy or without a target of
+    another site is left for the next pass, with the reason in the report."""
+    report = RunReport()
+    now = utc_now()
+    with database.unit() as session:
+        stmt = select(VmBackupPlan.vm_id).order_by(VmBackupPlan.created_at)
+        if vm_id is not None:
+            stmt = stmt.where(VmBackupPlan.vm_id == vm_id)
+        planned = list(session.execute(stmt).scalars())
+    if vm_id is not None and not planned:
+        report.refused[vm_id] = "the VM has no backup plan"
+    for planned_id in planned:
+        try:
+            with database.unit() as session:
+                vm = session.get(Vm, planned_id)
+                if vm is None or vm.vm_state not in (VmState.RUNNING.value, VmState.STOPPED.value):
+                    continue
+                if vm_id is None and not _due(session, registry, vm, now):
+                    continue
+                backup, _vm, _op = take_backup(
+                    session, actor, runtime, registry, vm.id, scheduled=vm_id is None
+                )
+                report.requested.append(backup.id)
+        except (Conflict, NotFound, Forbidden) as exc:
+            report.refused[planned_id] = exc.detail
+    return report
+
+
+def _due(session: Session, registry: OfferRegistry, vm: Vm, now: dt.datetime) -> bool:
+    offer = _offer(session, registry, vm)
+    start, end = window_of(offer, now)
+    if not (slot_of(vm.id, start, end) <= now < end):
+        return False
+    since = start - dt.timedelta(days=6) if offer.backups.frequency == "weekly" else start
+    taken = session.execute(
+        select(VmBackup.id).where(
+            VmBackup.vm_id == vm.id,
+            VmBackup.scheduled.is_(True),
+            VmBackup.state.in_(LIVE),
+            VmBackup.created_at >= since,
+        )
+    ).first()
+    return taken is None
+
+
+def expire(database: Database, runtime: ComputeRuntime) -> list[str]:
+    """Destroy every ready backup whose retention is over (001 §2.2, 002 §3.5); a VM
+    with an operation in flight keeps them until the next pass. Returns the ids."""
+    now = utc_now()
+    with database.unit() as session:
+        due = list(
+            session.execute(
+                select(VmBackup.id)
+                .where(VmBackup.state == READY, VmBackup.expires_at <= now)
+                .order_by(VmBackup.expires_at)
+            ).scalars()
+        )
+    removed: list[str] = []
+    who = Actor.system("backup retention")
+    for backup_id in due:
+        with database.unit() as session:
+            backup = session.get(VmBackup, backup_id)
+            vm = session.get(Vm, backup.vm_id) if backup else None
+            if backup is None or vm is None or vm.task_state is not None:
+                continue
+            done = session.execute(
+                update(VmBackup)
+                .where(VmBackup.id == backup.id, VmBackup.state == READY)
+                .values(state=DELETED, deleted_at=now, deleted_reason="expired")
+                .execution_options(synchronize_session=False)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            history.record(
+                session,
+                who,
+                object_type="vm",
+                object_id=vm.id,
+                action="vm.backup_delete",
+                params={"backup_id": backup.id, "reason": "expired"},
+                client_id=vm.client_id,
+            )
+            path = Path(backup.path)
+            after_commit(session, lambda p=path: p.unlink(missing_ok=True))  # type: ignore[misc]
+            removed.append(backup_id)
+    return removed
+
+
+def on_success(session: Session, job: Job) -> None:
+    """A backup operation succeeded: the backup is ready, with size and checksum."""
+    if job.kind == Action.BACKUP.value:
+        _settle_row(session, job, READY, job.extra)
+
+
+def on_failure(session: Session, job: Job) -> None:
+    """A backup operation failed or was interrupted: nothing of it counts."""
+    if job.kind == Action.BACKUP.value:
+        _settle_row(session, job, FAILED, {})
+
+
+def _settle_row(session: Session, job: Job, state: str, values: dict[str, Any]) -> None:
+    columns = {k: values[k] for k in ("size_bytes", "virtual_bytes", "sha256") if k in values}
+    session.execute(
+        update(VmBackup)
+        .where(VmBackup.id == str(job.params["backup_id"]), VmBackup.state == CREATING)
+        .values(state=state, **columns)
+        .execution_options(synchronize_session=False)
+    )
