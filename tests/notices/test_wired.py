@@ -114,8 +114,8 @@ def test_003_s14_5_reminder_emailed_to_billing_contact_then_payment_receipt(
     contract = billing.contract("cloudbizz", client, utc(2025, 12, 31, 23))
     billing.line(contract, "desktop-std", dt.date(2026, 1, 1), quantity=D(5))
     run_at(database, offers, utc(2026, 1, 1, 8))
-    _dun(database, offers, dt.date(2026, 1, 17))
-    _dun(database, offers, dt.date(2026, 1, 17))
+    _dun(database, offers, dt.date(2026, 1, 18))  # due 17 January (001 §4.1)
+    _dun(database, offers, dt.date(2026, 1, 18))
     with database.unit() as session:
         kinds = list(
             session.execute(

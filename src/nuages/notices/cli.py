@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import typer
 
+import nuages.models  # noqa: F401 - every table, for the foreign keys of a fresh process
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.kernel.db import Database
@@ -58,7 +59,10 @@ def list_cmd(
     limit: int = typer.Option(50, min=1, max=1000),
     as_json: bool = JSON,
 ) -> None:
-    """The newest notices, with their delivery state and last error."""
+    """The newest notices, with their delivery state and last error.
+
+    Example: nuages notices list --state failed --json
+    """
     if state is not None and state not in service.ALL_STATES:
         _fail(f"--state must be one of {', '.join(service.ALL_STATES)}", 2, as_json)
     with _database().unit() as session:
@@ -77,7 +81,10 @@ def list_cmd(
 
 @notices_app.command("show")
 def show(notice_id: str, as_json: bool = JSON) -> None:
-    """One notice: body, recipients and every delivery attempt."""
+    """One notice: body, recipients and every delivery attempt.
+
+    Example: nuages notices show NOTICE_ID
+    """
     try:
         with _database().unit() as session:
             notice = service.get_notice(session, CLI, notice_id)
@@ -106,7 +113,10 @@ def show(notice_id: str, as_json: bool = JSON) -> None:
 
 @notices_app.command("retry")
 def retry(notice_id: str, as_json: bool = JSON) -> None:
-    """Put a failed notice back in the outbox (refused when a server accepted it)."""
+    """Put a failed notice back in the outbox (refused when a server accepted it).
+
+    Example: nuages notices retry NOTICE_ID --json
+    """
     try:
         with _database().unit() as session:
             row = _out(service.retry(session, CLI, notice_id))
@@ -117,7 +127,10 @@ def retry(notice_id: str, as_json: bool = JSON) -> None:
 
 @notices_app.command("deliver")
 def deliver(as_json: bool = JSON) -> None:
-    """Run one delivery pass now (the worker runs one each minute and after each notice)."""
+    """Run one delivery pass now (the worker runs one each minute and after each notice).
+
+    Example: nuages notices deliver --json
+    """
     settings = get_settings()
     try:
         mailer = mailer_for(settings)
