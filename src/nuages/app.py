@@ -28,6 +28,7 @@ from nuages.invoicing.api import router as invoicing_router
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
+from nuages.notices.api import router as notices_router
 from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
@@ -39,6 +40,7 @@ ROUTERS = [
     compute_router,
     billing_router,
     invoicing_router,
+    notices_router,
     sla_router,
 ]
 

@@ -67,11 +67,15 @@ def _listen_settings(host: str | None, port: int | None) -> Settings:
 def up(host: str | None = HOST, port: int | None = PORT) -> None:
     """Run everything in one process: API, worker and scheduler (SQLite + local libvirt)."""
     from nuages import server
+    from nuages.notices.mailer import MailerConfigError
     from nuages.sellers.identity import SellerFileError
 
     _logging()
     try:
         server.run_all(_listen_settings(host, port), typer.echo)
+    except MailerConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     except SellerFileError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

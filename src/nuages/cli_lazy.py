@@ -34,6 +34,11 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "image": ("nuages.compute.cli", "image_app", "Bootable images."),
     "index": ("nuages.invoicing.cli", "index_app", "Index values for yearly price revisions."),
     "invoicing": ("nuages.invoicing.cli", "invoicing_app", "Invoices: runs, dunning, documents."),
+    "notices": (
+        "nuages.notices.cli",
+        "notices_app",
+        "Notices: the e-mail outbox and its deliveries.",
+    ),
     # `offers list` is registered by the contracts slice: importing it brings both.
     "offers": ("nuages.contracts.cli", "offers_app", "Offer terms files: check and list them."),
     "sellers": (

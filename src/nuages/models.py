@@ -9,6 +9,7 @@ from nuages.contracts import models as contracts_models
 from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
+from nuages.notices import models as notices_models
 from nuages.sla import models as sla_models
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "contracts_models",
     "history_models",
     "invoicing_models",
+    "notices_models",
     "sla_models",
 ]

@@ -82,13 +82,22 @@ def seller_notice(settings: Settings) -> list[str]:
     ]
 
 
+def mailer_notice(settings: Settings) -> str:
+    """What ``up`` says about e-mail: SMTP when NUAGES_SMTP_URL is set, else the file drop."""
+    from nuages.notices.mailer import mailer_for
+
+    return mailer_for(settings).describe()
+
+
 def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
     """``nuages up``: API, worker and scheduler in one process on the embedded defaults."""
+    mail = mailer_notice(settings)  # a bad NUAGES_SMTP_URL stops the start here
     database = prepare(settings)
     creds = first_admin(database, "admin@localhost")
     announce(f"nuages API:   http://{settings.api_host}:{settings.api_port}/api/v1")
     announce(f"API docs:     http://{settings.api_host}:{settings.api_port}/docs")
     announce(f"database:     {settings.effective_database_url}")
+    announce(f"notices:      {mail}")
     for line in seller_notice(settings):
         announce(line)
     for warning in _qemu_reach(settings, database):

@@ -25,6 +25,7 @@ from tests.billing.factories import tenant_extension
 from tests.compute.world import tenant_objects
 from tests.factories import Actor, World
 from tests.invoicing.access import invoicing_objects
+from tests.notices.access import notice_of
 
 from .routes import PUBLIC, SELF_SERVICE, SHARED_PARAMS, Route, api_routes
 
@@ -81,6 +82,7 @@ class TenantA:
                 .order_by(HistoryEntry.seq)
                 .limit(1)
             ).scalar_one()
+            self.notice_id = notice_of(session, self.client_id)
 
     def values(self) -> dict[str, str]:
         """A value for every path parameter the app knows; extend when a route adds one."""
@@ -92,6 +94,7 @@ class TenantA:
             "contract_id": self.contract_id,
             "offer_id": "isstar-cloud",
             "extension_id": self.extension_id,
+            "notice_id": self.notice_id,
             "hold_id": self.hold_id,
             **self.compute,
             **self.invoicing,

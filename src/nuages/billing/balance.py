@@ -45,6 +45,7 @@ from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.kernel.calendar import Interval
 from nuages.kernel.clock import utc_now
+from nuages.notices import announce
 from nuages.terms.schema import Offer
 from nuages.terms.schema_billing import Prepaid
 
@@ -180,6 +181,15 @@ def _open_negative(
         action="notice.negative_balance",
         params={"balance": str(account.balance), "since": since.isoformat(), "clause": "000 §11.2"},
         client_id=contract.client_id,
+    )
+    announce.balance_notice(
+        session,
+        BILLING,
+        "negative_balance",
+        contract_id=contract.id,
+        client_id=contract.client_id,
+        key=f"negative:{contract.id}:{since.isoformat()}",
+        context={"balance": str(account.balance), "since": since.isoformat(timespec="minutes")},
     )
 
 
@@ -350,6 +360,19 @@ def warn_low_balances(
                         "runs_out_at": runs_out.isoformat(),
                     },
                     client_id=account.client_id,
+                )
+                announce.balance_notice(
+                    session,
+                    BILLING,
+                    "low_balance",
+                    contract_id=account.contract_id,
+                    client_id=account.client_id,
+                    key=f"low:{account.contract_id}:{now.isoformat()}",
+                    context={
+                        "balance": str(account.balance),
+                        "currency": account.currency,
+                        "runs_out_at": runs_out.isoformat(timespec="minutes"),
+                    },
                 )
                 warned.append(account.contract_id)
     return warned

@@ -36,6 +36,7 @@ from nuages.kernel.access import get_visible
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
+from nuages.notices import announce
 
 # How far in the past a start may lie (a request takes a moment to arrive).
 START_TOLERANCE = dt.timedelta(minutes=5)
@@ -139,6 +140,9 @@ def order(
             action="notice.extension_request",
             params={"deciders": approvers, "clause": "000 §8"},
             client_id=contract.client_id,
+        )
+        announce.extension_notice(
+            session, actor.actor, "extension_awaiting_approval", ext, f"extension_request:{ext.id}"
         )
     return ext
 
@@ -281,6 +285,16 @@ def expire(session: Session, now: dt.datetime) -> int:
             _move(session, ext, S(ext.state), target, Actor.system("billing"), "end time reached")
         except InvalidTransition:
             continue
+        if target == S.ENDED:
+            announce.extension_notice(
+                session,
+                Actor.system("billing"),
+                "extension_ended",
+                ext,
+                f"extension_ended:{ext.id}",
+                ended_at=ext.ends_at.isoformat(timespec="minutes"),
+                reason="fin prévue / end time reached",
+            )
         changed += 1
     return changed
 

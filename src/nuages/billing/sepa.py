@@ -58,6 +58,7 @@ from nuages.kernel.errors import (
 )
 from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
+from nuages.notices import announce
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller
 
@@ -416,6 +417,10 @@ def write_batch(
         debit.batch_id = msg_id
         debit.collection_date = when
     session.flush()
+    for debit, mandate in debits:
+        announce.sepa_prenotification(
+            session, who, debit, mandate, str(creditor.creditor_id), today
+        )
     history.record(
         session,
         who,

@@ -41,6 +41,7 @@ from nuages.history.service import Actor
 from nuages.kernel import jobs
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from nuages.notices import announce
 from nuages.terms.apply import calendar_for
 from nuages.terms.deadlines import shift_by
 from nuages.terms.schema import Offer
@@ -204,6 +205,7 @@ def place(
         },
         client_id=contract.client_id,
     )
+    _announce(session, who, hold, lifted=False)
     if ContractState(contract.state) in SUSPENDABLE:
         resumes_to = contract.state
         contracts.transition(
@@ -213,6 +215,26 @@ def place(
         session.flush()
     jobs.enqueue(session, ENFORCE_JOB, contract.id)
     return hold, True
+
+
+def _announce(session: Session, who: Actor, hold: ContractHold, *, lifted: bool) -> None:
+    """The owners' notice (004 §7: the suspension with its ground and expected
+    duration; its lifting), written with the hold."""
+    still = [h.ground for h in open_holds(session, hold.contract_id) if h.id != hold.id]
+    announce.hold_changed(
+        session,
+        who,
+        lifted=lifted,
+        hold_id=hold.id,
+        contract_id=hold.contract_id,
+        client_id=hold.client_id,
+        ground=hold.ground,
+        clause=hold.clause,
+        reason=hold.reason if not lifted else (hold.lift_reason or ""),
+        at=hold.lifted_at if lifted and hold.lifted_at else hold.placed_at,
+        expected_end_at=hold.expected_end_at,
+        still_held=", ".join(still),
+    )
 
 
 def _open_on(session: Session, contract_id: str, ground: str) -> ContractHold | None:
@@ -278,6 +300,7 @@ def lift(
         },
         client_id=contract.client_id,
     )
+    _announce(session, who, hold, lifted=True)
     if not open_holds(session, contract.id) and contract.state == ContractState.SUSPENDED:
         target = ContractState(contract.resumes_to or ContractState.ACTIVE.value)
         contracts.transition(

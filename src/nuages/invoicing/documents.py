@@ -43,6 +43,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.kernel.settings import Settings, get_settings
+from nuages.notices import announce
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller, SellerNotConfigured, require_real
 from nuages.terms.apply import invoice_received_at
@@ -509,6 +510,7 @@ def issue(
         },
         client_id=client.id,
     )
+    announce.document_issued(session, who, invoice)  # 004 §8.2: e-mailed, PDF attached
     return invoice
 
 

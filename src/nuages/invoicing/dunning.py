@@ -44,6 +44,7 @@ from nuages.invoicing.models import (
 )
 from nuages.kernel.clock import not_in_future
 from nuages.kernel.money import round_cents
+from nuages.notices import announce
 from nuages.terms import apply
 from nuages.terms.apply import TermsNotApplicable, calendar_for
 from nuages.terms.calc.interest import LegalRate as CalcLegalRate
@@ -276,6 +277,7 @@ def _take(
         params={"number": invoice.number, "outstanding": str(left), "fee": str(fee)},
         client_id=invoice.client_id,
     )
+    announce.dunning_step(session, who, invoice, notice, step.clause or "003 §14.5")
     if step.name == "suspension" and contract.state in (
         ContractState.ACTIVE,
         ContractState.ENDING,

@@ -30,6 +30,7 @@ from nuages.invoicing.models import Invoice, Payment, PaymentAllocation, SepaIte
 from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import get_settings
+from nuages.notices import announce
 
 ZERO = Decimal("0.00")
 
@@ -218,6 +219,7 @@ def record(
         },
         client_id=client.id,
     )
+    announce.payment_received(session, who, payment)
     touched: dict[str, Contract] = {}
     for invoice, _amount in plan:
         if documents.refresh_state(session, invoice) == InvoiceState.PAID:

@@ -26,6 +26,7 @@ from nuages.invoicing.models import Invoice, InvoiceDocument, InvoiceLine
 from nuages.invoicing.vat import TaxableLine, compute_totals
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NotFound
+from nuages.notices import attachments
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -183,3 +184,11 @@ def render_stored(database: Database, invoice_id: str) -> bytes:
     data = render(*loaded)
     with database.unit() as session:
         return _store(session, invoice_id, data)
+
+
+def _attachment(database: Database, ref: dict[str, str]) -> tuple[bytes, str, str]:
+    return render_stored(database, ref["invoice_id"]), "application", "pdf"
+
+
+# The invoice e-mail (004 §8.2) carries this PDF: notices read it through this loader.
+attachments.register("invoice_pdf", _attachment)

@@ -261,3 +261,45 @@ def invoicing_dunning() -> None:
     with get_database().unit() as session:
         report = dunning.run(session, Actor.system("dunning"), registry, utc_now().date())
     log.info("dunning: %d notices, %d problems", len(report.notices), len(report.problems))
+
+
+# ---------------------------------------------------------------- notices
+
+_notices_pass = threading.Lock()
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def notices_deliver() -> None:
+    """One delivery pass over the outbox (asked after each notice is written, and each
+    minute); overlapping passes in one process are skipped, across processes the claims
+    are compare-and-swaps, so a notice is never sent twice."""
+    from nuages.jobs.runtime import get_database
+    from nuages.kernel.settings import get_settings
+    from nuages.notices.delivery import deliver_pass
+
+    if not _notices_pass.acquire(blocking=False):
+        return
+    try:
+        report = deliver_pass(get_database(), get_settings())
+        if report.sent or report.deferred or report.failed or report.recovered:
+            log.info(
+                "notices: %d sent, %d deferred, %d failed, %d recovered",
+                len(report.sent),
+                len(report.deferred),
+                len(report.failed),
+                len(report.recovered),
+            )
+    finally:
+        _notices_pass.release()
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def notices_deliver_soon() -> None:
+    """A pass a second from now (asked when one was asked for less than a second ago)."""
+    notices_deliver.schedule(delay=1)
+
+
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def notices_periodic() -> None:
+    """Each minute: the deferred notices whose backoff ended."""
+    notices_deliver.call_local()

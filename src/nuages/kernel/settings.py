@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     # How card payments are taken: "terminal" (the provider's own card terminal or
     # acquirer portal; staff record its authorisation reference).
     seller_card_provider: str = "terminal"
+    # Notices (docs/notices.md): an SMTP URL (smtp://user:pass@host:587?starttls=1,
+    # smtps://host:465) sends them; without one they are written as .eml files under
+    # <data_dir>/outbox (the file drop of a single-machine install).
+    smtp_url: str | None = None
+    mail_from: str = "nuages@localhost"
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    notice_max_attempts: int = Field(default=8, ge=1)
+    notice_backoff_seconds: int = Field(default=60, ge=1)
 
     @property
     def effective_database_url(self) -> str:

@@ -36,6 +36,7 @@ from nuages.history.service import Actor
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
+from nuages.notices import announce
 
 log = logging.getLogger("nuages.compute")
 Q, R = OperationState.QUEUED.value, OperationState.RUNNING.value
@@ -185,6 +186,8 @@ def _settle(
         client_id=vm.client_id,
         outcome=outcome,
     )
+    if job.kind == "create" and vm.vm_state == VmState.RUNNING.value:
+        announce.vm_created(session, who, vm)  # access details, never a password
     return vm
 
 

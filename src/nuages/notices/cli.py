@@ -1,0 +1,153 @@
+"""``nuages notices``: the outbox seen by the operator (list, show, retry, deliver).
+
+Every command takes ``--json``; exit codes: 0 done, 1 refused (no such notice, not
+retryable), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+import typer
+
+import nuages.models  # noqa: F401 - every table, for the foreign keys of a fresh process
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Role, Scope
+from nuages.kernel.db import Database
+from nuages.kernel.errors import NuagesError
+from nuages.kernel.settings import get_settings
+from nuages.notices import service
+from nuages.notices.delivery import deliver_pass
+from nuages.notices.mailer import mailer_for
+from nuages.notices.schemas import AttemptOut, NoticeOut
+
+notices_app = typer.Typer(
+    help="Notices: the e-mail outbox and its deliveries.", no_args_is_help=True
+)
+
+CLI = Principal(
+    user_id="cli",
+    email="cli@localhost",
+    role=Role.PROVIDER_ADMIN,
+    client_id=None,
+    scopes=frozenset(Scope),
+)
+JSON = typer.Option(False, "--json", help="print JSON")
+
+
+def _fail(message: str, code: int, as_json: bool) -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps({"error": message, "exit": code}))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _database() -> Database:
+    return Database(get_settings().effective_database_url)
+
+
+def _out(notice: Any) -> dict[str, Any]:
+    return NoticeOut.model_validate(notice).model_dump(mode="json")
+
+
+@notices_app.command("list")
+def list_cmd(
+    state: str | None = typer.Option(None, help="queued, sending, sent or failed"),
+    client: str | None = typer.Option(None, help="one client's id"),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = JSON,
+) -> None:
+    """The newest notices, with their delivery state and last error.
+
+    Example: nuages notices list --state failed --json
+    """
+    if state is not None and state not in service.ALL_STATES:
+        _fail(f"--state must be one of {', '.join(service.ALL_STATES)}", 2, as_json)
+    with _database().unit() as session:
+        stmt = service.list_notices(CLI, state=state, client_id=client).limit(limit)
+        rows = [_out(n) for n in session.execute(stmt).scalars()]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for row in rows:
+        error = f"  ({row['last_error']})" if row["last_error"] else ""
+        typer.echo(
+            f"{row['id']} {row['state']:<7} {row['kind']:<28} "
+            f"{','.join(row['recipients'])} {row['subject']}{error}"
+        )
+
+
+@notices_app.command("show")
+def show(notice_id: str, as_json: bool = JSON) -> None:
+    """One notice: body, recipients and every delivery attempt.
+
+    Example: nuages notices show NOTICE_ID
+    """
+    try:
+        with _database().unit() as session:
+            notice = service.get_notice(session, CLI, notice_id)
+            row = _out(notice) | {"body": notice.body}
+            row["history"] = [
+                AttemptOut.model_validate(a).model_dump(mode="json")
+                for a in service.attempts_of(session, notice.id)
+            ]
+    except NuagesError as exc:
+        _fail(exc.detail, 1, as_json)
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False, indent=1))
+        return
+    typer.echo(f"{row['kind']} ({row['clause']}) {row['state']}  Message-ID {row['message_id']}")
+    typer.echo(f"to: {', '.join(row['recipients'])}\nsubject: {row['subject']}")
+    if row["last_error"]:
+        typer.echo(f"last error: {row['last_error']}")
+    typer.echo("")
+    typer.echo(row["body"])
+    for attempt in row["history"]:
+        typer.echo(
+            f"attempt {attempt['at']} {attempt['outcome']} "
+            f"{attempt['code'] or '-'} {attempt['reply']}"
+        )
+
+
+@notices_app.command("retry")
+def retry(notice_id: str, as_json: bool = JSON) -> None:
+    """Put a failed notice back in the outbox (refused when a server accepted it).
+
+    Example: nuages notices retry NOTICE_ID --json
+    """
+    try:
+        with _database().unit() as session:
+            row = _out(service.retry(session, CLI, notice_id))
+    except NuagesError as exc:
+        _fail(exc.detail, 1, as_json)
+    typer.echo(json.dumps(row, ensure_ascii=False) if as_json else f"{notice_id} queued again")
+
+
+@notices_app.command("deliver")
+def deliver(as_json: bool = JSON) -> None:
+    """Run one delivery pass now (the worker runs one each minute and after each notice).
+
+    Example: nuages notices deliver --json
+    """
+    settings = get_settings()
+    try:
+        mailer = mailer_for(settings)
+    except ValueError as exc:
+        _fail(str(exc), 2, as_json)
+    report = deliver_pass(_database(), settings, mailer)
+    data = {
+        "mailer": mailer.describe(),
+        "sent": report.sent,
+        "deferred": report.deferred,
+        "failed": report.failed,
+        "recovered": report.recovered,
+    }
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        typer.echo(
+            f"{data['mailer']}: {len(report.sent)} sent, {len(report.deferred)} deferred, "
+            f"{len(report.failed)} failed, {len(report.recovered)} recovered"
+        )

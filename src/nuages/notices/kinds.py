@@ -1,0 +1,46 @@
+"""The kinds of notice: one per legal message, each naming its clause, who receives it
+(the rule, resolved when the notice is written) and which token scope reads it.
+
+Recipient rules (issue #11): ``responsable``: the designated Responsable (terms
+changes, extension approvals; ``User.is_terms_decider``), else every active owner;
+``owners``: every active owner (000 §1); ``billing``: the client's billing contact
+(invoices and dunning, 003 §14.5, 004 §8.2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    name: str
+    clause: str
+    recipients: str  # "billing" | "owners" | "responsable"
+    scope: str  # "billing" (money: members never read it, 000 §5) | "read"
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("invoice_issued", "004 §8.2", "billing", "billing"),
+        Kind("credit_note_issued", "004 §8.2", "billing", "billing"),
+        Kind("payment_received", "004 §8.2", "billing", "billing"),
+        Kind("reminder", "003 §14.5", "billing", "billing"),
+        Kind("formal_notice", "003 §14.5", "billing", "billing"),
+        Kind("dunning_suspension", "003 §14.5", "billing", "billing"),
+        Kind("low_balance", "000 §11.2", "billing", "billing"),
+        Kind("negative_balance", "000 §11.2", "billing", "billing"),
+        Kind("extension_awaiting_approval", "000 §8", "responsable", "read"),
+        Kind("extension_ended", "000 §8", "owners", "read"),
+        Kind("vm_created", "000 §5", "owners", "read"),
+        Kind("hold_placed", "004 §7", "owners", "read"),
+        Kind("hold_lifted", "004 §7", "owners", "read"),
+        Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+    )
+}
+
+
+def kind_of(name: str) -> Kind:
+    """The kind named ``name`` (a programming error when unknown)."""
+    return KINDS[name]
