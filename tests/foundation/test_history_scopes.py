@@ -328,3 +328,16 @@ def test_regression_chain_verifies_across_the_scope_migration(empty_url: str) ->
         assert visible == ["client.create"]
     finally:
         database.dispose()
+
+
+def test_regression_uuids_are_not_redacted_as_card_numbers() -> None:
+    """A user id whose digits happen to pass Luhn ("84556-9729-4468" inside
+    "84a84556-9729-4468-b9c3-84189fe9326c") was stored as "[redacted card number]"
+    in a notice's deciders; card numbers alone in text are still redacted."""
+    from nuages.history.redaction import redact
+
+    uuid_text = '{"deciders":["84a84556-9729-4468-b9c3-84189fe9326c"]}'
+    assert redact(uuid_text) == uuid_text
+    assert redact("12345678-1234-1234-1234-123456789012") == "12345678-1234-1234-1234-123456789012"
+    assert redact("card 4111 1111 1111 1111 refused") == "card [redacted card number] refused"
+    assert redact("card 4111-1111-1111-1111.") == "card [redacted card number]."

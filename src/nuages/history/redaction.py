@@ -23,7 +23,10 @@ _IBAN = re.compile(
 )
 # A payment card number: 13 to 19 digits, optionally grouped by spaces or hyphens,
 # redacted when the Luhn checksum holds (long references rarely pass it by chance).
-_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# Never inside a longer word such as a UUID ("84a84556-9729-4468-…" holds 13 digits
+# that pass Luhn): no letter, digit or hyphen just before, no letter or digit (or a
+# hyphen and one) just after.
+_CARD = re.compile(r"(?<![0-9A-Za-z-])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])(?!-[0-9A-Za-z])")
 # API tokens of this platform and bearer credentials of any kind.
 _TOKEN = re.compile(r"\bnua_[A-Za-z0-9_-]+")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
