@@ -51,6 +51,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "terms_app",
         "Compute what an offer's terms say (SLA, deadlines, revision, interest).",
     ),
+    # contract life (issue #21)
+    "contracts": (
+        "nuages.cli_life",
+        "contracts_app",
+        "Contract life: deadlines, notices to quit, terms changes, revisions.",
+    ),
 }
 
 

@@ -37,6 +37,13 @@ KINDS: dict[str, Kind] = {
         Kind("hold_placed", "004 §7", "owners", "read"),
         Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+        # contract life (issue #21: term, renewal, notices to quit, changes, revisions)
+        Kind("contract_renewed", "000 §9", "owners", "read"),
+        Kind("renewal_announced", "001 §4.5", "owners", "read"),
+        Kind("termination_recorded", "001 §3.2", "owners", "read"),
+        Kind("formal_notice_given", "000 §16", "owners", "read"),
+        Kind("terms_change_announced", "000 §4", "responsable", "read"),
+        Kind("price_revision", "000 §13.3", "owners", "read"),
     )
 }
 
