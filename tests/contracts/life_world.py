@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
+from nuages.accounts.roles import Role
 from nuages.contracts import schemas as contract_schemas
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract, ContractTermination
@@ -26,13 +26,7 @@ from tests.factories import Actor, World
 UTC = dt.UTC
 PARIS = ZoneInfo("Europe/Paris")
 BRUSSELS = ZoneInfo("Europe/Brussels")
-STAFF = Principal(
-    user_id="life-staff",
-    email="staff@example.com",
-    role=Role.PROVIDER_ADMIN,
-    client_id=None,
-    scopes=frozenset(Scope),
-)
+STAFF = Principal.staff("life-staff")
 
 
 def local(zone: ZoneInfo, *args: int) -> dt.datetime:

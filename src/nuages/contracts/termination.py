@@ -155,7 +155,8 @@ def plan_notice(
         and _changed(session, contract)
     ):
         # 004 §4, §8.1 read for the client: 3 months after its notice, not only at the term.
-        sooner = shift_by(calendar, at, change_notice)
+        found = deadlines_for(offer, Event.change_termination_notice, at)
+        sooner = next(d.ends_at for d in found if d.name == "termination-effective")
         if sooner < effective:
             return Plan(
                 cause, at, sooner, current, True, "after-change-of-service-or-price",

@@ -31,7 +31,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, ValidationFailed
 from nuages.notices.service import queue
 from nuages.terms.apply import calendar_for
-from nuages.terms.deadlines import shift_by
+from nuages.terms.deadlines import Deadline, Event, deadlines_for
 from nuages.terms.schema import Offer
 
 RUNNING = (ContractState.ACTIVE, ContractState.SUSPENDED, ContractState.ENDING)
@@ -112,16 +112,18 @@ def _open(
     in_force: dt.datetime,
 ) -> ContractTermsChange:
     changes = new.changes
-    calendar = calendar_for(new)
     refusable_until = None
     if changes.refusal_window is not None and (
         not imposed_by_law or changes.legal_changes_refusable
     ):
-        start = in_force if changes.refusal_window_from == "entry_into_force" else now
-        refusable_until = shift_by(calendar, start, changes.refusal_window)
+        # SPEC §17: the day of the e-mail (004 §3: of the entry into force) is not counted.
+        window = deadlines_for(new, Event.terms_change, now, in_force_at=in_force)
+        refusable_until = _named(window, "refuse-terms-change")
     exit_until = None
     if changes.service_change_termination_window is not None:
-        exit_until = shift_by(calendar, now, changes.service_change_termination_window)
+        exit_until = _named(
+            deadlines_for(new, Event.service_change, now), "terminate-after-service-change"
+        )
     row = ContractTermsChange(
         contract_id=contract.id,
         client_id=contract.client_id,
@@ -174,6 +176,10 @@ def _open(
         },
     )
     return row
+
+
+def _named(found: list[Deadline], name: str) -> dt.datetime | None:
+    return next((d.ends_at for d in found if d.name == name), None)
 
 
 def open_change(session: Session, contract_id: str) -> ContractTermsChange | None:
