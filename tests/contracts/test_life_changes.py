@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from nuages.accounts.roles import Role
 from nuages.contracts import revisions
@@ -251,3 +252,44 @@ def test_004_s4_s8_1_change_lets_the_client_leave_with_3_months_notice(life: Lif
     status, plan = life.notice(contract_id, owner, local(PARIS, 2027, 4, 1, 10, 0), confirm=False)
     assert status == 200 and plan["penalty_free"] == "after-change-of-service-or-price"
     assert dt.datetime.fromisoformat(str(plan["effective_at"])) == local(PARIS, 2027, 7, 2, 0, 0)
+
+
+def test_000_s13_3_revision_charged_on_the_prepaid_account(life: Life) -> None:
+    """000 §13.3 on the prepaid account: metered at the catalogue price (vm-s 0.0150/h),
+    24 hours on 10 March 2027 (the anniversary, ×1.085) cost 0.36 and owe 0.36 × 0.085 =
+    0.0306 more: one fee, written once; 9 March (before the revision) owes nothing."""
+    from nuages.billing import ledger
+    from nuages.billing.models import LedgerEntry
+
+    contract_id, _, _ = life.form("isstar-cloud", local(BRUSSELS, 2026, 3, 10, 11, 0))
+    for name, v0, v1 in (("syntec", "280", "294"), ("elecvert", "100", "110")):
+        _index(life, name, dt.date(2026, 3, 1), v0)
+        _index(life, name, dt.date(2027, 2, 1), v1)
+    offer = life.offers.current("isstar-cloud")
+    with life.database.unit() as session:
+        contract = session.get(Contract, contract_id)
+        assert contract is not None
+        account = ledger.ensure_account(session, contract, offer)
+        rows = []
+        for hour in range(48):
+            start = local(BRUSSELS, 2027, 3, 9, 0, 0) + dt.timedelta(hours=hour)
+            end = start + dt.timedelta(hours=1)
+            rows.append((
+                contract_id, account.client_id, "usage", Decimal("-0.015"), "EUR", end, end,
+                f"usage:vm:test-vm:{start.isoformat()}", "", "vm-s", None, "vm", "test-vm",
+                start, end, Decimal(1), Decimal("0.015"), None,
+            ))  # fmt: skip
+        assert ledger.bulk_insert(session, rows) == 48
+    first = life.daily(local(BRUSSELS, 2027, 3, 11, 1, 0))
+    assert len(first["prepaid_revision_entries"]) == 1, first  # type: ignore[arg-type]
+    assert life.daily(local(BRUSSELS, 2027, 3, 11, 2, 0))["acts"] == 0
+    with life.database.unit() as session:
+        fees = list(
+            session.execute(
+                select(LedgerEntry).where(
+                    LedgerEntry.contract_id == contract_id, LedgerEntry.kind == "fee"
+                )
+            ).scalars()
+        )
+    assert [f.amount for f in fees] == [Decimal("-0.0306")]
+    assert "000 §13.3" in fees[0].description

@@ -1,13 +1,15 @@
 """The daily pass of the contract's life (issue #21 item 8): the contracts slice acts on
 every deadline reached (terminations, force majeure, terms changes, renewals and their
 announcements), then invoicing applies the index revisions whose anniversary is reached
-(it holds the index values). One unit of work; run twice the same day it acts once."""
+(it holds the index values) and billing charges prepaid accounts the revised price. One
+unit of work; run twice the same day it acts once."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
+from nuages.billing import revisions as prepaid_revisions
 from nuages.contracts import daily
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
@@ -23,6 +25,7 @@ class LifeReport:
 
     contracts: daily.DailyReport
     revisions: revisions.RevisionReport
+    prepaid: list[str]
 
     def as_dict(self) -> dict[str, object]:
         c, r = self.contracts, self.revisions
@@ -33,8 +36,9 @@ class LifeReport:
             "migrated": c.migrated,
             "other": c.other,
             "revised": r.applied,
+            "prepaid_revision_entries": self.prepaid,
             "problems": c.problems + r.problems,
-            "acts": c.acts + len(r.applied),
+            "acts": c.acts + len(r.applied) + len(self.prepaid),
         }
 
 
@@ -43,4 +47,6 @@ def run_daily(database: Database, registry: OfferRegistry, now: dt.datetime) -> 
     with database.unit() as session:
         report = daily.run(session, WHO, now)
         revised = revisions.apply_due(session, WHO, registry, now)
-    return LifeReport(report, revised)
+        # 000 §13.3 on the prepaid account: the revised price for every elapsed day.
+        prepaid = prepaid_revisions.settle(session, registry, now)
+    return LifeReport(report, revised, prepaid)
