@@ -215,3 +215,21 @@ def test_item_8_deadlines_listing_all_within(life: Life) -> None:
     latest = [d for d in mine if d["kind"] == "notice-to-quit-latest"]
     assert latest and latest[0]["clause"] == "001 §3.2"
     assert latest[0]["at"].startswith("2027-09-30T22:00:00")  # 1 October 2027 00:00 Brussels
+
+
+def test_contract_formed_before_term_ends_were_stored_gets_its_running_term(life: Life) -> None:
+    """A contract formed before this release has no stored term end: the daily pass
+    stores the end of the term running now (003 §11.1 yearly: formed 10 March 2026, on
+    1 June 2027 the running term ends on 10 March 2028), once."""
+    from sqlalchemy import update
+
+    from nuages.contracts.models import Contract
+
+    contract_id, _, _ = life.form("virtualsr-svp", local(PARIS, 2026, 3, 10, 11, 0))
+    with life.database.unit() as session:
+        session.execute(
+            update(Contract).where(Contract.id == contract_id).values(term_ends_at=None)
+        )
+    assert contract_id in life.daily(local(PARIS, 2027, 6, 1, 1, 0))["other"]
+    assert life.contract(contract_id).term_ends_at == local(PARIS, 2028, 3, 10, 11, 0)
+    assert life.daily(local(PARIS, 2027, 6, 1, 2, 0))["acts"] == 0

@@ -293,3 +293,14 @@ def test_000_s13_3_revision_charged_on_the_prepaid_account(life: Life) -> None:
         )
     assert [f.amount for f in fees] == [Decimal("-0.0306")]
     assert "000 §13.3" in fees[0].description
+
+
+def test_003_s14_3_revision_is_not_back_dated(life: Life, admin: Actor) -> None:
+    """003 §14.3 revises yearly at the anniversary: five months after it, a revision is
+    refused (409) naming the next anniversary, and nothing is written."""
+    contract_id, _, _ = life.form("virtualsr-svp", local(PARIS, 2026, 3, 10, 11, 0))
+    done = _post(life, local(PARIS, 2027, 8, 10, 9, 0), f"/contracts/{contract_id}/price-revisions",
+                 admin, {"proposed_pct": "3"})  # fmt: skip
+    assert done.status_code == 409 and "2028-03-10" in done.json()["detail"]  # type: ignore[attr-defined]
+    with life.database.unit() as session:
+        assert revisions.revisions_of(session, contract_id) == []

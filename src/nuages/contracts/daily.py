@@ -23,7 +23,7 @@ from nuages.contracts import termination, terms_changes
 from nuages.contracts.ending import EndCause, end
 from nuages.contracts.models import Contract, ContractTermination, ContractTermsChange
 from nuages.contracts.states import ContractState
-from nuages.contracts.term import announce_renewal, offer_of, renew
+from nuages.contracts.term import announce_renewal, backfill_term_end, offer_of, renew
 from nuages.history.service import Actor
 from nuages.kernel.errors import NuagesError
 from nuages.terms.schema import Offer
@@ -81,6 +81,10 @@ def _one(
             report.ended.append(contract.id)
         return
     offer = offer_of(session, contract)
+    if contract.term_ends_at is None and contract.activated_at is not None:
+        # Formed before term ends were stored: the term running now (renewals implied).
+        if backfill_term_end(session, who, contract, offer, now):
+            report.other.append(contract.id)
     if termination.force_majeure_step(session, who, contract, offer, now):
         report.other.append(contract.id)
         session.refresh(contract)

@@ -192,6 +192,15 @@ def staff_revise(
         raise Conflict(
             f"the contract has no anniversary yet: prices are revised yearly ({terms.clause})"
         )
+    calendar = calendar_for(offer)
+    if now >= calendar.shift_months(dates[-1], 1):
+        # A yearly revision is made at the anniversary, not back-dated by months.
+        following = calendar.shift_months(dates[-1], 12)
+        raise Conflict(
+            f"the last anniversary was on {calendar.local_date(dates[-1])}: revise within a "
+            f"month of it, or at the next one on {calendar.local_date(following)} "
+            f"({terms.clause})"
+        )
     p0 = Decimal(100)
     result = apply.revise_price(offer, p0, proposed=p0 + proposed_pct)
     factor = result.price / p0

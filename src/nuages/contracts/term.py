@@ -109,6 +109,37 @@ def renew(
     return following
 
 
+def backfill_term_end(
+    session: Session, who: Actor, contract: Contract, offer: Offer, now: dt.datetime
+) -> dt.datetime | None:
+    """Store the term end of a contract formed before term ends were stored: the end of
+    the term running at ``now`` (the renewals before it implied); once."""
+    if contract.activated_at is None or contract.term_ends_at is not None:
+        return None
+    end = next((e for e in term_ends(offer, contract.activated_at) if e > now), None)
+    if end is None:  # no tacit renewal and the initial term is over: it ends now
+        end = next(term_ends(offer, contract.activated_at))
+    done = session.execute(
+        update(Contract)
+        .where(Contract.id == contract.id, Contract.term_ends_at.is_(None))
+        .values(term_ends_at=end, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.refresh(contract)
+    history.record(
+        session,
+        who,
+        object_type="contract",
+        object_id=contract.id,
+        action="contract.term.backfill",
+        params={"term_ends_at": end.isoformat()},
+        client_id=contract.client_id,
+    )
+    return end
+
+
 def renewal_tariffs_due(offer: Offer, term_end: dt.datetime) -> dt.datetime | None:
     """001 §4.5: the exclusive end of the time the renewal tariffs may be notified (3
     months before the renewal); None when the terms say nothing."""
