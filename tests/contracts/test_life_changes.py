@@ -304,3 +304,22 @@ def test_003_s14_3_revision_is_not_back_dated(life: Life, admin: Actor) -> None:
     assert done.status_code == 409 and "2028-03-10" in done.json()["detail"]  # type: ignore[attr-defined]
     with life.database.unit() as session:
         assert revisions.revisions_of(session, contract_id) == []
+
+
+def test_003_s14_4_service_change_opens_30_day_exit(life: Life, admin: Actor) -> None:
+    """003 §14.4: a change of service cannot be refused but opens 30 days (from 1 April:
+    until 2 May 00:00 Paris) in which a notice ends the contract at once, without
+    penalty, instead of at the yearly term."""
+    contract_id, owner, _ = life.form("virtualsr-svp", local(PARIS, 2026, 3, 10, 11, 0))
+    _new_version(life.offers, "virtualsr-svp")
+    [change] = _publish(life, admin, "virtualsr-svp", local(PARIS, 2026, 4, 1, 10, 0))
+    assert change["refusable_until"] is None
+    assert dt.datetime.fromisoformat(change["exit_until"]) == local(PARIS, 2026, 5, 2, 0, 0)
+    refused = _post(life, local(PARIS, 2026, 4, 2, 9, 0),
+                    f"/contracts/{contract_id}/terms-refusal", owner, {})  # fmt: skip
+    assert refused.status_code == 409 and "003 §14.4" in refused.json()["detail"]  # type: ignore[attr-defined]
+    at = local(PARIS, 2026, 4, 20, 9, 0)
+    status, plan = life.notice(contract_id, owner, at, confirm=True)
+    assert status == 200 and plan["penalty_free"] == "after-service-change"
+    ended = life.contract(contract_id)
+    assert ended.state == "reversibility" and ended.ended_at == at

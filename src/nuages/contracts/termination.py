@@ -21,6 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
@@ -312,8 +313,12 @@ def record(
         penalty_free=p.penalty_free,
         state="pending",
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:  # another notice won the race (one pending per contract)
+        raise NoticeAlreadyGiven("notice was given meanwhile: read the contract again") from None
     history.record(
         session,
         who,
