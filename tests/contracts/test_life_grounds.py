@@ -178,3 +178,50 @@ def test_members_and_clients_cannot_record_formal_notices(life: Life) -> None:
         {"ground": "client_breach", "reason": "x"},
     )
     assert done.status_code == 403  # type: ignore[attr-defined]
+
+
+def test_003_s13_1_5_letter_dated_by_first_presentation(life: Life, admin: Actor) -> None:
+    """003 §13.1.5: staff record the client's registered letter by the postmark of its
+    first presentation (10 December 2027, the last day in time for 10 March 2028, §13.1.4)
+    even when they enter it later (15 December); a client cannot date its own notice."""
+    contract_id, owner, _ = life.form("virtualsr-svp", local(PARIS, 2026, 3, 10, 11, 0))
+    life.daily(local(PARIS, 2027, 3, 10, 12, 0))
+    presented = local(PARIS, 2027, 12, 10, 9, 0)
+    own = life.notice(contract_id, owner, local(PARIS, 2027, 12, 15, 9, 0), confirm=False,
+                      first_presented_at=presented.isoformat())  # fmt: skip
+    assert own[0] == 422
+    done = _post(life, local(PARIS, 2027, 12, 15, 9, 0), f"/contracts/{contract_id}/termination",
+                 admin, {"cause": "client_notice", "confirm": True,
+                         "first_presented_at": presented.isoformat()})  # fmt: skip
+    assert done.status_code == 200, done.json()  # type: ignore[attr-defined]
+    body = done.json()  # type: ignore[attr-defined]
+    assert body["in_time"] is True
+    assert dt.datetime.fromisoformat(body["effective_at"]) == local(PARIS, 2028, 3, 10, 11, 0)
+
+
+def test_001_s3_2_provider_non_renewal_notice(life: Life, admin: Actor) -> None:
+    """001 §3.2 binds both parties: the provider's non-renewal notice on 15 September
+    2027 ends the contract at the first term, 1 January 2028 00:00 Brussels."""
+    contract_id, _, _ = life.form("cloudbizz", local(BRUSSELS, 2026, 3, 10, 11, 0))
+    done = _post(life, local(BRUSSELS, 2027, 9, 15, 9, 0), f"/contracts/{contract_id}/termination",
+                 admin, {"cause": "provider_notice", "confirm": True})  # fmt: skip
+    assert done.status_code == 200  # type: ignore[attr-defined]
+    life.daily(local(BRUSSELS, 2028, 1, 1, 1, 0))
+    ended = life.contract(contract_id)
+    assert ended.state == "reversibility" and ended.state_reason == "provider_notice"
+    assert ended.ended_at == local(BRUSSELS, 2028, 1, 1, 0, 0)
+
+
+def test_notice_on_a_suspended_contract_resumes_to_ending(life: Life, admin: Actor) -> None:
+    """A notice given while the contract is suspended: once the hold is lifted the
+    contract is ``ending``, not ``active``; it still ends at its term (004 §5)."""
+    contract_id, owner, _ = life.form("optima-cloud-azure", local(PARIS, 2026, 3, 10, 11, 0))
+    placed = _post(life, local(PARIS, 2026, 4, 1, 10, 0), f"/contracts/{contract_id}/holds",
+                   admin, {"ground": "breach", "reason": "conduct"})  # fmt: skip
+    hold_id = placed.json()["id"]  # type: ignore[attr-defined]
+    status, _ = life.notice(contract_id, owner, local(PARIS, 2026, 4, 2, 10, 0), confirm=True)
+    assert status == 200 and life.contract(contract_id).state == "suspended"
+    lift = f"/contracts/{contract_id}/holds/{hold_id}/lift"
+    lifted = _post(life, local(PARIS, 2026, 4, 3, 10, 0), lift, admin, {"reason": "ok"})
+    assert lifted.status_code == 200  # type: ignore[attr-defined]
+    assert life.contract(contract_id).state == "ending"
