@@ -323,3 +323,20 @@ def test_003_s14_4_service_change_opens_30_day_exit(life: Life, admin: Actor) ->
     assert status == 200 and plan["penalty_free"] == "after-service-change"
     ended = life.contract(contract_id)
     assert ended.state == "reversibility" and ended.ended_at == at
+
+
+def test_000_s4_a_newer_version_supersedes_the_open_change(life: Life, admin: Actor) -> None:
+    """Two versions announced one after the other: the first change is superseded, and
+    silence on the second moves the contract to the latest version."""
+    contract_id, _, _ = life.form("isstar-cloud", local(BRUSSELS, 2026, 3, 10, 11, 0))
+    _new_version(life.offers, "isstar-cloud")
+    _publish(life, admin, "isstar-cloud", local(BRUSSELS, 2026, 4, 1, 10, 0))
+    latest = _new_version(life.offers, "isstar-cloud")
+    _publish(life, admin, "isstar-cloud", local(BRUSSELS, 2026, 4, 3, 10, 0))
+    with frozen_at(local(BRUSSELS, 2026, 4, 3, 11, 0)):
+        listed = life.http.get(
+            f"/api/v1/contracts/{contract_id}/terms-changes", headers=admin.headers
+        ).json()
+    assert [c["state"] for c in listed] == ["open", "superseded"]
+    life.daily(local(BRUSSELS, 2026, 5, 4, 1, 0))
+    assert life.contract(contract_id).offer_hash == latest

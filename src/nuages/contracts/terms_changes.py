@@ -124,6 +124,17 @@ def _open(
         exit_until = _named(
             deadlines_for(new, Event.service_change, now), "terminate-after-service-change"
         )
+    # A newer version replaces one still awaiting its window (or refused): only the
+    # latest is answered, and silence on it accepts it.
+    session.execute(
+        update(ContractTermsChange)
+        .where(
+            ContractTermsChange.contract_id == contract.id,
+            ContractTermsChange.state.in_(("open", "refused")),
+        )
+        .values(state="superseded", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     row = ContractTermsChange(
         contract_id=contract.id,
         client_id=contract.client_id,
