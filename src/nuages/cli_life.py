@@ -138,13 +138,13 @@ def formal_notice_cmd(
     """Record a formal notice (000 §16, 001 §3.3, 003 §13.1.2) or force majeure (003 §9)."""
     if ground not in ("client_breach", "force_majeure"):
         out.fail(f"--ground {ground!r}: client_breach or force_majeure", 2)
-    from nuages.contracts import life_schemas, termination
+    from nuages.contracts import formal_notices, life_schemas
     from nuages.contracts.cli import _run, _staff
 
     row = _run(
         lambda s: _rows(
             [
-                termination.give_formal_notice(
+                formal_notices.give_formal_notice(
                     s, _staff(), contract_id, ground, reason, suspend=suspend
                 )
             ],

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nuages.contracts import termination, terms_changes
+from nuages.contracts import formal_notices, termination, terms_changes
 from nuages.contracts.ending import EndCause, end
 from nuages.contracts.models import Contract, ContractTermination, ContractTermsChange
 from nuages.contracts.states import ContractState
@@ -85,7 +85,7 @@ def _one(
         # Formed before term ends were stored: the term running now (renewals implied).
         if backfill_term_end(session, who, contract, offer, now):
             report.other.append(contract.id)
-    if termination.force_majeure_step(session, who, contract, offer, now):
+    if formal_notices.force_majeure_step(session, who, contract, offer, now):
         report.other.append(contract.id)
         session.refresh(contract)
         going = termination.pending(session, contract.id)

@@ -98,7 +98,7 @@ def _term(session: Session, contract: Contract, offer: Offer) -> list[Deadline]:
 def _grounds(session: Session, contract: Contract, offer: Offer) -> list[Deadline]:
     """Formal notices (000 §16, 001 §3.3, 003 §13.1.2), force majeure (003 §9) and a
     hold over 15 days (004 §17.1)."""
-    from nuages.contracts.termination import open_formal_notices
+    from nuages.contracts.formal_notices import open_formal_notices
 
     out = []
     for row in open_formal_notices(session, contract.id):

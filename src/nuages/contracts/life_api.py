@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
 
 from nuages.api.deps import PrincipalDep, SessionDep
-from nuages.contracts import deadlines, revisions, termination, terms_changes
+from nuages.contracts import deadlines, formal_notices, revisions, termination, terms_changes
 from nuages.contracts import life_schemas as schemas
 from nuages.contracts import service as contracts
 from nuages.contracts.models import ContractFormalNotice, ContractTermsChange
@@ -110,7 +110,7 @@ def give_formal_notice(
     days before termination is open; ``suspend`` places a hold meanwhile) or a force-
     majeure event (003 §9: suspended; either party may terminate after 30 days; ended
     automatically after 2 months, with 15 days' notice)."""
-    return termination.give_formal_notice(
+    return formal_notices.give_formal_notice(
         session,
         principal,
         contract_id,
@@ -131,7 +131,7 @@ def close_formal_notice(
     session: SessionDep,
 ) -> object:
     """Staff close the open notice of a ground (breach remedied, force majeure over)."""
-    return termination.close_formal_notice(
+    return formal_notices.close_formal_notice(
         session, principal, contract_id, body.ground, body.reason
     )
 
