@@ -16,14 +16,17 @@ import dataclasses
 class Kind:
     name: str
     clause: str
-    recipients: str  # "billing" | "owners" | "responsable"
-    scope: str  # "billing" (money: members never read it, 000 §5) | "read"
+    recipients: str  # "billing" | "owners" | "responsable" | "user"
+    scope: str  # "billing" (money: members never read it, 000 §5) | "read" | "private"
+    # The job enqueued by name (with the notice id) once a mail server accepted the
+    # notice: what its acceptance proves, e.g. an invoice's receipt (001 §4.1).
+    on_sent: str | None = None
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("invoice_issued", "004 §8.2", "billing", "billing"),
+        Kind("invoice_issued", "004 §8.2", "billing", "billing", "invoicing_invoice_received"),
         Kind("credit_note_issued", "004 §8.2", "billing", "billing"),
         Kind("payment_received", "004 §8.2", "billing", "billing"),
         Kind("reminder", "003 §14.5", "billing", "billing"),
@@ -37,6 +40,9 @@ KINDS: dict[str, Kind] = {
         Kind("hold_placed", "004 §7", "owners", "read"),
         Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+        # portal (issue #12): the reset link goes to the user alone; scope "private":
+        # no token lists it (the link is a secret), only the outbox delivers it.
+        Kind("password_reset", "000 §13.2", "user", "private"),
         # contract life (issue #21: term, renewal, notices to quit, changes, revisions)
         Kind("contract_renewed", "000 §9", "owners", "read"),
         Kind("renewal_announced", "001 §4.5", "owners", "read"),
