@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from nuages.portal import auth
 from nuages.portal.admin import home as admin_home
-from nuages.portal.client import dashboard, vms
+from nuages.portal.client import contract_life, dashboard, vms
 
 PAGES = [
     auth.router,
     dashboard.router,
     vms.router,
     admin_home.router,
+    contract_life.router,  # contract life (issue #21): deadlines, notice to quit
 ]
