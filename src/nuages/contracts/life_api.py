@@ -205,9 +205,8 @@ def withdraw_refusal(
     "/contracts/{contract_id}/price-revisions", response_model=list[schemas.PriceRevisionOut]
 )
 def list_revisions(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
-    """The price revisions applied to the contract, oldest first."""
-    contract = contracts.get_contract(session, principal, contract_id)
-    return revisions.revisions_of(session, contract.id)
+    """The price revisions applied to the contract, oldest first (``billing`` scope)."""
+    return revisions.list_revisions(session, principal, contract_id)
 
 
 @router.post(

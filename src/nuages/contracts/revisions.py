@@ -24,6 +24,7 @@ from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract, ContractPriceRevision
 from nuages.contracts.term import offer_of
 from nuages.history import service as history
+from nuages.history.scopes import BILLING
 from nuages.history.service import Actor
 from nuages.kernel.calendar import shift_date_months
 from nuages.kernel.clock import utc_now
@@ -38,6 +39,16 @@ ONE = Decimal(1)
 # 003 §14.3: "le client pourra alors résilier sans pénalité" states no period; read with
 # §14.4's 30 days for a change of service (the same kind of exit).
 EXIT_WINDOW = Duration(amount=30, unit=Unit.calendar_days, clause="003 §14.3")
+
+
+def list_revisions(
+    session: Session, actor: Principal, contract_id: str
+) -> list[ContractPriceRevision]:
+    """The revisions of a contract the caller may see; prices are money, read with the
+    ``billing`` scope (members never see them, 000 §5)."""
+    contract = contracts.get_contract(session, actor, contract_id)
+    actor.require(Scope.BILLING)
+    return revisions_of(session, contract.id)
 
 
 def revisions_of(session: Session, contract_id: str) -> list[ContractPriceRevision]:
@@ -140,6 +151,7 @@ def record(
             "note": note,
         },
         client_id=contract.client_id,
+        scope=BILLING,  # prices are money: members never read them (000 §5)
     )
     queue(
         session,

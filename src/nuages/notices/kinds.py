@@ -49,7 +49,7 @@ KINDS: dict[str, Kind] = {
         Kind("termination_recorded", "001 §3.2", "owners", "read"),
         Kind("formal_notice_given", "000 §16", "owners", "read"),
         Kind("terms_change_announced", "000 §4", "responsable", "read"),
-        Kind("price_revision", "000 §13.3", "owners", "read"),
+        Kind("price_revision", "000 §13.3", "owners", "billing"),
     )
 }
 
