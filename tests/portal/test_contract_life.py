@@ -65,6 +65,7 @@ def test_001_s3_2_notice_shown_then_given_once(
     _owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
     contract_id = _contract(database, offers, client_id)
     visitor = signed_in(browser, email)
+    assert f"/contracts/{contract_id}/life" in visitor.get("/").text  # linked from the dashboard
     page = visitor.get(f"/contracts/{contract_id}/life")
     assert page.status_code == 200 and "001 §3.2" in page.text
     preview = visitor.submit(
