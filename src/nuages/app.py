@@ -21,6 +21,9 @@ from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, Duplicat
 from nuages.api.refusals import RefusalLimiter, record_refusal
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
+from nuages.compute.console import api as console_api
+from nuages.compute.console.api import router as console_router
+from nuages.compute.metrics.api import router as metrics_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.api import router as history_router
@@ -42,6 +45,8 @@ ROUTERS = [
     invoicing_router,
     notices_router,
     sla_router,
+    metrics_router,  # issue 14.4
+    console_router,  # issue 14.3
 ]
 
 DESCRIPTION = """
@@ -109,6 +114,7 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    console_api.install(app)  # the console page's files (issue 14.3)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

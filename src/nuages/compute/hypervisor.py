@@ -15,6 +15,7 @@ Three rules every implementation keeps, in the style of OpenStack Nova's virt dr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -228,6 +229,54 @@ class CpuTime:
     vcpus: int
 
 
+@dataclass(frozen=True, slots=True)
+class DomainStats:
+    """One domain's cumulative counters as one bulk read reported them (issue 14.4).
+
+    Counters are cumulative since the domain's QEMU process started (they restart from
+    zero when it does); ``host_ns`` is the host's clock at the read, so two readings give
+    rates. A counter the hypervisor did not report is None (not zero: nobody knows).
+    """
+
+    uuid: UUID
+    power_state: PowerState
+    host_ns: int
+    vcpus: int | None = None
+    cpu_ns: int | None = None
+    memory_bytes: int | None = None  # what the guest holds (balloon current)
+    memory_used_bytes: int | None = None  # what it uses: guest view, else host RSS
+    disk_read_bytes: int | None = None
+    disk_write_bytes: int | None = None
+    disk_read_ops: int | None = None
+    disk_write_ops: int | None = None
+    net_rx_bytes: int | None = None
+    net_tx_bytes: int | None = None
+
+
+ConsoleKind = Literal["serial", "vnc"]
+
+
+class ConsoleChannel(Protocol):
+    """A byte stream to a domain's serial console or VNC display (issue 14.3).
+
+    ``start`` hands every chunk read to ``on_data`` and, once, the reason the stream
+    ended to ``on_close``; both may be called from another thread. ``send`` never
+    blocks for long; ``close`` is idempotent and releases the console.
+    """
+
+    def start(self, on_data: Callable[[bytes], None], on_close: Callable[[str], None]) -> None:
+        """Begin delivering what the domain writes."""
+        ...
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the domain (keyboard input, RFB client messages)."""
+        ...
+
+    def close(self) -> None:
+        """End the stream (idempotent)."""
+        ...
+
+
 @dataclass(frozen=True)
 class QemuUser:
     """The user and group QEMU processes run as on a host (libvirt's configuration)."""
@@ -356,6 +405,20 @@ class Hypervisor(Protocol):
 
     def capacity(self) -> HostCapacity:
         """Report the host's size and what its active domains use."""
+        ...
+
+    def domain_stats(self) -> list[DomainStats]:
+        """Every domain's counters (CPU time, memory, disk and network I/O) from ONE
+        bulk query of the host (``virConnectGetAllDomainStats``). Read-only."""
+        ...
+
+    def open_console(self, uuid: UUID, kind: ConsoleKind) -> ConsoleChannel:
+        """Open the domain's serial console (``serial``) or VNC display (``vnc``).
+
+        Pre: the domain is active (else ``InvalidTransition``); for ``vnc`` it has a
+        VNC display (else ``InvalidTransition``). A serial console already open
+        elsewhere is taken over. Post: the channel is open, not started.
+        """
         ...
 
     def copy_disk(self, uuid: UUID, disk: Path, target: Path, timeout_s: float) -> None:
