@@ -421,9 +421,17 @@ class Hypervisor(Protocol):
         """
         ...
 
-    def copy_disk(self, uuid: UUID, disk: Path, target: Path, timeout_s: float) -> None:
+    def copy_disk(
+        self,
+        uuid: UUID,
+        disk: Path,
+        target: Path,
+        timeout_s: float,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         """Copy the disk file ``disk`` of the running domain, as it is when the call
-        starts, into the existing empty qcow2 ``target`` while the guest runs on.
+        starts, into the existing empty qcow2 ``target`` while the guest runs on;
+        ``progress`` is told (bytes done, bytes in all) as the hypervisor reports them.
 
         Pre: the domain is active (else ``InvalidTransition``: copy the file itself) and
         ``target`` exists with the disk's virtual size. Post: ``target`` holds the copy.
