@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from nuages import __version__
 from nuages.accounts.api import router as accounts_router
 from nuages.accounts.token_use import TokenUses
-from nuages.api import docs, problems
+from nuages.api import docs, problems, prometheus
 from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, DuplicateKeysMiddleware
 from nuages.api.refusals import RefusalLimiter, record_refusal
 from nuages.billing.api import router as billing_router
@@ -115,6 +115,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     console_api.install(app)  # the console page's files (issue 14.3)
+    prometheus.install(app)  # GET /metrics and the latency histogram (issue 14.4)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
