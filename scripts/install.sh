@@ -41,6 +41,8 @@ PACKAGES=(
     dropbear-bin e2fsprogs genisoimage openssh-client
     # WeasyPrint (invoices): Pango, HarfBuzz subsetting, fontconfig, and a font
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
+    # front-end packages of the pages (assets/*/package.json: xterm.js, noVNC)
+    nodejs npm
 )
 DEV_PACKAGES=(postgresql redis-server chromium cpio)
 
@@ -89,6 +91,23 @@ EOF
     echo "$want_sha $mode" >"$stamp"
     log "Python packages installed ($mode)"
 fi
+
+# Front-end packages: `npm ci` in every assets/*/ that has a package.json, exactly as
+# its package-lock.json pins them; skipped while the lock file is unchanged since the
+# last install (stamp in node_modules/.nuages-install-stamp).
+for dir in "$NUAGES_ROOT"/assets/*/; do
+    [[ -f "$dir/package.json" ]] || continue
+    name="${dir#"$NUAGES_ROOT"/}"
+    lock_sha="$(sha256_of "$dir/package-lock.json")"
+    npm_stamp="$dir/node_modules/.nuages-install-stamp"
+    if [[ -f "$npm_stamp" && "$(cat "$npm_stamp")" == "$lock_sha" ]]; then
+        log "npm packages of $name up to date"
+        continue
+    fi
+    log "npm ci in $name"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    echo "$lock_sha" >"$npm_stamp"
+done
 
 # 4. Shell completion for bash and zsh (issue #19): scripts in the system completion
 #    directories, calling this checkout's nuages by its path. Rewritten only when changed.

@@ -75,4 +75,9 @@ EXAMPLES: dict[str, str] = {
     "up": "nuages up",
     "serve": "nuages serve --host 0.0.0.0 --port 8700",
     "worker": "nuages worker --workers 4",
+    # issue 14 (console, metrics)
+    "metrics collect": "nuages metrics collect --json",
+    "metrics rollup": "nuages metrics rollup",
+    "metrics show": "nuages metrics show VM_ID --from 2026-12-01T00:00:00Z --step 1h",
+    "console open": "nuages console open VM_ID --base-url https://cloud.example.be",
 }
