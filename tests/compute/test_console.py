@@ -149,6 +149,10 @@ def test_serial_console_runs_a_command_and_metrics_read_the_guest(e2e: E2E) -> N
         while b"nuages-42" not in seen and time.monotonic() < deadline:
             seen += ws.receive_bytes()
     assert b"nuages-42" in seen, seen[-500:]
+    # A direct-kernel guest has no graphical display: its VNC console says so.
+    r = e2e.api.post(f"/api/v1/vms/{vm_id}/console", json={"kind": "vnc"}, headers=h)
+    refused = _closed(e2e.api, r.json()["url"])
+    assert refused.code == 4409 and "no graphical display" in refused.reason
 
     cw = e2e.cw
     t = dt.datetime.now(dt.UTC)
@@ -170,3 +174,30 @@ def test_serial_console_runs_a_command_and_metrics_read_the_guest(e2e: E2E) -> N
     assert last.rd_bytes is not None and last.rd_bytes > 0  # the guest read its disk
     assert last.mem_bytes is not None and last.mem_bytes >= 200 * 1024 * 1024
     print(f"\nreal guest: cpu {last.cpu_pct:.1f} %, read {last.rd_bytes} B, {uuid.UUID(vm_id)}")
+
+
+@pytest.mark.vm
+def test_vnc_display_through_the_driver(system_hypervisor: Any) -> None:
+    """A domain with graphics (VNC on a UNIX socket, no TCP port): the driver's console
+    channel hands over the display, which greets with the RFB protocol version. The
+    domain needs no disk: QEMU's VNC server answers before any guest boots."""
+    import threading
+
+    from nuages.compute.hypervisor import DiskBoot, DomainSpec
+
+    vm = uuid.uuid4()
+    spec = DomainSpec(
+        name=f"nuages-test-vnc-{vm.hex[:8]}", uuid=vm, vcpus=1, memory_mib=64, disk=None,
+        boot=DiskBoot(), graphics=True,
+    )  # fmt: skip
+    system_hypervisor.create(spec)
+    try:
+        channel = system_hypervisor.open_console(vm, "vnc")
+        got: list[bytes] = []
+        ready = threading.Event()
+        channel.start(lambda data: (got.append(data), ready.set()), lambda _why: ready.set())
+        assert ready.wait(30)
+        channel.close()
+        assert got and got[0].startswith(b"RFB 003.")
+    finally:
+        system_hypervisor.undefine(vm)

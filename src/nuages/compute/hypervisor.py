@@ -188,6 +188,9 @@ class DomainSpec:
     network: Network | None = None
     accel: Accel = "tcg"
     console_log: Path | None = None  # a copy of the serial console, kept by virtlogd
+    # A VGA display served by VNC on a UNIX socket only libvirt reaches (issue 14.3):
+    # the browser console reaches it through ``open_console(uuid, "vnc")``.
+    graphics: bool = False
 
     MIN_MEMORY_MIB: ClassVar[int] = 32
 

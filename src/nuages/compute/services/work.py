@@ -109,6 +109,9 @@ def spec_of(job: Job) -> DomainSpec:
         network=job.plan.nic(),
         accel=job.accel,
         console_log=job.files.console_log,
+        # Full images boot through the firmware and may draw on a screen: they get a
+        # VNC display; direct-kernel guests are serial-only (issue 14.3).
+        graphics=isinstance(job.image.boot(), DiskBoot),
     )
 
 

@@ -88,6 +88,13 @@ def domain_xml(spec: DomainSpec) -> str:
     ET.SubElement(serial, "target", port="0")
     console = ET.SubElement(devices, "console", type="pty")
     ET.SubElement(console, "target", type="serial", port="0")
+    if spec.graphics:
+        # VNC on a socket in libvirt's own directory: no TCP port is opened, and only
+        # libvirt (virDomainOpenGraphicsFD) hands the display to the console bridge.
+        graphics = ET.SubElement(devices, "graphics", type="vnc")
+        ET.SubElement(graphics, "listen", type="socket")
+        video = ET.SubElement(devices, "video")
+        ET.SubElement(video, "model", type="vga")
     # No USB controller: nothing uses it, and every emulated device costs boot time.
     ET.SubElement(devices, "controller", type="usb", model="none")
     ET.SubElement(devices, "memballoon", model="virtio")
