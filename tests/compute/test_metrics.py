@@ -281,3 +281,18 @@ def test_api_series_at_one_minute_and_range_limits(
     assert r.status_code == 422 and "to" in r.json()["detail"]
     r = client.get(f"/api/v1/vms/{vm_id}/metrics", params={"step": "5m"}, headers=headers)
     assert r.status_code == 422
+
+
+def test_minute_written_again_keeps_the_first_rows(cw: ComputeWorld) -> None:
+    """Rows of a minute already written are kept (the fast plain insert is only taken for
+    a minute nobody wrote): writing them again, or a pass in that minute, adds nothing."""
+    set_now(T0)
+    vm_id, _o, host = running_vm(cw)
+    at = collect.minute_of(T0)
+    row = {"vm_id": vm_id, "at": at, "host_id": host.id, "power_state": "running", "host_ns": 1}
+    with cw.database.unit() as session:
+        assert collect.insert_rows(session, VmMetricMinute.__table__, [row]) == 1
+    with cw.database.unit() as session:
+        assert collect.insert_rows(session, VmMetricMinute.__table__, [row]) == 0
+    assert collect.collect(cw.database, cw.runtime).written == 0
+    assert [r.host_ns for r in minutes(cw, vm_id)] == [1]
