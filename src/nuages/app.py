@@ -32,6 +32,7 @@ from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
+from nuages.portal import mount as portal
 from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
@@ -116,6 +117,7 @@ def create_app(
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     console_api.install(app)  # the console page's files (issue 14.3)
     prometheus.install(app)  # GET /metrics and the latency histogram (issue 14.4)
+    portal.mount(app)  # pages at / and /admin, /static/ (after the API's error handlers)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

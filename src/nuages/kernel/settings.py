@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     console_ticket_seconds: int = Field(default=60, ge=5, le=600)
     # The front-end packages (assets/<name>/node_modules); default: the checkout's assets/.
     assets_dir: Path | None = None
+    # portal (issue #12): how long `nuages up` waits for the local libvirt when it
+    # registers it as a host (a hanging /dev/kvm must not stop the start).
+    up_libvirt_timeout: float = Field(default=30.0, gt=0, le=600)
 
     @property
     def effective_database_url(self) -> str:
