@@ -171,4 +171,23 @@ EN: dict[str, str] = {
     "alimentation": "power",
     "Suspendue": "Suspended",
     "Dernière opération": "Last operation",
+    # issue 14: console and supervision graphs on the VM page
+    "Console": "Console",
+    "Un jeton à usage unique, valable 60 secondes, ouvre la console.": (
+        "A single-use token, valid 60 seconds, opens the console."
+    ),
+    "Console série": "Serial console",
+    "Écran (VNC)": "Display (VNC)",
+    "Supervision (dernière heure)": "Monitoring (last hour)",
+    "Pas encore de mesures.": "No measurements yet.",
+    "max": "max",
+    "CPU": "CPU",
+    "Mémoire utilisée": "Memory used",
+    "Lecture disque": "Disk read",
+    "Écriture disque": "Disk write",
+    "Réseau reçu": "Network received",
+    "Réseau envoyé": "Network sent",
+    "La console ne peut pas s'ouvrir : la machine doit être démarrée.": (
+        "The console cannot open: the machine must be running."
+    ),
 }
