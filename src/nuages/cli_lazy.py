@@ -51,6 +51,8 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "terms_app",
         "Compute what an offer's terms say (SLA, deadlines, revision, interest).",
     ),
+    # sla (issue 22)
+    "sla": ("nuages.sla.cli", "sla_app", "Service levels: monthly reports, credits and outages."),
 }
 
 

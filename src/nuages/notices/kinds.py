@@ -37,6 +37,8 @@ KINDS: dict[str, Kind] = {
         Kind("hold_placed", "004 §7", "owners", "read"),
         Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+        # sla (issue 22): planned maintenance announced to the clients it affects.
+        Kind("maintenance_planned", "000 §7", "owners", "read"),
     )
 }
 
