@@ -236,7 +236,9 @@ def _measure(
     issued_on = calendar.local_date(end)
     for vm in facts.vms.get(contract.id, []):
         fee = _fee(offer, vm)
-        amount = facts.vm_amounts.get(vm.id) or fee or ZERO
+        amount = facts.vm_amounts.get(vm.id) or ZERO
+        if not amount and offer.billing.mode != "prepaid":
+            amount = fee or ZERO  # not invoiced yet: the flavour's monthly price
         line: dict[str, Any] = {"vm_id": vm.id, "name": vm.name, "monthly_amount": str(amount)}
         found = list(facts.outages.get(vm.id, []))
         excused, late = maintenance.split(offer, facts.windows.get(vm.id, []))
