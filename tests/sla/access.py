@@ -25,7 +25,7 @@ def sla_objects(database: Database, client_id: str, contract_id: str, vm_id: str
                 vm_id=vm_id,
                 client_id=client_id,
                 contract_id=contract_id,
-            )  # fmt: skip
+            )
         )
         report = SlaReport(
             contract_id=contract_id, client_id=client_id, offer_id="isstar-cloud", year=2026,

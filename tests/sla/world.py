@@ -64,7 +64,7 @@ def debit(cw: ComputeWorld, contract_id: str, vm_id: str, amount: str, at: dt.da
                 resource_id=vm_id,
                 period_start=at - dt.timedelta(hours=1),
                 period_end=at,
-            )  # fmt: skip
+            )
         )
         del account
 

@@ -256,6 +256,10 @@ def _measure(
                 line["note"] = "no SLA during the managed service's probation (002 §4)"
                 result.lines.append(line)
                 continue
+        if not found and not excused:  # nothing happened: 100 %, no calculation needed
+            line |= {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
+            result.lines.append(line)
+            continue
         assessment = apply.sla_for_month(
             offer,
             year,
