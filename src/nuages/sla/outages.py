@@ -236,19 +236,27 @@ def vms_of(session: Session, incident_id: str) -> list[str]:
 
 
 def vm_outages(
-    session: Session, vm_ids: Sequence[str], start: dt.datetime, end: dt.datetime
+    session: Session,
+    vm_ids: Sequence[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    by_contract: bool = False,
 ) -> dict[str, list[sla.Outage]]:
     """Each VM's outages overlapping ``[start, end)``, recorded and declared; one still
-    open counts until ``end`` or now, whichever is first."""
+    open counts until ``end`` or now, whichever is first. ``by_contract``: ``vm_ids``
+    are contract ids (every VM of those contracts; a batch of reports sends fewer ids)."""
     until = min(end, utc_now())
     out: dict[str, list[sla.Outage]] = defaultdict(list)
     if not vm_ids:
         return out
     ids = list(vm_ids)
+    own_column = VmOutage.contract_id if by_contract else VmOutage.vm_id
+    declared_column = IncidentVm.contract_id if by_contract else IncidentVm.vm_id
     for chunk in (ids[i : i + 5000] for i in range(0, len(ids), 5000)):
         recorded = session.execute(
             select(VmOutage.vm_id, VmOutage.start, VmOutage.end, VmOutage.cause).where(
-                VmOutage.vm_id.in_(chunk),
+                own_column.in_(chunk),
                 VmOutage.start < end,
                 or_(VmOutage.end.is_(None), VmOutage.end > start),
             )
@@ -262,7 +270,7 @@ def vm_outages(
             select(IncidentVm.vm_id, Incident.start, Incident.end, Incident.cause)
             .join(Incident, Incident.id == IncidentVm.incident_id)
             .where(
-                IncidentVm.vm_id.in_(chunk),
+                declared_column.in_(chunk),
                 Incident.start < end,
                 or_(Incident.end.is_(None), Incident.end > start),
             )

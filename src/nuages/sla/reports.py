@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from nuages.billing.models import LedgerEntry, NegativeBalancePeriod
@@ -41,6 +41,7 @@ from nuages.history.service import Actor
 from nuages.invoicing.models import Invoice, InvoiceLine
 from nuages.kernel.calendar import Unit
 from nuages.kernel.clock import utc_now
+from nuages.kernel.db import new_id
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.sla import maintenance, outages
@@ -102,7 +103,7 @@ class ContractMonth:
 class _Facts:
     """What a batch of contracts' month needs, read in a few queries."""
 
-    vms: dict[str, list[Vm]]
+    vms: dict[str, list[Any]]  # rows: id, contract_id, name, flavour_id, activated_at, managed
     outages: dict[str, list[sla.Outage]]
     windows: dict[str, list[maintenance.VmWindow]]
     notices: dict[str, list[sla.FailureNotice]]
@@ -119,9 +120,9 @@ def _facts(
     end: dt.datetime,
 ) -> _Facts:
     ids = [c.id for c, _ in contracts]
-    vms: dict[str, list[Vm]] = defaultdict(list)
+    vms: dict[str, list[Any]] = defaultdict(list)
     rows = session.execute(
-        select(Vm)
+        select(Vm.id, Vm.contract_id, Vm.name, Vm.flavour_id, Vm.activated_at, Vm.managed)
         .where(
             Vm.contract_id.in_(ids),
             Vm.activated_at.is_not(None),
@@ -129,16 +130,16 @@ def _facts(
             or_(Vm.deleted_at.is_(None), Vm.deleted_at > start),
         )
         .order_by(Vm.contract_id, Vm.name, Vm.id)
-    ).scalars()
+    ).all()
     for vm in rows:
         vms[vm.contract_id].append(vm)
     vm_ids = [vm.id for group in vms.values() for vm in group]
-    found = outages.vm_outages(session, vm_ids, start, end)
+    found = outages.vm_outages(session, ids, start, end, by_contract=True)
     windows = maintenance.windows_for(session, vm_ids, start, end)
     notices: dict[str, list[sla.FailureNotice]] = defaultdict(list)
     # A notice made before the month may still date the month's first outage.
-    with_outages = [v for v in vm_ids if found.get(v)]
-    for notice in notices_for(session, with_outages, start - dt.timedelta(days=31), end):
+    early = start - dt.timedelta(days=31)
+    for notice in notices_for(session, ids, early, end, by_contract=True):
         notices[notice.service].append(notice)
     first, last = start.date() - dt.timedelta(days=1), end.date() + dt.timedelta(days=1)
     vm_amounts: dict[str, Decimal] = defaultdict(Decimal)
@@ -211,11 +212,11 @@ def _facts(
     return _Facts(vms, found, windows, notices, vm_amounts, contract_amounts, negative, previous)
 
 
-def _fee(offer: Offer, vm: Vm) -> Decimal | None:
+def _fee(offer: Offer, vm: Any) -> Decimal | None:
     return next((f.price for f in offer.catalogue.flavours if f.id == vm.flavour_id), None)
 
 
-def _probation_end(offer: Offer, vm: Vm) -> dt.datetime | None:
+def _probation_end(offer: Offer, vm: Any) -> dt.datetime | None:
     """002 §4: the end of a managed server's probation (no SLA before it)."""
     probation = offer.sla.probation
     if probation is None or vm.activated_at is None:
@@ -363,45 +364,53 @@ def _claim_until(offer: Offer, issued_at: dt.datetime) -> dt.datetime | None:
     )
 
 
+@dataclass
+class _Pending:
+    """Reports and credits of a batch, written with one statement each."""
+
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    credits: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _issue(
     session: Session,
     who: Actor,
     measured: ContractMonth,
     before: SlaReport | None,
     result: RunResult,
+    pending: _Pending,
 ) -> None:
     contract, offer = measured.contract, measured.offer
     now = utc_now()
-    report = SlaReport(
-        contract_id=contract.id,
-        client_id=contract.client_id,
-        offer_id=offer.id,
-        year=measured.year,
-        month=measured.month,
-        version=1 if before is None else before.version + 1,
-        supersedes_id=None if before is None else before.id,
-        changes="" if before is None else _changes(before, measured),
-        denominator=offer.sla.denominator,
-        objective_pct=offer.sla.objective_pct,
-        availability_pct=measured.availability_pct,
-        objective_met=measured.objective_met,
-        counted_minutes=measured.counted_minutes,
-        credit_amount=measured.credit_amount,
-        credit_mode=credit_mode(offer),
-        fingerprint=measured.fingerprint,
-        lines=json.dumps(measured.lines, sort_keys=True),
-        issued_at=now,
-    )
-    session.add(report)
-    session.flush()
-    (result.issued if before is None else result.corrected).append(report.id)
+    report: dict[str, Any] = {
+        "id": new_id(),
+        "contract_id": contract.id,
+        "client_id": contract.client_id,
+        "offer_id": offer.id,
+        "year": measured.year,
+        "month": measured.month,
+        "version": 1 if before is None else before.version + 1,
+        "supersedes_id": None if before is None else before.id,
+        "changes": "" if before is None else _changes(before, measured),
+        "denominator": offer.sla.denominator,
+        "objective_pct": offer.sla.objective_pct,
+        "availability_pct": measured.availability_pct,
+        "objective_met": measured.objective_met,
+        "counted_minutes": measured.counted_minutes,
+        "credit_amount": measured.credit_amount,
+        "credit_mode": credit_mode(offer),
+        "fingerprint": measured.fingerprint,
+        "lines": json.dumps(measured.lines, sort_keys=True),
+        "issued_at": now,
+    }
+    pending.reports.append(report)
+    (result.issued if before is None else result.corrected).append(report["id"])
     granted = ZERO
     if before is not None:
         earlier = select(SlaReport.id).where(
             SlaReport.contract_id == contract.id,
             SlaReport.year == measured.year,
             SlaReport.month == measured.month,
-            SlaReport.id != report.id,
         )
         for credit in session.execute(
             select(SlaCredit).where(SlaCredit.report_id.in_(earlier))
@@ -410,35 +419,68 @@ def _issue(
                 credit.state = "superseded"  # the corrected report's credit replaces it
             elif credit.state in ("due", "applied"):
                 granted += credit.amount
-    amount = measured.credit_amount - granted
-    if amount > 0 and report.credit_mode != "none":
-        credit = SlaCredit(
-            report_id=report.id,
-            contract_id=contract.id,
+        # A correction is rare and says what changed: each one has its own history entry.
+        history.record(
+            session,
+            who,
+            object_type="sla_report",
+            object_id=report["id"],
+            action="sla.report.correct",
+            params={
+                "contract_id": contract.id,
+                "month": f"{measured.year:04d}-{measured.month:02d}",
+                "version": report["version"],
+                "changes": report["changes"][:500],
+                "credit": str(measured.credit_amount),
+            },
             client_id=contract.client_id,
-            amount=amount,
-            state="claimable" if report.credit_mode == "on_request" else "due",
-            claim_until=_claim_until(offer, now) if report.credit_mode == "on_request" else None,
+            scope="billing",
         )
-        session.add(credit)
-        session.flush()
-        result.credits.append(credit.id)
-    history.record(
-        session,
-        who,
-        object_type="sla_report",
-        object_id=report.id,
-        action="sla.report.issue" if before is None else "sla.report.correct",
-        params={
-            "contract_id": contract.id,
-            "month": f"{measured.year:04d}-{measured.month:02d}",
-            "version": report.version,
-            "availability_pct": str(report.availability_pct),
-            "credit": str(report.credit_amount),
-        },
-        client_id=contract.client_id,
-        scope="billing",
-    )
+    amount = measured.credit_amount - granted
+    if amount > 0 and report["credit_mode"] != "none":
+        on_request = report["credit_mode"] == "on_request"
+        credit_id = new_id()
+        pending.credits.append(
+            {
+                "id": credit_id,
+                "report_id": report["id"],
+                "contract_id": contract.id,
+                "client_id": contract.client_id,
+                "amount": amount,
+                "state": "claimable" if on_request else "due",
+                "claim_until": _claim_until(offer, now) if on_request else None,
+                "claimed_at": None,
+                "claimed_by": None,
+                "applied_at": None,
+                "applied_ref": None,
+                "created_at": now,
+            }
+        )
+        result.credits.append(credit_id)
+
+
+def _write(session: Session, who: Actor, pending: _Pending, year: int, month: int) -> None:
+    """Write a batch's reports and credits, and one history entry for the batch (each
+    report is itself an append-only record naming its contract)."""
+    if pending.reports:
+        session.execute(insert(SlaReport), pending.reports)
+    if pending.credits:
+        session.execute(insert(SlaCredit), pending.credits)
+    first = [r for r in pending.reports if r["version"] == 1]
+    if first:
+        history.record(
+            session,
+            who,
+            object_type="sla_month",
+            object_id=f"{year:04d}-{month:02d}",
+            action="sla.report.issue",
+            params={
+                "reports": len(first),
+                "credits": len(pending.credits),
+                "credit_total": str(sum((c["amount"] for c in pending.credits), ZERO)),
+            },
+            scope="billing",
+        )
 
 
 def issue_month(
@@ -482,10 +524,12 @@ def issue_month(
             ).scalars():
                 if r.contract_id not in newest or newest[r.contract_id].version < r.version:
                     newest[r.contract_id] = r
+            pending = _Pending()
             for contract, offer in chunk:
                 result.contracts += 1
                 measured = _measure(contract, offer, year, month, facts)
                 before = newest.get(contract.id)
                 if before is None or before.fingerprint != measured.fingerprint:
-                    _issue(session, who, measured, before, result)
+                    _issue(session, who, measured, before, result, pending)
+            _write(session, who, pending, year, month)
     return result
