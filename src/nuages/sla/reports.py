@@ -39,6 +39,7 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.invoicing.models import Invoice, InvoiceLine
+from nuages.invoicing.vat import total_with_vat
 from nuages.kernel.calendar import Unit
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import new_id
@@ -141,14 +142,18 @@ def _facts(
     early = start - dt.timedelta(days=31)
     for notice in notices_for(session, ids, early, end, by_contract=True):
         notices[notice.service].append(notice)
-    first, last = start.date() - dt.timedelta(days=1), end.date() + dt.timedelta(days=1)
+    # The month's local dates (invoice periods are local days, half-open).
+    calendar = apply.calendar_for(contracts[0][1])
+    first, last = calendar.local_date(start), calendar.local_date(end)
     vm_amounts: dict[str, Decimal] = defaultdict(Decimal)
     contract_amounts: dict[str, Decimal] = defaultdict(Decimal)
     billed = session.execute(
         select(
             Invoice.contract_id,
             InvoiceLine.vm_id,
-            func.sum(func.coalesce(InvoiceLine.gross_amount, InvoiceLine.net_amount)),
+            InvoiceLine.gross_amount,
+            InvoiceLine.net_amount,
+            InvoiceLine.vat_rate,
         )
         .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
         .where(
@@ -158,12 +163,14 @@ def _facts(
             InvoiceLine.period_start < last,
             InvoiceLine.period_end > first,
         )
-        .group_by(Invoice.contract_id, InvoiceLine.vm_id)
     ).all()
-    for contract_id, vm_id, amount in billed:
-        contract_amounts[contract_id] += Decimal(amount or 0)
+    for contract_id, vm_id, gross, net, rate in billed:
+        # 002 §6 "montant mensuel facturé": what was invoiced, VAT included (the credit
+        # note that pays the credit is VAT included too).
+        amount = gross if gross is not None else total_with_vat(net, rate)
+        contract_amounts[contract_id] += amount
         if vm_id:
-            vm_amounts[vm_id] += Decimal(amount or 0)
+            vm_amounts[vm_id] += amount
     debited = session.execute(
         select(
             LedgerEntry.contract_id,
