@@ -337,5 +337,10 @@ def sla_monthly() -> None:
     from nuages.kernel.clock import utc_now
     from nuages.sla import jobs as sla_jobs
 
+    from nuages.kernel.errors import ValidationFailed
+
     for year, month in sla_jobs.months_to_report(utc_now()):
-        sla_month.call_local(year, month)
+        try:
+            sla_month.call_local(year, month)
+        except ValidationFailed as exc:  # the month is not over everywhere yet
+            log.info("sla %04d-%02d: %s", year, month, exc.detail)

@@ -17,17 +17,12 @@ from nuages.sla import credits, reports
 
 def months_to_report(now: dt.datetime) -> list[tuple[int, int]]:
     """The two months before ``now`` (UTC): the last one, and the one before it for
-    facts declared late (every contract zone is over both by then)."""
+    facts declared late (a month not yet over in some contract's zone is refused by
+    ``issue_month`` and reported on the next night)."""
     first = now.date().replace(day=1)
     last = first - dt.timedelta(days=1)
     before = last.replace(day=1) - dt.timedelta(days=1)
-    out = [(before.year, before.month), (last.year, last.month)]
-    # The last month may not be over in every contract's zone just after midnight UTC.
-    return (
-        out
-        if now - dt.datetime.combine(first, dt.time(), dt.UTC) > dt.timedelta(hours=14)
-        else out[:1]
-    )
+    return [(before.year, before.month), (last.year, last.month)]
 
 
 def run(

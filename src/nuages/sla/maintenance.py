@@ -292,25 +292,25 @@ class VmWindow:
 
 
 def windows_for(
-    session: Session, vm_ids: Sequence[str], start: dt.datetime, end: dt.datetime
+    session: Session, contract_ids: Sequence[str], start: dt.datetime, end: dt.datetime
 ) -> dict[str, list[VmWindow]]:
-    """Each VM's maintenance windows overlapping ``[start, end)``, with the moment its
-    contract was told."""
+    """Each VM's (of ``contract_ids``) maintenance windows overlapping ``[start, end)``,
+    with the moment its contract was told."""
     out: dict[str, list[VmWindow]] = defaultdict(list)
-    if not vm_ids:
+    if not contract_ids:
         return out
     rows = session.execute(
         select(MaintenanceVm.vm_id, Maintenance, Notice)
         .join(Maintenance, Maintenance.id == MaintenanceVm.maintenance_id)
         .outerjoin(Notice, Notice.id == MaintenanceVm.notice_id)
-        .where(Maintenance.start < end, Maintenance.end > start)
+        .where(
+            Maintenance.start < end,
+            Maintenance.end > start,
+            MaintenanceVm.contract_id.in_(list(contract_ids)),
+        )
     ).all()
-    wanted = set(vm_ids)
     for vm_id, window, notice in rows:
-        if vm_id in wanted:
-            out[vm_id].append(
-                VmWindow(vm_id, window.start, window.end, announced_at(window, notice))
-            )
+        out[vm_id].append(VmWindow(vm_id, window.start, window.end, announced_at(window, notice)))
     return out
 
 

@@ -134,9 +134,8 @@ def _facts(
     ).all()
     for vm in rows:
         vms[vm.contract_id].append(vm)
-    vm_ids = [vm.id for group in vms.values() for vm in group]
     found = outages.vm_outages(session, ids, start, end, by_contract=True)
-    windows = maintenance.windows_for(session, vm_ids, start, end)
+    windows = maintenance.windows_for(session, ids, start, end)
     notices: dict[str, list[sla.FailureNotice]] = defaultdict(list)
     # A notice made before the month may still date the month's first outage.
     early = start - dt.timedelta(days=31)
