@@ -335,9 +335,8 @@ def sla_monthly() -> None:
     """Each night: the last month's reports (a month is reported once it is over; run
     daily, later facts give corrected versions) and the credits due."""
     from nuages.kernel.clock import utc_now
-    from nuages.sla import jobs as sla_jobs
-
     from nuages.kernel.errors import ValidationFailed
+    from nuages.sla import jobs as sla_jobs
 
     for year, month in sla_jobs.months_to_report(utc_now()):
         try:
