@@ -62,6 +62,8 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "console_app",
         "VM consoles: single-use tokens (002 §3).",
     ),
+    # sla (issue 22)
+    "sla": ("nuages.sla.cli", "sla_app", "Service levels: monthly reports, credits and outages."),
 }
 
 

@@ -190,4 +190,27 @@ EN: dict[str, str] = {
     "La console ne peut pas s'ouvrir : la machine doit être démarrée.": (
         "The console cannot open: the machine must be running."
     ),
+    # sla (issue 22)
+    "Niveau de service": "Service level",
+    "Niveaux de service": "Service levels",
+    "Disponibilité du mois": "The month's availability",
+    "Disponibilité": "Availability",
+    "objectif": "objective",
+    "objectif atteint": "objective met",
+    "objectif manqué": "objective missed",
+    "Minutes comptées": "Counted minutes",
+    "Crédit": "Credit",
+    "Rapport pas encore émis : chiffres à ce jour.": "Report not issued yet: figures so far.",
+    "à demander avant le {when}": "to claim before {when}",
+    "Machine": "Machine",
+    "Maintenances prévues": "Planned maintenance",
+    "Aucune maintenance prévue.": "No maintenance planned.",
+    "Incidents déclarés": "Declared outages",
+    "Début": "Start",
+    "Fin": "End",
+    "Portée": "Scope",
+    "Cause": "Cause",
+    "Maintenances": "Maintenance",
+    "Motif": "Reason",
+    "Contrats prévenus à temps": "Contracts told in time",
 }
