@@ -21,6 +21,7 @@ from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, Duplicat
 from nuages.api.refusals import RefusalLimiter, record_refusal
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
+from nuages.compute.net.api import router as network_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.api import router as history_router
@@ -42,6 +43,7 @@ ROUTERS = [
     invoicing_router,
     notices_router,
     sla_router,
+    network_router,
 ]
 
 DESCRIPTION = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nuages.accounts import models as accounts_models
 from nuages.billing import models as billing_models
 from nuages.compute import models as compute_models
+from nuages.compute.net import models as network_models
 from nuages.contracts import models as contracts_models
 from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
@@ -20,6 +21,7 @@ __all__ = [
     "contracts_models",
     "history_models",
     "invoicing_models",
+    "network_models",
     "notices_models",
     "sla_models",
 ]

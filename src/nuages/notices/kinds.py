@@ -37,6 +37,9 @@ KINDS: dict[str, Kind] = {
         Kind("hold_placed", "004 §7", "owners", "read"),
         Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+        # network (issue 14): a VM's network cut by staff and lifted (000 §11.1, 003 §7.3)
+        Kind("network_cut", "000 §11.1", "owners", "read"),
+        Kind("network_restored", "000 §11.1", "owners", "read"),
     )
 }
 
