@@ -204,8 +204,8 @@ def approve_rule(
     session: Session, actor: Principal, runtime: ComputeRuntime, vm_id: str, rule_id: str
 ) -> FirewallRule | None:
     """Staff approve a pending change of a firewall server's rules (003 §7.1.1)."""
+    vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
-    vm = load_vm(session, actor, vm_id, write=True)
     row = _rule(session, vm, rule_id)
     if row.state == "active":
         raise Conflict("this rule has no change awaiting approval")
@@ -240,8 +240,8 @@ def declare(
 ) -> VmNetwork:
     """Staff declare a VM a mail server (003 §7.4), a firewall server (003 §7.1.1), or
     register its IRC/proxy/video uses (003 §7.5)."""
+    vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
-    vm = load_vm(session, actor, vm_id, write=True)
     net = enforce.standing(session, vm.id)
     if mail_server is not None:
         net.mail_server = mail_server
@@ -354,8 +354,8 @@ def cut(
 def restore(session: Session, actor: Principal, runtime: ComputeRuntime, vm_id: str) -> Vm:
     """Staff lift a VM's cut. A compromised server's cut is lifted only by its
     reinstall (003 §7.3, ``reinstalled``)."""
+    vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
-    vm = load_vm(session, actor, vm_id, write=True)
     net = session.get(VmNetwork, vm.id)
     if net is None or net.cut_at is None:
         raise Conflict("this VM's network is not cut")
@@ -425,8 +425,8 @@ def new_ip(
     old address is quarantined ``quarantine_days`` (the switch-over period staff set)
     so no other client gets it meanwhile. Returns (vm, old, new). The new address takes
     effect at the VM's next start (its DHCP entry is replaced then)."""
+    vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
-    vm = load_vm(session, actor, vm_id, write=True)
     if not 0 <= quarantine_days <= 365:
         raise ValidationFailed("quarantine_days: between 0 and 365")
     held = session.execute(select(IpAddress).where(IpAddress.vm_id == vm.id)).scalar_one_or_none()
