@@ -1,7 +1,7 @@
 """compute: VM firewall rules, network standing and cuts, quarantined addresses (issue 14)
 
 Revision ID: 0011_net
-Revises: 0008_snap
+Revises: 0011_ops
 Create Date: 2026-12-02 02:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import nuages.kernel.db
 
 revision = "0011_net"
-down_revision = "0008_snap"
+down_revision = "0011_ops"
 branch_labels = None
 depends_on = None
 
