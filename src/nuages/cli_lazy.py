@@ -51,6 +51,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "terms_app",
         "Compute what an offer's terms say (SLA, deadlines, revision, interest).",
     ),
+    # issue 14 (network): firewall rules, cuts, new addresses
+    "vm": (
+        "nuages.compute.net.cli",
+        "vm_app",
+        "VM network: firewall rules, cuts, new addresses.",
+    ),
 }
 
 
