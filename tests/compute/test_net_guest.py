@@ -217,7 +217,7 @@ def test_000_s11_1_network_cut_survives_libvirtd_and_guest_restarts(
     time.sleep(3)  # the guest would be up by now if the cut were lost
     assert not banner(port, "127.0.0.1")
 
-    enforce.apply(booted.runtime, booted.plan(open_policy, uri))
+    enforce.apply(booted.runtime, booted.plan(open_policy, uri), link=True)  # lifted
     assert eventually(lambda: banner(port, "127.0.0.1"), 120)
 
 

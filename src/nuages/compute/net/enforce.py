@@ -140,8 +140,12 @@ def plan_for(session: Session, vm: Vm, offer: Offer | None = None) -> HostPlan |
     )
 
 
-def apply(runtime: ComputeRuntime, plan: HostPlan, *, link: bool = True) -> None:
-    """Put ``plan`` on its host. Raises ``NuagesError`` when the host refused a part."""
+def apply(runtime: ComputeRuntime, plan: HostPlan, *, link: bool | None = None) -> None:
+    """Put ``plan`` on its host. Raises ``NuagesError`` when the host refused a part.
+
+    The NIC's link is put down when the VM is cut; it is put up only when ``link`` is
+    True (a cut lifted): a link event makes the guest renew its network, so a VM that
+    was never cut is not disturbed. ``link=False``: leave the link alone."""
     if plan.bridged and not plan.uri.startswith("test:"):
         runtime_filters(runtime, plan.uri).define(plan.policy)
     if nethost.enforces_nft(plan.uri):
@@ -149,40 +153,49 @@ def apply(runtime: ComputeRuntime, plan: HostPlan, *, link: bool = True) -> None
         if plan.forwards:
             nft.apply(plan.policy, plan.forwards)
         if plan.bridged:
-            nft.run(
-                rules.nft_limits_script(nft.table, plan.policy, rules.tap_name(plan.policy.vm_id))
+            limits = rules.nft_limits_script(
+                nft.table, plan.policy, rules.tap_name(plan.policy.vm_id)
             )
-    if link and not plan.uri.startswith("test:"):
-        hv = runtime.hypervisor(plan.uri)
-        conn = hv.link.get()  # type: ignore[attr-defined]
+            nft.run(limits)
+    wanted: bool | None = None
+    if link is not False and plan.policy.cut:
+        wanted = False
+    elif link is True:
+        wanted = True
+    if wanted is not None and not plan.uri.startswith("test:"):
+        conn = runtime.hypervisor(plan.uri).link.get()  # type: ignore[attr-defined]
         try:
-            nethost.set_link(conn, plan.uuid, up=not plan.policy.cut)
+            nethost.set_link(conn, plan.uuid, up=wanted)
         except Exception as exc:  # a domain not defined yet, or stopped: reconciled later
             if isinstance(exc, NuagesError):
                 raise
             log.info("link of %s not set now: %s", plan.policy.vm_id, exc)
 
 
-def apply_quietly(runtime: ComputeRuntime, plan: HostPlan) -> bool:
+def apply_quietly(runtime: ComputeRuntime, plan: HostPlan, *, link: bool | None = None) -> bool:
     """``apply``, a failure logged (reconciliation retries it); True when applied."""
     try:
-        apply(runtime, plan)
+        apply(runtime, plan, link=link)
     except NuagesError as exc:
         log.warning("network rules of %s not applied yet: %s", plan.policy.vm_id, exc)
         return False
     return True
 
 
-def _apply_logged(runtime: ComputeRuntime, plan: HostPlan) -> None:
-    apply_quietly(runtime, plan)
+def _apply_logged(runtime: ComputeRuntime, plan: HostPlan, link: bool | None) -> None:
+    apply_quietly(runtime, plan, link=link)
 
 
-def apply_after_commit(session: Session, runtime: ComputeRuntime, vm: Vm) -> None:
-    """Have the VM's current policy applied once ``session`` commits."""
+def apply_after_commit(
+    session: Session, runtime: ComputeRuntime, vm: Vm, *, link_up: bool = False
+) -> None:
+    """Have the VM's current policy applied once ``session`` commits (``link_up``: a
+    cut was lifted, put the link up again)."""
     session.flush()
     plan = plan_for(session, vm)
     if plan is not None:
-        after_commit(session, lambda: _apply_logged(runtime, plan))
+        link = True if link_up else None
+        after_commit(session, lambda: _apply_logged(runtime, plan, link))
 
 
 def forget(runtime: ComputeRuntime, uri: str, vm_id: str) -> None:

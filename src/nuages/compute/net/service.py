@@ -409,7 +409,7 @@ def _lift(
         key=f"network_restored:{vm.id}:{since.isoformat()}",
         context={"vm_name": vm.name, "ground": ground or "", "cut_at": since.isoformat()},
     )
-    enforce.apply_after_commit(session, runtime, vm)
+    enforce.apply_after_commit(session, runtime, vm, link_up=True)
 
 
 def new_ip(
