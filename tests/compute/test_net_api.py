@@ -260,6 +260,28 @@ def test_cut_ground_from_the_contracts_suspension_grounds(
     assert r.status_code == 422 and "ground" in r.json()["detail"]
 
 
+def test_003_s7_9_new_ip_only_where_the_offer_provides_for_it(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """003 §7.9 read for the client: an offer without the clause (isstar-cloud) gives
+    the provider no right to move a server to another address."""
+    client_id = cw.world.client()
+    contract = cw.contract(client_id)
+    cw.host()
+    cw.image()
+    owner = cw.world.user(Role.CLIENT_OWNER, client_id)
+    r = api.post(
+        "/api/v1/vms",
+        json={"contract_id": contract, "flavour": "vm-s", "image": "base", "name": "w"},
+        headers=owner.headers,
+    )
+    vm_id = r.json()["vm"]["id"]
+    admin = cw.world.admin()
+    r = api.post(f"/api/v1/vms/{vm_id}/new-ip", json={"reason": "report"}, headers=admin.headers)
+    assert r.status_code == 409 and "003 §7.9" in r.json()["detail"]
+    assert count(cw, QuarantinedAddress) == 0
+
+
 def test_003_s7_9_new_ip_quarantines_the_old_address(cw: ComputeWorld) -> None:
     """003 §7.9: after a misuse report the VM moves to a fresh address of its pool; the
     old one is quarantined and no VM gets it meanwhile."""
@@ -293,7 +315,20 @@ def test_003_s7_9_new_ip_quarantines_the_old_address(cw: ComputeWorld) -> None:
             session, CLI, cw.runtime, vm.id, quarantine_days=30, reason="report 117"
         )
     assert (old, new) == ("192.0.2.2", "192.0.2.3")
+    # The next VM of the pool does not get the quarantined address either.
+    with cw.database.unit() as session:
+        second = Vm(
+            id="00000000-0000-4000-8000-000000000002", client_id=client_id,
+            contract_id=contract_id, name="b", flavour_id="svp-s", image_id=image_id,
+            host_id=host.id, vcpus=1, ram_mib=64, disk_gib=1, vm_state="running",
+            power_state="running",
+        )  # fmt: skip
+        session.add(second)
+        session.flush()
+        assert ipam.lease_address(session, session.get(type(host), host.id), second) == (  # type: ignore[arg-type]
+            "192.0.2.4"
+        )
     with cw.database.unit() as session:
         assert session.execute(select(QuarantinedAddress.address)).scalars().all() == [old]
         held = session.execute(select(IpAddress.address).where(IpAddress.pool_id == pool.id))
-        assert held.scalars().all() == ["192.0.2.3"]
+        assert sorted(held.scalars().all()) == ["192.0.2.3", "192.0.2.4"]

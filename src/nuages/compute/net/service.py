@@ -429,6 +429,12 @@ def new_ip(
     _staff(actor)
     if not 0 <= quarantine_days <= 365:
         raise ValidationFailed("quarantine_days: between 0 and 365")
+    offer = enforce.offer_of(session, vm)
+    abuse = offer.abuse if offer is not None else None
+    if abuse is None or not abuse.ip_reassignment_after_misuse:
+        # Read for the client (SPEC §17): only an offer that provides for it (003 §7.9)
+        # lets the provider move a server to another address.
+        raise Conflict("this VM's offer provides for no new IP after a misuse report (003 §7.9)")
     held = session.execute(select(IpAddress).where(IpAddress.vm_id == vm.id)).scalar_one_or_none()
     if held is None:
         raise Conflict("this VM has no fixed address (user networking)")

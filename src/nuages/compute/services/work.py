@@ -202,6 +202,7 @@ def undo_create(runtime: ComputeRuntime, job: Job) -> None:
             ipam.detach(runtime, job.host_uri, job.plan, job.vm_name)
         except NuagesError as exc:
             log.warning("create of %s: could not remove the DHCP entry: %s", job.vm_id, exc)
+        netenforce.forget(runtime, job.host_uri, job.vm_id)
     remove_files(job.files)
 
 
