@@ -18,4 +18,5 @@ FLASH: dict[str, str] = {
     "vm_created": "Machine demandée : sa création est en cours.",
     "vm_action": "Action demandée : elle est en cours.",
     "lang": "Langue changée.",
+    "firewall_changed": "Pare-feu modifié : l'hôte applique la règle.",
 }

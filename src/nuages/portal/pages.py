@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from nuages.portal import auth
 from nuages.portal.admin import home as admin_home
-from nuages.portal.client import dashboard, vms
+from nuages.portal.client import dashboard, firewall, vms
 
 PAGES = [
     auth.router,
     dashboard.router,
     vms.router,
     admin_home.router,
+    firewall.router,  # issue 14: a VM's firewall
 ]
