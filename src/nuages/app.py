@@ -24,6 +24,7 @@ from nuages.compute.api import router as compute_router
 from nuages.compute.console import api as console_api
 from nuages.compute.console.api import router as console_router
 from nuages.compute.metrics.api import router as metrics_router
+from nuages.compute.net.api import router as network_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.api import router as history_router
@@ -48,6 +49,7 @@ ROUTERS = [
     sla_router,
     metrics_router,  # issue 14.4
     console_router,  # issue 14.3
+    network_router,
 ]
 
 DESCRIPTION = """

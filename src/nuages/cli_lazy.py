@@ -64,6 +64,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
     ),
     # sla (issue 22)
     "sla": ("nuages.sla.cli", "sla_app", "Service levels: monthly reports, credits and outages."),
+    # issue 14 (network): firewall rules, cuts, new addresses
+    "vm": (
+        "nuages.compute.net.cli",
+        "vm_app",
+        "VM network: firewall rules, cuts, new addresses.",
+    ),
 }
 
 

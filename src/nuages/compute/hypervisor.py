@@ -154,15 +154,30 @@ class UserNet:
 
 @dataclass(frozen=True)
 class BridgeNet:
-    """A NIC on a libvirt network (bridge) of the host, with a fixed MAC address."""
+    """A NIC on a libvirt network (bridge) of the host, with a fixed MAC address.
+
+    Issue 14: ``filter`` names the libvirt network filter the NIC is bound to (the VM's
+    firewall, defined before the domain starts), ``bandwidth_mbps`` the flavour's
+    allocation (000 §1, libvirt ``<bandwidth>`` both ways), ``link_up`` False for a
+    network cut, ``target`` the host-side device name (the UDP/ICMP limits match it).
+    """
 
     network: str
     mac: str
+    filter: str | None = None
+    bandwidth_mbps: int | None = None
+    link_up: bool = True
+    target: str | None = None
 
     def __post_init__(self) -> None:
         if not _NETWORK_NAME.match(self.network):
             raise ValidationFailed(f"network name {self.network!r} has unsafe characters")
         _require_mac(self.mac)
+        for value in (self.filter, self.target):
+            if value is not None and not _NETWORK_NAME.match(value):
+                raise ValidationFailed(f"NIC name {value!r} has unsafe characters")
+        if self.bandwidth_mbps is not None and self.bandwidth_mbps < 1:
+            raise ValidationFailed(f"bandwidth {self.bandwidth_mbps} Mbps must be positive")
 
 
 Network = UserNet | BridgeNet

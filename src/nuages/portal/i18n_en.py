@@ -213,4 +213,31 @@ EN: dict[str, str] = {
     "Maintenances": "Maintenance",
     "Motif": "Reason",
     "Contrats prévenus à temps": "Contracts told in time",
+    # network (issue 14): the firewall page
+    "Pare-feu": "Firewall",
+    "Politique": "Policy",
+    "Trafic entrant non couvert par une règle": "Inbound traffic no rule covers",
+    "L'envoi de courriels (ports 25, 465, 587) est bloqué : seul un serveur déclaré "
+    "serveur de messagerie peut en envoyer.": "Sending e-mail (ports 25, 465, 587) is "
+    "blocked: only a server declared a mail server may send it.",
+    "Serveur pare-feu : chaque changement de règle attend l'accord du prestataire.": (
+        "Firewall server: each rule change waits for the provider's approval."
+    ),
+    "La connexion réseau de ce serveur est coupée.": "This server's network connection is cut.",
+    "Règles": "Rules",
+    "Sens": "Direction",
+    "Protocole": "Protocol",
+    "Port": "Port",
+    "Source": "Source",
+    "Action": "Action",
+    "Priorité": "Priority",
+    "Retirer": "Remove",
+    "Ajouter une règle": "Add a rule",
+    "Sens (in ou out)": "Direction (in or out)",
+    "Protocole (tcp, udp, icmp, any)": "Protocol (tcp, udp, icmp, any)",
+    "Port ou plage a-b": "Port or range a-b",
+    "Source (CIDR)": "Source (CIDR)",
+    "Action (accept ou drop)": "Action (accept or drop)",
+    "Ajouter": "Add",
+    "Pare-feu modifié : l'hôte applique la règle.": "Firewall changed: the host applies the rule.",
 }

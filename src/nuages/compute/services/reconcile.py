@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from nuages.compute.hypervisor import DomainStatus, HostUnreachable, HypervisorError, PowerState
 from nuages.compute.models import Host, Vm
+from nuages.compute.net import enforce as netenforce
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import holds, outages
 from nuages.compute.states import (
@@ -107,6 +108,9 @@ def run_pass(database: Database, runtime: ComputeRuntime) -> PassReport:
     seen_at = utc_now()
     with database.unit() as session:
         report = apply(session, views, seen_at)
+    # Network cuts and firewalls (issue 14): the hosts converge on the database.
+    up = {v.host_id for v in views if v.domains is not None}
+    netenforce.reapply(database, runtime, [(i, uri) for i, uri in hosts if i in up])
     # Contract holds: finish what a crash left between a hold and its VMs (003 §8).
     enforced = holds.enforce_all(database, runtime)
     report.holds_suspended, report.holds_resumed = enforced.suspended, enforced.resumed
