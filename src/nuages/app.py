@@ -29,6 +29,7 @@ from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
+from nuages.reversibility.api import router as reversibility_router
 from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
@@ -42,6 +43,7 @@ ROUTERS = [
     invoicing_router,
     notices_router,
     sla_router,
+    reversibility_router,
 ]
 
 DESCRIPTION = """

@@ -37,6 +37,9 @@ KINDS: dict[str, Kind] = {
         Kind("hold_placed", "004 §7", "owners", "read"),
         Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+        # reversibility (issue 21 items 6-7): the exit opened with its deadline; erased.
+        Kind("exit_opened", "SPEC §12", "owners", "read"),
+        Kind("exit_erased", "001 §7", "owners", "read"),
     )
 }
 
