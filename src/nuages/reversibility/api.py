@@ -165,7 +165,9 @@ def liability_cap(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
-    failure: Annotated[Instant, Query(description="when the failure started (ISO 8601)")],
+    failure: Annotated[
+        Instant | None, Query(description="when the failure started (ISO 8601; default: now)")
+    ] = None,
     failure_end: Annotated[
         Instant | None, Query(description="when it ended (000 §12.1; default: now)")
     ] = None,
@@ -178,5 +180,5 @@ def liability_cap(
     (001 §12: 72 h; 003 §6.1: 8 working days)."""
     view = liability.liability_cap(
         session, principal, registry(request), contract_id, failure, failure_end, known_at
-    )
+    )  # fmt: skip
     return schemas.CapOut(**view.__dict__)

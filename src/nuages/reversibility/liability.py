@@ -52,7 +52,7 @@ def liability_cap(
     actor: Principal,
     registry: OfferRegistry,
     contract_id: str,
-    failure_at: dt.datetime,
+    failure_at: dt.datetime | None,
     failure_end: dt.datetime | None = None,
     known_at: dt.datetime | None = None,
 ) -> CapView:
@@ -63,6 +63,7 @@ def liability_cap(
     contract = contracts.get_contract(session, actor, contract_id)
     offer = registry.for_contract(session, contract)
     now = utc_now()
+    failure_at = failure_at or now
     if failure_at > now:
         raise ValidationFailed("failure: a failure is never in the future")
     if failure_end is not None and failure_end < failure_at:

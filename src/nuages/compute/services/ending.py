@@ -87,7 +87,7 @@ def stop_all(session: Session, runtime: ComputeRuntime, contract_id: str) -> lis
     for vm in vms_left(session, contract_id):
         if vm.vm_state != VmState.RUNNING.value or vm.task_state is not None:
             continue
-        if _ask(session, lambda v=vm.id: vms.request(session, EXIT_STAFF, runtime, v, Action.STOP)):  # type: ignore[misc]
+        if _ask(session, lambda v=vm.id: vms.request(session, EXIT_STAFF, runtime, v, Action.STOP)):
             asked.append(vm.id)
     return asked
 
@@ -169,7 +169,7 @@ def erase(session: Session, runtime: ComputeRuntime, contract_id: str, who: Acto
             continue
         if _ask(
             session, lambda v=vm.id: vms.request(session, EXIT_STAFF, runtime, v, Action.DELETE)
-        ):  # type: ignore[misc]
+        ):
             out.asked.append(vm.id)
         else:
             out.waiting.append(f"VM {vm.name}: busy")
