@@ -31,7 +31,7 @@ SITES = {
 }
 FLAVOURS = {
     "isstar-cloud": "vm-s",
-    "cloudbizz": "server-m",
+    "cloudbizz": "desktop-std",
     "axantis-cloud-vm-avance": "avance-2-4",
     "virtualsr-svp": "svp-s",
     "optima-cloud-azure": "azure-b2s",
