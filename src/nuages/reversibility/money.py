@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nuages.billing import ledger
@@ -137,7 +137,18 @@ def invoice_records(
         amount = invoice.grand_total - documents.credited_amount(session, invoice.id)
         if amount <= 0:
             continue
-        paid_on = calendar.local_date(invoice.paid_at) if invoice.paid_at else None
+        paid_on = None
+        if invoice.state == documents.InvoiceState.PAID:
+            # Paid on the day the last payment settling it was received (not when it
+            # was recorded): the clause reads the client's act.
+            received = session.execute(
+                select(func.max(Payment.received_on))
+                .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+                .where(PaymentAllocation.invoice_id == invoice.id)
+            ).scalar_one()
+            paid_on = received or (
+                calendar.local_date(invoice.paid_at) if invoice.paid_at else None
+            )
         out.append(InvoiceRecord(invoice.issue_date, amount, paid_on))
     return out
 
@@ -159,8 +170,6 @@ def ledger_usage(
     session: Session, contract_id: str, start: dt.datetime, end: dt.datetime
 ) -> Decimal:
     """What a prepaid account was debited for services in ``[start, end)`` (positive)."""
-    from sqlalchemy import func
-
     from nuages.billing.models import LedgerEntry
 
     value = session.execute(
