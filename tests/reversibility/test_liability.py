@@ -8,13 +8,13 @@ from decimal import Decimal
 
 from fastapi.testclient import TestClient
 
+from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.invoicing import payments
 from nuages.invoicing import schemas as invoicing_schemas
 from nuages.invoicing.models import Invoice
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
-from nuages.contracts.offers import OfferRegistry
 from tests.factories import World
 from tests.invoicing.factories import Billing, run_at
 

@@ -23,7 +23,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
 from nuages.compute import schemas
 from nuages.compute.models import Vm, VmBackup, VmExport, VmSnapshot
 from nuages.compute.runtime import ComputeRuntime
@@ -35,13 +34,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import InvalidTransition, NuagesError
 
 log = logging.getLogger("nuages.compute.ending")
-EXIT_STAFF = Principal(
-    user_id="reversibility",
-    email="reversibility",
-    role=Role.PROVIDER_ADMIN,
-    client_id=None,
-    scopes=frozenset(Scope),
-)
+EXIT_STAFF = Principal.staff("reversibility")
 COPYABLE = (VmState.RUNNING.value, VmState.STOPPED.value)
 
 
