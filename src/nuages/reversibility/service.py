@@ -346,6 +346,10 @@ def advance(
         return exit_
     plan = plan_of(session, registry, contract, exit_)
     offer = registry.for_contract(session, contract)
+    if not plan.service_continues:
+        # A VM a lifted hold resumed, or one the client started again, stops again
+        # (003 §13.2: services stop at once); its copy follows once it is stopped.
+        ending.stop_all(session, runtime, contract.id)
     missing = _images(session, runtime, contract, offer, exit_) if plan.images_for_every_vm else 0
     items = [(d, f) for d, f in _view(session, registry, contract, exit_).deliveries]
     writing = any(f is not None and f.state == "creating" for _d, f in items)
