@@ -94,6 +94,23 @@ def test_001_s7_three_months_paid_up_recovery_250_per_transfer_then_destroyed(ex
     assert sorted(a for _k, a in _charges(ex)) == [Decimal("250.00"), Decimal("250.00")]
     ex.daily()
     assert len(_charges(ex)) == 2  # once per transfer, whatever the runs
+    # The fees go on the contract's final invoice, once (a second run bills nothing).
+    [final] = run_at(ex.database, ex.cw.offers, dt.datetime(2026, 4, 20, 6, tzinfo=UTC)).issued
+    assert final["period"] == "final"
+    assert run_at(ex.database, ex.cw.offers, dt.datetime(2026, 4, 21, 6, tzinfo=UTC)).issued == []
+    with ex.database.unit() as session:
+        from nuages.invoicing.models import InvoiceLine
+
+        amounts = sorted(
+            line.net_amount
+            for line in session.execute(
+                select(InvoiceLine).where(InvoiceLine.invoice_id == final["invoice_id"])
+            ).scalars()
+            # The late interest of the March invoice (001 §4.4) is billed there too.
+            if "réversibilité" in line.description
+        )
+    assert amounts == [Decimal("250.00"), Decimal("250.00")]
+    set_now(dt.datetime(2026, 4, 21, 9, tzinfo=UTC))
     # A choice by a letter dated after the window: refused, nothing written.
     set_now(dt.datetime(2026, 7, 3, 9, tzinfo=UTC))
     r = ex.post("choice", {"choice": "recovery", "letter_at": None})
@@ -210,6 +227,11 @@ def test_004_s17_2_backup_360_per_vm_within_15_days_and_s5_ends_on_confirmation(
     assert ex.disks() != []
     r = ex.post("confirm", {"received": True})
     assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    with ex.database.unit() as session:
+        from nuages.contracts.models import Contract
+
+        ended = session.get(Contract, ex.contract_id).ended_at  # type: ignore[union-attr]
+    assert ended == dt.datetime(2026, 6, 1, 8, tzinfo=UTC)  # 004 §5: billed until then
     assert ex.daily()["state"] == "erasing"
     assert ex.daily()["state"] == "closed"
     assert ex.disks() == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
@@ -239,6 +240,24 @@ def confirm(
     now = utc_now()
     exit_.confirmed_at, exit_.confirmed_by = now, actor.user_id
     session.flush()
+    if plan_of(session, registry, contract, exit_).confirmation_ends:
+        # 004 §5: the termination takes effect only now, and is billed until then: the
+        # contract's end moves to the confirmation, so invoicing catches up to it.
+        session.execute(
+            update(Contract)
+            .where(Contract.id == contract.id)
+            .values(ended_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        history.record(
+            session,
+            actor.actor,
+            object_type="contract",
+            object_id=contract.id,
+            action="contract.ended_at",
+            params={"from": exit_.ended_at.isoformat(), "to": now.isoformat(), "clause": "004 §5"},
+            client_id=contract.client_id,
+        )
     history.record(
         session,
         actor.actor,
