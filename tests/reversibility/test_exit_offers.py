@@ -212,6 +212,17 @@ def test_004_s17_2_backup_360_per_vm_within_15_days_and_s5_ends_on_confirmation(
     body = ex.end("client_notice")
     assert body["clause"] == "004 §17.2" and body["confirmation_ends"] is True
     assert _at(body["window_ends_at"]).astimezone(PARIS) == dt.datetime(2026, 4, 17, tzinfo=PARIS)
+    # The deadline shown on the contract, and in the deadlines listing.
+    assert body["deadline"] == body["window_ends_at"]
+    assert body["deadline_means"] == "last day to ask for a full backup of each VM (004 §17.2)"
+    with ex.database.unit() as session:
+        from nuages.contracts.models import Contract
+        from nuages.reversibility import service
+
+        contract = session.get(Contract, ex.contract_id)
+        assert contract is not None
+        [(at, kind, clause, _text)] = service.upcoming(session, contract)
+    assert (at, kind, clause) == (_at(body["window_ends_at"]), "exit_window", "004 §17.2")
     r = ex.post("copies", {"vm_ids": None})
     assert r.status_code == 202, r.text  # type: ignore[attr-defined]
     ex.run_queued()
@@ -235,3 +246,24 @@ def test_004_s17_2_backup_360_per_vm_within_15_days_and_s5_ends_on_confirmation(
     assert ex.daily()["state"] == "erasing"
     assert ex.daily()["state"] == "closed"
     assert ex.disks() == []
+
+
+def test_003_s13_2_data_returned_only_once_everything_is_paid(ex: Ex) -> None:
+    """003 §13.2 (and §14.5): with the March invoice unpaid, a withdrawal is refused
+    with 402 naming the clause and the invoice, and nothing is written."""
+    billing = Billing(ex.database, ex.cw.offers)
+    contract_id = billing.contract(
+        "virtualsr-svp", ex.owner_client, dt.datetime(2026, 2, 28, 23, tzinfo=UTC)
+    )
+    billing.line(contract_id, "svp-s", dt.date(2026, 3, 1))
+    [issued] = run_at(ex.database, ex.cw.offers, dt.datetime(2026, 3, 1, 6, tzinfo=UTC)).issued
+    set_now(dt.datetime(2026, 3, 2, 9, tzinfo=UTC))
+    ex.setup("virtualsr-svp", vms=1, contract_id=contract_id)
+    set_now(dt.datetime(2026, 4, 1, 10, tzinfo=UTC))
+    body = ex.end("client_breach")
+    assert body["requires_paid_up"] is True
+    assert [u["number"] for u in body["unpaid"]] == [issued["number"]]
+    r = ex.post("copies", {"vm_ids": None})
+    assert r.status_code == 402, r.text  # type: ignore[attr-defined]
+    assert "003 §13.2" in r.json()["detail"]  # type: ignore[attr-defined]
+    assert _count(ex, ExitDelivery) == 0
