@@ -85,11 +85,11 @@ class Ex:
 
     owner_client: str = ""
 
-    def end(self, cause: str) -> dict[str, object]:
+    def end(self, cause: str, fault: str | None = None) -> dict[str, object]:
         """Staff end the contract now for ``cause`` through the API; the exit opens."""
         r = self.http.post(
             f"/api/v1/contracts/{self.contract_id}/end-now",
-            json={"cause": cause},
+            json={"cause": cause, "fault": fault},
             headers=self.admin.headers,
         )
         assert r.status_code == 200, r.text

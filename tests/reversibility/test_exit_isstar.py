@@ -132,21 +132,25 @@ def _export_paths(ex: Ex) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("cause", "refund"),
+    ("cause", "fault", "refund"),
     [
-        ("non_renewal", "80.00"),
-        ("provider_breach", "80.00"),
-        ("client_breach", None),
-        ("force_majeure", "80.00"),
+        ("non_renewal", None, "80.00"),
+        ("provider_breach", None, "80.00"),
+        ("client_breach", None, None),
+        ("force_majeure", None, "80.00"),
+        ("client_breach", "shared", "40.00"),
     ],
 )
-def test_000_s13_2_balance_refund_by_cause(ex: Ex, cause: str, refund: str | None) -> None:
+def test_000_s13_2_balance_refund_by_cause(
+    ex: Ex, cause: str, fault: str | None, refund: str | None
+) -> None:
     """000 §13.2: non-renewal and the provider's fault refund the whole balance
-    (80.00), the client's fault nothing; force majeure, nobody's fault, refunds like a
-    non-renewal (SPEC §17). The refund is one ledger entry, written once."""
+    (80.00), the client's fault nothing, a shared fault (stated by staff) half (40.00);
+    force majeure, nobody's fault, refunds like a non-renewal (SPEC §17). The refund
+    is one ledger entry, written once."""
     ex.setup("isstar-cloud", vms=0)
     _topup(ex, "80.00")
-    body = ex.end(cause)
+    body = ex.end(cause, fault)
     assert body["refund_amount"] == (refund or "0.00")
     ex.daily()
     assert _count(ex, LedgerEntry, kind="refund") == (1 if refund else 0)

@@ -156,7 +156,7 @@ def end_now(
     contract_id: str, body: schemas.EndNow, principal: PrincipalDep, session: SessionDep
 ) -> object:
     """Staff end a contract now for a cause; its exit opens right after."""
-    return service.end_now(session, principal, contract_id, body.cause)
+    return service.end_now(session, principal, contract_id, body.cause, body.fault)
 
 
 @router.get("/contracts/{contract_id}/liability-cap", response_model=schemas.CapOut)

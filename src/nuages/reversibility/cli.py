@@ -62,12 +62,15 @@ def show(contract_id: str, as_json: bool = _JSON) -> None:
 def end(
     contract_id: str,
     cause: Annotated[str, typer.Option(help="client_notice, non_renewal, client_breach, …")],
+    fault: Annotated[
+        str | None, typer.Option(help="000 §13.2: provider, client or shared (half refunded)")
+    ] = None,
     as_json: bool = _JSON,
 ) -> None:
     """End a contract now for a cause; its exit opens with the next run."""
     from nuages.reversibility import service
 
-    contract = _run(lambda s: service.end_now(s, Principal.operator(), contract_id, cause))
+    contract = _run(lambda s: service.end_now(s, Principal.operator(), contract_id, cause, fault))
     out.emit({"contract_id": contract.id, "state": contract.state, "cause": cause}, as_json)
 
 

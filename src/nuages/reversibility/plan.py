@@ -130,6 +130,25 @@ def plan_for(
     )
 
 
-def refund_cause(cause: str) -> TerminationCause:
-    """000 §13.2's cause for a lifecycle cause code."""
+FAULTS = {
+    "provider": TerminationCause.PROVIDER_FAULT,
+    "client": TerminationCause.CLIENT_FAULT,
+    "shared": TerminationCause.SHARED_FAULT,
+}
+
+
+def fault_of(state_reason: str) -> str | None:
+    """The fault staff stated when ending a contract (``<cause>: fault=<who>``)."""
+    _head, _, rest = state_reason.partition(":")
+    for word in rest.split():
+        if word.startswith("fault=") and word[6:] in FAULTS:
+            return word[6:]
+    return None
+
+
+def refund_cause(cause: str, fault: str | None = None) -> TerminationCause:
+    """000 §13.2's cause for a lifecycle cause code; a fault staff stated (e.g. a
+    shared fault: half refunded) takes precedence."""
+    if fault is not None:
+        return FAULTS[fault]
     return REFUND_CAUSE.get(cause, TerminationCause.NON_RENEWAL)

@@ -26,9 +26,14 @@ Cause = Literal[
 class EndNow(Strict):
     """Staff end a contract now, naming the cause (it decides the 000 §13.2 refund)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"cause": "client_notice"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"cause": "client_notice", "fault": None}]}
+    )
 
     cause: Cause
+    # 000 §13.2: whose fault an early termination was, when staff state it (a shared
+    # fault refunds half the balance); none: the cause decides.
+    fault: Literal["provider", "client", "shared"] | None = None
 
 
 class CopiesRequest(Strict):

@@ -36,7 +36,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from nuages.reversibility import money, notify
 from nuages.reversibility.models import ContractExit, ExitDelivery
-from nuages.reversibility.plan import ExitPlan, cause_of, plan_for, refund_cause
+from nuages.reversibility.plan import ExitPlan, cause_of, fault_of, plan_for, refund_cause
 from nuages.reversibility.states import LIVE, ExitState, check_transition
 from nuages.terms import apply
 from nuages.terms.schema import Offer
@@ -177,7 +177,9 @@ def _move(session: Session, exit_: ContractExit, target: ExitState, who: Actor, 
     )
 
 
-def end_now(session: Session, actor: Principal, contract_id: str, cause: str) -> Contract:
+def end_now(
+    session: Session, actor: Principal, contract_id: str, cause: str, fault: str | None = None
+) -> Contract:
     """Staff end a contract now for ``cause`` (one of ``plan.CAUSES``): it moves to
     ``reversibility`` with ``ended_at`` now and ``state_reason`` the cause, and its exit
     is opened by the job asked for after commit (the lifecycle's own endings arrive
@@ -192,7 +194,12 @@ def end_now(session: Session, actor: Principal, contract_id: str, cause: str) ->
         from nuages.kernel.errors import ValidationFailed
 
         raise ValidationFailed(f"cause: {cause!r} is not one of {', '.join(CAUSES)}")
-    contracts.transition(session, contract, ContractState.REVERSIBILITY, actor.actor, cause)
+    if fault not in (None, "provider", "client", "shared"):
+        from nuages.kernel.errors import ValidationFailed
+
+        raise ValidationFailed(f"fault: {fault!r} is not one of provider, client, shared")
+    reason = cause if fault is None else f"{cause}: fault={fault}"  # 000 §13.2 share
+    contracts.transition(session, contract, ContractState.REVERSIBILITY, actor.actor, reason)
     jobs.enqueue(session, ADVANCE_JOB, contract.id)
     return contract
 
@@ -251,19 +258,22 @@ def open_exit(
     # Issue 10: the holds of an ended contract have nothing left to suspend.
     for hold in holds.open_holds(session, contract.id):
         holds.lift(session, SYSTEM, contract.id, hold.id, ENDED)
-    _refund(session, contract, offer, exit_)
+    _refund(session, contract, offer, exit_, fault_of(contract.state_reason))
     if not plan.service_continues:
         ending.stop_all(session, runtime, contract.id)  # 003 §13.2: services stop at once
     notify.opened(session, SYSTEM, contract, exit_, plan)
     return exit_
 
 
-def _refund(session: Session, contract: Contract, offer: Offer, exit_: ContractExit) -> None:
+def _refund(
+    session: Session, contract: Contract, offer: Offer, exit_: ContractExit, fault: str | None
+) -> None:
     """000 §13.2: the share of the credit balance the cause refunds, written once."""
     if offer.billing.mode != "prepaid":
         return
     balance = money.balance(session, contract.id)
-    amount = apply.balance_refund_for(offer, balance, refund_cause(exit_.cause))
+    share = refund_cause(exit_.cause, fault)
+    amount = apply.balance_refund_for(offer, balance, share)
     key = f"exit-refund:{contract.id}"
     money.refund(session, SYSTEM, contract, offer, amount, key)
     exit_.refund_amount = amount
@@ -277,7 +287,7 @@ def _refund(session: Session, contract: Contract, offer: Offer, exit_: ContractE
         action="contract.exit.refund",
         params={
             "balance": str(balance),
-            "cause": refund_cause(exit_.cause).value,
+            "cause": share.value,
             "refund": str(amount),
             "clause": offer.billing.prepaid.balance_refund.clause if offer.billing.prepaid else "",
         },
