@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +34,8 @@ from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.kernel import jobs
 from nuages.kernel.clock import utc_now
-from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, NotFound
+from nuages.kernel.db import Database
+from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from nuages.reversibility import money, notify
 from nuages.reversibility.models import ContractExit, ExitDelivery
 from nuages.reversibility.plan import ExitPlan, cause_of, fault_of, plan_for, refund_cause
@@ -191,12 +193,8 @@ def end_now(
     if not actor.is_staff:
         raise Forbidden("only provider staff end a contract now")
     if cause not in CAUSES:
-        from nuages.kernel.errors import ValidationFailed
-
         raise ValidationFailed(f"cause: {cause!r} is not one of {', '.join(CAUSES)}")
     if fault not in (None, "provider", "client", "shared"):
-        from nuages.kernel.errors import ValidationFailed
-
         raise ValidationFailed(f"fault: {fault!r} is not one of provider, client, shared")
     reason = cause if fault is None else f"{cause}: fault={fault}"  # 000 §13.2 share
     contracts.transition(session, contract, ContractState.REVERSIBILITY, actor.actor, reason)
@@ -410,7 +408,7 @@ def _deliver(
     exit_: ContractExit,
     vm_id: str,
     kind: str,
-    fee: object,
+    fee: Decimal | None,
     fee_key: str | None,
     transfer: int,
 ) -> ExitDelivery:
@@ -457,13 +455,12 @@ def start_erasure(session: Session, who: Actor, exit_: ContractExit, reason: str
     _move(session, exit_, ExitState.ERASING, who, reason)
 
 
-def run_daily(database: object, registry: OfferRegistry, runtime: ComputeRuntime) -> dict[str, str]:
+def run_daily(
+    database: Database, registry: OfferRegistry, runtime: ComputeRuntime
+) -> dict[str, str]:
     """The job ``contracts_exit_daily``: open the exit of every contract in
     ``reversibility`` without one, and move every exit not closed on (each contract in
     its own transaction; run twice, it acts once: every step is idempotent)."""
-    from nuages.kernel.db import Database
-
-    assert isinstance(database, Database)
     with database.unit() as session:
         ids = set(
             session.execute(
