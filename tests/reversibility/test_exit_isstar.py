@@ -124,6 +124,22 @@ def test_000_s18_image_of_each_vm_refund_and_erasure(ex: Ex) -> None:
         assert body["erasure_record_hash"] == record.hash
     assert ex.daily()["state"] == "closed"
     assert _count(ex, HistoryEntry, action="contract.erasure") == 1
+    # The owners were told, in both languages, with the clause and the erasure record.
+    with ex.database.unit() as session:
+        from nuages.notices.models import Notice
+
+        notices = {
+            n.kind: n
+            for n in session.execute(
+                select(Notice).where(Notice.kind.in_(["exit_opened", "exit_erased"]))
+            ).scalars()
+        }
+    assert set(notices) == {"exit_opened", "exit_erased"}
+    assert notices["exit_opened"].state != "failed", notices["exit_opened"].error
+    assert "120.00" in notices["exit_opened"].body and "000 §18" in notices["exit_opened"].body
+    assert record.hash in notices["exit_erased"].body and "-- English version --" in (
+        notices["exit_erased"].body
+    )
 
 
 def _export_paths(ex: Ex) -> list[str]:

@@ -267,3 +267,23 @@ def test_003_s13_2_data_returned_only_once_everything_is_paid(ex: Ex) -> None:
     assert r.status_code == 402, r.text  # type: ignore[attr-defined]
     assert "003 §13.2" in r.json()["detail"]  # type: ignore[attr-defined]
     assert _count(ex, ExitDelivery) == 0
+
+
+def test_001_s7_deletion_chosen_by_registered_letter_erases_at_once(ex: Ex) -> None:
+    """001 §7: the client chooses deletion by a registered letter dated within the 3
+    months: the data is destroyed at once (no copy, no fee) and the deletion recorded;
+    a second choice is refused."""
+    ex.setup("cloudbizz", vms=1)
+    set_now(dt.datetime(2026, 4, 1, 8, tzinfo=UTC))
+    ex.end("non_renewal")
+    set_now(dt.datetime(2026, 5, 4, 9, tzinfo=UTC))
+    r = ex.post("choice", {"choice": "deletion", "letter_at": "2026-04-30T10:00:00Z"})
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    assert r.json()["state"] == "erasing" and r.json()["choice"] == "deletion"  # type: ignore[attr-defined]
+    r = ex.post("choice", {"choice": "recovery", "letter_at": None})
+    assert r.status_code == 409, r.text  # type: ignore[attr-defined]
+    ex.daily()
+    body = ex.daily()
+    assert body["state"] == "closed" and body["letter_at"] == "2026-04-30T10:00:00Z"
+    assert "deletion" in body["erasure_reason"] and _charges(ex) == []
+    assert ex.disks() == []
