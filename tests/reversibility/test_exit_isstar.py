@@ -69,6 +69,12 @@ def test_000_s18_image_of_each_vm_refund_and_erasure(ex: Ex) -> None:
     assert body["cause"] == "client_notice" and body["clause"] == "000 §18"
     assert body["refund_amount"] == "120.00"
     assert body["window_ends_at"] is None
+    # A member (sub-responsable) reads the exit but never its money (000 §5).
+    from nuages.accounts.roles import Role
+
+    member = ex.cw.world.user(Role.CLIENT_MEMBER, ex.owner_client)
+    shown = ex.exit(member)
+    assert (shown["state"], shown["refund_amount"], shown["unpaid"]) == (body["state"], None, [])
     with ex.database.unit() as session:
         [hold] = session.execute(select(ContractHold)).scalars()
         assert (hold.lift_reason, hold.lifted_at is not None) == ("contract ended", True)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
+from nuages.accounts.roles import Scope
 from nuages.api.deps import PrincipalDep, SessionDep
 from nuages.compute.api import runtime
 from nuages.contracts.api import registry
@@ -17,8 +18,19 @@ from nuages.reversibility.service import ExitView
 router = APIRouter(prefix="/api/v1", tags=["reversibility"])
 
 
-def exit_out(view: ExitView) -> schemas.ExitOut:
-    """An exit view as the API shows it."""
+def exit_out(view: ExitView, money: bool = True) -> schemas.ExitOut:
+    """An exit view as the API shows it; without ``money`` (a caller without the
+    billing scope: members never see money, 000 §5) the refund, fees and unpaid
+    invoices are left out."""
+    shown = _exit_out(view)
+    if not money:
+        shown.refund_amount, shown.fee, shown.unpaid = None, None, []
+        for delivery in shown.deliveries:
+            delivery.fee = None
+    return shown
+
+
+def _exit_out(view: ExitView) -> schemas.ExitOut:
     e, plan = view.exit, view.plan
     deadline, means = upcoming_deadline(view)
     return schemas.ExitOut(
@@ -84,7 +96,10 @@ def get_exit(
 ) -> object:
     """The exit of an ended contract: its state, deadline and clause, the copies with
     their SHA-256 and download links, the refund, the erasure record."""
-    return exit_out(service.get_exit(session, principal, registry(request), contract_id))
+    return exit_out(
+        service.get_exit(session, principal, registry(request), contract_id),
+        principal.has(Scope.BILLING),
+    )
 
 
 @router.post(
@@ -105,7 +120,7 @@ def request_copies(
     view = acts.request_copies(
         session, principal, registry(request), runtime(request), contract_id, body.vm_ids
     )
-    return exit_out(view)
+    return exit_out(view, principal.has(Scope.BILLING))
 
 
 @router.post("/contracts/{contract_id}/exit/choice", response_model=schemas.ExitOut)
@@ -121,7 +136,7 @@ def choose(
         session, principal, registry(request), runtime(request), contract_id, body.choice,
         body.letter_at,
     )  # fmt: skip
-    return exit_out(view)
+    return exit_out(view, principal.has(Scope.BILLING))
 
 
 @router.post("/contracts/{contract_id}/exit/confirm", response_model=schemas.ExitOut)
@@ -134,7 +149,8 @@ def confirm(
 ) -> object:
     """An owner confirms it has its data (004 §5: the contract ends then); the erasure
     follows."""
-    return exit_out(acts.confirm(session, principal, registry(request), contract_id))
+    view = acts.confirm(session, principal, registry(request), contract_id)
+    return exit_out(view, principal.has(Scope.BILLING))
 
 
 @router.post("/contracts/{contract_id}/exit/erase", response_model=schemas.ExitOut)
@@ -146,9 +162,8 @@ def erase(
     session: SessionDep,
 ) -> object:
     """Staff order the erasure now (refused while a copy is being written)."""
-    return exit_out(
-        acts.staff_erase(session, principal, registry(request), contract_id, body.reason)
-    )
+    view = acts.staff_erase(session, principal, registry(request), contract_id, body.reason)
+    return exit_out(view, principal.has(Scope.BILLING))
 
 
 @router.post("/contracts/{contract_id}/end-now", response_model=ContractOut)
