@@ -10,6 +10,7 @@ from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 from nuages.notices import models as notices_models
+from nuages.portal import models as portal_models
 from nuages.reversibility import models as reversibility_models
 from nuages.sla import models as sla_models
 
@@ -22,6 +23,7 @@ __all__ = [
     "history_models",
     "invoicing_models",
     "notices_models",
+    "portal_models",
     "reversibility_models",
     "sla_models",
 ]
