@@ -171,4 +171,24 @@ EN: dict[str, str] = {
     "alimentation": "power",
     "Suspendue": "Suspended",
     "Dernière opération": "Last operation",
+    # reversibility (issue 21.6): a contract's exit page
+    "Fin de contrat": "End of contract",
+    "Date limite": "Deadline",
+    "Vos données": "Your data",
+    "Contrat terminé le {when}": "Contract ended on {when}",
+    "Pas de réversibilité après un défaut de paiement.": (
+        "No reversibility after a payment default."
+    ),
+    "Les données ne sont restituées qu'une fois toutes les factures payées.": (
+        "Data is returned only once every invoice is paid."
+    ),
+    "Solde remboursé": "Balance refunded",
+    "Copies": "Copies",
+    "Machine": "Machine",
+    "Lien valable jusqu'au": "Link valid until",
+    "Aucune copie pour l'instant.": "No copy yet.",
+    "Effacement": "Erasure",
+    "Effacé le {when}": "Erased on {when}",
+    "Procès-verbal": "Record",
+    "sceau": "seal",
 }

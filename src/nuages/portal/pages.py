@@ -6,10 +6,12 @@ from __future__ import annotations
 from nuages.portal import auth
 from nuages.portal.admin import home as admin_home
 from nuages.portal.client import dashboard, vms
+from nuages.portal.client import exit as contract_exit
 
 PAGES = [
     auth.router,
     dashboard.router,
     vms.router,
     admin_home.router,
+    contract_exit.router,  # reversibility (issue 21.6)
 ]
