@@ -7,6 +7,7 @@ from nuages.portal import auth
 from nuages.portal.admin import home as admin_home
 from nuages.portal.admin import sla as admin_sla
 from nuages.portal.client import contract_life, dashboard, firewall, vm_observe, vms
+from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import sla as client_sla
 
 PAGES = [
@@ -18,5 +19,6 @@ PAGES = [
     client_sla.router,  # sla (issue 22)
     admin_sla.router,
     firewall.router,  # issue 14: a VM's firewall
+    contract_exit.router,  # reversibility (issue 21.6)
     contract_life.router,  # contract life (issue #21): deadlines, notice to quit
 ]
