@@ -10,6 +10,7 @@ from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 from nuages.notices import models as notices_models
+from nuages.payments import models as payments_models
 from nuages.sla import models as sla_models
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "history_models",
     "invoicing_models",
     "notices_models",
+    "payments_models",
     "sla_models",
 ]
