@@ -144,7 +144,6 @@ def compute_backups() -> None:
     """Every 15 minutes: ask for the backups due in their window (002 §3.5: daily,
     outside working hours, spread), then destroy the expired ones (001 §2.2)."""
     from nuages.accounts.principal import Principal
-    from nuages.accounts.roles import Role, Scope
     from nuages.compute.runtime import get_runtime
     from nuages.compute.services import backups
     from nuages.contracts.offers import OfferRegistry
@@ -154,13 +153,7 @@ def compute_backups() -> None:
     assert runtime.database is not None
     registry = OfferRegistry.from_directory(get_settings().offers_dir)
     # The job acts as provider staff; the history names it "jobs".
-    staff = Principal(
-        user_id="jobs",
-        email="jobs",
-        role=Role.PROVIDER_ADMIN,
-        client_id=None,
-        scopes=frozenset(Scope),
-    )
+    staff = Principal.staff("jobs")
     report = backups.run_due(runtime.database, runtime, registry, staff)
     for vm_id, reason in report.refused.items():
         log.warning("backup of VM %s not taken: %s", vm_id, reason)
@@ -196,6 +189,20 @@ def billing_credit_wrongful_hold(hold_id: str) -> None:
 
     entry = wrongful.run_job(get_database(), metering.default_registry(), hold_id)
     log.info("wrongful hold %s: %s", hold_id, entry.amount if entry else "nothing to credit")
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def invoicing_invoice_received(notice_id: str) -> None:
+    """001 §4.1, §4.4: an invoice's e-mail was accepted; record its receipt (once)."""
+    from nuages.billing import metering
+    from nuages.invoicing import receipts
+    from nuages.jobs.runtime import get_database
+
+    with get_database().unit() as session:
+        receipt = receipts.record(session, metering.default_registry(), notice_id)
+    log.info(
+        "notice %s: %s", notice_id, f"received {receipt.received_at}" if receipt else "no receipt"
+    )
 
 
 @huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
