@@ -234,8 +234,10 @@ def _reconcile(session: Session, registry: OfferRegistry, who: Actor, line: _Lin
             return paid
     kind, _, why = camt._reconcile(session, registry, p, who).partition(": ")
     if kind != "unmatched":
-        names = {"credited": "credited", "settled": "settled", "returns": "returned"}
-        return names.get(kind, "duplicate"), why or kind, why if kind == "credited" else "", ""
+        if kind == "credited":
+            return "credited", "transfer credited to the prepaid account", why, ""
+        names = {"settled": "settled", "returns": "returned"}
+        return names.get(kind, "duplicate"), why or kind, "", ""
     if p.credit and p.amount > 0 and not p.end_to_end_ids:
         return _by_amount_and_debtor(session, registry, who, line, why)
     return "unmatched", why, "", ""
