@@ -11,6 +11,7 @@ from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 from nuages.notices import models as notices_models
 from nuages.payments import models as payments_models
+from nuages.portal import models as portal_models
 from nuages.sla import models as sla_models
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "invoicing_models",
     "notices_models",
     "payments_models",
+    "portal_models",
     "sla_models",
 ]

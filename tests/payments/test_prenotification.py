@@ -136,3 +136,25 @@ def test_sepa_rulebook_invoice_debits_are_prenotified_14_days_ahead(
     [notice] = _kinds(database, "sepa_prenotification")
     assert notice.client_id == client and notice.contract_id == contract
     assert "2026-04-28" in notice.subject and "MANDAT-0001" in notice.body
+
+
+def test_pain008_of_a_topup_batch_is_valid_against_its_xsd(
+    client: TestClient, world: World, database: Database, offers: OfferRegistry
+) -> None:
+    """ISO 20022 pain.008.001.02: the top-up batch's file (collected 14 days ahead,
+    FRST on the mandate's first debit) validates against the schema shipped with
+    sepaxml."""
+    from pathlib import Path
+
+    import sepaxml
+    import xmlschema
+
+    set_now(utc(2026, 11, 2, 9))
+    _topup_waiting(client, world)
+    with database.unit() as session:
+        batch = sepa.write_batch(session, offers, STAFF)
+        assert batch is not None
+        xml = batch.xml
+    schema = Path(sepaxml.__file__).parent / "schemas" / "pain.008.001.02.xsd"
+    xmlschema.XMLSchema(str(schema)).validate(xml)
+    assert "<SeqTp>FRST</SeqTp>" in xml and "<ReqdColltnDt>2026-11-16</ReqdColltnDt>" in xml
