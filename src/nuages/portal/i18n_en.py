@@ -3,6 +3,8 @@ tests/portal/test_i18n.py lists any the pages use without an English text)."""
 
 from __future__ import annotations
 
+from nuages.portal.i18n_en_client import CLIENT
+
 EN: dict[str, str] = {
     # layout, navigation
     "Aller au contenu": "Skip to content",
@@ -172,3 +174,4 @@ EN: dict[str, str] = {
     "Suspendue": "Suspended",
     "Dernière opération": "Last operation",
 }
+EN.update(CLIENT)

@@ -5,11 +5,30 @@ from __future__ import annotations
 
 from nuages.portal import auth
 from nuages.portal.admin import home as admin_home
-from nuages.portal.client import dashboard, vms
+from nuages.portal.client import (
+    account,
+    contracts,
+    dashboard,
+    history,
+    invoices,
+    keys,
+    offers,
+    users,
+    vm_data,
+    vms,
+)
 
 PAGES = [
     auth.router,
     dashboard.router,
     vms.router,
+    vm_data.router,
+    offers.router,
+    contracts.router,
+    account.router,
+    invoices.router,
+    keys.router,
+    users.router,
+    history.router,
     admin_home.router,
 ]
