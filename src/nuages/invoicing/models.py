@@ -219,6 +219,9 @@ class ContractLine(IdMixin, TimestampMixin, Base):
     replaces_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     vm_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     description: Mapped[str] = mapped_column(String(200), default="")
+    # Seats removed before their 12 months, still billed to their end (001 §4.1–4.3):
+    # the line they were removed from (``invoicing.seats``).
+    commits_seats_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class InvoicingProfile(TimestampMixin, Base):
@@ -383,6 +386,26 @@ class DunningNotice(IdMixin, Base):
     fee: Mapped[Decimal] = mapped_column(Cents())
     interest: Mapped[Decimal] = mapped_column(Cents())
     text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class InvoiceReceipt(Base):
+    """When an invoice was received (001 §4.1, §4.4: payable within 15 days *of receipt*,
+    undisputed 8 days after it): the moment the relay accepted its e-mail over SMTP,
+    recorded once by ``receipts.record``. The invoice itself stays as issued (its
+    printed due date is frozen); the deadlines here only ever come later than the
+    printed ones (SPEC §17: the client is never held to a date earlier than its
+    invoice shows)."""
+
+    __tablename__ = "invoicing_receipts"
+
+    invoice_id: Mapped[str] = mapped_column(
+        ForeignKey("invoicing_invoices.id", ondelete="RESTRICT"), primary_key=True
+    )
+    notice_id: Mapped[str] = mapped_column(String(36))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    due_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    dispute_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
