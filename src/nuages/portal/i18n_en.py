@@ -3,6 +3,7 @@ tests/portal/test_i18n.py lists any the pages use without an English text)."""
 
 from __future__ import annotations
 
+from nuages.portal.i18n_en_admin import ADMIN
 from nuages.portal.i18n_en_client import CLIENT
 
 EN: dict[str, str] = {
@@ -175,3 +176,4 @@ EN: dict[str, str] = {
     "Dernière opération": "Last operation",
 }
 EN.update(CLIENT)
+EN.update(ADMIN)

@@ -4,7 +4,12 @@ its router at the end of PAGES (docs/portal.md, "Adding a page")."""
 from __future__ import annotations
 
 from nuages.portal import auth
+from nuages.portal.admin import clients as admin_clients
+from nuages.portal.admin import contracts as admin_contracts
 from nuages.portal.admin import home as admin_home
+from nuages.portal.admin import infra as admin_infra
+from nuages.portal.admin import money as admin_money
+from nuages.portal.admin import rates as admin_rates
 from nuages.portal.client import (
     account,
     contracts,
@@ -31,4 +36,9 @@ PAGES = [
     users.router,
     history.router,
     admin_home.router,
+    admin_clients.router,
+    admin_contracts.router,
+    admin_infra.router,
+    admin_money.router,
+    admin_rates.router,
 ]
