@@ -22,6 +22,7 @@ from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.db import Database
 from tests.factories import World
 from tests.portal.conftest import signed_in
+from tests.portal.harness import forms_of
 
 Make = Callable[..., Any]
 STAFF = Principal.staff("test")
