@@ -18,7 +18,6 @@ FLASH: dict[str, str] = {
     "vm_created": "Machine demandée : sa création est en cours.",
     "vm_action": "Action demandée : elle est en cours.",
     "lang": "Langue changée.",
-<<<<<<< HEAD
     "ordered": "Commande enregistrée : voici votre contrat et comment le former.",
     "mandate_added": "Mandat SEPA enregistré.",
     "debit_asked": "Prélèvement demandé : il sera crédité une fois encaissé.",
@@ -31,8 +30,6 @@ FLASH: dict[str, str] = {
     "token_revoked": "Jeton révoqué.",
     "snapshot_asked": "Instantané demandé : il est en cours.",
     "done": "C'est fait.",
-=======
     "console_refused": "La console ne peut pas s'ouvrir : la machine doit être démarrée.",
     "firewall_changed": "Pare-feu modifié : l'hôte applique la règle.",
->>>>>>> main
 }

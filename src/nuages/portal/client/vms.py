@@ -127,8 +127,9 @@ def _detail(visit: Visit, session: Session, vm_id: str, full: bool = True) -> di
     offer = None
     contract = attempt(session, partial(contracts.get_contract, session, visit.me, vm.contract_id))
     if contract is not None:
-<<<<<<< HEAD
         offer = attempt(session, partial(registry(visit.request).for_contract, session, contract))
+    from nuages.portal.client.vm_observe import vm_graphs
+
     listing = attempt(session, partial(backups.list_backups, session, visit.me, vm.id))
     return {
         "vm": vm,
@@ -143,6 +144,7 @@ def _detail(visit: Visit, session: Session, vm_id: str, full: bool = True) -> di
         "backups": listing.items if listing is not None else [],
         "backup_volume": listing.volume_bytes if listing is not None else 0,
         "errors": {},
+        "graphs": vm_graphs(session, visit.me, vm.id),
     }
 
 
@@ -153,14 +155,6 @@ def error_page(visit: Visit, vm_id: str, exc: Exception) -> Response:
         context = _detail(visit, session, vm_id)
         context["errors"] = field_errors(exc, ("flavour", "confirm", "option", "name"))
         return visit.render("client/vm.html", status=status, once=visit.once(), **context)
-=======
-        offer = attempt(session, lambda: registry(visit.request).for_contract(session, contract))
-        flavours = list(offer.catalogue.flavours) if offer is not None else []
-    from nuages.portal.client.vm_observe import vm_graphs
-
-    graphs = vm_graphs(session, visit.me, vm.id)
-    return {"vm": vm, "operations": operations, "flavours": flavours, "graphs": graphs}
->>>>>>> main
 
 
 @router.get("/vms/{vm_id}")
