@@ -70,6 +70,7 @@ ADMIN: dict[str, str] = {
     "Lancer les relances": "Run dunning",
     "Lever": "Lift",
     "Levée le": "Lifted on",
+    "Formé le": "Formed on",
     "Ligne": "Line",
     "Lot de prélèvements": "Direct-debit batch",
     "Lot du {day} : {n} prélèvement(s), {total}. Fichier : {url}": (
