@@ -14,6 +14,7 @@ from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 from nuages.notices import models as notices_models
 from nuages.portal import models as portal_models
+from nuages.reversibility import models as reversibility_models
 from nuages.sla import models as sla_models
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "network_models",
     "notices_models",
     "portal_models",
+    "reversibility_models",
     "sla_models",
 ]

@@ -25,6 +25,7 @@ from nuages.portal.client import (
     vm_observe,
     vms,
 )
+from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import sla as client_sla
 
 PAGES = [
@@ -49,4 +50,5 @@ PAGES = [
     client_sla.router,  # sla (issue 22)
     admin_sla.router,
     firewall.router,  # issue 14: a VM's firewall
+    contract_exit.router,  # reversibility (issue 21.6)
 ]
