@@ -3,6 +3,9 @@ tests/portal/test_i18n.py lists any the pages use without an English text)."""
 
 from __future__ import annotations
 
+from nuages.portal.i18n_en_admin import ADMIN
+from nuages.portal.i18n_en_client import CLIENT
+
 EN: dict[str, str] = {
     # layout, navigation
     "Aller au contenu": "Skip to content",
@@ -277,3 +280,5 @@ EN: dict[str, str] = {
         "Notice given: the end date is shown below."
     ),
 }
+EN.update(CLIENT)
+EN.update(ADMIN)
