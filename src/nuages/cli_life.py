@@ -64,6 +64,7 @@ def deadlines_cmd(
     from nuages.contracts import deadlines, life_schemas
     from nuages.contracts.cli import _run, _staff
     from nuages.kernel.clock import utc_now
+    from nuages.reversibility import deadlines as _exit  # noqa: F401 - the exit's dates
 
     now = utc_now()
     until = now + span if span else None

@@ -19,6 +19,7 @@ from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
 from nuages.contracts.states import ContractState
 from nuages.history.service import Actor
+from nuages.kernel import jobs
 
 
 class EndCause(StrEnum):
@@ -51,4 +52,7 @@ def end(
     )
     contract.resumes_to = None
     session.flush()
+    # The end of contract's own slice opens the exit now (holds lifted, services
+    # stopped where the offer says), not at the next nightly pass (issue #21 item 6).
+    jobs.enqueue(session, "contracts_exit_advance", contract.id)
     return contract
