@@ -23,6 +23,7 @@ from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
+from nuages.gdpr.api import router as gdpr_router
 from nuages.history.api import router as history_router
 from nuages.invoicing.api import router as invoicing_router
 from nuages.kernel.db import Database
@@ -30,6 +31,7 @@ from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
 from nuages.sla.api import router as sla_router
+from nuages.support.api import router as support_router
 
 log = logging.getLogger("nuages.api")
 
@@ -42,6 +44,8 @@ ROUTERS = [
     invoicing_router,
     notices_router,
     sla_router,
+    gdpr_router,  # issue #16
+    support_router,  # issue #16
 ]
 
 DESCRIPTION = """

@@ -6,11 +6,13 @@ from nuages.accounts import models as accounts_models
 from nuages.billing import models as billing_models
 from nuages.compute import models as compute_models
 from nuages.contracts import models as contracts_models
+from nuages.gdpr import models as gdpr_models
 from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 from nuages.notices import models as notices_models
 from nuages.sla import models as sla_models
+from nuages.support import models as support_models
 
 __all__ = [
     "Base",
@@ -18,8 +20,10 @@ __all__ = [
     "billing_models",
     "compute_models",
     "contracts_models",
+    "gdpr_models",
     "history_models",
     "invoicing_models",
     "notices_models",
     "sla_models",
+    "support_models",
 ]

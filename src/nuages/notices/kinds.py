@@ -4,7 +4,12 @@
 Recipient rules (issue #11): ``responsable``: the designated Responsable (terms
 changes, extension approvals; ``User.is_terms_decider``), else every active owner;
 ``owners``: every active owner (000 §1); ``billing``: the client's billing contact
-(invoices and dunning, 003 §14.5, 004 §8.2).
+(invoices and dunning, 003 §14.5, 004 §8.2); ``dpo``: the client's data protection
+officer or GDPR contact (``Client.dpo_email``), else every active owner (GDPR notices,
+001 §16.7, §16.9: the client is informed either way).
+
+``importance = "high"`` marks the e-mail "haute importance" and "suivi immédiat"
+(001 §16.7 (ii)): Importance/Priority/X-Priority headers and a follow-up flag.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import dataclasses
 class Kind:
     name: str
     clause: str
-    recipients: str  # "billing" | "owners" | "responsable"
+    recipients: str  # "billing" | "owners" | "responsable" | "dpo"
     scope: str  # "billing" (money: members never read it, 000 §5) | "read"
+    importance: str = "normal"  # "high": 001 §16.7 (ii) breach e-mails
 
 
 KINDS: dict[str, Kind] = {
@@ -37,6 +43,12 @@ KINDS: dict[str, Kind] = {
         Kind("hold_placed", "004 §7", "owners", "read"),
         Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+        # gdpr and support (issue #16)
+        Kind("subprocessor_changed", "001 §16.9", "dpo", "read"),
+        Kind("gdpr_breach", "001 §16.7", "dpo", "read", importance="high"),
+        Kind("audit_scheduled", "001 §16.8", "dpo", "read"),
+        Kind("staff_access_granted", "001 §15.3", "dpo", "read"),
+        Kind("ticket_answered", "001 §10", "owners", "read"),
     )
 }
 

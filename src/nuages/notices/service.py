@@ -53,12 +53,18 @@ ADDRESS = re.compile(
 
 def recipients_for(session: Session, rule: str, client_id: str) -> list[str]:
     """The addresses a rule names for a client (kinds.py): billing contact, every active
-    owner, or the designated Responsable (else every owner)."""
+    owner, the designated Responsable (else every owner), or the DPO (else every owner)."""
     if rule == "billing":
         email = session.execute(
             select(Client.billing_email).where(Client.id == client_id)
         ).scalar_one_or_none()
         return [email] if email else []
+    if rule == "dpo":
+        dpo = session.execute(
+            select(Client.dpo_email).where(Client.id == client_id)
+        ).scalar_one_or_none()
+        if dpo:
+            return [dpo]
     owners = session.execute(
         select(User.email, User.is_terms_decider)
         .where(
