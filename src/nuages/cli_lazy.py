@@ -51,6 +51,17 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "terms_app",
         "Compute what an offer's terms say (SLA, deadlines, revision, interest).",
     ),
+    # gdpr and support (issue #16)
+    "gdpr": (
+        "nuages.gdpr.cli",
+        "gdpr_app",
+        "Data protection: register, sub-processors, breaches, audits.",
+    ),
+    "tickets": (
+        "nuages.support.cli",
+        "tickets_app",
+        "Support tickets, support agreements and change requests.",
+    ),
 }
 
 
