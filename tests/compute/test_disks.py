@@ -81,3 +81,26 @@ def test_delete(base: Path, tmp_path: Path) -> None:
     assert disks.delete(overlay) is True
     assert disks.delete(overlay) is False
     assert base.exists()
+
+
+def test_standalone_copy_reports_its_progress(base: Path, tmp_path: Path) -> None:
+    """Issue #19: a copy told to report gives (done, total) bytes that only grow, end at
+    the disk's size, and the copy is the same as a quiet one."""
+    overlay = tmp_path / "vm.qcow2"
+    disks.create_overlay(base, overlay)
+    assert qemu_io(overlay, "write -P 0xab 0 64M").returncode == 0
+    seen: list[tuple[int, int]] = []
+    disks.copy_standalone(overlay, tmp_path / "copy.qcow2", lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1] == (GIB, GIB)
+    assert {t for _, t in seen} == {GIB}
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert (
+        "verification failed" not in qemu_io(tmp_path / "copy.qcow2", "read -P 0xab 0 64k").stdout
+    )
+
+
+def test_standalone_copy_with_progress_fails_clearly(base: Path, tmp_path: Path) -> None:
+    """A copy that qemu-img cannot write says why, as the quiet copy does."""
+    nowhere = tmp_path / "missing-dir" / "copy.qcow2"
+    with pytest.raises(disks.DiskError, match="qemu-img convert failed: .*missing-dir"):
+        disks.copy_standalone(base, nowhere, lambda d, t: None)

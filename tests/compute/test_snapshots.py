@@ -341,7 +341,12 @@ def test_snapshots_over_the_api(client: TestClient, s: Snaps) -> None:
     assert r.status_code == 202, r.text
     body: dict[str, Any] = r.json()
     assert body["operation"]["kind"] == "snapshot" and body["snapshot"]["state"] == "creating"
+    op_url = f"/api/v1/operations/{body['operation']['id']}"
+    assert client.get(op_url, headers=h).json()["progress_done"] is None  # not started
     assert s.cw.run(body["operation"]["id"]) == "succeeded"
+    # Issue #19: the operation carries its done/total; a finished copy is whole.
+    done = client.get(op_url, headers=h).json()
+    assert done["progress_total"] == 80 * 1024**3 == done["progress_done"]
     [listed] = client.get(f"/api/v1/vms/{vm_id}/snapshots", headers=h).json()
     assert listed["name"] == "first" and listed["size_bytes"] > 0 and listed["expires_at"]
     r = client.post(f"/api/v1/vms/{vm_id}/snapshots/{listed['id']}/restore", headers=h)

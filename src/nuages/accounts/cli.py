@@ -73,16 +73,9 @@ def set_email(
     from nuages.accounts import service
     from nuages.accounts.models import User
     from nuages.accounts.principal import Principal
-    from nuages.accounts.roles import Role, Scope
 
     # The command line acts as a provider admin; the history names it "cli".
-    cli = Principal(
-        user_id="cli",
-        email="cli",
-        role=Role.PROVIDER_ADMIN,
-        client_id=None,
-        scopes=frozenset(Scope),
-    )
+    cli = Principal.staff("cli")
     new = _email(new)
     database = _database()
     try:
@@ -126,7 +119,6 @@ def client_create(
 
     from nuages.accounts import service
     from nuages.accounts.principal import Principal
-    from nuages.accounts.roles import Role, Scope
     from nuages.accounts.schemas import ClientCreate
 
     try:
@@ -152,13 +144,7 @@ def client_create(
             message = str(error["msg"]).removeprefix("Value error, ")
             typer.echo(f"error: {where}: {message}", err=True)
         raise typer.Exit(2) from None
-    staff = Principal(
-        user_id="cli",
-        email="cli",
-        role=Role.PROVIDER_ADMIN,
-        client_id=None,
-        scopes=frozenset(Scope),
-    )
+    staff = Principal.staff("cli")
     database = _database()
     try:
         with database.unit() as session:

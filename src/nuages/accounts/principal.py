@@ -20,6 +20,27 @@ class Principal:
     scopes: frozenset[Scope]
     token_id: str | None = None
 
+    @classmethod
+    def staff(cls, name: str, email: str | None = None) -> Principal:
+        """The provider acting by itself (a job, a slice's automation, the command line)
+        with every staff permission; the history names it ``name``."""
+        return cls(
+            user_id=name[:36],
+            email=email or name,
+            role=Role.PROVIDER_ADMIN,
+            client_id=None,
+            scopes=frozenset(Scope),
+        )
+
+    @classmethod
+    def operator(cls) -> Principal:
+        """The operator at the console: staff, named by the login (``cli:<user>``) so the
+        history says who ran the command."""
+        import getpass
+
+        user = getpass.getuser()
+        return cls.staff(f"cli:{user}")
+
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES

@@ -8,7 +8,6 @@ by default, ``--json`` for one JSON document; errors are one line on stderr.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -41,17 +40,9 @@ ENTRY_KINDS = (
 
 def _staff() -> Principal:
     from nuages.accounts.principal import Principal
-    from nuages.accounts.roles import Role, Scope
 
     # The operator at the console acts as provider staff; the history names the login.
-    user = getpass.getuser()
-    return Principal(
-        user_id=f"cli:{user}"[:36],
-        email=f"cli:{user}",
-        role=Role.PROVIDER_ADMIN,
-        client_id=None,
-        scopes=frozenset(Scope),
-    )
+    return Principal.operator()
 
 
 def _database() -> Database:

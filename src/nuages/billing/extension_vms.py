@@ -38,7 +38,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
 from nuages.billing import schemas
 from nuages.billing.models import Extension, ExtensionState
 from nuages.billing.settings import BillingSettings, get_billing_settings
@@ -58,13 +57,7 @@ from nuages.terms.schema import Offer
 from nuages.terms.schema_catalogue import Flavour
 
 # The provider acting through billing: extension VMs are created and removed by staff.
-BILLING_STAFF = Principal(
-    user_id="billing",
-    email="billing",
-    role=Role.PROVIDER_ADMIN,
-    client_id=None,
-    scopes=frozenset(Scope),
-)
+BILLING_STAFF = Principal.staff("billing")
 
 log = logging.getLogger("nuages.billing.extensions")
 UnitOfWork = Callable[[], AbstractContextManager[Session]]

@@ -31,16 +31,9 @@ compute_app = typer.Typer(help="Reconciliation and crash recovery.", no_args_is_
 
 def _cli() -> Principal:
     from nuages.accounts.principal import Principal
-    from nuages.accounts.roles import Role, Scope
 
     # The command line acts as provider staff; the history names it "cli".
-    return Principal(
-        user_id="cli",
-        email="cli",
-        role=Role.PROVIDER_ADMIN,
-        client_id=None,
-        scopes=frozenset(Scope),
-    )
+    return Principal.staff("cli")
 
 
 def _runtime() -> ComputeRuntime:

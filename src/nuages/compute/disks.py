@@ -22,8 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import subprocess
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,13 +295,60 @@ def create_target(dest: Path, virtual_size: int) -> None:
     dest.chmod(SNAPSHOT_MODE)
 
 
-def copy_standalone(source: Path, dest: Path) -> None:
+# Told (bytes done, bytes in all) while a copy runs (issue #19: the operation resource
+# carries its done/total).
+Progress = Callable[[int, int], None]
+
+
+def copy_standalone(source: Path, dest: Path, progress: Progress | None = None) -> None:
     """Copy the shut-off VM disk ``source`` (a qcow2 overlay) into a standalone qcow2
     ``dest``, its base flattened in (zero clusters stay unallocated)."""
     dest.unlink(missing_ok=True)
-    args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2", str(source), str(dest)]
-    _qemu_img(*args, timeout_s=COPY_TIMEOUT_S)
+    args = ["convert", "-f", "qcow2", "-O", "qcow2", str(source), str(dest)]
+    if progress is None:
+        _qemu_img(args[0], "-q", *args[1:], timeout_s=COPY_TIMEOUT_S)
+    else:
+        total = info(source, "qcow2").virtual_size
+        _qemu_img_progress(args, lambda pct: progress(int(total * pct / 100), total))
     dest.chmod(SNAPSHOT_MODE)
+
+
+def _qemu_img_progress(args: list[str], on_percent: Callable[[float], None]) -> None:
+    """Run ``qemu-img <args> -p``, calling ``on_percent`` with each percentage it
+    prints (``(12.50/100%)`` separated by carriage returns); killed after
+    ``COPY_TIMEOUT_S`` like the quiet copy."""
+    command = ["qemu-img", args[0], "-p", *args[1:]]
+    with tempfile.TemporaryFile() as errors:
+        try:
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
+        except FileNotFoundError as exc:
+            raise DiskError("qemu-img is not installed (Debian package qemu-utils)") from exc
+        timer = threading.Timer(COPY_TIMEOUT_S, proc.kill)
+        timer.start()
+        assert proc.stdout is not None
+        pending = b""
+        try:
+            while chunk := os.read(proc.stdout.fileno(), 4096):
+                pending += chunk
+                *marks, pending = re.split(rb"[\r\n]", pending)
+                for mark in marks:
+                    if found := _PERCENT.search(mark):
+                        on_percent(float(found.group(1)))
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if code < 0:
+            raise DiskError(f"qemu-img {args[0]} took over {COPY_TIMEOUT_S:.0f} s")
+        if code != 0:
+            errors.seek(0)
+            detail = errors.read().decode(errors="replace").strip()
+            raise DiskError(f"qemu-img {args[0]} failed: {detail}")
+
+
+_PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 
 def sha256_of(path: Path) -> str:

@@ -15,6 +15,7 @@ Three rules every implementation keeps, in the style of OpenStack Nova's virt dr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -358,9 +359,17 @@ class Hypervisor(Protocol):
         """Report the host's size and what its active domains use."""
         ...
 
-    def copy_disk(self, uuid: UUID, disk: Path, target: Path, timeout_s: float) -> None:
+    def copy_disk(
+        self,
+        uuid: UUID,
+        disk: Path,
+        target: Path,
+        timeout_s: float,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         """Copy the disk file ``disk`` of the running domain, as it is when the call
-        starts, into the existing empty qcow2 ``target`` while the guest runs on.
+        starts, into the existing empty qcow2 ``target`` while the guest runs on;
+        ``progress`` is told (bytes done, bytes in all) as the hypervisor reports them.
 
         Pre: the domain is active (else ``InvalidTransition``: copy the file itself) and
         ``target`` exists with the disk's virtual size. Post: ``target`` holds the copy.

@@ -218,6 +218,10 @@ class Operation(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
     started_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # How far a long copy (snapshot, backup, export) has got, in bytes, while it runs
+    # (issue #19): written at most once a second from the worker; null when unknown.
+    progress_done: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    progress_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class VmGrant(IdMixin, Base):

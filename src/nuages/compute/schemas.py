@@ -209,6 +209,12 @@ class OperationOut(Out):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    progress_done: int | None = Field(
+        None, description="Bytes copied so far by a snapshot, backup or export; null if unknown."
+    )
+    progress_total: int | None = Field(
+        None, description="Bytes the copy moves in all (the disk's size); null if unknown."
+    )
 
 
 class VmAccepted(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,6 @@ import typer
 
 from nuages import cli_output as out
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
 from nuages.contracts import holds, schemas
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware
@@ -31,14 +29,7 @@ T = TypeVar("T")
 
 def _staff() -> Principal:
     # The operator at the console acts as provider staff; the history names the login.
-    user = getpass.getuser()
-    return Principal(
-        user_id=f"cli:{user}"[:36],
-        email=f"cli:{user}",
-        role=Role.PROVIDER_ADMIN,
-        client_id=None,
-        scopes=frozenset(Scope),
-    )
+    return Principal.operator()
 
 
 def _run(work: Callable[[Any], T]) -> T:

@@ -144,7 +144,6 @@ def compute_backups() -> None:
     """Every 15 minutes: ask for the backups due in their window (002 §3.5: daily,
     outside working hours, spread), then destroy the expired ones (001 §2.2)."""
     from nuages.accounts.principal import Principal
-    from nuages.accounts.roles import Role, Scope
     from nuages.compute.runtime import get_runtime
     from nuages.compute.services import backups
     from nuages.contracts.offers import OfferRegistry
@@ -154,13 +153,7 @@ def compute_backups() -> None:
     assert runtime.database is not None
     registry = OfferRegistry.from_directory(get_settings().offers_dir)
     # The job acts as provider staff; the history names it "jobs".
-    staff = Principal(
-        user_id="jobs",
-        email="jobs",
-        role=Role.PROVIDER_ADMIN,
-        client_id=None,
-        scopes=frozenset(Scope),
-    )
+    staff = Principal.staff("jobs")
     report = backups.run_due(runtime.database, runtime, registry, staff)
     for vm_id, reason in report.refused.items():
         log.warning("backup of VM %s not taken: %s", vm_id, reason)

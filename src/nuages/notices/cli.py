@@ -13,7 +13,6 @@ import typer
 
 import nuages.models  # noqa: F401 - every table, for the foreign keys of a fresh process
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import get_settings
@@ -26,13 +25,7 @@ notices_app = typer.Typer(
     help="Notices: the e-mail outbox and its deliveries.", no_args_is_help=True
 )
 
-CLI = Principal(
-    user_id="cli",
-    email="cli@localhost",
-    role=Role.PROVIDER_ADMIN,
-    client_id=None,
-    scopes=frozenset(Scope),
-)
+CLI = Principal.staff("cli", "cli@localhost")
 JSON = typer.Option(False, "--json", help="print JSON")
 
 

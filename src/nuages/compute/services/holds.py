@@ -25,7 +25,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
 from nuages.compute.models import Vm
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import vms
@@ -37,13 +36,7 @@ from nuages.kernel.errors import NuagesError
 log = logging.getLogger("nuages.compute.holds")
 PREFIX = "hold:"
 # Suspending and resuming are staff actions; holds act as provider staff named "holds".
-HOLDS_STAFF = Principal(
-    user_id="holds",
-    email="holds",
-    role=Role.PROVIDER_ADMIN,
-    client_id=None,
-    scopes=frozenset(Scope),
-)
+HOLDS_STAFF = Principal.staff("holds")
 TO_SUSPEND = (VmState.RUNNING.value, VmState.STOPPED.value)
 # Before holds, billing wrote the bare ground on the VMs it paused; the upgrade turned
 # those suspensions into holds (migration 0007_holds), so their VMs resume with them.

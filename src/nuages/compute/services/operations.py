@@ -16,10 +16,12 @@ back (files, port, address removed; the VM marked), never left half-done.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,8 @@ def run_operation(database: Database, runtime: ComputeRuntime, operation_id: str
 
 def execute(database: Database, runtime: ComputeRuntime, job: work.Job) -> str:
     """Do the work of a claimed job and settle it."""
+    if job.kind in COPIES and job.progress is None:
+        job = dataclasses.replace(job, progress=ProgressWriter(database, job.operation_id))
     try:
         status = work.WORK[job.kind](runtime, job)
     except Exception as exc:  # every failure is settled and recorded
@@ -119,6 +123,33 @@ def execute(database: Database, runtime: ComputeRuntime, job: work.Job) -> str:
     with database.unit() as session:
         succeed(session, job, status)
     return OperationState.SUCCEEDED.value
+
+
+class ProgressWriter:
+    """Writes a copy's (done, total) bytes on its operation, in its own short
+    transaction and at most once per ``every_s`` (plus the last report when the copy
+    ends, written by ``succeed``), so pollers see it move (issue #19)."""
+
+    def __init__(self, database: Database, operation_id: str, every_s: float = 1.0) -> None:
+        self.database = database
+        self.operation_id = operation_id
+        self.every_s = every_s
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every_s and done < total:
+            return
+        self._last = now
+        try:
+            with self.database.unit() as session:
+                session.execute(
+                    update(Operation)
+                    .where(Operation.id == self.operation_id)
+                    .values(progress_done=min(done, total), progress_total=total)
+                )
+        except Exception:  # progress is a courtesy: never fail the copy for it
+            log.warning("could not record progress of operation %s", self.operation_id)
 
 
 def _message(exc: BaseException) -> str:
@@ -192,10 +223,14 @@ def _settle(
 
 
 def _finish(session: Session, job: work.Job, state: OperationState, error: str | None) -> None:
+    values: dict[str, Any] = {"state": state.value, "error": error, "finished_at": utc_now()}
+    if state is OperationState.SUCCEEDED and job.kind in COPIES:
+        # A finished copy is whole, whatever the last throttled report said.
+        values["progress_done"] = Operation.progress_total
     session.execute(
         update(Operation)
         .where(Operation.id == job.operation_id)
-        .values(state=state.value, error=error, finished_at=utc_now())
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
 

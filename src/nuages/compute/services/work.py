@@ -74,6 +74,9 @@ class Job:
     plan: ipam.NetworkPlan
     files: VmFiles
     extra: dict[str, Any] = field(default_factory=dict)
+    # Told (bytes done, bytes in all) by long copies; the executor writes it to the
+    # operation (issue #19). Not part of the job's identity.
+    progress: disks.Progress | None = field(default=None, compare=False)
 
     @property
     def uuid(self) -> UUID:
@@ -266,9 +269,10 @@ def _copy_to(runtime: ComputeRuntime, job: Job, dest: Path) -> DomainStatus:
         if status.power_state.is_active:
             size = disks.info(job.files.disk, "qcow2").virtual_size
             disks.create_target(partial, size)
-            hv.copy_disk(job.uuid, job.files.disk, partial, runtime.compute.copy_timeout_s)
+            timeout = runtime.compute.copy_timeout_s
+            hv.copy_disk(job.uuid, job.files.disk, partial, timeout, job.progress)
         else:
-            disks.copy_standalone(job.files.disk, partial)
+            disks.copy_standalone(job.files.disk, partial, job.progress)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

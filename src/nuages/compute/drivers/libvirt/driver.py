@@ -451,7 +451,14 @@ class LibvirtHypervisor:
     # backup API (push mode): QEMU copies the disk as it was when the job began while the
     # guest goes on writing (copy-before-write), so the copy is one point in time.
 
-    def copy_disk(self, uuid: UUID, disk: Path, target: Path, timeout_s: float) -> None:
+    def copy_disk(
+        self,
+        uuid: UUID,
+        disk: Path,
+        target: Path,
+        timeout_s: float,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         """Point-in-time copy of a running domain's disk; see ``Hypervisor.copy_disk``."""
         with self._errors(uuid):
             dom = self._lookup(self._connection(), uuid)
@@ -464,6 +471,8 @@ class LibvirtHypervisor:
                 if time.monotonic() > deadline:
                     self._ignore_not_running(dom.abortJob)
                     raise HypervisorError(f"copy of {disk} took over {timeout_s:.0f} s; aborted")
+                if progress is not None:
+                    self._report_copy(dom, progress)
                 time.sleep(_COPY_POLL_S)
             stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
             if stats.get("operation") != libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP or not (
@@ -480,6 +489,17 @@ class LibvirtHypervisor:
                 return False
             self._ignore_not_running(dom.abortJob)
             return True
+
+    @staticmethod
+    def _report_copy(dom: libvirt.virDomain, progress: Callable[[int, int], None]) -> None:
+        """Pass the running backup job's data counters on (nothing while unknown)."""
+        try:
+            stats = dom.jobStats(0)
+        except libvirt.libvirtError:
+            return  # the job ended between the check and this call
+        total = int(stats.get("data_total") or 0)
+        if total > 0:
+            progress(int(stats.get("data_processed") or 0), total)
 
     @staticmethod
     def _backup_running(dom: libvirt.virDomain) -> bool:
