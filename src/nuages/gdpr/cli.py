@@ -14,7 +14,6 @@ from pydantic import ValidationError
 import nuages.models  # noqa: F401 - every table, for the foreign keys of a fresh process
 from nuages import cli_output as out
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
 from nuages.contracts.offers import OfferRegistry
 from nuages.gdpr import access, audits, breaches, register, schemas, subprocessors
 from nuages.kernel.db import Database
@@ -23,13 +22,8 @@ from nuages.kernel.settings import get_settings
 
 gdpr_app = typer.Typer(help="Data protection: register, sub-processors, breaches, audits.")
 
-CLI = Principal(
-    user_id="cli",
-    email="cli@localhost",
-    role=Role.PROVIDER_ADMIN,
-    client_id=None,
-    scopes=frozenset(Scope),
-)
+# The operator at the console, named in the history (``cli:<login>``).
+CLI = Principal.operator()
 
 
 PDF_OPTION = typer.Option(None, "--pdf", help="write the PDF there")

@@ -12,7 +12,6 @@ import typer
 import nuages.models  # noqa: F401 - every table, for the foreign keys of a fresh process
 from nuages import cli_output as out
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Role, Scope
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
@@ -21,13 +20,8 @@ from nuages.support import agreements, changes, schemas, tickets
 
 tickets_app = typer.Typer(help="Support tickets, support agreements and change requests.")
 
-CLI = Principal(
-    user_id="cli",
-    email="cli@localhost",
-    role=Role.PROVIDER_ADMIN,
-    client_id=None,
-    scopes=frozenset(Scope),
-)
+# The operator at the console, named in the history (``cli:<login>``).
+CLI = Principal.operator()
 
 
 def _database() -> Database:
