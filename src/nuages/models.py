@@ -10,6 +10,7 @@ from nuages.gdpr import models as gdpr_models
 from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
+from nuages.managed import models as managed_models
 from nuages.notices import models as notices_models
 from nuages.sla import models as sla_models
 from nuages.support import models as support_models
@@ -23,6 +24,7 @@ __all__ = [
     "gdpr_models",
     "history_models",
     "invoicing_models",
+    "managed_models",
     "notices_models",
     "sla_models",
     "support_models",

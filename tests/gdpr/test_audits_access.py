@@ -20,7 +20,7 @@ from nuages.invoicing.models import PendingCharge
 from nuages.kernel.clock import frozen_at, set_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import Conflict, Forbidden
-from nuages.support import agreements
+from nuages.managed import agreements
 from tests.compute.world import CLI
 from tests.factories import Actor, World
 

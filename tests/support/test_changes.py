@@ -17,9 +17,10 @@ from nuages.contracts.models import Contract
 from nuages.invoicing.models import PendingCharge
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
-from nuages.support import agreements, changes
+from nuages.managed import agreements
+from nuages.managed.probation import in_probation
+from nuages.support import changes
 from nuages.support.models import ChangeRequest
-from nuages.support.probation import in_probation
 from tests.compute.world import CLI
 from tests.factories import World
 
@@ -130,3 +131,14 @@ def test_002_s4_probation_three_calendar_months_after_footprint_audit(
         assert in_probation(session, contract, end - dt.timedelta(seconds=1))
         assert not in_probation(session, contract, end)
         assert not in_probation(session, plain, audit_end + dt.timedelta(days=1))
+
+
+def test_002_s4_sla_can_ask_in_probation_without_an_import_cycle() -> None:
+    """The SLA slice asks ``nuages.managed.probation.in_probation`` while ``support``
+    files failure notices through ``sla``: ``managed`` must never reach ``sla``, or the
+    two slices would import each other (tests/foundation/test_slices.py)."""
+    from tests.foundation.test_slices import _graph, _reaches
+
+    edges = _graph()
+    assert "sla" in edges.get("support", {})
+    assert "sla" not in _reaches(edges, "managed") and "support" not in _reaches(edges, "managed")

@@ -17,8 +17,8 @@ from nuages.accounts.roles import Role
 from nuages.invoicing.models import PendingCharge
 from nuages.kernel.clock import frozen_at, set_now
 from nuages.kernel.db import Database
+from nuages.managed import agreements
 from nuages.sla.models import FailureNotice
-from nuages.support import agreements
 from nuages.support.models import Ticket, TicketMessage
 from tests.compute.world import CLI, tenant_objects
 from tests.factories import Actor, World

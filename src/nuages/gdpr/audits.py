@@ -23,8 +23,8 @@ from nuages.kernel.access import get_visible, visible
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, ValidationFailed
 from nuages.kernel.money import round_cents
+from nuages.managed.agreements import agreement_of
 from nuages.notices.service import queue
-from nuages.support.agreements import agreement_of
 from nuages.terms import apply
 
 CLAUSE = "001 §16.8"

@@ -26,7 +26,7 @@ from nuages.gdpr.models import StaffAccess
 from nuages.gdpr.subprocessors import current
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NotFound
-from nuages.support.models import SupportAgreement
+from nuages.managed.models import SupportAgreement
 
 CLAUSE = "GDPR Art. 30.2; 001 §16.4 (iv)"
 

@@ -21,8 +21,9 @@ from nuages.invoicing.lines import add_charge
 from nuages.kernel.access import get_visible
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from nuages.managed.models import SupportAgreement
 from nuages.support import schemas
-from nuages.support.models import ChangeRequest, SupportAgreement
+from nuages.support.models import ChangeRequest
 from nuages.terms import apply
 
 CLAUSE = "002 §3.8.4"

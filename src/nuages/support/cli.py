@@ -16,7 +16,8 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import get_settings
-from nuages.support import agreements, changes, schemas, tickets
+from nuages.managed import agreements
+from nuages.support import changes, schemas, tickets
 
 tickets_app = typer.Typer(help="Support tickets, support agreements and change requests.")
 

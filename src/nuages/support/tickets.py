@@ -28,11 +28,11 @@ from nuages.kernel.access import get_visible, visible
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, NotFound, ValidationFailed
 from nuages.kernel.money import round_cents
+from nuages.managed.agreements import agreement_of
 from nuages.notices.service import queue
 from nuages.sla import service as sla_service
 from nuages.sla.schemas import FailureNoticeCreate
 from nuages.support import hours, schemas
-from nuages.support.agreements import agreement_of
 from nuages.support.models import Ticket, TicketMessage
 from nuages.terms import apply
 from nuages.terms.schema import Offer

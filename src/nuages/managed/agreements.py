@@ -15,7 +15,7 @@ from nuages.contracts.models import Contract
 from nuages.history import service as history
 from nuages.kernel.access import get_visible
 from nuages.kernel.errors import Forbidden
-from nuages.support.models import SupportAgreement
+from nuages.managed.models import SupportAgreement
 
 FIELDS = (
     "hourly_rate",

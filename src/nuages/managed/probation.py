@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from nuages.contracts.models import Contract, OfferVersion
 from nuages.contracts.offers import parse_version
-from nuages.support.agreements import agreement_of
+from nuages.managed.agreements import agreement_of
 from nuages.terms import apply
 
 
