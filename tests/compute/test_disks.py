@@ -102,5 +102,5 @@ def test_standalone_copy_reports_its_progress(base: Path, tmp_path: Path) -> Non
 def test_standalone_copy_with_progress_fails_clearly(base: Path, tmp_path: Path) -> None:
     """A copy that qemu-img cannot write says why, as the quiet copy does."""
     nowhere = tmp_path / "missing-dir" / "copy.qcow2"
-    with pytest.raises(disks.DiskError, match="qemu-img convert failed: .*missing-dir"):
+    with pytest.raises(disks.DiskError, match=r"qemu-img convert failed: .*missing-dir"):
         disks.copy_standalone(base, nowhere, lambda d, t: None)

@@ -14,7 +14,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
-from nuages.invoicing import credits
+from nuages.invoicing import credits, receipts
 from nuages.invoicing.documents import InvoiceState
 from nuages.invoicing.models import Dispute, Invoice
 from nuages.kernel.clock import utc_now
@@ -38,10 +38,11 @@ def open_dispute(session: Session, actor: Principal, invoice_id: str, reason: st
     if invoice.state == InvoiceState.CANCELLED:
         raise Conflict(f"invoice {invoice.number} is cancelled (fully credited)")
     now = utc_now()
-    if invoice.dispute_until is not None and now >= invoice.dispute_until:
+    until = receipts.dispute_until(session, invoice)  # 001 §4.4: 8 days from receipt
+    if until is not None and now >= until:
         raise DisputeWindowClosed(
             f"invoice {invoice.number} could be disputed until "
-            f"{invoice.dispute_until.isoformat()}; it now counts as accepted "
+            f"{until.isoformat()}; it now counts as accepted "
             f"(terms of offer {invoice.offer_id}: 001 §4.4, 004 §8.2)"
         )
     already = session.execute(

@@ -32,7 +32,7 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.invoicing import documents, lines
+from nuages.invoicing import documents, lines, receipts
 from nuages.invoicing.documents import InvoiceState
 from nuages.invoicing.models import (
     Dispute,
@@ -192,7 +192,11 @@ def run(session: Session, who: Actor, registry: OfferRegistry, on: dt.date) -> D
         .order_by(Invoice.due_date, Invoice.seq_no)
     ).scalars()
     for invoice in list(overdue):
-        assert invoice.due_date is not None
+        # 001 §4.1: a receipt proved later than assumed moves the due date later.
+        due = receipts.due_date(session, invoice)
+        assert due is not None
+        if due >= on:
+            continue
         left = documents.outstanding(session, invoice)
         if left == 0:
             documents.refresh_state(session, invoice)
@@ -205,10 +209,10 @@ def run(session: Session, who: Actor, registry: OfferRegistry, on: dt.date) -> D
                 select(DunningNotice.step).where(DunningNotice.invoice_id == invoice.id)
             ).scalars()
         )
-        for step in plan(offer, invoice.due_date, invoice.issued_at):
+        for step in plan(offer, due, invoice.issued_at):
             if step.on > on or step.name in done:
                 continue
-            notice = _take(session, who, offer, contract, invoice, step, left, report)
+            notice = _take(session, who, offer, contract, invoice, due, step, left, report)
             report.notices.append(notice)
     return report
 
@@ -219,18 +223,17 @@ def _take(
     offer: Offer,
     contract: Contract,
     invoice: Invoice,
+    due: dt.date,
     step: Step,
     left: Decimal,
     report: DunningReport,
 ) -> DunningNotice:
-    assert invoice.due_date is not None
-    interest = interest_to(session, offer, left, invoice.due_date, step.on)
+    interest = interest_to(session, offer, left, due, step.on)
     if interest is None:
         report.problems.append(
             {
                 "invoice": invoice.number,
-                "problem": f"no legal interest rate entered for {invoice.due_date}: "
-                "interest not shown",
+                "problem": f"no legal interest rate entered for {due}: interest not shown",
             }
         )
     fee = ZERO
@@ -320,16 +323,17 @@ def charge_late_interest(
 ) -> Decimal | None:
     """Once a late invoice is paid, put its late interest on the next invoice (000 §13.1,
     001 §4.4), share by share from the due date to the day each share arrived."""
-    if invoice.due_date is None:
+    due = receipts.due_date(session, invoice)
+    if due is None:
         return None
     contract = session.get(Contract, invoice.contract_id)
     assert contract is not None
     offer = registry.for_contract(session, contract)
     total = ZERO
     for amount, paid_on in settlements(session, invoice.id):
-        if paid_on <= invoice.due_date:
+        if paid_on <= due:
             continue
-        share = interest_to(session, offer, amount, invoice.due_date, paid_on)
+        share = interest_to(session, offer, amount, due, paid_on)
         if share is None:
             history.record(
                 session,
@@ -339,7 +343,7 @@ def charge_late_interest(
                 action="invoicing.interest.skipped",
                 params={"number": invoice.number},
                 client_id=invoice.client_id,
-                outcome=f"no legal interest rate entered for {invoice.due_date}",
+                outcome=f"no legal interest rate entered for {due}",
             )
             return None
         total += share
@@ -382,7 +386,8 @@ def lift_if_settled(session: Session, who: Actor, contract: Contract, on: dt.dat
             Invoice.due_date < on,
         )
     ).scalars()
-    if any(documents.outstanding(session, i) > 0 for i in still):
+    overdue_now = (i for i in still if (receipts.due_date(session, i) or on) < on)
+    if any(documents.outstanding(session, i) > 0 for i in overdue_now):
         return False
     for hold in mine:
         holds.lift(session, who, contract.id, hold.id, f"{REASON_PREFIX} debt settled")

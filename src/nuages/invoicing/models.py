@@ -386,6 +386,26 @@ class DunningNotice(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
+class InvoiceReceipt(Base):
+    """When an invoice was received (001 §4.1, §4.4: payable within 15 days *of receipt*,
+    undisputed 8 days after it): the moment the relay accepted its e-mail over SMTP,
+    recorded once by ``receipts.record``. The invoice itself stays as issued (its
+    printed due date is frozen); the deadlines here only ever come later than the
+    printed ones (SPEC §17: the client is never held to a date earlier than its
+    invoice shows)."""
+
+    __tablename__ = "invoicing_receipts"
+
+    invoice_id: Mapped[str] = mapped_column(
+        ForeignKey("invoicing_invoices.id", ondelete="RESTRICT"), primary_key=True
+    )
+    notice_id: Mapped[str] = mapped_column(String(36))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    due_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    dispute_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
 class Dispute(IdMixin, Base):
     """A client contesting an invoice within the offer's window (001 §4.4: 8 days;
     004 §8.2: 15 days); resolved by staff, an accepted one with a credit note."""

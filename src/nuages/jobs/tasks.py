@@ -191,6 +191,20 @@ def billing_credit_wrongful_hold(hold_id: str) -> None:
     log.info("wrongful hold %s: %s", hold_id, entry.amount if entry else "nothing to credit")
 
 
+@huey.task()  # type: ignore[untyped-decorator]
+def invoicing_invoice_received(notice_id: str) -> None:
+    """001 §4.1, §4.4: an invoice's e-mail was accepted; record its receipt (once)."""
+    from nuages.billing import metering
+    from nuages.invoicing import receipts
+    from nuages.jobs.runtime import get_database
+
+    with get_database().unit() as session:
+        receipt = receipts.record(session, metering.default_registry(), notice_id)
+    log.info(
+        "notice %s: %s", notice_id, f"received {receipt.received_at}" if receipt else "no receipt"
+    )
+
+
 @huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
 def billing_extensions() -> None:
     """Each minute (000 §8): evaluate the owners' automatic-extension policies, end the

@@ -27,11 +27,12 @@ from sqlalchemy import select, update
 
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import jobs
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
 from nuages.notices import attachments
-from nuages.notices.kinds import kind_of
+from nuages.notices.kinds import KINDS, kind_of
 from nuages.notices.mailer import FileDropMailer, Mailer, Outcome, Result, SmtpMailer
 from nuages.notices.models import Notice, NoticeAttempt
 from nuages.notices.service import State
@@ -184,6 +185,9 @@ def _settle(
         if result.outcome is Outcome.ACCEPTED:
             notice.state, notice.sent_at, notice.last_error = State.SENT, now, ""
             action, outcome = "notice.send", "ok"
+            follow_up = KINDS[notice.kind].on_sent if notice.kind in KINDS else None
+            if follow_up is not None:
+                jobs.enqueue(session, follow_up, notice.id)
         elif result.outcome is Outcome.DEFERRED and notice.attempts < settings.notice_max_attempts:
             delay = settings.notice_backoff_seconds * 2 ** (notice.attempts - 1)
             notice.state = State.QUEUED

@@ -23,13 +23,16 @@ class Kind:
     clause: str
     recipients: str  # "billing" | "owners" | "responsable" | "dpo"
     scope: str  # "billing" (money: members never read it, 000 §5) | "read"
+    # The job enqueued by name (with the notice id) once a mail server accepted the
+    # notice: what its acceptance proves, e.g. an invoice's receipt (001 §4.1).
+    on_sent: str | None = None
     importance: str = "normal"  # "high": 001 §16.7 (ii) breach e-mails
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("invoice_issued", "004 §8.2", "billing", "billing"),
+        Kind("invoice_issued", "004 §8.2", "billing", "billing", "invoicing_invoice_received"),
         Kind("credit_note_issued", "004 §8.2", "billing", "billing"),
         Kind("payment_received", "004 §8.2", "billing", "billing"),
         Kind("reminder", "003 §14.5", "billing", "billing"),

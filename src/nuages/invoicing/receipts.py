@@ -1,0 +1,118 @@
+"""Invoice receipts (001 §4.1, §4.4; SPEC §17): an invoice is payable within 15 days *of
+receipt* and undisputed 8 days after it. Receipt is when the invoice's e-mail was
+accepted over SMTP (the notices slice records it, then enqueues
+``invoicing_invoice_received`` by name); until then it is the issue date plus the
+offer's assumed delay (001: one day), which is what the invoice prints.
+
+The invoice is a frozen document: its printed due date never changes. The deadlines a
+receipt gives are kept beside it, and the *effective* deadline of an invoice is the
+later of the printed one and the receipt's: an e-mail accepted within the day changes
+nothing, an e-mail held three days by a relay that was down moves the due date and the
+dispute window three days later; the client is never held to a date earlier than the one
+its invoice shows (SPEC §17, read for the client).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.history import service as history
+from nuages.history.service import Actor
+from nuages.invoicing.models import Invoice, InvoiceReceipt
+from nuages.notices.models import Notice, NoticeAttempt
+from nuages.terms.deadlines import Event, deadlines_for
+from nuages.terms.schema import Offer
+
+RECEIVER = Actor.system("invoice receipts")
+# Only a message handed to a mail server proves receipt; a file dropped under the data
+# directory (a single-machine install without SMTP) reached nobody.
+PROVING_MAILERS = ("smtp",)
+
+
+def _later(a: dt.date | None, b: dt.date | None) -> dt.date | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _later_at(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def deadlines_from(
+    offer: Offer, received_at: dt.datetime
+) -> tuple[dt.date | None, dt.datetime | None]:
+    """(due date, end of the dispute window) of an invoice received at ``received_at``,
+    for the windows the offer counts from receipt; None for those it counts otherwise."""
+    found = {d.name: d for d in deadlines_for(offer, Event.invoice_received, received_at)}
+    due = found.get("payment-due")
+    dispute = found.get("invoice-dispute")
+    return (due.last_day if due else None, dispute.ends_at if dispute else None)
+
+
+def record(session: Session, registry: OfferRegistry, notice_id: str) -> InvoiceReceipt | None:
+    """Record the receipt an accepted ``invoice_issued`` notice proves (once; a job
+    delivered twice records nothing more). None when the notice proves no receipt:
+    not an invoice's, not sent, sent by file drop, or already recorded."""
+    notice = session.get(Notice, notice_id)
+    if notice is None or notice.kind != "invoice_issued" or notice.sent_at is None:
+        return None
+    proved = session.execute(
+        select(NoticeAttempt.id).where(
+            NoticeAttempt.notice_id == notice.id,
+            NoticeAttempt.outcome == "accepted",
+            NoticeAttempt.mailer.in_(PROVING_MAILERS),
+        )
+    ).first()
+    invoice = session.get(Invoice, notice.object_id)
+    if proved is None or invoice is None or session.get(InvoiceReceipt, invoice.id) is not None:
+        return None
+    contract = session.get(Contract, invoice.contract_id)
+    assert contract is not None
+    offer = registry.for_contract(session, contract)
+    due, dispute = deadlines_from(offer, notice.sent_at)
+    receipt = InvoiceReceipt(
+        invoice_id=invoice.id,
+        notice_id=notice.id,
+        received_at=notice.sent_at,
+        due_date=due,
+        dispute_until=dispute,
+    )
+    session.add(receipt)
+    history.record(
+        session,
+        RECEIVER,
+        object_type="invoice",
+        object_id=invoice.id,
+        action="invoicing.invoice.received",
+        params={
+            "number": invoice.number,
+            "notice_id": notice.id,
+            "received_at": notice.sent_at.isoformat(),
+            "due_date": str(due_date(session, invoice, receipt)),
+        },
+        client_id=invoice.client_id,
+    )
+    return receipt
+
+
+def _receipt(session: Session, invoice: Invoice) -> InvoiceReceipt | None:
+    return session.get(InvoiceReceipt, invoice.id)
+
+
+def due_date(
+    session: Session, invoice: Invoice, receipt: InvoiceReceipt | None = None
+) -> dt.date | None:
+    """The invoice's effective due date: the later of the printed one and its receipt's."""
+    receipt = receipt or _receipt(session, invoice)
+    return _later(invoice.due_date, receipt.due_date if receipt else None)
+
+
+def dispute_until(session: Session, invoice: Invoice) -> dt.datetime | None:
+    """The end of the invoice's dispute window: the later of the printed one and its
+    receipt's (001 §4.4)."""
+    receipt = _receipt(session, invoice)
+    return _later_at(invoice.dispute_until, receipt.dispute_until if receipt else None)
