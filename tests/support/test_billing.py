@@ -45,7 +45,7 @@ def test_001_s10_3_out_of_hours_fee_billed_on_the_next_invoice(
             message = tickets.add_message(session, staff, offers, ticket.id, work)
             assert message.out_of_hours and message.charge_id is not None
     run_at(database, offers, utc(2027, 1, 1, 6))
-    (december, december_lines), (january, january_lines) = documents_of(database, contract)
+    (_, december_lines), (_, january_lines) = documents_of(database, contract)
     assert not any(x.net_amount == Decimal("275.00") for x in december_lines)
     fees = [x for x in january_lines if x.net_amount == Decimal("275.00")]
     assert len(fees) == 1 and "001 §10.3" in fees[0].description, [

@@ -32,7 +32,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
 from nuages.notices import attachments
-from nuages.notices.kinds import KINDS, kind_of
+from nuages.notices.kinds import KINDS
 from nuages.notices.mailer import FileDropMailer, Mailer, Outcome, Result, SmtpMailer
 from nuages.notices.models import Notice, NoticeAttempt
 from nuages.notices.service import State
@@ -67,7 +67,8 @@ def build_message(database: Database, notice: Notice, sender: str) -> EmailMessa
     message["Subject"] = notice.subject
     message["Date"] = format_datetime(notice.created_at)
     message["X-Nuages-Notice"] = f"{notice.kind} {notice.id} ({notice.clause})"
-    if kind_of(notice.kind).importance == "high":
+    spec = KINDS.get(notice.kind)  # a kind removed since the notice was written: plain
+    if spec is not None and spec.importance == "high":
         # 001 §16.7 (ii): "haute importance" and "suivi immédiat", in the headers every
         # common client reads (RFC 2156 Importance/Priority, X-Priority, Outlook's flag).
         for name, value in HIGH_IMPORTANCE_HEADERS:
