@@ -67,6 +67,10 @@ def test_001_s16_8_audit_five_jours_ouvrables_notice_in_belgian_calendar(
     assert "starts_on" in detail and "001 §16.8" in detail and "2026-11-13" in detail
     assert ok.status_code == 201, ok.text  # type: ignore[attr-defined]
     assert ok.json()["earliest_start"] == "2026-11-13"  # type: ignore[attr-defined]
+    member = world.user(Role.CLIENT_MEMBER, owner.client_id)
+    with frozen_at(ANNOUNCED):
+        by_member = _audit(client, member, contract_id, "2026-11-20")
+    assert by_member.status_code == 403  # type: ignore[attr-defined]
 
 
 def test_001_s16_8_provider_work_beyond_three_hours_billed(

@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Scope
+from nuages.accounts.roles import Role, Scope
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.gdpr import schemas
@@ -21,7 +21,7 @@ from nuages.history import service as history
 from nuages.invoicing.lines import add_charge
 from nuages.kernel.access import get_visible, visible
 from nuages.kernel.clock import utc_now
-from nuages.kernel.errors import Conflict, ValidationFailed
+from nuages.kernel.errors import Conflict, Forbidden, ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.managed.agreements import agreement_of
 from nuages.notices.service import queue
@@ -37,6 +37,9 @@ def request_audit(
     (422 naming ``starts_on`` and the clause; nothing written)."""
     actor.require(Scope.WRITE)
     contract = get_visible(session, actor, Contract, data.contract_id, "contract")
+    if not actor.is_staff and actor.role != Role.CLIENT_OWNER:
+        # The audit is the controller's right (GDPR Art. 28.3 (h)): an owner asks.
+        raise Forbidden("only an owner (or staff, on the client's word) announces an audit")
     offer = registry.for_contract(session, contract)
     calendar = apply.calendar_for(offer)
     now = utc_now()
