@@ -8,7 +8,8 @@
 # 2. libvirt daemons started when not running (never the `default` network);
 # 3. .venv with nuages installed editable (pip runs only when pyproject.toml or the
 #    mode changed since the last install; the stamp is .venv/.nuages-install-stamp);
-# 4. bash and zsh completion for `nuages` in the system completion directories.
+# 4. bash and zsh completion for `nuages` in the system completion directories;
+# 5. front-end packages: `npm ci` in every assets/*/ holding a package.json.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,7 +21,7 @@ for arg in "$@"; do
     case "$arg" in
     --dev) mode=dev ;;
     -h | --help)
-        sed -n '2,11p' "${BASH_SOURCE[0]}"
+        sed -n '2,12p' "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *) die "unknown option: $arg" ;;
@@ -41,6 +42,8 @@ PACKAGES=(
     dropbear-bin e2fsprogs genisoimage openssh-client
     # WeasyPrint (invoices): Pango, HarfBuzz subsetting, fontconfig, and a font
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
+    # the portal's pinned front-end packages (assets/*/package-lock.json)
+    nodejs npm
 )
 DEV_PACKAGES=(postgresql redis-server chromium cpio)
 
@@ -105,3 +108,21 @@ install_completion() {
 }
 install_completion bash /usr/share/bash-completion/completions/nuages
 install_completion zsh /usr/local/share/zsh/site-functions/_nuages
+
+# 5. Front-end packages (the portal's htmx, and any other assets/<name>/): `npm ci` from
+#    the pinned lock file in every assets/*/ that has a package.json, only when its
+#    lock file changed since the last install (stamp: node_modules/.nuages-npm-stamp).
+for dir in "$NUAGES_ROOT"/assets/*/; do
+    [[ -f "$dir/package.json" ]] || continue
+    lock="$dir/package-lock.json"
+    [[ -f "$lock" ]] || die "$dir has a package.json but no package-lock.json (pin the packages)"
+    npm_stamp="$dir/node_modules/.nuages-npm-stamp"
+    want="$(sha256_of "$lock")"
+    if [[ -f "$npm_stamp" && "$(cat "$npm_stamp")" == "$want" ]]; then
+        log "front-end packages of ${dir#"$NUAGES_ROOT"/} up to date"
+        continue
+    fi
+    log "npm ci in ${dir#"$NUAGES_ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+    echo "$want" >"$npm_stamp"
+done

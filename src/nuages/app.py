@@ -30,6 +30,7 @@ from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
+from nuages.portal import mount as portal
 from nuages.sla.api import router as sla_router
 from nuages.support.api import router as support_router
 
@@ -113,6 +114,7 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    portal.mount(app)  # pages at / and /admin, /static/ (after the API's error handlers)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

@@ -64,15 +64,22 @@ def _listen_settings(host: str | None, port: int | None) -> Settings:
 
 
 @app.command()
-def up(host: str | None = HOST, port: int | None = PORT) -> None:
-    """Run everything in one process: API, worker and scheduler (SQLite + local libvirt)."""
+def up(
+    host: str | None = HOST,
+    port: int | None = PORT,
+    demo: bool = typer.Option(
+        False, "--demo", help="make one demo client per offer with an owner login (printed)"
+    ),
+) -> None:
+    """Run everything in one process: API, portal, worker and scheduler (SQLite + local
+    libvirt, registered as a host with the tiny image when none exist)."""
     from nuages import server
     from nuages.notices.mailer import MailerConfigError
     from nuages.sellers.identity import SellerFileError
 
     _logging()
     try:
-        server.run_all(_listen_settings(host, port), typer.echo)
+        server.run_all(_listen_settings(host, port), typer.echo, demo=demo)
     except MailerConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

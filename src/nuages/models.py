@@ -12,6 +12,7 @@ from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 from nuages.managed import models as managed_models
 from nuages.notices import models as notices_models
+from nuages.portal import models as portal_models
 from nuages.sla import models as sla_models
 from nuages.support import models as support_models
 
@@ -26,6 +27,7 @@ __all__ = [
     "invoicing_models",
     "managed_models",
     "notices_models",
+    "portal_models",
     "sla_models",
     "support_models",
 ]

@@ -40,7 +40,8 @@ def _qemu_reach(settings: Settings, database: Database) -> list[str]:
 
     runtime = ComputeRuntime(settings, database=database)
     try:
-        with database.unit() as session:
+        # A read unit: libvirt may hang in there, and must not hold the write lock.
+        with database.unit(readonly=True) as session:
             return reach_warnings(session, runtime)
     finally:
         runtime.close()
@@ -89,25 +90,74 @@ def mailer_notice(settings: Settings) -> str:
     return mailer_for(settings).describe()
 
 
-def run_all(settings: Settings, announce: Callable[[str], None]) -> None:
-    """``nuages up``: API, worker and scheduler in one process on the embedded defaults."""
+def prepare_compute(
+    settings: Settings, database: Database, announce: Callable[[str], None]
+) -> None:
+    """The local libvirt as a host and the tiny image, when none exist (issue #12);
+    run beside the server so a missing or hanging libvirt never delays the start."""
+    from nuages import bootstrap
+
+    try:
+        # The reach check talks to libvirt too: under the same time limit (a hanging
+        # /dev/kvm leaves libvirtd unanswering).
+        for warning in bootstrap.within(
+            settings.up_libvirt_timeout, lambda: _qemu_reach(settings, database)
+        ):
+            announce(f"WARNING:      {warning}")
+    except bootstrap.TimedOut as exc:
+        announce(f"WARNING:      could not check what QEMU reaches: libvirt gave {exc}")
+    except Exception as exc:
+        announce(f"WARNING:      could not check what QEMU reaches: {exc}")
+    try:
+        announce(bootstrap.local_host(settings, database))
+        announce(bootstrap.tiny_image(settings, database))
+    except Exception as exc:  # never take the process down: say it and go on
+        log.exception("preparing the local host failed")
+        announce(f"WARNING:      could not prepare the local host and image: {exc}")
+
+
+def announce_demo(settings: Settings, database: Database, announce: Callable[[str], None]) -> None:
+    """``up --demo``: one client per offer with an owner login, printed once."""
+    from nuages import bootstrap
+
+    logins = bootstrap.demo_clients(settings, database)
+    announce("demo clients (one per offer; passwords shown once):")
+    for login in logins:
+        shown = login.password or "(created earlier; shown at creation)"
+        announce(f"  {login.offer_id:<28} {login.email}  {shown}")
+
+
+def run_all(settings: Settings, announce: Callable[[str], None], demo: bool = False) -> None:
+    """``nuages up``: API, portal, worker and scheduler in one process on the embedded
+    defaults; the local libvirt registered as a host and the tiny image made when none
+    exist; ``demo``: a demo client per offer."""
+    import threading
+
     mail = mailer_notice(settings)  # a bad NUAGES_SMTP_URL stops the start here
     database = prepare(settings)
     creds = first_admin(database, "admin@localhost")
+    announce(f"portal:       http://{settings.api_host}:{settings.api_port}/")
+    announce(f"back-office:  http://{settings.api_host}:{settings.api_port}/admin")
     announce(f"nuages API:   http://{settings.api_host}:{settings.api_port}/api/v1")
     announce(f"API docs:     http://{settings.api_host}:{settings.api_port}/docs")
     announce(f"database:     {settings.effective_database_url}")
     announce(f"notices:      {mail}")
     for line in seller_notice(settings):
         announce(line)
-    for warning in _qemu_reach(settings, database):
-        announce(f"WARNING:      {warning}")
     if creds is not None:
         announce("first admin created; these credentials are shown once:")
         announce(f"  e-mail:     {creds[0]}")
         announce(f"  password:   {creds[1]}")
-        announce("  sign in:    POST /api/v1/auth/token, or run `nuages admin create`")
+        announce(
+            f"  sign in:    http://{settings.api_host}:{settings.api_port}/signin "
+            "(or POST /api/v1/auth/token)"
+        )
         announce(f"  real e-mail: nuages admin set-email {creds[0]} you@example.com")
+    if demo:
+        announce_demo(settings, database, announce)
+    threading.Thread(
+        target=prepare_compute, args=(settings, database, announce), name="up-prepare", daemon=True
+    ).start()
     consumer = make_consumer(workers=2)
     # start() spawns the worker and scheduler threads and returns; it must run in the
     # main thread because it installs signal handlers (uvicorn installs its own after).

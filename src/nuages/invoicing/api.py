@@ -207,9 +207,11 @@ def end_line(
     body: schemas.LineEnd,
     principal: PrincipalDep,
     session: SessionDep,
+    request: Request,
 ) -> object:
-    """Staff end an ordered item."""
-    return lines.end_line(session, principal, contract_id, line_id, body.until)
+    """Staff end an ordered item. A user count ended before its seats' 12 months leaves
+    committed seat lines billed to their end (001 §4.1–4.3; listed with the lines)."""
+    return lines.end_line(session, principal, _registry(request), contract_id, line_id, body.until)
 
 
 @router.get("/contracts/{contract_id}/invoicing/profile", response_model=schemas.ProfileOut)

@@ -15,7 +15,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.invoicing import schemas
+from nuages.invoicing import schemas, seats
 from nuages.invoicing.models import (
     ContractLine,
     IndexValue,
@@ -78,6 +78,7 @@ def add_line(
             raise Conflict("the replaced line had already ended")
         if data.since <= replaced.since:
             raise ValidationFailed("since: an upgrade starts after the line it replaces")
+        _refuse_committed(replaced, data.since)
         replaced.until = data.since
     line = ContractLine(
         contract_id=contract.id,
@@ -93,6 +94,12 @@ def add_line(
     )
     session.add(line)
     session.flush()
+    committed = []
+    if replaced is not None and data.item_id == replaced.item_id:
+        # 001 §4.1–4.3: seats dropped by a smaller count stay billed to their 12 months.
+        committed = seats.commit_removed(
+            session, offer, replaced, data.since, int(min(data.quantity, replaced.quantity))
+        )
     history.record(
         session,
         actor.actor,
@@ -105,16 +112,34 @@ def add_line(
             "quantity": str(data.quantity),
             "since": data.since.isoformat(),
             "replaces": line.replaces_id,
+            **({"committed_seats": seats.summary(committed)} if committed else {}),
         },
         client_id=contract.client_id,
     )
     return line
 
 
+def _refuse_committed(line: ContractLine, until: dt.date) -> None:
+    """Committed seats are billed to the end of their commitment: they cannot be
+    ended or replaced before it (001 §4.1–4.3)."""
+    if line.commits_seats_of is not None and line.until is not None and until < line.until:
+        raise Conflict(
+            f"these seats were removed and stay billed until {line.until.isoformat()} "
+            f"(each user is subscribed for at least 12 months, {seats.CLAUSE})"
+        )
+
+
 def end_line(
-    session: Session, actor: Principal, contract_id: str, line_id: str, until: dt.date
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    contract_id: str,
+    line_id: str,
+    until: dt.date,
 ) -> ContractLine:
-    """Staff end an ordered line (a downgrade or a cancelled option)."""
+    """Staff end an ordered line (a downgrade or a cancelled option). Ending a user
+    count before its seats' 12 months leaves them billed to their end as committed seat
+    lines (001 §4.1–4.3)."""
     contract = billing_contract(session, actor, contract_id)
     line = session.get(ContractLine, line_id)
     if line is None or line.contract_id != contract.id:
@@ -124,14 +149,21 @@ def end_line(
         raise ValidationFailed("until: a line ends after it starts")
     if line.until is not None and line.until <= until:
         raise Conflict("the line already ended")
+    _refuse_committed(line, until)
     line.until = until
+    offer = registry.for_contract(session, contract)
+    committed = seats.commit_removed(session, offer, line, until, 0)
     history.record(
         session,
         actor.actor,
         object_type="contract",
         object_id=contract.id,
         action="invoicing.line.end",
-        params={"line_id": line.id, "until": until.isoformat()},
+        params={
+            "line_id": line.id,
+            "until": until.isoformat(),
+            **({"committed_seats": seats.summary(committed)} if committed else {}),
+        },
         client_id=contract.client_id,
     )
     return line

@@ -219,6 +219,9 @@ class ContractLine(IdMixin, TimestampMixin, Base):
     replaces_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     vm_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     description: Mapped[str] = mapped_column(String(200), default="")
+    # Seats removed before their 12 months, still billed to their end (001 §4.1–4.3):
+    # the line they were removed from (``invoicing.seats``).
+    commits_seats_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class InvoicingProfile(TimestampMixin, Base):

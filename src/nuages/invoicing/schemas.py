@@ -61,6 +61,11 @@ class LineOut(Out):
     replaces_id: str | None
     vm_id: str | None
     description: str
+    commits_seats_of: str | None = Field(
+        None,
+        description="Seats removed from that line before their 12 months, billed to their "
+        "end (001 §4.1–4.3).",
+    )
 
 
 class MandateIn(Strict):

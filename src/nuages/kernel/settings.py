@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     notice_max_attempts: int = Field(default=8, ge=1)
     notice_backoff_seconds: int = Field(default=60, ge=1)
+    # portal (issue #12): how long `nuages up` waits for the local libvirt when it
+    # registers it as a host (a hanging /dev/kvm must not stop the start).
+    up_libvirt_timeout: float = Field(default=30.0, gt=0, le=600)
 
     @property
     def effective_database_url(self) -> str:

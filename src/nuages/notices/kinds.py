@@ -21,8 +21,8 @@ import dataclasses
 class Kind:
     name: str
     clause: str
-    recipients: str  # "billing" | "owners" | "responsable" | "dpo"
-    scope: str  # "billing" (money: members never read it, 000 §5) | "read"
+    recipients: str  # "billing" | "owners" | "responsable" | "user" | "dpo"
+    scope: str  # "billing" (money: members never read it, 000 §5) | "read" | "private"
     # The job enqueued by name (with the notice id) once a mail server accepted the
     # notice: what its acceptance proves, e.g. an invoice's receipt (001 §4.1).
     on_sent: str | None = None
@@ -46,6 +46,9 @@ KINDS: dict[str, Kind] = {
         Kind("hold_placed", "004 §7", "owners", "read"),
         Kind("hold_lifted", "004 §7", "owners", "read"),
         Kind("sepa_prenotification", "SEPA SDD rulebook PT-04.16", "billing", "billing"),
+        # portal (issue #12): the reset link goes to the user alone; scope "private":
+        # no token lists it (the link is a secret), only the outbox delivers it.
+        Kind("password_reset", "000 §13.2", "user", "private"),
         # gdpr and support (issue #16)
         Kind("subprocessor_changed", "001 §16.9", "dpo", "read"),
         Kind("gdpr_breach", "001 §16.7", "dpo", "read", importance="high"),

@@ -51,9 +51,17 @@ ADDRESS = re.compile(
 )
 
 
-def recipients_for(session: Session, rule: str, client_id: str) -> list[str]:
+def recipients_for(
+    session: Session, rule: str, client_id: str, user_id: str | None = None
+) -> list[str]:
     """The addresses a rule names for a client (kinds.py): billing contact, every active
-    owner, the designated Responsable (else every owner), or the DPO (else every owner)."""
+    owner, the designated Responsable (else every owner), the DPO (else every owner), or
+    one user (``user_id``)."""
+    if rule == "user":
+        email = session.execute(
+            select(User.email).where(User.id == user_id, User.active.is_(True))
+        ).scalar_one_or_none()
+        return [email] if email else []
     if rule == "billing":
         email = session.execute(
             select(Client.billing_email).where(Client.id == client_id)
@@ -106,7 +114,7 @@ def queue(
         return existing
     spec = kind_of(kind)
     notice_id = new_id()
-    recipients = recipients_for(session, spec.recipients, client_id)
+    recipients = recipients_for(session, spec.recipients, client_id, object_id)
     values = {"clause": spec.clause, "legal_ref": legal_ref, **context}
     state, error, subject, body = State.QUEUED, "", "", ""
     try:
@@ -243,7 +251,9 @@ def retry(session: Session, actor: Principal, notice_id: str) -> Notice:
         raise Conflict("a server already accepted this notice: it is not sent again")
     if notice.subject.endswith(": not rendered)"):
         raise Conflict(f"the notice cannot be rendered: {notice.last_error}")
-    recipients = recipients_for(session, kind_of(notice.kind).recipients, notice.client_id)
+    recipients = recipients_for(
+        session, kind_of(notice.kind).recipients, notice.client_id, notice.object_id
+    )
     if recipients and all(ADDRESS.match(r) for r in recipients):
         notice.recipients = json.dumps(recipients)  # the address may have been fixed since
     notice.state = State.QUEUED

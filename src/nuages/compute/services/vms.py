@@ -286,13 +286,26 @@ def get_vm(session: Session, actor: Principal, vm_id: str) -> Vm:
 
 
 def list_vms(
-    session: Session, actor: Principal, page: int, per_page: int, include_deleted: bool = False
+    session: Session,
+    actor: Principal,
+    page: int,
+    per_page: int,
+    include_deleted: bool = False,
+    *,
+    state: str | None = None,
+    name: str | None = None,
 ) -> tuple[list[Vm], int]:
-    """The VMs the caller may see, oldest first; deleted ones on request."""
+    """The VMs the caller may see, oldest first; deleted ones on request; filtered by
+    state and by a part of the name (the portal's list filters)."""
     actor.require(Scope.READ)
     stmt = access.visible_vms(actor, select(Vm).order_by(Vm.created_at, Vm.id))
-    if not include_deleted:
+    if state is not None:
+        stmt = stmt.where(Vm.vm_state == state)
+    elif not include_deleted:
         stmt = stmt.where(Vm.vm_state != VmState.DELETED.value)
+    if name:
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Vm.name.like(f"%{escaped}%", escape="\\"))
     return paginate(session, stmt, page, per_page)
 
 

@@ -1,4 +1,5 @@
-"""invoicing: invoice receipts from the e-mail's acceptance (001 §4.1, §4.4), issue #20
+"""invoicing: invoice receipts from the e-mail's acceptance (001 §4.1, §4.4) and
+committed seat lines (001 §4.1–4.3), issue #20
 
 Revision ID: 0011_inv_receipts
 Revises: 0009_read_rates
@@ -35,7 +36,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("invoice_id", name="pk_invoicing_receipts"),
     )
+    op.add_column(
+        "invoicing_contract_lines",
+        sa.Column("commits_seats_of", sa.String(length=36), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("invoicing_contract_lines") as batch:
+        batch.drop_column("commits_seats_of")
     op.drop_table("invoicing_receipts")

@@ -1,0 +1,95 @@
+"""The client dashboard: VMs and their state, each contract's balance and run-out date
+(prepaid, 000 §13.2), open holds (004 §7), recent notices. Staff land on /admin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from nuages.accounts.roles import Scope
+from nuages.billing import usage
+from nuages.compute.services import vms
+from nuages.contracts import holds
+from nuages.contracts import service as contracts
+from nuages.kernel.errors import NuagesError
+from nuages.notices import service as notices
+from nuages.portal.web import SignedIn, Visit
+
+log = logging.getLogger("nuages.portal")
+router = APIRouter()
+T = TypeVar("T")
+
+
+def attempt(session: Session, work: Callable[[], T]) -> T | None:
+    """One part of a page, in a savepoint: a part the visitor may not see, or one that
+    fails, is left out instead of failing the whole page."""
+    try:
+        with session.begin_nested():
+            return work()
+    except NuagesError:
+        return None
+    except SQLAlchemyError:
+        log.warning("a dashboard part failed", exc_info=True)
+        return None
+
+
+@dataclass
+class ContractCard:
+    contract: Any
+    offer_name: str
+    account: Any | None
+    open_holds: list[Any]
+
+
+def _offer_name(visit: Visit, offer_id: str) -> str:
+    registry = visit.request.app.state.offers
+    try:
+        return str(registry.current(offer_id).offer.title)
+    except Exception:  # an offer withdrawn since: its id still names it
+        return offer_id
+
+
+def contract_cards(visit: Visit, session: Session, limit: int = 20) -> list[ContractCard]:
+    """The visitor's contracts with their account (billing scope only) and open holds."""
+    me = visit.me
+    shown, _total = contracts.list_contracts(session, me, 1, limit)
+    cards = []
+    offers = visit.request.app.state.offers
+    for contract in shown:
+        account = None
+        if me.has(Scope.BILLING):
+            account = attempt(
+                session, partial(usage.account_summary, session, me, offers, contract.id)
+            )
+        found = attempt(session, partial(holds.list_holds, session, me, contract.id)) or []
+        cards.append(
+            ContractCard(
+                contract,
+                _offer_name(visit, contract.offer_id),
+                account,
+                [h for h in found if h.lifted_at is None],
+            )
+        )
+    return cards
+
+
+@router.get("/")
+def dashboard(visit: SignedIn) -> Response:
+    """What needs the client's eye first."""
+    if visit.me.is_staff:
+        return visit.redirect("/admin")
+    with visit.read() as session:
+        shown, total = vms.list_vms(session, visit.me, 1, 10)
+        cards = contract_cards(visit, session)
+        recent = list(session.execute(notices.list_notices(visit.me).limit(5)).scalars())
+        return visit.render(
+            "client/dashboard.html", vms=shown, vm_total=total, cards=cards, notices=recent
+        )

@@ -1,0 +1,174 @@
+"""The English catalogue: French source text → English (missing entries stay French;
+tests/portal/test_i18n.py lists any the pages use without an English text)."""
+
+from __future__ import annotations
+
+EN: dict[str, str] = {
+    # layout, navigation
+    "Aller au contenu": "Skip to content",
+    "Menu principal": "Main menu",
+    "Se déconnecter": "Sign out",
+    "Langue": "Language",
+    "Accueil": "Home",
+    "Tableau de bord": "Dashboard",
+    "Machines": "Machines",
+    "Offres": "Offers",
+    "Compte": "Account",
+    "Factures": "Invoices",
+    "Contrat": "Contract",
+    "Contrats": "Contracts",
+    "Clés SSH": "SSH keys",
+    "Utilisateurs": "Users",
+    "Historique": "History",
+    "Back-office": "Back-office",
+    "clients": "clients",
+    "contrats": "contracts",
+    "machines": "machines",
+    "Pages": "Pages",
+    "{n} élément(s)": "{n} item(s)",
+    "page {p} sur {q}": "page {p} of {q}",
+    "← Précédente": "← Previous",
+    "Suivante →": "Next →",
+    "Filtrer": "Filter",
+    # errors
+    "Action refusée": "Action refused",
+    "Page introuvable": "Page not found",
+    "Conflit": "Conflict",
+    "Saisie invalide": "Invalid input",
+    "Trop de tentatives": "Too many attempts",
+    "Erreur": "Error",
+    "Cette page n'existe pas, ou vous n'y avez pas accès.": (
+        "This page does not exist, or you may not see it."
+    ),
+    "Retour à l'accueil": "Back to the home page",
+    "Ce formulaire n'a pas été reconnu (jeton de sécurité absent ou faux) : rien n'a été "
+    "enregistré. Rechargez la page et recommencez.": (
+        "This form was not recognised (security token missing or wrong): nothing was saved. "
+        "Reload the page and try again."
+    ),
+    # sign-in, reset
+    "Connexion": "Sign in",
+    "Adresse e-mail": "E-mail address",
+    "Mot de passe": "Password",
+    "Se connecter": "Sign in",
+    "Mot de passe oublié ?": "Forgot your password?",
+    "Mot de passe oublié": "Forgotten password",
+    "Adresse e-mail du compte": "The account's e-mail address",
+    "Un lien valable une heure y sera envoyé.": "A link valid for one hour will be sent there.",
+    "Recevoir un lien": "Send me a link",
+    "Nouveau mot de passe": "New password",
+    "Au moins 12 caractères.": "At least 12 characters.",
+    "Le même, à nouveau": "The same again",
+    "Changer le mot de passe": "Change the password",
+    "Trop de tentatives depuis votre adresse : réessayez dans {n} secondes.": (
+        "Too many attempts from your address: try again in {n} seconds."
+    ),
+    "Saisissez une adresse e-mail valide.": "Enter a valid e-mail address.",
+    "E-mail ou mot de passe incorrect.": "Wrong e-mail or password.",
+    "Trop d'échecs pour cette adresse : elle est bloquée jusqu'à {when}. Vous pouvez aussi "
+    "réinitialiser votre mot de passe.": (
+        "Too many failures for this address: it is locked until {when}. You can also reset "
+        "your password."
+    ),
+    "Trop de demandes depuis votre adresse : patientez.": (
+        "Too many requests from your address: please wait."
+    ),
+    "Au moins {n} caractères.": "At least {n} characters.",
+    "Au plus 256 caractères.": "At most 256 characters.",
+    "Les deux mots de passe diffèrent.": "The two passwords differ.",
+    # flash messages
+    "Vous êtes déconnecté.": "You are signed out.",
+    "Votre session a expiré : rien n'a été enregistré. Reconnectez-vous, puis envoyez le "
+    "formulaire à nouveau.": (
+        "Your session expired: nothing was saved. Sign in again, then send the form again."
+    ),
+    "Connectez-vous pour continuer.": "Sign in to continue.",
+    "Session rouverte : rien n'avait été enregistré, envoyez le formulaire à nouveau.": (
+        "Signed in again: nothing had been saved, send the form again."
+    ),
+    "Ce formulaire a déjà été envoyé : voici le résultat du premier envoi (rien n'a été "
+    "fait deux fois).": (
+        "This form was already sent: here is what the first sending did (nothing was done twice)."
+    ),
+    "Si cette adresse correspond à un compte, un lien de réinitialisation vient de lui être "
+    "envoyé (valable une heure).": (
+        "If this address belongs to an account, a reset link was just sent to it (valid for "
+        "one hour)."
+    ),
+    "Mot de passe changé : connectez-vous avec le nouveau.": (
+        "Password changed: sign in with the new one."
+    ),
+    "Ce lien de réinitialisation n'est plus valable : demandez-en un nouveau.": (
+        "This reset link is no longer valid: ask for a new one."
+    ),
+    "Machine demandée : sa création est en cours.": "Machine requested: it is being created.",
+    "Action demandée : elle est en cours.": "Action requested: it is under way.",
+    "Langue changée.": "Language changed.",
+    # dashboard
+    "Nom": "Name",
+    "État": "State",
+    "Adresse": "Address",
+    "Toutes les machines": "All machines",
+    "Aucune machine pour l'instant.": "No machine yet.",
+    "Créer une machine": "Create a machine",
+    "Échéance": "Term ends",
+    "Solde": "Balance",
+    "épuisé vers le {when}": "runs out around {when}",
+    "En attente du montant minimum de {amount} (référence de paiement {ref}).": (
+        "Awaiting the minimum amount of {amount} (payment reference {ref})."
+    ),
+    "Suspension en cours": "Suspended",
+    "fin prévue le {when}": "expected to end on {when}",
+    "Aucun contrat.": "No contract.",
+    "Derniers avis": "Latest notices",
+    "Aucun avis.": "No notice.",
+    # VMs
+    "Nom contient": "Name contains",
+    "tous (sauf supprimées)": "all (but deleted)",
+    "Ressources": "Resources",
+    "Créée le": "Created on",
+    "Aucune machine.": "No machine.",
+    "Accès SSH": "SSH access",
+    "Connexion par les clés SSH choisies à la création ; aucun mot de passe n'est envoyé.": (
+        "Sign in with the SSH keys chosen at creation; no password is ever sent."
+    ),
+    "Pas encore d'adresse.": "No address yet.",
+    "Actions": "Actions",
+    "Démarrer": "Start",
+    "Arrêter": "Stop",
+    "Redémarrer": "Reboot",
+    "Réinstaller…": "Reinstall…",
+    "Supprimer…": "Delete…",
+    "Nouveau gabarit (machine arrêtée)": "New flavour (machine stopped)",
+    "Redimensionner": "Resize",
+    "Opérations récentes": "Recent operations",
+    "Quand": "When",
+    "Opération": "Operation",
+    "Supprimer la machine {name} ? Son disque est détruit ; son adresse retourne au pool.": (
+        "Delete the machine {name}? Its disk is destroyed; its address goes back to the pool."
+    ),
+    "Oui, supprimer": "Yes, delete",
+    "Réinstaller la machine {name} ? Elle revient à son état d'origine, sans vos données "
+    "(000 §5).": (
+        "Reinstall the machine {name}? It goes back to its original state, without your data "
+        "(000 §5)."
+    ),
+    "Oui, réinstaller": "Yes, reinstall",
+    "Annuler": "Cancel",
+    "Aucun contrat actif : commandez une offre, puis revenez ici.": (
+        "No active contract: order an offer, then come back here."
+    ),
+    "Gabarit": "Flavour",
+    "Image": "Image",
+    "lettres minuscules, chiffres et tirets, 63 caractères au plus": (
+        "lower-case letters, digits and hyphens, at most 63 characters"
+    ),
+    "Aucune clé : la machine sera joignable par la console seulement.": (
+        "No key: the machine will be reachable through the console only."
+    ),
+    "Créer": "Create",
+    "en cours": "in progress",
+    "alimentation": "power",
+    "Suspendue": "Suspended",
+    "Dernière opération": "Last operation",
+}

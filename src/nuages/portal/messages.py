@@ -1,0 +1,21 @@
+"""Messages shown after a redirect (``?msg=<key>``): fixed texts only, so a crafted URL
+can never put words on a page. French source texts, translated by ``i18n``."""
+
+from __future__ import annotations
+
+FLASH: dict[str, str] = {
+    "signed_out": "Vous êtes déconnecté.",
+    "expired": "Votre session a expiré : rien n'a été enregistré. Reconnectez-vous, "
+    "puis envoyez le formulaire à nouveau.",
+    "signin": "Connectez-vous pour continuer.",
+    "resubmit": "Session rouverte : rien n'avait été enregistré, envoyez le formulaire à nouveau.",
+    "already_sent": "Ce formulaire a déjà été envoyé : voici le résultat du premier envoi "
+    "(rien n'a été fait deux fois).",
+    "reset_sent": "Si cette adresse correspond à un compte, un lien de réinitialisation "
+    "vient de lui être envoyé (valable une heure).",
+    "reset_done": "Mot de passe changé : connectez-vous avec le nouveau.",
+    "reset_invalid": "Ce lien de réinitialisation n'est plus valable : demandez-en un nouveau.",
+    "vm_created": "Machine demandée : sa création est en cours.",
+    "vm_action": "Action demandée : elle est en cours.",
+    "lang": "Langue changée.",
+}
