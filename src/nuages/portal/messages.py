@@ -18,4 +18,7 @@ FLASH: dict[str, str] = {
     "vm_created": "Machine demandée : sa création est en cours.",
     "vm_action": "Action demandée : elle est en cours.",
     "lang": "Langue changée.",
+    # support (issue #16)
+    "ticket_opened": "Ticket ouvert : le support vous répond dans ses heures d'ouverture.",
+    "ticket_replied": "Message envoyé.",
 }
