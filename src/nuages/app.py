@@ -35,6 +35,7 @@ from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
 from nuages.portal import mount as portal
+from nuages.reversibility.api import router as reversibility_router
 from nuages.sla.api import router as sla_router
 from nuages.support.api import router as support_router
 
@@ -52,6 +53,7 @@ ROUTERS = [
     metrics_router,  # issue 14.4
     console_router,  # issue 14.3
     network_router,
+    reversibility_router,
     gdpr_router,  # issue #16
     support_router,  # issue #16
 ]

@@ -42,6 +42,10 @@ EXAMPLES: dict[str, str] = {
         "nuages contract hold place CONTRACT_ID --ground non_payment --reason 'invoice unpaid'"
     ),
     "contract hold lift": "nuages contract hold lift CONTRACT_ID HOLD_ID --reason 'paid'",
+    "contract exit show": "nuages contract exit show CONTRACT_ID --json",
+    "contract exit end": "nuages contract exit end CONTRACT_ID --cause client_notice",
+    "contract exit erase": "nuages contract exit erase CONTRACT_ID --reason 'never claimed'",
+    "contract exit run": "nuages contract exit run --json",
     "history verify": "nuages history verify",
     "host add": "nuages host add qemu:///system --all-sites",
     "host list": "nuages host list --json",

@@ -16,6 +16,7 @@ from nuages.kernel.db import Base
 from nuages.managed import models as managed_models
 from nuages.notices import models as notices_models
 from nuages.portal import models as portal_models
+from nuages.reversibility import models as reversibility_models
 from nuages.sla import models as sla_models
 from nuages.support import models as support_models
 
@@ -34,6 +35,7 @@ __all__ = [
     "network_models",
     "notices_models",
     "portal_models",
+    "reversibility_models",
     "sla_models",
     "support_models",
 ]

@@ -7,6 +7,7 @@ from nuages.portal import auth
 from nuages.portal.admin import home as admin_home
 from nuages.portal.admin import sla as admin_sla
 from nuages.portal.client import dashboard, firewall, vm_observe, vms
+from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import sla as client_sla
 from nuages.portal.client import support as support_pages
 
@@ -19,5 +20,6 @@ PAGES = [
     client_sla.router,  # sla (issue 22)
     admin_sla.router,
     firewall.router,  # issue 14: a VM's firewall
+    contract_exit.router,  # reversibility (issue 21.6)
     support_pages.router,  # issue #16: tickets and the GDPR register
 ]
