@@ -79,6 +79,8 @@ EXAMPLES: dict[str, str] = {
     "up": "nuages up",
     "serve": "nuages serve --host 0.0.0.0 --port 8700",
     "worker": "nuages worker --workers 4",
+    # payments (issue 15)
+    "payments import-statement": "nuages payments import-statement camt053-2026-11-20.xml --json",
     # issue 14 (console, metrics)
     "metrics collect": "nuages metrics collect --json",
     "metrics rollup": "nuages metrics rollup",

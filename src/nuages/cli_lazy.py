@@ -46,6 +46,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "sellers_app",
         "Seller identities (who issues each offer's invoices).",
     ),
+    # payments (issue 15)
+    "payments": (
+        "nuages.payments.cli",
+        "payments_app",
+        "Payments: bank statements for invoices and top-ups.",
+    ),
     "terms": (
         "nuages.terms.cli",
         "terms_app",

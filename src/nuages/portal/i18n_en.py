@@ -3,6 +3,9 @@ tests/portal/test_i18n.py lists any the pages use without an English text)."""
 
 from __future__ import annotations
 
+from nuages.portal.i18n_en_admin import ADMIN
+from nuages.portal.i18n_en_client import CLIENT
+
 EN: dict[str, str] = {
     # layout, navigation
     "Aller au contenu": "Skip to content",
@@ -313,3 +316,5 @@ EN: dict[str, str] = {
     "hors heures, facturé": "out of hours, billed",
     "hors jours fériés": "public holidays excepted",
 }
+EN.update(CLIENT)
+EN.update(ADMIN)
