@@ -211,13 +211,12 @@ def billing_extensions() -> None:
     extensions whose end time passed, create the VMs of running ones and remove those of
     ended ones after the grace period, through compute's services."""
     from nuages.billing import autoscale, extension_vms, metering
-    from nuages.compute.runtime import get_runtime
     from nuages.jobs.runtime import get_database
 
-    database, runtime = get_database(), get_runtime()
+    database = get_database()
     registry = metering.default_registry()
-    ordered = autoscale.run_pass(database.unit, runtime, registry)
-    report = extension_vms.run_pass(database.unit, runtime, registry)
+    ordered = autoscale.run_pass(database.unit, registry)
+    report = extension_vms.run_pass(database.unit, registry)
     if ordered.ordered or report.created or report.deleted or report.released:
         log.info(
             "extensions: %d ordered by policy, %d VMs asked for, %d deleted, %d released",
