@@ -16,11 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from nuages import __version__
 from nuages.accounts.api import router as accounts_router
 from nuages.accounts.token_use import TokenUses
-from nuages.api import docs, problems
+from nuages.api import docs, problems, prometheus
 from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, DuplicateKeysMiddleware
 from nuages.api.refusals import RefusalLimiter, record_refusal
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
+from nuages.compute.console import api as console_api
+from nuages.compute.console.api import router as console_router
+from nuages.compute.metrics.api import router as metrics_router
+from nuages.compute.net.api import router as network_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.api import router as history_router
@@ -30,6 +34,7 @@ from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
 from nuages.portal import mount as portal
+from nuages.reversibility.api import router as reversibility_router
 from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
@@ -43,6 +48,10 @@ ROUTERS = [
     invoicing_router,
     notices_router,
     sla_router,
+    metrics_router,  # issue 14.4
+    console_router,  # issue 14.3
+    network_router,
+    reversibility_router,
 ]
 
 DESCRIPTION = """
@@ -110,6 +119,8 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    console_api.install(app)  # the console page's files (issue 14.3)
+    prometheus.install(app)  # GET /metrics and the latency histogram (issue 14.4)
     portal.mount(app)  # pages at / and /admin, /static/ (after the API's error handlers)
 
     @app.get("/healthz", tags=["meta"])

@@ -51,6 +51,32 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "terms_app",
         "Compute what an offer's terms say (SLA, deadlines, revision, interest).",
     ),
+    # issue 14 (console, metrics)
+    "metrics": (
+        "nuages.compute.metrics.cli",
+        "metrics_app",
+        "VM supervision series: collect, roll up, read (002 §3).",
+    ),
+    "console": (
+        "nuages.compute.console.cli",
+        "console_app",
+        "VM consoles: single-use tokens (002 §3).",
+    ),
+    # sla (issue 22)
+    "sla": ("nuages.sla.cli", "sla_app", "Service levels: monthly reports, credits and outages."),
+    # issue 14 (network): firewall rules, cuts, new addresses
+    "vm": (
+        "nuages.compute.net.cli",
+        "vm_app",
+        "VM network: firewall rules, cuts, new addresses.",
+    ),
+}
+
+
+# Sub-groups a slice above another adds to that one's group (a lower slice cannot
+# import it): group -> [(name, module, Typer attribute)].
+SUBGROUPS: dict[str, list[tuple[str, str, str]]] = {
+    "contract": [("exit", "nuages.reversibility.cli", "exit_app")],  # reversibility
 }
 
 
@@ -60,6 +86,8 @@ def load_group(name: str) -> TyperGroup:
 
     module, attr, _help = LAZY[name]
     sub: typer.Typer = getattr(importlib.import_module(module), attr)
+    for sub_name, sub_module, sub_attr in SUBGROUPS.get(name, []):
+        sub.add_typer(getattr(importlib.import_module(sub_module), sub_attr), name=sub_name)
     group = typer.main.get_group(sub)
     group.name = name
     out.decorate(group, f"nuages {name}")

@@ -171,4 +171,92 @@ EN: dict[str, str] = {
     "alimentation": "power",
     "Suspendue": "Suspended",
     "Dernière opération": "Last operation",
+    # issue 14: console and supervision graphs on the VM page
+    "Console": "Console",
+    "Un jeton à usage unique, valable 60 secondes, ouvre la console.": (
+        "A single-use token, valid 60 seconds, opens the console."
+    ),
+    "Console série": "Serial console",
+    "Écran (VNC)": "Display (VNC)",
+    "Supervision (dernière heure)": "Monitoring (last hour)",
+    "Pas encore de mesures.": "No measurements yet.",
+    "max": "max",
+    "CPU": "CPU",
+    "Mémoire utilisée": "Memory used",
+    "Lecture disque": "Disk read",
+    "Écriture disque": "Disk write",
+    "Réseau reçu": "Network received",
+    "Réseau envoyé": "Network sent",
+    "La console ne peut pas s'ouvrir : la machine doit être démarrée.": (
+        "The console cannot open: the machine must be running."
+    ),
+    # sla (issue 22)
+    "Niveau de service": "Service level",
+    "Niveaux de service": "Service levels",
+    "Disponibilité du mois": "The month's availability",
+    "Disponibilité": "Availability",
+    "objectif": "objective",
+    "objectif atteint": "objective met",
+    "objectif manqué": "objective missed",
+    "Minutes comptées": "Counted minutes",
+    "Crédit": "Credit",
+    "Rapport pas encore émis : chiffres à ce jour.": "Report not issued yet: figures so far.",
+    "à demander avant le {when}": "to claim before {when}",
+    "Machine": "Machine",
+    "Maintenances prévues": "Planned maintenance",
+    "Aucune maintenance prévue.": "No maintenance planned.",
+    "Incidents déclarés": "Declared outages",
+    "Début": "Start",
+    "Fin": "End",
+    "Portée": "Scope",
+    "Cause": "Cause",
+    "Maintenances": "Maintenance",
+    "Motif": "Reason",
+    "Contrats prévenus à temps": "Contracts told in time",
+    # network (issue 14): the firewall page
+    "Pare-feu": "Firewall",
+    "Politique": "Policy",
+    "Trafic entrant non couvert par une règle": "Inbound traffic no rule covers",
+    "L'envoi de courriels (ports 25, 465, 587) est bloqué : seul un serveur déclaré "
+    "serveur de messagerie peut en envoyer.": "Sending e-mail (ports 25, 465, 587) is "
+    "blocked: only a server declared a mail server may send it.",
+    "Serveur pare-feu : chaque changement de règle attend l'accord du prestataire.": (
+        "Firewall server: each rule change waits for the provider's approval."
+    ),
+    "La connexion réseau de ce serveur est coupée.": "This server's network connection is cut.",
+    "Règles": "Rules",
+    "Sens": "Direction",
+    "Protocole": "Protocol",
+    "Port": "Port",
+    "Source": "Source",
+    "Action": "Action",
+    "Priorité": "Priority",
+    "Retirer": "Remove",
+    "Ajouter une règle": "Add a rule",
+    "Sens (in ou out)": "Direction (in or out)",
+    "Protocole (tcp, udp, icmp, any)": "Protocol (tcp, udp, icmp, any)",
+    "Port ou plage a-b": "Port or range a-b",
+    "Source (CIDR)": "Source (CIDR)",
+    "Action (accept ou drop)": "Action (accept or drop)",
+    "Ajouter": "Add",
+    "Pare-feu modifié : l'hôte applique la règle.": "Firewall changed: the host applies the rule.",
+    # reversibility (issue 21.6): a contract's exit page
+    "Fin de contrat": "End of contract",
+    "Date limite": "Deadline",
+    "Vos données": "Your data",
+    "Contrat terminé le {when}": "Contract ended on {when}",
+    "Pas de réversibilité après un défaut de paiement.": (
+        "No reversibility after a payment default."
+    ),
+    "Les données ne sont restituées qu'une fois toutes les factures payées.": (
+        "Data is returned only once every invoice is paid."
+    ),
+    "Solde remboursé": "Balance refunded",
+    "Copies": "Copies",
+    "Lien valable jusqu'au": "Link valid until",
+    "Aucune copie pour l'instant.": "No copy yet.",
+    "Effacement": "Erasure",
+    "Effacé le {when}": "Erased on {when}",
+    "Procès-verbal": "Record",
+    "sceau": "seal",
 }
