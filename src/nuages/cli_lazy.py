@@ -46,6 +46,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "sellers_app",
         "Seller identities (who issues each offer's invoices).",
     ),
+    # payments (issue 15)
+    "payments": (
+        "nuages.payments.cli",
+        "payments_app",
+        "Payments: bank statements for invoices and top-ups.",
+    ),
     "terms": (
         "nuages.terms.cli",
         "terms_app",
@@ -69,6 +75,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "nuages.compute.net.cli",
         "vm_app",
         "VM network: firewall rules, cuts, new addresses.",
+    ),
+    # contract life (issue #21)
+    "contracts": (
+        "nuages.cli_life",
+        "contracts_app",
+        "Contract life: deadlines, notices to quit, terms changes, revisions.",
     ),
 }
 
