@@ -68,6 +68,28 @@ def test_no_slice_imports_the_job_registry() -> None:
     assert offenders == {}
 
 
+def test_billing_and_invoicing_name_no_compute_table_in_sql() -> None:
+    """Issue 10 item 5: raw SQL in billing and invoicing never names compute's tables
+    (``vms``, ``vm_operations``, ``hosts``…); bulk metering selects from the fragment
+    compute exports (``reads.PRESENT_FOR_WINDOW_SQL``)."""
+    import re
+
+    from nuages.compute.models import Base as _Base
+
+    tables = {
+        t.name for t in _Base.metadata.sorted_tables if t.name.startswith(("vm", "host", "image"))
+    }
+    src = Path(__file__).resolve().parents[2] / "src" / "nuages"
+    found = {
+        f"{path.relative_to(src)}: {table}"
+        for slice_name in ("billing", "invoicing")
+        for path in (src / slice_name).rglob("*.py")
+        for table in tables
+        if re.search(rf"\b(FROM|JOIN)\s+{table}\b", path.read_text(), re.IGNORECASE)
+    }
+    assert found == set()
+
+
 def test_kernel_and_terms_import_no_slice() -> None:
     edges = _graph()
     assert edges.get("kernel", {}) == {}

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from nuages.billing.models import LedgerAmount
 from nuages.billing.pricing import OfferPricing, Rate
+from nuages.compute.services import reads
 from nuages.kernel.db import UTCDateTime
 
 # Entries of VMs present for the whole window (the statement starts with INSERT so that
@@ -42,14 +43,12 @@ WITH p (offer_hash, flavour_id, amount, quantity, unit_price, description, curre
 SELECT v.contract_id, v.client_id, 'usage', p.amount, p.currency, :end, :now,
     'usage:vm:' || v.id || :suffix, '', p.description, NULL, 'vm', v.id,
     :start, :end, p.quantity, p.unit_price, NULL
-FROM vms v
+FROM ({present}) v
 JOIN billing_accounts a ON a.contract_id = v.contract_id
 JOIN contracts c ON c.id = v.contract_id
 JOIN p ON p.offer_hash = c.offer_hash AND p.flavour_id = v.flavour_id
 LEFT JOIN g ON g.offer_hash = c.offer_hash AND g.cause = v.suspended_reason
-WHERE v.id > :lo {upper} AND v.extension_id IS NULL
-  AND v.activated_at IS NOT NULL AND v.activated_at <= :start
-  AND (v.deleted_at IS NULL OR v.deleted_at > :end)
+WHERE v.id > :lo {upper}
   AND (v.vm_state NOT IN ('stopped', 'suspended', 'error')
        OR (v.vm_state = 'stopped' AND p.stopped_billed)
        OR (v.vm_state = 'suspended' AND COALESCE(g.billed, p.suspension_billed)))
@@ -59,17 +58,11 @@ ON CONFLICT (idempotency_key) DO NOTHING"""
 # find flavours an offer does not price and each contract's cost per hour.
 _CENSUS_SQL = """
 SELECT v.contract_id, c.offer_hash, v.flavour_id, v.vm_state, v.suspended_reason, count(*)
-FROM vms v
+FROM ({present}) v
 JOIN billing_accounts a ON a.contract_id = v.contract_id
 JOIN contracts c ON c.id = v.contract_id
-WHERE c.offer_hash IN :hashes AND v.extension_id IS NULL
-  AND v.activated_at IS NOT NULL AND v.activated_at <= :start
-  AND (v.deleted_at IS NULL OR v.deleted_at > :end)
+WHERE c.offer_hash IN :hashes
 GROUP BY v.contract_id, c.offer_hash, v.flavour_id, v.vm_state, v.suspended_reason"""
-
-_BOUNDS_SQL = """
-SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM vms) AS numbered
-WHERE n % :size = 0 ORDER BY id"""
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,7 @@ class Price:
 
 def bounds(session: Session, size: int) -> list[tuple[str, str | None]]:
     """Ranges ``(lo, hi]`` of VM ids holding about ``size`` VMs each (the last open)."""
-    ids = list(session.execute(text(_BOUNDS_SQL), {"size": size}).scalars())
+    ids = reads.id_bounds(session, size)
     lows = ["", *ids]
     return [(lo, ids[i] if i < len(ids) else None) for i, lo in enumerate(lows)]
 
@@ -135,6 +128,7 @@ def insert_whole(
             bindparam(names[2], billed, type_=Boolean()),
         ]
     sql = _WHOLE_SQL.format(
+        present=reads.PRESENT_FOR_WINDOW_SQL,
         prices=", ".join(rows),
         grounds=", ".join(ground_rows),
         upper="AND v.id <= :hi" if hi is not None else "",
@@ -157,7 +151,7 @@ def census(
 ) -> list[tuple[str, str, str, str, str | None, int]]:
     """(contract, offer version, flavour, state, suspension reason, count) of the VMs
     present for the whole window."""
-    stmt = text(_CENSUS_SQL).bindparams(
+    stmt = text(_CENSUS_SQL.format(present=reads.PRESENT_FOR_WINDOW_SQL)).bindparams(
         bindparam("hashes", list(hashes), expanding=True),
         bindparam("start", start, type_=UTCDateTime()),
         bindparam("end", end, type_=UTCDateTime()),

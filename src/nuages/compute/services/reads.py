@@ -11,7 +11,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, Subquery, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    Subquery,
+    and_,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from nuages.compute.models import Operation, Vm
@@ -201,3 +211,23 @@ def first_activation(contract_ids: Select[tuple[str]]) -> ScalarSelect[dt.dateti
     return (
         select(func.min(Vm.activated_at)).where(Vm.contract_id.in_(contract_ids)).scalar_subquery()
     )
+
+
+# The VMs present for the whole window [:start, :end) that no extension created, as the
+# SQL billing's bulk metering selects from (``FROM ({PRESENT_FOR_WINDOW_SQL}) v``): the
+# whole-hour insert stays one statement in the database while compute alone names its
+# table and columns (issue #10: billing reads compute only through what compute exports).
+PRESENT_FOR_WINDOW_SQL = """SELECT id, contract_id, client_id, flavour_id, vm_state,
+    suspended_reason
+FROM vms
+WHERE extension_id IS NULL AND activated_at IS NOT NULL AND activated_at <= :start
+  AND (deleted_at IS NULL OR deleted_at > :end)"""
+
+_ID_BOUNDS_SQL = """
+SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM vms) AS numbered
+WHERE n % :size = 0 ORDER BY id"""
+
+
+def id_bounds(session: Session, size: int) -> list[str]:
+    """Every ``size``-th VM id in id order: range limits of about ``size`` VMs each."""
+    return list(session.execute(text(_ID_BOUNDS_SQL), {"size": size}).scalars())
