@@ -16,11 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from nuages import __version__
 from nuages.accounts.api import router as accounts_router
 from nuages.accounts.token_use import TokenUses
-from nuages.api import docs, problems
+from nuages.api import docs, problems, prometheus
 from nuages.api.limits import AdmissionMiddleware, BodyLimitMiddleware, DuplicateKeysMiddleware
 from nuages.api.refusals import RefusalLimiter, record_refusal
 from nuages.billing.api import router as billing_router
 from nuages.compute.api import router as compute_router
+from nuages.compute.console import api as console_api
+from nuages.compute.console.api import router as console_router
+from nuages.compute.metrics.api import router as metrics_router
+from nuages.compute.net.api import router as network_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.api import router as history_router
@@ -43,6 +47,9 @@ ROUTERS = [
     invoicing_router,
     notices_router,
     sla_router,
+    metrics_router,  # issue 14.4
+    console_router,  # issue 14.3
+    network_router,
 ]
 
 DESCRIPTION = """
@@ -110,6 +117,8 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    console_api.install(app)  # the console page's files (issue 14.3)
+    prometheus.install(app)  # GET /metrics and the latency histogram (issue 14.4)
     portal.mount(app)  # pages at / and /admin, /static/ (after the API's error handlers)
 
     @app.get("/healthz", tags=["meta"])

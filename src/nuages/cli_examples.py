@@ -75,4 +75,22 @@ EXAMPLES: dict[str, str] = {
     "up": "nuages up",
     "serve": "nuages serve --host 0.0.0.0 --port 8700",
     "worker": "nuages worker --workers 4",
+    # issue 14 (console, metrics)
+    "metrics collect": "nuages metrics collect --json",
+    "metrics rollup": "nuages metrics rollup",
+    "metrics show": "nuages metrics show VM_ID --from 2026-12-01T00:00:00Z --step 1h",
+    "console open": "nuages console open VM_ID --base-url https://cloud.example.be",
+    # issue 14 (network)
+    "vm firewall list": "nuages vm firewall list VM_ID --json",
+    "vm firewall add": (
+        "nuages vm firewall add VM_ID --protocol tcp --port 22 --source 203.0.113.0/24"
+    ),
+    "vm firewall delete": "nuages vm firewall delete VM_ID RULE_ID",
+    "vm firewall approve": "nuages vm firewall approve VM_ID RULE_ID",
+    "vm network-declare": "nuages vm network-declare VM_ID --mail-server --register irc",
+    "vm network-cut": (
+        "nuages vm network-cut VM_ID --ground malicious-traffic --reason 'SYN flood 02:10'"
+    ),
+    "vm network-restore": "nuages vm network-restore VM_ID",
+    "vm new-ip": "nuages vm new-ip VM_ID --reason 'misuse report 117' --quarantine-days 30",
 }

@@ -51,6 +51,25 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "terms_app",
         "Compute what an offer's terms say (SLA, deadlines, revision, interest).",
     ),
+    # issue 14 (console, metrics)
+    "metrics": (
+        "nuages.compute.metrics.cli",
+        "metrics_app",
+        "VM supervision series: collect, roll up, read (002 §3).",
+    ),
+    "console": (
+        "nuages.compute.console.cli",
+        "console_app",
+        "VM consoles: single-use tokens (002 §3).",
+    ),
+    # sla (issue 22)
+    "sla": ("nuages.sla.cli", "sla_app", "Service levels: monthly reports, credits and outages."),
+    # issue 14 (network): firewall rules, cuts, new addresses
+    "vm": (
+        "nuages.compute.net.cli",
+        "vm_app",
+        "VM network: firewall rules, cuts, new addresses.",
+    ),
 }
 
 

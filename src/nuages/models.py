@@ -5,6 +5,9 @@ from __future__ import annotations
 from nuages.accounts import models as accounts_models
 from nuages.billing import models as billing_models
 from nuages.compute import models as compute_models
+from nuages.compute.console import models as console_models
+from nuages.compute.metrics import models as metrics_models
+from nuages.compute.net import models as network_models
 from nuages.contracts import models as contracts_models
 from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
@@ -18,9 +21,12 @@ __all__ = [
     "accounts_models",
     "billing_models",
     "compute_models",
+    "console_models",
     "contracts_models",
     "history_models",
     "invoicing_models",
+    "metrics_models",
+    "network_models",
     "notices_models",
     "portal_models",
     "sla_models",

@@ -159,3 +159,27 @@ def test_user_net_port_range(port: int) -> None:
 def test_bridge_net_refuses_bad_mac() -> None:
     with pytest.raises(ValidationFailed):
         BridgeNet("clients", "52:54:00:AA:BB")
+
+
+def test_graphics_is_vnc_on_a_socket_only() -> None:
+    """Issue 14.3: a VM with graphics gets VNC on a UNIX socket (no TCP port to reach
+    from the network) and a VGA card; without, neither."""
+    import uuid as _uuid
+    import xml.etree.ElementTree as ET
+    from pathlib import Path as _Path
+
+    from nuages.compute.drivers.libvirt import domxml
+    from nuages.compute.hypervisor import DiskBoot, DomainSpec
+
+    spec = DomainSpec(
+        name="g", uuid=_uuid.uuid4(), vcpus=1, memory_mib=64, disk=_Path("/d.qcow2"),
+        boot=DiskBoot(), graphics=True,
+    )  # fmt: skip
+    root = ET.fromstring(domxml.domain_xml(spec))  # noqa: S314 - our own XML
+    (graphics,) = root.iterfind("devices/graphics")
+    assert graphics.get("type") == "vnc" and graphics.get("port") is None
+    assert [el.get("type") for el in graphics.iterfind("listen")] == ["socket"]
+    assert root.find("devices/video/model") is not None
+    plain_xml = domxml.domain_xml(DomainSpec(**{**spec.__dict__, "graphics": False}))
+    plain = ET.fromstring(plain_xml)  # noqa: S314 - our own XML
+    assert plain.find("devices/graphics") is None

@@ -195,7 +195,9 @@ def test_unknown_domains_are_reported_once_and_left_alone(cw: ComputeWorld) -> N
 
 def test_unreachable_host_means_unknown_not_stopped(cw: ComputeWorld, tmp_path: Path) -> None:
     """A host that cannot be reached (its libvirt socket gone): its VMs' power state is
-    unknown, their vm_state unchanged, no outage; back again, all as before."""
+    unknown, their vm_state unchanged, and for the SLA each VM that should run is down
+    (issue 22: an outage ``host-unreachable`` from the host's last sighting); back
+    again, all as before and the outage closed."""
     vm_id, _owner, host = running_vm(cw)
     lost = f"qemu:///system?socket={tmp_path}/no-such-libvirt-sock"
     with cw.database.unit() as session:
@@ -203,7 +205,8 @@ def test_unreachable_host_means_unknown_not_stopped(cw: ComputeWorld, tmp_path: 
     report = reconcile_pass(cw)
     assert report.unreachable == [host.id]
     assert state(cw, vm_id) == ("running", "unknown")
-    assert outages(cw, vm_id) == []
+    [down] = outages(cw, vm_id)
+    assert (down.cause, down.end) == ("host-unreachable", None)
     with cw.database.unit() as session:
         row = session.get(Host, host.id)
         assert row is not None and row.reachable is False
@@ -211,6 +214,8 @@ def test_unreachable_host_means_unknown_not_stopped(cw: ComputeWorld, tmp_path: 
     report = reconcile_pass(cw)
     assert report.unreachable == [] and report.changed == []
     assert state(cw, vm_id) == ("running", "running")
+    [down] = outages(cw, vm_id)
+    assert down.end is not None and down.end >= down.start
     with cw.database.unit() as session:
         row = session.get(Host, host.id)
         assert row is not None and row.reachable is True

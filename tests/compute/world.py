@@ -24,6 +24,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.compute import schemas
 from nuages.compute.models import Host, Image, VmExport, VmSnapshot
+from nuages.compute.net import service as netservice
 from nuages.compute.runtime import ComputeRuntime, ComputeSettings
 from nuages.compute.services import hosts, images, ipam, keys, operations, vms
 from nuages.contracts import schemas as contract_schemas
@@ -238,7 +239,17 @@ def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]
             session.add(export)
             session.flush()
             snapshot_id, export_id = snapshot.id, export.id
+        with world.database.unit() as session:
+            rule = netservice.add_rule(  # issue 14: a firewall rule of the tenant's VM
+                session,
+                principal,
+                runtime,
+                vm.id,
+                netservice.NewRule(direction="in", protocol="tcp", action="accept", port="22"),
+            )
+            rule_id = rule.id
         return {
+            "rule_id": rule_id,
             "snapshot_id": snapshot_id,
             "export_id": export_id,
             "vm_id": vm.id,

@@ -26,6 +26,7 @@ from tests.compute.world import tenant_objects
 from tests.factories import Actor, World
 from tests.invoicing.access import invoicing_objects
 from tests.notices.access import notice_of
+from tests.sla.access import sla_objects
 
 from .routes import PUBLIC, SELF_SERVICE, SHARED_PARAMS, Route, api_routes
 
@@ -83,6 +84,8 @@ class TenantA:
                 .limit(1)
             ).scalar_one()
             self.notice_id = notice_of(session, self.client_id)
+        vm_id = self.compute["vm_id"]
+        self.sla = sla_objects(world.database, self.client_id, self.contract_id, vm_id)
 
     def values(self) -> dict[str, str]:
         """A value for every path parameter the app knows; extend when a route adds one."""
@@ -98,6 +101,7 @@ class TenantA:
             "hold_id": self.hold_id,
             **self.compute,
             **self.invoicing,
+            **self.sla,
         }
 
     def ids(self) -> set[str]:

@@ -154,15 +154,30 @@ class UserNet:
 
 @dataclass(frozen=True)
 class BridgeNet:
-    """A NIC on a libvirt network (bridge) of the host, with a fixed MAC address."""
+    """A NIC on a libvirt network (bridge) of the host, with a fixed MAC address.
+
+    Issue 14: ``filter`` names the libvirt network filter the NIC is bound to (the VM's
+    firewall, defined before the domain starts), ``bandwidth_mbps`` the flavour's
+    allocation (000 §1, libvirt ``<bandwidth>`` both ways), ``link_up`` False for a
+    network cut, ``target`` the host-side device name (the UDP/ICMP limits match it).
+    """
 
     network: str
     mac: str
+    filter: str | None = None
+    bandwidth_mbps: int | None = None
+    link_up: bool = True
+    target: str | None = None
 
     def __post_init__(self) -> None:
         if not _NETWORK_NAME.match(self.network):
             raise ValidationFailed(f"network name {self.network!r} has unsafe characters")
         _require_mac(self.mac)
+        for value in (self.filter, self.target):
+            if value is not None and not _NETWORK_NAME.match(value):
+                raise ValidationFailed(f"NIC name {value!r} has unsafe characters")
+        if self.bandwidth_mbps is not None and self.bandwidth_mbps < 1:
+            raise ValidationFailed(f"bandwidth {self.bandwidth_mbps} Mbps must be positive")
 
 
 Network = UserNet | BridgeNet
@@ -188,6 +203,9 @@ class DomainSpec:
     network: Network | None = None
     accel: Accel = "tcg"
     console_log: Path | None = None  # a copy of the serial console, kept by virtlogd
+    # A VGA display served by VNC on a UNIX socket only libvirt reaches (issue 14.3):
+    # the browser console reaches it through ``open_console(uuid, "vnc")``.
+    graphics: bool = False
 
     MIN_MEMORY_MIB: ClassVar[int] = 32
 
@@ -227,6 +245,54 @@ class CpuTime:
     cpu_ns: int
     host_ns: int
     vcpus: int
+
+
+@dataclass(frozen=True, slots=True)
+class DomainStats:
+    """One domain's cumulative counters as one bulk read reported them (issue 14.4).
+
+    Counters are cumulative since the domain's QEMU process started (they restart from
+    zero when it does); ``host_ns`` is the host's clock at the read, so two readings give
+    rates. A counter the hypervisor did not report is None (not zero: nobody knows).
+    """
+
+    uuid: UUID
+    power_state: PowerState
+    host_ns: int
+    vcpus: int | None = None
+    cpu_ns: int | None = None
+    memory_bytes: int | None = None  # what the guest holds (balloon current)
+    memory_used_bytes: int | None = None  # what it uses: guest view, else host RSS
+    disk_read_bytes: int | None = None
+    disk_write_bytes: int | None = None
+    disk_read_ops: int | None = None
+    disk_write_ops: int | None = None
+    net_rx_bytes: int | None = None
+    net_tx_bytes: int | None = None
+
+
+ConsoleKind = Literal["serial", "vnc"]
+
+
+class ConsoleChannel(Protocol):
+    """A byte stream to a domain's serial console or VNC display (issue 14.3).
+
+    ``start`` hands every chunk read to ``on_data`` and, once, the reason the stream
+    ended to ``on_close``; both may be called from another thread. ``send`` never
+    blocks for long; ``close`` is idempotent and releases the console.
+    """
+
+    def start(self, on_data: Callable[[bytes], None], on_close: Callable[[str], None]) -> None:
+        """Begin delivering what the domain writes."""
+        ...
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the domain (keyboard input, RFB client messages)."""
+        ...
+
+    def close(self) -> None:
+        """End the stream (idempotent)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -357,6 +423,20 @@ class Hypervisor(Protocol):
 
     def capacity(self) -> HostCapacity:
         """Report the host's size and what its active domains use."""
+        ...
+
+    def domain_stats(self) -> list[DomainStats]:
+        """Every domain's counters (CPU time, memory, disk and network I/O) from ONE
+        bulk query of the host (``virConnectGetAllDomainStats``). Read-only."""
+        ...
+
+    def open_console(self, uuid: UUID, kind: ConsoleKind) -> ConsoleChannel:
+        """Open the domain's serial console (``serial``) or VNC display (``vnc``).
+
+        Pre: the domain is active (else ``InvalidTransition``); for ``vnc`` it has a
+        VNC display (else ``InvalidTransition``). A serial console already open
+        elsewhere is taken over. Post: the channel is open, not started.
+        """
         ...
 
     def copy_disk(

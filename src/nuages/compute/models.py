@@ -421,3 +421,8 @@ class VmExport(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# Network tables (issue 14) live in their own module; imported here so that every user
+# of compute's models (metadata, Alembic) sees them.
+from nuages.compute.net import models as _net_models  # noqa: E402, F401

@@ -66,6 +66,8 @@ class ComputeSettings(BaseSettings):
     # After a lost libvirt connection (daemon restart), how long a call waits for the
     # daemon to answer again before the host counts as unreachable.
     reconnect_s: float = 10.0
+    # The host's nftables tables (inet and bridge) holding the VMs' firewall chains.
+    nft_table: str = "nuages"
 
 
 _DRIVERS: dict[str, Callable[..., Hypervisor]] = {"libvirt": LibvirtHypervisor}

@@ -310,3 +310,83 @@ def notices_deliver_soon() -> None:
 def notices_periodic() -> None:
     """Each minute: the deferred notices whose backoff ended."""
     notices_deliver.call_local()
+
+
+# ---------------------------------------------------------------- metrics (issue 14.4)
+
+_metrics_pass = threading.Lock()
+
+
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def metrics_collect() -> None:
+    """Each minute: every watched host's domain statistics (one bulk call per host),
+    one row per VM; a host that does not answer is marked and the others collected."""
+    from nuages.compute.metrics.collect import collect
+    from nuages.compute.runtime import get_runtime
+
+    if not _metrics_pass.acquire(blocking=False):
+        return
+    try:
+        runtime = get_runtime()
+        assert runtime.database is not None
+        report = collect(runtime.database, runtime)
+        log.info(
+            "metrics: %d hosts (%d unreachable), %d domains read, %d rows",
+            report.hosts,
+            len(report.unreachable),
+            report.read,
+            report.written,
+        )
+    finally:
+        _metrics_pass.release()
+
+
+@huey.periodic_task(crontab(minute="5"))  # type: ignore[untyped-decorator]
+def metrics_rollup() -> None:
+    """Each hour: roll the complete hours up, drop minutes older than 48 h and hours
+    older than 13 months (idempotent)."""
+    from nuages.compute.metrics.series import rollup_and_prune
+    from nuages.jobs.runtime import get_database
+
+    with get_database().unit() as session:
+        report = rollup_and_prune(session)
+    log.info(
+        "metrics rollup: %d hours, %d rows; pruned %d minutes, %d hours",
+        len(report.hours),
+        report.rows,
+        report.minutes_pruned,
+        report.hours_pruned,
+    )
+
+
+# ---------------------------------------------------------------- sla (issue 22)
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def sla_month(year: int, month: int) -> None:
+    """Issue one month's SLA reports (a corrected version where a late fact moved the
+    figures) and apply the credits that are due (002 §6, 000 §5). Idempotent."""
+    from nuages.contracts.offers import OfferRegistry
+    from nuages.history.service import Actor
+    from nuages.jobs.runtime import get_database
+    from nuages.kernel.settings import get_settings
+    from nuages.sla import jobs as sla_jobs
+
+    registry = OfferRegistry.from_directory(get_settings().offers_dir)
+    done = sla_jobs.run(get_database(), Actor.system("sla"), registry, year, month)
+    log.info("sla %04d-%02d: %s", year, month, done)
+
+
+@huey.periodic_task(crontab(minute="50", hour="2"))  # type: ignore[untyped-decorator]
+def sla_monthly() -> None:
+    """Each night: the last month's reports (a month is reported once it is over; run
+    daily, later facts give corrected versions) and the credits due."""
+    from nuages.kernel.clock import utc_now
+    from nuages.kernel.errors import ValidationFailed
+    from nuages.sla import jobs as sla_jobs
+
+    for year, month in sla_jobs.months_to_report(utc_now()):
+        try:
+            sla_month.call_local(year, month)
+        except ValidationFailed as exc:  # the month is not over everywhere yet
+            log.info("sla %04d-%02d: %s", year, month, exc.detail)

@@ -200,6 +200,13 @@ class ContractCalendar:
         self.tz_name = tz
         self.country: Country = country
         self._tz = ZoneInfo(tz)
+        # Kept answers (a monthly SLA run asks the same of every VM): month bounds, each
+        # day's coverage span, a month's coverage.
+        self._bounds: dict[tuple[int, int], Interval] = {}
+        self._spans: dict[tuple[CoverageWindow, dt.date], Interval | None] = {}
+        self._months: dict[
+            tuple[CoverageWindow, dt.datetime, dt.datetime], tuple[Interval, ...]
+        ] = {}
 
     def __repr__(self) -> str:
         return f"ContractCalendar({self.tz_name!r}, {self.country!r})"
@@ -295,8 +302,12 @@ class ContractCalendar:
 
     def month_bounds(self, year: int, month: int) -> Interval:
         """The calendar month ``[1st 00:00, next 1st 00:00)`` local, as UTC instants."""
-        first = dt.date(year, month, 1)
-        return self.start_of_day(first), self.start_of_day(shift_date_months(first, 1))
+        bounds = self._bounds.get((year, month))
+        if bounds is None:
+            first = dt.date(year, month, 1)
+            bounds = self.start_of_day(first), self.start_of_day(shift_date_months(first, 1))
+            self._bounds[(year, month)] = bounds
+        return bounds
 
     def minutes_in_month(self, year: int, month: int) -> int:
         """Every real minute of the calendar month in the contract's zone (SPEC §17, 002 §6).
@@ -399,13 +410,34 @@ class ContractCalendar:
         start, end = ensure_aware(start), ensure_aware(end)
         if end <= start:
             return []
+        key = (window, start, end)
+        if key in self._months:  # a month's coverage, asked for each VM's report
+            return list(self._months[key])
         spans: list[Interval] = []
         # The day before `start` matters when the window runs overnight.
         for day in _dates(self.local_date(start) - ONE_DAY, self.local_date(end) + ONE_DAY):
-            if day.weekday() not in window.weekdays:
+            span = self._day_span(window, day)
+            if span is None:
                 continue
-            if window.exclude_holidays and self.is_holiday(day):
-                continue
+            lo, hi = max(span[0], start), min(span[1], end)
+            if lo < hi:
+                spans.append((lo, hi))
+        if end - start >= dt.timedelta(days=28):
+            if len(self._months) > 1000:
+                self._months.clear()
+            self._months[key] = tuple(merge_intervals(spans))
+        return merge_intervals(spans)
+
+    def _day_span(self, window: CoverageWindow, day: dt.date) -> Interval | None:
+        """The UTC span ``window`` covers from local ``day`` (None: not covered), kept:
+        monthly SLA reports ask for the same days for every VM (issue 22 benchmark)."""
+        key = (window, day)
+        if key in self._spans:
+            return self._spans[key]
+        span: Interval | None = None
+        if day.weekday() in window.weekdays and not (
+            window.exclude_holidays and self.is_holiday(day)
+        ):
             w_start = self.local_to_utc(day, window.start)
             if window.end == dt.time(0):
                 w_end = self.start_of_day(day + ONE_DAY)
@@ -413,10 +445,11 @@ class ContractCalendar:
                 w_end = self.local_to_utc(day, window.end, latest=True)
             else:
                 w_end = self.local_to_utc(day + ONE_DAY, window.end, latest=True)
-            lo, hi = max(w_start, start), min(w_end, end)
-            if lo < hi:
-                spans.append((lo, hi))
-        return merge_intervals(spans)
+            span = (w_start, w_end)
+        if len(self._spans) > 20_000:
+            self._spans.clear()
+        self._spans[key] = span
+        return span
 
     def covered_part(self, window: CoverageWindow, intervals: Sequence[Interval]) -> list[Interval]:
         """The parts of ``intervals`` that fall inside ``window`` (merged, UTC)."""

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     notice_max_attempts: int = Field(default=8, ge=1)
     notice_backoff_seconds: int = Field(default=60, ge=1)
+    # Observability (issue 14, docs/metrics.md, docs/console.md). GET /metrics answers
+    # only clients on loopback unless a token is set: then only `Bearer <token>`.
+    metrics_token: str | None = None
+    # How long a console token may wait to be redeemed (single use).
+    console_ticket_seconds: int = Field(default=60, ge=5, le=600)
+    # The front-end packages (assets/<name>/node_modules); default: the checkout's assets/.
+    assets_dir: Path | None = None
     # portal (issue #12): how long `nuages up` waits for the local libvirt when it
     # registers it as a host (a hanging /dev/kvm must not stop the start).
     up_libvirt_timeout: float = Field(default=30.0, gt=0, le=600)

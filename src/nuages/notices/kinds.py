@@ -43,6 +43,11 @@ KINDS: dict[str, Kind] = {
         # portal (issue #12): the reset link goes to the user alone; scope "private":
         # no token lists it (the link is a secret), only the outbox delivers it.
         Kind("password_reset", "000 §13.2", "user", "private"),
+        # sla (issue 22): planned maintenance announced to the clients it affects.
+        Kind("maintenance_planned", "000 §7", "owners", "read"),
+        # network (issue 14): a VM's network cut by staff and lifted (000 §11.1, 003 §7.3)
+        Kind("network_cut", "000 §11.1", "owners", "read"),
+        Kind("network_restored", "000 §11.1", "owners", "read"),
     )
 }
 

@@ -18,4 +18,6 @@ FLASH: dict[str, str] = {
     "vm_created": "Machine demandée : sa création est en cours.",
     "vm_action": "Action demandée : elle est en cours.",
     "lang": "Langue changée.",
+    "console_refused": "La console ne peut pas s'ouvrir : la machine doit être démarrée.",
+    "firewall_changed": "Pare-feu modifié : l'hôte applique la règle.",
 }

@@ -11,7 +11,7 @@ from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.validation import Page, page_of
-from nuages.sla import schemas, service
+from nuages.sla import credits, maintenance, outages, schemas, service, views
 
 router = APIRouter(prefix="/api/v1", tags=["sla"])
 
@@ -78,3 +78,119 @@ def vm_sla_month(
         rolling_cap_base=result.rolling_cap_base,
         rolling_cap_applied=result.rolling_cap_applied,
     )
+
+
+# ---------------------------------------------------------------- outages (staff)
+
+
+def _incident_out(session: SessionDep, row: object) -> schemas.IncidentOut:
+    out = schemas.IncidentOut.model_validate(row)
+    out.vm_ids = outages.vms_of(session, out.id)
+    return out
+
+
+@router.post("/outages", status_code=status.HTTP_201_CREATED, response_model=schemas.IncidentOut)
+def declare_outage(
+    body: schemas.IncidentCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff declare an outage of a VM, a host, a site or the platform; the VMs it takes
+    down are resolved now; its cause is an offer's excusable cause or ``not-excusable``."""
+    row = outages.declare(session, principal, request.app.state.offers, body)
+    return _incident_out(session, row)
+
+
+@router.get("/outages", response_model=Page[schemas.IncidentOut])
+def list_outages(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
+    """Declared outages (a client: those that took one of its VMs down), newest first."""
+    items, total = outages.list_incidents(session, principal, paging.page, paging.per_page)
+    return page_of([_incident_out(session, r) for r in items], total, paging.page, paging.per_page)
+
+
+@router.patch("/outages/{outage_id}", response_model=schemas.IncidentOut)
+def patch_outage(
+    outage_id: str,
+    body: schemas.IncidentPatch,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff set a declared outage's cause or end."""
+    row = outages.patch(session, principal, request.app.state.offers, outage_id, body)
+    return _incident_out(session, row)
+
+
+# ---------------------------------------------------------------- maintenance
+
+
+@router.post(
+    "/maintenance", status_code=status.HTTP_201_CREATED, response_model=schemas.MaintenanceOut
+)
+def schedule_maintenance(
+    body: schemas.MaintenanceCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff schedule planned maintenance; each affected client is sent its notice now.
+    Outside an offer's preferred window (000 §7) it needs ``confirm_outside_window``."""
+    return maintenance.schedule(session, principal, request.app.state.offers, body)
+
+
+@router.get("/maintenance", response_model=list[schemas.MaintenanceOut])
+def list_maintenance(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    upcoming: bool = False,
+) -> object:
+    """Maintenance windows (a client: those affecting its VMs), latest first."""
+    return maintenance.list_windows(session, principal, request.app.state.offers, upcoming=upcoming)
+
+
+# ---------------------------------------------------------------- reports and claims
+
+
+@router.get("/contracts/{contract_id}/sla", response_model=schemas.ContractSlaOut, tags=["billing"])
+def contract_sla(
+    contract_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    month: Annotated[str | None, Query(examples=["2026-11"])] = None,
+) -> object:
+    """The contract's SLA month: the issued report (newest version) or the figures as
+    they stand, and its upcoming maintenance."""
+    return views.contract_sla(session, principal, request.app.state.offers, contract_id, month)
+
+
+@router.get("/sla/reports", response_model=Page[schemas.ReportOut], tags=["billing"])
+def list_reports(
+    principal: PrincipalDep,
+    session: SessionDep,
+    paging: PageDep,
+    month: Annotated[str | None, Query(examples=["2026-11"])] = None,
+    contract_id: str | None = None,
+) -> object:
+    """Issued monthly reports (every version, corrections included), newest first."""
+    items, total = views.list_reports(
+        session,
+        principal,
+        month=month,
+        contract_id=contract_id,
+        page=paging.page,
+        per_page=paging.per_page,
+    )
+    return page_of(items, total, paging.page, paging.per_page)
+
+
+@router.post(
+    "/sla/reports/{report_id}/claims",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.CreditOut,
+    tags=["billing"],
+)
+def claim_credit(
+    report_id: str, body: schemas.ClaimCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Claim a report's credit (002 §6 "sur demande"), once, within the claim window."""
+    return credits.claim(session, principal, report_id, body.note)

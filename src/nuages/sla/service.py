@@ -91,15 +91,21 @@ def list_notices(
 
 
 def notices_for(
-    session: Session, vm_ids: Sequence[str], start: dt.datetime, end: dt.datetime
+    session: Session,
+    vm_ids: Sequence[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    by_contract: bool = False,
 ) -> list[sla.FailureNotice]:
-    """The notices of ``vm_ids`` made in ``[start, end)``, as the SLA calculator reads them
-    (each VM is a service)."""
+    """The notices of ``vm_ids`` (``by_contract``: of those contracts' VMs) made in
+    ``[start, end)``, as the SLA calculator reads them (each VM is a service)."""
     if not vm_ids:
         return []
+    column = FailureNotice.contract_id if by_contract else FailureNotice.vm_id
     rows = session.execute(
         select(FailureNotice.vm_id, FailureNotice.noticed_at).where(
-            FailureNotice.vm_id.in_(list(vm_ids)),
+            column.in_(list(vm_ids)),
             FailureNotice.noticed_at >= start,
             FailureNotice.noticed_at < end,
         )

@@ -57,9 +57,17 @@ class TermsNotApplicable(NuagesError):
     title = "The offer's terms do not provide for this"
 
 
+_CALENDARS: dict[tuple[str, str], ContractCalendar] = {}
+
+
 def calendar_for(offer: Offer) -> ContractCalendar:
-    """The contract calendar of an offer: its time zone and its law's public holidays."""
-    return ContractCalendar(offer.offer.timezone, offer.offer.holidays)
+    """The contract calendar of an offer: its time zone and its law's public holidays
+    (one shared instance per pair: it keeps the coverage days it resolved)."""
+    key = (offer.offer.timezone, offer.offer.holidays)
+    calendar = _CALENDARS.get(key)
+    if calendar is None:
+        calendar = _CALENDARS[key] = ContractCalendar(*key)
+    return calendar
 
 
 def duration_unit(duration: Duration) -> CalendarUnit:
@@ -88,12 +96,25 @@ def _timedelta(duration: Duration | None) -> dt.timedelta:
     raise TermsNotApplicable(f"{duration} is not a length of time in minutes or hours")
 
 
+_POLICIES: dict[tuple[str, str], sla.SlaPolicy] = {}
+
+
 def sla_policy(offer: Offer) -> sla.SlaPolicy:
     """The calculator's policy built from ``[sla]``: coverage, tiers, minimum outage, causes.
 
     A disabled or best-effort SLA keeps its coverage (availability is still reported) but
-    pays nothing (003 §5.1.2, 001 §6).
+    pays nothing (003 §5.1.2, 001 §6). Kept per offer version (content hash) once built.
     """
+    key = (offer.id, offer.content_hash)
+    if offer.content_hash and key in _POLICIES:
+        return _POLICIES[key]
+    policy = _sla_policy(offer)
+    if offer.content_hash:
+        _POLICIES[key] = policy
+    return policy
+
+
+def _sla_policy(offer: Offer) -> sla.SlaPolicy:
     terms = offer.sla
     if terms.coverage is None:
         raise TermsNotApplicable(f"offer {offer.id} states no SLA coverage")

@@ -63,6 +63,7 @@ from nuages.terms.schema_contract import (
     Termination,
     Withdrawal,
 )
+from nuages.terms.schema_network import NetworkTerms
 from nuages.terms.schema_sla import (
     Backups,
     Caps,
@@ -162,6 +163,7 @@ class Offer(TermsModel):
     data_protection: DataProtection | None = None
     abuse: Abuse | None = None
     support: Support | None = None
+    network: NetworkTerms | None = None  # issue 14: firewall and abuse rules
 
     _content_hash: str = PrivateAttr(default="")
     _source_path: str = PrivateAttr(default="")

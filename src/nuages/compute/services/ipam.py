@@ -26,8 +26,10 @@ from nuages.accounts.roles import Scope
 from nuages.compute import schemas
 from nuages.compute.hypervisor import BridgeNet, Network, UserNet
 from nuages.compute.models import Host, IpAddress, IpPool, PortLease, Vm
+from nuages.compute.net.models import QuarantinedAddress
 from nuages.compute.runtime import ComputeRuntime
 from nuages.history import service as history
+from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import (
     AlreadyExists,
     CapacityExhausted,
@@ -115,6 +117,14 @@ def lease_address(session: Session, host: Host, vm: Vm) -> str:
             session.execute(select(IpAddress.address).where(IpAddress.pool_id == pool.id))
             .scalars()
             .all()
+        )
+        # 003 §7.9: an address a VM left after a misuse report waits out its quarantine.
+        held |= set(
+            session.execute(
+                select(QuarantinedAddress.address).where(
+                    QuarantinedAddress.pool_id == pool.id, QuarantinedAddress.until > utc_now()
+                )
+            ).scalars()
         )
         for address in pool_addresses(pool):
             if address in held:

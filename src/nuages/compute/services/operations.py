@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from nuages.compute.hypervisor import DomainNotFound, DomainStatus, HostUnreachable, PowerState
 from nuages.compute.models import Host, Image, Operation, Vm
+from nuages.compute.net import enforce as netenforce
+from nuages.compute.net import service as netservice
 from nuages.compute.runtime import ComputeRuntime, runner_id
 from nuages.compute.services import backups, exports, ipam, outages, snapshots, work
 from nuages.compute.states import SETTLED, OperationState, VmState, check_transition
@@ -83,6 +85,7 @@ def load_job(session: Session, runtime: ComputeRuntime, operation: Operation) ->
         ),
         plan=ipam.plan_of(session, vm.id),
         files=runtime.vm_files(vm.id),
+        net=netenforce.plan_for(session, vm),
     )
 
 
@@ -122,6 +125,9 @@ def execute(database: Database, runtime: ComputeRuntime, job: work.Job) -> str:
         return OperationState.FAILED.value
     with database.unit() as session:
         succeed(session, job, status)
+        if job.kind == "reinstall":
+            # 003 §7.3: a compromised server's network cut ends with its reinstall.
+            netservice.reinstalled(session, _who(session, job), runtime, job.vm_id)
     return OperationState.SUCCEEDED.value
 
 

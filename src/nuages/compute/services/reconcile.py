@@ -16,7 +16,9 @@ unit of work:
 - VMs out of line with their contract's holds are suspended or resumed
   (``holds.enforce_all``: a worker killed between a hold and the pause is finished here);
 - an unreachable host marks its VMs' power state ``unknown`` (not stopped: nobody knows)
-  and opens no outage.
+  and opens an outage (cause ``host-unreachable``) for each VM on it that should run,
+  from the last time the host was seen (issue 22: the client cannot reach it either;
+  SPEC §17), closed when the VM is seen running again.
 
 ``run_pass`` is the job body (periodic task ``compute_reconcile`` and ``nuages compute
 reconcile``); ``apply`` is the service that writes, testable on its own.
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from nuages.compute.hypervisor import DomainStatus, HostUnreachable, HypervisorError, PowerState
 from nuages.compute.models import Host, Vm
+from nuages.compute.net import enforce as netenforce
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import holds, outages
 from nuages.compute.states import (
@@ -105,6 +108,9 @@ def run_pass(database: Database, runtime: ComputeRuntime) -> PassReport:
     seen_at = utc_now()
     with database.unit() as session:
         report = apply(session, views, seen_at)
+    # Network cuts and firewalls (issue 14): the hosts converge on the database.
+    up = {v.host_id for v in views if v.domains is not None}
+    netenforce.reapply(database, runtime, [(i, uri) for i, uri in hosts if i in up])
     # Contract holds: finish what a crash left between a hold and its VMs (003 §8).
     enforced = holds.enforce_all(database, runtime)
     report.holds_suspended, report.holds_resumed = enforced.suspended, enforced.resumed
@@ -119,7 +125,7 @@ def apply(session: Session, views: list[HostView], seen_at: dt.datetime) -> Pass
         if host is None:
             continue
         if view.domains is None:
-            _unreachable(session, host, view.error, report)
+            _unreachable(session, host, view.error, report, seen_at)
             continue
         previous_seen = host.last_seen
         if not host.reachable:
@@ -148,7 +154,9 @@ def mark_unknown(session: Session, host_id: str) -> None:
     )
 
 
-def _unreachable(session: Session, host: Host, error: str, report: PassReport) -> None:
+def _unreachable(
+    session: Session, host: Host, error: str, report: PassReport, seen_at: dt.datetime
+) -> None:
     report.unreachable.append(host.id)
     if host.reachable:
         history.record(
@@ -162,6 +170,23 @@ def _unreachable(session: Session, host: Host, error: str, report: PassReport) -
     host.reachable = False
     # Unknown, not stopped: the VMs may well be running; nobody can tell.
     mark_unknown(session, host.id)
+    # ... but nobody reaches them either: every VM that should run is down for the SLA.
+    vms = list(
+        session.execute(
+            select(Vm).where(
+                Vm.host_id == host.id,
+                Vm.vm_state == VmState.RUNNING.value,
+                Vm.task_state.is_(None),
+            )
+        ).scalars()
+    )
+    open_now = outages.open_outages(session, [vm.id for vm in vms])
+    since = host.last_seen or seen_at
+    for vm in vms:
+        if vm.id not in open_now and outages.open_outage(
+            session, vm, start=since, detected_at=seen_at, cause="host-unreachable"
+        ):
+            report.outages_opened.append(vm.id)
 
 
 def _host(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,6 +20,7 @@ from nuages.compute import disks, reach
 from nuages.compute.hypervisor import (
     Accel,
     Boot,
+    BridgeNet,
     DirectKernelBoot,
     DiskBoot,
     DiskFormat,
@@ -27,8 +28,11 @@ from nuages.compute.hypervisor import (
     DomainSpec,
     DomainStatus,
     Hypervisor,
+    Network,
     PowerState,
 )
+from nuages.compute.net import enforce as netenforce
+from nuages.compute.net import rules as netrules
 from nuages.compute.runtime import ComputeRuntime, VmFiles
 from nuages.compute.seed import SeedContent, build_seed_iso
 from nuages.compute.services import ipam
@@ -77,6 +81,8 @@ class Job:
     # Told (bytes done, bytes in all) by long copies; the executor writes it to the
     # operation (issue #19). Not part of the job's identity.
     progress: disks.Progress | None = field(default=None, compare=False)
+    # The VM's firewall and its host-side facts (issue 14); None: nothing to enforce.
+    net: netenforce.HostPlan | None = None
 
     @property
     def uuid(self) -> UUID:
@@ -95,6 +101,35 @@ def _hv(runtime: ComputeRuntime, job: Job) -> Hypervisor:
     return runtime.hypervisor(job.host_uri)
 
 
+def nic_of(job: Job) -> Network | None:
+    """The VM's NIC; a bridged one bound to the VM's filter, with its flavour's
+    bandwidth and its link down while the network is cut (issue 14)."""
+    nic = job.plan.nic()
+    if isinstance(nic, BridgeNet) and job.net is not None:
+        return replace(
+            nic,
+            filter=netrules.filter_name(job.vm_id),
+            bandwidth_mbps=job.net.bandwidth_mbps,
+            link_up=not job.net.policy.cut,
+            target=netrules.tap_name(job.vm_id),
+        )
+    return nic
+
+
+def net_before(runtime: ComputeRuntime, job: Job) -> None:
+    """Before a domain is defined or started: its filter must exist (libvirt refuses to
+    start a NIC bound to an unknown filter)."""
+    if job.net is not None and job.net.bridged:
+        netenforce.apply(runtime, job.net, link=False)
+
+
+def net_after(runtime: ComputeRuntime, job: Job) -> None:
+    """After a domain started: its rules and link state (a new QEMU has its link up);
+    a failure is left to reconciliation, the guest runs."""
+    if job.net is not None:
+        netenforce.apply_quietly(runtime, job.net)
+
+
 def spec_of(job: Job) -> DomainSpec:
     """The domain a VM is defined as."""
     return DomainSpec(
@@ -106,9 +141,12 @@ def spec_of(job: Job) -> DomainSpec:
         disk_format="qcow2",
         boot=job.image.boot(),
         seed_iso=job.files.seed,
-        network=job.plan.nic(),
+        network=nic_of(job),
         accel=job.accel,
         console_log=job.files.console_log,
+        # Full images boot through the firmware and may draw on a screen: they get a
+        # VNC display; direct-kernel guests are serial-only (issue 14.3).
+        graphics=isinstance(job.image.boot(), DiskBoot),
     )
 
 
@@ -149,7 +187,10 @@ def create(runtime: ComputeRuntime, job: Job) -> DomainStatus:
         ),
     )
     ipam.attach(runtime, job.host_uri or "", job.plan, job.vm_name)
-    return hv.create(spec_of(job))
+    net_before(runtime, job)
+    status = hv.create(spec_of(job))
+    net_after(runtime, job)
+    return status
 
 
 def qemu_files(job: Job) -> list[Path]:
@@ -179,6 +220,7 @@ def undo_create(runtime: ComputeRuntime, job: Job) -> None:
             ipam.detach(runtime, job.host_uri, job.plan, job.vm_name)
         except NuagesError as exc:
             log.warning("create of %s: could not remove the DHCP entry: %s", job.vm_id, exc)
+        netenforce.forget(runtime, job.host_uri, job.vm_id)
     remove_files(job.files)
 
 
@@ -195,10 +237,13 @@ def start(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     to nothing but the VM's image (issue 17.4)."""
     hv = _hv(runtime, job)
     attachable(job)
+    net_before(runtime, job)
     try:
-        return hv.start(job.uuid)
+        status = hv.start(job.uuid)
     except InvalidTransition:
-        return hv.status(job.uuid)
+        status = hv.status(job.uuid)
+    net_after(runtime, job)
+    return status
 
 
 def stop(runtime: ComputeRuntime, job: Job) -> DomainStatus:
@@ -240,6 +285,7 @@ def delete(runtime: ComputeRuntime, job: Job) -> DomainStatus | None:
         except DomainNotFound:
             pass
         ipam.detach(runtime, job.host_uri, job.plan, job.vm_name)
+        netenforce.forget(runtime, job.host_uri, job.vm_id)
     remove_files(job.files)
     return None
 

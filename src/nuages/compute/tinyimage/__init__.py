@@ -32,7 +32,7 @@ from typing import Any
 from nuages.compute.tinyimage import guest
 from nuages.compute.tinyimage.cpio import CpioArchive
 
-BUILDER_VERSION = 4
+BUILDER_VERSION = 5
 BUSYBOX = Path("/bin/busybox")
 DROPBEAR_BINARIES = (Path("/usr/sbin/dropbear"), Path("/usr/bin/dropbearkey"))
 EXTRA_BINARIES = (Path("/sbin/resize2fs"),)
@@ -294,6 +294,7 @@ def populate_root(root: Path) -> None:
         "etc/inittab": (guest.INITTAB, 0o644),
         "etc/nuages-tiny/rcS": (guest.RCS, 0o755),
         "etc/nuages-tiny/rc.shutdown": (guest.RC_SHUTDOWN, 0o755),
+        "etc/nuages-tiny/console-shell": (guest.CONSOLE_SHELL, 0o755),
         "etc/nuages-tiny/keys.awk": (guest.KEYS_AWK, 0o644),
         "etc/nuages-tiny/udhcpc.script": (guest.UDHCPC_SCRIPT, 0o755),
         "etc/acpi/PWRF/00000080": (guest.ACPI_POWER_BUTTON, 0o755),

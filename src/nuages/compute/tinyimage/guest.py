@@ -66,9 +66,18 @@ INITTAB = """\
 ::sysinit:/etc/nuages-tiny/rcS
 ::respawn:/usr/sbin/dropbear -F -E -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key
 ::respawn:/sbin/acpid -f -c /etc/acpi -l /run/acpid.log
-ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100
+ttyS0::respawn:/sbin/getty -n -l /etc/nuages-tiny/console-shell -L 115200 ttyS0 vt100
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/etc/nuages-tiny/rc.shutdown
+"""
+
+# The serial console's program (getty -n -l): root's login shell without a password.
+# Why no login prompt: root has no password (SSH keys only); the console is reached only
+# through the platform's single-use console token, given to those who may operate the
+# VM (issue 14.3), as a provider's rescue console is.
+CONSOLE_SHELL = """#!/bin/sh
+cd /root
+exec /bin/sh -l
 """
 
 # Boot script of the disk root. cloud-init semantics kept: SSH keys and a user-data

@@ -127,7 +127,10 @@ def _detail(visit: Visit, session: Session, vm_id: str) -> dict[str, Any]:
     if contract is not None:
         offer = attempt(session, lambda: registry(visit.request).for_contract(session, contract))
         flavours = list(offer.catalogue.flavours) if offer is not None else []
-    return {"vm": vm, "operations": operations, "flavours": flavours}
+    from nuages.portal.client.vm_observe import vm_graphs
+
+    graphs = vm_graphs(session, visit.me, vm.id)
+    return {"vm": vm, "operations": operations, "flavours": flavours, "graphs": graphs}
 
 
 @router.get("/vms/{vm_id}")

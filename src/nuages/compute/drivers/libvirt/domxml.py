@@ -81,6 +81,7 @@ def domain_xml(spec: DomainSpec) -> str:
         ET.SubElement(iface, "source", network=spec.network.network)
         ET.SubElement(iface, "mac", address=spec.network.mac)
         ET.SubElement(iface, "model", type="virtio")
+        _bridge_extras(iface, spec.network)
     # Serial console on a pty: the portal's console attaches to it later.
     serial = ET.SubElement(devices, "serial", type="pty")
     if spec.console_log is not None:
@@ -88,6 +89,13 @@ def domain_xml(spec: DomainSpec) -> str:
     ET.SubElement(serial, "target", port="0")
     console = ET.SubElement(devices, "console", type="pty")
     ET.SubElement(console, "target", type="serial", port="0")
+    if spec.graphics:
+        # VNC on a socket in libvirt's own directory: no TCP port is opened, and only
+        # libvirt (virDomainOpenGraphicsFD) hands the display to the console bridge.
+        graphics = ET.SubElement(devices, "graphics", type="vnc")
+        ET.SubElement(graphics, "listen", type="socket")
+        video = ET.SubElement(devices, "video")
+        ET.SubElement(video, "model", type="vga")
     # No USB controller: nothing uses it, and every emulated device costs boot time.
     ET.SubElement(devices, "controller", type="usb", model="none")
     ET.SubElement(devices, "memballoon", model="virtio")
@@ -159,6 +167,22 @@ def backup_xml(domain_xml: str, disk: Path, target: Path) -> str:
     if not found:
         raise ValueError(f"the domain has no disk {disk}")
     return ET.tostring(backup, encoding="unicode")
+
+
+def _bridge_extras(iface: ET.Element, net: BridgeNet) -> None:
+    """The firewall filter, bandwidth, link state and device name of a bridged NIC."""
+    if net.target is not None:
+        ET.SubElement(iface, "target", dev=net.target)
+    if net.filter is not None:
+        ET.SubElement(iface, "filterref", filter=net.filter)
+    if net.bandwidth_mbps is not None:
+        # libvirt counts kilobytes per second: 1 Mbps = 125 kB/s.
+        rate = str(net.bandwidth_mbps * 125)
+        bandwidth = ET.SubElement(iface, "bandwidth")
+        ET.SubElement(bandwidth, "inbound", average=rate)
+        ET.SubElement(bandwidth, "outbound", average=rate)
+    if not net.link_up:
+        ET.SubElement(iface, "link", state="down")
 
 
 def _disk(devices: ET.Element, path: Path, disk_format: str) -> None:

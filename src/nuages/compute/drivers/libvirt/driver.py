@@ -38,10 +38,13 @@ from nuages.compute.drivers.libvirt.connection import (
 )
 from nuages.compute.hypervisor import (
     Accel,
+    ConsoleChannel,
+    ConsoleKind,
     CpuTime,
     DomainExists,
     DomainNotFound,
     DomainSpec,
+    DomainStats,
     DomainStatus,
     HostCapacity,
     HostUnreachable,
@@ -398,6 +401,26 @@ class LibvirtHypervisor:
                 )
             )
         return out
+
+    def domain_stats(self) -> list[DomainStats]:
+        """Every domain's counters in one bulk call; see ``Hypervisor.domain_stats``."""
+        from nuages.compute.drivers.libvirt.observe import read_stats
+
+        complete = self.uri.startswith("test:")
+        with self._errors(None):
+            return self._link_run(
+                lambda conn, _a: read_stats(conn, power_state, complete=complete),
+                "stats read",
+                safe=True,
+            )
+
+    def open_console(self, uuid: UUID, kind: ConsoleKind) -> ConsoleChannel:
+        """The domain's serial console or VNC display; see ``Hypervisor.open_console``."""
+        from nuages.compute.drivers.libvirt.observe import open_console
+
+        with self._errors(uuid):
+            conn = self._connection()
+            return open_console(conn, self._lookup(conn, uuid), kind)
 
     def capacity(self) -> HostCapacity:
         """Host size and active use; see ``Hypervisor.capacity``."""

@@ -1,0 +1,241 @@
+"""Benchmark (issue 14.4): one metrics collection pass over 5,000 VMs on libvirt's test
+driver, next to the raw bulk-stats call plus a bare insert of the same rows, in the same
+run.
+
+For each database (a SQLite file; PostgreSQL when ``NUAGES_TEST_POSTGRES_URL`` is set, in
+a database of its own dropped at the end) the script migrates it, writes one client,
+contract and image, 5,000 running VMs on one simulated host (``test:///<node.xml>``), and
+defines and starts their 5,000 domains (UUID = VM id) on that host. Then, round after
+round, a minute apart on the platform's clock, it times:
+
+- the pass: ``nuages.compute.metrics.collect.collect`` — the hosts and VMs read from the
+  database, the previous minute's readings, ONE ``getAllDomainStats`` on the host (the
+  test driver answers the state group only, so the driver completes CPU time and memory
+  from each domain's info, in process), the rates derived, 5,000 rows written with
+  ``INSERT … ON CONFLICT DO NOTHING RETURNING``;
+- the baseline: the raw ``virConnectGetAllDomainStats`` call on the same connection, plus
+  a bare ``INSERT`` (executemany, no conflict clause) of the same 5,000 rows (at another
+  minute) into the same table.
+
+Prints per database the median of each (the first round, with no previous minute to
+derive from, is left out of the medians and printed apart) and the ratio; goals: a pass
+at most 1.5x the baseline and under 5 s. Also printed: the raw per-domain ``info`` calls
+alone (what the test driver needs besides the bulk call for CPU and memory; real QEMU
+answers everything in the bulk call), and the ratio against a baseline including them.
+
+    .venv/bin/python bench/metrics.py [--vms 5000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from nuages.accounts.models import Client
+from nuages.accounts.principal import Principal
+from nuages.accounts.roles import Role, Scope
+from nuages.compute.drivers.libvirt.observe import STATS_GROUPS
+from nuages.compute.metrics import collect
+from nuages.compute.metrics.models import VmMetricMinute
+from nuages.compute.models import Host, Image, Vm
+from nuages.compute.runtime import ComputeRuntime, ComputeSettings
+from nuages.contracts import schemas as contract_schemas
+from nuages.contracts import service as contracts
+from nuages.contracts.offers import OfferRegistry
+from nuages.kernel import migrate
+from nuages.kernel.clock import set_now
+from nuages.kernel.db import Database
+from nuages.kernel.settings import Settings
+
+OFFERS = Path(__file__).resolve().parents[1] / "offers"
+STAFF = Principal("bench", "bench", Role.PROVIDER_ADMIN, None, frozenset(Scope))
+START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+DOMAIN = (
+    "<domain type='test'><name>b{i}</name><uuid>{uuid}</uuid><memory unit='MiB'>64</memory>"
+    "<vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+)
+
+
+def populate(database: Database, runtime: ComputeRuntime, uri: str, n: int) -> list[str]:
+    """One client, contract, image and host; ``n`` running VMs and their domains."""
+    set_now(START - dt.timedelta(hours=1))
+    registry = OfferRegistry.from_directory(OFFERS)
+    with database.unit() as session:
+        client = Client(
+            kind="business", legal_name="Bench", country="BE", vat_number=None,
+            billing_email="bench@example.com",
+        )  # fmt: skip
+        session.add(client)
+        session.flush()
+        contract = contracts.create_contract(
+            session,
+            STAFF,
+            registry,
+            contract_schemas.ContractCreate(
+                offer_id="isstar-cloud", client_id=client.id, accept_terms=True
+            ),
+        )
+        image = Image(
+            name="bench", os="linux", boot_mode="disk", base_path="/nonexistent/bench.qcow2",
+            min_disk_gib=1, size_bytes=1,
+        )  # fmt: skip
+        host = Host(
+            name="bench-host", uri=uri, vcpus=100_000, ram_mib=10_000_000, disk_gib=100_000,
+            cpu_ratio=1, ram_ratio=1, disk_ratio=1, accel="tcg", state="active",
+            reachable=True,
+        )  # fmt: skip
+        session.add_all([image, host])
+        session.flush()
+        ids = [str(uuid.uuid4()) for _ in range(n)]
+        session.execute(
+            insert(Vm),
+            [
+                {
+                    "id": vm_id, "client_id": client.id, "contract_id": contract.id,
+                    "name": f"vm-{i}", "flavour_id": "vm-s", "image_id": image.id,
+                    "host_id": host.id, "vcpus": 1, "ram_mib": 64, "disk_gib": 1,
+                    "vm_state": "running", "power_state": "running",
+                }
+                for i, vm_id in enumerate(ids)
+            ],
+        )  # fmt: skip
+    conn = runtime.hypervisor(uri).link.get()  # type: ignore[attr-defined]
+    for i, vm_id in enumerate(ids):
+        conn.defineXML(DOMAIN.format(i=i, uuid=vm_id)).create()
+    return ids
+
+
+def baseline(database: Database, conn: Any, rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """The raw bulk call, then a bare insert of ``rows``: seconds; and apart, what the
+    raw per-domain ``info`` calls the test driver needs for CPU and memory take."""
+    start = time.perf_counter()
+    stats = conn.getAllDomainStats(STATS_GROUPS, 0)
+    with database.unit() as session:
+        session.connection().execute(insert(VmMetricMinute.__table__), rows)
+    took = time.perf_counter() - start
+    start = time.perf_counter()
+    for dom, _s in stats:
+        dom.info()
+    return took, time.perf_counter() - start
+
+
+def run(url: str, n: int, rounds: int) -> dict[str, Any]:
+    migrate.upgrade(url)
+    database = Database(url)
+    with tempfile.TemporaryDirectory(prefix="nuages-bench-metrics-") as tmp:
+        node = Path(tmp) / "node.xml"
+        node.write_text(
+            "<node><cpu><mhz>2000</mhz><model>x86_64</model><nodes>1</nodes><sockets>1"
+            "</sockets><cores>64</cores><threads>1</threads></cpu>"
+            "<memory>1073741824</memory></node>\n"
+        )
+        uri = f"test://{node}"
+        settings = Settings(data_dir=Path(tmp) / "data", database_url=url)
+        runtime = ComputeRuntime(settings, ComputeSettings(executor="manual"), database)
+        t = time.perf_counter()
+        populate(database, runtime, uri, n)
+        print(f"  set-up: {n} VMs and domains in {time.perf_counter() - t:.1f} s", flush=True)
+        conn = runtime.hypervisor(uri).link.get()  # type: ignore[attr-defined]
+        passes: list[float] = []
+        bases: list[float] = []
+        infos: list[float] = []
+        first = 0.0
+        for r in range(rounds):
+            at = START + dt.timedelta(minutes=r)
+            set_now(at + dt.timedelta(seconds=5))
+            t = time.perf_counter()
+            report = collect.collect(database, runtime)
+            took = time.perf_counter() - t
+            assert report.written == n, report
+            with database.unit(readonly=True) as session:
+                rows = [
+                    dict(row._mapping)
+                    for row in session.execute(
+                        select(VmMetricMinute.__table__).where(VmMetricMinute.at == report.at)
+                    )
+                ]
+            shifted = at + dt.timedelta(days=1000)  # same rows, another minute
+            for row in rows:
+                row["at"] = shifted
+            base, info = baseline(database, conn, rows)
+            if r == 0:
+                first = took
+            else:
+                passes.append(took)
+                bases.append(base)
+                infos.append(info)
+            print(f"  round {r + 1}: pass {took * 1000:.0f} ms, baseline {base * 1000:.0f} ms")
+        runtime.close()
+    database.dispose()
+    p, b, i = statistics.median(passes), statistics.median(bases), statistics.median(infos)
+    return {"first": first, "pass": p, "baseline": b, "ratio": p / b, "info": i}
+
+
+def postgres_url() -> str | None:
+    base = os.environ.get("NUAGES_TEST_POSTGRES_URL")
+    if not base:
+        return None
+    name = f"nuages_bench_metrics_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres(url: str) -> None:
+    base = os.environ["NUAGES_TEST_POSTGRES_URL"]
+    name = make_url(url).database
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vms", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="nuages-bench-db-") as tmp:
+        print("sqlite:", flush=True)
+        results["sqlite"] = run(f"sqlite:///{tmp}/bench.db", args.vms, max(args.rounds, 2))
+    pg = postgres_url()
+    if pg is not None:
+        try:
+            print("postgresql:", flush=True)
+            results["postgresql"] = run(pg, args.vms, max(args.rounds, 2))
+        finally:
+            drop_postgres(pg)
+    ok = True
+    print(f"\none collection pass over {args.vms} VMs (medians, first round apart):")
+    for name, r in results.items():
+        good = r["ratio"] <= 1.5 and r["pass"] < 5.0
+        ok = ok and good
+        print(
+            f"  {name:10s} pass {r['pass'] * 1000:7.0f} ms   baseline (raw bulk stats + bare "
+            f"insert) {r['baseline'] * 1000:7.0f} ms   ratio {r['ratio']:.2f}x   first pass "
+            f"{r['first'] * 1000:.0f} ms   {'OK' if good else 'MISSED'} (goal <= 1.5x, < 5 s)"
+        )
+        print(
+            f"  {'':10s} the test driver's per-domain info calls (raw, in the pass, not in the "
+            f"baseline) {r['info'] * 1000:.0f} ms; baseline with them: ratio "
+            f"{r['pass'] / (r['baseline'] + r['info']):.2f}x"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

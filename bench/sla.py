@@ -1,0 +1,172 @@
+"""Benchmark (issue 22): the monthly SLA reports of 10,000 contracts with 5 VMs each and
+20,000 outages, next to one raw SQL aggregate of the same outage minutes, same run.
+
+In a fresh PostgreSQL database (``NUAGES_TEST_POSTGRES_URL``), dropped at the end, the
+script migrates, forms one real contract of the isstar-cloud offer (000 §5) through the
+services, then copies its client, contract and a VM row to 10,000 contracts × 5 VMs with
+bulk inserts, and 20,000 outages (``vm_outages``, as reconciliation records them) of
+10 to 300 minutes spread over November 2026. It times ``reports.issue_month`` (every
+report written, in one transaction) against ``SELECT contract_id, sum(minutes)`` over
+the same outages, and prints both and the ratio. Goal: under 10 s, at most 3× the raw
+aggregate.
+
+    .venv/bin/python bench/sla.py [--contracts 10000] [--outages 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import Table, insert, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import fresh_postgres_database  # noqa: E402
+
+from nuages import models  # noqa: E402, F401
+from nuages.accounts.models import Client  # noqa: E402
+from nuages.compute.models import Image, Vm, VmOutage  # noqa: E402
+from nuages.contracts.models import Contract  # noqa: E402
+from nuages.contracts.offers import OfferRegistry  # noqa: E402
+from nuages.history.service import Actor  # noqa: E402
+from nuages.kernel import migrate  # noqa: E402
+from nuages.kernel.clock import frozen_at  # noqa: E402
+from nuages.kernel.db import Database  # noqa: E402
+from nuages.sla import reports  # noqa: E402
+
+UTC = dt.UTC
+MONTH_START = dt.datetime(2026, 10, 31, 23, tzinfo=UTC)  # 1 Nov 00:00 Brussels
+
+
+def _row(obj: object, table: Table) -> dict[str, object]:
+    return {c.name: getattr(obj, c.key) for c in table.columns}
+
+
+def _seed(database: Database, registry: OfferRegistry, contracts: int, n_outages: int) -> None:
+    from tests.compute.world import CLI
+
+    from nuages.contracts import service as contract_service
+    from nuages.contracts.schemas import ContractCreate
+
+    with database.unit() as session:
+        client = Client(
+            kind="business", legal_name="bench", country="BE", billing_email="b@example.be"
+        )
+        session.add(client)
+        session.flush()
+        contract = contract_service.create_contract(
+            session,
+            CLI,
+            registry,
+            ContractCreate(offer_id="isstar-cloud", client_id=client.id, accept_terms=True),
+        )
+        image = Image(
+            name="bench",
+            os="linux",
+            boot_mode="disk",
+            base_path="/dev/null",
+            min_disk_gib=1,
+            size_bytes=1,
+        )
+        session.add(image)
+        session.flush()
+        client_row = _row(client, Client.__table__)
+        contract_row = _row(contract, Contract.__table__)
+        image_id = image.id
+    rng = random.Random(22)
+    clients, contracts_rows, vms = [], [], []
+    for i in range(contracts):
+        cid, kid = str(uuid.uuid4()), str(uuid.uuid4())
+        clients.append(client_row | {"id": cid, "legal_name": f"bench {i}"})
+        contracts_rows.append(contract_row | {"id": kid, "client_id": cid})
+        for j in range(5):
+            vms.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "client_id": cid,
+                    "contract_id": kid,
+                    "name": f"vm-{j}",
+                    "flavour_id": "vm-s",
+                    "image_id": image_id,
+                    "host_id": None,
+                    "vcpus": 1,
+                    "ram_mib": 512,
+                    "disk_gib": 1,
+                    "vm_state": "running",
+                    "task_state": None,
+                    "power_state": "running",
+                    "created_at": MONTH_START - dt.timedelta(days=40),
+                    "activated_at": MONTH_START - dt.timedelta(days=40),
+                    "managed": False,
+                }
+            )
+    outages = []
+    for _ in range(n_outages):
+        vm = rng.choice(vms)
+        start = MONTH_START + dt.timedelta(minutes=rng.randrange(0, 29 * 1440))
+        end = start + dt.timedelta(minutes=rng.randrange(10, 300))
+        outages.append(
+            {
+                "id": str(uuid.uuid4()),
+                "vm_id": vm["id"],
+                "client_id": vm["client_id"],
+                "contract_id": vm["contract_id"],
+                "start": start,
+                "end": end,
+                "cause": "crashed",
+                "detected_at": start,
+            }
+        )
+    with database.unit() as session:
+        for table, rows in (
+            (Client.__table__, clients),
+            (Contract.__table__, contracts_rows),
+            (Vm.__table__, vms),
+            (VmOutage.__table__, outages),
+        ):
+            for k in range(0, len(rows), 5000):
+                session.execute(insert(table), rows[k : k + 5000])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contracts", type=int, default=10_000)
+    parser.add_argument("--outages", type=int, default=20_000)
+    args = parser.parse_args()
+    registry = OfferRegistry.from_directory(ROOT / "offers")
+    with fresh_postgres_database("nuages_bench_sla") as url:
+        migrate.upgrade(url)
+        database = Database(url)
+        _seed(database, registry, args.contracts, args.outages)
+        raw_sql = text(
+            'SELECT contract_id, sum(extract(epoch FROM ("end" - start)) / 60) '
+            'FROM vm_outages WHERE start < :end AND "end" > :start GROUP BY contract_id'
+        )
+        with frozen_at(dt.datetime(2026, 12, 1, 3, tzinfo=UTC)):
+            t0 = time.perf_counter()
+            with database.unit() as session:
+                raw = session.execute(
+                    raw_sql, {"start": MONTH_START, "end": MONTH_START + dt.timedelta(days=30)}
+                ).all()
+            raw_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with database.unit() as session:
+                result = reports.issue_month(session, Actor.system("bench"), registry, 2026, 11)
+            sla_s = time.perf_counter() - t0
+        with database.unit() as session:
+            written = session.execute(text("SELECT count(*) FROM sla_reports")).scalar_one()
+    print(f"contracts {args.contracts}, VMs {args.contracts * 5}, outages {args.outages}")
+    print(f"raw SQL aggregate: {raw_s:.3f} s ({len(raw)} contracts with outages)")
+    print(f"monthly reports:   {sla_s:.3f} s ({result.contracts} contracts, {written} reports)")
+    print(f"ratio: {sla_s / raw_s:.1f}x   goal: < 10 s and <= 3x")
+
+
+if __name__ == "__main__":
+    main()

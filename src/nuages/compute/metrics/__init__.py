@@ -1,0 +1,1 @@
+"""VM supervision series: collector, rollups, reads (issue 14.4)."""

@@ -1,0 +1,148 @@
+"""The network routes (issue 14): a VM's firewall, and staff's network measures."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from nuages.api.deps import PrincipalDep, SessionDep
+from nuages.compute.api import runtime
+from nuages.compute.net import schemas as s
+from nuages.compute.net import service
+from nuages.compute.services.access import load_vm
+
+router = APIRouter(prefix="/api/v1", tags=["network"])
+
+
+def _firewall(view: service.FirewallView) -> s.FirewallOut:
+    policy, net = view.policy, view.standing
+    terms = view.terms
+    return s.FirewallOut(
+        vm_id=view.vm.id,
+        default_in=policy.default_in.value,
+        default_out=policy.default_out.value,
+        mail_server=bool(net and net.mail_server),
+        firewall_server=bool(net and net.firewall_server),
+        registered=sorted(filter(None, (net.registered if net else "").split(","))),
+        smtp_blocked=not policy.mail_server,
+        approval_needed=view.approval_needed,
+        udp_pps_limit=terms.udp_pps_limit,
+        icmp_pps_limit=terms.icmp_pps_limit,
+        cut=policy.cut,
+        cut_ground=net.cut_ground if net else None,
+        cut_at=net.cut_at if net else None,
+        until_reinstall=bool(net and net.until_reinstall),
+        rules=[s.RuleOut.model_validate(r) for r in view.rules],
+    )
+
+
+@router.get("/vms/{vm_id}/firewall", response_model=s.FirewallOut)
+def get_firewall(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The VM's firewall: the offer's default policy, the provider's egress rules (SMTP
+    003 §7.4, registered uses 003 §7.5, UDP/ICMP limits 004 annexe 1), the rules."""
+    return _firewall(service.get_firewall(session, principal, vm_id))
+
+
+@router.post(
+    "/vms/{vm_id}/firewall/rules", status_code=status.HTTP_201_CREATED, response_model=s.RuleOut
+)
+def add_rule(
+    vm_id: str, body: s.RuleCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Add a rule (002 §3.6); it is enforced on the host at once, or waits for staff
+    approval on a firewall server whose offer says so (003 §7.1.1: state ``pending``)."""
+    new = service.NewRule(
+        direction=body.direction,
+        protocol=body.protocol,
+        action=body.action,
+        source=body.source,
+        port=body.port,
+        priority=body.priority,
+    )
+    return service.add_rule(session, principal, runtime(request), vm_id, new)
+
+
+@router.delete("/vms/{vm_id}/firewall/rules/{rule_id}", response_model=s.FirewallOut)
+def delete_rule(
+    vm_id: str, rule_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Remove a rule (or ask for its removal on a firewall server, 003 §7.1.1); answers
+    the firewall as it is now."""
+    service.delete_rule(session, principal, runtime(request), vm_id, rule_id)
+    return _firewall(service.get_firewall(session, principal, vm_id))
+
+
+@router.post("/vms/{vm_id}/firewall/rules/{rule_id}/approve", response_model=s.FirewallOut)
+def approve_rule(
+    vm_id: str, rule_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff approve a firewall server's pending rule change (003 §7.1.1)."""
+    service.approve_rule(session, principal, runtime(request), vm_id, rule_id)
+    return _firewall(service.get_firewall(session, principal, vm_id))
+
+
+@router.post("/vms/{vm_id}/network", response_model=s.FirewallOut)
+def declare(
+    vm_id: str,
+    body: s.NetworkDeclare,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff declare a mail server (003 §7.4), a firewall server (003 §7.1.1), the
+    registered IRC/proxy/video uses (003 §7.5)."""
+    service.declare(
+        session,
+        principal,
+        runtime(request),
+        vm_id,
+        mail_server=body.mail_server,
+        firewall_server=body.firewall_server,
+        registered=list(body.registered) if body.registered is not None else None,
+    )
+    return _firewall(service.get_firewall(session, principal, vm_id))
+
+
+@router.post("/vms/{vm_id}/network-cut", response_model=s.CutOut)
+def network_cut(
+    vm_id: str, body: s.NetworkCut, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff cut the VM's network, or that of every live VM of its client
+    (``all_of_client``; 000 §6, §11.1); ``compromised`` lasts until a reinstall
+    (003 §7.3). The client's owners are notified."""
+    target = load_vm(session, principal, vm_id, write=True)
+    vms = service.cut(
+        session,
+        principal,
+        runtime(request),
+        ground=body.ground,
+        reason=body.reason,
+        vm_id=None if body.all_of_client else vm_id,
+        client_id=target.client_id if body.all_of_client else None,
+    )
+    return s.CutOut(vm_ids=[vm.id for vm in vms], ground=body.ground)
+
+
+@router.post("/vms/{vm_id}/network-restore", response_model=s.FirewallOut)
+def network_restore(
+    vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff lift a cut (not a compromised server's: its reinstall does, 003 §7.3)."""
+    service.restore(session, principal, runtime(request), vm_id)
+    return _firewall(service.get_firewall(session, principal, vm_id))
+
+
+@router.post("/vms/{vm_id}/new-ip", response_model=s.NewIpOut)
+def new_ip(
+    vm_id: str, body: s.NewIp, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff move the VM to a fresh address of its pools after a misuse report; the old
+    one is quarantined (003 §7.9)."""
+    vm, old, new = service.new_ip(
+        session,
+        principal,
+        runtime(request),
+        vm_id,
+        quarantine_days=body.quarantine_days,
+        reason=body.reason,
+    )
+    return s.NewIpOut(vm_id=vm.id, old_address=old, new_address=new)

@@ -1,0 +1,151 @@
+"""Request and response bodies of the network API (issue 14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+
+from nuages.compute.net import rules
+from nuages.kernel.errors import ValidationFailed
+from nuages.kernel.validation import Out, Strict
+
+Port = Annotated[str, StringConstraints(min_length=1, max_length=11)]
+
+
+class RuleCreate(Strict):
+    """A firewall rule (002 §3.6): traffic ``direction`` (in: to the VM) of ``protocol``
+    to ``port`` (one port or a range ``a-b``; none for icmp/any: every port) from
+    ``source`` (a CIDR; for outbound rules, the destination) gets ``action``; lower
+    ``priority`` first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "direction": "in",
+                    "protocol": "tcp",
+                    "port": "22",
+                    "source": "203.0.113.0/24",
+                    "action": "accept",
+                    "priority": 100,
+                }
+            ]
+        }
+    )
+
+    direction: Literal["in", "out"]
+    protocol: Literal["tcp", "udp", "icmp", "any"]
+    port: Port | None = None
+    source: Annotated[str, StringConstraints(min_length=1, max_length=49)] = "0.0.0.0/0"
+    action: Literal["accept", "drop"]
+    priority: int = Field(default=100, ge=-1000, le=1000)
+
+    @field_validator("source")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            return rules.parse_cidr(value)
+        except ValidationFailed as exc:
+            raise ValueError(exc.detail) from exc
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: str | None) -> str | None:
+        try:
+            rules.parse_ports(value)
+        except ValidationFailed as exc:
+            raise ValueError(exc.detail) from exc
+        return value
+
+
+class RuleOut(Out):
+    id: str
+    direction: str
+    protocol: str
+    port_from: int | None
+    port_to: int | None
+    cidr: str
+    action: str
+    priority: int
+    state: str
+    created_at: dt.datetime
+
+
+class FirewallOut(Out):
+    """The VM's firewall: the offer's default, the provider's egress rules, the rules."""
+
+    vm_id: str
+    default_in: str
+    default_out: str
+    mail_server: bool
+    firewall_server: bool
+    registered: list[str]
+    smtp_blocked: bool
+    approval_needed: bool
+    udp_pps_limit: int | None
+    icmp_pps_limit: int | None
+    cut: bool
+    cut_ground: str | None = None
+    cut_at: dt.datetime | None = None
+    until_reinstall: bool = False
+    rules: list[RuleOut]
+
+
+class NetworkCut(Strict):
+    """Staff cut a VM's network (000 §6, §11.1): the ground (a network ground or one of
+    the contract's suspension grounds) and what was seen. ``all_of_client``: every live
+    VM of the VM's client."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ground": "malicious-traffic",
+                    "reason": "outgoing SYN flood seen 02:10 UTC",
+                    "all_of_client": False,
+                }
+            ]
+        }
+    )
+
+    ground: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    reason: str = Field(min_length=1, max_length=500)
+    all_of_client: bool = False
+
+
+class NewIp(Strict):
+    """Staff move a VM to a new address after a misuse report (003 §7.9)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "misuse report 2026-117", "quarantine_days": 30}]
+        }
+    )
+
+    reason: str = Field(min_length=1, max_length=500)
+    quarantine_days: int = Field(default=30, ge=0, le=365)
+
+
+class NetworkDeclare(Strict):
+    """Staff declarations about a VM (003 §7.1.1, §7.4, §7.5); omitted fields stay."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"mail_server": True, "registered": ["irc"]}]}
+    )
+
+    mail_server: bool | None = None
+    firewall_server: bool | None = None
+    registered: list[Literal["irc", "proxy", "video"]] | None = None
+
+
+class CutOut(Out):
+    vm_ids: list[str]
+    ground: str
+
+
+class NewIpOut(Out):
+    vm_id: str
+    old_address: str
+    new_address: str

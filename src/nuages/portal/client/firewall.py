@@ -1,0 +1,111 @@
+"""A VM's firewall page (issue 14, 002 §3.6): the offer's default policy, the provider's
+egress rules, the rules with a form to add one and a button to remove each. The form is
+checked by the API's own schema (``RuleCreate``), so the page refuses what the API does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from nuages.compute.api import runtime
+from nuages.compute.net import schemas as net_schemas
+from nuages.compute.net import service as firewall
+from nuages.kernel.errors import NuagesError
+from nuages.portal import service as portal
+from nuages.portal.web import PostedForm, SignedIn, Visit, field_errors
+
+router = APIRouter()
+FIELDS = ("direction", "protocol", "port", "source", "action", "priority")
+
+
+def _page(
+    visit: Visit, vm_id: str, values: dict[str, Any], errors: dict[str, str], status: int
+) -> Response:
+    with visit.read() as session:
+        view = firewall.get_firewall(session, visit.me, vm_id)
+        return visit.render(
+            "client/vm_firewall.html",
+            status=status,
+            vm=view.vm,
+            view=view,
+            values=values,
+            errors=errors,
+            once=visit.once(),
+        )
+
+
+@router.get("/vms/{vm_id}/firewall")
+def firewall_page(visit: SignedIn, vm_id: str) -> Response:
+    """The VM's firewall."""
+    return _page(visit, vm_id, {}, {}, 200)
+
+
+@router.post("/vms/{vm_id}/firewall/rules")
+def firewall_add(posted: PostedForm, vm_id: str) -> Response:
+    """Add a rule (once per form)."""
+    visit = posted.visit
+    values: dict[str, Any] = {name: posted.get(name) for name in FIELDS}
+    try:
+        body = net_schemas.RuleCreate(
+            direction=values["direction"],
+            protocol=values["protocol"],
+            port=values["port"] or None,
+            source=values["source"] or "0.0.0.0/0",
+            action=values["action"],
+            priority=int(values["priority"] or 100),
+        )
+    except (ValidationError, ValueError) as exc:
+        errors = (
+            field_errors(exc, FIELDS)
+            if isinstance(exc, ValidationError)
+            else {"priority": str(exc)}
+        )
+        return _page(visit, vm_id, values, errors, 422)
+    target = f"/vms/{vm_id}/firewall"
+    try:
+        with visit.write() as session:
+            use = portal.claim(session, visit.me.user_id, posted.once, target)
+            firewall.add_rule(
+                session,
+                visit.me,
+                runtime(visit.request),
+                vm_id,
+                firewall.NewRule(
+                    direction=body.direction,
+                    protocol=body.protocol,
+                    action=body.action,
+                    source=body.source,
+                    port=body.port,
+                    priority=body.priority,
+                ),
+            )
+            portal.set_result(use, target)
+    except portal.AlreadySent as sent:
+        return visit.redirect(sent.result_url or target, "already_sent")
+    except NuagesError as exc:
+        if exc.status == 404:
+            raise
+        return _page(visit, vm_id, values, field_errors(exc, FIELDS), exc.status)
+    return visit.redirect(target, "firewall_changed")
+
+
+@router.post("/vms/{vm_id}/firewall/rules/{rule_id}/delete")
+def firewall_delete(posted: PostedForm, vm_id: str, rule_id: str) -> Response:
+    """Remove a rule (or ask for its removal on a firewall server, 003 §7.1.1)."""
+    visit = posted.visit
+    target = f"/vms/{vm_id}/firewall"
+    try:
+        with visit.write() as session:
+            use = portal.claim(session, visit.me.user_id, posted.once, target)
+            firewall.delete_rule(session, visit.me, runtime(visit.request), vm_id, rule_id)
+            portal.set_result(use, target)
+    except portal.AlreadySent as sent:
+        return visit.redirect(sent.result_url or target, "already_sent")
+    except NuagesError as exc:
+        if exc.status == 404:
+            raise
+        return _page(visit, vm_id, {}, {"_": exc.detail}, exc.status)
+    return visit.redirect(target, "firewall_changed")

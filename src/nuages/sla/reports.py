@@ -1,0 +1,541 @@
+"""Monthly SLA reports per contract (002 §6, 001 §6, 000 §5; issue 22).
+
+Each VM of a contract is a service. Its month is measured by the offer's formula and
+denominator (``terms.apply.sla_for_month``): 002 §6 over the month's coverage minutes
+(Mon–Fri 08:00–18:00 less public holidays and excused maintenance, SPEC §17), counted
+from the earlier of detection and the client's failure notice; 001 §6 and 000 §5 24/7.
+The credit is the tier's share of the service's monthly amount (the invoiced amount of
+the VM for the month, or its prepaid debits of the month; without either, the
+flavour's price), with the 002 §6 cap of 20 % of that service's fees per 30 days; 000 §5
+caps the contract's penalties at 30 % of the month's invoice (its debits, prepaid) and
+drops the time the account was negative. A managed server has no SLA during the 002 §4
+probation (3 months from its start, the footprint audit having no date of its own:
+read for the client, the earliest).
+
+A report is immutable once issued (append-only table). Running the month again issues
+nothing when nothing changed, and a corrected version (``version`` + 1) saying what
+changed when a late fact moved the figures; its credit is what the new figures grant
+beyond the credits already granted (a credit given is never taken back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from nuages.billing.models import LedgerEntry, NegativeBalancePeriod
+from nuages.compute.models import Vm
+from nuages.contracts.models import Contract
+from nuages.contracts.offers import OfferRegistry
+from nuages.history import service as history
+from nuages.history.service import Actor
+from nuages.invoicing.models import Invoice, InvoiceLine
+from nuages.invoicing.vat import total_with_vat
+from nuages.kernel.calendar import Unit
+from nuages.kernel.clock import utc_now
+from nuages.kernel.db import new_id
+from nuages.kernel.errors import ValidationFailed
+from nuages.kernel.money import round_cents
+from nuages.sla import maintenance, outages
+from nuages.sla.models import SlaCredit, SlaReport
+from nuages.sla.service import notices_for
+from nuages.terms import apply
+from nuages.terms.calc import sla
+from nuages.terms.schema import Offer
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+PCT = Decimal("0.000001")
+
+
+def credit_mode(offer: Offer) -> str:
+    """``on_request`` (002 §6 "sur demande"), ``automatic`` (000 §5) or ``none`` (no tiers,
+    001 §6 best efforts). An SLA with tiers and no claim rule pays by itself (SPEC §17)."""
+    terms = offer.sla
+    if not terms.enabled or terms.best_effort or not terms.credit_tiers:
+        return "none"
+    return terms.claim.mode if terms.claim is not None else "automatic"
+
+
+def check_month(year: int, month: int) -> None:
+    if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+        raise ValidationFailed(f"month: {year:04d}-{month:02d} is not a calendar month")
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` → (year, month), or a 422 naming ``month``."""
+    try:
+        day = dt.date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise ValidationFailed(f"month: {text!r} is not YYYY-MM") from None
+    return day.year, day.month
+
+
+@dataclass
+class ContractMonth:
+    """One contract's month as measured now (not yet a report)."""
+
+    contract: Contract
+    offer: Offer
+    year: int
+    month: int
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    availability_pct: Decimal = HUNDRED
+    objective_met: bool = True
+    counted_minutes: Decimal = ZERO
+    credit_amount: Decimal = ZERO
+
+    @property
+    def fingerprint(self) -> str:
+        data = json.dumps([self.lines, str(self.credit_amount)], sort_keys=True, default=str)
+        return hashlib.sha256(data.encode()).hexdigest()
+
+
+@dataclass
+class _Facts:
+    """What a batch of contracts' month needs, read in a few queries."""
+
+    vms: dict[str, list[Any]]  # rows: id, contract_id, name, flavour_id, activated_at, managed
+    outages: dict[str, list[sla.Outage]]
+    windows: dict[str, list[maintenance.VmWindow]]
+    notices: dict[str, list[sla.FailureNotice]]
+    vm_amounts: dict[str, Decimal]
+    contract_amounts: dict[str, Decimal]
+    negative: dict[str, list[tuple[dt.datetime, dt.datetime]]]
+    previous: dict[str, list[sla.IssuedCredit]]
+
+
+def _facts(
+    session: Session,
+    contracts: Sequence[tuple[Contract, Offer]],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> _Facts:
+    ids = [c.id for c, _ in contracts]
+    vms: dict[str, list[Any]] = defaultdict(list)
+    rows = session.execute(
+        select(Vm.id, Vm.contract_id, Vm.name, Vm.flavour_id, Vm.activated_at, Vm.managed)
+        .where(
+            Vm.contract_id.in_(ids),
+            Vm.activated_at.is_not(None),
+            Vm.activated_at < end,
+            or_(Vm.deleted_at.is_(None), Vm.deleted_at > start),
+        )
+        .order_by(Vm.contract_id, Vm.name, Vm.id)
+    ).all()
+    for vm in rows:
+        vms[vm.contract_id].append(vm)
+    found = outages.vm_outages(session, ids, start, end, by_contract=True)
+    windows = maintenance.windows_for(session, ids, start, end)
+    notices: dict[str, list[sla.FailureNotice]] = defaultdict(list)
+    # A notice made before the month may still date the month's first outage.
+    early = start - dt.timedelta(days=31)
+    for notice in notices_for(session, ids, early, end, by_contract=True):
+        notices[notice.service].append(notice)
+    # The month's local dates (invoice periods are local days, half-open).
+    calendar = apply.calendar_for(contracts[0][1])
+    first, last = calendar.local_date(start), calendar.local_date(end)
+    vm_amounts: dict[str, Decimal] = defaultdict(Decimal)
+    contract_amounts: dict[str, Decimal] = defaultdict(Decimal)
+    billed = session.execute(
+        select(
+            Invoice.contract_id,
+            InvoiceLine.vm_id,
+            InvoiceLine.gross_amount,
+            InvoiceLine.net_amount,
+            InvoiceLine.vat_rate,
+        )
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(
+            Invoice.contract_id.in_(ids),
+            Invoice.kind == "invoice",
+            InvoiceLine.period_start.is_not(None),
+            InvoiceLine.period_start < last,
+            InvoiceLine.period_end > first,
+        )
+    ).all()
+    for contract_id, vm_id, gross, net, rate in billed:
+        # 002 §6 "montant mensuel facturé": what was invoiced, VAT included (the credit
+        # note that pays the credit is VAT included too).
+        amount = gross if gross is not None else total_with_vat(net, rate)
+        contract_amounts[contract_id] += amount
+        if vm_id:
+            vm_amounts[vm_id] += amount
+    debited = session.execute(
+        select(
+            LedgerEntry.contract_id,
+            LedgerEntry.resource_id,
+            LedgerEntry.kind,
+            func.sum(LedgerEntry.amount),
+        )
+        .where(
+            LedgerEntry.contract_id.in_(ids),
+            LedgerEntry.kind.in_(["usage", "fee"]),
+            LedgerEntry.at > start,
+            LedgerEntry.at <= end,
+        )
+        .group_by(LedgerEntry.contract_id, LedgerEntry.resource_id, LedgerEntry.kind)
+    ).all()
+    for contract_id, resource_id, kind, amount in debited:
+        contract_amounts[contract_id] += -Decimal(amount or 0)
+        if kind == "usage" and resource_id:
+            vm_amounts[resource_id] += -Decimal(amount or 0)
+    negative: dict[str, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    for contract_id, began, ended in session.execute(
+        select(
+            NegativeBalancePeriod.contract_id,
+            NegativeBalancePeriod.started_at,
+            NegativeBalancePeriod.ended_at,
+        ).where(
+            NegativeBalancePeriod.contract_id.in_(ids),
+            NegativeBalancePeriod.started_at < end,
+            or_(NegativeBalancePeriod.ended_at.is_(None), NegativeBalancePeriod.ended_at > start),
+        )
+    ):
+        negative[contract_id].append((began, ended or end))
+    previous: dict[str, list[sla.IssuedCredit]] = defaultdict(list)
+    for report in session.execute(
+        select(SlaReport).where(
+            SlaReport.contract_id.in_(ids),
+            SlaReport.issued_at >= start - dt.timedelta(days=62),
+            SlaReport.issued_at < utc_now(),
+        )
+    ).scalars():
+        for line in json.loads(report.lines):
+            if Decimal(line.get("credit", "0")) > 0:
+                previous[line["vm_id"]].append(
+                    sla.IssuedCredit(report.issued_at.date(), Decimal(line["credit"]))
+                )
+    return _Facts(vms, found, windows, notices, vm_amounts, contract_amounts, negative, previous)
+
+
+def _fee(offer: Offer, vm: Any) -> Decimal | None:
+    return next((f.price for f in offer.catalogue.flavours if f.id == vm.flavour_id), None)
+
+
+def _probation_end(offer: Offer, vm: Any) -> dt.datetime | None:
+    """002 §4: the end of a managed server's probation (no SLA before it)."""
+    probation = offer.sla.probation
+    if probation is None or vm.activated_at is None:
+        return None
+    if probation.applies_to == "managed_services" and not vm.managed:
+        return None
+    calendar = apply.calendar_for(offer)
+    return calendar.add(vm.activated_at, probation.period.amount, Unit(probation.period.unit.value))
+
+
+def _measure(
+    contract: Contract, offer: Offer, year: int, month: int, facts: _Facts
+) -> ContractMonth:
+    calendar = apply.calendar_for(offer)
+    start, end = calendar.month_bounds(year, month)
+    result = ContractMonth(contract, offer, year, month)
+    capped_per_month = offer.sla.caps.per_month_pct is not None
+    issued_on = calendar.local_date(end)
+    for vm in facts.vms.get(contract.id, []):
+        fee = _fee(offer, vm)
+        amount = facts.vm_amounts.get(vm.id) or ZERO
+        if not amount and offer.billing.mode != "prepaid":
+            amount = fee or ZERO  # not invoiced yet: the flavour's monthly price
+        line: dict[str, Any] = {"vm_id": vm.id, "name": vm.name, "monthly_amount": str(amount)}
+        found = list(facts.outages.get(vm.id, []))
+        excused, late = maintenance.split(offer, facts.windows.get(vm.id, []))
+        found += late
+        until = _probation_end(offer, vm)
+        if until is not None and until > start:
+            line["probation_until"] = until.isoformat()
+            found = [
+                sla.Outage(max(o.start, until), o.end, o.cause, o.excusable, o.service)
+                for o in found
+                if o.end > until
+            ]
+            if until >= end:
+                line |= {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
+                line["note"] = "no SLA during the managed service's probation (002 §4)"
+                result.lines.append(line)
+                continue
+        if not found and not excused:  # nothing happened: 100 %, no calculation needed
+            line |= {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
+            result.lines.append(line)
+            continue
+        assessment = apply.sla_for_month(
+            offer,
+            year,
+            month,
+            found,
+            amount,
+            maintenance=excused,
+            negative_balance=facts.negative.get(contract.id, []),
+            previous_credits=facts.previous.get(vm.id, []),
+            issued_on=issued_on,
+            failure_notices=facts.notices.get(vm.id, []),
+            service_monthly_fee=fee,
+        )
+        report = assessment.report
+        credit = assessment.credit_amount or ZERO
+        if capped_per_month:  # capped over the contract below (000 §5), not per VM
+            credit = round_cents(report.credit_before_cap)
+        if credit_mode(offer) == "none":
+            credit = ZERO
+        line |= {
+            "availability_pct": str(report.availability_pct.quantize(PCT)),
+            "counted_minutes": str(report.unavailable_minutes),
+            "denominator_minutes": str(report.denominator_minutes),
+            "coverage_minutes": str(report.coverage_minutes),
+            "credit_rate_pct": str(report.credit_rate_pct),
+            "credit": str(credit),
+            "rolling_cap_applied": assessment.rolling_cap_applied,
+            "late_maintenance": len(late),
+            "objective_met": assessment.objective_met,
+        }
+        result.lines.append(line)
+        result.counted_minutes += report.unavailable_minutes
+        result.availability_pct = min(
+            result.availability_pct, report.availability_pct.quantize(PCT)
+        )
+        result.objective_met = result.objective_met and assessment.objective_met
+        result.credit_amount += credit
+    pct = offer.sla.caps.per_month_pct
+    if pct is not None:
+        base = facts.contract_amounts.get(contract.id) or sum(
+            (Decimal(x["monthly_amount"]) for x in result.lines), ZERO
+        )
+        result.credit_amount = min(result.credit_amount, round_cents(base * pct / HUNDRED))
+    return result
+
+
+def measure(
+    session: Session, registry: OfferRegistry, contract: Contract, year: int, month: int
+) -> ContractMonth:
+    """One contract's month as it stands now (nothing written)."""
+    offer = registry.for_contract(session, contract)
+    start, end = apply.calendar_for(offer).month_bounds(year, month)
+    return _measure(contract, offer, year, month, _facts(session, [(contract, offer)], start, end))
+
+
+def latest(session: Session, contract_id: str, year: int, month: int) -> SlaReport | None:
+    """The newest issued version of a contract's month."""
+    return session.execute(
+        select(SlaReport)
+        .where(
+            SlaReport.contract_id == contract_id, SlaReport.year == year, SlaReport.month == month
+        )
+        .order_by(SlaReport.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _changes(before: SlaReport, now: ContractMonth) -> str:
+    old = {x["vm_id"]: x for x in json.loads(before.lines)}
+    parts = []
+    for line in now.lines:
+        was = old.get(line["vm_id"], {})
+        if was.get("counted_minutes") != line.get("counted_minutes") or was.get(
+            "credit"
+        ) != line.get("credit"):
+            parts.append(
+                f"{line['name']}: counted {was.get('counted_minutes', '0')} → "
+                f"{line.get('counted_minutes')} min, credit {was.get('credit', '0')} → "
+                f"{line.get('credit')}"
+            )
+    parts.append(f"contract credit {before.credit_amount} → {now.credit_amount}")
+    return f"corrects version {before.version}: " + "; ".join(parts)
+
+
+@dataclass
+class RunResult:
+    """What one monthly run wrote."""
+
+    contracts: int = 0
+    issued: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
+    credits: list[str] = field(default_factory=list)
+
+
+def _claim_until(offer: Offer, issued_at: dt.datetime) -> dt.datetime | None:
+    claim = offer.sla.claim
+    if claim is None or claim.window is None:
+        return None  # no window stated: claims stay open (SPEC §17)
+    return apply.calendar_for(offer).add(
+        issued_at, claim.window.amount, Unit(claim.window.unit.value)
+    )
+
+
+@dataclass
+class _Pending:
+    """Reports and credits of a batch, written with one statement each."""
+
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    credits: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _issue(
+    session: Session,
+    who: Actor,
+    measured: ContractMonth,
+    before: SlaReport | None,
+    result: RunResult,
+    pending: _Pending,
+) -> None:
+    contract, offer = measured.contract, measured.offer
+    now = utc_now()
+    report: dict[str, Any] = {
+        "id": new_id(),
+        "contract_id": contract.id,
+        "client_id": contract.client_id,
+        "offer_id": offer.id,
+        "year": measured.year,
+        "month": measured.month,
+        "version": 1 if before is None else before.version + 1,
+        "supersedes_id": None if before is None else before.id,
+        "changes": "" if before is None else _changes(before, measured),
+        "denominator": offer.sla.denominator,
+        "objective_pct": offer.sla.objective_pct,
+        "availability_pct": measured.availability_pct,
+        "objective_met": measured.objective_met,
+        "counted_minutes": measured.counted_minutes,
+        "credit_amount": measured.credit_amount,
+        "credit_mode": credit_mode(offer),
+        "fingerprint": measured.fingerprint,
+        "lines": json.dumps(measured.lines, sort_keys=True),
+        "issued_at": now,
+    }
+    pending.reports.append(report)
+    (result.issued if before is None else result.corrected).append(report["id"])
+    granted = ZERO
+    if before is not None:
+        earlier = select(SlaReport.id).where(
+            SlaReport.contract_id == contract.id,
+            SlaReport.year == measured.year,
+            SlaReport.month == measured.month,
+        )
+        for credit in session.execute(
+            select(SlaCredit).where(SlaCredit.report_id.in_(earlier))
+        ).scalars():
+            if credit.state == "claimable":
+                credit.state = "superseded"  # the corrected report's credit replaces it
+            elif credit.state in ("due", "applied"):
+                granted += credit.amount
+        # A correction is rare and says what changed: each one has its own history entry.
+        history.record(
+            session,
+            who,
+            object_type="sla_report",
+            object_id=report["id"],
+            action="sla.report.correct",
+            params={
+                "contract_id": contract.id,
+                "month": f"{measured.year:04d}-{measured.month:02d}",
+                "version": report["version"],
+                "changes": report["changes"][:500],
+                "credit": str(measured.credit_amount),
+            },
+            client_id=contract.client_id,
+            scope="billing",
+        )
+    amount = measured.credit_amount - granted
+    if amount > 0 and report["credit_mode"] != "none":
+        on_request = report["credit_mode"] == "on_request"
+        credit_id = new_id()
+        pending.credits.append(
+            {
+                "id": credit_id,
+                "report_id": report["id"],
+                "contract_id": contract.id,
+                "client_id": contract.client_id,
+                "amount": amount,
+                "state": "claimable" if on_request else "due",
+                "claim_until": _claim_until(offer, now) if on_request else None,
+                "claimed_at": None,
+                "claimed_by": None,
+                "applied_at": None,
+                "applied_ref": None,
+                "created_at": now,
+            }
+        )
+        result.credits.append(credit_id)
+
+
+def _write(session: Session, who: Actor, pending: _Pending, year: int, month: int) -> None:
+    """Write a batch's reports and credits, and one history entry for the batch (each
+    report is itself an append-only record naming its contract)."""
+    if pending.reports:
+        session.execute(insert(SlaReport), pending.reports)
+    if pending.credits:
+        session.execute(insert(SlaCredit), pending.credits)
+    first = [r for r in pending.reports if r["version"] == 1]
+    if first:
+        history.record(
+            session,
+            who,
+            object_type="sla_month",
+            object_id=f"{year:04d}-{month:02d}",
+            action="sla.report.issue",
+            params={
+                "reports": len(first),
+                "credits": len(pending.credits),
+                "credit_total": str(sum((c["amount"] for c in pending.credits), ZERO)),
+            },
+            scope="billing",
+        )
+
+
+def issue_month(
+    session: Session,
+    who: Actor,
+    registry: OfferRegistry,
+    year: int,
+    month: int,
+    *,
+    contract_ids: Sequence[str] | None = None,
+    batch: int = 2000,
+) -> RunResult:
+    """Issue the month's report of every contract with a VM in it (or ``contract_ids``):
+    a new report, a corrected version when the figures moved, nothing otherwise."""
+    check_month(year, month)
+    result = RunResult()
+    stmt = select(Contract).where(
+        Contract.id.in_(select(Vm.contract_id).where(Vm.activated_at.is_not(None)))
+    )
+    if contract_ids is not None:
+        stmt = stmt.where(Contract.id.in_(list(contract_ids)))
+    contracts = list(session.execute(stmt.order_by(Contract.id)).scalars())
+    by_offer: dict[str, list[tuple[Contract, Offer]]] = defaultdict(list)
+    for contract in contracts:
+        offer = registry.for_contract(session, contract)
+        by_offer[offer.offer.timezone].append((contract, offer))
+    for pairs in by_offer.values():
+        start, end = apply.calendar_for(pairs[0][1]).month_bounds(year, month)
+        if end > utc_now():
+            raise ValidationFailed(f"month: {year:04d}-{month:02d} is not over")
+        for i in range(0, len(pairs), batch):
+            chunk = pairs[i : i + batch]
+            facts = _facts(session, chunk, start, end)
+            newest: dict[str, SlaReport] = {}
+            for r in session.execute(
+                select(SlaReport).where(
+                    SlaReport.contract_id.in_([c.id for c, _ in chunk]),
+                    SlaReport.year == year,
+                    SlaReport.month == month,
+                )
+            ).scalars():
+                if r.contract_id not in newest or newest[r.contract_id].version < r.version:
+                    newest[r.contract_id] = r
+            pending = _Pending()
+            for contract, offer in chunk:
+                result.contracts += 1
+                measured = _measure(contract, offer, year, month, facts)
+                before = newest.get(contract.id)
+                if before is None or before.fingerprint != measured.fingerprint:
+                    _issue(session, who, measured, before, result, pending)
+            _write(session, who, pending, year, month)
+    return result

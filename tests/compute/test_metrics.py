@@ -1,0 +1,298 @@
+"""The metrics collector on libvirt's test driver, its rollups and retention, and the
+series API (002 §3 supervision graphs; issue 14.4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from nuages.compute.hypervisor import DomainStats, PowerState
+from nuages.compute.metrics import collect, series
+from nuages.compute.metrics.models import VmMetricHour, VmMetricMinute
+from nuages.compute.models import Host, Vm
+from nuages.history.models import HistoryEntry
+from nuages.kernel.clock import set_now
+from tests.compute.test_reconcile import running_vm
+from tests.compute.world import ComputeWorld, cw_fixture  # noqa: F401
+from tests.factories import World
+
+T0 = dt.datetime(2026, 3, 2, 9, 0, 20, tzinfo=dt.UTC)
+MIN = dt.timedelta(minutes=1)
+
+
+def minutes(cw: ComputeWorld, vm_id: str) -> list[VmMetricMinute]:
+    with cw.database.unit() as session:
+        return list(
+            session.execute(
+                select(VmMetricMinute)
+                .where(VmMetricMinute.vm_id == vm_id)
+                .order_by(VmMetricMinute.at)
+            ).scalars()
+        )
+
+
+def test_collector_reads_each_host_once_and_derives_cpu_percent(cw: ComputeWorld) -> None:
+    """Two passes a minute apart: one row per VM and minute, the second with CPU % from
+    the cpu.time delta. libvirt's test driver reports its running domains as busy on one
+    CPU all along, so a 1-vCPU VM (flavour vm-s) is at 100 %: Δcpu = Δt."""
+    set_now(T0)
+    vm_id, _owner, _host = running_vm(cw)
+    first = collect.collect(cw.database, cw.runtime)
+    assert first.at == dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    assert first.written == 1 and first.unreachable == []
+    assert first.read == 1
+    set_now(T0 + MIN)
+    second = collect.collect(cw.database, cw.runtime)
+    assert second.written == 1
+    rows = minutes(cw, vm_id)
+    assert [r.at for r in rows] == [first.at, first.at + MIN]
+    assert rows[0].cpu_pct is None and rows[0].seconds is None  # nothing to compare with
+    assert rows[1].seconds is not None and rows[1].seconds > 0
+    assert rows[1].cpu_pct is not None and abs(rows[1].cpu_pct - 100.0) < 1.0
+    assert rows[1].mem_bytes == 1024 * 1024 * 1024  # vm-s: 1 GiB, from the domain's info
+    assert rows[1].power_state == "running"
+
+
+def test_collector_is_idempotent_within_a_minute(cw: ComputeWorld) -> None:
+    """A second pass in the same minute writes nothing (the minute's row is kept)."""
+    set_now(T0)
+    vm_id, _owner, _host = running_vm(cw)
+    assert collect.collect(cw.database, cw.runtime).written == 1
+    set_now(T0 + dt.timedelta(seconds=30))
+    assert collect.collect(cw.database, cw.runtime).written == 0
+    assert len(minutes(cw, vm_id)) == 1
+
+
+def test_unanswering_host_is_marked_and_the_others_still_collected(
+    cw: ComputeWorld, tmp_path: Path
+) -> None:
+    """Issue 14 "Bad input and faults": a host whose libvirt stopped answering is marked
+    unreachable (history, VMs' power state unknown) and the other hosts' VMs are still
+    collected in the same pass."""
+    set_now(T0)
+    vm_a, _o, host_a = running_vm(cw, "web-a")
+    vm_b, host_b = second_vm(cw)
+    lost = f"qemu:///system?socket={tmp_path}/no-such-libvirt-sock"
+    with cw.database.unit() as session:
+        session.execute(update(Host).where(Host.id == host_a.id).values(uri=lost))
+    report = collect.collect(cw.database, cw.runtime)
+    assert report.unreachable == [host_a.id]
+    assert report.written == 1
+    assert minutes(cw, vm_a) == [] and len(minutes(cw, vm_b)) == 1
+    with cw.database.unit() as session:
+        a = session.get(Host, host_a.id)
+        b = session.get(Host, host_b.id)
+        assert a is not None and a.reachable is False
+        assert b is not None and b.reachable is True
+        vm = session.get(Vm, vm_a)
+        assert vm is not None and vm.power_state == PowerState.UNKNOWN.value
+        actions = session.execute(
+            select(HistoryEntry.action).where(HistoryEntry.object_id == host_a.id)
+        ).scalars()
+        assert list(actions)[-1] == "host.unreachable"
+    # A second failing pass records nothing more (the host is already marked).
+    collect.collect(cw.database, cw.runtime)
+    with cw.database.unit() as session:
+        count = session.execute(
+            select(func.count())
+            .select_from(HistoryEntry)
+            .where(HistoryEntry.object_id == host_a.id, HistoryEntry.action == "host.unreachable")
+        ).scalar()
+    assert count == 1
+
+
+def second_vm(cw: ComputeWorld) -> tuple[str, Host]:
+    """Another client's running VM on a host of its own (the image exists already)."""
+    from nuages.compute import schemas
+    from nuages.compute.services import vms
+
+    client_id = cw.world.client()
+    contract = cw.contract(client_id)
+    host = cw.host()
+    owner = cw.owner(client_id)[1]
+    with cw.database.unit() as session:
+        vm, op = vms.create_vm(
+            session,
+            owner,
+            cw.runtime,
+            cw.offers,
+            schemas.VmCreate(contract_id=contract, flavour="vm-s", image="base", name="web-b"),
+        )
+        vm_id, op_id = vm.id, op.id
+    assert cw.run(op_id) == "succeeded"
+    with cw.database.unit() as session:
+        placed = session.get(Vm, vm_id)
+        assert placed is not None and placed.host_id == host.id
+    return vm_id, host
+
+
+def _stats(vm_id: str, host_ns: int, **counters: int | None) -> DomainStats:
+    import uuid
+
+    return DomainStats(
+        uuid=uuid.UUID(vm_id), power_state=PowerState.RUNNING, host_ns=host_ns, **counters
+    )
+
+
+def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
+    """Rates are Δcounter / Δt over the host's clock; CPU % is of the VM's vCPUs. Hand
+    count: 60 s apart, 2 vCPUs, 30 s of CPU → 30 / (60 × 2) = 25 %; 6 MB read → 100 000
+    B/s; 120 reads → 2 IOPS. A counter below its previous value (the VM restarted)
+    gives no rate, never a negative one."""
+    vm = "00000000-0000-4000-8000-000000000001"
+    s = 1_000_000_000
+    prev = {vm: collect.Previous(host_ns=100 * s, counters=(10 * s, 1_000_000, 0, 10, 0, 500, 900))}
+    now = _stats(
+        vm,
+        160 * s,
+        vcpus=2,
+        cpu_ns=40 * s,
+        disk_read_bytes=7_000_000,
+        disk_write_bytes=0,
+        disk_read_ops=130,
+        disk_write_ops=0,
+        net_rx_bytes=100,  # below 500: reset
+        net_tx_bytes=6900,
+    )
+    (row,) = collect.rows_for("h", T0, [now], {vm: 2}, prev)
+    assert row["seconds"] == 60.0
+    assert row["cpu_pct"] == 25.0
+    assert row["rd_bps"] == 100_000.0 and row["rd_iops"] == 2.0
+    assert row["rx_bps"] is None and row["tx_bps"] == 100.0
+
+
+def test_rollup_hourly_is_time_weighted_and_idempotent(cw: ComputeWorld) -> None:
+    """An hour's rollup averages the minutes' rates over the seconds they cover, keeps
+    the CPU peak, and a second run writes nothing. Hand count: minutes of 60 s at 10 %
+    and 30 %, one of 120 s at 40 % (a missed minute) → (600 + 1800 + 4800) / 240 = 30 %,
+    peak 40 %."""
+    set_now(T0)
+    vm_id, _o, host = running_vm(cw)
+    hour = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    rows = []
+    for i, (secs, pct) in enumerate([(60.0, 10.0), (60.0, 30.0), (120.0, 40.0)]):
+        rows.append(
+            {
+                "vm_id": vm_id, "at": hour + i * MIN, "host_id": host.id,
+                "power_state": "running", "host_ns": i, "seconds": secs, "cpu_pct": pct,
+                "rd_bps": 1000.0, "mem_used_bytes": 100 * (i + 1),
+            }
+        )  # fmt: skip
+    with cw.database.unit() as session:
+        collect.insert_rows(session, VmMetricMinute.__table__, rows)
+    set_now(hour + dt.timedelta(hours=1, minutes=5))
+    with cw.database.unit() as session:
+        report = series.rollup_and_prune(session)
+    assert report.hours == [hour] and report.rows == 1
+    with cw.database.unit() as session:
+        (row,) = session.execute(select(VmMetricHour)).scalars()
+        assert row.samples == 3 and row.seconds == 240.0
+        assert row.cpu_pct is not None and abs(row.cpu_pct - 30.0) < 1e-9
+        assert row.cpu_pct_max == 40.0 and row.rd_bps == 1000.0
+        assert row.mem_used_max == 300
+    with cw.database.unit() as session:
+        again = series.rollup_and_prune(session)
+    assert again.hours == [] and again.rows == 0
+
+
+def test_retention_minutes_48_hours_hours_13_months(cw: ComputeWorld) -> None:
+    """Issue 14.4: minutes are kept 48 hours, hourly rollups 13 months; the minutes of
+    an hour are rolled up before they are pruned."""
+    set_now(T0)
+    vm_id, _o, host = running_vm(cw)
+    old_minute = T0.replace(second=0) - dt.timedelta(hours=49)
+    kept_minute = T0.replace(second=0) - dt.timedelta(hours=47)
+    base = {"host_id": host.id, "power_state": "running", "host_ns": 1, "vm_id": vm_id}
+    with cw.database.unit() as session:
+        collect.insert_rows(
+            session,
+            VmMetricMinute.__table__,
+            [base | {"at": old_minute}, base | {"at": kept_minute}],
+        )
+        collect.insert_rows(
+            session,
+            VmMetricHour.__table__,
+            [
+                {"vm_id": vm_id, "at": dt.datetime(2025, 1, 2, 8, tzinfo=dt.UTC), "samples": 1},
+                {"vm_id": vm_id, "at": dt.datetime(2025, 2, 3, 8, tzinfo=dt.UTC), "samples": 1},
+            ],
+        )
+    with cw.database.unit() as session:
+        report = series.rollup_and_prune(session)
+    assert report.minutes_pruned == 1 and report.hours_pruned == 1
+    with cw.database.unit() as session:
+        kept = session.execute(select(VmMetricMinute.at)).scalars().all()
+        hours = session.execute(select(VmMetricHour.at).order_by(VmMetricHour.at)).scalars()
+        hours_kept = list(hours)
+    assert kept == [kept_minute]
+    # 2025-02-03 is within 13 months of 2026-03-02; the pruned minute's hour was rolled up.
+    assert hours_kept[0] == dt.datetime(2025, 2, 3, 8, tzinfo=dt.UTC)
+    assert old_minute.replace(minute=0) in hours_kept
+
+
+def _owner_headers(cw: ComputeWorld, vm_id: str) -> dict[str, str]:
+    from nuages.accounts.roles import Role
+
+    with cw.database.unit() as session:
+        vm = session.get(Vm, vm_id)
+        assert vm is not None
+        client_id = vm.client_id
+    return cw.world.user(Role.CLIENT_OWNER, client_id).headers
+
+
+def test_api_series_at_one_minute_and_range_limits(
+    cw: ComputeWorld, client: TestClient, world: World
+) -> None:
+    """GET /vms/{id}/metrics answers the points; ten years at 1-minute step, or an
+    empty range, is a 422 naming the field (issue 14 "Bad input")."""
+    set_now(T0)
+    vm_id, _o, _h = running_vm(cw)
+    collect.collect(cw.database, cw.runtime)
+    set_now(T0 + MIN)
+    collect.collect(cw.database, cw.runtime)
+    headers = _owner_headers(cw, vm_id)
+    r = client.get(f"/api/v1/vms/{vm_id}/metrics", headers=headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    assert body["step"] == "1m" and len(body["points"]) == 2
+    assert body["points"][1]["cpu_percent"] > 99
+    r = client.get(
+        f"/api/v1/vms/{vm_id}/metrics",
+        params={"from": "2016-03-02T00:00:00Z", "to": "2026-03-02T00:00:00Z", "step": "1m"},
+        headers=headers,
+    )
+    assert r.status_code == 422
+    assert "48 hours" in r.json()["detail"] and "step=1h" in r.json()["detail"]
+    r = client.get(
+        f"/api/v1/vms/{vm_id}/metrics",
+        params={"from": "2016-03-02T00:00:00Z", "to": "2026-03-02T00:00:00Z", "step": "1h"},
+        headers=headers,
+    )
+    assert r.status_code == 422 and "13 months" in r.json()["detail"]
+    r = client.get(
+        f"/api/v1/vms/{vm_id}/metrics",
+        params={"from": "2026-03-02T10:00:00Z", "to": "2026-03-02T09:00:00Z"},
+        headers=headers,
+    )
+    assert r.status_code == 422 and "to" in r.json()["detail"]
+    r = client.get(f"/api/v1/vms/{vm_id}/metrics", params={"step": "5m"}, headers=headers)
+    assert r.status_code == 422
+
+
+def test_minute_written_again_keeps_the_first_rows(cw: ComputeWorld) -> None:
+    """Rows of a minute already written are kept (the fast plain insert is only taken for
+    a minute nobody wrote): writing them again, or a pass in that minute, adds nothing."""
+    set_now(T0)
+    vm_id, _o, host = running_vm(cw)
+    at = collect.minute_of(T0)
+    row = {"vm_id": vm_id, "at": at, "host_id": host.id, "power_state": "running", "host_ns": 1}
+    with cw.database.unit() as session:
+        assert collect.insert_rows(session, VmMetricMinute.__table__, [row]) == 1
+    with cw.database.unit() as session:
+        assert collect.insert_rows(session, VmMetricMinute.__table__, [row]) == 0
+    assert collect.collect(cw.database, cw.runtime).written == 0
+    assert [r.host_ns for r in minutes(cw, vm_id)] == [1]
