@@ -401,6 +401,13 @@ def set_backup_plan(
     return backups.set_plan(session, principal, registry(request), vm_id, body)
 
 
+@router.delete("/vms/{vm_id}/backup-plan", status_code=status.HTTP_204_NO_CONTENT)
+def end_backup_plan(vm_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+    """Stop the VM's backups; the option is no longer billed from now (002 §3.5) and
+    the backups taken stay until their retention ends."""
+    backups.end_plan(session, principal, vm_id)
+
+
 @router.post("/vms/{vm_id}/backups", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
 def take_backup(
     vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep

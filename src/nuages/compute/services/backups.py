@@ -48,6 +48,7 @@ from nuages.compute.models import (
     Operation,
     Vm,
     VmBackup,
+    VmBackupOption,
     VmBackupPlan,
 )
 from nuages.compute.runtime import ComputeRuntime
@@ -182,6 +183,8 @@ def set_plan(
     plan = session.execute(
         select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
     ).scalar_one_or_none()
+    if plan is None or plan.option_id != option.id:
+        _bill_option(session, vm, option.id)
     if plan is None:
         plan = VmBackupPlan(
             vm_id=vm.id,
@@ -203,6 +206,52 @@ def set_plan(
         client_id=vm.client_id,
     )
     return plan
+
+
+def _bill_option(session: Session, vm: Vm, option_id: str | None) -> None:
+    """Close the VM's open option period now and, with ``option_id``, open one for it
+    (002 §3.5: the option is billed per VM for the days it is on)."""
+    now = utc_now()
+    session.execute(
+        update(VmBackupOption)
+        .where(VmBackupOption.vm_id == vm.id, VmBackupOption.until.is_(None))
+        .values(until=now)
+        .execution_options(synchronize_session=False)
+    )
+    if option_id is not None:
+        session.add(
+            VmBackupOption(
+                vm_id=vm.id,
+                client_id=vm.client_id,
+                contract_id=vm.contract_id,
+                option_id=option_id,
+                since=now,
+            )
+        )
+    session.flush()
+
+
+def end_plan(session: Session, actor: Principal, vm_id: str) -> None:
+    """Stop backing the VM up: no more scheduled backups and the option is no longer
+    billed from now (002 §3.5); the backups taken stay until their retention ends."""
+    vm = access.load_vm(session, actor, vm_id, write=True)
+    plan = session.execute(
+        select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
+    ).scalar_one_or_none()
+    if plan is None:
+        raise NotFound("the VM has no backup plan")
+    option_id = plan.option_id
+    session.delete(plan)
+    _bill_option(session, vm, None)
+    history.record(
+        session,
+        actor.actor,
+        object_type="vm",
+        object_id=vm.id,
+        action="vm.backup_plan_end",
+        params={"option": option_id},
+        client_id=vm.client_id,
+    )
 
 
 # ---------------------------------------------------------------- backups
