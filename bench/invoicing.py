@@ -6,8 +6,8 @@ is ``--contracts 10000``), then times:
 
 1. the run: pricing, VAT, gapless numbers, CII XML, rows and history, one transaction
    per contract (``nuages.invoicing.runs.run``);
-2. the PDFs: French HTML → PDF/A-3 (WeasyPrint) → XML embedded by ``facturx``, stored
-   (``pdf.stored_pdf``), on ``--workers`` processes.
+2. the PDFs: French PDF/A-3 laid out by Typst → XML embedded by ``facturx``, stored
+   (``pdf.render_many``, 100 a transaction), on ``--workers`` processes.
 
 Baseline, same documents and workers: the ``factur-x`` library alone embedding each
 invoice's pre-built XML (taken from the database before timing) into one pre-rendered
@@ -127,10 +127,9 @@ def setup(database: Database, registry: OfferRegistry, count: int) -> None:
 
 def _render_chunk(url: str, ids: list[str]) -> int:
     database = Database(url)
-    for invoice_id in ids:
-        pdf.render_stored(database, invoice_id)
+    done = pdf.render_many(database, ids)
     database.dispose()
-    return len(ids)
+    return done
 
 
 def _embed_chunk(base_pdf: bytes, xmls: list[bytes]) -> int:
@@ -194,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 .order_by(InvoiceLine.position)
             ).scalars()
         )
-        base = pdf.html_to_pdfa(pdf.render_html(sample, rows, None))
+        base = pdf.layout_pdf(pdf.layout_data(sample, rows, None))
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         embedded = sum(pool.map(_embed_chunk, [base] * args.workers, _chunks(xmls, args.workers)))
@@ -208,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         f"= {len(issued) / run_seconds:7.1f} invoices/s"
     )
     print(
-        f"  PDFs (WeasyPrint PDF/A-3 + facturx): {pdf_seconds:7.1f} s "
+        f"  PDFs (Typst PDF/A-3 + facturx):      {pdf_seconds:7.1f} s "
         f"= {len(issued) / pdf_seconds:7.1f} invoices/s"
     )
     print(f"nuages, run + PDFs:                  {ours:7.1f} invoices/s")

@@ -40,7 +40,7 @@ PACKAGES=(
     libvirt-dev pkg-config gcc
     # guest images, seeds and access
     dropbear-bin e2fsprogs genisoimage openssh-client
-    # WeasyPrint (invoices): Pango, HarfBuzz subsetting, fontconfig, and a font
+    # invoices (Typst): the DejaVu font the layout names (Pango & co. were WeasyPrint's)
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
     # the portal's pinned front-end packages (assets/*/package-lock.json)
     nodejs npm
@@ -82,12 +82,12 @@ else
     log "pip install -e '$spec' (pyproject.toml changed or first install)"
     rm -f "$stamp"
     (cd "$NUAGES_ROOT" && "$venv/bin/python" -m pip install --no-input -q -e "$spec")
-    # WeasyPrint loads Pango & co. with dlopen: prove the system libraries are there.
+    # Invoices are laid out by Typst (a wheel with its own engine): prove it writes PDF/A.
     "$venv/bin/python" - <<'EOF'
-import weasyprint
+import typst
 
-pdf = weasyprint.HTML(string="<p>nuages — 1 234,56 €</p>").write_pdf()
-assert pdf.startswith(b"%PDF"), "WeasyPrint did not produce a PDF"
+pdf = typst.compile(b"nuages \u{2014} 1 234,56 \u{20AC}", pdf_standards="a-3b")
+assert pdf.startswith(b"%PDF"), "Typst did not produce a PDF"
 EOF
     echo "$want_sha $mode" >"$stamp"
     log "Python packages installed ($mode)"

@@ -150,7 +150,11 @@ def delivered_jobs() -> Iterator[list[tuple[str, tuple[object, ...]]]]:
     previous = dict(jobs._handlers)
 
     def fallback(name: str, *args: object) -> None:
-        if name in ("compute_enforce_holds", "billing_credit_wrongful_hold"):
+        if name in (
+            "compute_enforce_holds",
+            "billing_credit_wrongful_hold",
+            "contracts_exit_advance",  # reversibility: tests run the daily job themselves
+        ):
             seen.append((name, args))
         else:
             getattr(importlib.import_module(jobs.TASKS_MODULE), name)(*args)

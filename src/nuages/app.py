@@ -34,6 +34,7 @@ from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices.api import router as notices_router
 from nuages.portal import mount as portal
+from nuages.reversibility.api import router as reversibility_router
 from nuages.sla.api import router as sla_router
 
 log = logging.getLogger("nuages.api")
@@ -50,6 +51,7 @@ ROUTERS = [
     metrics_router,  # issue 14.4
     console_router,  # issue 14.3
     network_router,
+    reversibility_router,
 ]
 
 DESCRIPTION = """

@@ -2,7 +2,7 @@
 
 Each slice exposes its own Typer app; this module assembles them and holds the
 commands that start processes. The slices are attached lazily (``LAZY``): ``nuages
---help`` and ``nuages billing meter`` import only what they run, never WeasyPrint,
+--help`` and ``nuages billing meter`` import only what they run, never Typst,
 libvirt or the other slices (issue #19: start in well under a second).
 """
 

@@ -42,6 +42,10 @@ EXAMPLES: dict[str, str] = {
         "nuages contract hold place CONTRACT_ID --ground non_payment --reason 'invoice unpaid'"
     ),
     "contract hold lift": "nuages contract hold lift CONTRACT_ID HOLD_ID --reason 'paid'",
+    "contract exit show": "nuages contract exit show CONTRACT_ID --json",
+    "contract exit end": "nuages contract exit end CONTRACT_ID --cause client_notice",
+    "contract exit erase": "nuages contract exit erase CONTRACT_ID --reason 'never claimed'",
+    "contract exit run": "nuages contract exit run --json",
     "history verify": "nuages history verify",
     "host add": "nuages host add qemu:///system --all-sites",
     "host list": "nuages host list --json",
@@ -75,6 +79,8 @@ EXAMPLES: dict[str, str] = {
     "up": "nuages up",
     "serve": "nuages serve --host 0.0.0.0 --port 8700",
     "worker": "nuages worker --workers 4",
+    # payments (issue 15)
+    "payments import-statement": "nuages payments import-statement camt053-2026-11-20.xml --json",
     # issue 14 (console, metrics)
     "metrics collect": "nuages metrics collect --json",
     "metrics rollup": "nuages metrics rollup",

@@ -46,6 +46,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "sellers_app",
         "Seller identities (who issues each offer's invoices).",
     ),
+    # payments (issue 15)
+    "payments": (
+        "nuages.payments.cli",
+        "payments_app",
+        "Payments: bank statements for invoices and top-ups.",
+    ),
     "terms": (
         "nuages.terms.cli",
         "terms_app",
@@ -73,12 +79,21 @@ LAZY: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Sub-groups a slice above another adds to that one's group (a lower slice cannot
+# import it): group -> [(name, module, Typer attribute)].
+SUBGROUPS: dict[str, list[tuple[str, str, str]]] = {
+    "contract": [("exit", "nuages.reversibility.cli", "exit_app")],  # reversibility
+}
+
+
 def load_group(name: str) -> TyperGroup:
     """The Click group of slice ``name``, imported now, with the shared conventions."""
     import importlib
 
     module, attr, _help = LAZY[name]
     sub: typer.Typer = getattr(importlib.import_module(module), attr)
+    for sub_name, sub_module, sub_attr in SUBGROUPS.get(name, []):
+        sub.add_typer(getattr(importlib.import_module(sub_module), sub_attr), name=sub_name)
     group = typer.main.get_group(sub)
     group.name = name
     out.decorate(group, f"nuages {name}")

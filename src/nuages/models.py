@@ -13,7 +13,9 @@ from nuages.history import models as history_models
 from nuages.invoicing import models as invoicing_models
 from nuages.kernel.db import Base
 from nuages.notices import models as notices_models
+from nuages.payments import models as payments_models
 from nuages.portal import models as portal_models
+from nuages.reversibility import models as reversibility_models
 from nuages.sla import models as sla_models
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "metrics_models",
     "network_models",
     "notices_models",
+    "payments_models",
     "portal_models",
+    "reversibility_models",
     "sla_models",
 ]

@@ -107,7 +107,16 @@ def test_regression_help_starts_without_heavy_modules(args: list[str]) -> None:
     PDF or XML library and no holiday calendar (bench/cli_start.py measures it)."""
     modules = _imported(*args)
     # (pydantic is no longer on the list: Typer itself imports it.)
-    heavy = {"sqlalchemy", "libvirt", "weasyprint", "facturx", "lxml", "holidays", "alembic"}
+    heavy = {
+        "sqlalchemy",
+        "libvirt",
+        "weasyprint",
+        "typst",
+        "facturx",
+        "lxml",
+        "holidays",
+        "alembic",
+    }
     assert not heavy & {m.split(".")[0] for m in modules}, sorted(heavy & modules)
     if args == ["--help"]:
         assert not any(m.startswith("nuages.billing") for m in modules)

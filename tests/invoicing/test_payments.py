@@ -246,9 +246,17 @@ def test_004_s8_2_sepa_batch_settled_then_a_returned_debit_reopens_its_invoice(
     )
     assert r.status_code == 409
 
+    # SEPA rulebook: the new collection is pre-notified 14 calendar days ahead too, so
+    # the day after the return is too early (named in the 409), 12 May is not.
     r = client.post(
         "/api/v1/sepa-batches",
         json={"collection_date": "2026-04-29", "due_by": "2026-04-30"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 409 and "14 calendar days" in r.json()["detail"], r.text
+    r = client.post(
+        "/api/v1/sepa-batches",
+        json={"collection_date": "2026-05-12", "due_by": "2026-04-30"},
         headers=admin.headers,
     )
     assert r.status_code == 201, r.text

@@ -234,6 +234,8 @@ class SepaMandate(IdMixin, TimestampMixin, Base):
     state: Mapped[str] = mapped_column(String(16), default="active")  # active | revoked
     # FRST until the first collection has been submitted, RCUR afterwards.
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The pre-notification period the mandate agrees (SEPA rulebook: 14 days if None).
+    prenotice_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 

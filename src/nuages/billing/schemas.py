@@ -97,6 +97,9 @@ class MandateCreate(Strict):
     bic: Annotated[str, StringConstraints(min_length=8, max_length=11)] | None = None
     holder_name: Annotated[str, StringConstraints(min_length=1, max_length=70)]
     signed_on: dt.date
+    # A pre-notification period shorter than the SEPA rulebook's 14 days, if the
+    # mandate agrees one (the debtor signed it); None: 14 calendar days.
+    prenotice_days: int | None = Field(default=None, ge=1, le=14)
 
 
 def mask_iban(iban: str) -> str:

@@ -129,6 +129,7 @@ def create_mandate(
         signed_on=data.signed_on,
         state="active",
         used=False,
+        prenotice_days=data.prenotice_days,
     )
     session.add(mandate)
     session.flush()
@@ -325,9 +326,6 @@ def write_batch(
     settings = settings or get_settings()
     billing = billing or get_billing_settings()
     today = utc_now().date()
-    when = collection_date or today + dt.timedelta(days=billing.sepa_lead_days)
-    if when <= today:
-        raise ValidationFailed("collection_date: must be after today")
     debits = list(
         session.execute(
             select(DirectDebit, SepaMandate)
@@ -339,6 +337,34 @@ def write_batch(
     )
     if not debits:
         return None
+    # The debtor hears of each collection 14 calendar days ahead (SEPA rulebook) unless
+    # the mandate agreed less: by default the file is collected when the longest
+    # pre-notification of its debits has run; a date given earlier leaves out (pending)
+    # the debits whose pre-notification it would cut short.
+    lead = max(pain008.prenotice_lead(m.prenotice_days) for _, m in debits)
+    when = collection_date or today + dt.timedelta(days=max(billing.sepa_lead_days, lead))
+    if when <= today:
+        raise ValidationFailed("collection_date: must be after today")
+    early: list[tuple[DirectDebit, SepaMandate, str]] = []
+    for debit, mandate in debits:
+        problem = pain008.lead_problem(today, when, mandate.prenotice_days)
+        if problem is not None:
+            early.append((debit, mandate, problem))
+    if early:
+        late = {d.id for d, _, _ in early}
+        debits = [row for row in debits if row[0].id not in late]
+        for debit, mandate, problem in early:
+            if problems is not None:
+                problems.append(
+                    {
+                        "debit": debit.end_to_end_id,
+                        "contract_id": debit.contract_id,
+                        "mandate": mandate.reference,
+                        "problem": problem,
+                    }
+                )
+        if not debits:
+            return None
     creditors: dict[str, Seller] = {}
     of_debit: dict[str, Seller] = {}
     for debit, _mandate in debits:

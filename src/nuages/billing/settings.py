@@ -27,7 +27,8 @@ class BillingSettings(BaseSettings):
     # never money (the rerun finds what was written by its idempotency key).
     metering_batch: int = Field(default=5000, ge=1)
     # The SEPA creditor is the seller of the contract's offer's provider (nuages.sellers).
-    # Days between writing a batch and the requested collection date.
+    # Least days between writing a batch and its collection date (the bank's cut-off);
+    # the pre-notification (14 days unless the mandate agrees less) usually decides.
     sepa_lead_days: int = Field(default=2, ge=1)
     # Ceilings on direct-debit top-ups, over any rolling ``direct_debit_cap_days``: what
     # one mandate may collect, and what one contract may collect over all its mandates

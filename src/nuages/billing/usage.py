@@ -24,9 +24,28 @@ def account_summary(
     """A contract's account as its Responsables see it (000 §13.2): balance, how to
     pay, the Minimum Amount, the current burn and when the money runs out."""
     contract = ledger.contract_for(session, actor, contract_id)
-    account, offer = ledger.account_for(session, registry, contract)
+    offer = registry.for_contract(session, contract)
+    ledger.prepaid_terms(offer)  # 409 for an invoiced offer
     pricing = OfferPricing(offer)
     now = utc_now()
+    # Read only: an account not opened yet (a contract just ordered, nothing credited) is
+    # shown as it will be opened, empty, instead of being written by a read (GET units
+    # are read-only: writing here failed with a 500).
+    account = ledger.get_account(session, contract.id)
+    if account is None:
+        return schemas.AccountOut(
+            contract_id=contract.id,
+            client_id=contract.client_id,
+            currency=offer.offer.currency,
+            balance=Decimal(0),
+            payment_reference=ledger.payment_reference(contract.id),
+            minimum_amount=pricing.prepaid.minimum_amount,
+            contract_state=contract.state,
+            negative_since=None,
+            suspended_at=None,
+            hourly_burn=Decimal(0),
+            runs_out_at=None,
+        )
     burn = balance.hourly_burn(session, pricing, contract.id, now)
     return schemas.AccountOut(
         contract_id=contract.id,

@@ -97,13 +97,23 @@ def get_contract(session: Session, actor: Principal, contract_id: str) -> Contra
 
 
 def list_contracts(
-    session: Session, actor: Principal, page: int, per_page: int
+    session: Session,
+    actor: Principal,
+    page: int,
+    per_page: int,
+    *,
+    state: str | None = None,
+    client_id: str | None = None,
 ) -> tuple[list[Contract], int]:
-    """Contracts the caller may see."""
+    """Contracts the caller may see, by state and client (the back-office's filters)."""
     actor.require(Scope.READ)
     stmt = visible(
         actor, select(Contract).order_by(Contract.created_at, Contract.id), Contract.client_id
     )
+    if state is not None:
+        stmt = stmt.where(Contract.state == state)
+    if client_id is not None:
+        stmt = stmt.where(Contract.client_id == client_id)
     return paginate(session, stmt, page, per_page)
 
 

@@ -213,6 +213,7 @@ def set_profile(
         profile.mandate_signed_on = data.mandate.signed_on
         profile.iban = data.mandate.iban
         profile.bic = data.mandate.bic
+        profile.prenotice_days = data.mandate.prenotice_days
     session.flush()
     history.record(
         session,

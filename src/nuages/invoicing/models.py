@@ -243,6 +243,8 @@ class InvoicingProfile(TimestampMixin, Base):
     mandate_signed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     iban: Mapped[str | None] = mapped_column(String(34), nullable=True)
     bic: Mapped[str | None] = mapped_column(String(11), nullable=True)
+    # The pre-notification period the mandate agrees (SEPA rulebook: 14 days if None).
+    prenotice_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class PendingCharge(IdMixin, Base):

@@ -1,22 +1,25 @@
-"""The readable document: French HTML → PDF/A-3 (WeasyPrint) with the CII XML embedded
-as ``factur-x.xml`` by the ``facturx`` library (profile EN16931).
+"""The readable document: French PDF/A-3b laid out by Typst (``templates/invoice.typ``)
+with the CII XML embedded as ``factur-x.xml`` by the ``facturx`` library (profile
+EN16931).
 
 The PDF is rendered from the stored document (its rows and its XML, never recomputed
 prices), once: the first rendering is stored (``InvoiceDocument``) and served ever after.
+Each worker process (or thread) compiles the template once; a document only passes its
+values (JSON, already formatted in French) as ``sys.inputs``, so the layout of
+what does not change is reused — 10–20 ms a page instead of WeasyPrint's 150–300 ms.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
+import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import facturx as facturx_lib
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+import typst
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,11 +27,16 @@ from sqlalchemy.orm import Session
 
 from nuages.invoicing.models import Invoice, InvoiceDocument, InvoiceLine
 from nuages.invoicing.vat import TaxableLine, compute_totals
+from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NotFound
 from nuages.notices import attachments
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE = TEMPLATES / "invoice.typ"
+# The template names DejaVu Sans (what the WeasyPrint layout used); Typst falls back
+# to its embedded fonts when the system has none.
+FONT_DIRS = [p for p in (Path("/usr/share/fonts/truetype/dejavu"),) if p.is_dir()]
 
 
 def _fr_date(day: dt.date | None) -> str:
@@ -52,17 +60,8 @@ def _qty(value: Decimal) -> str:
     return text.replace(".", ",")
 
 
-@functools.cache
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"])
-    )
-    env.filters.update(fr_date=_fr_date, last_day=_last_day, money=_money, qty=_qty)
-    return env
-
-
-def render_html(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice | None) -> str:
-    """The French HTML of a stored document."""
+def layout_data(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice | None) -> str:
+    """The values the template prints, as JSON (French formatting done here)."""
     parties = json.loads(invoice.parties)
     notes = json.loads(invoice.notes)
     totals = compute_totals(
@@ -72,21 +71,141 @@ def render_html(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice |
     if totals.grand_total != invoice.grand_total:
         raise ValueError(f"{invoice.number}: stored total differs from its lines")
     credit = invoice.kind == "credit_note"
-    context: dict[str, Any] = {
+    seller, buyer = parties["seller"], parties["buyer"]
+    currency = invoice.currency
+    ident = ""
+    if seller.get("siren"):
+        ident = f"SIREN {seller['siren']} — "
+    elif seller.get("company_id") and seller.get("country") == "BE":
+        ident = f"N° d'entreprise (BCE) {seller['company_id']} — "
+    seller_lines = [
+        seller.get("address") or "",
+        f"{seller.get('postcode') or ''} {seller.get('city') or ''} ({seller['country']})",
+        f"{ident}TVA {seller.get('vat_number') or ''}",
+        seller.get("legal_form") or "",
+        seller.get("email") or "",
+    ]
+    buyer_lines = [
+        buyer.get("address") or "",
+        buyer.get("line2") or "",
+        f"{buyer.get('postcode') or ''} {buyer.get('city') or ''}".strip(),
+        buyer.get("region") or "",
+        buyer["country"],
+        f"N° TVA : {buyer['vat_number']}" if buyer.get("vat_number") else "",
+        buyer.get("email") or "",
+    ]
+    meta: list[tuple[str, str, bool]] = [("Date d'émission", _fr_date(invoice.issue_date), True)]
+    if invoice.period_start:
+        meta.append(
+            (
+                "Période facturée",
+                f"du {_fr_date(invoice.period_start)} au {_last_day(invoice.period_end)}",
+                False,
+            )
+        )
+    if invoice.due_date:
+        meta.append(("Date d'échéance", _fr_date(invoice.due_date), True))
+    if preceding is not None:
+        meta.append(
+            (
+                "Facture rectifiée",
+                f"{preceding.number} du {_fr_date(preceding.issue_date)}",
+                False,
+            )
+        )
+    meta.append(("Contrat", f"{invoice.contract_id} ({invoice.offer_id})", False))
+    mandate = _mandate(invoice)
+    if mandate:
+        meta.append(("Mandat SEPA", f"{mandate} — ICS {seller.get('creditor_id') or ''}", False))
+    ttc = invoice.prices_include_vat
+    header = ["Désignation", "Période", "Qté", "PU HT", "TVA", "Montant HT"]
+    if ttc:
+        header.append("Montant TTC")
+    rows = []
+    for line in lines:
+        period = (
+            f"{_fr_date(line.period_start)} – {_last_day(line.period_end)}"
+            if line.period_start
+            else ""
+        )
+        row = [
+            line.description,
+            period,
+            _qty(line.quantity),
+            _money(line.unit_price, 4),
+            f"{line.vat_category} {_qty(line.vat_rate)} %",
+            _money(line.net_amount),
+        ]
+        if ttc:
+            row.append(_money(line.gross_amount) if line.gross_amount is not None else "")
+        rows.append(row)
+    groups = [
+        [
+            g.category,
+            f"{_qty(g.rate)} %",
+            _money(g.basis),
+            _money(g.tax),
+            g.exemption[1] if g.exemption else "",
+        ]
+        for g in totals.groups
+    ]
+    total_rows: list[tuple[str, str, bool]] = [
+        ("Total HT", f"{_money(totals.tax_basis)} {currency}", False),
+        ("Total TVA", f"{_money(totals.tax_total)} {currency}", False),
+        ("Total TTC", f"{_money(totals.grand_total)} {currency}", True),
+    ]
+    if totals.prepaid > 0:
+        total_rows.append(("Déjà payé", f"{_money(totals.prepaid)} {currency}", False))
+    total_rows.append(
+        (
+            "Montant de l'avoir" if credit else "Net à payer",
+            f"{_money(totals.due_payable)} {currency}",
+            True,
+        )
+    )
+    printed: list[tuple[str, str]] = [("Conditions de paiement :", notes["payment_terms"])]
+    if invoice.payment_means == "transfer":
+        reference = transfer_reference(invoice)
+        printed.append(
+            (
+                "",
+                f"Virement : IBAN {seller.get('iban') or ''} — BIC {seller.get('bic') or ''}"
+                f" — référence {reference}",
+            )
+        )
+    printed.extend(("", text) for _code, text in notes["notes"])
+    printed.append(
+        (
+            "",
+            "Facture électronique Factur-X (EN 16931) : les données structurées jointes "
+            "à ce PDF font foi.",
+        )
+    )
+    data = {
         "title": "Avoir" if credit else "Facture",
-        "credit": credit,
-        "invoice": invoice,
-        "seller": parties["seller"],
-        "buyer": parties["buyer"],
-        "lines": lines,
-        "totals": totals,
-        "notes": notes["notes"],
-        "payment_terms": notes["payment_terms"],
-        "ttc": invoice.prices_include_vat,
-        "preceding": preceding,
-        "mandate": _mandate(invoice),
+        "number": invoice.number,
+        "seller": {"name": seller["name"], "lines": [x for x in seller_lines if x.strip()]},
+        "buyer": {"name": buyer["name"], "lines": [x for x in buyer_lines if x]},
+        "meta": meta,
+        "line_header": header,
+        # The description takes what is left; the other columns fit their content.
+        "line_columns": ["1fr"] + ["auto"] * (len(header) - 1),
+        "line_numeric": list(range(2, len(header))),
+        "lines": rows,
+        "groups": groups,
+        "totals": total_rows,
+        "notes": printed,
     }
-    return _environment().get_template("invoice.html").render(**context)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def transfer_reference(invoice: Invoice) -> str:
+    """The reference a transfer paying ``invoice`` carries: its RF creditor reference
+    when the XML states one (BT-83), else the invoice number."""
+    marker = "<ram:PaymentReference>"
+    if marker in invoice.xml:
+        return invoice.xml.split(marker, 1)[1].split("<", 1)[0]
+    return invoice.number
 
 
 def _mandate(invoice: Invoice) -> str | None:
@@ -98,12 +217,32 @@ def _mandate(invoice: Invoice) -> str | None:
     return invoice.xml.split(marker, 1)[1].split("<", 1)[0]
 
 
-def html_to_pdfa(html: str) -> bytes:
-    """WeasyPrint's PDF/A-3b rendering of ``html`` (fonts embedded)."""
-    from weasyprint import HTML
+_local = threading.local()
 
-    data: bytes = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(pdf_variant="pdf/a-3b")
-    return data
+
+def _compiler() -> typst.Compiler:
+    """This thread's compiler (the template parsed and the fonts scanned once)."""
+    compiler = getattr(_local, "compiler", None)
+    if compiler is None:
+        fonts: list[str] = [str(p) for p in FONT_DIRS]
+        compiler = typst.Compiler(str(TEMPLATE), root=str(TEMPLATES), font_paths=fonts)
+        _local.compiler = compiler
+    return compiler
+
+
+def layout_pdf(data: str) -> bytes:
+    """Typst's PDF/A-3b of the template filled with ``data`` (fonts embedded)."""
+    out = _compiler().compile(
+        format="pdf",
+        sys_inputs={"data": data},
+        pdf_standards="a-3b",
+        timestamp=utc_now().replace(microsecond=0),
+        # PDF/A-3b needs no structure tree; the tags quadruple what the factur-x
+        # library has to parse and rewrite when it embeds the XML (38 ms against 9).
+        pdf_tags=False,
+    )
+    assert isinstance(out, bytes)
+    return out
 
 
 def embed_xml(pdf: bytes, xml: str, number: str, seller: str, credit: bool) -> bytes:
@@ -130,7 +269,7 @@ def embed_xml(pdf: bytes, xml: str, number: str, seller: str, credit: bool) -> b
 def render(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice | None) -> bytes:
     """The Factur-X PDF/A-3 of a stored document."""
     seller = json.loads(invoice.parties)["seller"]["name"]
-    pdf = html_to_pdfa(render_html(invoice, lines, preceding))
+    pdf = layout_pdf(layout_data(invoice, lines, preceding))
     return embed_xml(pdf, invoice.xml, invoice.number, seller, invoice.kind == "credit_note")
 
 
@@ -184,6 +323,50 @@ def render_stored(database: Database, invoice_id: str) -> bytes:
     data = render(*loaded)
     with database.unit() as session:
         return _store(session, invoice_id, data)
+
+
+def render_many(database: Database, invoice_ids: list[str], batch: int = 100) -> int:
+    """Render and store the PDFs of ``invoice_ids`` not stored yet, ``batch`` at a time:
+    one read transaction loads a batch, the layout runs outside any transaction, one
+    write transaction stores it (so SQLite's single writer is taken once per batch, not
+    once per document). Returns how many were rendered here. For the worker processes
+    that render a run's documents ahead of their e-mails (``bench/invoicing.py``)."""
+    rendered = 0
+    for start in range(0, len(invoice_ids), batch):
+        chunk = invoice_ids[start : start + batch]
+        with database.unit() as session:
+            done = set(
+                session.execute(
+                    select(InvoiceDocument.invoice_id).where(InvoiceDocument.invoice_id.in_(chunk))
+                ).scalars()
+            )
+            invoices = {
+                x.id: x
+                for x in session.execute(
+                    select(Invoice).where(Invoice.id.in_([i for i in chunk if i not in done]))
+                ).scalars()
+            }
+            lines: dict[str, list[InvoiceLine]] = {i: [] for i in invoices}
+            for line in session.execute(
+                select(InvoiceLine)
+                .where(InvoiceLine.invoice_id.in_(list(invoices)))
+                .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+            ).scalars():
+                lines[line.invoice_id].append(line)
+            preceding = {
+                i: session.get(Invoice, x.corrects_id) if x.corrects_id else None
+                for i, x in invoices.items()
+            }
+            session.expunge_all()
+        missing = set(chunk) - done - set(invoices)
+        if missing:
+            raise NotFound(f"no such invoice: {sorted(missing)[0]}")
+        datas = {i: render(x, lines[i], preceding[i]) for i, x in invoices.items()}
+        with database.unit() as session:
+            for invoice_id, data in datas.items():
+                _store(session, invoice_id, data)
+        rendered += len(datas)
+    return rendered
 
 
 def _attachment(database: Database, ref: dict[str, str]) -> tuple[bytes, str, str]:

@@ -117,6 +117,7 @@ class _Planned:
     charges: list[PendingCharge]
     prepaid: bool = False
     first: bool = False  # the contract's first invoice (003 §14.2 first payment)
+    final: bool = False  # charges of an ended contract after its last period
 
 
 def _plan(
@@ -136,7 +137,7 @@ def _plan(
     done = sources.invoiced_periods(session, contract.id)
     todo = [p for p in due_periods(first_day, kind, timing, run_on, ended_on) if p.key not in done]
     if not todo:
-        return []
+        return _final_charges(session, contract, offer, timing, ended_on)
     planned: list[_Planned] = []
     if offer.billing.mode == "prepaid":
         for period in todo:
@@ -177,6 +178,23 @@ def _plan(
         billed = [*billed, Billed(period)]
         coverage(lines, into=spans)
     return planned
+
+
+def _final_charges(
+    session: Session, contract: Contract, offer: Offer, timing: str, ended_on: dt.date | None
+) -> list[_Planned]:
+    """The final invoice of an ended contract: the charges written after its last
+    period was invoiced (001 §7 EUR 250 per transfer, 004 §17.2 EUR 360 per VM), on a
+    document of their own without a billing period; each charge is billed once (the
+    compare-and-swap below), so a second run finds nothing to invoice."""
+    if ended_on is None or offer.billing.mode == "prepaid":
+        return []
+    charges = sources.open_charges(session, contract.id)
+    if not charges:
+        return []
+    period = Period(ended_on, ended_on, ended_on, ended_on)
+    lines = price_period(offer, period, [], [], timing=timing, charges=sources.as_charges(charges))
+    return [_Planned(period, lines, Decimal(0), charges, final=True)]
 
 
 def _debit_vat(session: Session, contract: Contract, invoice: Invoice) -> None:
@@ -225,13 +243,13 @@ def invoice_contract(
     reverse = documents.reverse_charge_applies(seller.country, buyer)
     for plan in _plan(session, contract, offer, profile, run_on, book):
         final = documents.finalize(plan.lines, offer, reverse, seller)
-        period = (plan.period.start, plan.period.end, plan.period.key)
+        period = None if plan.final else (plan.period.start, plan.period.end, plan.period.key)
         if dry_run:
             totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
             report.previews.append(
                 {
                     "contract_id": contract.id,
-                    "period": plan.period.key,
+                    "period": "final" if plan.final else plan.period.key,
                     "total_net": totals.line_total,
                     "tax_total": totals.tax_total,
                     "grand_total": totals.grand_total,
@@ -279,7 +297,7 @@ def invoice_contract(
                 "contract_id": contract.id,
                 "invoice_id": invoice.id,
                 "number": invoice.number,
-                "period": plan.period.key,
+                "period": "final" if plan.final else plan.period.key,
                 "grand_total": invoice.grand_total,
             }
         )

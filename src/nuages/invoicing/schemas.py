@@ -75,6 +75,9 @@ class MandateIn(Strict):
     signed_on: dt.date
     iban: str = Field(min_length=15, max_length=42)
     bic: str = Field(min_length=8, max_length=11)
+    # A pre-notification period shorter than the SEPA rulebook's 14 days, if the
+    # mandate agrees one; None: 14 calendar days.
+    prenotice_days: int | None = Field(default=None, ge=1, le=14)
 
     @field_validator("iban")
     @classmethod

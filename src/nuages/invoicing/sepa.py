@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -27,10 +28,29 @@ from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
+from nuages.notices import announce
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller
 
 ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class _MandateRef:
+    reference: str
+
+
+class _Prenotified:
+    """An invoice's debit as the pre-notification states it (the notice reads the same
+    attributes from a prepaid top-up's ``DirectDebit``)."""
+
+    def __init__(self, item: SepaItem, invoice: Invoice, collection_date: dt.date) -> None:
+        self.id = item.id
+        self.client_id = item.client_id
+        self.contract_id = invoice.contract_id
+        self.amount = item.amount
+        self.currency = invoice.currency
+        self.collection_date = collection_date
 
 
 def _staff(actor: Principal) -> None:
@@ -100,10 +120,18 @@ def create_batch(
     skipped: list[dict[str, str]] = []
     found: list[tuple[Invoice, InvoicingProfile, Seller]] = []
     by_offer: dict[str, Seller] = {}
+    today = utc_now().date()
     for invoice in candidates:
         profile = session.get(InvoicingProfile, invoice.contract_id)
         if profile is None or not (profile.mandate_id and profile.iban and profile.bic):
             skipped.append({"invoice": invoice.number, "problem": "no SEPA mandate on file"})
+            continue
+        # The debtor is pre-notified 14 calendar days ahead unless the mandate agreed
+        # less (SEPA rulebook): a collection date that cuts it short leaves the invoice
+        # for a later batch.
+        early = pain008.lead_problem(today, collection_date, profile.prenotice_days)
+        if early is not None:
+            skipped.append({"invoice": invoice.number, "problem": early})
             continue
         found.append((invoice, profile, _creditor(session, registry, settings, invoice, by_offer)))
     ids = sorted({s.id for _, _, s in found})
@@ -116,7 +144,10 @@ def create_batch(
         sellers.book(sellers.directory_of(settings)).get(seller)  # 422 for an unknown id
         found = [x for x in found if x[2].id == seller]
     if not found:
-        raise Conflict("no open direct-debit invoice with a mandate is due by then")
+        raise Conflict(
+            "no open direct-debit invoice with a mandate is due by then"
+            + "".join(f"; {x['invoice']}: {x['problem']}" for x in skipped)
+        )
     creditor = found[0][2]
 
     def new_file() -> SepaDD:
@@ -191,6 +222,17 @@ def create_batch(
         item.batch_id = batch.id
     session.add_all(items)
     session.flush()
+    for item in items:
+        collected = session.get(Invoice, item.invoice_id)
+        assert collected is not None
+        announce.sepa_prenotification(
+            session,
+            who,
+            _Prenotified(item, collected, collection_date),
+            _MandateRef(item.mandate_id),
+            str(creditor.creditor_id),
+            today,
+        )
     history.record(
         session,
         who,

@@ -390,3 +390,37 @@ def sla_monthly() -> None:
             sla_month.call_local(year, month)
         except ValidationFailed as exc:  # the month is not over everywhere yet
             log.info("sla %04d-%02d: %s", year, month, exc.detail)
+
+
+# ---------------------------------------------------------------- reversibility
+
+
+def _exit_runtime() -> tuple[object, object, object]:
+    from nuages.compute.runtime import get_runtime
+    from nuages.contracts.offers import OfferRegistry
+    from nuages.kernel.settings import get_settings
+
+    runtime = get_runtime()
+    assert runtime.database is not None
+    return runtime.database, OfferRegistry.from_directory(get_settings().offers_dir), runtime
+
+
+@huey.periodic_task(crontab(minute="30", hour="2"))  # type: ignore[untyped-decorator]
+def contracts_exit_daily() -> None:
+    """Each night (issue 21.6): open the exit of every contract in reversibility, and
+    act on every exit deadline reached (copies, erasure, closure); idempotent."""
+    from nuages.reversibility.service import run_daily
+
+    database, registry, runtime = _exit_runtime()
+    done = run_daily(database, registry, runtime)  # type: ignore[arg-type]
+    log.info("exits: %d looked at", len(done))
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def contracts_exit_advance(contract_id: str) -> None:
+    """Move one contract's exit on now (after staff end it, after a client act)."""
+    from nuages.reversibility.service import advance
+
+    database, registry, runtime = _exit_runtime()
+    with database.unit() as session:  # type: ignore[attr-defined]
+        advance(session, registry, runtime, contract_id)  # type: ignore[arg-type]

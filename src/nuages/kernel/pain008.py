@@ -9,6 +9,7 @@ the others with the reason, so the batch goes on and reports them. Pure: no nuag
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -77,3 +78,29 @@ def split_exportable(
             return None, None, [], refused
         sepa, xml = _build(new_file, [p for _, p in kept])
     return sepa, xml, [k for k, _ in kept], refused
+
+
+# SEPA Core Rulebook (EPC016, PT-04.03 / AT-D016): the creditor pre-notifies the debtor
+# of each collection's amount and date at least 14 calendar days before the due date,
+# unless the creditor and the debtor agreed another period (the mandate or the contract).
+PRENOTIFICATION_DAYS = 14
+
+
+def prenotice_lead(agreed_days: int | None) -> int:
+    """The calendar days a collection's pre-notification must precede it: the period the
+    mandate (or contract) agreed, else the rulebook's 14 (SPEC §17: read for the debtor,
+    an agreement never lengthens the wait beyond what the debtor signed)."""
+    return agreed_days if agreed_days is not None else PRENOTIFICATION_DAYS
+
+
+def lead_problem(today: dt.date, collection: dt.date, agreed_days: int | None) -> str | None:
+    """Why a collection on ``collection`` is too early for a pre-notification sent
+    ``today``, else None."""
+    lead = prenotice_lead(agreed_days)
+    if (collection - today).days >= lead:
+        return None
+    source = "as the mandate agreed" if agreed_days is not None else "SEPA rulebook"
+    return (
+        f"pre-notification: the debtor must be told {lead} calendar days before the "
+        f"collection ({source}); collect on or after {(today + dt.timedelta(days=lead))}"
+    )

@@ -48,6 +48,9 @@ KINDS: dict[str, Kind] = {
         # network (issue 14): a VM's network cut by staff and lifted (000 §11.1, 003 §7.3)
         Kind("network_cut", "000 §11.1", "owners", "read"),
         Kind("network_restored", "000 §11.1", "owners", "read"),
+        # reversibility (issue 21 items 6-7): the exit opened with its deadline; erased.
+        Kind("exit_opened", "SPEC §12", "owners", "read"),
+        Kind("exit_erased", "001 §7", "owners", "read"),
     )
 }
 

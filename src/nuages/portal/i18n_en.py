@@ -3,6 +3,9 @@ tests/portal/test_i18n.py lists any the pages use without an English text)."""
 
 from __future__ import annotations
 
+from nuages.portal.i18n_en_admin import ADMIN
+from nuages.portal.i18n_en_client import CLIENT
+
 EN: dict[str, str] = {
     # layout, navigation
     "Aller au contenu": "Skip to content",
@@ -240,4 +243,25 @@ EN: dict[str, str] = {
     "Action (accept ou drop)": "Action (accept or drop)",
     "Ajouter": "Add",
     "Pare-feu modifié : l'hôte applique la règle.": "Firewall changed: the host applies the rule.",
+    # reversibility (issue 21.6): a contract's exit page
+    "Fin de contrat": "End of contract",
+    "Date limite": "Deadline",
+    "Vos données": "Your data",
+    "Contrat terminé le {when}": "Contract ended on {when}",
+    "Pas de réversibilité après un défaut de paiement.": (
+        "No reversibility after a payment default."
+    ),
+    "Les données ne sont restituées qu'une fois toutes les factures payées.": (
+        "Data is returned only once every invoice is paid."
+    ),
+    "Solde remboursé": "Balance refunded",
+    "Copies": "Copies",
+    "Lien valable jusqu'au": "Link valid until",
+    "Aucune copie pour l'instant.": "No copy yet.",
+    "Effacement": "Erasure",
+    "Effacé le {when}": "Erased on {when}",
+    "Procès-verbal": "Record",
+    "sceau": "seal",
 }
+EN.update(CLIENT)
+EN.update(ADMIN)

@@ -4,18 +4,51 @@ its router at the end of PAGES (docs/portal.md, "Adding a page")."""
 from __future__ import annotations
 
 from nuages.portal import auth
+from nuages.portal.admin import clients as admin_clients
+from nuages.portal.admin import contracts as admin_contracts
 from nuages.portal.admin import home as admin_home
+from nuages.portal.admin import infra as admin_infra
+from nuages.portal.admin import money as admin_money
+from nuages.portal.admin import rates as admin_rates
 from nuages.portal.admin import sla as admin_sla
-from nuages.portal.client import dashboard, firewall, vm_observe, vms
+from nuages.portal.client import (
+    account,
+    contracts,
+    dashboard,
+    firewall,
+    history,
+    invoices,
+    keys,
+    offers,
+    users,
+    vm_data,
+    vm_observe,
+    vms,
+)
+from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import sla as client_sla
 
 PAGES = [
     auth.router,
     dashboard.router,
     vms.router,
+    vm_data.router,
+    offers.router,
+    contracts.router,
+    account.router,
+    invoices.router,
+    keys.router,
+    users.router,
+    history.router,
     admin_home.router,
+    admin_clients.router,
+    admin_contracts.router,
+    admin_infra.router,
+    admin_money.router,
+    admin_rates.router,
     vm_observe.router,  # issue 14: console, graphs
     client_sla.router,  # sla (issue 22)
     admin_sla.router,
     firewall.router,  # issue 14: a VM's firewall
+    contract_exit.router,  # reversibility (issue 21.6)
 ]

@@ -21,9 +21,11 @@ def admin_home(visit: Staff) -> Response:
         _clients, client_total = accounts.list_clients(session, visit.me, 1, 1)
         _vms, vm_total = vms.list_vms(session, visit.me, 1, 1)
         _latest, contract_total = contracts.list_contracts(session, visit.me, 1, 1)
+        _pending, pending = contracts.list_contracts(session, visit.me, 1, 1, state="pending")
         return visit.render(
             "admin/home.html",
             client_total=client_total,
             vm_total=vm_total,
             contract_total=contract_total,
+            pending=pending,
         )

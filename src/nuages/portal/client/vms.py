@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from nuages.compute import schemas
 from nuages.compute.api import registry, runtime
-from nuages.compute.services import images, keys, vms
+from nuages.compute.services import backups, images, keys, snapshots, vms
 from nuages.compute.states import Action, VmState
 from nuages.contracts import service as contracts
 from nuages.contracts.states import ContractState
-from nuages.kernel.errors import NuagesError
+from nuages.kernel.errors import NotFound, NuagesError
 from nuages.portal import service as portal
 from nuages.portal.client.dashboard import attempt
 from nuages.portal.web import Paging, PostedForm, SignedIn, Visit, field_errors
@@ -119,18 +119,42 @@ def vm_create(posted: PostedForm) -> Response:
     return visit.redirect(f"/vms/{vm.id}", "vm_created")
 
 
-def _detail(visit: Visit, session: Session, vm_id: str) -> dict[str, Any]:
+def _detail(visit: Visit, session: Session, vm_id: str, full: bool = True) -> dict[str, Any]:
     vm = vms.get_vm(session, visit.me, vm_id)
     operations, _ = vms.list_operations(session, visit.me, vm.id, 1, 10)
-    flavours: list[Any] = []
-    contract = attempt(session, lambda: contracts.get_contract(session, visit.me, vm.contract_id))
+    if not full:  # the polled status block needs no more
+        return {"vm": vm, "operations": operations}
+    offer = None
+    contract = attempt(session, partial(contracts.get_contract, session, visit.me, vm.contract_id))
     if contract is not None:
-        offer = attempt(session, lambda: registry(visit.request).for_contract(session, contract))
-        flavours = list(offer.catalogue.flavours) if offer is not None else []
+        offer = attempt(session, partial(registry(visit.request).for_contract, session, contract))
     from nuages.portal.client.vm_observe import vm_graphs
 
-    graphs = vm_graphs(session, visit.me, vm.id)
-    return {"vm": vm, "operations": operations, "flavours": flavours, "graphs": graphs}
+    listing = attempt(session, partial(backups.list_backups, session, visit.me, vm.id))
+    return {
+        "vm": vm,
+        "operations": operations,
+        "offer": offer,
+        "flavours": list(offer.catalogue.flavours) if offer is not None else [],
+        "backup_options": [o for o in offer.catalogue.options if o.kind == "backup"]
+        if offer is not None
+        else [],
+        "snapshots": attempt(session, partial(snapshots.list_snapshots, session, visit.me, vm.id))
+        or [],
+        "backups": listing.items if listing is not None else [],
+        "backup_volume": listing.volume_bytes if listing is not None else 0,
+        "errors": {},
+        "graphs": vm_graphs(session, visit.me, vm.id),
+    }
+
+
+def error_page(visit: Visit, vm_id: str, exc: Exception) -> Response:
+    """The VM page again, with the refusal next to the form that caused it."""
+    status = exc.status if isinstance(exc, NuagesError) else 422
+    with visit.read() as session:
+        context = _detail(visit, session, vm_id)
+        context["errors"] = field_errors(exc, ("flavour", "confirm", "option", "name"))
+        return visit.render("client/vm.html", status=status, once=visit.once(), **context)
 
 
 @router.get("/vms/{vm_id}")
@@ -144,7 +168,7 @@ def vm_page(visit: SignedIn, vm_id: str) -> Response:
 def vm_status(visit: SignedIn, vm_id: str) -> Response:
     """The state block alone, polled by htmx while an operation is in flight."""
     with visit.read() as session:
-        return visit.render("client/vm_status.html", **_detail(visit, session, vm_id))
+        return visit.render("client/vm_status.html", **_detail(visit, session, vm_id, full=False))
 
 
 @router.get("/vms/{vm_id}/confirm")
@@ -172,17 +196,10 @@ def vm_action(posted: PostedForm, vm_id: str) -> Response:
             portal.set_result(use, f"/vms/{vm_id}")
     except portal.AlreadySent as sent:
         return visit.redirect(sent.result_url or f"/vms/{vm_id}", "already_sent")
+    except NotFound:
+        raise
     except NuagesError as exc:
-        if exc.status == 404:
-            raise
-        with visit.read() as session:
-            return visit.render(
-                "client/vm.html",
-                status=exc.status,
-                once=visit.once(),
-                errors={"_": exc.detail},
-                **_detail(visit, session, vm_id),
-            )
+        return error_page(visit, vm_id, exc)
     return visit.redirect(f"/vms/{vm_id}", "vm_action")
 
 
@@ -200,16 +217,8 @@ def vm_resize(posted: PostedForm, vm_id: str) -> Response:
             portal.set_result(use, f"/vms/{vm_id}")
     except portal.AlreadySent as sent:
         return visit.redirect(sent.result_url or f"/vms/{vm_id}", "already_sent")
+    except NotFound:
+        raise
     except (NuagesError, ValidationError) as exc:
-        if isinstance(exc, NuagesError) and exc.status == 404:
-            raise
-        status = exc.status if isinstance(exc, NuagesError) else 422
-        with visit.read() as session:
-            return visit.render(
-                "client/vm.html",
-                status=status,
-                once=visit.once(),
-                errors=field_errors(exc, ("flavour",)),
-                **_detail(visit, session, vm_id),
-            )
+        return error_page(visit, vm_id, exc)
     return visit.redirect(f"/vms/{vm_id}", "vm_action")

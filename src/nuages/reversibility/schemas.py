@@ -1,0 +1,144 @@
+"""Request and response bodies of the reversibility and liability API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nuages.kernel.validation import Strict
+
+Cause = Literal[
+    "client_notice",
+    "provider_notice",
+    "non_renewal",
+    "client_breach",
+    "provider_breach",
+    "force_majeure",
+    "negative_balance",
+    "hold_over_15_days",
+    "terms_refused",
+]
+
+
+class EndNow(Strict):
+    """Staff end a contract now, naming the cause (it decides the 000 §13.2 refund)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"cause": "client_notice", "fault": None}]}
+    )
+
+    cause: Cause
+    # 000 §13.2: whose fault an early termination was, when staff state it (a shared
+    # fault refunds half the balance); none: the cause decides.
+    fault: Literal["provider", "client", "shared"] | None = None
+
+
+class CopiesRequest(Strict):
+    """Copies of the data: the VMs named, or every VM left (001 §7 recovery; 004 §17.2
+    full backup of each VM)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"vm_ids": None}]})
+
+    vm_ids: list[str] | None = Field(default=None, max_length=500)
+
+
+class ChoiceRequest(Strict):
+    """001 §7: deletion or recovery of all the data, by registered letter (its date)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"choice": "recovery", "letter_at": None}]}
+    )
+
+    choice: Literal["deletion", "recovery"]
+    letter_at: dt.datetime | None = None
+
+
+class ConfirmRequest(Strict):
+    """004 §5: the client confirms it has recovered its data."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"received": True}]})
+
+    received: Literal[True]
+
+
+class EraseRequest(Strict):
+    """Staff order the erasure now, with the reason kept in the erasure record."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "data never claimed after 003 §13.2"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=180)
+
+
+class DeliveryOut(BaseModel):
+    """One copy handed over: the export's file, checksum, link and fee."""
+
+    vm_id: str
+    kind: str
+    transfer: int
+    fee: Decimal | None
+    export_id: str
+    state: str | None
+    sha256: str | None
+    size_bytes: int | None
+    expires_at: dt.datetime | None
+    download: str | None
+    requested_at: dt.datetime
+
+
+class UnpaidOut(BaseModel):
+    number: str
+    outstanding: Decimal
+    due_date: dt.date | None
+
+
+class ExitOut(BaseModel):
+    """The exit of an ended contract: its state, its deadline and clause, the choice,
+    the refund, the copies and the erasure record."""
+
+    contract_id: str
+    state: str
+    cause: str
+    clause: str
+    ended_at: dt.datetime
+    window: str
+    window_ends_at: dt.datetime | None
+    deadline: dt.datetime | None
+    deadline_means: str
+    denied: bool
+    service_continues: bool
+    confirmation_ends: bool
+    requires_paid_up: bool
+    fee: Decimal | None
+    fee_per: str
+    choice: str | None
+    letter_at: dt.datetime | None
+    refund_amount: Decimal | None
+    confirmed_at: dt.datetime | None
+    erasure_reason: str | None
+    erasure_started_at: dt.datetime | None
+    erased_at: dt.datetime | None
+    erasure_record_id: str | None
+    erasure_record_hash: str | None
+    closed_at: dt.datetime | None
+    deliveries: list[DeliveryOut]
+    unpaid: list[UnpaidOut]
+
+
+class CapOut(BaseModel):
+    """A liability cap (SPEC §15) and the claim deadline."""
+
+    contract_id: str
+    clause: str
+    rule: str
+    cap: Decimal
+    currency: str
+    failure_at: dt.datetime
+    failure_end: dt.datetime | None
+    claim_deadline: dt.datetime | None
+    claim_by: str
+    basis: dict[str, str]
