@@ -6,7 +6,8 @@ the guest's file system, so the guest is undisturbed); nuages copies it live thr
 driver (libvirt's backup API) and verifies it (``qemu-img check`` + SHA-256, what a
 backup costs), and ``qemu-img convert -U`` copies the same running disk, once the
 guest has booted (a TCG boot takes a core), alternated over ``ROUNDS`` rounds. Prints
-each round, the medians' MiB/s and the ratios. Incremental backups are not implemented yet: that line says so.
+each round, the medians' MiB/s and the ratios. Incremental backups are not implemented
+yet: that line says so.
 
     .venv/bin/python bench/backup.py
 """
