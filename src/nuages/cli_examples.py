@@ -99,4 +99,17 @@ EXAMPLES: dict[str, str] = {
     ),
     "vm network-restore": "nuages vm network-restore VM_ID",
     "vm new-ip": "nuages vm new-ip VM_ID --reason 'misuse report 117' --quarantine-days 30",
+    # contract life (issue #21)
+    "contracts deadlines": "nuages contracts deadlines --within 30d --json",
+    "contracts terminate": (
+        "nuages contracts terminate CONTRACT_ID --received-at 2026-09-15T10:00:00Z --confirm"
+    ),
+    "contracts formal-notice": (
+        "nuages contracts formal-notice CONTRACT_ID --ground client_breach --reason 'spam relay'"
+    ),
+    "contracts publish-terms": (
+        "nuages contracts publish-terms isstar-cloud --summary 'support hours extended'"
+    ),
+    "contracts revise": "nuages contracts revise CONTRACT_ID --pct 4.5 --reason 'energy costs'",
+    "contracts daily": "nuages contracts daily --now 2026-12-01T00:30:00Z --json",
 }

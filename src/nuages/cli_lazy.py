@@ -76,6 +76,12 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "vm_app",
         "VM network: firewall rules, cuts, new addresses.",
     ),
+    # contract life (issue #21)
+    "contracts": (
+        "nuages.cli_life",
+        "contracts_app",
+        "Contract life: deadlines, notices to quit, terms changes, revisions.",
+    ),
 }
 
 

@@ -287,3 +287,16 @@ def test_001_s7_deletion_chosen_by_registered_letter_erases_at_once(ex: Ex) -> N
     assert body["state"] == "closed" and body["letter_at"] == "2026-04-30T10:00:00Z"
     assert "deletion" in body["erasure_reason"] and _charges(ex) == []
     assert ex.disks() == []
+
+
+def test_001_s7_exit_window_listed_among_the_contract_deadlines(ex: Ex) -> None:
+    """Issue #21 item 8: `GET /contracts/{id}/deadlines` lists the exit's dates beside
+    the contract's own: under 001 §7 the 3-month choice window opened on 1 April 2026."""
+    set_now(dt.datetime(2026, 3, 2, 9, tzinfo=UTC))
+    ex.setup("cloudbizz")
+    set_now(dt.datetime(2026, 4, 1, 8, tzinfo=UTC))
+    body = ex.end("non_renewal")
+    r = ex.http.get(f"/api/v1/contracts/{ex.contract_id}/deadlines", headers=ex.owner.headers)
+    assert r.status_code == 200, r.text
+    listed = [(_at(d["at"]), d["clause"]) for d in r.json()]
+    assert (_at(str(body["window_ends_at"])), "001 §7") in listed

@@ -245,3 +245,9 @@ def lift_hold(
     """Staff lift a hold; the contract resumes, and its VMs that ran come back, once no
     hold is left open."""
     return holds.staff_lift(session, principal, contract_id, hold_id, body.reason, body.wrongful)
+
+
+# The contract's life (issue #21) has its own module; its routes join this router.
+from nuages.contracts.life_api import router as _life_router  # noqa: E402
+
+router.include_router(_life_router)

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import Date, Dialect, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from nuages.kernel.db import Base, IdMixin, TimestampMixin
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact decimal kept as text (SQLite's NUMERIC is a binary float): a revision
+    factor keeps every digit the formula gave."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
 
 
 class OfferVersion(Base):
@@ -81,3 +98,130 @@ class ContractHold(IdMixin, TimestampMixin, Base):
     lift_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # 000 §11.1: a suspension manifestly wrongful is not billed; staff say so on lifting.
     wrongful: Mapped[bool] = mapped_column(default=False)
+
+
+# ------------------------------------------------------------- the contract's life (#21)
+
+
+class ContractTermination(IdMixin, TimestampMixin, Base):
+    """A termination on its way: a notice to quit (client or provider) or a termination
+    by the provider for a ground (breach, force majeure, negative balance, a hold over
+    15 days), with the moment it takes effect (``ending.py`` causes).
+
+    ``dated_at`` is the moment the notice counts from (its receipt, or 003 §13.1.5 the
+    postmark of its first presentation); ``effective_at`` is computed in the contract's
+    calendar (001 §3.2, 003 §13.1.4, 004 §5). ``state``: ``pending`` until the daily job
+    ends the contract at ``effective_at`` (``effective``), or ``withdrawn``. At most one
+    pending termination per contract (partial unique index): notice is given once.
+    """
+
+    __tablename__ = "contract_terminations"
+    __table_args__ = (
+        Index(
+            "uq_contract_terminations_pending",
+            "contract_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    cause: Mapped[str] = mapped_column(String(32))
+    clause: Mapped[str] = mapped_column(String(63), default="")
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    given_by: Mapped[str] = mapped_column(String(100))
+    dated_at: Mapped[dt.datetime]
+    effective_at: Mapped[dt.datetime] = mapped_column(index=True)
+    # A penalty-free exit (003 §14.3, §14.4; 004 §4, §8.1): which window it used.
+    penalty_free: Mapped[str] = mapped_column(String(63), default="")
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    done_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class ContractFormalNotice(IdMixin, TimestampMixin, Base):
+    """A formal notice (mise en demeure) or a force-majeure event recorded by staff: the
+    contract becomes terminable once ``terminable_from`` is reached (000 §16 15 clear
+    days, 001 §3.3 30 days, 003 §13.1.2 8 days; 003 §9 30 days), unless it is closed
+    (remedied) first. ``automatic_at`` (003 §9: 2 months of force majeure) is when the
+    daily job gives the automatic termination notice itself."""
+
+    __tablename__ = "contract_formal_notices"
+
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    ground: Mapped[str] = mapped_column(String(32))
+    clause: Mapped[str] = mapped_column(String(63), default="")
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    given_by: Mapped[str] = mapped_column(String(100))
+    given_at: Mapped[dt.datetime]
+    terminable_from: Mapped[dt.datetime]
+    automatic_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    hold_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    close_reason: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ContractTermsChange(IdMixin, TimestampMixin, Base):
+    """A new version of the offer announced to one contract (000 §4, 004 §3, 003 §14.4).
+
+    ``refusable_until`` is the exclusive end of the refusal window (null when the change
+    is imposed by law, 000 §4, or the offer gives no refusal); ``state``: ``open`` while
+    the window runs, ``refused`` (old terms kept, ``refused_at`` and the registered
+    letter's ``letter_date``), ``migrated`` once the contract moved to ``to_hash``
+    (silence is acceptance). One row per contract and new version."""
+
+    __tablename__ = "contract_terms_changes"
+    __table_args__ = (
+        Index("uq_contract_terms_changes_version", "contract_id", "to_hash", unique=True),
+    )
+
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    from_hash: Mapped[str] = mapped_column(String(64))
+    to_hash: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    imposed_by_law: Mapped[bool] = mapped_column(default=False)
+    announced_at: Mapped[dt.datetime]
+    in_force_at: Mapped[dt.datetime]
+    refusable_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # 003 §14.4: the client may terminate without penalty until then.
+    exit_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    refused_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    letter_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    refused_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    migrated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class ContractPriceRevision(IdMixin, TimestampMixin, Base):
+    """A yearly price revision applied to one contract from ``effective_at`` (000 §13.3,
+    004 §8.1, 003 §14.3): every price of the contract is multiplied by ``factor`` from
+    then; ``cumulative`` is the product with the earlier revisions (what a price read on
+    a day after it is multiplied by). ``exit_until``: 003 §14.3 the client may
+    terminate without penalty until then. One revision per contract and date."""
+
+    __tablename__ = "contract_price_revisions"
+    __table_args__ = (
+        Index("uq_contract_price_revisions_at", "contract_id", "effective_at", unique=True),
+    )
+
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    effective_at: Mapped[dt.datetime]
+    factor: Mapped[Decimal] = mapped_column(DecimalText())
+    cumulative: Mapped[Decimal] = mapped_column(DecimalText())
+    capped: Mapped[bool] = mapped_column(default=False)
+    clause: Mapped[str] = mapped_column(String(63), default="")
+    note: Mapped[str] = mapped_column(String(500), default="")
+    decided_by: Mapped[str] = mapped_column(String(100))
+    exit_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -6,6 +6,8 @@ with a compare-and-swap on the state, and recorded in the action history.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -125,12 +127,16 @@ def transition(
     reason: str,
     *,
     by_hold: bool = False,
+    ended_at: dt.datetime | None = None,
 ) -> Contract:
     """Move a contract to ``target`` if the table allows it, as a compare-and-swap on
     its state (two concurrent changes cannot both win).
 
     Suspension and resumption are the holds' alone (``holds.py``: ``by_hold``): a
-    contract is suspended exactly while a hold is open."""
+    contract is suspended exactly while a hold is open. ``ended_at`` is the effective
+    end when it is not now (a termination reached by the daily job, ``ending.py``); at
+    formation the first term end is computed and stored (000 §9, 001 §3, 003 §11, 004
+    §5)."""
     check_transition(contract.state, target)
     resuming = contract.state == ContractState.SUSPENDED and target in PROVISIONING_STATES
     if (target == ContractState.SUSPENDED or resuming) and not by_hold:
@@ -139,8 +145,12 @@ def transition(
     values: dict[str, object] = {"state": target.value, "state_reason": reason, "updated_at": now}
     if target == ContractState.ACTIVE and contract.activated_at is None:
         values["activated_at"] = now
+        if contract.term_ends_at is None:
+            from nuages.contracts.term import first_term_end
+
+            values["term_ends_at"] = first_term_end(session, contract, now)
     if target in (ContractState.REVERSIBILITY, ContractState.CLOSED) and contract.ended_at is None:
-        values["ended_at"] = now
+        values["ended_at"] = ended_at or now
     result = session.execute(
         update(Contract)
         .where(Contract.id == contract.id, Contract.state == contract.state)
@@ -226,8 +236,12 @@ def reload_offers(session: Session, actor: Principal, registry: OfferRegistry) -
 
 
 def require_provisioning(session: Session, contract: Contract) -> None:
-    """Refuse provisioning unless the contract is formed and running."""
+    """Refuse provisioning unless the contract is formed and running, and its client
+    did not refuse new terms that forbid extending the services (000 §4)."""
     if contract.state in PROVISIONING_STATES:
+        from nuages.contracts.terms_changes import refuse_if_terms_refused
+
+        refuse_if_terms_refused(session, contract, "order or extend services")
         return
     if contract.state == ContractState.PENDING:
         raise PaymentRequired(

@@ -163,7 +163,8 @@ def _plan(
             items,
             timing=timing,
             spans=spans,
-            revision=sources.revision_for(offer, first_day, period.start, book),
+            revision=sources.stored_revision(session, contract.id, calendar, period.start)
+            or sources.revision_for(offer, first_day, period.start, book),
             past_discounts=sources.past_discounts(session, offer, contract.id, period.start),
             charges=sources.as_charges(billed_charges),
         )

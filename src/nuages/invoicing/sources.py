@@ -262,6 +262,23 @@ class IndexBook:
         return found[-1]
 
 
+def stored_revision(
+    session: Session, contract_id: str, calendar: ContractCalendar, period_start: dt.date
+) -> Revision | None:
+    """The revision recorded on the contract in force on ``period_start`` (applied by
+    the daily job at each anniversary, or by staff under 003 §14.3); None before any."""
+    from nuages.contracts.revisions import revisions_of
+
+    start = calendar.start_of_day(period_start)
+    rows = [r for r in revisions_of(session, contract_id) if r.effective_at <= start]
+    if not rows:
+        return None
+    last = rows[-1]
+    day = calendar.local_date(last.effective_at)
+    note = f"révision au {day:%d/%m/%Y} ({last.note}) ×{last.cumulative:.6f} {last.clause}"
+    return Revision(factor=last.cumulative, note=note.strip())
+
+
 def revision_for(
     offer: Offer, first_day: dt.date, period_start: dt.date, book: IndexBook
 ) -> Revision | None:

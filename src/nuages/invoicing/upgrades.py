@@ -60,7 +60,9 @@ def charge_vm_upgrade(
     if period_start.isoformat() not in sources.invoiced_periods(session, contract.id):
         return None
     try:
-        revision = sources.revision_for(offer, first_day, period_start, sources.IndexBook(session))
+        revision = sources.stored_revision(
+            session, contract.id, calendar, period_start
+        ) or sources.revision_for(offer, first_day, period_start, sources.IndexBook(session))
         old_price, _, old_name = price_of(offer, Item(old_flavour, Decimal(1), day))
         new_price, _, new_name = price_of(offer, Item(new_flavour, Decimal(1), day))
     except PricingProblem as exc:

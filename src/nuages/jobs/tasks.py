@@ -270,6 +270,23 @@ def invoicing_dunning() -> None:
     log.info("dunning: %d notices, %d problems", len(report.notices), len(report.problems))
 
 
+@huey.periodic_task(crontab(minute="30", hour="0"))  # type: ignore[untyped-decorator]
+def contracts_daily() -> None:
+    """Each night, before invoicing, act on every contract deadline reached: terminations
+    taking effect, renewals (000 §9, 001 §3.2, 003 §11, 004 §5), terms changes closing
+    (000 §4, 004 §3), force majeure (003 §9), index revisions (000 §13.3, 004 §8.1).
+    Idempotent: run twice the same day, it acts once."""
+    from nuages.contracts.offers import OfferRegistry
+    from nuages.jobs.life import run_daily
+    from nuages.jobs.runtime import get_database
+    from nuages.kernel.clock import utc_now
+    from nuages.kernel.settings import get_settings
+
+    registry = OfferRegistry.from_directory(get_settings().offers_dir)
+    report = run_daily(get_database(), registry, utc_now()).as_dict()
+    log.info("contracts: %s acts, %d problems", report["acts"], len(report["problems"]))  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- notices
 
 _notices_pass = threading.Lock()

@@ -51,6 +51,13 @@ KINDS: dict[str, Kind] = {
         # reversibility (issue 21 items 6-7): the exit opened with its deadline; erased.
         Kind("exit_opened", "SPEC §12", "owners", "read"),
         Kind("exit_erased", "001 §7", "owners", "read"),
+        # contract life (issue #21: term, renewal, notices to quit, changes, revisions)
+        Kind("contract_renewed", "000 §9", "owners", "read"),
+        Kind("renewal_announced", "001 §4.5", "owners", "read"),
+        Kind("termination_recorded", "001 §3.2", "owners", "read"),
+        Kind("formal_notice_given", "000 §16", "owners", "read"),
+        Kind("terms_change_announced", "000 §4", "responsable", "read"),
+        Kind("price_revision", "000 §13.3", "owners", "billing"),
     )
 }
 

@@ -262,6 +262,23 @@ EN: dict[str, str] = {
     "Effacé le {when}": "Erased on {when}",
     "Procès-verbal": "Record",
     "sceau": "seal",
+    # contract life (issue #21)
+    "Échéances du contrat": "Contract deadlines",
+    "terme le {day}": "term ends {day}",
+    "Clause": "Clause",
+    "Aucune échéance à venir.": "No deadline coming.",
+    "Préavis donné : le contrat prend fin le {day}.": "Notice given: the contract ends on {day}.",
+    "Préavis de résiliation": "Notice to quit",
+    "La date de fin vous est indiquée avant que le préavis ne soit donné.": (
+        "The end date is shown before the notice is given."
+    ),
+    "Voir la date de fin": "Show the end date",
+    "Le contrat prendrait fin le {day}.": "The contract would end on {day}.",
+    "Motif (facultatif)": "Reason (optional)",
+    "Oui, donner le préavis": "Yes, give notice",
+    "Préavis donné : la date de fin est indiquée ci-dessous.": (
+        "Notice given: the end date is shown below."
+    ),
 }
 EN.update(CLIENT)
 EN.update(ADMIN)

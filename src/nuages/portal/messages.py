@@ -32,4 +32,5 @@ FLASH: dict[str, str] = {
     "done": "C'est fait.",
     "console_refused": "La console ne peut pas s'ouvrir : la machine doit être démarrée.",
     "firewall_changed": "Pare-feu modifié : l'hôte applique la règle.",
+    "notice_given": "Préavis donné : la date de fin est indiquée ci-dessous.",
 }

@@ -13,6 +13,7 @@ from nuages.portal.admin import rates as admin_rates
 from nuages.portal.admin import sla as admin_sla
 from nuages.portal.client import (
     account,
+    contract_life,
     contracts,
     dashboard,
     firewall,
@@ -51,4 +52,5 @@ PAGES = [
     admin_sla.router,
     firewall.router,  # issue 14: a VM's firewall
     contract_exit.router,  # reversibility (issue 21.6)
+    contract_life.router,  # contract life (issue #21): deadlines, notice to quit
 ]

@@ -13,6 +13,7 @@ from nuages.contracts.api import registry
 from nuages.contracts.schemas import ContractOut
 from nuages.kernel.validation import Instant
 from nuages.reversibility import acts, liability, schemas, service
+from nuages.reversibility import deadlines as _deadlines  # noqa: F401 - registers the source
 from nuages.reversibility.service import ExitView
 
 router = APIRouter(prefix="/api/v1", tags=["reversibility"])
