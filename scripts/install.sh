@@ -40,7 +40,7 @@ PACKAGES=(
     libvirt-dev pkg-config gcc
     # guest images, seeds and access
     dropbear-bin e2fsprogs genisoimage openssh-client
-    # invoices (Typst): the DejaVu font the layout names (Pango & co. were WeasyPrint's)
+    # invoices (Typst) use the DejaVu font; the GDPR register's PDF (WeasyPrint) needs Pango & co.
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
     # the portal's pinned front-end packages (assets/*/package-lock.json)
     nodejs npm

@@ -27,6 +27,7 @@ from nuages.compute.metrics.api import router as metrics_router
 from nuages.compute.net.api import router as network_router
 from nuages.contracts.api import router as contracts_router
 from nuages.contracts.offers import OfferRegistry
+from nuages.gdpr.api import router as gdpr_router
 from nuages.history.api import router as history_router
 from nuages.invoicing.api import router as invoicing_router
 from nuages.kernel.db import Database
@@ -36,6 +37,7 @@ from nuages.notices.api import router as notices_router
 from nuages.portal import mount as portal
 from nuages.reversibility.api import router as reversibility_router
 from nuages.sla.api import router as sla_router
+from nuages.support.api import router as support_router
 
 log = logging.getLogger("nuages.api")
 
@@ -52,6 +54,8 @@ ROUTERS = [
     console_router,  # issue 14.3
     network_router,
     reversibility_router,
+    gdpr_router,  # issue #16
+    support_router,  # issue #16
 ]
 
 DESCRIPTION = """

@@ -82,6 +82,17 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "contracts_app",
         "Contract life: deadlines, notices to quit, terms changes, revisions.",
     ),
+    # gdpr and support (issue #16)
+    "gdpr": (
+        "nuages.gdpr.cli",
+        "gdpr_app",
+        "Data protection: register, sub-processors, breaches, audits.",
+    ),
+    "tickets": (
+        "nuages.support.cli",
+        "tickets_app",
+        "Support tickets, support agreements and change requests.",
+    ),
 }
 
 

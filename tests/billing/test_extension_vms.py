@@ -23,6 +23,7 @@ from nuages.billing.models import Extension, LedgerEntry
 from nuages.compute import schemas as compute_schemas
 from nuages.compute.hypervisor import DomainNotFound, PowerState
 from nuages.compute.models import Host, Operation, Vm
+from nuages.compute.runtime import set_runtime
 from nuages.compute.services import vms as compute_vms
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.models import HistoryEntry
@@ -42,9 +43,12 @@ def cw(
     """Compute over the test database; operations run when the test says."""
     runtime = make_runtime(tmp_path / "data", database)
     client.app.state.compute = runtime  # type: ignore[attr-defined]
+    # Billing asks compute without a runtime: compute runs with the process's.
+    previous = set_runtime(runtime)
     try:
         yield ComputeWorld(world, runtime, offers, tmp_path)
     finally:
+        set_runtime(previous)
         runtime.close()
 
 
@@ -61,7 +65,7 @@ def _run_queued(cw: ComputeWorld) -> int:
 
 
 def _pass(cw: ComputeWorld, when: str) -> extension_vms.PassReport:
-    return extension_vms.run_pass(cw.database.unit, cw.runtime, cw.offers, at(when))
+    return extension_vms.run_pass(cw.database.unit, cw.offers, at(when))
 
 
 def _setup(client: TestClient, world: World, cw: ComputeWorld, **host: Any) -> tuple[Funded, Vm]:
@@ -276,7 +280,7 @@ def _policy(client: TestClient, f: Funded, **change: Any) -> None:
 
 def _autoscale(cw: ComputeWorld, when: str) -> autoscale.AutoscaleReport:
     set_now(at(when))
-    report = autoscale.run_pass(cw.database.unit, cw.runtime, cw.offers, at(when))
+    report = autoscale.run_pass(cw.database.unit, cw.offers, at(when))
     _pass(cw, when)
     _run_queued(cw)
     return report
@@ -357,12 +361,12 @@ def test_000_s8_extension_vms_run_through_the_real_job_queue(
     f, _model = _setup(client, world, cw)
     ext = _order(client, f)
     queue_runtime = make_runtime(cw.tmp / "data", database, executor="queue")
+    set_runtime(queue_runtime)
     try:
         set_now(at("2026-11-02 10:00"))
-        report = extension_vms.run_pass(
-            database.unit, queue_runtime, cw.offers, at("2026-11-02 10:00")
-        )
+        report = extension_vms.run_pass(database.unit, cw.offers, at("2026-11-02 10:00"))
     finally:
+        set_runtime(cw.runtime)
         queue_runtime.close()
     assert len(report.created) == 2
     # Enqueued after the commit (the notices' delivery pass may be queued beside them).

@@ -27,6 +27,7 @@ from tests.factories import Actor, World
 from tests.invoicing.access import invoicing_objects
 from tests.notices.access import notice_of
 from tests.sla.access import sla_objects
+from tests.support.access import support_objects
 
 from .routes import PUBLIC, SELF_SERVICE, SHARED_PARAMS, Route, api_routes
 
@@ -86,6 +87,9 @@ class TenantA:
             self.notice_id = notice_of(session, self.client_id)
         vm_id = self.compute["vm_id"]
         self.sla = sla_objects(world.database, self.client_id, self.contract_id, vm_id)
+        self.support = support_objects(
+            world.database, http, self.client_id, self.owner, self.compute["vm_id"]
+        )
 
     def values(self) -> dict[str, str]:
         """A value for every path parameter the app knows; extend when a route adds one."""
@@ -102,6 +106,7 @@ class TenantA:
             **self.compute,
             **self.invoicing,
             **self.sla,
+            **self.support,
         }
 
     def ids(self) -> set[str]:

@@ -72,3 +72,32 @@ def test_kernel_and_terms_import_no_slice() -> None:
     edges = _graph()
     assert edges.get("kernel", {}) == {}
     assert set(edges.get("terms", {})) <= {"kernel"}
+
+
+def _imports_of(slice_name: str) -> dict[str, set[str]]:
+    """module imported → the files of ``slice_name`` that import it (deferred ones too)."""
+    found: dict[str, set[str]] = {}
+    for path in (SRC / slice_name).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                found.setdefault(name, set()).add(str(path.relative_to(SRC)))
+    return found
+
+
+def test_billing_and_invoicing_hold_no_runtime_nor_compute_tables() -> None:
+    """Issue 10 item 5: billing and invoicing ask compute through its services and read
+    functions (``compute.services.exported``, ``compute.services.reads``); they never
+    import ``compute.models`` (its tables) nor ``compute.runtime`` (its drivers)."""
+    banned = ("nuages.compute.models", "nuages.compute.runtime")
+    offenders = {
+        f"{slice_name}: {name}": sorted(files)
+        for slice_name in ("billing", "invoicing")
+        for name, files in _imports_of(slice_name).items()
+        if any(name == b or name.startswith(b + ".") for b in banned)
+    }
+    assert offenders == {}

@@ -80,7 +80,7 @@ def invoicing_objects(database: Database, http: Any, client_id: str, owner: Any)
         batch, _ = sepa.create_batch(
             session,
             Actor.system("test"),
-            start.date() + dt.timedelta(days=5),
+            start.date() + dt.timedelta(days=15),  # SEPA: pre-notified 14 days ahead
             start.date() + dt.timedelta(days=400),
             settings,
             registry=registry,

@@ -27,6 +27,11 @@ class Client(IdMixin, TimestampMixin, Base):
     postcode: Mapped[str] = mapped_column(String(16), default="", server_default="")
     city: Mapped[str] = mapped_column(String(100), default="", server_default="")
     region: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # The client's data protection officer or GDPR contact (Art. 30.2, 001 §16.4, §16.7):
+    # GDPR notices go there (notices rule "dpo"); set through /clients/{id}/gdpr/dpo.
+    dpo_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    dpo_email: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    dpo_phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
 
 class User(IdMixin, TimestampMixin, Base):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -39,9 +38,7 @@ from nuages.billing.extension_vms import LIVE, WHO
 from nuages.billing.models import CpuSample, Extension, ExtensionPolicy, ExtensionState
 from nuages.billing.pricing import OfferPricing
 from nuages.billing.settings import BillingSettings, get_billing_settings
-from nuages.compute.hypervisor import HypervisorError
-from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import reads as compute_reads
+from nuages.compute.services import exported as compute
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
@@ -64,7 +61,6 @@ class AutoscaleReport:
 
 def run_pass(
     unit: UnitOfWork,
-    runtime: ComputeRuntime,
     registry: OfferRegistry,
     now: dt.datetime | None = None,
     settings: BillingSettings | None = None,
@@ -85,22 +81,18 @@ def run_pass(
             with unit() as session:
                 policy = session.get(ExtensionPolicy, policy_id)
                 if policy is not None:
-                    _evaluate(session, runtime, registry, policy, now, settings, report)
+                    _evaluate(session, registry, policy, now, settings, report)
         except NuagesError as exc:
             log.info("policy %s: %s", policy_id, exc.detail)
             report.held.append(f"{policy_id}: {exc.detail}")
     return report
 
 
-def sample(session: Session, runtime: ComputeRuntime, contract_id: str, now: dt.datetime) -> int:
-    """Read and keep the CPU time of the contract's running VMs; return how many."""
-    rows = compute_reads.running_on_hosts(session, contract_id)
-    for vm_id, uri in rows:
-        try:
-            reading = runtime.hypervisor(uri).cpu_time(uuid.UUID(vm_id))
-        except (HypervisorError, NuagesError) as exc:  # a host down: no reading this time
-            log.info("no CPU reading of VM %s: %s", vm_id, exc.detail)
-            continue
+def sample(session: Session, contract_id: str, now: dt.datetime) -> int:
+    """Read and keep the CPU time of the contract's running VMs (through compute; a host
+    down gives no reading this time); return how many VMs were read."""
+    count, readings = compute.cpu_times(session, contract_id)
+    for vm_id, reading in readings:
         session.add(
             CpuSample(
                 contract_id=contract_id,
@@ -112,7 +104,7 @@ def sample(session: Session, runtime: ComputeRuntime, contract_id: str, now: dt.
             )
         )
     session.flush()
-    return len(rows)
+    return count
 
 
 def sustained_use(
@@ -150,7 +142,6 @@ def sustained_use(
 
 def _evaluate(
     session: Session,
-    runtime: ComputeRuntime,
     registry: OfferRegistry,
     policy: ExtensionPolicy,
     now: dt.datetime,
@@ -160,7 +151,7 @@ def _evaluate(
     contract = session.get(Contract, policy.contract_id)
     if contract is None or contract.state != "active":
         return
-    sample(session, runtime, contract.id, now)
+    sample(session, contract.id, now)
     # Readings older than the window (and one interval before it) are of no more use.
     keep = now - dt.timedelta(minutes=2 * policy.sustained_minutes + 5)
     session.execute(

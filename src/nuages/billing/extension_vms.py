@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
@@ -42,10 +42,9 @@ from nuages.billing import schemas
 from nuages.billing.models import Extension, ExtensionState
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute import schemas as compute_schemas
-from nuages.compute.models import Host, Operation, Vm
-from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import images, keys, placement
-from nuages.compute.services import vms as compute_vms
+from nuages.compute.services import exported as compute
+from nuages.compute.services import images, keys
+from nuages.compute.services import reads as compute_reads
 from nuages.compute.states import Action, VmState
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
@@ -70,29 +69,6 @@ LIVE = (S.APPROVED.value, S.ENDED.value)
 def flavour_of(offer: Offer, flavour_id: str) -> Flavour:
     """The offer's flavour ``flavour_id`` (checked by the caller to exist)."""
     return next(f for f in offer.catalogue.flavours if f.id == flavour_id)
-
-
-def _model_vm(session: Session, contract_id: str) -> Vm | None:
-    # The contract's newest VM of its own (not an extension's): what extra VMs copy.
-    return session.execute(
-        select(Vm)
-        .where(
-            Vm.contract_id == contract_id,
-            Vm.extension_id.is_(None),
-            Vm.vm_state != VmState.DELETED.value,
-        )
-        .order_by(Vm.created_at.desc(), Vm.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
-def _keys_of(session: Session, vm: Vm) -> list[str]:
-    # The keys the model VM was created with (its create operation's parameters).
-    params = session.execute(
-        select(Operation.params).where(Operation.vm_id == vm.id, Operation.kind == "create")
-    ).scalar()
-    ids = json.loads(params or "{}").get("key_ids", [])
-    return [str(i) for i in ids]
 
 
 def check_order(
@@ -122,7 +98,7 @@ def check_order(
             raise ValidationFailed("vm_id: a resources extension names the VM to enlarge")
         if data.quantity != 1:
             raise ValidationFailed("quantity: a resources extension enlarges one VM")
-        vm = session.get(Vm, data.vm_id)
+        vm = compute_reads.vm(session, data.vm_id)
         if vm is None or vm.contract_id != contract.id or vm.vm_state == VmState.DELETED:
             raise ValidationFailed("vm_id: no such VM under this contract")
         if vm.extension_id is not None:
@@ -176,7 +152,6 @@ def due(session: Session, now: dt.datetime) -> list[str]:
 
 def run_pass(
     unit: UnitOfWork,
-    runtime: ComputeRuntime,
     registry: OfferRegistry,
     now: dt.datetime | None = None,
     settings: BillingSettings | None = None,
@@ -201,11 +176,11 @@ def run_pass(
                 taking_back = now >= ext.ends_at + grace
                 if ext.kind == "vms":
                     if taking_back:
-                        _remove_vms(session, runtime, ext, now, report)
+                        _remove_vms(session, ext, now, report)
                     elif now < ext.ends_at:
-                        _create_vms(session, runtime, registry, ext, report)
+                        _create_vms(session, registry, ext, report)
                 elif ext.kind == "resources":
-                    _resources(session, runtime, registry, ext, now, taking_back, report)
+                    _resources(session, registry, ext, now, taking_back, report)
         except NuagesError as exc:
             log.info("extension %s: %s", ext_id, exc.detail)
             report.problems.append(f"{ext_id}: {exc.detail}")
@@ -213,17 +188,9 @@ def run_pass(
 
 
 def _create_vms(
-    session: Session,
-    runtime: ComputeRuntime,
-    registry: OfferRegistry,
-    ext: Extension,
-    report: PassReport,
+    session: Session, registry: OfferRegistry, ext: Extension, report: PassReport
 ) -> None:
-    counts = dict(
-        session.execute(
-            select(Vm.vm_state, func.count()).where(Vm.extension_id == ext.id).group_by(Vm.vm_state)
-        ).all()
-    )
+    counts = compute_reads.extension_state_counts(session, ext.id)
     made = sum(counts.values())
     have = made - counts.get(VmState.ERROR.value, 0)
     # A failed create is tried again, but never more than ``quantity`` extra times.
@@ -231,7 +198,7 @@ def _create_vms(
     if missing <= 0:
         return
     image_id, key_ids = ext.image_id, json.loads(ext.ssh_key_ids or "null")
-    model = _model_vm(session, ext.contract_id)
+    model = compute_reads.model_vm(session, ext.contract_id)
     if image_id is None or key_ids is None:
         if model is None:
             raise ValidationFailed(
@@ -239,7 +206,9 @@ def _create_vms(
                 "order it with an image"
             )
         image_id = image_id or model.image_id
-        key_ids = key_ids if key_ids is not None else _keys_of(session, model)
+        key_ids = (
+            key_ids if key_ids is not None else compute_reads.created_with_keys(session, model.id)
+        )
     for n in range(made + 1, made + missing + 1):
         data = compute_schemas.VmCreate(
             contract_id=ext.contract_id,
@@ -250,11 +219,9 @@ def _create_vms(
         )
         try:
             with session.begin_nested():
-                vm, operation = compute_vms.create_vm(
-                    session, BILLING_STAFF, runtime, registry, data
+                asked = compute.create_vm(
+                    session, BILLING_STAFF, registry, data, extension_id=ext.id
                 )
-                vm.extension_id = ext.id  # before the commit: the job finds it marked
-                session.flush()
         except NuagesError as exc:
             # No room for this one (or the contract cannot provision now): keep the VMs
             # already asked for and try the rest at the next pass.
@@ -266,28 +233,24 @@ def _create_vms(
             object_type="extension",
             object_id=ext.id,
             action="extension.vm_create",
-            params={"vm_id": vm.id, "name": vm.name, "operation_id": operation.id},
+            params={
+                "vm_id": asked.vm_id,
+                "name": asked.vm_name,
+                "operation_id": asked.operation_id,
+            },
             client_id=ext.client_id,
         )
-        report.created.append(vm.id)
+        report.created.append(asked.vm_id)
 
 
-def _remove_vms(
-    session: Session, runtime: ComputeRuntime, ext: Extension, now: dt.datetime, report: PassReport
-) -> None:
-    left = list(
-        session.execute(
-            select(Vm).where(Vm.extension_id == ext.id, Vm.vm_state != VmState.DELETED.value)
-        ).scalars()
-    )
+def _remove_vms(session: Session, ext: Extension, now: dt.datetime, report: PassReport) -> None:
+    left = compute_reads.extension_vms(session, ext.id)
     for vm in left:
         if vm.task_state is not None:
             continue  # an operation in flight (a create, a delete): look again next pass
         try:
             with session.begin_nested():
-                _vm, operation = compute_vms.request(
-                    session, BILLING_STAFF, runtime, vm.id, Action.DELETE, vm=vm
-                )
+                asked = compute.request(session, BILLING_STAFF, vm.id, Action.DELETE)
         except NuagesError as exc:  # changed meanwhile: the next pass looks again
             report.problems.append(f"{ext.id}: VM {vm.id}: {exc.detail}")
             continue
@@ -297,7 +260,7 @@ def _remove_vms(
             object_type="extension",
             object_id=ext.id,
             action="extension.vm_delete",
-            params={"vm_id": vm.id, "operation_id": operation.id},
+            params={"vm_id": vm.id, "operation_id": asked.operation_id},
             client_id=ext.client_id,
         )
         report.deleted.append(vm.id)
@@ -322,14 +285,13 @@ def _release(session: Session, ext: Extension, now: dt.datetime, report: PassRep
 
 def _resources(
     session: Session,
-    runtime: ComputeRuntime,
     registry: OfferRegistry,
     ext: Extension,
     now: dt.datetime,
     taking_back: bool,
     report: PassReport,
 ) -> None:
-    vm = session.get(Vm, ext.vm_id) if ext.vm_id else None
+    vm = compute_reads.vm(session, ext.vm_id) if ext.vm_id else None
     if vm is None or vm.vm_state == VmState.DELETED or ext.base_vcpus is None:
         _release(session, ext, now, report)  # the VM is gone: nothing to put back
         return
@@ -359,10 +321,7 @@ def _resources(
                 "ram_mib": target[1],
                 "disk_gib": vm.disk_gib,
             }
-            host = session.get(Host, vm.host_id) if vm.host_id else None
-            if host is None:
-                raise ValidationFailed(f"VM {vm.id} has no host")
-            placement.check_growth(session, host, vm, placement.Request(*target, vm.disk_gib))
+            compute.check_growth(session, vm.id, *target, vm.disk_gib)
         else:
             return  # suspended or in error: the provider or the client acts first
     elif ext.restart and vm.vm_state == VmState.STOPPED:
@@ -373,9 +332,7 @@ def _resources(
     if action is None:
         return
     with session.begin_nested():
-        _vm, operation = compute_vms.request(
-            session, BILLING_STAFF, runtime, vm.id, action, params or None, vm=vm
-        )
+        asked = compute.request(session, BILLING_STAFF, vm.id, action, params or None)
     session.flush()
     history.record(
         session,
@@ -383,7 +340,7 @@ def _resources(
         object_type="extension",
         object_id=ext.id,
         action=f"extension.vm_{action.value}",
-        params={"vm_id": vm.id, "operation_id": operation.id, **params},
+        params={"vm_id": vm.id, "operation_id": asked.operation_id, **params},
         client_id=ext.client_id,
     )
     report.resized.append(f"{vm.id}:{action.value}")

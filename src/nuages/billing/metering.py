@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nuages.billing import balance, bulkmeter, ledger
@@ -52,7 +52,7 @@ from nuages.billing.models import (
 )
 from nuages.billing.pricing import HOUR, OfferPricing, Rate, floor_hour, hours
 from nuages.billing.settings import BillingSettings, get_billing_settings
-from nuages.compute.models import Vm
+from nuages.compute.services import reads as compute_reads
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware, not_in_future, utc_now
@@ -238,35 +238,30 @@ def _row(
 def _partial_vms(session: Session, w: Window, lo: str, hi: str | None) -> list[Any]:
     """The VMs with ids in ``(lo, hi]`` that arrived or left during ``w`` (the others,
     present all along, are written by ``bulkmeter.insert_whole``)."""
+    v = compute_reads.vms_during(w.start, w.end)
     stmt = (
         select(
-            Vm.id,
-            Vm.contract_id,
-            Vm.client_id,
-            Vm.flavour_id,
-            Vm.vm_state,
-            Vm.suspended_reason,
-            Vm.activated_at,
-            Vm.deleted_at,
+            v.c.id,
+            v.c.contract_id,
+            v.c.client_id,
+            v.c.flavour_id,
+            v.c.vm_state,
+            v.c.suspended_reason,
+            v.c.activated_at,
+            v.c.deleted_at,
             Contract.offer_hash,
         )
-        .join(BillingAccount, BillingAccount.contract_id == Vm.contract_id)
-        .join(Contract, Contract.id == Vm.contract_id)
+        .join(BillingAccount, BillingAccount.contract_id == v.c.contract_id)
+        .join(Contract, Contract.id == v.c.contract_id)
         .where(
-            Vm.id > lo,
-            Vm.extension_id.is_(None),  # billed as its extension's VM-hours
+            v.c.id > lo,
+            v.c.extension_id.is_(None),  # billed as its extension's VM-hours
             Contract.offer_hash.in_(w.hashes),
-            Vm.activated_at.is_not(None),
-            Vm.activated_at < w.end,
-            or_(Vm.deleted_at.is_(None), Vm.deleted_at > w.start),
-            or_(
-                Vm.activated_at > w.start,
-                and_(Vm.deleted_at.is_not(None), Vm.deleted_at <= w.end),
-            ),
+            compute_reads.came_or_left(v, w.start, w.end),
         )
     )
     if hi is not None:
-        stmt = stmt.where(Vm.id <= hi)
+        stmt = stmt.where(v.c.id <= hi)
     return list(session.execute(stmt).all())
 
 
@@ -356,9 +351,7 @@ def extension_entries(
     ).all()
     vms_of = _extension_vms(session, [e.id for e, _ in found if e.kind == "vms"], w)
     enlarged = [e.vm_id for e, _ in found if e.kind == "resources" and e.vm_id]
-    own_flavour = dict(
-        session.execute(select(Vm.id, Vm.flavour_id).where(Vm.id.in_(enlarged))).tuples().all()
-    )
+    own_flavour = compute_reads.flavours_by_id(session, enlarged)
     rows = []
     for ext, offer_hash in found:
         if ext.active_from is None:  # excluded by the query; keeps the types honest
@@ -399,15 +392,11 @@ def _extension_vms(session: Session, extension_ids: list[str], w: Window) -> dic
     out: dict[str, list[Any]] = {}
     if not extension_ids:
         return out
+    v = compute_reads.vms_during(w.start, w.end)
     rows = session.execute(
         select(
-            Vm.extension_id, Vm.vm_state, Vm.suspended_reason, Vm.activated_at, Vm.deleted_at
-        ).where(
-            Vm.extension_id.in_(extension_ids),
-            Vm.activated_at.is_not(None),
-            Vm.activated_at < w.end,
-            or_(Vm.deleted_at.is_(None), Vm.deleted_at > w.start),
-        )
+            v.c.extension_id, v.c.vm_state, v.c.suspended_reason, v.c.activated_at, v.c.deleted_at
+        ).where(v.c.extension_id.in_(extension_ids))
     ).all()
     for row in rows:
         out.setdefault(row.extension_id, []).append(row)
@@ -422,9 +411,7 @@ def pending_periods(session: Session, now: dt.datetime) -> list[dt.datetime]:
     else:
         starts = [
             session.execute(
-                select(func.min(Vm.activated_at)).join(
-                    BillingAccount, BillingAccount.contract_id == Vm.contract_id
-                )
+                select(compute_reads.first_activation(select(BillingAccount.contract_id)))
             ).scalar(),
             session.execute(
                 select(func.min(Extension.active_from)).where(

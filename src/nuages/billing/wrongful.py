@@ -5,8 +5,8 @@ the held time is given back as one ``credit`` entry.
 The held time is ``[placed_at, lifted_at)``; each usage entry of the contract whose
 period overlaps it is credited in proportion to the overlap (a VM-hour half inside the
 hold gives back half its price). The entry's idempotency key names the hold, so a job
-delivered twice credits once. Invoiced contracts have no account: nothing is written
-here for them (their credit note is staff's, ``POST /invoices/{id}/credit-notes``).
+delivered twice credits once. Invoiced contracts have no account: their held time
+comes back as a credit note on the next invoice (``invoicing/wrongful.py``, the same job).
 """
 
 from __future__ import annotations

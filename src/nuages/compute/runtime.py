@@ -10,7 +10,6 @@ the caller runs them (``manual``: tests that drive the job function themselves).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -357,7 +356,25 @@ def runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@functools.cache
+_process: ComputeRuntime | None = None
+_process_lock = threading.Lock()
+
+
+def set_runtime(runtime: ComputeRuntime | None) -> ComputeRuntime | None:
+    """Hand this process its runtime (an app, a test); ``None`` goes back to the one made
+    from the environment. Returns the one it replaces. Other slices never hold a runtime:
+    what they ask of compute (``services/exported.py``) runs with this one."""
+    global _process
+    with _process_lock:
+        previous, _process = _process, runtime
+    return previous
+
+
 def get_runtime() -> ComputeRuntime:
-    """The process-wide runtime of jobs and the CLI, from the environment."""
-    return ComputeRuntime(get_settings(), database=jobs.get_database())
+    """The process-wide runtime of jobs and the CLI: the one handed in, else made once
+    from the environment."""
+    global _process
+    with _process_lock:
+        if _process is None:
+            _process = ComputeRuntime(get_settings(), database=jobs.get_database())
+        return _process

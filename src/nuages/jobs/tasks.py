@@ -189,6 +189,15 @@ def billing_credit_wrongful_hold(hold_id: str) -> None:
 
     entry = wrongful.run_job(get_database(), metering.default_registry(), hold_id)
     log.info("wrongful hold %s: %s", hold_id, entry.amount if entry else "nothing to credit")
+    # Invoiced contracts: a credit note on the next invoice (it may wait for that invoice).
+    from nuages.history.service import Actor
+    from nuages.invoicing import wrongful as invoiced
+
+    notes = invoiced.run_job(
+        get_database(), Actor.system("invoicing"), metering.default_registry(), hold_id
+    )
+    if notes:
+        log.info("wrongful hold %s: credit note %s", hold_id, ", ".join(notes))
 
 
 @huey.task()  # type: ignore[untyped-decorator]
@@ -211,13 +220,12 @@ def billing_extensions() -> None:
     extensions whose end time passed, create the VMs of running ones and remove those of
     ended ones after the grace period, through compute's services."""
     from nuages.billing import autoscale, extension_vms, metering
-    from nuages.compute.runtime import get_runtime
     from nuages.jobs.runtime import get_database
 
-    database, runtime = get_database(), get_runtime()
+    database = get_database()
     registry = metering.default_registry()
-    ordered = autoscale.run_pass(database.unit, runtime, registry)
-    report = extension_vms.run_pass(database.unit, runtime, registry)
+    ordered = autoscale.run_pass(database.unit, registry)
+    report = extension_vms.run_pass(database.unit, registry)
     if ordered.ordered or report.created or report.deleted or report.released:
         log.info(
             "extensions: %d ordered by policy, %d VMs asked for, %d deleted, %d released",
@@ -251,6 +259,12 @@ def invoicing_run() -> None:
         len(report.issued),
         len(report.problems),
     )
+    # 000 §11.1: wrongfully held time waiting for this run's invoices is credited now.
+    from nuages.invoicing import wrongful
+
+    notes = wrongful.run_job(get_database(), Actor.system("invoicing"), registry)
+    if notes:
+        log.info("invoicing: wrongful holds credited by %s", ", ".join(notes))
 
 
 @huey.periodic_task(crontab(minute="40", hour="6"))  # type: ignore[untyped-decorator]

@@ -38,6 +38,13 @@ from nuages.notices.models import Notice, NoticeAttempt
 from nuages.notices.service import State
 
 log = logging.getLogger("nuages.notices")
+HIGH_IMPORTANCE_HEADERS = (
+    ("Importance", "high"),
+    ("Priority", "urgent"),
+    ("X-Priority", "1 (Highest)"),
+    ("X-MSMail-Priority", "High"),
+    ("X-Message-Flag", "Suivi immédiat / Immediate follow-up"),
+)
 WORKER = Actor.system("notices")
 # A claim older than this is a dead worker's (a live one finishes within the timeout).
 LEASE_FLOOR = dt.timedelta(minutes=5)
@@ -60,6 +67,12 @@ def build_message(database: Database, notice: Notice, sender: str) -> EmailMessa
     message["Subject"] = notice.subject
     message["Date"] = format_datetime(notice.created_at)
     message["X-Nuages-Notice"] = f"{notice.kind} {notice.id} ({notice.clause})"
+    spec = KINDS.get(notice.kind)  # a kind removed since the notice was written: plain
+    if spec is not None and spec.importance == "high":
+        # 001 §16.7 (ii): "haute importance" and "suivi immédiat", in the headers every
+        # common client reads (RFC 2156 Importance/Priority, X-Priority, Outlook's flag).
+        for name, value in HIGH_IMPORTANCE_HEADERS:
+            message[name] = value
     message.set_content(notice.body)
     for ref in json.loads(notice.attachments):
         data, maintype, subtype = attachments.load(database, ref)

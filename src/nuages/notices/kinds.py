@@ -4,7 +4,12 @@
 Recipient rules (issue #11): ``responsable``: the designated Responsable (terms
 changes, extension approvals; ``User.is_terms_decider``), else every active owner;
 ``owners``: every active owner (000 §1); ``billing``: the client's billing contact
-(invoices and dunning, 003 §14.5, 004 §8.2).
+(invoices and dunning, 003 §14.5, 004 §8.2); ``dpo``: the client's data protection
+officer or GDPR contact (``Client.dpo_email``), else every active owner (GDPR notices,
+001 §16.7, §16.9: the client is informed either way).
+
+``importance = "high"`` marks the e-mail "haute importance" and "suivi immédiat"
+(001 §16.7 (ii)): Importance/Priority/X-Priority headers and a follow-up flag.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import dataclasses
 class Kind:
     name: str
     clause: str
-    recipients: str  # "billing" | "owners" | "responsable" | "user"
+    recipients: str  # "billing" | "owners" | "responsable" | "user" | "dpo"
     scope: str  # "billing" (money: members never read it, 000 §5) | "read" | "private"
     # The job enqueued by name (with the notice id) once a mail server accepted the
     # notice: what its acceptance proves, e.g. an invoice's receipt (001 §4.1).
     on_sent: str | None = None
+    importance: str = "normal"  # "high": 001 §16.7 (ii) breach e-mails
 
 
 KINDS: dict[str, Kind] = {
@@ -58,6 +64,12 @@ KINDS: dict[str, Kind] = {
         Kind("formal_notice_given", "000 §16", "owners", "read"),
         Kind("terms_change_announced", "000 §4", "responsable", "read"),
         Kind("price_revision", "000 §13.3", "owners", "billing"),
+        # gdpr and support (issue #16)
+        Kind("subprocessor_changed", "001 §16.9", "dpo", "read"),
+        Kind("gdpr_breach", "001 §16.7", "dpo", "read", importance="high"),
+        Kind("audit_scheduled", "001 §16.8", "dpo", "read"),
+        Kind("staff_access_granted", "001 §15.3", "dpo", "read"),
+        Kind("ticket_answered", "001 §10", "owners", "read"),
     )
 }
 

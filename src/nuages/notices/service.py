@@ -55,7 +55,8 @@ def recipients_for(
     session: Session, rule: str, client_id: str, user_id: str | None = None
 ) -> list[str]:
     """The addresses a rule names for a client (kinds.py): billing contact, every active
-    owner, the designated Responsable (else every owner), or one user (``user_id``)."""
+    owner, the designated Responsable (else every owner), the DPO (else every owner), or
+    one user (``user_id``)."""
     if rule == "user":
         email = session.execute(
             select(User.email).where(User.id == user_id, User.active.is_(True))
@@ -66,6 +67,12 @@ def recipients_for(
             select(Client.billing_email).where(Client.id == client_id)
         ).scalar_one_or_none()
         return [email] if email else []
+    if rule == "dpo":
+        dpo = session.execute(
+            select(Client.dpo_email).where(Client.id == client_id)
+        ).scalar_one_or_none()
+        if dpo:
+            return [dpo]
     owners = session.execute(
         select(User.email, User.is_terms_decider)
         .where(

@@ -33,4 +33,7 @@ FLASH: dict[str, str] = {
     "console_refused": "La console ne peut pas s'ouvrir : la machine doit être démarrée.",
     "firewall_changed": "Pare-feu modifié : l'hôte applique la règle.",
     "notice_given": "Préavis donné : la date de fin est indiquée ci-dessous.",
+    # support (issue #16)
+    "ticket_opened": "Ticket ouvert : le support vous répond dans ses heures d'ouverture.",
+    "ticket_replied": "Message envoyé.",
 }

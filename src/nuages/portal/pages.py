@@ -28,6 +28,7 @@ from nuages.portal.client import (
 )
 from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import sla as client_sla
+from nuages.portal.client import support as support_pages
 
 PAGES = [
     auth.router,
@@ -53,4 +54,5 @@ PAGES = [
     firewall.router,  # issue 14: a VM's firewall
     contract_exit.router,  # reversibility (issue 21.6)
     contract_life.router,  # contract life (issue #21): deadlines, notice to quit
+    support_pages.router,  # issue #16: tickets and the GDPR register
 ]

@@ -1,16 +1,21 @@
 """What compute tells other slices about VMs, as plain values (billing, invoicing): they
 read VMs through these functions instead of compute's tables, so the table can change
-without them. Bulk metering keeps its own SQL for speed (``billing/metering.py``)."""
+without them. Metering joins its own tables onto ``vms_during`` (a selectable, so the
+database still does the work in one statement); bulk metering's whole-hour ``INSERT …
+SELECT`` keeps its own SQL for speed (``billing/bulkmeter.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, Subquery, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from nuages.compute.models import Vm, VmBackupOption
+from nuages.compute.models import Operation, Vm, VmBackupOption
+from nuages.compute.states import VmState
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,13 @@ class VmFacts:
     suspended_reason: str | None
     activated_at: dt.datetime | None
     deleted_at: dt.datetime | None
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    image_id: str | None
+    host_id: str | None
+    task_state: str | None
+    extension_id: str | None
 
 
 _COLUMNS = (
@@ -38,7 +50,19 @@ _COLUMNS = (
     Vm.suspended_reason,
     Vm.activated_at,
     Vm.deleted_at,
+    Vm.vcpus,
+    Vm.ram_mib,
+    Vm.disk_gib,
+    Vm.image_id,
+    Vm.host_id,
+    Vm.task_state,
+    Vm.extension_id,
 )
+
+
+def _facts(row: Any) -> VmFacts:
+    # One row of ``_COLUMNS`` (more columns than SQLAlchemy's typed ``select`` spells).
+    return VmFacts(*row)
 
 
 def contract_vms(
@@ -53,7 +77,7 @@ def contract_vms(
     )
     if not include_deleted:
         stmt = stmt.where(Vm.deleted_at.is_(None))
-    return [VmFacts(*row) for row in session.execute(stmt).tuples()]
+    return [_facts(row) for row in session.execute(stmt).tuples()]
 
 
 def vms_by_id(session: Session, vm_ids: list[str]) -> list[VmFacts]:
@@ -61,8 +85,7 @@ def vms_by_id(session: Session, vm_ids: list[str]) -> list[VmFacts]:
     if not vm_ids:
         return []
     return [
-        VmFacts(*row)
-        for row in session.execute(select(*_COLUMNS).where(Vm.id.in_(vm_ids))).tuples()
+        _facts(row) for row in session.execute(select(*_COLUMNS).where(Vm.id.in_(vm_ids))).tuples()
     ]
 
 
@@ -76,7 +99,6 @@ def running_on_hosts(session: Session, contract_id: str) -> list[tuple[str, str]
     """(VM id, host URI) of the contract's own running VMs (not an extension's): what
     billing's CPU policy samples (000 §8)."""
     from nuages.compute.models import Host
-    from nuages.compute.states import VmState
 
     rows = session.execute(
         select(Vm.id, Host.uri)
@@ -88,6 +110,97 @@ def running_on_hosts(session: Session, contract_id: str) -> list[tuple[str, str]
         )
     ).tuples()
     return [(vm_id, uri) for vm_id, uri in rows]
+
+
+def model_vm(session: Session, contract_id: str) -> VmFacts | None:
+    """The contract's newest VM of its own (not an extension's, not deleted): what an
+    extension's extra VMs copy (000 §8)."""
+    row = session.execute(
+        select(*_COLUMNS)
+        .where(
+            Vm.contract_id == contract_id,
+            Vm.extension_id.is_(None),
+            Vm.vm_state != VmState.DELETED.value,
+        )
+        .order_by(Vm.created_at.desc(), Vm.id.desc())
+        .limit(1)
+    ).first()
+    return _facts(row) if row is not None else None
+
+
+def created_with_keys(session: Session, vm_id: str) -> list[str]:
+    """The SSH key ids the VM was created with (its create operation's parameters)."""
+    params = session.execute(
+        select(Operation.params).where(Operation.vm_id == vm_id, Operation.kind == "create")
+    ).scalar()
+    return [str(i) for i in json.loads(params or "{}").get("key_ids", [])]
+
+
+def extension_state_counts(session: Session, extension_id: str) -> dict[str, int]:
+    """How many of an extension's VMs are in each state (deleted ones too)."""
+    rows = session.execute(
+        select(Vm.vm_state, func.count())
+        .where(Vm.extension_id == extension_id)
+        .group_by(Vm.vm_state)
+    ).tuples()
+    return {state: count for state, count in rows}
+
+
+def extension_vms(session: Session, extension_id: str) -> list[VmFacts]:
+    """An extension's VMs not deleted yet."""
+    rows = session.execute(
+        select(*_COLUMNS).where(
+            Vm.extension_id == extension_id, Vm.vm_state != VmState.DELETED.value
+        )
+    ).tuples()
+    return [_facts(row) for row in rows]
+
+
+def vms_during(start: dt.datetime, end: dt.datetime) -> Subquery:
+    """A selectable of the VMs activated and not deleted at some time in ``[start,
+    end)`` (columns ``id, contract_id, client_id, flavour_id, vm_state,
+    suspended_reason, activated_at, deleted_at, extension_id``), for metering to join
+    its own tables onto: one statement, the database filters."""
+    return (
+        select(
+            Vm.id,
+            Vm.contract_id,
+            Vm.client_id,
+            Vm.flavour_id,
+            Vm.vm_state,
+            Vm.suspended_reason,
+            Vm.activated_at,
+            Vm.deleted_at,
+            Vm.extension_id,
+        )
+        .where(
+            Vm.activated_at.is_not(None),
+            Vm.activated_at < end,
+            or_(Vm.deleted_at.is_(None), Vm.deleted_at > start),
+        )
+        .subquery("v")
+    )
+
+
+def came_or_left(v: Subquery, start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
+    """The condition on ``vms_during(start, end)`` for VMs not there all of the window."""
+    return or_(v.c.activated_at > start, and_(v.c.deleted_at.is_not(None), v.c.deleted_at <= end))
+
+
+def flavours_by_id(session: Session, vm_ids: list[str]) -> dict[str, str]:
+    """VM id → its own flavour id."""
+    if not vm_ids:
+        return {}
+    rows = session.execute(select(Vm.id, Vm.flavour_id).where(Vm.id.in_(vm_ids))).tuples()
+    return dict(rows.all())
+
+
+def first_activation(contract_ids: Select[tuple[str]]) -> ScalarSelect[dt.datetime | None]:
+    """A scalar subquery: the earliest activation of a VM of the contracts selected by
+    ``contract_ids`` (a selectable of contract ids)."""
+    return (
+        select(func.min(Vm.activated_at)).where(Vm.contract_id.in_(contract_ids)).scalar_subquery()
+    )
 
 
 @dataclass(frozen=True)

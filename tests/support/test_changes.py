@@ -1,0 +1,144 @@
+"""002 §3.8.4: change requests — standard free within the month's quota, significant at
+the catalogue price, major on quote; a priced one needs the client's acceptance (422,
+nothing written, without it). 002 §4: 3 calendar months of probation after the footprint
+audit, billed, no SLA (``in_probation``). Both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from nuages.accounts.roles import Role
+from nuages.contracts.models import Contract
+from nuages.invoicing.models import PendingCharge
+from nuages.kernel.clock import set_now
+from nuages.kernel.db import Database
+from nuages.managed import agreements
+from nuages.managed.probation import in_probation
+from nuages.support import changes
+from nuages.support.models import ChangeRequest
+from tests.compute.world import CLI
+from tests.factories import World
+
+from .test_tickets import _contract
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _count(database: Database) -> int:
+    with database.unit() as session:
+        return session.execute(select(func.count()).select_from(ChangeRequest)).scalar_one()
+
+
+def test_002_s3_8_4_quota_per_month_and_prices(
+    client: TestClient, world: World, database: Database
+) -> None:
+    """Quota 2 standard changes a month (the quote), EUR 60 beyond, EUR 250 a significant
+    one (catalogue). In November: two standard changes are free; the third without
+    accepting its price is refused (422 naming accept_price and the quota, nothing
+    written), accepted it costs EUR 60; a significant one costs EUR 250; a major one waits
+    for its quote (nothing billed). On 1 December the quota is whole again."""
+    client_id, owner, contract_id = _contract(client, world, "axantis-cloud-vm-avance")
+    url = f"/api/v1/contracts/{contract_id}/change-requests"
+    no_service = client.post(
+        url, json={"kind": "standard", "description": "x"}, headers=owner.headers
+    )
+    assert no_service.status_code == 409 and "managed service" in no_service.json()["detail"]
+    with database.unit() as session:
+        terms = {
+            "managed": True,
+            "standard_changes_per_month": 2,
+            "standard_change_price": Decimal("60.00"),
+            "significant_change_price": Decimal("250.00"),
+        }
+        agreements.set_agreement(session, CLI, contract_id, terms)
+    set_now(dt.datetime(2026, 11, 30, 23, 30, tzinfo=PARIS))
+    for n in range(2):
+        r = client.post(
+            url, json={"kind": "standard", "description": f"open port {n}"}, headers=owner.headers
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["within_quota"] is True and r.json()["price"] is None
+    over = client.post(
+        url, json={"kind": "standard", "description": "third"}, headers=owner.headers
+    )
+    assert over.status_code == 422
+    assert "accept_price" in over.json()["detail"] and "002 §3.8.4" in over.json()["detail"]
+    assert _count(database) == 2
+    member = world.user(Role.CLIENT_MEMBER, client_id)
+    by_member = client.post(
+        url, json={"kind": "standard", "description": "third", "accept_price": True},
+        headers=member.headers,
+    )  # fmt: skip
+    assert by_member.status_code == 403
+    paid = client.post(
+        url, json={"kind": "standard", "description": "third", "accept_price": True,
+                   "accepted_amount": "60.00"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert paid.status_code == 201 and paid.json()["price"] == "60.00", paid.text
+    significant = client.post(
+        url, json={"kind": "significant", "description": "new vhost"}, headers=owner.headers
+    )
+    assert significant.status_code == 422 and "accept_price" in significant.json()["detail"]
+    significant = client.post(
+        url, json={"kind": "significant", "description": "new vhost", "accept_price": True},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert significant.json()["price"] == "250.00"
+    major = client.post(
+        url, json={"kind": "major", "description": "migrate to PG 17"}, headers=owner.headers
+    )
+    assert major.json()["state"] == "awaiting_quote" and major.json()["charge_id"] is None
+    listed = client.get(url, headers=owner.headers).json()
+    assert (listed["month"], listed["quota"], listed["used"]) == ("2026-11", 2, 2)
+    with database.unit() as session:
+        amounts = sorted(c.amount for c in session.execute(select(PendingCharge)).scalars())
+        assert amounts == [Decimal("60.00"), Decimal("250.00")]
+        quoted = changes.quote_major(session, CLI, major.json()["id"], Decimal("2400.00"), True)
+        assert quoted.state == "accepted" and quoted.charge_id is not None
+    set_now(dt.datetime(2026, 12, 1, 0, 30, tzinfo=PARIS))
+    december = client.post(
+        url, json={"kind": "standard", "description": "december"}, headers=owner.headers
+    )
+    assert december.json()["within_quota"] is True and december.json()["month"] == "2026-12"
+
+
+def test_002_s4_probation_three_calendar_months_after_footprint_audit(
+    client: TestClient, world: World, database: Database
+) -> None:
+    """Footprint audit ended Sun 15 Nov 2026 10:00 Paris: the probation runs three
+    calendar months, to 15 Feb 2027 10:00 Paris (exclusive); before the audit's end and
+    after the probation the SLA applies; a contract without managed service has none."""
+    _, _, contract_id = _contract(client, world, "axantis-cloud-vm-avance")
+    _, _, plain_id = _contract(client, world, "axantis-cloud-vm-avance")
+    audit_end = dt.datetime(2026, 11, 15, 10, tzinfo=PARIS)
+    with database.unit() as session:
+        agreements.set_agreement(
+            session, CLI, contract_id, {"managed": True, "footprint_audit_end": audit_end}
+        )
+    with database.unit() as session:
+        contract = session.get(Contract, contract_id)
+        plain = session.get(Contract, plain_id)
+        assert contract is not None and plain is not None
+        end = dt.datetime(2027, 2, 15, 10, tzinfo=PARIS)
+        assert not in_probation(session, contract, audit_end - dt.timedelta(seconds=1))
+        assert in_probation(session, contract, audit_end)
+        assert in_probation(session, contract, end - dt.timedelta(seconds=1))
+        assert not in_probation(session, contract, end)
+        assert not in_probation(session, plain, audit_end + dt.timedelta(days=1))
+
+
+def test_002_s4_sla_can_ask_in_probation_without_an_import_cycle() -> None:
+    """The SLA slice asks ``nuages.managed.probation.in_probation`` while ``support``
+    files failure notices through ``sla``: ``managed`` must never reach ``sla``, or the
+    two slices would import each other (tests/foundation/test_slices.py)."""
+    from tests.foundation.test_slices import _graph, _reaches
+
+    edges = _graph()
+    assert "sla" in edges.get("support", {})
+    assert "sla" not in _reaches(edges, "managed") and "support" not in _reaches(edges, "managed")
