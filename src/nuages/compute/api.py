@@ -401,6 +401,13 @@ def set_backup_plan(
     return backups.set_plan(session, principal, registry(request), vm_id, body)
 
 
+@router.delete("/vms/{vm_id}/backup-plan", status_code=status.HTTP_204_NO_CONTENT)
+def end_backup_plan(vm_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+    """Stop the VM's backups; the option is no longer billed from now (002 §3.5) and
+    the backups taken stay until their retention ends."""
+    backups.end_plan(session, principal, vm_id)
+
+
 @router.post("/vms/{vm_id}/backups", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
 def take_backup(
     vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep
@@ -428,9 +435,27 @@ def restore_vm(
     session: SessionDep,
 ) -> object:
     """Restore the VM to one of its backups, or with ``original`` to its original state
-    (000 §5, the reinstall); poll the operation."""
+    (000 §5, the reinstall); with ``as_new_vm`` and ``name`` the backup becomes a new VM
+    on the same contract (``vm`` and ``operation`` are then the new VM and its create);
+    poll the operation."""
     if body.original == (body.backup_id is not None):
         raise ValidationFailed("backup_id: name a backup, or set original to true (not both)")
+    if body.as_new_vm and body.original:
+        raise ValidationFailed("as_new_vm: a new VM is restored from a backup, not original")
+    if body.as_new_vm != (body.name is not None):
+        raise ValidationFailed("name: a restore as a new VM (as_new_vm) needs its name")
+    if body.as_new_vm:
+        assert body.backup_id is not None and body.name is not None
+        backup, vm, operation = backups.restore_as_new_vm(
+            session,
+            principal,
+            runtime(request),
+            registry(request),
+            vm_id,
+            body.backup_id,
+            body.name,
+        )
+        return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}
     if body.original:
         vm, operation = vms.request(session, principal, runtime(request), vm_id, Action.REINSTALL)
         return _accepted(vm, operation)

@@ -374,6 +374,23 @@ class VmBackupPlan(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
+class VmBackupOption(IdMixin, Base):
+    """The days a VM had a backup option (002 §3.5: activated per VM, billed at the
+    option's price): opened when a plan is set, closed when it changes option or
+    ends. Invoicing reads these, through ``services.reads``, as option items."""
+
+    __tablename__ = "vm_backup_options"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    contract_id: Mapped[str] = mapped_column(String(36), index=True)
+    option_id: Mapped[str] = mapped_column(String(63))
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class VmBackup(IdMixin, Base):
     """One backup of a VM's disk: a verified standalone qcow2 on a target of another
     site. ``state`` as a snapshot's: ``creating``, ``ready``, ``failed``, ``deleted``."""

@@ -85,12 +85,22 @@ class BackupPlanSet(Strict):
 
 
 class RestoreRequest(Strict):
-    """Restore a VM to one of its backups (000 §5), or to its original state."""
+    """Restore a VM to one of its backups (000 §5), or to its original state; with
+    ``as_new_vm`` the backup becomes a new VM named ``name`` on the same contract."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"backup_id": _EXAMPLE_ID}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"backup_id": _EXAMPLE_ID},
+                {"backup_id": _EXAMPLE_ID, "as_new_vm": True, "name": "web-1-restored"},
+            ]
+        }
+    )
 
     backup_id: ObjectId | None = None
     original: bool = False
+    as_new_vm: bool = False
+    name: SafeName | None = Field(default=None, description="the new VM's name (as_new_vm)")
 
 
 class ExportCreate(Strict):

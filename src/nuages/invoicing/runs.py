@@ -151,6 +151,7 @@ def _plan(
                 planned.append(_Planned(period, lines, debited, [], prepaid=True))
         return planned
     items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
+    items += sources.backup_items(session, calendar, contract.id)
     charges = sources.open_charges(session, contract.id)
     billed, spans = sources.billed_periods(session, contract.id, kind)
     for n, period in enumerate(todo):

@@ -55,6 +55,34 @@ def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -
     return out
 
 
+def backup_items(session: Session, calendar: ContractCalendar, contract_id: str) -> list[Item]:
+    """One item per period a VM had a backup option (002 §3.5: billed per VM at the
+    option's price, prorated like any item); a period within one day bills nothing.
+    A change of option replaces the period before it, as an upgrade does: the days
+    the old option was paid for cost only the difference (003 §14.3)."""
+    out = []
+    last: dict[str, tuple[dt.datetime | None, Item]] = {}
+    for period in compute_reads.contract_backup_options(session, contract_id):
+        since = calendar.local_date(period.since)
+        until = calendar.local_date(period.until) if period.until is not None else None
+        before = last.get(period.vm_id)
+        replaces = before[1] if before is not None and before[0] == period.since else None
+        item = Item(
+            item_id=period.option_id,
+            quantity=Decimal(1),
+            since=since,
+            until=until,
+            vm_id=period.vm_id,
+            label=f"VM {period.vm_name}",
+            replaces=replaces,
+            key=f"backup:{period.id}",
+        )
+        last[period.vm_id] = (period.until, item)
+        if until is None or since < until:
+            out.append(item)
+    return out
+
+
 def line_items(session: Session, contract_id: str) -> list[Item]:
     """The contract's ordered lines (options, users, flavours not tied to a VM), each
     upgrade carrying the line it replaced (003 §14.3)."""

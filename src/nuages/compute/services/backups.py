@@ -20,7 +20,9 @@ destroyed; 000 §5: restore to the last or an earlier backup on request).
 - **Retention**: ``expire`` deletes a backup once its option's retention, counted in
   calendar days in the contract's calendar, is over.
 - **Restore**: an operation like the others: stop, disk rewritten from the backup,
-  start again if it was running; the original state stays ``/reinstall``.
+  start again if it was running; the original state stays ``/reinstall``. Or as a new
+  VM (``restore_as_new_vm``): an ordinary create on the same contract whose disk is
+  copied from the backup.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ from nuages.compute import schemas
 from nuages.compute.models import (
     BackupTarget,
     Host,
+    Image,
     Operation,
     Vm,
     VmBackup,
+    VmBackupOption,
     VmBackupPlan,
 )
 from nuages.compute.runtime import ComputeRuntime
@@ -179,6 +183,8 @@ def set_plan(
     plan = session.execute(
         select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
     ).scalar_one_or_none()
+    if plan is None or plan.option_id != option.id:
+        _bill_option(session, vm, option.id)
     if plan is None:
         plan = VmBackupPlan(
             vm_id=vm.id,
@@ -200,6 +206,52 @@ def set_plan(
         client_id=vm.client_id,
     )
     return plan
+
+
+def _bill_option(session: Session, vm: Vm, option_id: str | None) -> None:
+    """Close the VM's open option period now and, with ``option_id``, open one for it
+    (002 §3.5: the option is billed per VM for the days it is on)."""
+    now = utc_now()
+    session.execute(
+        update(VmBackupOption)
+        .where(VmBackupOption.vm_id == vm.id, VmBackupOption.until.is_(None))
+        .values(until=now)
+        .execution_options(synchronize_session=False)
+    )
+    if option_id is not None:
+        session.add(
+            VmBackupOption(
+                vm_id=vm.id,
+                client_id=vm.client_id,
+                contract_id=vm.contract_id,
+                option_id=option_id,
+                since=now,
+            )
+        )
+    session.flush()
+
+
+def end_plan(session: Session, actor: Principal, vm_id: str) -> None:
+    """Stop backing the VM up: no more scheduled backups and the option is no longer
+    billed from now (002 §3.5); the backups taken stay until their retention ends."""
+    vm = access.load_vm(session, actor, vm_id, write=True)
+    plan = session.execute(
+        select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
+    ).scalar_one_or_none()
+    if plan is None:
+        raise NotFound("the VM has no backup plan")
+    option_id = plan.option_id
+    session.delete(plan)
+    _bill_option(session, vm, None)
+    history.record(
+        session,
+        actor.actor,
+        object_type="vm",
+        object_id=vm.id,
+        action="vm.backup_plan_end",
+        params={"option": option_id},
+        client_id=vm.client_id,
+    )
 
 
 # ---------------------------------------------------------------- backups
@@ -304,6 +356,63 @@ def restore_backup(
     params = {"backup_id": backup.id, "path": backup.path}
     vm, operation = vms.request(session, actor, runtime, vm.id, Action.RESTORE, params, vm=vm)
     return backup, vm, operation
+
+
+def restore_as_new_vm(
+    session: Session,
+    actor: Principal,
+    runtime: ComputeRuntime,
+    registry: OfferRegistry,
+    vm_id: str,
+    backup_id: str,
+    name: str,
+) -> tuple[VmBackup, Vm, Operation]:
+    """Restore a backup as a new VM named ``name`` (000 §5 "restaurer … sur demande";
+    002 §3.5), beside the VM it was taken of, which is left as it is.
+
+    The new VM is an ordinary create on the same contract, with the source VM's
+    flavour and image, through ``vms.create_vm``: every check of a create applies
+    (contract formed, the offer lets this caller create VMs, name free, a host with
+    room, an address), then placement, IPAM, the operation and its history. Its disk
+    is a standalone copy of the backup's content (the backup may expire the next day).
+    Answered with the backup, the new VM and its create operation."""
+    vm = access.load_vm(session, actor, vm_id)
+    backup = session.get(VmBackup, backup_id)
+    if backup is None or backup.vm_id != vm.id or backup.state not in LIVE:
+        raise NotFound("no such backup of this VM")
+    if backup.state != READY:
+        raise InvalidTransition("the backup is still being taken")
+    if not session.execute(
+        select(Image.id).where(Image.id == vm.image_id, Image.active.is_(True))
+    ).first():
+        raise Conflict(
+            "the image the VM was created from is no longer available; the backup can "
+            "only be restored in place"
+        )
+    data = schemas.VmCreate(
+        contract_id=vm.contract_id,
+        flavour=vm.flavour_id,
+        image=vm.image_id,
+        name=name,
+        managed=vm.managed,
+    )
+    disk_from = {
+        "from_backup_id": backup.id,
+        "from_backup_path": backup.path,
+        "from_vm_id": vm.id,
+    }
+    new_vm, operation = vms.create_vm(session, actor, runtime, registry, data, disk_from=disk_from)
+    history.record(
+        session,
+        actor.actor,
+        object_type="vm",
+        object_id=vm.id,
+        action="vm.restore_as_new_vm",
+        params={"backup_id": backup.id, "vm_id": new_vm.id, "operation_id": operation.id},
+        client_id=vm.client_id,
+        outcome="accepted",
+    )
+    return backup, new_vm, operation
 
 
 # ---------------------------------------------------------------- jobs

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from nuages.compute.models import Operation, Vm
+from nuages.compute.models import Operation, Vm, VmBackupOption
 from nuages.compute.states import VmState
 
 
@@ -231,3 +231,35 @@ WHERE n % :size = 0 ORDER BY id"""
 def id_bounds(session: Session, size: int) -> list[str]:
     """Every ``size``-th VM id in id order: range limits of about ``size`` VMs each."""
     return list(session.execute(text(_ID_BOUNDS_SQL), {"size": size}).scalars())
+
+
+@dataclass(frozen=True)
+class BackupOptionFacts:
+    """The days a VM had a backup option (002 §3.5), as invoicing bills them: ``until``
+    is when it ended, or the VM's deletion, or None while it runs."""
+
+    id: str
+    vm_id: str
+    vm_name: str
+    option_id: str
+    since: dt.datetime
+    until: dt.datetime | None
+
+
+def contract_backup_options(session: Session, contract_id: str) -> list[BackupOptionFacts]:
+    """Every backup option period of the contract's VMs, oldest first."""
+    stmt = (
+        select(VmBackupOption, Vm.name, Vm.deleted_at)
+        .join(Vm, Vm.id == VmBackupOption.vm_id)
+        .where(VmBackupOption.contract_id == contract_id)
+        .order_by(VmBackupOption.since, VmBackupOption.id)
+    )
+    out = []
+    for row, name, deleted_at in session.execute(stmt).tuples():
+        ends = [t for t in (row.until, deleted_at) if t is not None]
+        out.append(
+            BackupOptionFacts(
+                row.id, row.vm_id, name, row.option_id, row.since, min(ends) if ends else None
+            )
+        )
+    return out

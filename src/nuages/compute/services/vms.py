@@ -79,8 +79,12 @@ def create_vm(
     runtime: ComputeRuntime,
     registry: OfferRegistry,
     data: schemas.VmCreate,
+    *,
+    disk_from: dict[str, Any] | None = None,
 ) -> tuple[Vm, Operation]:
     """Ask for a new VM under a contract; answered with the create operation to poll.
+    ``disk_from`` (a restore as a new VM, 000 §5) names the backup its disk is copied
+    from instead of the image's blank overlay; it goes into the operation's params.
 
     Checks, before anything is written: the contract is the caller's and formed
     (000 §3.1), the flavour is one of its offer's, the image fits the flavour's disk,
@@ -140,7 +144,11 @@ def create_vm(
     except IntegrityError:
         raise AlreadyExists(f"this client already has a VM named {data.name}") from None
     ipam.lease(session, runtime, host, vm)
-    params = {"ssh_keys": [k.public_key for k in chosen], "key_ids": [k.id for k in chosen]}
+    params: dict[str, Any] = {
+        "ssh_keys": [k.public_key for k in chosen],
+        "key_ids": [k.id for k in chosen],
+    }
+    params.update(disk_from or {})
     operation = _operation(session, actor, vm, Action.CREATE, params)
     history.record(
         session,
@@ -158,6 +166,7 @@ def create_vm(
             "ssh_key_ids": [k.id for k in chosen],
             "ssh_port": vm.ssh_port,
             "ip_address": vm.ip_address,
+            **{k: v for k, v in (disk_from or {}).items() if k != "from_backup_path"},
         },
         client_id=vm.client_id,
         outcome="accepted",

@@ -160,9 +160,24 @@ def create(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     hv = _hv(runtime, job)
     files = runtime.make_vm_dir(job.vm_id)
     reach.require(hv, job.host_uri or "", qemu_files(job))
-    disks.create_overlay(
-        job.image.base, files.disk, size_gib=job.disk_gib, base_format=job.image.disk_format
-    )
+    source = job.params.get("from_backup_path")
+    if source:
+        # A restore as a new VM (000 §5): the disk holds the backup's content, as an
+        # overlay of the same image (the shape every VM disk has), sharing no file
+        # with the backup, which retention may delete any day.
+        if not Path(str(source)).exists():
+            raise NotFound("the backup's file is gone; it cannot be restored")
+        disks.restore_overlay(
+            Path(str(source)),
+            job.image.base,
+            files.disk,
+            base_format=job.image.disk_format,
+            size_gib=job.disk_gib,
+        )
+    else:
+        disks.create_overlay(
+            job.image.base, files.disk, size_gib=job.disk_gib, base_format=job.image.disk_format
+        )
     build_seed_iso(
         files.seed,
         SeedContent(
