@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nuages.contracts.ending import EndCause
-from nuages.kernel.validation import Instant, Multiline, Out, Strict
+from nuages.kernel.validation import Instant, Money, Multiline, Out, Strict
 
 
 class TerminationCreate(Strict):
@@ -144,7 +144,8 @@ class PriceRevisionCreate(Strict):
         json_schema_extra={"examples": [{"proposed_pct": "4.0", "reason": "energy costs"}]}
     )
 
-    proposed_pct: Decimal = Field(ge=-100, le=100, max_digits=8, decimal_places=4)
+    # A plain decimal string like every amount (kernel.validation.Money): "4e0" is refused.
+    proposed_pct: Money = Field(ge=-100, le=100, max_digits=8, decimal_places=4)
     reason: str = Field(default="", max_length=500)
 
 
