@@ -52,7 +52,7 @@ from nuages.compute.models import (
     VmBackupPlan,
 )
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, vms
+from nuages.compute.services import access, retention, vms
 from nuages.compute.services.work import Job
 from nuages.compute.states import Action, VmState, check_action
 from nuages.contracts.models import Contract
@@ -505,44 +505,31 @@ def _due(session: Session, registry: OfferRegistry, vm: Vm, now: dt.datetime) ->
 def expire(database: Database, runtime: ComputeRuntime) -> list[str]:
     """Destroy every ready backup whose retention is over (001 §2.2, 002 §3.5); a VM
     with an operation in flight keeps them until the next pass. Returns the ids."""
-    now = utc_now()
-    with database.unit() as session:
-        due = list(
-            session.execute(
-                select(VmBackup.id)
-                .where(VmBackup.state == READY, VmBackup.expires_at <= now)
-                .order_by(VmBackup.expires_at)
-            ).scalars()
-        )
-    removed: list[str] = []
     who = Actor.system("backup retention")
-    for backup_id in due:
-        with database.unit() as session:
-            backup = session.get(VmBackup, backup_id)
-            vm = session.get(Vm, backup.vm_id) if backup else None
-            if backup is None or vm is None or vm.task_state is not None:
-                continue
-            done = session.execute(
-                update(VmBackup)
-                .where(VmBackup.id == backup.id, VmBackup.state == READY)
-                .values(state=DELETED, deleted_at=now, deleted_reason="expired")
-                .execution_options(synchronize_session=False)
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            history.record(
-                session,
-                who,
-                object_type="vm",
-                object_id=vm.id,
-                action="vm.backup_delete",
-                params={"backup_id": backup.id, "reason": "expired"},
-                client_id=vm.client_id,
-            )
-            path = Path(backup.path)
-            after_commit(session, lambda p=path: p.unlink(missing_ok=True))  # type: ignore[misc]
-            removed.append(backup_id)
-    return removed
+
+    def drop(session: Session, backup: VmBackup, vm: Vm, now: dt.datetime) -> bool:
+        done = session.execute(
+            update(VmBackup)
+            .where(VmBackup.id == backup.id, VmBackup.state == READY)
+            .values(state=DELETED, deleted_at=now, deleted_reason="expired")
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        history.record(
+            session,
+            who,
+            object_type="vm",
+            object_id=vm.id,
+            action="vm.backup_delete",
+            params={"backup_id": backup.id, "reason": "expired"},
+            client_id=vm.client_id,
+        )
+        path = Path(backup.path)
+        after_commit(session, lambda p=path: p.unlink(missing_ok=True))  # type: ignore[misc]
+        return True
+
+    return retention.expire_due(database, VmBackup, drop)
 
 
 def on_success(session: Session, job: Job) -> None:

@@ -30,7 +30,7 @@ from nuages.accounts.roles import Scope
 from nuages.compute import schemas
 from nuages.compute.models import Operation, Vm, VmSnapshot
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, vms
+from nuages.compute.services import access, retention, vms
 from nuages.compute.services.work import Job
 from nuages.compute.states import Action, check_action
 from nuages.contracts.models import Contract
@@ -218,26 +218,13 @@ def expire_snapshots(database: Database, runtime: ComputeRuntime) -> list[str]:
     """Delete every ready snapshot whose retention is over (002 §3: kept 7 days); the
     job body. A VM with an operation in flight keeps its expired snapshots until the
     next pass (the operation may be restoring one). Returns the ids deleted."""
-    now = utc_now()
-    with database.unit() as session:
-        due = list(
-            session.execute(
-                select(VmSnapshot.id)
-                .where(VmSnapshot.state == READY, VmSnapshot.expires_at <= now)
-                .order_by(VmSnapshot.expires_at)
-            ).scalars()
-        )
-    removed: list[str] = []
     who = Actor.system("snapshot expiry")
-    for snapshot_id in due:
-        with database.unit() as session:
-            snapshot = session.get(VmSnapshot, snapshot_id)
-            vm = session.get(Vm, snapshot.vm_id) if snapshot else None
-            if snapshot is None or vm is None or vm.task_state is not None:
-                continue
-            _drop(session, runtime, snapshot, vm, "expired", who)
-            removed.append(snapshot_id)
-    return removed
+
+    def drop(session: Session, snapshot: VmSnapshot, vm: Vm, now: dt.datetime) -> bool:
+        _drop(session, runtime, snapshot, vm, "expired", who)
+        return True
+
+    return retention.expire_due(database, VmSnapshot, drop)
 
 
 # ------------------------------------------------- settled with the operation (jobs)
