@@ -42,10 +42,14 @@ PACKAGES=(
     dropbear-bin e2fsprogs genisoimage openssh-client
     # invoices (Typst) use the DejaVu font; the GDPR register's PDF (WeasyPrint) needs Pango & co.
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
-    # the portal's pinned front-end packages (assets/*/package-lock.json)
-    nodejs npm
 )
 DEV_PACKAGES=(postgresql redis-server chromium cpio)
+# The portal's pinned front-end packages (assets/*/package-lock.json) need npm. Debian's
+# `npm` package conflicts with a Node.js installed from NodeSource (which bundles npm), so
+# it is asked for only when no `npm` command exists.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 
 if [[ $mode == dev ]]; then
     apt_ensure "${PACKAGES[@]}" "${DEV_PACKAGES[@]}"
