@@ -12,7 +12,7 @@ from nuages.compute.api import runtime
 from nuages.contracts.api import registry
 from nuages.contracts.schemas import ContractOut
 from nuages.kernel.validation import Instant
-from nuages.reversibility import acts, liability, schemas, service
+from nuages.reversibility import acts, liability, relocation, schemas, service
 from nuages.reversibility import deadlines as _deadlines  # noqa: F401 - registers the source
 from nuages.reversibility.service import ExitView
 
@@ -198,3 +198,22 @@ def liability_cap(
         session, principal, registry(request), contract_id, failure, failure_end, known_at
     )  # fmt: skip
     return schemas.CapOut(**view.__dict__)
+
+
+@router.post(
+    "/contracts/{contract_id}/relocations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.RelocationOut,
+)
+def create_relocation(
+    contract_id: str, body: schemas.RelocationCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff announce a move of the data outside the EU (001 §5.3): the client is
+    notified and may terminate without indemnity for 30 days."""
+    return relocation.record(session, principal, contract_id, body)
+
+
+@router.get("/contracts/{contract_id}/relocations", response_model=list[schemas.RelocationOut])
+def list_relocations(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The moves of the contract's data outside the EU announced to its client."""
+    return relocation.list_relocations(session, principal, contract_id)
