@@ -24,8 +24,8 @@ from nuages.jobs.life import run_daily
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from tests.compute.world import ComputeWorld, make_runtime
-from tests.reversibility.conftest import Ex
 from tests.factories import World
+from tests.reversibility.conftest import Ex
 
 UTC = dt.UTC
 PARIS, BRUSSELS = ZoneInfo("Europe/Paris"), ZoneInfo("Europe/Brussels")
