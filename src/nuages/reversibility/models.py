@@ -116,3 +116,25 @@ class ContractRelocation(IdMixin, TimestampMixin, Base):
     notified_at: Mapped[dt.datetime]
     moves_at: Mapped[dt.datetime]
     exit_until: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class PartialRecovery(IdMixin, Base):
+    """001 §7: "en cours d'exécution de la Convention, le Client pourra exercer à tout
+    moment une Option de réversibilité partielle": one VM's disk copied for the client
+    while the contract runs (an export of compute's: qcow2, SHA-256, expiring link).
+    One request is one transfer (``transfer``, numbered per contract), charged once
+    under ``fee_key`` (EUR 250, on the next invoice)."""
+
+    __tablename__ = "contract_partial_recoveries"
+
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="RESTRICT"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    vm_id: Mapped[str] = mapped_column(String(36))
+    export_id: Mapped[str] = mapped_column(String(36), unique=True)
+    transfer: Mapped[int] = mapped_column(default=1)
+    fee: Mapped[Decimal | None] = mapped_column(Cents(), nullable=True)
+    fee_key: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[dt.datetime]

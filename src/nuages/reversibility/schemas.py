@@ -195,3 +195,14 @@ class RelocationOut(Out):
     notified_at: dt.datetime
     moves_at: dt.datetime
     exit_until: dt.datetime
+
+
+class PartialRecoveryRequest(Strict):
+    """001 §7: a partial recovery while the contract runs: the VMs whose disks are
+    copied (one request is one transfer, EUR 250)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"vm_ids": ["3f2b6c1e-0000-4000-8000-000000000001"]}]}
+    )
+
+    vm_ids: list[str] = Field(min_length=1, max_length=500)

@@ -1,4 +1,5 @@
-"""reversibility: moves of a contract's data outside the EU (001 §5.3, issue 21)
+"""reversibility: moves of the data outside the EU (001 §5.3) and partial recoveries
+during the contract (001 §7), issue 21
 
 Revision ID: 0013_life
 Revises: 0011_exit
@@ -56,7 +57,35 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_contract_relocations_exit_until"), "contract_relocations", ["exit_until"]
     )
+    op.create_table(
+        "contract_partial_recoveries",
+        sa.Column("contract_id", sa.String(length=36), nullable=False),
+        sa.Column("client_id", sa.String(length=36), nullable=False),
+        sa.Column("vm_id", sa.String(length=36), nullable=False),
+        sa.Column("export_id", sa.String(length=36), nullable=False),
+        sa.Column("transfer", sa.Integer(), nullable=False),
+        sa.Column("fee", sa.BigInteger(), nullable=True),
+        sa.Column("fee_key", sa.String(length=120), nullable=True),
+        sa.Column("requested_by", sa.String(length=100), nullable=False),
+        sa.Column("requested_at", UTCDateTime(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contract_id"],
+            ["contracts.id"],
+            name=op.f("fk_contract_partial_recoveries_contract_id_contracts"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contract_partial_recoveries")),
+        sa.UniqueConstraint("export_id", name=op.f("uq_contract_partial_recoveries_export_id")),
+    )
+    for column in ("contract_id", "client_id"):
+        op.create_index(
+            op.f(f"ix_contract_partial_recoveries_{column}"),
+            "contract_partial_recoveries",
+            [column],
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("contract_partial_recoveries")
     op.drop_table("contract_relocations")
