@@ -162,4 +162,7 @@ ADMIN: dict[str, str] = {
         "Add an image: `nuages image add` or `nuages image tiny`."
     ),
     "Contrat": "Contract",
+    # notices (issue #11): bounces after acceptance
+    "rejetés après envoi": "bounced after sending",
+    "Alerte": "Alert",
 }
