@@ -230,3 +230,22 @@ def test_issue_22_counting_path_gives_the_calculators_figures(cw: ComputeWorld) 
     assert counted_in_sql >= 30 and excused_in_sql >= 10
     with cw.database.unit() as session:
         assert session.query(Vm).count() == 18
+
+
+def test_issue_22_report_fingerprint_unchanged_by_the_single_encoding() -> None:
+    """Reports issued before compare by fingerprint: the one built from the stored lines
+    is the digest of ``json.dumps([lines, str(credit)], sort_keys=True, default=str)``
+    that earlier versions wrote (else every month would be re-issued as a correction)."""
+    import hashlib
+    import json
+    from decimal import Decimal
+
+    month = reports.ContractMonth(None, None, 2026, 11)  # type: ignore[arg-type]
+    month.lines = [
+        {"vm_id": "a", "name": "web-1", "credit": "4.50", "late_maintenance": 1},
+        {"vm_id": "b", "name": "é", "rolling_cap_applied": False, "objective_met": True},
+    ]
+    month.credit_amount = Decimal("4.50")
+    old = json.dumps([month.lines, str(month.credit_amount)], sort_keys=True, default=str)
+    assert month.fingerprint == hashlib.sha256(old.encode()).hexdigest()
+    assert json.loads(month.lines_json) == month.lines

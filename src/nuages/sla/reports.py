@@ -24,6 +24,7 @@ beyond the credits already granted (a credit given is never taken back).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -98,9 +99,17 @@ class ContractMonth:
     counted_minutes: Decimal = ZERO
     credit_amount: Decimal = ZERO
 
-    @property
+    @functools.cached_property
+    def lines_json(self) -> str:
+        """The lines as stored (read once the month is measured)."""
+        return json.dumps(self.lines, sort_keys=True)
+
+    @functools.cached_property
     def fingerprint(self) -> str:
-        data = json.dumps([self.lines, str(self.credit_amount)], sort_keys=True, default=str)
+        """SHA-256 of ``json.dumps([lines, str(credit)], sort_keys=True)`` (the lines hold
+        only text, numbers and booleans), built from ``lines_json`` without a second
+        encoding: the same digest as every report issued before."""
+        data = f"[{self.lines_json}, {json.dumps(str(self.credit_amount))}]"
         return hashlib.sha256(data.encode()).hexdigest()
 
 
@@ -120,12 +129,8 @@ class _Facts:
     probation: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     # The counting path (monthly job): per offer version, its VMs' counted pieces; VMs it
     # leaves to the calculator (a failure notice, a late maintenance window).
-    counts: dict[tuple[str, str], counting.MonthCount] = field(default_factory=dict)
+    counts: dict[str, counting.MonthCount] = field(default_factory=dict)  # by contract id
     by_calculator: set[str] = field(default_factory=set)
-
-
-def _offer_key(offer: Offer) -> tuple[str, str]:
-    return offer.id, offer.content_hash
 
 
 def _facts(
@@ -158,23 +163,22 @@ def _facts(
     early = start - dt.timedelta(days=31)
     for notice in notices_for(session, ids, early, end, by_contract=True):
         notices[notice.service].append(notice)
-    counts: dict[tuple[str, str], counting.MonthCount] = {}
+    counts: dict[str, counting.MonthCount] = {}
     by_calculator: set[str] = set()
     if fast:
         offers = {c.id: o for c, o in contracts}
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for contract, offer in contracts:
-            groups[_offer_key(offer)].append(contract.id)
+        for contract, offer in contracts:  # one statement per offer version
+            groups[(offer.id, contract.offer_hash)].append(contract.id)
         local = apply.calendar_for(contracts[0][1]).local_date(start)
-        for key, members in groups.items():
+        for members in groups.values():
             count = counting.MonthCount(offers[members[0]], local.year, local.month)
             count.load(session, members, min(end, utc_now()))
-            counts[key] = count
+            counts |= dict.fromkeys(members, count)
         by_calculator = set(notices)
         for contract_id, vm_rows in vms.items():
             for vm in vm_rows:
-                late = maintenance.split(offers[contract_id], windows.get(vm.id, []))[1]
-                if late:
+                if vm.id in windows and maintenance.split(offers[contract_id], windows[vm.id])[1]:
                     by_calculator.add(vm.id)
         found = outages.vm_outages(session, sorted(by_calculator), start, end)
     else:
@@ -282,10 +286,6 @@ def _facts(
     )
 
 
-def _fee(offer: Offer, vm: Any) -> Decimal | None:
-    return next((f.price for f in offer.catalogue.flavours if f.id == vm.flavour_id), None)
-
-
 def _measure(
     contract: Contract, offer: Offer, year: int, month: int, facts: _Facts
 ) -> ContractMonth:
@@ -294,13 +294,17 @@ def _measure(
     result = ContractMonth(contract, offer, year, month)
     capped_per_month = offer.sla.caps.per_month_pct is not None
     issued_on = calendar.local_date(end)
+    fees = {f.id: f.price for f in offer.catalogue.flavours}
+    prepaid = offer.billing.mode == "prepaid"
+    count = facts.counts.get(contract.id)
     for vm in facts.vms.get(contract.id, []):
-        fee = _fee(offer, vm)
+        fee = fees.get(vm.flavour_id)
         amount = facts.vm_amounts.get(vm.id) or ZERO
-        if not amount and offer.billing.mode != "prepaid":
+        if not amount and not prepaid:
             amount = fee or ZERO  # not invoiced yet: the flavour's monthly price
         line: dict[str, Any] = {"vm_id": vm.id, "name": vm.name, "monthly_amount": str(amount)}
-        excused, late = maintenance.split(offer, facts.windows.get(vm.id, []))
+        windows = facts.windows.get(vm.id)
+        excused, late = maintenance.split(offer, windows) if windows else ([], [])
         # 002 §4: no SLA while the managed slice says the service is in probation.
         no_sla: list[tuple[dt.datetime, dt.datetime]] = []
         period = facts.probation.get(vm.id)
@@ -312,11 +316,10 @@ def _measure(
                 line["note"] = "no SLA during the managed service's probation (002 §4)"
                 result.lines.append(line)
                 continue
-        count = facts.counts.get(_offer_key(offer))
-        if count is not None and vm.id not in facts.by_calculator:
-            happened = vm.id in count.any_outage
+        in_sql = count is not None and vm.id not in facts.by_calculator
+        if in_sql:
+            happened = vm.id in count.any_outage  # type: ignore[union-attr]
         else:
-            count = None
             found = [*facts.outages.get(vm.id, []), *late]
             happened = bool(found)
         if not happened and not excused:  # nothing happened: 100 %, no calculation needed
@@ -324,7 +327,7 @@ def _measure(
             result.lines.append(line)
             continue
         negative = facts.negative.get(contract.id, [])
-        if count is not None:  # the monthly job: counted in SQL (``counting``)
+        if in_sql and count is not None:  # the monthly job: counted in SQL (``counting``)
             excluded = apply.excluded_maintenance(offer, calendar, excused)
             unavailable, covered = count.minutes(
                 vm.id,
@@ -486,7 +489,7 @@ def _issue(
         "credit_amount": measured.credit_amount,
         "credit_mode": credit_mode(offer),
         "fingerprint": measured.fingerprint,
-        "lines": json.dumps(measured.lines, sort_keys=True),
+        "lines": measured.lines_json,
         "issued_at": now,
     }
     pending.reports.append(report)
@@ -548,10 +551,11 @@ def _issue(
 def _write(session: Session, who: Actor, pending: _Pending, year: int, month: int) -> None:
     """Write a batch's reports and credits, and one history entry for the batch (each
     report is itself an append-only record naming its contract)."""
+    # Core inserts (executemany): the ORM's bulk path costs as much again per row.
     if pending.reports:
-        session.execute(insert(SlaReport), pending.reports)
+        session.connection().execute(insert(SlaReport.__table__), pending.reports)
     if pending.credits:
-        session.execute(insert(SlaCredit), pending.credits)
+        session.connection().execute(insert(SlaCredit.__table__), pending.credits)
     first = [r for r in pending.reports if r["version"] == 1]
     if first:
         history.record(
