@@ -2,14 +2,14 @@
 20,000 outages, next to one raw SQL aggregate of the same outage minutes, same run.
 
 In a fresh SQLite file and a fresh PostgreSQL database (``NUAGES_TEST_POSTGRES_URL``),
-dropped at the end, the script migrates, forms one real contract of the isstar-cloud offer (000 §5) through the
-services, then copies its client, contract and a VM row to 10,000 contracts × 5 VMs with
-bulk inserts, and 20,000 outages (``vm_outages``, as reconciliation records them) of
-10 to 300 minutes spread over November 2026. It times ``reports.issue_month`` (every
-report written, in one transaction) against ``SELECT contract_id, sum(minutes)`` over
-the same outages, and prints both and the ratio: the median of ``--runs`` alternating
-runs, each report run rolled back (so each writes every report). Goal: under 10 s, at
-most 3× the raw aggregate.
+dropped at the end, the script migrates, forms one real contract of the isstar-cloud
+offer (000 §5) through the services, then copies its client, contract and a VM row to
+10,000 contracts × 5 VMs with bulk inserts, and 20,000 outages (``vm_outages``, as
+reconciliation records them) of 10 to 300 minutes spread over November 2026. It times
+``reports.issue_month`` (every report written, in one transaction) against ``SELECT
+contract_id, sum(minutes)`` over the same outages, and prints both and the ratio: the
+median of ``--runs`` alternating runs, each report run rolled back (so each writes
+every report). Goal: under 10 s, at most 3× the raw aggregate.
 
     .venv/bin/python bench/sla.py [--contracts 10000] [--outages 20000] [--runs 3]
         [--database sqlite|postgresql|both]

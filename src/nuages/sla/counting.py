@@ -9,8 +9,9 @@ batch and offer does the same work for every VM at once:
 1. the month's coverage intervals are computed once per offer in Python (002 §6: the
    ~20 working days' 08:00–18:00 in the contract's zone, DST and holidays included; 24/7
    offers: the month itself) and sent as a ``VALUES`` list;
-2. the VMs' outage rows (reconciliation's ``vm_outages`` and staff incidents, an open
-   one running until now or the month's end), less the excusable causes, are merged per
+2. the VMs' outage rows (reconciliation's ``vm_outages`` with the cause staff
+   reclassified them to, and staff incidents; an open one running until now or the
+   month's end), less the excusable causes, are merged per
    VM with window functions (gaps and islands: a row starts a new island when every
    earlier row of that VM ended before it; touching rows merge, as ``merge_intervals``);
 3. each island is intersected with the coverage intervals.
@@ -43,9 +44,11 @@ from nuages.terms.schema import Offer
 
 _ROWS = """
 o AS (
-    SELECT vm_id AS v, "start" AS s, COALESCE("end", :until) AS e, cause AS c, 1 AS r
-    FROM vm_outages
-    WHERE contract_id IN :ids AND "start" < :mend AND ("end" IS NULL OR "end" > :mstart)
+    SELECT vo.vm_id AS v, vo."start" AS s, COALESCE(vo."end", :until) AS e,
+        COALESCE(oc.cause, vo.cause) AS c, CASE WHEN oc.cause IS NULL THEN 1 ELSE 0 END AS r
+    FROM vm_outages vo LEFT JOIN sla_outage_causes oc ON oc.outage_id = vo.id
+    WHERE vo.contract_id IN :ids AND vo."start" < :mend
+        AND (vo."end" IS NULL OR vo."end" > :mstart)
     UNION ALL
     SELECT iv.vm_id, i."start", COALESCE(i."end", :until), i.cause, 0
     FROM sla_incident_vms iv JOIN sla_incidents i ON i.id = iv.incident_id
@@ -118,7 +121,7 @@ class MonthCount:
         if not self.any_outage or not self.coverage:
             return
         # Recorded rows: the guest's own stop (002 §6 (ii)) and the offer's excusable
-        # causes; declared rows: the offer's causes only (never "not-excusable").
+        # causes; declared and reclassified rows (r = 0): the offer's causes only.
         declared = sorted(self.policy.excusable_causes - {NOT_EXCUSABLE}) or [NOT_EXCUSABLE]
         params |= {"excused": sorted(self.policy.excusable_causes | CLIENT_ACT_CAUSES)}
         params |= {"declared_excused": declared}

@@ -552,10 +552,11 @@ def _write(session: Session, who: Actor, pending: _Pending, year: int, month: in
     """Write a batch's reports and credits, and one history entry for the batch (each
     report is itself an append-only record naming its contract)."""
     # Core inserts (executemany): the ORM's bulk path costs as much again per row.
+    connection = session.connection()
     if pending.reports:
-        session.connection().execute(insert(SlaReport.__table__), pending.reports)
+        connection.execute(insert(SlaReport.__table__), pending.reports)  # type: ignore[arg-type]
     if pending.credits:
-        session.connection().execute(insert(SlaCredit.__table__), pending.credits)
+        connection.execute(insert(SlaCredit.__table__), pending.credits)  # type: ignore[arg-type]
     first = [r for r in pending.reports if r["version"] == 1]
     if first:
         history.record(
