@@ -124,10 +124,18 @@ def network_cut(
 
 @router.post("/vms/{vm_id}/network-restore", response_model=s.FirewallOut)
 def network_restore(
-    vm_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+    vm_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: s.NetworkRestore | None = None,
 ) -> object:
-    """Staff lift a cut (not a compromised server's: its reinstall does, 003 §7.3)."""
-    service.restore(session, principal, runtime(request), vm_id)
+    """Staff lift a cut (not a compromised server's: its reinstall does, 003 §7.3);
+    ``wrongful`` gives the held time of a cut on a contractual ground back (000 §11.1)."""
+    body = body or s.NetworkRestore()
+    service.restore(
+        session, principal, runtime(request), vm_id, reason=body.reason, wrongful=body.wrongful
+    )
     return _firewall(service.get_firewall(session, principal, vm_id))
 
 
