@@ -6,7 +6,6 @@ the client's VMs (000 §7, 001 §6, 002 §6) and recent notices. Staff land on /
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -61,7 +60,7 @@ class ContractCard:
         runs_out = getattr(self.account, "runs_out_at", None)
         if runs_out is None:
             return None
-        return max(0, math.floor((runs_out - utc_now()).total_seconds() / 86400))
+        return max(0, int((runs_out - utc_now()).total_seconds() // 86400))
 
 
 def _offer_name(visit: Visit, offer_id: str) -> str:
