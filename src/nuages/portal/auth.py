@@ -159,9 +159,10 @@ def reset_page(visit: AnyVisit) -> Response:
 
 @router.post("/reset")
 def reset_ask(posted: PostedAnonymous) -> Response:
-    """Send a reset link to a client user's address through the notices outbox. The
-    answer is the same whether the address is known or not (no account discovery).
-    Provider staff reset theirs with ``nuages admin`` commands."""
+    """Send a reset link to the user's address through the notices outbox (a client's
+    user or provider staff: kind ``password_reset`` goes to the user alone, with no
+    client for staff). The answer is the same whether the address is known or not (no
+    account discovery)."""
     visit, request = posted.visit, posted.visit.request
     email = posted.get("email").strip()[:254]
     if _limiter(request, "reset_limiter").allow(_address(request)):
@@ -173,7 +174,7 @@ def reset_ask(posted: PostedAnonymous) -> Response:
         )
     with visit.write() as session:
         user = passwords.find_active(session, email) if "@" in email else None
-        if user is not None and user.client_id is not None:
+        if user is not None:
             token = portal.issue_reset(session, user)
             link = str(request.base_url).rstrip("/") + f"/reset/new?token={token}"
             notices.queue(

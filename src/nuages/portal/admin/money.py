@@ -29,6 +29,7 @@ from nuages.portal.admin.common import (
     page,
     values_of,
 )
+from nuages.portal.errors import of as error_text
 from nuages.portal.web import Paging, PostedStaff, Staff, Visit, field_errors
 
 router = APIRouter()
@@ -435,12 +436,11 @@ async def statement_upload(posted: PostedStaff, request: Request) -> Response:
             camt.import_statement, visit.database.unit, _registry(visit), data, visit.me.actor
         )
     except (NuagesError, ValueError) as exc:
-        detail = exc.detail if isinstance(exc, NuagesError) else str(exc)
         return page(
             visit,
             "Relevés bancaires",
             forms=[_statement_form()],
-            errors={"statement": detail},
+            errors={"statement": error_text(exc)},
             status=422,
         )
     tables = [

@@ -116,7 +116,7 @@ def extension_order(posted: PostedForm, contract_id: str) -> Response:
         body = schemas.ExtensionCreate(
             kind=values["kind"] or "vms",
             item_id=values["item_id"],
-            quantity=int(values["quantity"] or "0"),
+            quantity=int(values["quantity"]) if values["quantity"].isdigit() else 0,
             starts_at=local_moment(values["starts_at"], "starts_at"),
             ends_at=local_moment(values["ends_at"], "ends_at"),
             reason=values["reason"],
