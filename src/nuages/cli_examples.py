@@ -112,4 +112,20 @@ EXAMPLES: dict[str, str] = {
     ),
     "contracts revise": "nuages contracts revise CONTRACT_ID --pct 4.5 --reason 'energy costs'",
     "contracts daily": "nuages contracts daily --now 2026-12-01T00:30:00Z --json",
+    # reversibility (issue #21): relocations, partial recoveries, signed erasure records
+    "contracts relocations list": "nuages contracts relocations list CONTRACT_ID --json",
+    "contracts relocations record": (
+        "nuages contracts relocations record CONTRACT_ID --site montreal-1 --country CA "
+        "--reason 'data centre consolidation'"
+    ),
+    "contracts partial-recoveries list": (
+        "nuages contracts partial-recoveries list CONTRACT_ID --json"
+    ),
+    "contracts partial-recoveries request": (
+        "nuages contracts partial-recoveries request CONTRACT_ID --vm-id VM_ID --confirm"
+    ),
+    "contract exit signing-key": "nuages contract exit signing-key --json",
+    "contract exit verify": (
+        "nuages contract exit verify --file record.json --public-key provider.pem"
+    ),
 }

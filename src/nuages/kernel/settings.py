@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     bounce_domain: str | None = None
     bounce_listen: str = "127.0.0.1:2525"
     bounce_maildir: Path | None = None
+    # reversibility (issue #21): the Ed25519 key signing erasure records; default
+    # <data_dir>/keys/erasure-signing.pem, generated at first use (docs/reversibility.md).
+    erasure_signing_key_file: Path | None = None
 
     @property
     def effective_bounce_domain(self) -> str:
