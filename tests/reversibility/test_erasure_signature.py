@@ -158,3 +158,15 @@ def test_signing_key_generated_once_and_from_settings(tmp_path: Path) -> None:
     named = Settings(data_dir=tmp_path / "d", erasure_signing_key_file=tmp_path / "k.pem")
     assert signing.public_key(named).key_id != first.key_id
     assert (tmp_path / "k.pem").exists()
+
+
+def test_regression_signed_fields_survive_the_history_redaction(tmp_path: Path) -> None:
+    """The key id was 16 hex digits; one shaped like an IBAN ("da70…") was redacted when
+    the history stored the record, so the stored record no longer verified. Every field
+    the signature adds must come out of the redaction unchanged, for any key."""
+    from nuages.history.service import redact
+
+    manifest = {"contract_id": "c", "reason": "deletion chosen", "vms": []}
+    for n in range(200):
+        signed = signing.sign(Settings(data_dir=tmp_path / str(n)), manifest)
+        assert redact(signed) == signed, signed["signing_key_id"]

@@ -250,6 +250,27 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         (r"^say why the hold is lifted$", "dites pourquoi la suspension est levée."),
         (r"^a date such as (?P<x>\S+)$", "une date telle que {x}."),
+        # issue #21: moves outside the EU (001 §5) and partial recoveries (001 §7)
+        (
+            r"^'?(?P<s>[^']+)'? is in (?P<c>[A-Z]{2}), inside the EU: the provider moves the "
+            r"data there without notice \((?P<k>[^)]*)\)$",
+            "le site {s} est en {c}, dans l'UE : le prestataire y déplace les données sans "
+            "préavis ({k}).",
+        ),
+        (
+            r"^site '?(?P<s>[^']+)'? is in (?P<c>[A-Z]{2}), not (?P<d>[A-Z]{2})$",
+            "le site {s} est en {c}, pas en {d}.",
+        ),
+        (
+            r"^no host serves site '?(?P<s>[^']+)'?, so its country is not known; give it$",
+            "aucun hôte ne dessert le site {s} : indiquez son pays.",
+        ),
+        (
+            r"^partial recovery: data is returned only once every invoice is paid "
+            r"\((?P<k>[^)]*)\); unpaid: (?P<n>[^(]+) \((?P<a>\S+) still due\)$",
+            "les données ne sont restituées qu'une fois toutes les factures payées ({k}) ; "
+            "impayées : {n} ({a} encore dus).",
+        ),
     )
 ]
 

@@ -44,4 +44,9 @@ FLASH: dict[str, str] = {
     "extension_rejected": "Extension refusée.",
     "terms_refused": "Refus enregistré : les anciennes conditions continuent de s'appliquer.",
     "refusal_withdrawn": "Refus retiré : les nouvelles conditions s'appliqueront.",
+    # issue #21: partial recoveries (001 §7) and moves outside the EU (001 §5.3)
+    "recovery_asked": "Transfert demandé : les copies sont en cours d'écriture ; leurs liens "
+    "apparaissent ci-dessous une fois prêtes.",
+    "relocated": "Déplacement enregistré : le client est prévenu et peut résilier sans "
+    "indemnité pendant 30 jours (001 §5.3).",
 }

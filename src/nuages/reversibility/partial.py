@@ -160,17 +160,21 @@ def quote(
     rev = registry.for_contract(session, contract).reversibility
     clause = rev.clause or "001 §7"
     owed = money.unpaid(session, contract.id) if rev.requires_paid_up else []
-    refusal = ""
+    refusal, why = "", ""
     if not rev.partial_recovery_anytime:
-        refusal = f"the offer gives no partial recovery while the contract runs ({clause})"
+        refusal = "not_offered"
+        why = f"the offer gives no partial recovery while the contract runs ({clause})"
     elif ContractState(contract.state) not in ENDABLE:
-        refusal = f"the contract is {contract.state}: copies are asked through its exit"
+        refusal = "not_running"
+        why = f"the contract is {contract.state}: copies are asked through its exit"
     elif owed:
-        refusal = f"data is returned only once every invoice is paid ({clause})"
+        refusal = "unpaid"
+        why = f"data is returned only once every invoice is paid ({clause})"
     return {
         "contract_id": contract.id,
         "available": not refusal,
-        "refusal": refusal,
+        "refusal": refusal,  # a code the portal words in the visitor's language
+        "why": why,
         "fee": str(rev.fee) if rev.fee is not None and rev.fee_per == "transfer" else None,
         "fee_per": rev.fee_per,
         "clause": clause,

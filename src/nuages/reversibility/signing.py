@@ -75,8 +75,11 @@ def _raw(public: Ed25519PublicKey) -> bytes:
 
 
 def key_id(public: Ed25519PublicKey) -> str:
-    """A short name of the public key: the first 16 hex digits of its SHA-256."""
-    return hashlib.sha256(_raw(public)).hexdigest()[:16]
+    """The name of the public key: the SHA-256 of its raw bytes, in full. Never cut
+    short: 16 hex digits can look like an IBAN to the history's redaction, which then
+    rewrote the stored record and broke its signature; 64 cannot (nor the 128 of the
+    signature)."""
+    return hashlib.sha256(_raw(public)).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
 from nuages.kernel.errors import ValidationFailed
+from nuages.portal.admin import relocations
 from nuages.portal.admin.common import (
     Button,
     Column,
@@ -180,10 +181,13 @@ def _detail(
                 )  # fmt: skip
         title = offer.offer.title if offer is not None else contract.offer_id
         notes = [f"{title} — {contract.state} — {contract.state_reason or ''}"]
+        moves, move_form = relocations.parts(session, visit.me, contract.id)  # 001 §5.3
+        if offer is not None and offer.catalogue.hosting.relocation is not None:
+            forms.append(move_form)
         return page(
             visit,
             "Contrat",
-            tables=[table],
+            tables=[table, moves],
             forms=forms,
             notes=notes,
             errors=errors,
