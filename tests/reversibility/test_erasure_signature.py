@@ -170,3 +170,15 @@ def test_regression_signed_fields_survive_the_history_redaction(tmp_path: Path) 
     for n in range(200):
         signed = signing.sign(Settings(data_dir=tmp_path / str(n)), manifest)
         assert redact(signed) == signed, signed["signing_key_id"]
+
+
+def test_signing_key_first_use_racing_yields_one_key(tmp_path: Path) -> None:
+    """Workers starting together on a fresh install all end up with the same key, and
+    no half-written or temporary file is left beside it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings(data_dir=tmp_path / "d")
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _n: signing.public_key(settings).key_id, range(16)))
+    assert len(ids) == 1
+    assert [p.name for p in (tmp_path / "d" / "keys").iterdir()] == ["erasure-signing.pem"]

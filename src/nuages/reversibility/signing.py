@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,8 @@ def _load(path: Path) -> Ed25519PrivateKey:
 
 
 def private_key(settings: Settings) -> Ed25519PrivateKey:
-    """The signing key, generated once at first use (two processes racing: the file
-    is created exclusively, the loser reads the winner's key)."""
+    """The signing key, generated once at first use (two processes racing: the loser
+    reads the winner's key)."""
     path = key_path(settings)
     if path.exists():
         return _load(path)
@@ -61,12 +62,21 @@ def private_key(settings: Settings) -> Ed25519PrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    # Written whole under a private name, then linked into place: a reader never sees
+    # half a key, and the link fails if another process got there first.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _load(path)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            return _load(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return key
 
 
