@@ -7,6 +7,7 @@ inline script or style (the portal's CSP)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from decimal import Decimal
 
@@ -51,7 +52,9 @@ def _csp_clean(text: str) -> None:
 def test_001_s7_owner_sees_the_250_fee_before_confirming_a_partial_recovery(ex: Ex) -> None:
     """001 §7: the contract page links to partial recovery; the owner picks a VM, the
     next page states the fee (250,00 € / €250.00) and writes nothing; confirmed, one
-    transfer is asked and charged once, a re-sent form doing nothing more. A member sees
+    transfer is asked and charged once, a re-sent form doing nothing more; the copy
+    downloads with the visitor's session (regression: the pages linked to the API's
+    URL, which needs a bearer token, so a click got 401). A member sees
     neither the form nor the fee (000 §1, §5); no VM chosen is a 422 naming the field."""
     set_now(dt.datetime(2026, 3, 2, 9, tzinfo=UTC))
     ex.setup("cloudbizz", vms=2)
@@ -82,7 +85,13 @@ def test_001_s7_owner_sees_the_250_fee_before_confirming_a_partial_recovery(ex: 
     assert amounts == [Decimal("250.00")]
     ex.run_queued()
     listed = owner.get(base).text
-    assert f"/api/v1/vms/{ex.vm_ids[0]}/exports/" in listed  # the copy's download link
+    [link] = re.findall(rf'href="(/vms/{ex.vm_ids[0]}/exports/[^"]+/download)"', listed)
+    got = owner.get(link)  # the visitor's session, no API token
+    assert got.status_code == 200 and got.content[:4] == b"QFI\xfb"  # a qcow2 file
+    assert hashlib.sha256(got.content).hexdigest() == got.headers["x-checksum-sha256"]
+    assert got.headers["x-checksum-sha256"] in listed
+    stranger = _visitor(ex, Role.CLIENT_OWNER, ex.cw.world.client("Autre SA"))
+    assert stranger.get(link).status_code == 404
     # The same pages in English.
     owner.http.cookies.set(LANG_COOKIE, "en")
     english = owner.submit(base, base, vm_ids=ex.vm_ids[1])

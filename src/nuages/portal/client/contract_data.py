@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
 from nuages.accounts.roles import Role, Scope
 from nuages.compute.api import runtime
-from nuages.compute.services import ending
+from nuages.compute.services import ending, exports
 from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.errors import NuagesError
@@ -100,3 +100,15 @@ def ask_recovery(posted: PostedForm, contract_id: str) -> Response:
             raise
         return _page(visit, contract_id, {"_": error_text(exc)}, exc.status)
     return visit.redirect(back, "recovery_asked")
+
+
+@router.get("/vms/{vm_id}/exports/{export_id}/download")
+def download(visit: SignedIn, vm_id: str, export_id: str) -> Response:
+    """A copy's file for the signed-in visitor (the API's link needs a bearer token, so
+    the portal's pages link here): the same checks (the visitor's VM, ready, link not
+    expired) and the SHA-256 in ``X-Checksum-SHA256``."""
+    with visit.read() as session:
+        export = exports.download(session, visit.me, vm_id, export_id)
+        path, name, digest = export.path, f"vm-{export.vm_id}.{export.disk_format}", export.sha256
+    return FileResponse(path, media_type="application/octet-stream", filename=name,
+                        headers={"X-Checksum-SHA256": digest or ""})  # fmt: skip
