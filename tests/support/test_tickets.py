@@ -193,3 +193,19 @@ def test_001_s10_1_incident_on_a_vm_files_the_sla_failure_notice(
         assert session.execute(select(func.count()).select_from(FailureNotice)).scalar_one() == 1
     listed = client.get("/api/v1/tickets", headers=intruder.headers).json()
     assert listed == []
+
+
+def test_001_s15_3_staff_reading_a_ticket_is_in_the_clients_history(
+    client: TestClient, world: World, database: Database
+) -> None:
+    """A ticket is the client's request to support (001 §16.1): staff read it without
+    a separate grant, but each read is written to the client's history, which the
+    owner reads; the owner's own reads are not entries."""
+    _, owner, contract_id = _contract(client, world, "cloudbizz")
+    ticket = _ticket(client, owner, contract_id, "question")
+    admin = world.admin()
+    assert client.get(f"/api/v1/tickets/{ticket['id']}", headers=owner.headers).status_code == 200
+    assert client.get(f"/api/v1/tickets/{ticket['id']}", headers=admin.headers).status_code == 200
+    history = client.get("/api/v1/history", headers=owner.headers).json()["items"]
+    reads = [e for e in history if e["action"] == "support.ticket.read"]
+    assert len(reads) == 1 and reads[0]["object_id"] == ticket["id"]
