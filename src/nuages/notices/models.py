@@ -23,7 +23,10 @@ class Notice(IdMixin, TimestampMixin, Base):
 
     kind: Mapped[str] = mapped_column(String(48))
     clause: Mapped[str] = mapped_column(String(64))
-    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    # None for a notice to provider staff (a password reset link, issue #12).
+    client_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clients.id"), nullable=True, index=True
+    )
     contract_id: Mapped[str | None] = mapped_column(
         ForeignKey("contracts.id"), nullable=True, index=True
     )

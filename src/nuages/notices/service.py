@@ -55,16 +55,19 @@ ADDRESS = re.compile(
 
 
 def recipients_for(
-    session: Session, rule: str, client_id: str, user_id: str | None = None
+    session: Session, rule: str, client_id: str | None, user_id: str | None = None
 ) -> list[str]:
     """The addresses a rule names for a client (kinds.py): billing contact, every active
     owner, the designated Responsable (else every owner), the DPO (else every owner), or
-    one user (``user_id``)."""
+    one user (``user_id``: the only rule that needs no client, so provider staff get
+    their password-reset link this way)."""
     if rule == "user":
         email = session.execute(
             select(User.email).where(User.id == user_id, User.active.is_(True))
         ).scalar_one_or_none()
         return [email] if email else []
+    if client_id is None:
+        return []  # the other rules name a client's contacts
     if rule == "billing":
         email = session.execute(
             select(Client.billing_email).where(Client.id == client_id)
@@ -101,7 +104,7 @@ def queue(
     who: Actor,
     kind: str,
     *,
-    client_id: str,
+    client_id: str | None,
     object_type: str,
     object_id: str,
     context: dict[str, Any],
