@@ -402,3 +402,37 @@ def _contract_of(cw: ComputeWorld, vm_id: str) -> str:
         vm = session.get(Vm, vm_id)
         assert vm is not None
         return vm.contract_id
+
+
+def test_regression_user_networking_firewall_on_remote_host_refused_and_flagged(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """nftables runs on this machine only: a user-networking guest on a ``qemu+ssh://``
+    host would have its rules stored and never enforced. A new rule there is a 409 that
+    names the host (nothing written) and ``nuages doctor`` flags the VM's stored rules;
+    a rule on the local kind of host is accepted as before."""
+    from types import SimpleNamespace
+
+    from nuages.cli_doctor import check_firewalls
+    from nuages.compute.models import Host
+
+    vm_id, owner = make_vm(api, cw)
+    url = f"/api/v1/vms/{vm_id}/firewall/rules"
+    assert api.post(url, json=RULE, headers=owner.headers).status_code == 201
+    settings = SimpleNamespace(
+        effective_database_url=cw.database.engine.url.render_as_string(hide_password=False)
+    )
+    assert [c.status for c in check_firewalls(settings)] == ["ok"]
+    with cw.database.unit() as session:
+        vm = session.get(Vm, vm_id)
+        assert vm is not None
+        host = session.get(Host, vm.host_id)
+        assert host is not None
+        host.uri = "qemu+ssh://hv9.example/system"
+    before = count(cw, FirewallRule)
+    r = api.post(url, json=RULE, headers=owner.headers)
+    assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
+    assert "qemu+ssh://hv9.example/system" in r.json()["detail"]
+    assert count(cw, FirewallRule) == before
+    (check,) = check_firewalls(settings)
+    assert check.status == "warn" and "web-1" in check.detail and "Remote hosts" in check.fix

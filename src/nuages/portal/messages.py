@@ -33,6 +33,8 @@ FLASH: dict[str, str] = {
     "console_refused": "La console ne peut pas s'ouvrir : la machine doit être démarrée.",
     "firewall_changed": "Pare-feu modifié : l'hôte applique la règle.",
     "notice_given": "Préavis donné : la date de fin est indiquée ci-dessous.",
+    "network_cut": "Réseau coupé : le client est prévenu.",  # net (issue 14)
+    "network_restored": "Réseau rétabli : le client est prévenu.",  # net (issue 14)
     # support (issue #16)
     "ticket_opened": "Ticket ouvert : le support vous répond dans ses heures d'ouverture.",
     "ticket_replied": "Message envoyé.",

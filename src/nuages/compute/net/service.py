@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.compute.models import Host, IpAddress, Vm
-from nuages.compute.net import cut_holds, enforce, rules
+from nuages.compute.net import cut_holds, enforce, remote, rules
 from nuages.compute.net.models import FirewallRule, QuarantinedAddress, VmNetwork
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import ipam
@@ -101,6 +101,7 @@ def add_rule(
     waits for staff approval before it is enforced (003 §7.1.1)."""
     vm = load_vm(session, actor, vm_id, write=True)
     first, last = rules.parse_ports(new.port)
+    remote.refuse_if_unenforced(session, vm)  # never store a rule nobody enforces
     typed = rules.Rule(
         direction=_enum(rules.Direction, new.direction, "direction"),
         protocol=_enum(rules.Protocol, new.protocol, "protocol"),
@@ -209,6 +210,8 @@ def approve_rule(
     row = _rule(session, vm, rule_id)
     if row.state == "active":
         raise Conflict("this rule has no change awaiting approval")
+    if row.state == "pending":
+        remote.refuse_if_unenforced(session, vm)
     kept: FirewallRule | None = row
     if row.state == "pending":
         row.state, row.approved_by = "active", actor.user_id
