@@ -231,7 +231,7 @@ def test_client_orders_isstar_tops_up_creates_a_vm_and_downloads_an_invoice(
     # The bank transfer arrives; staff record it in the back-office.
     staff: object = _sign_in(chromium, site, site.staff)
     staff.goto(f"{site.url}/admin/contracts/{contract_id}")  # type: ignore[attr-defined]
-    staff.get_by_label("Montant").fill("100.00")  # type: ignore[attr-defined]
+    staff.get_by_label("Montant", exact=True).fill("100.00")  # type: ignore[attr-defined]
     staff.get_by_label("Référence bancaire du crédit").fill("BANK-0001")  # type: ignore[attr-defined]
     staff.get_by_role("button", name="Créditer").click()  # type: ignore[attr-defined]
     staff.wait_for_load_state()  # type: ignore[attr-defined]
