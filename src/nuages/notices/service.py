@@ -41,9 +41,12 @@ class State:
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # A server accepted it, then a delivery status notification said a recipient's
+    # mailbox refused it for good (notices/bounces.py).
+    BOUNCED = "bounced"
 
 
-ALL_STATES = (State.QUEUED, State.SENDING, State.SENT, State.FAILED)
+ALL_STATES = (State.QUEUED, State.SENDING, State.SENT, State.FAILED, State.BOUNCED)
 # A plain address: no display name, no spaces, no CR/LF (header injection), a dot in
 # the domain. SMTP servers refuse the rest; refusing it here says why sooner.
 ADDRESS = re.compile(
@@ -247,6 +250,11 @@ def retry(session: Session, actor: Principal, notice_id: str) -> Notice:
     actor.require(Scope.WRITE)
     if not actor.is_staff:
         raise Forbidden("only provider staff retry a notice")
+    if notice.state == State.BOUNCED:
+        raise Conflict(
+            "a server accepted this notice and it bounced afterwards: it is not sent again "
+            f"by itself; {notice.alert or notice.last_error}"
+        )
     if notice.state != State.FAILED:
         raise Conflict(f"only a failed notice is retried; this one is {notice.state}")
     accepted = any(a.outcome == "accepted" for a in attempts_of(session, notice.id))
