@@ -233,7 +233,7 @@ def test_client_orders_isstar_tops_up_creates_a_vm_and_downloads_an_invoice(
     staff.goto(f"{site.url}/admin/contracts/{contract_id}")  # type: ignore[attr-defined]
     staff.get_by_label("Montant", exact=True).fill("100.00")  # type: ignore[attr-defined]
     staff.get_by_label("Référence bancaire du crédit").fill("BANK-0001")  # type: ignore[attr-defined]
-    staff.get_by_role("button", name="Créditer").click()  # type: ignore[attr-defined]
+    staff.get_by_role("button", name="Créditer", exact=True).click()  # type: ignore[attr-defined]
     staff.wait_for_load_state()  # type: ignore[attr-defined]
     p.goto(site.url + "/")  # type: ignore[attr-defined]
     assert "100,00" in p.content()  # type: ignore[attr-defined]
@@ -295,7 +295,7 @@ def test_dashboard_next_invoice_extension_order_and_staff_lists(
         lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
     )  # type: ignore[attr-defined]
     assert "Prochaine facture le" in p.content()  # type: ignore[attr-defined]
-    assert "jour(s) restant(s)" in p.content()  # type: ignore[attr-defined]
+    assert "300,00" in p.content()  # type: ignore[attr-defined]
     p.goto(f"{site.url}/contracts/{site.isstar_id}/extensions")  # type: ignore[attr-defined]
     start = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
 
