@@ -92,4 +92,5 @@ MORE: dict[str, str] = {
     "Suspendre le contrat (force majeure, 003 §9)": "Suspend the contract (force majeure, 003 §9)",
     "manquement du client": "the client's breach",
     "force majeure": "force majeure",
+    "Prochaines échéances": "Next deadlines",
 }
