@@ -423,7 +423,11 @@ def take_backup(
 def list_backups(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
     """The VM's backups, newest first, and the volume they take (002 §3.5)."""
     listing = backups.list_backups(session, principal, vm_id)
-    return {"items": listing.items, "volume_bytes": listing.volume_bytes}
+    items = [
+        schemas.BackupOut.model_validate(b).model_dump() | {"kept_until": listing.kept_until[b.id]}
+        for b in listing.items
+    ]
+    return {"items": items, "volume_bytes": listing.volume_bytes}
 
 
 @router.post("/vms/{vm_id}/restore", status_code=ACCEPTED, response_model=schemas.BackupAccepted)

@@ -380,9 +380,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_copy(partial: Path, dest: Path) -> Verified:
-    """Check a copy (``qemu-img check``, standalone qcow2, known features), hash it,
-    then rename it to ``dest``. Raises (``DiskError``, ``UnsafeDisk``) and removes the
+def verify_copy(partial: Path, dest: Path, *, parent: Path | None = None) -> Verified:
+    """Check a copy (``qemu-img check``, standalone qcow2, known features; with
+    ``parent``: an increment whose backing file is exactly ``parent``), hash it, then
+    rename it to ``dest``. Raises (``DiskError``, ``UnsafeDisk``) and removes the
     partial file when the copy is not good."""
     # The copy is complete when this is called (nothing writes it any more): its hash
     # is read in a thread while ``qemu-img check`` runs, instead of after it (issue 13
@@ -391,7 +392,10 @@ def verify_copy(partial: Path, dest: Path) -> Verified:
         hashing = pool.submit(sha256_of, partial)
         try:
             _check_when_released(partial)
-            found = check_standalone(partial, "qcow2")
+            if parent is None:
+                found = check_standalone(partial, "qcow2")
+            else:
+                found = check_increment(partial, parent)
             digest = hashing.result()
             partial.replace(dest)
         except BaseException:
@@ -401,6 +405,60 @@ def verify_copy(partial: Path, dest: Path) -> Verified:
             partial.unlink(missing_ok=True)
             raise
     return Verified(dest, dest.stat().st_blocks * 512, found.virtual_size, digest)
+
+
+# ---------------------------------------------------------------- backup chains
+# An incremental backup is a qcow2 holding only the clusters changed since its parent,
+# with the parent's file as backing file, named relatively (both sit in the VM's
+# directory of the target, so the chain survives the target being moved or mounted
+# elsewhere). A chain is read whole by qemu-img; nothing else may be in it.
+
+# Longer than any chain nuages makes (a full backup every ``backups.CHAIN_MAX`` + 1).
+CHAIN_DEPTH_MAX = 64
+
+
+def create_increment_target(dest: Path, parent: Path, virtual_size: int) -> None:
+    """An empty qcow2 of ``virtual_size`` bytes backed by the backup ``parent`` (same
+    directory) for the hypervisor to write an incremental copy into."""
+    if parent.parent != dest.parent:
+        raise UnsafeDisk(f"an increment's parent must sit beside it: {parent}")
+    dest.unlink(missing_ok=True)
+    _qemu_img("create", "-q", "-f", "qcow2", "-b", parent.name, "-F", "qcow2",
+              str(dest), str(virtual_size))  # fmt: skip
+    dest.chmod(SNAPSHOT_MODE)
+
+
+def check_increment(disk: Path, parent: Path) -> DiskInfo:
+    """An increment: a qcow2 backed by exactly ``parent`` (named relatively, read as
+    qcow2), nothing else outside itself; ``UnsafeDisk`` otherwise."""
+    found = info(disk, "qcow2")
+    if found.backing_file is None or found.backing_file.resolve() != parent.resolve():
+        raise UnsafeDisk(f"increment {disk} is backed by {found.backing_file}, not {parent}")
+    if found.backing_format != "qcow2":
+        raise UnsafeDisk(f"increment {disk} reads its parent as {found.backing_format}")
+    _refuse_outside_references(found, f"increment {disk}")
+    return found
+
+
+def check_chain(top: Path) -> list[DiskInfo]:
+    """A backup to read back: a standalone qcow2, or an increment whose chain of
+    parents all sit in its directory, each a qcow2 checked like an increment, down to a
+    standalone one. Returns the chain, top first; ``UnsafeDisk`` (a file outside the
+    directory, a loop, an unknown feature) or ``NotFound`` (a parent gone)."""
+    chain: list[DiskInfo] = []
+    current = top
+    while True:
+        found = info(current, "qcow2")
+        _refuse_outside_references(found, str(current))
+        chain.append(found)
+        if found.backing_file is None:
+            return chain
+        parent = found.backing_file
+        if parent.parent.resolve() != top.parent.resolve() or found.backing_format != "qcow2":
+            raise UnsafeDisk(f"backup {current} is backed by {parent}, outside its chain")
+        if len(chain) >= CHAIN_DEPTH_MAX:
+            raise UnsafeDisk(f"backup {top}: chain longer than {CHAIN_DEPTH_MAX}")
+        current = parent
 
 
 def to_raw(source: Path, dest: Path) -> None:
@@ -433,8 +491,10 @@ def restore_overlay(
     ``source`` holds: a fresh overlay on ``base`` with only the clusters that differ
     from it (``qemu-img convert -B``), grown to ``size_gib`` if the VM grew since, then
     renamed over ``dest`` (atomic: never a moment without a disk). The disk keeps the
-    shape ``check_overlay`` demands."""
-    check_standalone(source, "qcow2")
+    shape ``check_overlay`` demands. ``source`` may be an incremental backup: its
+    chain is checked (``check_chain``) and read whole, so ``dest`` depends on none of
+    it (the chain is flattened)."""
+    check_chain(source)
     fresh = dest.with_name(f".{dest.name}.restore")
     fresh.unlink(missing_ok=True)
     args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2"]

@@ -280,12 +280,22 @@ class BackupOut(Out):
     sha256: str | None
     created_at: dt.datetime
     expires_at: dt.datetime
+    # Incremental backups (issue 13): ``full`` or ``incremental`` on ``parent_id``.
+    kind: str = "full"
+    parent_id: str | None = None
+
+
+class BackupListed(BackupOut):
+    """A backup as listed: ``kept_until`` is later than ``expires_at`` while an
+    increment on it is kept (a chain goes whole with its last increment)."""
+
+    kept_until: dt.datetime
 
 
 class BackupList(BaseModel):
     """A VM's backups and the volume they take (002 §3.5)."""
 
-    items: list[BackupOut]
+    items: list[BackupListed]
     volume_bytes: int
 
 

@@ -36,6 +36,7 @@ from nuages.compute.drivers.libvirt.connection import (
     Listener,
     is_lost,
 )
+from nuages.compute.drivers.libvirt.copies import DiskCopies
 from nuages.compute.hypervisor import (
     Accel,
     ConsoleChannel,
@@ -88,7 +89,6 @@ _UNDEFINE_FLAGS = (
     | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
 )
 _POLL_S = 0.2
-_COPY_POLL_S = 0.05
 
 _STOP_REASONS: dict[int, StopReason] = {
     libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: StopReason.SHUTDOWN,
@@ -136,7 +136,7 @@ def qemu_user_of(capabilities_xml: str) -> QemuUser | None:
     return None
 
 
-class LibvirtHypervisor:
+class LibvirtHypervisor(DiskCopies):
     """The hypervisor of one host, reached through libvirt at ``uri``.
 
     The connection opens on first use and survives the daemon's restarts (``connection``:
@@ -468,71 +468,6 @@ class LibvirtHypervisor:
                 "acceleration probe",
                 safe=True,
             )
-
-    # -- disk copies (snapshots, backups; issue 13) -------------------------------------
-    # Kept apart from the lifecycle methods above. A running disk is copied by libvirt's
-    # backup API (push mode): QEMU copies the disk as it was when the job began while the
-    # guest goes on writing (copy-before-write), so the copy is one point in time.
-
-    def copy_disk(
-        self,
-        uuid: UUID,
-        disk: Path,
-        target: Path,
-        timeout_s: float,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> None:
-        """Point-in-time copy of a running domain's disk; see ``Hypervisor.copy_disk``."""
-        with self._errors(uuid):
-            dom = self._lookup(self._connection(), uuid)
-            if not dom.isActive():
-                raise InvalidTransition(f"domain {uuid} is not running; copy its file instead")
-            xml = domxml.backup_xml(dom.XMLDesc(0), disk, target)
-            dom.backupBegin(xml, None, libvirt.VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL)
-            deadline = time.monotonic() + timeout_s
-            while self._backup_running(dom):
-                if time.monotonic() > deadline:
-                    self._ignore_not_running(dom.abortJob)
-                    raise HypervisorError(f"copy of {disk} took over {timeout_s:.0f} s; aborted")
-                if progress is not None:
-                    self._report_copy(dom, progress)
-                time.sleep(_COPY_POLL_S)
-            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-            if stats.get("operation") != libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP or not (
-                stats.get("success", stats.get("type") == libvirt.VIR_DOMAIN_JOB_COMPLETED)
-            ):
-                detail = stats.get("errmsg") or f"job ended as {stats.get('type')}"
-                raise HypervisorError(f"copy of {disk} failed: {detail}")
-
-    def abort_disk_copy(self, uuid: UUID) -> bool:
-        """Stop a copy still running; see ``Hypervisor.abort_disk_copy``."""
-        with self._errors(uuid):
-            dom = self._lookup(self._connection(), uuid)
-            if not dom.isActive() or not self._backup_running(dom):
-                return False
-            self._ignore_not_running(dom.abortJob)
-            return True
-
-    @staticmethod
-    def _report_copy(dom: libvirt.virDomain, progress: Callable[[int, int], None]) -> None:
-        """Pass the running backup job's data counters on (nothing while unknown)."""
-        try:
-            stats = dom.jobStats(0)
-        except libvirt.libvirtError:
-            return  # the job ended between the check and this call
-        total = int(stats.get("data_total") or 0)
-        if total > 0:
-            progress(int(stats.get("data_processed") or 0), total)
-
-    @staticmethod
-    def _backup_running(dom: libvirt.virDomain) -> bool:
-        try:
-            dom.backupGetXMLDesc(0)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_BACKUP:
-                return False
-            raise
-        return True
 
     # -- internals ----------------------------------------------------------------------
 
