@@ -448,6 +448,8 @@ def restore_vm(
         raise ValidationFailed("as_new_vm: a new VM is restored from a backup, not original")
     if body.as_new_vm != (body.name is not None):
         raise ValidationFailed("name: a restore as a new VM (as_new_vm) needs its name")
+    if body.ssh_key_ids is not None and not body.as_new_vm:
+        raise ValidationFailed("ssh_key_ids: only a restore as a new VM (as_new_vm) takes keys")
     if body.as_new_vm:
         assert body.backup_id is not None and body.name is not None
         backup, vm, operation = backups.restore_as_new_vm(
@@ -458,6 +460,7 @@ def restore_vm(
             vm_id,
             body.backup_id,
             body.name,
+            body.ssh_key_ids,
         )
         return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}
     if body.original:

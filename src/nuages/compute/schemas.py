@@ -101,6 +101,12 @@ class RestoreRequest(Strict):
     original: bool = False
     as_new_vm: bool = False
     name: SafeName | None = Field(default=None, description="the new VM's name (as_new_vm)")
+    ssh_key_ids: list[ObjectId] | None = Field(
+        default=None,
+        max_length=20,
+        description="as_new_vm: the new VM's keys (default: those the VM restored was "
+        "created with and the client still has)",
+    )
 
 
 class ExportCreate(Strict):

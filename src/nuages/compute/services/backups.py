@@ -53,13 +53,14 @@ from nuages.compute.models import (
     Host,
     Image,
     Operation,
+    SshKey,
     Vm,
     VmBackup,
     VmBackupOption,
     VmBackupPlan,
 )
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, retention, vms
+from nuages.compute.services import access, reads, retention, vms
 from nuages.compute.services.work import Job
 from nuages.compute.states import Action, VmState, check_action
 from nuages.contracts.models import Contract
@@ -422,9 +423,13 @@ def restore_as_new_vm(
     vm_id: str,
     backup_id: str,
     name: str,
+    ssh_key_ids: list[str] | None = None,
 ) -> tuple[VmBackup, Vm, Operation]:
     """Restore a backup as a new VM named ``name`` (000 §5 "restaurer … sur demande";
-    002 §3.5), beside the VM it was taken of, which is left as it is.
+    002 §3.5), beside the VM it was taken of, which is left as it is. Its seed gets
+    ``ssh_key_ids``, by default the keys the VM restored was created with that the
+    client still has (a restored guest is reachable like the one it copies); a managed
+    server gets none (002 §3.8.2).
 
     The new VM is an ordinary create on the same contract, with the source VM's
     flavour and image, through ``vms.create_vm``: every check of a create applies
@@ -445,12 +450,15 @@ def restore_as_new_vm(
             "the image the VM was created from is no longer available; the backup can "
             "only be restored in place"
         )
+    if ssh_key_ids is None:
+        ssh_key_ids = [] if vm.managed else _keys_still_held(session, vm)
     data = schemas.VmCreate(
         contract_id=vm.contract_id,
         flavour=vm.flavour_id,
         image=vm.image_id,
         name=name,
         managed=vm.managed,
+        ssh_key_ids=ssh_key_ids,
     )
     disk_from = {
         "from_backup_id": backup.id,
@@ -469,6 +477,19 @@ def restore_as_new_vm(
         outcome="accepted",
     )
     return backup, new_vm, operation
+
+
+def _keys_still_held(session: Session, vm: Vm) -> list[str]:
+    """The key ids ``vm`` was created with that its client still has."""
+    wanted = reads.created_with_keys(session, vm.id)
+    if not wanted:
+        return []
+    held = set(
+        session.execute(
+            select(SshKey.id).where(SshKey.id.in_(wanted), SshKey.client_id == vm.client_id)
+        ).scalars()
+    )
+    return [k for k in wanted if k in held]
 
 
 # ---------------------------------------------------------------- jobs
