@@ -388,6 +388,14 @@ def verify_copy(partial: Path, dest: Path, *, parent: Path | None = None) -> Ver
     # The copy is complete when this is called (nothing writes it any more): its hash
     # is read in a thread while ``qemu-img check`` runs, instead of after it (issue 13
     # benchmark: verifying was most of a backup's time). A failed check discards it.
+    # QEMU may still hold (and write) a live copy's file for a moment after libvirt
+    # reports the copy done: hashing before it let go hashed a file that changed after
+    # (regression test in test_backup_incremental_vm).
+    try:
+        _wait_released(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(sha256_of, partial)
         try:
@@ -469,6 +477,20 @@ def to_raw(source: Path, dest: Path) -> None:
     dest.chmod(SNAPSHOT_MODE)
 
 
+def _wait_released(path: Path, wait_s: float = 30.0) -> None:
+    """Return once no process holds ``path``'s image write lock (QEMU closed it):
+    ``qemu-img info`` without ``-U`` asks for a shared lock and fails until then."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            _qemu_img("info", "-f", "qcow2", "--output=json", str(path))
+            return
+        except DiskError as exc:
+            if "lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _check_when_released(path: Path, wait_s: float = 30.0) -> None:
     """``qemu-img check`` once QEMU let go of the file: libvirt reports a live copy
     done a moment before it closes the copy's node in QEMU, which holds the image lock
@@ -487,23 +509,28 @@ def _check_when_released(path: Path, wait_s: float = 30.0) -> None:
 def restore_overlay(
     source: Path, base: Path, dest: Path, *, base_format: str, size_gib: int
 ) -> DiskInfo:
-    """Make ``dest`` (a VM disk, domain shut off) hold exactly what the standalone copy
-    ``source`` holds: a fresh overlay on ``base`` with only the clusters that differ
-    from it (``qemu-img convert -B``), grown to ``size_gib`` if the VM grew since, then
-    renamed over ``dest`` (atomic: never a moment without a disk). The disk keeps the
-    shape ``check_overlay`` demands. ``source`` may be an incremental backup: its
-    chain is checked (``check_chain``) and read whole, so ``dest`` depends on none of
-    it (the chain is flattened)."""
-    check_chain(source)
+    """Make ``dest`` (a VM disk, domain shut off) hold exactly what the backup or
+    snapshot ``source`` holds: a fresh overlay on ``base`` (the shape ``check_overlay``
+    demands), grown to ``size_gib`` if the VM grew since, into which every cluster of
+    ``source`` is written, zeros included (``qemu-img convert -n``), then renamed over
+    ``dest`` (atomic: never a moment without a disk).
+
+    ``source`` may be an incremental backup: its chain is checked (``check_chain``)
+    and read whole, so ``dest`` depends on none of it (the chain is flattened). Not
+    ``convert -B base``: that copies only the clusters the source's *top* file holds
+    and lets the rest read through to ``base``, so a restored increment lost
+    everything its parents held, and a cluster a full copy holds as zeros over data
+    of the base read the base's data back (regression test in test_backup_chains)."""
+    chain = check_chain(source)
     fresh = dest.with_name(f".{dest.name}.restore")
     fresh.unlink(missing_ok=True)
-    args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2"]
-    args += ["-B", str(base.resolve()), "-F", base_format, str(source), str(fresh)]
+    size = max(chain[0].virtual_size, size_gib * GIB)
     try:
-        _qemu_img(*args, timeout_s=COPY_TIMEOUT_S)
+        args = ["create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", base_format]
+        _qemu_img(*args, str(fresh), str(size))
         fresh.chmod(OVERLAY_MODE)
-        if info(fresh, "qcow2").virtual_size < size_gib * GIB:
-            _qemu_img("resize", "-q", "-f", "qcow2", str(fresh), f"{size_gib}G")
+        _qemu_img("convert", "-q", "-n", "-f", "qcow2", "-O", "qcow2", str(source), str(fresh),
+                  timeout_s=COPY_TIMEOUT_S)  # fmt: skip
         check_overlay(fresh, base, base_format)
         fresh.replace(dest)
     except BaseException:
