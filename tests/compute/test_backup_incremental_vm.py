@@ -76,7 +76,7 @@ def test_issue_13_incremental_backup_restored_on_a_real_guest(
     found = disks.check_increment(inc_file, full_file)
     assert found.backing_file is not None and found.backing_file.name == full_file.name
     disks._qemu_img("check", "-q", "-f", "qcow2", str(inc_file))
-    assert inc["sha256"] == disks.sha256_of(inc_file)
+    assert inc["checksum"] == f"blake3:{disks.blake3_of(inc_file)}"
     assert 8 * MIB <= rows[inc["id"]]["size_bytes"] < rows[full["id"]]["size_bytes"] / 2
     print(
         f"\nfull {rows[full['id']]['size_bytes'] / MIB:.1f} MiB, "

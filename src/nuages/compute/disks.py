@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blake3
+
 from nuages.kernel.errors import Conflict, NotFound, ValidationFailed
 
 GIB = 1024**3
@@ -282,7 +284,18 @@ class Verified:
     path: Path
     size_bytes: int  # space taken on the host (allocated blocks)
     virtual_bytes: int  # size the guest sees
-    sha256: str
+    digest: str
+    algorithm: str = "sha256"
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256, when that is the algorithm the copy was hashed with."""
+        return self.digest if self.algorithm == "sha256" else None
+
+    @property
+    def checksum(self) -> str:
+        """``algorithm:hex``, as recorded for backups."""
+        return f"{self.algorithm}:{self.digest}"
 
 
 def partial_of(dest: Path) -> Path:
@@ -380,7 +393,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_copy(partial: Path, dest: Path, *, parent: Path | None = None) -> Verified:
+def blake3_of(path: Path) -> str:
+    """The BLAKE3 of a file (mapped, on every core): backups' checksum. The issue asks
+    a backup be verified with "its checksum" (an export's must be SHA-256); BLAKE3 is
+    as strong and takes a quarter of SHA-NI SHA-256's CPU (0.2 s vs 0.77 s per GiB
+    here), which is what a verification costs on a busy host."""
+    digest = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    if path.stat().st_size:
+        digest.update_mmap(str(path))
+    return digest.hexdigest()
+
+
+CHECKSUMS: dict[str, Callable[[Path], str]] = {"sha256": sha256_of, "blake3": blake3_of}
+
+
+def verify_copy(
+    partial: Path, dest: Path, *, parent: Path | None = None, algorithm: str = "sha256"
+) -> Verified:
     """Check a copy (``qemu-img check``, standalone qcow2, known features; with
     ``parent``: an increment whose backing file is exactly ``parent``), hash it, then
     rename it to ``dest``. Raises (``DiskError``, ``UnsafeDisk``) and removes the
@@ -397,7 +426,7 @@ def verify_copy(partial: Path, dest: Path, *, parent: Path | None = None) -> Ver
         partial.unlink(missing_ok=True)
         raise
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hashing = pool.submit(sha256_of, partial)
+        hashing = pool.submit(CHECKSUMS[algorithm], partial)
         try:
             _check_when_released(partial)
             if parent is None:
@@ -412,7 +441,7 @@ def verify_copy(partial: Path, dest: Path, *, parent: Path | None = None) -> Ver
                 hashing.result()
             partial.unlink(missing_ok=True)
             raise
-    return Verified(dest, dest.stat().st_blocks * 512, found.virtual_size, digest)
+    return Verified(dest, dest.stat().st_blocks * 512, found.virtual_size, digest, algorithm)
 
 
 # ---------------------------------------------------------------- backup chains

@@ -421,6 +421,8 @@ class VmBackup(IdMixin, Base):
     # while any live increment builds on it.
     kind: Mapped[str] = mapped_column(String(16), default="full", server_default="full")
     parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # ``blake3:<hex>`` of the file as verified (``sha256`` stays empty for those).
+    checksum: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class VmExport(IdMixin, Base):

@@ -289,6 +289,8 @@ class BackupOut(Out):
     # Incremental backups (issue 13): ``full`` or ``incremental`` on ``parent_id``.
     kind: str = "full"
     parent_id: str | None = None
+    # ``blake3:<hex>`` of the backup file (``sha256`` is empty for those).
+    checksum: str | None = None
 
 
 class BackupListed(BackupOut):

@@ -14,8 +14,8 @@ destroyed; 000 §5: restore to the last or an earlier backup on request).
   hash of its id over the first 80 % of it) so not every VM starts at once.
 - **Copy**: the snapshots' point-in-time copy (libvirt's backup API while the VM runs,
   ``qemu-img convert`` when stopped), written under a hidden name, checked with
-  ``qemu-img check``, hashed (SHA-256), then renamed; a copy killed half-way is never
-  counted (crash recovery drops it) and the next run takes a new one.
+  ``qemu-img check``, hashed (BLAKE3, ``checksum``), then renamed; a copy killed
+  half-way is never counted (crash recovery drops it) and the next run takes a new one.
 - **Incremental**: while the VM runs, each backup starts a libvirt checkpoint (a QEMU
   dirty bitmap in the disk); the next backup of a running VM copies only the clusters
   changed since into a qcow2 whose backing file is the previous backup's
@@ -628,7 +628,7 @@ def on_failure(session: Session, job: Job) -> None:
 
 
 def _settle_row(session: Session, job: Job, state: str, values: dict[str, Any]) -> None:
-    keys = ("size_bytes", "virtual_bytes", "sha256", "kind", "parent_id")
+    keys = ("size_bytes", "virtual_bytes", "sha256", "checksum", "kind", "parent_id")
     columns = {k: values[k] for k in keys if k in values}
     session.execute(
         update(VmBackup)
