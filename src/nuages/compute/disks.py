@@ -433,8 +433,12 @@ def verify_copy(
                 found = check_standalone(partial, "qcow2")
             else:
                 found = check_increment(partial, parent)
+            # On the disk before it counts (a "ready" copy lost at a power cut would
+            # be no backup); the flush runs while the hash reads the cached pages.
+            _fsync(partial)
             digest = hashing.result()
             partial.replace(dest)
+            _fsync(dest.parent)
         except BaseException:
             hashing.cancel()
             with contextlib.suppress(BaseException):
@@ -504,6 +508,15 @@ def to_raw(source: Path, dest: Path) -> None:
     _qemu_img("convert", "-q", "-f", "qcow2", "-O", "raw", str(source), str(dest),
               timeout_s=COPY_TIMEOUT_S)  # fmt: skip
     dest.chmod(SNAPSHOT_MODE)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') writes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _wait_released(path: Path, wait_s: float = 30.0) -> None:
