@@ -324,3 +324,40 @@ def test_operator_backup_commands(b: Backups, monkeypatch: pytest.MonkeyPatch) -
         assert done.exit_code == 0 and "1 backup(s) asked for" in done.stdout
     finally:
         get_settings.cache_clear()
+
+
+def test_operator_restore_commands(b: Backups, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``nuages backup list VM`` and ``nuages backup restore VM BACKUP [--as-new NAME]``
+    (000 §5) with ``--json``: the restore answers with the operation to follow; another
+    VM's backup is a one-line error and nothing is asked for."""
+    from typer.testing import CliRunner
+
+    from nuages import cli
+    from nuages.kernel.settings import get_settings
+
+    vm_id, other = b.vm(), b.vm("web-2")
+    b.plan(vm_id)
+    backup_id = b.take(vm_id)
+    monkeypatch.setenv("NUAGES_DATABASE_URL", b.cw.database.url)
+    monkeypatch.setenv("NUAGES_DATA_DIR", str(b.cw.runtime.settings.data_dir))
+    monkeypatch.setenv("NUAGES_COMPUTE_EXECUTOR", "manual")
+    get_settings.cache_clear()
+    run = CliRunner().invoke
+    try:
+        done = run(cli.app, ["backup", "list", vm_id, "--json"])
+        assert done.exit_code == 0, done.output
+        listed = json.loads(done.stdout)
+        assert [i["id"] for i in listed["items"]] == [backup_id]
+        assert listed["items"][0]["kind"] == "full" and listed["volume_bytes"] > 0
+        done = run(cli.app, ["backup", "restore", other, backup_id])
+        assert done.exit_code == 1 and "no such backup" in done.stderr
+        done = run(cli.app, ["backup", "restore", vm_id, backup_id, "--json"])
+        assert done.exit_code == 0, done.output
+        row = json.loads(done.stdout)
+        assert (row["kind"], row["vm_id"], row["backup_id"]) == ("restore", vm_id, backup_id)
+        assert b.cw.run(row["operation_id"]) == "succeeded"
+        done = run(cli.app, ["backup", "restore", vm_id, backup_id, "--as-new", "web-1-copy"])
+        assert done.exit_code == 0, done.output
+        assert "restore of new VM" in done.stdout
+    finally:
+        get_settings.cache_clear()
