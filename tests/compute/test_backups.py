@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from nuages.accounts.roles import Role
 from nuages.compute import disks, schemas
 from nuages.compute.models import Operation, Vm, VmBackup, VmBackupPlan
 from nuages.compute.services import backups, operations, vms
@@ -361,3 +362,28 @@ def test_operator_restore_commands(b: Backups, monkeypatch: pytest.MonkeyPatch) 
         assert "restore of new VM" in done.stdout
     finally:
         get_settings.cache_clear()
+
+
+def test_002_s3_5_backup_volume_per_contract_and_vm_over_the_api(
+    client: TestClient, b: Backups
+) -> None:
+    """002 §3.5 "volume de sauvegarde par VM affiché": GET
+    /contracts/{id}/backup-volume gives the total and each VM's share (a VM without
+    backups is not listed); another client's caller gets 404."""
+    client.app.state.compute = b.cw.runtime  # type: ignore[attr-defined]
+    first, second, _bare = b.vm("a"), b.vm("b"), b.vm("c")
+    for vm_id in (first, second):
+        b.plan(vm_id)
+    qemu_io(b.cw.runtime.vm_files(first).disk, "write -P 0xaa 0 1M")
+    one, two = b.take(first), b.take(second)
+    r = client.get(f"/api/v1/contracts/{b.contract}/backup-volume", headers=b.actor.headers)
+    assert r.status_code == 200, r.text
+    sizes = {first: b.row(one).size_bytes, second: b.row(two).size_bytes}
+    assert r.json() == {
+        "contract_id": b.contract,
+        "volume_bytes": sum(s or 0 for s in sizes.values()),
+        "vms": sizes,
+    }
+    stranger = b.cw.world.user(Role.CLIENT_OWNER, b.cw.world.client())
+    r = client.get(f"/api/v1/contracts/{b.contract}/backup-volume", headers=stranger.headers)
+    assert r.status_code == 404

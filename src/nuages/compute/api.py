@@ -430,6 +430,16 @@ def list_backups(vm_id: str, principal: PrincipalDep, session: SessionDep) -> ob
     return {"items": items, "volume_bytes": listing.volume_bytes}
 
 
+@router.get("/contracts/{contract_id}/backup-volume", response_model=schemas.ContractBackupVolume)
+def contract_backup_volume(
+    contract_id: str, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """What the contract's backups take, in all and per VM (002 §3.5: "volume de
+    sauvegarde par VM affiché"); backups being taken count once written."""
+    found = backups.contract_volumes(session, principal, contract_id)
+    return {"contract_id": found.contract_id, "volume_bytes": found.volume_bytes, "vms": found.vms}
+
+
 @router.post("/vms/{vm_id}/restore", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
 def restore_vm(
     vm_id: str,

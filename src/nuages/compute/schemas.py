@@ -307,6 +307,14 @@ class BackupList(BaseModel):
     volume_bytes: int
 
 
+class ContractBackupVolume(BaseModel):
+    """A contract's backup volume, in all and per VM (002 §3.5)."""
+
+    contract_id: str
+    volume_bytes: int
+    vms: dict[str, int]
+
+
 class BackupAccepted(BaseModel):
     """The answer to a backup or a restore: the operation to poll."""
 

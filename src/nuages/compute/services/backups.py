@@ -67,6 +67,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel.access import get_visible
 from nuages.kernel.calendar import Unit
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database, after_commit
@@ -387,6 +388,31 @@ def kept_until(items: list[VmBackup]) -> dict[str, dt.datetime]:
         if b.parent_id in ends:
             ends[b.parent_id] = max(ends[b.parent_id], ends[b.id])
     return ends
+
+
+@dataclass
+class ContractVolume:
+    """What a contract's backups take (002 §3.5 "volume de sauvegarde par VM
+    affiché"): in all and per VM (only VMs with backups kept)."""
+
+    contract_id: str
+    volume_bytes: int
+    vms: dict[str, int]
+
+
+def contract_volumes(session: Session, actor: Principal, contract_id: str) -> ContractVolume:
+    """The backup volume of a contract the caller may see (another client's: 404)."""
+    actor.require(Scope.READ)
+    contract = get_visible(session, actor, Contract, contract_id, "contract")
+    rows = session.execute(
+        select(VmBackup.vm_id, func.coalesce(func.sum(VmBackup.size_bytes), 0))
+        .join(Vm, Vm.id == VmBackup.vm_id)
+        .where(Vm.contract_id == contract.id, VmBackup.state.in_(LIVE))
+        .group_by(VmBackup.vm_id)
+        .order_by(VmBackup.vm_id)
+    ).all()
+    per_vm = {str(vm_id): int(total or 0) for vm_id, total in rows}
+    return ContractVolume(contract.id, sum(per_vm.values()), per_vm)
 
 
 def contract_volume(session: Session, contract_id: str) -> int:
