@@ -112,4 +112,7 @@ EXAMPLES: dict[str, str] = {
     ),
     "contracts revise": "nuages contracts revise CONTRACT_ID --pct 4.5 --reason 'energy costs'",
     "contracts daily": "nuages contracts daily --now 2026-12-01T00:30:00Z --json",
+    # backups (issue 13): a VM's backups and their restore
+    "backup list": "nuages backup list VM_ID --json",
+    "backup restore": "nuages backup restore VM_ID BACKUP_ID --as-new web-1-restored --json",
 }
