@@ -22,7 +22,7 @@ from nuages.accounts.principal import Principal
 from nuages.compute.console.models import ConsoleTicket
 from nuages.compute.hypervisor import ConsoleKind
 from nuages.compute.models import Host, Vm
-from nuages.compute.services.access import load_vm
+from nuages.compute.services.access import load_vm, require_feature
 from nuages.compute.states import VmState
 from nuages.history import service as history
 from nuages.history.service import Actor
@@ -63,6 +63,7 @@ def issue(
     """A single-use console token for ``vm_id``; returns the ticket and the token (the
     only time it is visible). 409 unless the VM is running."""
     vm = load_vm(session, actor, vm_id, write=True)
+    require_feature(session, actor, vm, "console")  # 002 §3: Avancé's, not Essentiel's
     if vm.vm_state != VmState.RUNNING.value or vm.host_id is None:
         raise InvalidTransition(
             f"the VM is {vm.vm_state}: its console opens only while it is running"
