@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from nuages.compute import schemas
-from nuages.compute.models import Vm
 from nuages.compute.services import keys, vms
 from nuages.compute.states import Action
 from nuages.history.models import HistoryEntry
