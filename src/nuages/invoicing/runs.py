@@ -152,6 +152,7 @@ def _plan(
         return planned
     items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
     items += sources.backup_items(session, calendar, contract.id)
+    items += sources.firewall_items(contract, offer, calendar)
     charges = sources.open_charges(session, contract.id)
     billed, spans = sources.billed_periods(session, contract.id, kind)
     for n, period in enumerate(todo):

@@ -246,4 +246,6 @@ CLIENT: dict[str, str] = {
     "Sauvegarder maintenant": "Back up now",
     "Instantané demandé : il est en cours.": "Snapshot requested: it is under way.",
     "C'est fait.": "Done.",
+    # issue 20 (contracts read again): the Datacenter firewall chosen at order
+    "Pare-feu choisi à la commande (002 §3.6)": "Firewall chosen at order (002 §3.6)",
 }
