@@ -70,6 +70,8 @@ KINDS: dict[str, Kind] = {
         Kind("audit_scheduled", "001 §16.8", "dpo", "read"),
         Kind("staff_access_granted", "001 §15.3", "dpo", "read"),
         Kind("ticket_answered", "001 §10", "owners", "read"),
+        # contracts read again (issue 20): a violation passed on to the client (003 §7.9)
+        Kind("abuse_violation", "003 §7.9", "owners", "read"),
     )
 }
 
