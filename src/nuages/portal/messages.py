@@ -36,4 +36,9 @@ FLASH: dict[str, str] = {
     # support (issue #16)
     "ticket_opened": "Ticket ouvert : le support vous répond dans ses heures d'ouverture.",
     "ticket_replied": "Message envoyé.",
+    # contracts read again (issue 20): the client's failure notice (002 §6)
+    "failure_notice_recorded": "Notification de défaillance enregistrée (002 §6) : "
+    "l'indisponibilité compte au plus tard depuis maintenant.",
+    "failure_notice_refused": "La notification de défaillance n'a pas pu être enregistrée.",
+    "failure_notice_empty": "Décrivez ce qui ne fonctionne pas.",
 }
