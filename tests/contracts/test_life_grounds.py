@@ -269,3 +269,44 @@ def test_003_s13_1_5_formal_notice_letter_dated_by_its_first_presentation(
     )
     assert refused.status_code == 422  # type: ignore[attr-defined]
     assert "first_presented_at" in refused.json()["detail"]  # type: ignore[attr-defined]
+
+
+def test_003_s8_suspension_never_turns_into_a_termination(life: Life, admin: Actor) -> None:
+    """003 §8 "La suspension ne peut en aucun cas servir de prétexte à une résiliation":
+    an SVP contract suspended on 1 April (breach) is still suspended after 60 days of
+    daily passes, and terminating it on the hold is a 409; the terms file cannot give a
+    hold-based termination right to an offer saying so."""
+    from pathlib import Path
+
+    from nuages.terms.loader import check_bytes
+
+    contract_id, _, _ = life.form("virtualsr-svp", local(PARIS, 2026, 3, 10, 11, 0))
+    placed = _post(
+        life,
+        local(PARIS, 2026, 4, 1, 10, 0),
+        f"/contracts/{contract_id}/holds",
+        admin,
+        {"ground": "breach", "reason": "abusive relay"},
+    )
+    assert placed.status_code == 201, placed.json()  # type: ignore[attr-defined]
+    for day in (17, 30):
+        life.daily(local(PARIS, 2026, 4, day, 1, 0))
+    life.daily(local(PARIS, 2026, 5, 31, 1, 0))
+    assert life.contract(contract_id).state == "suspended"
+    refused = _post(
+        life,
+        local(PARIS, 2026, 5, 31, 10, 0),
+        f"/contracts/{contract_id}/termination",
+        admin,
+        {"cause": "hold_over_15_days", "confirm": True},
+    )
+    assert refused.status_code == 409  # type: ignore[attr-defined]
+    assert life.contract(contract_id).state == "suspended"
+    text = Path(life.offers.current("virtualsr-svp").source_path).read_text("utf-8")
+    bad = text.replace(
+        "never_becomes_termination = true",
+        "never_becomes_termination = true\n"
+        'provider_may_terminate_after = { amount = 15, unit = "calendar_days" }',
+    )
+    found = check_bytes(bad.encode(), "svp.toml")
+    assert isinstance(found, list) and any("never_becomes_termination" in str(p) for p in found)
