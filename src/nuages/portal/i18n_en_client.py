@@ -259,4 +259,9 @@ CLIENT: dict[str, str] = {
         "The failure notice could not be recorded."
     ),
     "Décrivez ce qui ne fonctionne pas.": "Describe what does not work.",
+    "Votre offre ne comprend pas la console de la machine (002 §3, "
+    "§3.8.2) : le prestataire intervient pour vous.": (
+        "Your offer does not include the machine's console (002 §3, §3.8.2): the "
+        "provider acts for you."
+    ),
 }

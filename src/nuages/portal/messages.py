@@ -41,4 +41,6 @@ FLASH: dict[str, str] = {
     "l'indisponibilité compte au plus tard depuis maintenant.",
     "failure_notice_refused": "La notification de défaillance n'a pas pu être enregistrée.",
     "failure_notice_empty": "Décrivez ce qui ne fonctionne pas.",
+    "console_not_offered": "Votre offre ne comprend pas la console de la machine (002 §3, "
+    "§3.8.2) : le prestataire intervient pour vous.",
 }
