@@ -628,3 +628,21 @@ def return_debit(
         contract_id=contract.id,
     )
     return debit
+
+
+def list_batches(
+    session: Session, actor: Principal, page: int, per_page: int
+) -> tuple[list[SepaBatch], int]:
+    """The prepaid accounts' pain.008 files, newest first (staff only: they mix clients)."""
+    if not actor.is_staff:
+        raise NotFound("no such batch")
+    stmt = select(SepaBatch).order_by(SepaBatch.created_at.desc(), SepaBatch.id)
+    return paginate(session, stmt, page, per_page)
+
+
+def get_batch(session: Session, actor: Principal, batch_id: str) -> SepaBatch:
+    """One prepaid pain.008 file (staff only)."""
+    batch = session.get(SepaBatch, batch_id) if actor.is_staff else None
+    if batch is None:
+        raise NotFound("no such batch")
+    return batch

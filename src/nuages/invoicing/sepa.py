@@ -27,6 +27,7 @@ from nuages.invoicing.models import Invoice, InvoicingProfile, SepaBatch, SepaIt
 from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices import announce
 from nuages.sellers import identity as sellers
@@ -332,3 +333,14 @@ def settle(session: Session, who: Actor, registry: OfferRegistry, batch: SepaBat
         params={"count": batch.count, "total": str(batch.total)},
     )
     return batch
+
+
+def list_batches(
+    session: Session, actor: Principal, page: int, per_page: int, state: str | None = None
+) -> tuple[list[SepaBatch], int]:
+    """The direct-debit batches, newest first, optionally in one state (staff only)."""
+    _staff(actor)
+    stmt = select(SepaBatch).order_by(SepaBatch.created_at.desc(), SepaBatch.id)
+    if state:
+        stmt = stmt.where(SepaBatch.state == state)
+    return paginate(session, stmt, page, per_page)

@@ -73,6 +73,18 @@ class QuarantinedAddress(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
+class VmNetworkHold(Base):
+    """A VM a network-scope contract hold covered (kept after the cut is lifted): a
+    hold lifted as wrongful gives back these VMs' held time only (000 §11.1)."""
+
+    __tablename__ = "vm_network_holds"
+
+    hold_id: Mapped[str] = mapped_column(
+        ForeignKey("contract_holds.id", ondelete="CASCADE"), primary_key=True
+    )
+    vm_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
 class AbuseReport(IdMixin, Base):
     """A notification the provider received about a client (003 §7.9), kept per client.
 
