@@ -71,9 +71,11 @@ KINDS: dict[str, Kind] = {
         Kind("staff_access_granted", "001 §15.3", "dpo", "read"),
         Kind("ticket_answered", "001 §10", "owners", "read"),
         # contract life (issue #21): 003 §9 force majeure past 30 days in all; 001 §5.3
-        # a move of the data outside the EU announced, with its penalty-free exit
+        # a move of the data outside the EU announced, with its penalty-free exit; the new
+        # terms applied once the refusal window closed in silence (000 §4, 004 §3)
         Kind("force_majeure_terminable", "003 §9", "owners", "read"),
         Kind("relocation_announced", "001 §5.3", "owners", "read"),
+        Kind("terms_migrated", "000 §4", "responsable", "read"),
         # contracts read again (issue 20): a violation passed on to the client (003 §7.9)
         Kind("abuse_violation", "003 §7.9", "owners", "read"),
     )
