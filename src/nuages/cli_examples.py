@@ -98,7 +98,10 @@ EXAMPLES: dict[str, str] = {
         "nuages vm network-cut VM_ID --ground malicious-traffic --reason 'SYN flood 02:10'"
     ),
     "vm network-restore": "nuages vm network-restore VM_ID",
-    "vm new-ip": "nuages vm new-ip VM_ID --reason 'misuse report 117' --quarantine-days 30",
+    "vm new-ip": (
+        "nuages vm new-ip VM_ID --reason 'misuse report 117' --report REPORT_ID "
+        "--quarantine-days 30"
+    ),
     # contract life (issue #21)
     "contracts deadlines": "nuages contracts deadlines --within 30d --json",
     "contracts terminate": (

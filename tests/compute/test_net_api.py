@@ -4,6 +4,7 @@ policy the host would get is read back with ``enforce.plan_for``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -310,9 +311,28 @@ def test_003_s7_9_new_ip_quarantines_the_old_address(cw: ComputeWorld) -> None:
         session.flush()
         first = ipam.lease_address(session, session.get(type(host), host.id), vm)  # type: ignore[arg-type]
     assert first == "192.0.2.2"
+    from nuages.compute.net import abuse
+
+    with cw.database.unit() as session:
+        report = abuse.record(
+            session,
+            CLI,
+            kind="misuse",
+            source="abuse desk",
+            evidence="",
+            received_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            vm_id=vm.id,
+        )
+        report_id = report.id
     with cw.database.unit() as session:
         _vm, old, new = service.new_ip(
-            session, CLI, cw.runtime, vm.id, quarantine_days=30, reason="report 117"
+            session,
+            CLI,
+            cw.runtime,
+            vm.id,
+            quarantine_days=30,
+            reason="report 117",
+            report_id=report_id,
         )
     assert (old, new) == ("192.0.2.2", "192.0.2.3")
     # The next VM of the pool does not get the quarantined address either.

@@ -46,4 +46,11 @@ FLASH: dict[str, str] = {
     "extension_rejected": "Extension refusée.",
     "terms_refused": "Refus enregistré : les anciennes conditions continuent de s'appliquer.",
     "refusal_withdrawn": "Refus retiré : les nouvelles conditions s'appliqueront.",
+    # contracts read again (issue 20): the client's failure notice (002 §6)
+    "failure_notice_recorded": "Notification de défaillance enregistrée (002 §6) : "
+    "l'indisponibilité compte au plus tard depuis maintenant.",
+    "failure_notice_refused": "La notification de défaillance n'a pas pu être enregistrée.",
+    "failure_notice_empty": "Décrivez ce qui ne fonctionne pas.",
+    "console_not_offered": "Votre offre ne comprend pas la console de la machine (002 §3, "
+    "§3.8.2) : le prestataire intervient pour vous.",
 }

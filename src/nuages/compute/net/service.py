@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.compute.models import Host, IpAddress, Vm
+from nuages.compute.net import abuse as abuse_reports
 from nuages.compute.net import cut_holds, enforce, remote, rules
 from nuages.compute.net.models import FirewallRule, QuarantinedAddress, VmNetwork
 from nuages.compute.runtime import ComputeRuntime
@@ -469,11 +470,13 @@ def new_ip(
     *,
     quarantine_days: int,
     reason: str,
+    report_id: str | None = None,
 ) -> tuple[Vm, str, str]:
     """Move a VM to a fresh address of its pools after a misuse report (003 §7.9); the
     old address is quarantined ``quarantine_days`` (the switch-over period staff set)
     so no other client gets it meanwhile. Returns (vm, old, new). The new address takes
-    effect at the VM's next start (its DHCP entry is replaced then)."""
+    effect at the VM's next start (its DHCP entry is replaced then). ``report_id``: the
+    recorded misuse report it answers (``abuse.misuse_report_for``; 422 without one)."""
     vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
     if not 0 <= quarantine_days <= 365:
@@ -484,6 +487,7 @@ def new_ip(
         # Read for the client (SPEC §17): only an offer that provides for it (003 §7.9)
         # lets the provider move a server to another address.
         raise Conflict("this VM's offer provides for no new IP after a misuse report (003 §7.9)")
+    report = abuse_reports.misuse_report_for(session, vm, report_id)
     held = session.execute(select(IpAddress).where(IpAddress.vm_id == vm.id)).scalar_one_or_none()
     if held is None:
         raise Conflict("this VM has no fixed address (user networking)")
@@ -503,13 +507,20 @@ def new_ip(
     )
     session.flush()
     new = ipam.lease_address(session, host, vm)
+    report.new_address = new
     history.record(
         session,
         actor.actor,
         object_type="vm",
         object_id=vm.id,
         action="vm.network.new_ip",
-        params={"old": old, "new": new, "quarantine_days": quarantine_days, "reason": reason},
+        params={
+            "old": old,
+            "new": new,
+            "quarantine_days": quarantine_days,
+            "reason": reason,
+            "report_id": report.id,
+        },
         client_id=vm.client_id,
     )
     return vm, old, new

@@ -180,6 +180,7 @@ def set_plan(
     Refused: an offer without backups (403), an option that is not one of its backup
     options (422), no target on another site (409). Replaces an earlier plan."""
     vm = access.load_vm(session, actor, vm_id, write=True)
+    access.require_feature(session, actor, vm, "backups")
     if vm.vm_state == VmState.DELETED.value:
         raise InvalidTransition("the VM is deleted")
     offer = _offer(session, registry, vm)
@@ -248,6 +249,7 @@ def end_plan(session: Session, actor: Principal, vm_id: str) -> None:
     """Stop backing the VM up: no more scheduled backups and the option is no longer
     billed from now (002 §3.5); the backups taken stay until their retention ends."""
     vm = access.load_vm(session, actor, vm_id, write=True)
+    access.require_feature(session, actor, vm, "backups")
     plan = session.execute(
         select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
     ).scalar_one_or_none()
@@ -288,6 +290,7 @@ def take_backup(
 ) -> tuple[VmBackup, Vm, Operation]:
     """Ask for a backup of a planned VM now; answered with the operation to poll."""
     vm = access.load_vm(session, actor, vm_id, write=True)
+    access.require_feature(session, actor, vm, "backups")
     check_action(Action.BACKUP, vm.vm_state, vm.task_state, staff=actor.is_staff)
     plan = session.execute(
         select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
