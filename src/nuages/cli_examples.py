@@ -98,7 +98,10 @@ EXAMPLES: dict[str, str] = {
         "nuages vm network-cut VM_ID --ground malicious-traffic --reason 'SYN flood 02:10'"
     ),
     "vm network-restore": "nuages vm network-restore VM_ID",
-    "vm new-ip": "nuages vm new-ip VM_ID --reason 'misuse report 117' --quarantine-days 30",
+    "vm new-ip": (
+        "nuages vm new-ip VM_ID --reason 'misuse report 117' --report REPORT_ID "
+        "--quarantine-days 30"
+    ),
     # contract life (issue #21)
     "contracts deadlines": "nuages contracts deadlines --within 30d --json",
     "contracts terminate": (
@@ -128,4 +131,7 @@ EXAMPLES: dict[str, str] = {
     "contract exit verify": (
         "nuages contract exit verify --file record.json --public-key provider.pem"
     ),
+    # backups (issue 13): a VM's backups and their restore
+    "backup list": "nuages backup list VM_ID --json",
+    "backup restore": "nuages backup restore VM_ID BACKUP_ID --as-new web-1-restored --json",
 }

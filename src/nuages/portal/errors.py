@@ -244,6 +244,7 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             "la fenêtre sort des heures de maintenance prévues.",
         ),
         (r"^wrong e-mail or password$", "e-mail ou mot de passe incorrect."),
+        (r"^a user with the e-mail (?P<e>\S+) exists$", "un utilisateur a déjà l'adresse {e}."),
         (
             r"^too many failed sign-ins",
             "trop d'échecs de connexion : patientez avant de réessayer.",

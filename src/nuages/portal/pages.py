@@ -7,6 +7,7 @@ from nuages.portal import auth
 from nuages.portal.admin import clients as admin_clients
 from nuages.portal.admin import contracts as admin_contracts
 from nuages.portal.admin import extensions as admin_extensions
+from nuages.portal.admin import formal as admin_formal
 from nuages.portal.admin import home as admin_home
 from nuages.portal.admin import infra as admin_infra
 from nuages.portal.admin import money as admin_money
@@ -65,4 +66,5 @@ PAGES = [
     admin_extensions.router,  # issue #12: extensions waiting for their Responsable
     contract_data.router,  # issue #21: relocations and partial recoveries (001 §5.3, §7)
     admin_relocations.router,
+    admin_formal.router,  # issue #12: formal notices on the contract page
 ]
