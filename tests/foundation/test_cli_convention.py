@@ -22,7 +22,7 @@ from nuages import cli_output
 ROOT = Path(__file__).resolve().parents[2]
 NUAGES = [sys.executable, "-m", "nuages"]
 # Commands that start a process and report nothing to a caller.
-PROCESSES = {"up", "serve", "worker"}
+PROCESSES = {"up", "serve", "worker", "notices bounces serve"}
 
 
 def _leaves(group: Any, path: str) -> list[tuple[str, Any]]:
