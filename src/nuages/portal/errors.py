@@ -58,6 +58,11 @@ BY_TYPE: dict[str, tuple[str, str]] = {
         "Le contrat est suspendu : cette action attend la levée de la suspension.",
         "The contract is on hold: this waits until the hold is lifted.",
     ),
+    "firewall-not-enforceable": (
+        "Ce pare-feu ne peut pas être appliqué par l'hôte de cette machine : "
+        "contactez le prestataire.",
+        "This firewall cannot be enforced by this machine's host: contact the provider.",
+    ),
     "hold-not-open": (
         "Cette suspension n'est plus en cours.",
         "This hold is no longer in place.",
