@@ -14,6 +14,7 @@ from nuages.portal.admin import money as admin_money
 from nuages.portal.admin import rates as admin_rates
 from nuages.portal.admin import relocations as admin_relocations
 from nuages.portal.admin import sla as admin_sla
+from nuages.portal.admin import support_gdpr as admin_support_gdpr
 from nuages.portal.client import (
     account,
     contract_data,
@@ -33,6 +34,7 @@ from nuages.portal.client import (
 )
 from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import extensions as client_extensions
+from nuages.portal.client import gdpr_access as client_gdpr_access
 from nuages.portal.client import sla as client_sla
 from nuages.portal.client import support as support_pages
 
@@ -67,4 +69,6 @@ PAGES = [
     contract_data.router,  # issue #21: relocations and partial recoveries (001 §5.3, §7)
     admin_relocations.router,
     admin_formal.router,  # issue #12: formal notices on the contract page
+    admin_support_gdpr.router,  # issue #16: staff tickets and access grants
+    client_gdpr_access.router,  # issue #16: the client's view of staff accesses (001 §15.3)
 ]
