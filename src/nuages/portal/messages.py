@@ -61,4 +61,5 @@ FLASH: dict[str, str] = {
     # issue #16: staff accesses to personal data (001 §15.3)
     "access_granted": "Accès ouvert : le client est prévenu.",
     "access_revoked": "Accès révoqué.",
+    "breach_notified": "Violation enregistrée : les clients touchés sont notifiés.",
 }

@@ -4,6 +4,7 @@ its router at the end of PAGES (docs/portal.md, "Adding a page")."""
 from __future__ import annotations
 
 from nuages.portal import auth
+from nuages.portal.admin import breaches as admin_breaches
 from nuages.portal.admin import clients as admin_clients
 from nuages.portal.admin import contracts as admin_contracts
 from nuages.portal.admin import extensions as admin_extensions
@@ -71,4 +72,5 @@ PAGES = [
     admin_formal.router,  # issue #12: formal notices on the contract page
     admin_support_gdpr.router,  # issue #16: staff tickets and access grants
     client_gdpr_access.router,  # issue #16: the client's view of staff accesses (001 §15.3)
+    admin_breaches.router,  # issue #16: data breaches (001 §16.7)
 ]
