@@ -90,6 +90,7 @@ def test_001_s16_7_breach_opened_from_the_back_office_sending_time_beside_detect
     assert said.startswith("Trop court") and "should" not in said
     nobody = staff.submit(page, page, **FORM)
     assert nobody.status_code == 422 and 'id="e-scope"' in nobody.text
+    assert "elle ne touche aucun client" in unescape(nobody.text).lower()
     assert _count(database) == (0, 0)
     staff.submit("/admin", "/lang", lang="en")
     english = staff.submit(page, page, **{**FORM, "measures": "", "scope": a})

@@ -277,6 +277,27 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             "les données ne sont restituées qu'une fois toutes les factures payées ({k}) ; "
             "impayées : {n} ({a} encore dus).",
         ),
+        # issue #16: data protection pages (001 §15.3, §16.7, §16.9)
+        (
+            r"^(?P<c>[A-Z]{2}) is outside the EU without an adequacy decision; name the GDPR "
+            r"Art\. 46 instrument",
+            "{c} est hors de l'UE sans décision d'adéquation : indiquez la garantie de "
+            "l'article 46 du RGPD (par exemple les clauses contractuelles types).",
+        ),
+        (r"^(?P<n>.+) was already replaced or ended$", "{n} a déjà été remplacé ou a pris fin."),
+        (
+            r"^it reaches no client",
+            "elle ne touche aucun client : nommez des clients, des hôtes ou des sites, ou tous.",
+        ),
+        (
+            r"^a breach is detected after it occurred$",
+            "une violation est détectée après l'incident.",
+        ),
+        (r"^the access is already revoked$", "l'accès est déjà révoqué."),
+        (
+            r"^only an owner or staff revokes an access$",
+            "seul un propriétaire ou le personnel révoque un accès.",
+        ),
     )
 ]
 

@@ -62,4 +62,5 @@ FLASH: dict[str, str] = {
     "access_granted": "Accès ouvert : le client est prévenu.",
     "access_revoked": "Accès révoqué.",
     "breach_notified": "Violation enregistrée : les clients touchés sont notifiés.",
+    "subprocessor_saved": "Sous-traitant ultérieur enregistré : les clients sont prévenus.",
 }

@@ -15,6 +15,7 @@ from nuages.portal.admin import money as admin_money
 from nuages.portal.admin import rates as admin_rates
 from nuages.portal.admin import relocations as admin_relocations
 from nuages.portal.admin import sla as admin_sla
+from nuages.portal.admin import subprocessors as admin_subprocessors
 from nuages.portal.admin import support_gdpr as admin_support_gdpr
 from nuages.portal.client import (
     account,
@@ -73,4 +74,5 @@ PAGES = [
     admin_support_gdpr.router,  # issue #16: staff tickets and access grants
     client_gdpr_access.router,  # issue #16: the client's view of staff accesses (001 §15.3)
     admin_breaches.router,  # issue #16: data breaches (001 §16.7)
+    admin_subprocessors.router,  # issue #16: sub-processors (001 §16.9)
 ]
