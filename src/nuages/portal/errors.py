@@ -298,6 +298,12 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             r"^only an owner or staff revokes an access$",
             "seul un propriétaire ou le personnel révoque un accès.",
         ),
+        (
+            r"^an audit is announced at least (?P<n>.+) ahead \((?P<c>[^)]*)\); the earliest "
+            r"start from today is (?P<d>\S+)$",
+            "un audit s'annonce au moins {n} à l'avance ({c}) ; le premier jour possible à "
+            "partir d'aujourd'hui est le {d}.",
+        ),
     )
 ]
 

@@ -94,4 +94,18 @@ SUPPORT: dict[str, str] = {
     "— (ajout)": "— (addition)",
     "Enregistrer et prévenir les clients": "Save and tell the clients",
     "Sous-traitant ultérieur enregistré : les clients sont prévenus.": "Sub-processor saved: the clients are told.",
+    # audits (001 §16.8)
+    "Audits": "Audits",
+    "Un audit s'annonce au moins 5 jours ouvrables à l'avance ; le travail du prestataire au-delà de 3 heures est facturé (001 §16.8).": "An audit is announced at least 5 working days ahead; the provider's work beyond 3 hours is billed (001 §16.8).",
+    "Auditeur": "Auditor",
+    "Périmètre": "Scope",
+    "Début": "Start",
+    "Annoncé le": "Announced on",
+    "Heures facturées": "Hours billed",
+    "Aucun audit.": "No audit.",
+    "Annoncer un audit": "Announce an audit",
+    "Contrat": "Contract",
+    "Premier jour de l'audit": "First day of the audit",
+    "Annoncer l'audit": "Announce the audit",
+    "Audit annoncé.": "Audit announced.",
 }

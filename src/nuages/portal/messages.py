@@ -63,4 +63,5 @@ FLASH: dict[str, str] = {
     "access_revoked": "Accès révoqué.",
     "breach_notified": "Violation enregistrée : les clients touchés sont notifiés.",
     "subprocessor_saved": "Sous-traitant ultérieur enregistré : les clients sont prévenus.",
+    "audit_requested": "Audit annoncé.",
 }

@@ -34,6 +34,7 @@ from nuages.portal.client import (
     vm_observe,
     vms,
 )
+from nuages.portal.client import audits as client_audits
 from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import extensions as client_extensions
 from nuages.portal.client import gdpr_access as client_gdpr_access
@@ -75,4 +76,5 @@ PAGES = [
     client_gdpr_access.router,  # issue #16: the client's view of staff accesses (001 §15.3)
     admin_breaches.router,  # issue #16: data breaches (001 §16.7)
     admin_subprocessors.router,  # issue #16: sub-processors (001 §16.9)
+    client_audits.router,  # issue #16: audits announced by the client (001 §16.8)
 ]
