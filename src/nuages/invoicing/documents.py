@@ -44,6 +44,7 @@ from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices import announce
+from nuages.payments import mandates
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller, SellerNotConfigured, require_real
 from nuages.terms.apply import invoice_received_at
@@ -369,6 +370,10 @@ def issue(
     folder = sellers.directory_of(settings)
     identity = sellers.book(folder).for_offer(offer)
     buyer = buyer_party(client, profile)
+    # The debtor's account and mandate reference printed on a direct-debit invoice.
+    mandate = (
+        mandates.active_mandate(session, contract.id) if payment_means == "direct_debit" else None
+    )
     require_real(identity, offer, folder)  # 409 seller-not-configured, saying how to set it
     missing = missing_buyer_data(buyer)
     if missing:
@@ -425,8 +430,8 @@ def issue(
             due_date=due_date,
             payment_means=payment_means if totals.due_payable > 0 else None,
             seller_iban=identity.iban,
-            debtor_iban=profile.iban if profile else None,
-            mandate_id=profile.mandate_id if profile else None,
+            debtor_iban=mandate.iban if mandate else None,
+            mandate_id=mandate.reference if mandate else None,
             creditor_id=identity.creditor_id,
             contract_reference=contract.id,
             buyer_reference=(profile.buyer_reference or None) if profile else None,
