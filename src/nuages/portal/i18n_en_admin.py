@@ -162,4 +162,14 @@ ADMIN: dict[str, str] = {
         "Add an image: `nuages image add` or `nuages image tiny`."
     ),
     "Contrat": "Contract",
+    # payments (issue 15): the statement import page
+    "Importer un relevé (CAMT.053 ou CAMT.054)": "Import a statement (CAMT.053 or CAMT.054)",
+    "Lignes du relevé": "Statement lines",
+    "Résultat": "Outcome",
+    "Cible": "Target",
+    "Détail": "Detail",
+    "Suggestion": "Suggestion",
+    "Relevé déjà importé : rien n'a été comptabilisé une seconde fois.": (
+        "Statement already imported: nothing was booked twice."
+    ),
 }
