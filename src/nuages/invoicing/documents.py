@@ -328,6 +328,26 @@ def legal_notes(
     return notes
 
 
+TITLE_RETENTION = (
+    "Réserve de propriété ({clause} (ii)) : le matériel facturé demeure la propriété "
+    "exclusive du prestataire jusqu'au complet paiement du prix ; à défaut de paiement à "
+    "l'échéance, le prestataire peut le reprendre sans mise en demeure préalable."
+)
+
+
+def title_retention_notes(offer: Offer, lines: Sequence[FinalLine]) -> list[tuple[str, str]]:
+    """001 §4.6 (ii): an invoice including hardware (a catalogue option of kind
+    ``hardware``) says the hardware stays the provider's until paid in full, when the
+    offer's ``[billing.deposit]`` retains title."""
+    deposit = offer.billing.deposit
+    if deposit is None or not deposit.title_retained_until_paid:
+        return []
+    hardware = {o.id for o in offer.catalogue.options if o.kind == "hardware"}
+    if not any(x.draft.item_id in hardware for x in lines):
+        return []
+    return [("AAI", TITLE_RETENTION.format(clause=deposit.clause or "001 §4.6"))]
+
+
 def deadlines_of(offer: Offer, issued_at: dt.datetime) -> tuple[dt.date | None, dt.datetime | None]:
     """(due date, end of the dispute window) of a document issued at ``issued_at``.
 
@@ -391,6 +411,8 @@ def issue(
     if totals.due_payable <= 0:
         due_date = None
     notes = legal_notes(offer, buyer, seller, reverse, prepaid > 0 or prepaid_all)
+    if kind == "invoice":
+        notes.extend(title_retention_notes(offer, lines))
     terms = payment_terms_text(offer, payment_means, due_date)
     if kind == "credit_note" and corrects is not None:
         terms = f"Avoir sur la facture {corrects.number} : montant déduit de cette facture."
