@@ -382,6 +382,20 @@ def import_statement(
     return report.as_dict()
 
 
+@router.post("/card-webhooks", response_model=schemas.PaymentOut)
+def card_webhook(
+    request: Request, session: SessionDep, data: Annotated[bytes, Depends(_statement_bytes)]
+) -> object:
+    """The card provider confirms a captured payment (000 §3.1, §13.2), signed in the
+    ``Nuages-Signature`` header (HMAC-SHA256 over ``t.body``, Stripe-compatible): it
+    pays the invoice its metadata names, once per event id. No token: the signature is
+    the proof. 422 on a bad or stale signature; 404 unless ``webhook`` is the provider."""
+    payment, _created = payments.card_webhook(
+        session, _registry(request), data, request.headers.get("nuages-signature")
+    )
+    return _payment_out(session, payment)
+
+
 # ---------------------------------------------------------------- dunning
 
 
