@@ -102,6 +102,7 @@ def terminate_cmd(
     from nuages.contracts import termination
     from nuages.contracts.cli import _run, _staff
     from nuages.contracts.ending import EndCause
+    from nuages.reversibility import relocation as _moves  # noqa: F401 - 001 §5.3 exits
 
     try:
         end_cause = EndCause(cause)

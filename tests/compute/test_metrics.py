@@ -130,12 +130,16 @@ def second_vm(cw: ComputeWorld) -> tuple[str, Host]:
     return vm_id, host
 
 
-def _stats(vm_id: str, host_ns: int, **counters: int | None) -> DomainStats:
-    import uuid
-
-    return DomainStats(
-        uuid=uuid.UUID(vm_id), power_state=PowerState.RUNNING, host_ns=host_ns, **counters
+def put(session: Any, table: Any, rows: list[dict[str, Any]]) -> int:
+    """``collect.insert_rows`` of rows given as dicts with the same keys."""
+    columns = tuple(rows[0])
+    return collect.insert_rows(
+        session, table, [tuple(r[c] for c in columns) for r in rows], columns
     )
+
+
+def _stats(vm_id: str, host_ns: int, **counters: int | None) -> DomainStats:
+    return DomainStats(uuid=vm_id, power_state=PowerState.RUNNING, host_ns=host_ns, **counters)
 
 
 def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
@@ -145,7 +149,7 @@ def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
     gives no rate, never a negative one."""
     vm = "00000000-0000-4000-8000-000000000001"
     s = 1_000_000_000
-    prev = {vm: collect.Previous(host_ns=100 * s, counters=(10 * s, 1_000_000, 0, 10, 0, 500, 900))}
+    prev = collect.Previous(host_ns=100 * s, counters=(10 * s, 1_000_000, 0, 10, 0, 500, 900))
     now = _stats(
         vm,
         160 * s,
@@ -158,7 +162,8 @@ def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
         net_rx_bytes=100,  # below 500: reset
         net_tx_bytes=6900,
     )
-    (row,) = collect.rows_for("h", T0, [now], {vm: 2}, prev)
+    (found,) = collect.rows_for("h", T0, [now], {vm: collect.Known(2, prev)})
+    row = dict(zip(collect.COLUMNS, found, strict=True))
     assert row["seconds"] == 60.0
     assert row["cpu_pct"] == 25.0
     assert row["rd_bps"] == 100_000.0 and row["rd_iops"] == 2.0
@@ -183,7 +188,7 @@ def test_rollup_hourly_is_time_weighted_and_idempotent(cw: ComputeWorld) -> None
             }
         )  # fmt: skip
     with cw.database.unit() as session:
-        collect.insert_rows(session, VmMetricMinute.__table__, rows)
+        put(session, VmMetricMinute.__table__, rows)
     set_now(hour + dt.timedelta(hours=1, minutes=5))
     with cw.database.unit() as session:
         report = series.rollup_and_prune(session)
@@ -208,12 +213,12 @@ def test_retention_minutes_48_hours_hours_13_months(cw: ComputeWorld) -> None:
     kept_minute = T0.replace(second=0) - dt.timedelta(hours=47)
     base = {"host_id": host.id, "power_state": "running", "host_ns": 1, "vm_id": vm_id}
     with cw.database.unit() as session:
-        collect.insert_rows(
+        put(
             session,
             VmMetricMinute.__table__,
             [base | {"at": old_minute}, base | {"at": kept_minute}],
         )
-        collect.insert_rows(
+        put(
             session,
             VmMetricHour.__table__,
             [
@@ -291,8 +296,43 @@ def test_minute_written_again_keeps_the_first_rows(cw: ComputeWorld) -> None:
     at = collect.minute_of(T0)
     row = {"vm_id": vm_id, "at": at, "host_id": host.id, "power_state": "running", "host_ns": 1}
     with cw.database.unit() as session:
-        assert collect.insert_rows(session, VmMetricMinute.__table__, [row]) == 1
+        assert put(session, VmMetricMinute.__table__, [row]) == 1
     with cw.database.unit() as session:
-        assert collect.insert_rows(session, VmMetricMinute.__table__, [row]) == 0
+        assert put(session, VmMetricMinute.__table__, [row]) == 0
     assert collect.collect(cw.database, cw.runtime).written == 0
     assert [r.host_ns for r in minutes(cw, vm_id)] == [1]
+
+
+def test_regression_row_tuples_follow_the_table_columns() -> None:
+    """The collector builds rows as tuples (no dict per row, bench/metrics.py), slicing
+    ``DomainStats`` from ``cpu_ns`` on: each reading must land in its own column, and a
+    second reading's rates in theirs (distinct values per field, so any shift shows)."""
+    vm = "00000000-0000-4000-8000-000000000002"
+    s = 1_000_000_000
+    fields = {
+        "cpu_ns": 11 * s, "disk_read_bytes": 1200, "disk_write_bytes": 1300,
+        "disk_read_ops": 140, "disk_write_ops": 150, "net_rx_bytes": 1600,
+        "net_tx_bytes": 1700, "memory_bytes": 1800, "memory_used_bytes": 1900,
+    }  # fmt: skip
+    first = _stats(vm, 100 * s, vcpus=1, **fields)
+    (found,) = collect.rows_for("h", T0, [first], {vm: collect.Known(4)})
+    row = dict(zip(collect.COLUMNS, found, strict=True))
+    assert row == {
+        "vm_id": vm, "at": T0, "host_id": "h", "power_state": "running", "host_ns": 100 * s,
+        "vcpus": 1, "cpu_ns": 11 * s, "rd_bytes": 1200, "wr_bytes": 1300, "rd_ops": 140,
+        "wr_ops": 150, "rx_bytes": 1600, "tx_bytes": 1700, "mem_bytes": 1800,
+        "mem_used_bytes": 1900, "seconds": None, "cpu_pct": None, "rd_bps": None,
+        "wr_bps": None, "rd_iops": None, "wr_iops": None, "rx_bps": None, "tx_bps": None,
+    }  # fmt: skip
+    prev = collect.Previous(100 * s, (10 * s, 200, 300, 40, 50, 600, 700))
+    (found,) = collect.rows_for("h", T0, [first], {vm: collect.Known(4, prev)})
+    assert found[-8:] == (None,) * 8  # same host clock: no interval, no rate
+    later = _stats(vm, 110 * s, vcpus=None, **fields)  # no vCPUs reported: the VM's 4
+    (found,) = collect.rows_for("h", T0, [later], {vm: collect.Known(4, prev)})
+    row = dict(zip(collect.COLUMNS, found, strict=True))
+    assert row["vcpus"] == 4 and row["seconds"] == 10.0
+    assert row["cpu_pct"] == 2.5  # 1 s of CPU over 10 s × 4 vCPUs
+    assert (row["rd_bps"], row["wr_bps"], row["rd_iops"], row["wr_iops"]) == (
+        100.0, 100.0, 10.0, 10.0,
+    )  # fmt: skip
+    assert (row["rx_bps"], row["tx_bps"]) == (100.0, 100.0)

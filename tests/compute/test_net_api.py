@@ -332,3 +332,73 @@ def test_003_s7_9_new_ip_quarantines_the_old_address(cw: ComputeWorld) -> None:
         assert session.execute(select(QuarantinedAddress.address)).scalars().all() == [old]
         held = session.execute(select(IpAddress.address).where(IpAddress.pool_id == pool.id))
         assert sorted(held.scalars().all()) == ["192.0.2.3", "192.0.2.4"]
+
+
+def test_network_ground_of_no_contract_clause_places_no_hold(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """``malicious-traffic`` is a network measure under virtualsr-svp (not one of its
+    suspension grounds): the cut places no contract hold, and restoring it "as
+    wrongful" is a 409 (no suspension to credit, 000 §11.1); restored plainly it is."""
+    from nuages.contracts.models import ContractHold
+
+    vm_id, _owner = make_vm(api, cw)
+    admin = cw.world.admin()
+    body = {"ground": "malicious-traffic", "reason": "scan"}
+    r = api.post(f"/api/v1/vms/{vm_id}/network-cut", json=body, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert count(cw, ContractHold) == 0
+    r = api.post(
+        f"/api/v1/vms/{vm_id}/network-restore", json={"wrongful": True}, headers=admin.headers
+    )
+    assert r.status_code == 409 and "000 §11.1" in r.json()["detail"]
+    r = api.post(f"/api/v1/vms/{vm_id}/network-restore", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["cut"] is False
+
+
+def test_004_s9_security_ground_cut_shares_one_hold_lifted_with_the_last_vm(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """A contractual ground (virtualsr-svp ``security-risk``, 003 §6.1/§7.3) cut on all
+    of a client's VMs: one network hold for the contract, kept while any VM is still
+    cut, lifted when the last is restored; the contract is never suspended."""
+    from nuages.contracts.models import Contract, ContractHold
+
+    vm_id, owner = make_vm(api, cw)
+    r = api.post(
+        "/api/v1/vms",
+        json={"contract_id": _contract_of(cw, vm_id), "flavour": "svp-s", "image": "base",
+              "name": "web-2"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert r.status_code == 202, r.text
+    assert cw.run(r.json()["operation"]["id"]) == "succeeded"
+    second = r.json()["vm"]["id"]
+    admin = cw.world.admin()
+    body = {"ground": "security-risk", "reason": "botnet", "all_of_client": True}
+    r = api.post(f"/api/v1/vms/{vm_id}/network-cut", json=body, headers=admin.headers)
+    assert r.status_code == 200 and sorted(r.json()["vm_ids"]) == sorted([vm_id, second])
+    with cw.database.unit() as session:
+        (hold,) = session.execute(select(ContractHold)).scalars()
+        assert hold.scope == "network" and hold.lifted_at is None
+        contract = session.get(Contract, hold.contract_id)
+        assert contract is not None and contract.state == "active"
+    assert (
+        api.post(f"/api/v1/vms/{vm_id}/network-restore", headers=admin.headers).status_code == 200
+    )
+    with cw.database.unit() as session:
+        (hold,) = session.execute(select(ContractHold)).scalars()
+        assert hold.lifted_at is None  # the second VM is still cut
+    assert (
+        api.post(f"/api/v1/vms/{second}/network-restore", headers=admin.headers).status_code == 200
+    )
+    with cw.database.unit() as session:
+        (hold,) = session.execute(select(ContractHold)).scalars()
+        assert hold.lifted_at is not None
+
+
+def _contract_of(cw: ComputeWorld, vm_id: str) -> str:
+    with cw.database.unit() as session:
+        vm = session.get(Vm, vm_id)
+        assert vm is not None
+        return vm.contract_id

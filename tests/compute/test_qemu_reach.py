@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from nuages import cli, server
 from nuages.compute import reach, schemas
-from nuages.compute.drivers.libvirt.driver import qemu_user_of
+from nuages.compute.drivers.libvirt.states import qemu_user_of
 from nuages.compute.hypervisor import DomainNotFound, QemuCannotReach, QemuUser
 from nuages.compute.models import Host, Operation, PortLease, Vm
 from nuages.compute.services import vms

@@ -119,6 +119,15 @@ def test_000_s4_refusal_after_its_window_refused_nothing_written(life: Life, adm
     assert life.counts(contract_id) == before
     assert life.daily(local(BRUSSELS, 2026, 5, 2, 1, 0))["migrated"] == [contract_id]
     assert life.contract(contract_id).offer_hash == new_hash
+    from nuages.notices.models import Notice
+
+    with life.database.unit() as session:  # the client is told the new terms apply, once
+        kinds = (
+            session.execute(select(Notice.kind).where(Notice.contract_id == contract_id))
+            .scalars()
+            .all()
+        )
+    assert kinds.count("terms_migrated") == 1
 
 
 def test_000_s4_changes_imposed_by_law_cannot_be_refused(life: Life, admin: Actor) -> None:

@@ -113,6 +113,8 @@ def test_003_s9_force_majeure_suspends_then_ends_automatically(life: Life, admin
         contract_id, owner, local(PARIS, 2026, 5, 1, 23, 0), confirm=True, cause="force_majeure"
     )
     assert early[0] == 409 and "003 §9" in early[1]["detail"]
+    # From 2 May the client is told either party may terminate (once).
+    assert life.daily(local(PARIS, 2026, 5, 2, 1, 0))["other"] == [contract_id]
     assert life.daily(local(PARIS, 2026, 6, 1, 23, 0))["acts"] == 0
     life.daily(local(PARIS, 2026, 6, 2, 1, 0))
     assert life.contract(contract_id).state == "suspended"  # the 15 days' notice runs

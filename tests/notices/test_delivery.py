@@ -81,8 +81,11 @@ def test_issue_11_server_receives_recipients_subject_and_fr_en_body(
     assert report.sent == [notice_id]
     [got] = smtp.received
     assert got.rcpt_tos == [billing_email(database, client_id)]
-    assert got.mail_from == "factures@isstar.example"
+    # VERP (bounces after acceptance, test_bounces.py): the envelope sender names the
+    # notice; the From header stays the configured sender.
+    assert got.mail_from == f"bounces+{notice_id}@isstar.example"
     message = got.message
+    assert message["From"] == "factures@isstar.example"
     assert message["Subject"] == "Paiement de 120.00 EUR reçu"
     body = message.get_content()
     assert "Nous avons reçu votre paiement de 120.00 EUR le 2026-03-02" in body

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from nuages.accounts import lockout
 from nuages.accounts.roles import Role
 from nuages.compute.models import Vm
 from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.db import Database
 from nuages.notices.models import Notice
-from nuages.portal import service as portal
 from tests.compute.world import ComputeWorld, make_runtime
 from tests.factories import World
 from tests.portal.conftest import PASSWORD, signed_in
@@ -65,14 +65,14 @@ def test_wrong_password_then_lockout_refuses_even_the_right_one(
     """After 5 failures in 15 minutes the address is locked for the window."""
     _owner, email = user_with_password(Role.CLIENT_OWNER, world.client())
     visitor: Browser = browser()
-    for _ in range(portal.MAX_FAILURES - 1):
+    for _ in range(lockout.MAX_FAILURES - 1):
         answer = visitor.sign_in(email, "wrong password!")
         assert answer.status_code == 401 and "incorrect" in answer.text
     locked = visitor.sign_in(email, "wrong password!")
     assert locked.status_code == 429 and "bloquée" in locked.text
     again = visitor.sign_in(email, PASSWORD)
     assert again.status_code == 429, "the right password must not open a locked address"
-    set_now(utc_now() + portal.WINDOW + dt.timedelta(seconds=1))
+    set_now(utc_now() + lockout.WINDOW + dt.timedelta(seconds=1))
     assert visitor.sign_in(email, PASSWORD).url.path == "/"
 
 

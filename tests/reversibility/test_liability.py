@@ -105,3 +105,45 @@ def test_004_s13_cap_is_invoiced_last_12_months(
     set_now(dt.datetime(2026, 4, 10, 12, tzinfo=UTC))
     body = _cap(client, world, contract_id, failure="2026-04-02T09:00:00Z")
     assert Decimal(str(body["cap"])) == invoice.grand_total and body["claim_deadline"] is None
+
+
+def test_000_s12_1_cap_twice_the_month_up_to_15_days_else_the_year(
+    client: TestClient, world: World, database: Database, offers: OfferRegistry
+) -> None:
+    """000 §12.1 on the prepaid account: 10 debits of 3.00 between 16 March and 14 April
+    2026 make the monthly amount 30.00 for a failure from 15 April 10:00 UTC. Lasting 10
+    days (≤ 15): 2 × 30.00 = 60.00; lasting 15 days and 6 hours (more than 15, read
+    for the client) or 20 days: 1 × the yearly amount, 12 × 30.00 = 360.00 (the
+    account is younger than a year). No claim window is stated."""
+    from nuages.billing import ledger
+    from nuages.contracts.models import Contract
+    from tests.billing.factories import funded
+
+    set_now(dt.datetime(2026, 3, 10, 9, tzinfo=UTC))
+    f = funded(world, client, "100.00")
+    with database.unit() as session:
+        contract = session.get(Contract, f.contract_id)
+        assert contract is not None
+        account = ledger.ensure_account(session, contract, offers.current("isstar-cloud"))
+        rows = []
+        for n in range(10):
+            start = dt.datetime(2026, 3, 16, 10, tzinfo=UTC) + dt.timedelta(days=3 * n)
+            end = start + dt.timedelta(hours=1)
+            rows.append((
+                f.contract_id, account.client_id, "usage", Decimal("-3"), "EUR", end, end,
+                f"usage:vm:cap-vm:{start.isoformat()}", "", "vm-l", None, "vm", "cap-vm",
+                start, end, Decimal(1), Decimal("3"), None,
+            ))  # fmt: skip
+        assert ledger.bulk_insert(session, rows) == 10
+    set_now(dt.datetime(2026, 5, 20, 9, tzinfo=UTC))
+    failure = "2026-04-15T10:00:00Z"
+    caps = {
+        end: _cap(client, world, f.contract_id, failure=failure, failure_end=end)
+        for end in ("2026-04-25T10:00:00Z", "2026-04-30T16:00:00Z", "2026-05-05T10:00:00Z")
+    }
+    short, barely, long = caps.values()
+    assert short["clause"] == "000 §12.1" and short["basis"]["monthly_amount"] == "30.00"  # type: ignore[index]
+    assert Decimal(str(short["cap"])) == Decimal("60.00")
+    assert Decimal(str(barely["cap"])) == Decimal("360.00")
+    assert Decimal(str(long["cap"])) == Decimal("360.00")
+    assert short["claim_deadline"] is None

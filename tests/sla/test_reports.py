@@ -280,30 +280,6 @@ def test_002_s6_claim_once_through_the_api(
         assert r.status_code == 409 and "already claimed" in r.text
 
 
-def test_002_s4_no_sla_for_a_managed_server_during_its_probation(cw: ComputeWorld) -> None:
-    """002 §4: no SLA during the 3-month probation of managed services (from the managed
-    server's start, 1 October 2026, until 1 January 2027: read for the client, the
-    earliest start). A managed VM down 3 h in November earns nothing and its line says
-    why; a plain VM of the same contract down the same 3 h earns its credit
-    (180/12000 → 98.5 % → 10 % of 45.00 = 4.50)."""
-    client_id = cw.world.client("Managed")
-    contract_id = cw.contract(client_id, "axantis-cloud-vm-avance")
-    since = paris(2026, 10, 1)
-    managed = running_vm(cw, contract_id, flavour="avance-2-4", since=since, managed=True,
-                         name="managed-1")  # fmt: skip
-    plain = running_vm(cw, contract_id, flavour="avance-2-4", since=since, name="plain-1")
-    for vm in (managed, plain):
-        _down(cw, vm, paris(2026, 11, 3, 9), 180)
-    with frozen_at(paris(2026, 12, 1, 3)):
-        jobs.run(cw.database, WHO, cw.offers, 2026, 11)
-    [report] = _reports(cw, contract_id)
-    lines = _lines(report)
-    assert "002 §4" in lines["managed-1"]["note"]
-    assert Decimal(lines["managed-1"]["credit"]) == 0
-    assert Decimal(lines["plain-1"]["credit"]) == Decimal("4.50")
-    assert report.credit_amount == Decimal("4.50")
-
-
 def test_000_s5_penalties_lost_while_the_account_was_negative(cw: ComputeWorld) -> None:
     """000 §5: penalties are suspended, and lost, while the prepaid account is negative.
     Down 2 h on 3 November 09:00–11:00 Brussels, the account negative from 08:00 to

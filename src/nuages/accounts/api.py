@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
 
-from nuages.accounts import schemas, service
+from nuages.accounts import lockout, schemas, service
+from nuages.api import problems
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.kernel.validation import Page, page_of
 
@@ -16,10 +18,41 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 @router.post(
     "/auth/token", status_code=status.HTTP_201_CREATED, response_model=schemas.TokenCreated
 )
-def sign_in(body: schemas.Login, session: SessionDep) -> dict[str, object]:
-    """Exchange an e-mail and password for an API token (shown once)."""
-    token, clear = service.login(session, body)
-    return {**schemas.TokenOut.model_validate(token).model_dump(), "token": clear}
+def sign_in(body: schemas.Login, request: Request, session: SessionDep) -> object:
+    """Exchange an e-mail and password for an API token (shown once).
+
+    The portal's lockout rule (``accounts.lockout``): after 5 failures within 15
+    minutes the e-mail address is refused until the window passes, right password or
+    not, and failed attempts from one client address are rate-limited: both answer 429
+    ``sign-in-locked`` with ``Retry-After`` (seconds). A wrong password is a 401 whose
+    failure is counted (the unit commits it)."""
+    address = request.client.host if request.client else ""
+    limiter = lockout.limiter_of(request.app.state)
+    try:
+        outcome = lockout.attempt(session, body, address, limiter)
+    except lockout.SignInLocked as exc:
+        return _locked(request, exc)
+    if outcome.locked_until is not None:
+        return _locked(request, lockout.locked_error(outcome.locked_until))
+    if outcome.failed is not None:
+        failed = outcome.failed
+        return problems.problem(
+            failed.status, failed.slug, failed.title, failed.detail, request.url.path
+        )
+    assert outcome.token is not None
+    return {**schemas.TokenOut.model_validate(outcome.token).model_dump(), "token": outcome.clear}
+
+
+def _locked(request: Request, exc: lockout.SignInLocked) -> JSONResponse:
+    return problems.problem(
+        exc.status,
+        exc.slug,
+        exc.title,
+        exc.detail,
+        request.url.path,
+        headers={"Retry-After": str(exc.retry_after)},
+        retry_after=exc.retry_after,
+    )
 
 
 @router.get("/me", response_model=schemas.UserOut)

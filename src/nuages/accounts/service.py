@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from nuages.accounts import schemas
@@ -34,6 +34,7 @@ from nuages.accounts.security import (
 )
 from nuages.accounts.validators import normalise_vat
 from nuages.history import service as history
+from nuages.kernel import personal_data
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import (
     AlreadyExists,
@@ -193,7 +194,17 @@ def _single_decider(session: Session, user: User) -> None:
 
 
 def get_user(session: Session, actor: Principal, user_id: str) -> User:
-    """A user the caller may see: staff see all; client users see their client's users."""
+    """A user the caller may see: client users see their client's users; staff see a
+    client's user only with a live access grant to its users (001 §15.3), each read in
+    the client's history (``kernel.personal_data``)."""
+    user = _visible_user(session, actor, user_id)
+    if user.id != actor.user_id:
+        personal_data.check(session, actor, user.client_id, "users", f"user {user.id}")
+    return user
+
+
+def _visible_user(session: Session, actor: Principal, user_id: str) -> User:
+    """The user row for a change by the caller (staff: any; clients: their own)."""
     actor.require(Scope.READ)
     user = session.get(User, user_id)
     if user is None:
@@ -208,19 +219,26 @@ def get_user(session: Session, actor: Principal, user_id: str) -> User:
 def list_users(
     session: Session, actor: Principal, page: int, per_page: int, client_id: str | None = None
 ) -> tuple[list[User], int]:
-    """Users the caller may see, optionally those of one client."""
+    """Users the caller may see, optionally those of one client. Staff through a token
+    see a client's users only with a live access grant (001 §15.3): ``client_id`` without
+    one is a 403 naming it; the whole list shows staff users and the granted clients'."""
     actor.require(Scope.READ)
     stmt = select(User).order_by(User.created_at, User.id)
     if not actor.is_staff:
         stmt = stmt.where(User.client_id == actor.client_id)
     if client_id is not None:
         stmt = stmt.where(User.client_id == client_id)
+        personal_data.check(session, actor, client_id, "users", "list of the client's users")
+    elif personal_data.needs_grant(actor):
+        granted = personal_data.granted_clients(session, actor, "users")
+        stmt = stmt.where(or_(User.client_id.is_(None), User.client_id.in_(sorted(granted))))
+        personal_data.check_each(session, actor, granted, "users", "list of users")
     return paginate(session, stmt, page, per_page)
 
 
 def update_user(session: Session, actor: Principal, user_id: str, data: schemas.UserUpdate) -> User:
     """Change a user's role, status, decider flag or password."""
-    user = get_user(session, actor, user_id)
+    user = _visible_user(session, actor, user_id)
     actor.require(Scope.WRITE)
     self_service = user.id == actor.user_id
     changes = data.model_dump(exclude_unset=True, exclude={"password"})
@@ -264,7 +282,7 @@ def change_email(session: Session, actor: Principal, user_id: str, email: str) -
     The first admin is created as ``admin@localhost``; this is how it (or anyone whose
     address changed) gets a real one. Old and new addresses go to the history.
     """
-    user = get_user(session, actor, user_id)
+    user = _visible_user(session, actor, user_id)
     actor.require(Scope.ADMIN)
     if actor.role != Role.PROVIDER_ADMIN:
         raise Forbidden("only a provider admin changes a user's e-mail")

@@ -36,7 +36,7 @@ from nuages.billing.models import (
 from nuages.billing.pricing import OfferPricing, floor_hour
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.services import reads as compute_reads
-from nuages.contracts import holds
+from nuages.contracts import holds, revisions
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
@@ -45,6 +45,7 @@ from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.kernel.calendar import Interval
 from nuages.kernel.clock import utc_now
+from nuages.kernel.money import round_ledger
 from nuages.notices import announce
 from nuages.terms.schema import Offer
 from nuages.terms.schema_billing import Prepaid
@@ -381,7 +382,15 @@ def warn_low_balances(
 def hourly_burn(
     session: Session, pricing: OfferPricing, contract_id: str, now: dt.datetime
 ) -> Decimal:
-    """What the contract's billed VMs and running extensions cost for the coming hour."""
+    """What the contract's billed VMs and running extensions cost for the coming hour,
+    at the revised price: the catalogue price times the cumulative factor of the price
+    revisions in force (000 §13.3; ``billing.revisions`` debits the difference daily).
+    Nothing once the contract has ended, unless its service continues (000 §18, 002 §10)."""
+    contract = session.get(Contract, contract_id)
+    if contract is None or (
+        contract.ended_at is not None and contract.ended_at <= now and not pricing.billed_after_end
+    ):
+        return Decimal(0)
     hour = floor_hour(now)
     total = Decimal(0)
     for vm in compute_reads.contract_vms(session, contract_id, include_deleted=False):
@@ -403,7 +412,12 @@ def hourly_burn(
         rate = pricing.options.get(ext.item_id)
         if rate is not None:
             total += pricing.hourly(rate, hour) * ext.quantity
-    return total
+    return revised(total, revisions.factor_at(session, contract_id, now))
+
+
+def revised(burn: Decimal, factor: Decimal) -> Decimal:
+    """A burn per hour at the catalogue price, at the revised price (000 §13.3)."""
+    return burn if factor == 1 else round_ledger(burn * factor)
 
 
 def negative_periods(

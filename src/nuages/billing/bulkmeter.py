@@ -11,6 +11,8 @@ prices computed in Python from the offer (a ``VALUES`` list). The rules are the 
 - suspended: billed per the ground named by ``suspended_reason``, else
   ``suspension_billed`` (000 §11.1);
 - error: not billed;
+- after the contract's end (``contracts.ended_at``) nothing is billed unless the offer's
+  service continues through its exit window (000 §18, §13.2; 002 §10);
 - a VM an extension created (``extension_id``) is billed as that extension's VM-hours
   (``metering.extension_entries``), never as a VM of its own.
 """
@@ -38,7 +40,7 @@ _WHOLE_SQL = """INSERT INTO ledger_entries (contract_id, client_id, kind, amount
     at, recorded_at, idempotency_key, reference, description, actor_id, resource_type,
     resource_id, period_start, period_end, quantity, unit_price, corrects_seq)
 WITH p (offer_hash, flavour_id, amount, quantity, unit_price, description, currency,
-        stopped_billed, suspension_billed) AS (VALUES {prices}),
+        stopped_billed, suspension_billed, after_end_billed) AS (VALUES {prices}),
      g (offer_hash, cause, billed) AS (VALUES {grounds})
 SELECT v.contract_id, v.client_id, 'usage', p.amount, p.currency, :end, :now,
     'usage:vm:' || v.id || :suffix, '', p.description, NULL, 'vm', v.id,
@@ -49,6 +51,7 @@ JOIN contracts c ON c.id = v.contract_id
 JOIN p ON p.offer_hash = c.offer_hash AND p.flavour_id = v.flavour_id
 LEFT JOIN g ON g.offer_hash = c.offer_hash AND g.cause = v.suspended_reason
 WHERE v.id > :lo {upper}
+  AND (c.ended_at IS NULL OR c.ended_at >= :end OR p.after_end_billed)
   AND (v.vm_state NOT IN ('stopped', 'suspended', 'error')
        OR (v.vm_state = 'stopped' AND p.stopped_billed)
        OR (v.vm_state = 'suspended' AND COALESCE(g.billed, p.suspension_billed)))
@@ -62,6 +65,7 @@ FROM ({present}) v
 JOIN billing_accounts a ON a.contract_id = v.contract_id
 JOIN contracts c ON c.id = v.contract_id
 WHERE c.offer_hash IN :hashes
+  AND (c.ended_at IS NULL OR c.ended_at >= :end OR c.offer_hash IN :after_end)
 GROUP BY v.contract_id, c.offer_hash, v.flavour_id, v.vm_state, v.suspended_reason"""
 
 
@@ -77,6 +81,7 @@ class Price:
     currency: str
     stopped_billed: bool
     suspension_billed: bool
+    after_end_billed: bool = False
 
 
 def bounds(session: Session, size: int) -> list[tuple[str, str | None]]:
@@ -104,7 +109,7 @@ def insert_whole(
     params: list[Any] = []
     rows = []
     for i, price in enumerate(prices):
-        names = [f"p{i}_{k}" for k in range(9)]
+        names = [f"p{i}_{k}" for k in range(10)]
         rows.append("(" + ", ".join(f":{n}" for n in names) + ")")
         params += [
             bindparam(names[0], price.offer_hash, type_=String()),
@@ -116,6 +121,7 @@ def insert_whole(
             bindparam(names[6], price.currency, type_=String()),
             bindparam(names[7], price.stopped_billed, type_=Boolean()),
             bindparam(names[8], price.suspension_billed, type_=Boolean()),
+            bindparam(names[9], price.after_end_billed, type_=Boolean()),
         ]
     ground_rows = []
     flat = [(h, cause, billed) for h, causes in grounds.items() for cause, billed in causes.items()]
@@ -147,12 +153,18 @@ def insert_whole(
 
 
 def census(
-    session: Session, hashes: Sequence[str], start: dt.datetime, end: dt.datetime
+    session: Session,
+    hashes: Sequence[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    after_end: Sequence[str] = (),
 ) -> list[tuple[str, str, str, str, str | None, int]]:
     """(contract, offer version, flavour, state, suspension reason, count) of the VMs
-    present for the whole window."""
+    present for the whole window and still billed in it: a contract ended before the
+    window's end counts only if its offer bills after the end (``after_end``)."""
     stmt = text(_CENSUS_SQL.format(present=reads.PRESENT_FOR_WINDOW_SQL)).bindparams(
         bindparam("hashes", list(hashes), expanding=True),
+        bindparam("after_end", list(after_end) or [""], expanding=True),
         bindparam("start", start, type_=UTCDateTime()),
         bindparam("end", end, type_=UTCDateTime()),
     )
@@ -183,6 +195,7 @@ def prices_for(
                     currency=p.currency,
                     stopped_billed=p.prepaid.stopped_vms_billed,
                     suspension_billed=p.prepaid.suspension_billed,
+                    after_end_billed=p.billed_after_end,
                 )
             )
     return prices, grounds

@@ -346,3 +346,17 @@ def get_policy(session: Session, actor: Principal, contract_id: str) -> Extensio
     if policy is None:
         raise NotFound("the contract has no extension policy")
     return policy
+
+
+def list_all(
+    session: Session, actor: Principal, page: int, per_page: int, state: str | None = None
+) -> tuple[list[Extension], int]:
+    """Every client's extensions for staff, newest first, optionally in one state (the
+    back-office's list of those waiting for their Responsable)."""
+    actor.require(Scope.READ)
+    if not actor.is_staff:
+        raise NotFound("no such page")
+    stmt = select(Extension).order_by(Extension.created_at.desc(), Extension.id)
+    if state:
+        stmt = stmt.where(Extension.state == state)
+    return paginate(session, stmt, page, per_page)

@@ -25,7 +25,10 @@ Rules (seed 000, offer ``billing.prepaid``):
 - ``debit_basis = "monthly"``: the calendar month of the contract's time zone is debited
   once, in the hour in which it ends (000 §13.2);
 - the price is the flavour's in the offer version the contract accepted, per hour or
-  per month (see ``pricing``).
+  per month (see ``pricing``);
+- 000 §18, §13.2: nothing is billed after the contract's end (``contracts.ended_at``):
+  its VMs only wait for their image and erasure; an offer whose service continues
+  through its exit window (002 §10, ``billed_after_end``) bills them until erased.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from nuages.billing import balance, bulkmeter, ledger
@@ -53,6 +56,7 @@ from nuages.billing.models import (
 from nuages.billing.pricing import HOUR, OfferPricing, Rate, floor_hour, hours
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.compute.services import reads as compute_reads
+from nuages.contracts import revisions
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware, not_in_future, utc_now
@@ -67,6 +71,7 @@ UnitOfWork = Callable[[], AbstractContextManager[Session]]
 BILLED_EXTENSION_STATES = (ExtensionState.APPROVED.value, ExtensionState.ENDED.value)
 USAGE = EntryKind.USAGE.value
 ZERO = Decimal(0)
+ONE = Decimal(1)
 Row = tuple[Any, ...]
 """An entry as a tuple in ``ledger.BULK_COLUMNS`` order."""
 
@@ -169,22 +174,28 @@ def vm_entry(
         return None, vm.flavour_id
     if not p.is_billed(vm.vm_state, vm.suspended_reason):
         return None, None
-    if vm.activated_at <= w.start and (vm.deleted_at is None or vm.deleted_at > w.end):
+    gone = vm.deleted_at
+    if vm.ended_at is not None and not p.billed_after_end:
+        # 000 §18, §13.2: the contract's end is the end of the VM's billed life.
+        gone = vm.ended_at if gone is None else min(gone, vm.ended_at)
+        if gone <= w.start:
+            return None, None
+    if vm.activated_at <= w.start and (gone is None or gone > w.end):
         priced = w.whole.get((vm.offer_hash, rate.item_id))
         if priced is None:
             priced = _priced(rate, p.charge(rate, w.start, w.end), w.end - w.start, 1)
             w.whole[(vm.offer_hash, rate.item_id)] = priced
     else:
         start = max(w.start, vm.activated_at)
-        end = w.end if vm.deleted_at is None else min(w.end, vm.deleted_at)
+        end = w.end if gone is None else min(w.end, gone)
         amount = p.charge(rate, start, end)
         used = max(end - start, dt.timedelta(0))
-        if vm.deleted_at is not None and vm.deleted_at <= w.end:
+        if gone is not None and gone <= w.end:
             # 000 §9: never less than the minimum service: the VM's last period carries
             # whatever its life fell short of it.
-            short = p.minimum_billed - (vm.deleted_at - vm.activated_at)
+            short = p.minimum_billed - (gone - vm.activated_at)
             if short > dt.timedelta(0):
-                amount += p.charge(rate, vm.deleted_at, vm.deleted_at + short)
+                amount += p.charge(rate, gone, gone + short)
                 used += short
         priced = _priced(rate, amount, used, 1)
     return _row(p.currency, vm.contract_id, vm.client_id, "vm", vm.id, rate, w, priced, now), None
@@ -250,6 +261,7 @@ def _partial_vms(session: Session, w: Window, lo: str, hi: str | None) -> list[A
             v.c.activated_at,
             v.c.deleted_at,
             Contract.offer_hash,
+            Contract.ended_at,
         )
         .join(BillingAccount, BillingAccount.contract_id == v.c.contract_id)
         .join(Contract, Contract.id == v.c.contract_id)
@@ -257,7 +269,11 @@ def _partial_vms(session: Session, w: Window, lo: str, hi: str | None) -> list[A
             v.c.id > lo,
             v.c.extension_id.is_(None),  # billed as its extension's VM-hours
             Contract.offer_hash.in_(w.hashes),
-            compute_reads.came_or_left(v, w.start, w.end),
+            or_(
+                compute_reads.came_or_left(v, w.start, w.end),
+                # the contract ended within the window: billed up to its end (000 §18)
+                and_(Contract.ended_at > w.start, Contract.ended_at < w.end),
+            ),
         )
     )
     if hi is not None:
@@ -308,8 +324,9 @@ def meter_window(
         for row in rows:
             spent[row[0]] = spent.get(row[0], ZERO) + row[3]
         report.written += ledger.bulk_insert(session, rows)
+        after_end = [h for h in w.hashes if pricing[h].billed_after_end]
         for contract_id, offer_hash, flavour_id, state, reason, count in bulkmeter.census(
-            session, w.hashes, w.start, w.end
+            session, w.hashes, w.start, w.end, after_end
         ):
             p = pricing[offer_hash]
             rate = p.flavours.get(flavour_id)
@@ -338,7 +355,7 @@ def extension_entries(
     - ``option``: quantity × the option's price.
     """
     found = session.execute(
-        select(Extension, Contract.offer_hash)
+        select(Extension, Contract.offer_hash, Contract.ended_at)
         .join(Contract, Contract.id == Extension.contract_id)
         .join(BillingAccount, BillingAccount.contract_id == Extension.contract_id)
         .where(
@@ -349,11 +366,11 @@ def extension_entries(
             Extension.ends_at > w.start,
         )
     ).all()
-    vms_of = _extension_vms(session, [e.id for e, _ in found if e.kind == "vms"], w)
-    enlarged = [e.vm_id for e, _ in found if e.kind == "resources" and e.vm_id]
+    vms_of = _extension_vms(session, [e.id for e, _, _ in found if e.kind == "vms"], w)
+    enlarged = [e.vm_id for e, _, _ in found if e.kind == "resources" and e.vm_id]
     own_flavour = compute_reads.flavours_by_id(session, enlarged)
     rows = []
-    for ext, offer_hash in found:
+    for ext, offer_hash, ended_at in found:
         if ext.active_from is None:  # excluded by the query; keeps the types honest
             continue
         p = pricing[offer_hash]
@@ -362,6 +379,10 @@ def extension_entries(
         if rate is None:
             continue
         start, end = max(w.start, ext.active_from), min(w.end, ext.ends_at)
+        if ended_at is not None and not p.billed_after_end:
+            end = min(end, ended_at)  # 000 §18, §13.2: nothing after the contract's end
+            if end <= start:
+                continue
         if ext.kind == "vms":
             amount, used = ZERO, dt.timedelta(0)
             for vm in vms_of.get(ext.id, []):
@@ -488,6 +509,10 @@ def run(
     outcome = balance.enforce_all(unit, registry, now, settings)
     report.suspended, report.resumed = outcome.suspended, outcome.resumed
     if burn:
+        # The burn at the revised price (000 §13.3), as the account summary shows it.
+        with unit() as session:
+            factors = revisions.factors_at(session, sorted(burn), now)
+        burn = {c: balance.revised(b, factors.get(c, ONE)) for c, b in burn.items()}
         report.warned = balance.warn_low_balances(unit, burn, now, settings)
     if report.unpriced:
         log.warning("flavours without an hourly or monthly price: %s", sorted(report.unpriced))

@@ -61,6 +61,11 @@ class OfferPricing:
         self.minimum_billed = minimum_billed(prepaid)
         # 000 §11.1: suspension is billed unless wrongly applied; each ground may say.
         self.suspension_billed = {g.cause: g.billed for g in offer.suspension.grounds}
+        # 000 §18, §13.2: once the contract has ended nothing is at the client's disposal
+        # (its VMs only wait for their image and their erasure), so nothing is debited
+        # after ``ended_at``; only an offer whose service continues through its exit
+        # window (002 §10) keeps billing its VMs until they are erased.
+        self.billed_after_end = offer.reversibility.service_continues_during_window
 
     @property
     def monthly(self) -> bool:

@@ -568,3 +568,25 @@ def return_debit(
         contract_id=contract.id,
     )
     return debit
+
+
+def list_batches(
+    session: Session, actor: Principal, page: int, per_page: int
+) -> tuple[list[DirectDebitBatch], int]:
+    """The prepaid accounts' pain.008 files, newest first (staff only: they mix clients)."""
+    if not actor.is_staff:
+        raise NotFound("no such batch")
+    stmt = (
+        select(DirectDebitBatch)
+        .where(DirectDebitBatch.kind == "topup")
+        .order_by(DirectDebitBatch.created_at.desc(), DirectDebitBatch.id)
+    )
+    return paginate(session, stmt, page, per_page)
+
+
+def get_batch(session: Session, actor: Principal, batch_id: str) -> DirectDebitBatch:
+    """One prepaid pain.008 file (staff only)."""
+    batch = session.get(DirectDebitBatch, batch_id) if actor.is_staff else None
+    if batch is None or batch.kind != "topup":
+        raise NotFound("no such batch")
+    return batch

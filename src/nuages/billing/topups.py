@@ -182,3 +182,38 @@ def adjust(
         )
         balance.after_movement(session, registry, contract, actor.actor)
     return entry
+
+
+def card_key(authorisation: str) -> str:
+    """The idempotency key of a card payment: the terminal's authorisation reference."""
+    return "topup:card:" + "".join(authorisation.split()).upper()
+
+
+def record_card(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    contract_id: str,
+    data: schemas.TransferCreate,
+) -> LedgerEntry:
+    """Staff record a card payment taken on the provider's own terminal or acquirer
+    portal (000 §13.2 "carte"; nuages handles no card data, like invoicing's
+    ``TerminalProvider``): ``reference`` is the terminal's authorisation reference, so
+    the same payment is credited once (409 the second time, nothing written)."""
+    contract = ledger.contract_for(session, actor, contract_id)
+    _require_staff(actor, "record card payments")
+    account, offer = ledger.account_for(session, registry, contract, lock=True)
+    check_means(offer, "card")
+    check_currency(account, data.currency)
+    key = card_key(data.reference)
+    existing = session.execute(
+        select(LedgerEntry.seq).where(LedgerEntry.idempotency_key == key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise AlreadyExists(f"card payment {data.reference} is already credited (#{existing})")
+    description = "card payment" + (f": {data.note}" if data.note else "")
+    entry, _ = credit_topup(
+        session, registry, contract, account, amount=data.amount, key=key,
+        reference=data.reference, description=description[:300], who=actor.actor, means="card",
+    )  # fmt: skip
+    return entry

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from nuages.billing import balance, ledger
 from nuages.billing.models import EntryKind, LedgerEntry
+from nuages.compute.net import cut_holds
+from nuages.contracts.holds import NETWORK_SCOPE
 from nuages.contracts.models import Contract, ContractHold
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
@@ -29,17 +31,23 @@ BILLING = Actor.system("billing")
 
 
 def held_usage(session: Session, hold: ContractHold) -> Decimal:
-    """What the contract's usage entries debited for the hold's time (a positive sum)."""
+    """What the contract's usage entries debited for the hold's time (a positive sum);
+    for a network cut's hold (scope ``network``), only its cut VMs' entries: the rest of
+    the contract was not suspended."""
     assert hold.lifted_at is not None
     start, end = hold.placed_at, hold.lifted_at
-    rows = session.execute(
-        select(LedgerEntry.amount, LedgerEntry.period_start, LedgerEntry.period_end).where(
-            LedgerEntry.contract_id == hold.contract_id,
-            LedgerEntry.kind == EntryKind.USAGE.value,
-            LedgerEntry.period_start < end,
-            LedgerEntry.period_end > start,
+    query = select(LedgerEntry.amount, LedgerEntry.period_start, LedgerEntry.period_end).where(
+        LedgerEntry.contract_id == hold.contract_id,
+        LedgerEntry.kind == EntryKind.USAGE.value,
+        LedgerEntry.period_start < end,
+        LedgerEntry.period_end > start,
+    )
+    if hold.scope == NETWORK_SCOPE:
+        query = query.where(
+            LedgerEntry.resource_type == "vm",
+            LedgerEntry.resource_id.in_(cut_holds.vms_of(session, hold.id)),
         )
-    ).all()
+    rows = session.execute(query).all()
     total = Decimal(0)
     for amount, lo, hi in rows:
         if lo is None or hi is None or hi <= lo:

@@ -5,6 +5,13 @@ suspends the contract through a hold); the contract becomes terminable once the 
 delay is over (``termination.plan_ground``). The daily pass runs force majeure's course:
 over once its hold is lifted; still running after 2 months, terminated automatically
 with its 15 days' notice.
+
+003 §9: "si le cas de force majeure dure plus de trente (30) jours, consécutifs ou non":
+the 30 days are counted over every period of force majeure on the contract, not only
+the current one. A new event's right opens once the earlier periods' time (each from
+its notice to the lift of its hold) and the current one's together pass the 30 days;
+the daily pass tells the client when that happens (once per event). The 2 months of the
+automatic termination are the current suspension's ("reste suspendu"): consecutive.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from nuages.accounts.roles import Scope
 from nuages.contracts import holds
 from nuages.contracts import service as contracts
 from nuages.contracts.ending import ENDABLE, EndCause
-from nuages.contracts.models import Contract, ContractFormalNotice
+from nuages.contracts.models import Contract, ContractFormalNotice, ContractHold
 from nuages.contracts.states import ContractState
 from nuages.contracts.term import offer_of
 from nuages.contracts.termination import Plan, _day, _open_notice, pending, record
@@ -27,6 +34,7 @@ from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from nuages.notices.models import Notice
 from nuages.notices.service import queue
 from nuages.terms.apply import calendar_for
 from nuages.terms.deadlines import Event, deadlines_for, shift_by
@@ -56,6 +64,8 @@ def give_formal_notice(
     at = given_at or utc_now()
     if at > utc_now():
         raise ValidationFailed("given_at: is in the future")
+    if ground == "force_majeure":
+        _close_if_over(session, actor.actor, contract)
     if _open_notice(session, contract, ground) is not None:
         raise Conflict(f"a {ground.replace('_', ' ')} notice is already open on this contract")
     automatic = None
@@ -74,7 +84,11 @@ def give_formal_notice(
         if fm is None or fm.either_party_may_terminate_after is None:
             raise ValidationFailed(f"ground: offer {offer.id} has no force-majeure clause")
         found = {d.name: d for d in deadlines_for(offer, Event.force_majeure_start, at)}
-        terminable = found["force-majeure-either-party"].ends_at
+        # 003 §9 "consécutifs ou non": the earlier periods count towards the 30 days.
+        terminable = found["force-majeure-either-party"].ends_at - force_majeure_spent(
+            session, contract.id, at
+        )
+        terminable = max(terminable, at)
         auto = found.get("force-majeure-automatic-termination")
         automatic = auto.ends_at if auto else None
         clause = fm.clause or "003 §9"
@@ -194,22 +208,103 @@ def open_formal_notices(session: Session, contract_id: str) -> list[ContractForm
     )
 
 
+def _period_end(session: Session, row: ContractFormalNotice) -> dt.datetime | None:
+    """When a force-majeure period ended: the lift of its hold, else its closing (None
+    while it runs)."""
+    if row.hold_id is not None:
+        hold = session.get(ContractHold, row.hold_id)
+        if hold is not None and hold.lifted_at is not None:
+            return hold.lifted_at
+    return row.closed_at
+
+
+def force_majeure_spent(session: Session, contract_id: str, at: dt.datetime) -> dt.timedelta:
+    """003 §9 "consécutifs ou non": the time the contract spent in force majeure before
+    ``at``, every period counted (each from its notice to its end, or ``at``)."""
+    spent = dt.timedelta(0)
+    for row in session.execute(
+        select(ContractFormalNotice).where(
+            ContractFormalNotice.contract_id == contract_id,
+            ContractFormalNotice.ground == "force_majeure",
+            ContractFormalNotice.given_at < at,
+        )
+    ).scalars():
+        end = min(_period_end(session, row) or at, at)
+        spent += max(end - row.given_at, dt.timedelta(0))
+    return spent
+
+
+def _close_if_over(session: Session, who: Actor, contract: Contract) -> int:
+    """Close the open force-majeure notice whose hold was lifted (the event is over)."""
+    closed = 0
+    for row in open_formal_notices(session, contract.id):
+        if row.ground != "force_majeure" or row.hold_id is None:
+            continue
+        if holds._open_on(session, contract.id, holds.FORCE_MAJEURE) is None:
+            _close(session, who, contract, row, "force majeure over: its hold was lifted")
+            closed += 1
+    return closed
+
+
+def _announce_terminable(
+    session: Session, who: Actor, contract: Contract, offer: Offer, row: ContractFormalNotice
+) -> bool:
+    """003 §9: tell the client, once per event, that force majeure has now lasted more
+    than 30 days in all and either party may terminate (with 15 days' notice)."""
+    key = f"force-majeure-terminable:{row.id}"
+    if session.execute(select(Notice.id).where(Notice.dedupe_key == key)).first():
+        return False
+    fm = offer.termination.force_majeure
+    spent = force_majeure_spent(session, contract.id, row.terminable_from)
+    queue(
+        session,
+        who,
+        "force_majeure_terminable",
+        client_id=contract.client_id,
+        contract_id=contract.id,
+        object_type="contract",
+        object_id=contract.id,
+        key=key,
+        legal_ref=row.clause,
+        context={
+            "fm_clause": row.clause,
+            "since": _day(offer, row.given_at),
+            "terminable_on": _day(offer, row.terminable_from),
+            "days": str(spent.days),
+            "termination_notice": str(fm.termination_notice) if fm and fm.termination_notice
+            else "",
+        },
+    )  # fmt: skip
+    history.record(
+        session,
+        who,
+        object_type="contract",
+        object_id=contract.id,
+        action="contract.force_majeure.terminable",
+        params={
+            "formal_notice_id": row.id,
+            "terminable_from": row.terminable_from.isoformat(),
+            "spent_seconds": int(spent.total_seconds()),
+            "clause": row.clause,
+        },
+        client_id=contract.client_id,
+    )
+    return True
+
+
 def force_majeure_step(
     session: Session, who: Actor, contract: Contract, offer: Offer, now: dt.datetime
 ) -> int:
-    """003 §9 in the daily job: a force majeure whose hold was lifted is over; one still
-    running after 2 months gets the automatic termination, effective 15 days later."""
-    acted = 0
+    """003 §9 in the daily job: a force majeure whose hold was lifted is over; once the
+    periods together pass 30 days the client is told either party may terminate; one
+    still running after 2 months gets the automatic termination, effective 15 days
+    later."""
+    acted = _close_if_over(session, who, contract)
     for row in open_formal_notices(session, contract.id):
         if row.ground != "force_majeure":
             continue
-        if (
-            row.hold_id is not None
-            and holds._open_on(session, contract.id, holds.FORCE_MAJEURE) is None
-        ):
-            _close(session, who, contract, row, "force majeure over: its hold was lifted")
+        if row.terminable_from <= now and _announce_terminable(session, who, contract, offer, row):
             acted += 1
-            continue
         if row.automatic_at is None or now < row.automatic_at or pending(session, contract.id):
             continue
         fm = offer.termination.force_majeure

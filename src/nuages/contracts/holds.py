@@ -15,7 +15,16 @@ finishes whatever a crash left between the hold and the VMs (``compute/services/
 holds.py``). Client-side acts on a held contract are refused by ``refuse_if_held``
 with a problem naming the ground and clause.
 
-Placing is idempotent per ground: a second hold on a ground already open is the same
+A hold's scope is ``contract`` (the above) or ``network``: a partial suspension placed
+by compute's network cut on a contractual ground (000 §11.1 "bloquer une ou plusieurs
+Machines Virtuelles", 004 §9 "réseau virtuel désactivé"): the named VMs' network is cut
+and nothing else — the contract keeps its state, its other VMs run, the client may act
+(a compromised server must be reinstallable, 003 §7.3), no pause is asked, and compute
+notifies the cut itself. It is billed like any suspension and, lifted as wrongful, gives
+back its VMs' held time (000 §11.1). ``open_holds`` and everything that suspends, pauses
+or counts the 004 §17.1 fifteen days see only contract-scope holds.
+
+Placing is idempotent per ground and scope: a second hold on a ground already open is the same
 hold (one open hold per contract and ground, a partial unique index). Every change is
 written with the contract row locked, so concurrent places and lifts leave the holds
 and the contract's state consistent.
@@ -55,6 +64,9 @@ ENFORCE_JOB = "compute_enforce_holds"
 WRONGFUL_JOB = "billing_credit_wrongful_hold"
 # Where a hold suspends a contract from (the others keep their state).
 SUSPENDABLE = frozenset({ContractState.ACTIVE, ContractState.ENDING})
+CONTRACT_SCOPE = "contract"
+NETWORK_SCOPE = "network"  # a network cut's partial suspension (compute/net)
+SCOPES = (CONTRACT_SCOPE, NETWORK_SCOPE)
 
 
 class ContractOnHold(Conflict):
@@ -115,22 +127,25 @@ def _locked(session: Session, contract_id: str) -> Contract:
     return contract
 
 
-def open_holds(session: Session, contract_id: str) -> list[ContractHold]:
-    """The contract's open holds, oldest first."""
-    return list(
-        session.execute(
-            select(ContractHold)
-            .where(ContractHold.contract_id == contract_id, ContractHold.lifted_at.is_(None))
-            .order_by(ContractHold.placed_at, ContractHold.id)
-        ).scalars()
+def open_holds(
+    session: Session, contract_id: str, scope: str | None = CONTRACT_SCOPE
+) -> list[ContractHold]:
+    """The contract's open holds of ``scope`` (None: every scope), oldest first."""
+    query = select(ContractHold).where(
+        ContractHold.contract_id == contract_id, ContractHold.lifted_at.is_(None)
     )
+    if scope is not None:
+        query = query.where(ContractHold.scope == scope)
+    return list(session.execute(query.order_by(ContractHold.placed_at, ContractHold.id)).scalars())
 
 
 def held_contracts(session: Session) -> set[str]:
     """Every contract with at least one open hold (for reconciliation)."""
     return set(
         session.execute(
-            select(ContractHold.contract_id).where(ContractHold.lifted_at.is_(None)).distinct()
+            select(ContractHold.contract_id)
+            .where(ContractHold.lifted_at.is_(None), ContractHold.scope == CONTRACT_SCOPE)
+            .distinct()
         ).scalars()
     )
 
@@ -149,10 +164,14 @@ def place(
     *,
     expected_end_at: dt.datetime | None = None,
     clause: str | None = None,
+    scope: str = CONTRACT_SCOPE,
 ) -> tuple[ContractHold, bool]:
     """Open a hold on ``ground`` (one of ``offer``'s, the contract's own terms); return
-    it and whether it is new (a ground already open is the same hold, nothing
-    written). Suspends an active or ending contract."""
+    it and whether it is new (a ground already open in that scope is the same hold,
+    nothing written). A contract-scope hold suspends an active or ending contract; a
+    network-scope one changes nothing else (see the module)."""
+    if scope not in SCOPES:
+        raise ValidationFailed(f"scope: {scope!r} is not one of {', '.join(SCOPES)}")
     contract = _locked(session, contract_id)
     if ContractState(contract.state) not in SUSPENDABLE | {ContractState.SUSPENDED}:
         raise InvalidTransition(f"a {contract.state} contract cannot be suspended")
@@ -167,7 +186,7 @@ def place(
     now = utc_now()
     if expected_end_at is not None and expected_end_at <= now:
         raise ValidationFailed("expected_end_at: must be in the future")
-    existing = _open_on(session, contract.id, ground)
+    existing = _open_on(session, contract.id, ground, scope)
     if existing is not None:
         return existing, False
     hold = ContractHold(
@@ -180,13 +199,14 @@ def place(
         placed_at=now,
         expected_end_at=expected_end_at,
         wrongful=False,
+        scope=scope,
     )
     try:
         with session.begin_nested():
             session.add(hold)
             session.flush()
     except IntegrityError:  # placed meanwhile by another transaction: the same hold
-        existing = _open_on(session, contract.id, ground)
+        existing = _open_on(session, contract.id, ground, scope)
         if existing is None:  # pragma: no cover - the index only fails on an open twin
             raise
         return existing, False
@@ -202,9 +222,12 @@ def place(
             "clause": hold.clause,
             "reason": reason,
             "expected_end_at": expected_end_at.isoformat() if expected_end_at else None,
+            "scope": scope,
         },
         client_id=contract.client_id,
     )
+    if scope != CONTRACT_SCOPE:
+        return hold, True  # compute's network cut notifies and enforces it
     _announce(session, who, hold, lifted=False)
     if ContractState(contract.state) in SUSPENDABLE:
         resumes_to = contract.state
@@ -237,11 +260,14 @@ def _announce(session: Session, who: Actor, hold: ContractHold, *, lifted: bool)
     )
 
 
-def _open_on(session: Session, contract_id: str, ground: str) -> ContractHold | None:
+def _open_on(
+    session: Session, contract_id: str, ground: str, scope: str = CONTRACT_SCOPE
+) -> ContractHold | None:
     return session.execute(
         select(ContractHold).where(
             ContractHold.contract_id == contract_id,
             ContractHold.ground == ground,
+            ContractHold.scope == scope,
             ContractHold.lifted_at.is_(None),
         )
     ).scalar_one_or_none()
@@ -297,9 +323,14 @@ def lift(
             "reason": reason,
             "wrongful": wrongful,
             "held_from": hold.placed_at.isoformat(),
+            "scope": hold.scope,
         },
         client_id=contract.client_id,
     )
+    if hold.scope != CONTRACT_SCOPE:
+        if wrongful:  # 000 §11.1: the cut VMs' held time is given back
+            jobs.enqueue(session, WRONGFUL_JOB, hold.id)
+        return hold
     _announce(session, who, hold, lifted=True)
     if not open_holds(session, contract.id) and contract.state == ContractState.SUSPENDED:
         target = ContractState(contract.resumes_to or ContractState.ACTIVE.value)
@@ -460,7 +491,11 @@ def views(session: Session, registry: OfferRegistry, shown: list[Contract]) -> d
     if ids:
         rows = session.execute(
             select(ContractHold)
-            .where(ContractHold.contract_id.in_(ids), ContractHold.lifted_at.is_(None))
+            .where(
+                ContractHold.contract_id.in_(ids),
+                ContractHold.lifted_at.is_(None),
+                ContractHold.scope == CONTRACT_SCOPE,
+            )
             .order_by(ContractHold.placed_at, ContractHold.id)
         ).scalars()
         for hold in rows:

@@ -69,6 +69,11 @@ class ContractHold(IdMixin, TimestampMixin, Base):
     clause copied from there; ``lifted_at`` is null while the hold is open. At most one
     hold per ground is open on a contract at a time (partial unique index): placing the
     same ground twice is one hold.
+
+    ``scope``: ``contract`` (the contract suspended, every VM paused) or ``network`` (a
+    partial suspension, 000 §11.1 "bloquer une ou plusieurs Machines Virtuelles", 004 §9:
+    only the network of the VMs compute's network cut names is cut; the contract keeps
+    its state). The unique index is per scope too.
     """
 
     __tablename__ = "contract_holds"
@@ -77,6 +82,7 @@ class ContractHold(IdMixin, TimestampMixin, Base):
             "uq_contract_holds_open_ground",
             "contract_id",
             "ground",
+            "scope",
             unique=True,
             sqlite_where=text("lifted_at IS NULL"),
             postgresql_where=text("lifted_at IS NULL"),
@@ -98,6 +104,7 @@ class ContractHold(IdMixin, TimestampMixin, Base):
     lift_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # 000 §11.1: a suspension manifestly wrongful is not billed; staff say so on lifting.
     wrongful: Mapped[bool] = mapped_column(default=False)
+    scope: Mapped[str] = mapped_column(String(16), default="contract", server_default="contract")
 
 
 # ------------------------------------------------------------- the contract's life (#21)

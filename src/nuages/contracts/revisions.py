@@ -76,6 +76,23 @@ def factor_at(session: Session, contract_id: str, at: dt.datetime) -> Decimal:
     return ONE if row is None else row.cumulative
 
 
+def factors_at(session: Session, contract_ids: list[str], at: dt.datetime) -> dict[str, Decimal]:
+    """``factor_at`` for many contracts in one read: contract id → the cumulative factor
+    in force at ``at``, for those of ``contract_ids`` revised by then (the others: 1)."""
+    out: dict[str, Decimal] = {}
+    for i in range(0, len(contract_ids), 500):
+        rows = session.execute(
+            select(ContractPriceRevision.contract_id, ContractPriceRevision.cumulative)
+            .where(
+                ContractPriceRevision.contract_id.in_(contract_ids[i : i + 500]),
+                ContractPriceRevision.effective_at <= at,
+            )
+            .order_by(ContractPriceRevision.effective_at)
+        ).all()
+        out.update({contract_id: cumulative for contract_id, cumulative in rows})
+    return out
+
+
 def anniversaries(offer: Offer, contract: Contract, now: dt.datetime) -> list[dt.datetime]:
     """The revision dates reached by ``now``: each anniversary of formation (000 §13.3
     the day the minimum amount was paid, which forms a prepaid contract; 004 §8.1 and

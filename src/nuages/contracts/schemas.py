@@ -111,6 +111,8 @@ class HoldOut(Out):
     lifted_at: dt.datetime | None
     lift_reason: str | None
     wrongful: bool
+    # contract: the contract suspended; network: a network cut's partial suspension.
+    scope: str = "contract"
 
 
 class HoldCreate(Strict):

@@ -18,6 +18,7 @@ The provider terminates for a ground once it is open: a formal notice whose dela
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -44,7 +45,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from nuages.notices.service import queue
 from nuages.terms.apply import calendar_for, notice_date
-from nuages.terms.deadlines import Event, deadlines_for, latest_notice, term_ends
+from nuages.terms.deadlines import Event, deadlines_for, latest_notice, shift_by, term_ends
 from nuages.terms.schema import Offer
 
 CLIENT_CAUSES = frozenset({EndCause.CLIENT_NOTICE, EndCause.FORCE_MAJEURE})
@@ -83,12 +84,21 @@ def _day(offer: Offer, at: dt.datetime) -> str:
     return calendar_for(offer).local_date(at).isoformat()
 
 
-def exit_windows(
-    session: Session, contract: Contract, at: dt.datetime
-) -> list[tuple[str, dt.datetime, str]]:
+ExitWindow = tuple[str, dt.datetime, str]
+"""A penalty-free exit open at some moment: (name, its exclusive end, its clause)."""
+ExitWindowSource = Callable[[Session, Contract, dt.datetime], list[ExitWindow]]
+# Exits opened by other slices (the reversibility slice's 001 §5.3 move of the data
+# outside the EU): it sits above contracts, so it appends its source here on import.
+EXIT_WINDOW_SOURCES: list[ExitWindowSource] = []
+
+
+def exit_windows(session: Session, contract: Contract, at: dt.datetime) -> list[ExitWindow]:
     """The penalty-free exits open at ``at``: (name, exclusive end, clause) — 003 §14.3
-    after a price revision, 003 §14.4 after a change of service."""
-    out: list[tuple[str, dt.datetime, str]] = []
+    after a price revision, 003 §14.4 after a change of service, and those of
+    ``EXIT_WINDOW_SOURCES`` (001 §5.3 after a move of the data outside the EU)."""
+    out: list[ExitWindow] = []
+    for source in EXIT_WINDOW_SOURCES:
+        out += source(session, contract, at)
     for rev in session.execute(
         select(ContractPriceRevision).where(
             ContractPriceRevision.contract_id == contract.id,
@@ -222,6 +232,17 @@ def plan_ground(
                 terminable_from=formal.terminable_from.isoformat(),
                 clause=formal.clause,
             )
+        fm = offer.termination.force_majeure
+        if cause is EndCause.FORCE_MAJEURE and fm is not None and fm.termination_notice:
+            # 003 §9: "moyennant le respect d'un préavis de quinze (15) jours".
+            effective = shift_by(calendar_for(offer), at, fm.termination_notice)
+            return Plan(
+                cause, at, effective, current, True, "", formal.clause,
+                f"terminated for force majeure lasting more than "
+                f"{fm.either_party_may_terminate_after} in all, received on {_day(offer, at)}: "
+                f"the contract ends on {_day(offer, effective)}, after "
+                f"{fm.termination_notice} notice ({formal.clause})",
+            )  # fmt: skip
         return Plan(
             cause,
             at,

@@ -339,6 +339,26 @@ def migrate(
         params={"change_id": row.id, "from": row.from_hash, "to": row.to_hash},
         client_id=contract.client_id,
     )
+    from nuages.contracts.term import offer_of
+
+    new = offer_of(session, contract)
+    # Issue #21 item 8: every step is told; here that the new terms now apply.
+    queue(
+        session,
+        who,
+        "terms_migrated",
+        client_id=contract.client_id,
+        contract_id=contract.id,
+        object_type="contract",
+        object_id=contract.id,
+        key=f"terms-migrated:{row.id}",
+        legal_ref=new.changes.clause or "",
+        context={
+            "change_clause": new.changes.clause or "",
+            "summary": row.summary,
+            "in_force_on": _day(new, max(row.in_force_at, now)),
+        },
+    )
     return True
 
 

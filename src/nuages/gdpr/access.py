@@ -17,7 +17,9 @@ from nuages.gdpr import schemas
 from nuages.gdpr.common import iso, require_staff
 from nuages.gdpr.models import StaffAccess
 from nuages.history import service as history
+from nuages.kernel import personal_data
 from nuages.kernel.clock import utc_now
+from nuages.kernel.db import side_unit
 from nuages.kernel.errors import Conflict, Forbidden, NotFound
 from nuages.notices.service import queue
 
@@ -143,35 +145,54 @@ def revoke(session: Session, actor: Principal, client_id: str, access_id: str) -
     return row
 
 
+def _live(
+    client_id: str | None, staff_user_id: str, what: str, now: dt.datetime
+) -> Select[StaffAccess]:
+    stmt = select(StaffAccess).where(
+        StaffAccess.staff_user_id == staff_user_id,
+        StaffAccess.what == what,
+        StaffAccess.revoked_at.is_(None),
+        StaffAccess.expires_at > now,
+    )
+    return stmt if client_id is None else stmt.where(StaffAccess.client_id == client_id)
+
+
 def use(session: Session, actor: Principal, client_id: str, what: str, detail: str) -> StaffAccess:
     """Record one use of personal data by staff, refused (403) without an access that
     is granted to this staff member, covers ``what``, has not expired nor been revoked.
-    The entry is in the client's history."""
+    The entry is in the client's history; from a read route it is written in a short
+    unit of its own (``side_unit``), so the read stays read-only."""
     require_staff(actor, "use a client's personal data")
     now = utc_now()
     row = session.execute(
-        select(StaffAccess)
-        .where(
-            StaffAccess.client_id == client_id,
-            StaffAccess.staff_user_id == actor.user_id,
-            StaffAccess.what == what,
-            StaffAccess.revoked_at.is_(None),
-            StaffAccess.expires_at > now,
-        )
-        .order_by(StaffAccess.expires_at.desc())
-        .limit(1)
+        _live(client_id, actor.user_id, what, now).order_by(StaffAccess.expires_at.desc()).limit(1)
     ).scalar_one_or_none()
     if row is None:
         raise Forbidden(
-            f"no open access to this client's {what} ({CLAUSE}): open one with a reason first"
+            f"no open access to this client's {what} ({CLAUSE}): open one with a reason "
+            f"first (POST /api/v1/clients/{client_id}/gdpr/accesses "
+            f'{{"what": "{what}", "reason": "…", "hours": 4}})'
         )
-    history.record(
-        session,
-        actor.actor,
-        object_type="staff_access",
-        object_id=row.id,
-        action="gdpr.staff_access.use",
-        params={"what": what, "detail": detail[:300]},
-        client_id=client_id,
-    )
+    with side_unit(session) as writer:
+        history.record(
+            writer,
+            actor.actor,
+            object_type="staff_access",
+            object_id=row.id,
+            action="gdpr.staff_access.use",
+            params={"what": what, "detail": detail[:300]},
+            client_id=client_id,
+        )
     return row
+
+
+def granted_clients(session: Session, actor: Principal, what: str) -> set[str]:
+    """The clients this staff member may read ``what`` of now."""
+    rows = session.execute(
+        _live(None, actor.user_id, what, utc_now()).with_only_columns(StaffAccess.client_id)
+    ).scalars()
+    return set(rows)
+
+
+# Every staff read of personal data in other slices goes through this (kernel hook).
+personal_data.install(use, granted_clients)

@@ -24,6 +24,7 @@ from nuages.contracts.states import ContractState
 from nuages.gdpr.countries import transfer_basis
 from nuages.gdpr.models import StaffAccess
 from nuages.gdpr.subprocessors import current
+from nuages.kernel import personal_data
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NotFound
 from nuages.managed.models import SupportAgreement
@@ -34,12 +35,15 @@ CLAUSE = "GDPR Art. 30.2; 001 §16.4 (iv)"
 def build(
     session: Session, actor: Principal, registry: OfferRegistry, client_id: str
 ) -> dict[str, Any]:
-    """The register for ``client_id`` as plain data (its users and staff read it)."""
+    """The register for ``client_id`` as plain data (its users and staff read it). It
+    names the client's people (owners, DPO): staff export it with a live access grant to
+    the client's users (001 §15.3), the use in the client's history."""
     actor.require(Scope.READ)
     actor.check_client(client_id, "client")
     client = session.get(Client, client_id)
     if client is None:
         raise NotFound("no such client")
+    personal_data.check(session, actor, client_id, "users", "GDPR register export")
     owners = session.execute(
         select(User.name, User.email)
         .where(

@@ -24,6 +24,7 @@ from nuages.invoicing.models import Invoice, SepaItem
 from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
 from nuages.payments import batches, mandates
 from nuages.payments.models import DirectDebitBatch, Mandate
@@ -289,3 +290,19 @@ def settle(
         params={"count": batch.count, "total": str(batch.total)},
     )
     return batch
+
+
+def list_batches(
+    session: Session, actor: Principal, page: int, per_page: int, state: str | None = None
+) -> tuple[list[DirectDebitBatch], int]:
+    """The invoices' direct-debit batches, newest first, optionally in one state (staff
+    only)."""
+    _staff(actor)
+    stmt = (
+        select(DirectDebitBatch)
+        .where(DirectDebitBatch.kind == "invoice")
+        .order_by(DirectDebitBatch.created_at.desc(), DirectDebitBatch.id)
+    )
+    if state:
+        stmt = stmt.where(DirectDebitBatch.state == state)
+    return paginate(session, stmt, page, per_page)

@@ -25,6 +25,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nuages.compute.net import cut_holds
+from nuages.contracts.holds import NETWORK_SCOPE
 from nuages.contracts.models import Contract, ContractHold
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
@@ -69,7 +71,7 @@ def held_amount(
     assert contract is not None
     calendar = apply.calendar_for(registry.for_contract(session, contract))
     start, end = hold.placed_at, hold.lifted_at
-    rows = session.execute(
+    query = (
         select(InvoiceLine)
         .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
         .where(
@@ -81,7 +83,11 @@ def held_amount(
             InvoiceLine.period_end.is_not(None),
             InvoiceLine.net_amount > 0,
         )
-    ).scalars()
+    )
+    if hold.scope == NETWORK_SCOPE:
+        # A network cut's hold suspended only its cut VMs: only their lines give back.
+        query = query.where(InvoiceLine.vm_id.in_(cut_holds.vms_of(session, hold.id)))
+    rows = session.execute(query).scalars()
     total = Decimal(0)
     for line in rows:
         assert line.period_start is not None and line.period_end is not None

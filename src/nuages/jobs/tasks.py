@@ -343,6 +343,33 @@ def notices_periodic() -> None:
     notices_deliver.call_local()
 
 
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def notices_bounces_maildir() -> None:
+    """Each minute, when NUAGES_BOUNCE_MAILDIR is set: the bounces (DSNs) the provider's
+    MTA delivered there, recorded on their notices (issue #11)."""
+    from nuages.jobs.runtime import get_database
+    from nuages.kernel.settings import get_settings
+    from nuages.notices.bounce_intake import read_maildir
+
+    settings = get_settings()
+    if settings.bounce_maildir is None:
+        return
+    try:
+        report = read_maildir(get_database(), settings)
+    except FileNotFoundError as exc:
+        log.warning("notices: bounce Maildir: %s", exc)
+        return
+    if report.read:
+        log.info(
+            "notices: bounces read %d (matched %d, unknown %d, duplicate %d, errors %d)",
+            report.read,
+            report.matched,
+            report.unknown,
+            report.duplicate,
+            report.errors,
+        )
+
+
 # ---------------------------------------------------------------- metrics (issue 14.4)
 
 _metrics_pass = threading.Lock()

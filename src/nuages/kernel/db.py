@@ -311,6 +311,9 @@ class Database:
         it fails instead of queueing behind other writers.
         """
         session = (self.read_sessions if readonly else self.sessions)()
+        # What a read route must still record (a staff access, 001 §15.3) is written in
+        # a short unit of its own beside the read one (``side_unit``).
+        session.info["database"], session.info["readonly"] = self, readonly
         try:
             yield session
             session.commit()
@@ -326,6 +329,19 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def side_unit(session: Session) -> Iterator[Session]:
+    """A unit to write in beside ``session``: the session itself when it may write (the
+    write commits with the caller's act), else a short write unit of its own (a read
+    route recording who read what)."""
+    database = session.info.get("database")
+    if not session.info.get("readonly") or not isinstance(database, Database):
+        yield session
+        return
+    with database.unit() as side:
+        yield side
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     # payments (issue 15): the shared secret a "webhook" card provider signs its events
     # with (HMAC-SHA256, Stripe-compatible header); empty: the webhook route refuses all.
     card_webhook_secret: str = ""
+    # Bounces (docs/notices.md): each notice leaves with the envelope sender
+    # bounces+<notice id>@<bounce domain> (default: NUAGES_MAIL_FROM's domain); the
+    # provider's MX forwards mail for that domain to the listener (`nuages notices
+    # bounces serve`, loopback or private address only) or delivers it into a Maildir
+    # the worker reads each minute.
+    bounce_domain: str | None = None
+    bounce_listen: str = "127.0.0.1:2525"
+    bounce_maildir: Path | None = None
+
+    @property
+    def effective_bounce_domain(self) -> str:
+        return self.bounce_domain or self.mail_from.rpartition("@")[2] or "localhost"
 
     @property
     def effective_database_url(self) -> str:

@@ -10,19 +10,27 @@ from fastapi import APIRouter, Query
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.kernel.pagination import paginate
 from nuages.kernel.validation import Page, page_of
-from nuages.notices import service
+from nuages.notices import bounces, service
 from nuages.notices.models import Notice
-from nuages.notices.schemas import AttemptOut, NoticeDetailOut, NoticeOut
+from nuages.notices.schemas import (
+    AttemptOut,
+    BounceMailOut,
+    BounceOut,
+    NoticeDetailOut,
+    NoticeOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["notices"])
 
-StateQuery = Annotated[str | None, Query(pattern="^(queued|sending|sent|failed)$")]
+StateQuery = Annotated[str | None, Query(pattern="^(queued|sending|sent|failed|bounced)$")]
+OutcomeQuery = Annotated[str | None, Query(pattern="^(matched|unknown|unparsable)$")]
 
 
 def _detail(session: Any, notice: Notice) -> NoticeDetailOut:
     base = NoticeOut.model_validate(notice).model_dump()
     attempts = [AttemptOut.model_validate(a) for a in service.attempts_of(session, notice.id)]
-    return NoticeDetailOut(**base, body=notice.body, history=attempts)
+    reports = [BounceOut.model_validate(b) for b in bounces.bounces_of(session, notice.id)]
+    return NoticeDetailOut(**base, body=notice.body, history=attempts, bounces=reports)
 
 
 @router.get("/notices", response_model=Page[NoticeOut])
@@ -52,3 +60,23 @@ def retry_notice(notice_id: str, principal: PrincipalDep, session: SessionDep) -
     """Staff: put a failed notice back in the outbox (409 when a server already
     accepted it: a notice is never sent twice)."""
     return _detail(session, service.retry(session, principal, notice_id))
+
+
+@router.get("/notice-bounces", response_model=Page[BounceMailOut])
+def list_bounce_mail(
+    principal: PrincipalDep,
+    session: SessionDep,
+    paging: PageDep,
+    outcome: OutcomeQuery = None,
+) -> object:
+    """Staff: the messages received at the bounce address, newest first; ``unknown``
+    (a DSN naming no notice of ours) and ``unparsable`` ones are kept here to read."""
+    stmt = bounces.list_mail(principal, outcome)
+    items, total = paginate(session, stmt, paging.page, paging.per_page)
+    shown = [
+        BounceMailOut.model_validate(m).model_copy(
+            update={"excerpt": m.raw[:2000].decode("utf-8", "replace")}
+        )
+        for m in items
+    ]
+    return page_of(shown, total, paging.page, paging.per_page)

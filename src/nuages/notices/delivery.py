@@ -32,6 +32,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
 from nuages.notices import attachments
+from nuages.notices.dsn import verp_address
 from nuages.notices.kinds import KINDS
 from nuages.notices.mailer import FileDropMailer, Mailer, Outcome, Result, SmtpMailer
 from nuages.notices.models import Notice, NoticeAttempt
@@ -240,7 +241,12 @@ def deliver_one(
             result = Result(Outcome.DEFERRED, None, f"message not built: {exc}"[:500])
         else:
             recipients = json.loads(notice.recipients)
-            result = mailer.send(message, recipients, lambda: _phase_data(database, notice_id))
+            # VERP: the bounce of this notice comes back to its own address (dsn.py), so
+            # it is found even when the DSN's body is mangled.
+            bounce_to = verp_address(notice.id, settings.effective_bounce_domain)
+            result = mailer.send(
+                message, recipients, lambda: _phase_data(database, notice_id), bounce_to
+            )
     return _settle(database, settings, notice_id, mailer, result, now)
 
 

@@ -70,6 +70,12 @@ KINDS: dict[str, Kind] = {
         Kind("audit_scheduled", "001 §16.8", "dpo", "read"),
         Kind("staff_access_granted", "001 §15.3", "dpo", "read"),
         Kind("ticket_answered", "001 §10", "owners", "read"),
+        # contract life (issue #21): 003 §9 force majeure past 30 days in all; 001 §5.3
+        # a move of the data outside the EU announced, with its penalty-free exit; the new
+        # terms applied once the refusal window closed in silence (000 §4, 004 §3)
+        Kind("force_majeure_terminable", "003 §9", "owners", "read"),
+        Kind("relocation_announced", "001 §5.3", "owners", "read"),
+        Kind("terms_migrated", "000 §4", "responsable", "read"),
     )
 }
 

@@ -49,11 +49,16 @@ class Mailer(Protocol):
         ...
 
     def send(
-        self, message: EmailMessage, recipients: list[str], before_data: Callable[[], None]
+        self,
+        message: EmailMessage,
+        recipients: list[str],
+        before_data: Callable[[], None],
+        envelope_from: str | None = None,
     ) -> Result:
         """Send; ``before_data`` runs once the envelope is accepted, just before the
         message itself is handed over (the caller records that from there on a crash
-        leaves the outcome unknown)."""
+        leaves the outcome unknown). ``envelope_from`` is the SMTP ``MAIL FROM`` (the
+        notice's own bounce address, VERP); the header ``From`` stays the sender."""
         ...
 
 
@@ -104,7 +109,11 @@ class SmtpMailer:
         return False  # an SMTP server cannot be asked; the outbox's own record decides
 
     def send(
-        self, message: EmailMessage, recipients: list[str], before_data: Callable[[], None]
+        self,
+        message: EmailMessage,
+        recipients: list[str],
+        before_data: Callable[[], None],
+        envelope_from: str | None = None,
     ) -> Result:
         context = ssl.create_default_context()
         try:
@@ -120,7 +129,7 @@ class SmtpMailer:
                     smtp.ehlo()
                 if self.username:
                     smtp.login(self.username, self.password or "")
-                code, reply = smtp.mail(self.sender)
+                code, reply = smtp.mail(envelope_from or self.sender)
                 if code != 250:
                     return _answer(code, reply)
                 refused: list[str] = []
@@ -173,7 +182,11 @@ class FileDropMailer:
         return self._path(message_id).exists()
 
     def send(
-        self, message: EmailMessage, recipients: list[str], before_data: Callable[[], None]
+        self,
+        message: EmailMessage,
+        recipients: list[str],
+        before_data: Callable[[], None],
+        envelope_from: str | None = None,
     ) -> Result:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -41,9 +41,12 @@ class State:
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # A server accepted it, then a delivery status notification said a recipient's
+    # mailbox refused it for good (notices/bounces.py).
+    BOUNCED = "bounced"
 
 
-ALL_STATES = (State.QUEUED, State.SENDING, State.SENT, State.FAILED)
+ALL_STATES = (State.QUEUED, State.SENDING, State.SENT, State.FAILED, State.BOUNCED)
 # A plain address: no display name, no spaces, no CR/LF (header injection), a dot in
 # the domain. SMTP servers refuse the rest; refusing it here says why sooner.
 ADDRESS = re.compile(
@@ -52,16 +55,19 @@ ADDRESS = re.compile(
 
 
 def recipients_for(
-    session: Session, rule: str, client_id: str, user_id: str | None = None
+    session: Session, rule: str, client_id: str | None, user_id: str | None = None
 ) -> list[str]:
     """The addresses a rule names for a client (kinds.py): billing contact, every active
     owner, the designated Responsable (else every owner), the DPO (else every owner), or
-    one user (``user_id``)."""
+    one user (``user_id``: the only rule that needs no client, so provider staff get
+    their password-reset link this way)."""
     if rule == "user":
         email = session.execute(
             select(User.email).where(User.id == user_id, User.active.is_(True))
         ).scalar_one_or_none()
         return [email] if email else []
+    if client_id is None:
+        return []  # the other rules name a client's contacts
     if rule == "billing":
         email = session.execute(
             select(Client.billing_email).where(Client.id == client_id)
@@ -98,7 +104,7 @@ def queue(
     who: Actor,
     kind: str,
     *,
-    client_id: str,
+    client_id: str | None,
     object_type: str,
     object_id: str,
     context: dict[str, Any],
@@ -244,6 +250,11 @@ def retry(session: Session, actor: Principal, notice_id: str) -> Notice:
     actor.require(Scope.WRITE)
     if not actor.is_staff:
         raise Forbidden("only provider staff retry a notice")
+    if notice.state == State.BOUNCED:
+        raise Conflict(
+            "a server accepted this notice and it bounced afterwards: it is not sent again "
+            f"by itself; {notice.alert or notice.last_error}"
+        )
     if notice.state != State.FAILED:
         raise Conflict(f"only a failed notice is retried; this one is {notice.state}")
     accepted = any(a.outcome == "accepted" for a in attempts_of(session, notice.id))

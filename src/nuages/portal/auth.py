@@ -3,8 +3,9 @@ d'accès" to the administration interface, 000 §13.2, 002 §2).
 
 Sign-in is the accounts slice's ``login`` (argon2id, the same as
 ``POST /api/v1/auth/token``); the token it issues is the session, kept in an HttpOnly
-cookie. An address is locked for 15 minutes after 5 failures (right password or not),
-and each client address is rate-limited.
+cookie. The lockout is ``accounts.lockout``, the same rule as the API's sign-in: an
+address is locked for 15 minutes after 5 failures (right password or not), and failed
+attempts from one client address are rate-limited.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import SecretStr, ValidationError
 
-from nuages.accounts import passwords
+from nuages.accounts import lockout, passwords
 from nuages.accounts import service as accounts
 from nuages.accounts.schemas import Login
 from nuages.history.service import Actor
-from nuages.kernel.errors import NuagesError, Unauthenticated
 from nuages.notices import service as notices
 from nuages.portal import i18n
 from nuages.portal import service as portal
@@ -39,12 +39,9 @@ router = APIRouter()
 MIN_PASSWORD = 12
 
 
-def _limiter(request: Request) -> portal.AddressLimiter:
-    state = request.app.state
-    limiter: portal.AddressLimiter | None = getattr(state, "portal_limiter", None)
-    if limiter is None:
-        limiter = state.portal_limiter = portal.AddressLimiter()
-    return limiter
+def _limiter(request: Request, purpose: str = "sign_in_limiter") -> lockout.AddressLimiter:
+    # The sign-in limiter is the API's too (accounts.lockout): one budget per address.
+    return lockout.limiter_of(request.app.state, purpose)
 
 
 def _address(request: Request) -> str:
@@ -66,20 +63,6 @@ def signin(posted: PostedAnonymous) -> Response:
     _ = visit._
     email = posted.get("email").strip()
     back = safe_back(posted.get("next"), "/")
-    wait = _limiter(request).allow(_address(request))
-    if wait:
-        return visit.render(
-            "signin.html",
-            status=429,
-            next=back,
-            email=email,
-            errors={
-                "_": _(
-                    "Trop de tentatives depuis votre adresse : réessayez dans {n} secondes.",
-                    n=int(wait) + 1,
-                )
-            },
-        )
     try:
         body = Login(email=email, password=SecretStr(posted.get("password")), days=SESSION_DAYS)
     except ValidationError:
@@ -90,19 +73,27 @@ def signin(posted: PostedAnonymous) -> Response:
             email=email,
             errors={"email": _("Saisissez une adresse e-mail valide.")},
         )
-    with visit.read() as session:
-        until = portal.locked_until(session, body.email)
-    if until is not None:
-        return _locked(visit, back, email, until)
     try:
         with visit.write() as session:
-            _token, clear = accounts.login(session, body)
-            portal.clear_failures(session, body.email)
-    except (Unauthenticated, NuagesError):
-        with visit.write() as session:
-            until = portal.record_failure(session, body.email, _address(request))
-        if until is not None:
-            return _locked(visit, back, email, until)
+            outcome = lockout.attempt(session, body, _address(request), _limiter(request))
+    except lockout.SignInLocked as locked:
+        if locked.until is not None:
+            return _locked(visit, back, email, locked.until)
+        return visit.render(
+            "signin.html",
+            status=429,
+            next=back,
+            email=email,
+            errors={
+                "_": _(
+                    "Trop de tentatives depuis votre adresse : réessayez dans {n} secondes.",
+                    n=locked.retry_after,
+                )
+            },
+        )
+    if outcome.locked_until is not None:
+        return _locked(visit, back, email, outcome.locked_until)
+    if outcome.failed is not None:
         return visit.render(
             "signin.html",
             status=401,
@@ -110,6 +101,7 @@ def signin(posted: PostedAnonymous) -> Response:
             email=email,
             errors={"_": _("E-mail ou mot de passe incorrect.")},
         )
+    clear = outcome.clear
     # Came back from an expired session: say the form must be sent again.
     msg = "resubmit" if posted.get("reason") == "expired" else ""
     response = visit.redirect(back, msg)
@@ -167,12 +159,13 @@ def reset_page(visit: AnyVisit) -> Response:
 
 @router.post("/reset")
 def reset_ask(posted: PostedAnonymous) -> Response:
-    """Send a reset link to a client user's address through the notices outbox. The
-    answer is the same whether the address is known or not (no account discovery).
-    Provider staff reset theirs with ``nuages admin`` commands."""
+    """Send a reset link to the user's address through the notices outbox (a client's
+    user or provider staff: kind ``password_reset`` goes to the user alone, with no
+    client for staff). The answer is the same whether the address is known or not (no
+    account discovery)."""
     visit, request = posted.visit, posted.visit.request
     email = posted.get("email").strip()[:254]
-    if _limiter(request).allow(_address(request)):
+    if _limiter(request, "reset_limiter").allow(_address(request)):
         return visit.render(
             "reset.html",
             status=429,
@@ -181,7 +174,7 @@ def reset_ask(posted: PostedAnonymous) -> Response:
         )
     with visit.write() as session:
         user = passwords.find_active(session, email) if "@" in email else None
-        if user is not None and user.client_id is not None:
+        if user is not None:
             token = portal.issue_reset(session, user)
             link = str(request.base_url).rstrip("/") + f"/reset/new?token={token}"
             notices.queue(
@@ -226,7 +219,7 @@ def reset_done(posted: PostedAnonymous) -> Response:
         user_id = portal.take_reset(session, token) if token else None
         user = passwords.reset_password(session, user_id, password) if user_id else None
         if user is not None:
-            portal.clear_failures(session, user.email)
+            lockout.clear_failures(session, user.email)
     if user is None:
         return visit.redirect("/reset", "reset_invalid")
     return visit.redirect("/signin", "reset_done")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nuages.portal.i18n_en_admin import ADMIN
 from nuages.portal.i18n_en_client import CLIENT
+from nuages.portal.i18n_en_more import MORE
 
 EN: dict[str, str] = {
     # layout, navigation
@@ -335,3 +336,4 @@ EN: dict[str, str] = {
 }
 EN.update(CLIENT)
 EN.update(ADMIN)
+EN.update(MORE)

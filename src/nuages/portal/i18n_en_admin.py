@@ -162,6 +162,15 @@ ADMIN: dict[str, str] = {
         "Add an image: `nuages image add` or `nuages image tiny`."
     ),
     "Contrat": "Contract",
+    # notices (issue #11): bounces after acceptance
+    "rejetés après envoi": "bounced after sending",
+    "Alerte": "Alert",
+    # gdpr (issue #16): a client's users need a staff access grant (001 §15.3)
+    "Utilisateurs masqués : ouvrez d'abord un accès motivé à leurs données "
+    "(001 §15.3, POST /api/v1/clients/CLIENT/gdpr/accesses).": (
+        "Users hidden: first open an access to their data with a reason "
+        "(001 §15.3, POST /api/v1/clients/CLIENT/gdpr/accesses)."
+    ),
     # payments (issue 15): the statement import page
     "Importer un relevé (CAMT.053 ou CAMT.054)": "Import a statement (CAMT.053 or CAMT.054)",
     "Lignes du relevé": "Statement lines",

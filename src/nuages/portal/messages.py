@@ -36,4 +36,12 @@ FLASH: dict[str, str] = {
     # support (issue #16)
     "ticket_opened": "Ticket ouvert : le support vous répond dans ses heures d'ouverture.",
     "ticket_replied": "Message envoyé.",
+    # issue #12, last round: extensions, terms refusal, card top-up, staff reset
+    "extension_ordered": "Extension commandée et autorisée : elle commence à l'heure dite.",
+    "extension_pending": "Extension commandée : elle attend l'autorisation du Responsable "
+    "(000 §8).",
+    "extension_approved": "Extension autorisée.",
+    "extension_rejected": "Extension refusée.",
+    "terms_refused": "Refus enregistré : les anciennes conditions continuent de s'appliquer.",
+    "refusal_withdrawn": "Refus retiré : les nouvelles conditions s'appliqueront.",
 }

@@ -1,5 +1,6 @@
-"""The portal's own rows: forms already sent (one order, one VM), failed sign-ins
-(rate limit and lockout) and password-reset tokens (stored as digests only)."""
+"""The portal's own rows: forms already sent (one order, one VM) and password-reset
+tokens (stored as digests only); failed sign-ins are ``accounts.lockout``'s (shared
+with the API's sign-in), re-exported here."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import datetime as dt
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from nuages.accounts.lockout import SignInFailure
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Base, IdMixin
+
+__all__ = ["FormUse", "ResetToken", "SignInFailure"]
 
 
 class FormUse(IdMixin, Base):
@@ -22,17 +26,6 @@ class FormUse(IdMixin, Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     result_url: Mapped[str] = mapped_column(String(300), default="")
     at: Mapped[dt.datetime] = mapped_column(default=utc_now)
-
-
-class SignInFailure(IdMixin, Base):
-    """One failed sign-in for an e-mail address (known or not: the lockout never tells
-    which addresses exist)."""
-
-    __tablename__ = "portal_sign_in_failures"
-
-    email: Mapped[str] = mapped_column(String(320), index=True)
-    address: Mapped[str] = mapped_column(String(64), default="")
-    at: Mapped[dt.datetime] = mapped_column(default=utc_now, index=True)
 
 
 class ResetToken(IdMixin, Base):

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nuages.kernel.errors import NuagesError
 from nuages.portal import web
+from nuages.portal.errors import of as error_text
 from nuages.portal.pages import PAGES
 
 log = logging.getLogger("nuages.portal")
@@ -122,7 +123,8 @@ def _install_errors(app: FastAPI) -> None:
         status = exc.status
         if status == 403 and request.method in {"GET", "HEAD"}:
             status = 404  # what the visitor may not see does not exist for them
-        detail = exc.detail if status != 404 else ""
+        # Said in the visitor's language by render (portal/errors.py).
+        detail = error_text(exc) if status != 404 else ""
         return _error_page(request, status, detail)
 
     @app.exception_handler(StarletteHTTPException)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from nuages.portal import auth
 from nuages.portal.admin import clients as admin_clients
 from nuages.portal.admin import contracts as admin_contracts
+from nuages.portal.admin import extensions as admin_extensions
 from nuages.portal.admin import home as admin_home
 from nuages.portal.admin import infra as admin_infra
 from nuages.portal.admin import money as admin_money
@@ -21,12 +22,14 @@ from nuages.portal.client import (
     invoices,
     keys,
     offers,
+    terms_refusal,
     users,
     vm_data,
     vm_observe,
     vms,
 )
 from nuages.portal.client import exit as contract_exit
+from nuages.portal.client import extensions as client_extensions
 from nuages.portal.client import sla as client_sla
 from nuages.portal.client import support as support_pages
 
@@ -55,4 +58,7 @@ PAGES = [
     contract_exit.router,  # reversibility (issue 21.6)
     contract_life.router,  # contract life (issue #21): deadlines, notice to quit
     support_pages.router,  # issue #16: tickets and the GDPR register
+    client_extensions.router,  # issue #12: extensions (000 §8)
+    terms_refusal.router,  # issue #12: refusing new terms (000 §4, 004 §3)
+    admin_extensions.router,  # issue #12: extensions waiting for their Responsable
 ]

@@ -1,4 +1,5 @@
-"""The portal's own rules: sign-in lockout, one-time forms, password-reset links.
+"""The portal's own rules: one-time forms and password-reset links (the sign-in
+lockout is the accounts slice's, shared with the API: ``accounts.lockout``).
 
 Like every service these take a session and never commit; the pages call them in the
 unit of the act they protect (a one-time form token is claimed in the transaction that
@@ -10,91 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import threading
-import time
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nuages.accounts.models import User
 from nuages.history import service as history
 from nuages.kernel.clock import utc_now
-from nuages.portal.models import FormUse, ResetToken, SignInFailure
+from nuages.portal.models import FormUse, ResetToken
 
-# Lockout (issue #12): after this many failed sign-ins for one address within the
-# window, the address is refused for the rest of the window, right password or not.
-MAX_FAILURES = 5
-WINDOW = dt.timedelta(minutes=15)
 RESET_VALID = dt.timedelta(hours=1)
-
-
-# ---------------------------------------------------------------- lockout
-
-
-def _normal(email: str) -> str:
-    return email.strip().lower()[:320]
-
-
-def locked_until(session: Session, email: str) -> dt.datetime | None:
-    """When the address may try again, if it is locked now."""
-    since = utc_now() - WINDOW
-    times = (
-        session.execute(
-            select(SignInFailure.at)
-            .where(SignInFailure.email == _normal(email), SignInFailure.at > since)
-            .order_by(SignInFailure.at.desc())
-            .limit(MAX_FAILURES)
-        )
-        .scalars()
-        .all()
-    )
-    if len(times) < MAX_FAILURES:
-        return None
-    # Locked until the oldest of the last MAX_FAILURES failures leaves the window.
-    return min(times) + WINDOW
-
-
-def record_failure(session: Session, email: str, address: str) -> dt.datetime | None:
-    """Count a failed sign-in; return the end of the lockout it starts, if it does."""
-    session.add(SignInFailure(email=_normal(email), address=address[:64], at=utc_now()))
-    session.flush()
-    # Old failures are of no use: keep the table small.
-    session.execute(delete(SignInFailure).where(SignInFailure.at < utc_now() - 2 * WINDOW))
-    return locked_until(session, email)
-
-
-def clear_failures(session: Session, email: str) -> None:
-    """A successful sign-in forgets the address's failures."""
-    session.execute(delete(SignInFailure).where(SignInFailure.email == _normal(email)))
-
-
-class AddressLimiter:
-    """Sign-in attempts per client address, whatever the e-mail: a burst, then a steady
-    rate (token bucket). Kept in memory: it slows a guesser; the lockout above (in the
-    database) is the rule every process shares."""
-
-    def __init__(self, burst: int = 10, per_second: float = 0.2) -> None:
-        self.burst = burst
-        self.per_second = per_second
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, address: str) -> float:
-        """0 when an attempt from ``address`` may go on, else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, at = self._buckets.get(address, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - at) * self.per_second)
-            if tokens < 1:
-                self._buckets[address] = (tokens, now)
-                return (1 - tokens) / self.per_second if self.per_second else 3600.0
-            self._buckets[address] = (tokens - 1, now)
-            if len(self._buckets) > 10_000:  # forget idle addresses
-                self._buckets = {
-                    key: value for key, value in self._buckets.items() if now - value[1] < 3600
-                }
-            return 0.0
 
 
 # ---------------------------------------------------------------- one-time forms
@@ -194,15 +121,3 @@ def reset_valid(session: Session, token: str) -> bool:
         )
     ).first()
     return row is not None and row.used_at is None and row.expires_at > utc_now()
-
-
-def failures_count(session: Session, email: str) -> int:
-    """Failures of an address in the window (for tests and the back-office)."""
-    since = utc_now() - WINDOW
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(SignInFailure)
-            .where(SignInFailure.email == _normal(email), SignInFailure.at > since)
-        ).scalar_one()
-    )

@@ -31,8 +31,10 @@ from nuages.accounts import service as accounts
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.kernel.db import Database
-from nuages.kernel.errors import NuagesError, Unauthenticated
+from nuages.kernel.errors import Unauthenticated
 from nuages.portal import i18n
+from nuages.portal.errors import ErrorText, say, say_all
+from nuages.portal.errors import of as error_text
 from nuages.portal.messages import FLASH
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -147,6 +149,10 @@ class Visit:
         """Render a template with the visit's helpers (``_``, ``money``, ``when`` …)."""
         flash_key = self.request.query_params.get("msg", "")
         flash = FLASH.get(flash_key)
+        if isinstance(context.get("errors"), dict):
+            context["errors"] = say_all(context["errors"], self.lang)
+        if "detail" in context:
+            context["detail"] = say(context["detail"], self.lang)
         html = (
             environment()
             .get_template(name)
@@ -316,21 +322,26 @@ PostedStaff = Annotated[Posted, Depends(posted_staff)]
 
 def field_errors(exc: Exception, fields: tuple[str, ...] = ()) -> dict[str, str]:
     """Errors by form field: a pydantic error names its field; a service error whose
-    text starts with ``field:`` is put next to that field, else under ``_`` (the form)."""
+    text starts with ``field:`` is put next to that field, else under ``_`` (the form).
+    Each message is an ``errors.ErrorText``: ``render`` says it in the visitor's
+    language (a French page never shows a service's English sentence)."""
     errors: dict[str, str] = {}
     if isinstance(exc, ValidationError):
         for error in exc.errors():
             loc = [str(part) for part in error.get("loc", ())]
             name = loc[0] if loc else "_"
-            errors.setdefault(name if not fields or name in fields else "_", error["msg"])
+            text = ErrorText(
+                error["msg"], "validation-failed", str(error.get("type")), error.get("ctx")
+            )
+            errors.setdefault(name if not fields or name in fields else "_", text)
         return errors
-    text = exc.detail if isinstance(exc, NuagesError) else str(exc)
-    head, sep, rest = text.partition(":")
+    said = error_text(exc)
+    head, sep, rest = str(said).partition(":")
     name = head.strip().split(".")[0]
     if sep and name in fields:
-        errors[name] = rest.strip()
+        errors[name] = ErrorText(rest.strip(), said.slug)
     else:
-        errors["_"] = text
+        errors["_"] = said
     return errors
 
 

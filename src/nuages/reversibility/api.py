@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query, Request, status
 from nuages.accounts.roles import Scope
 from nuages.api.deps import PrincipalDep, SessionDep
 from nuages.compute.api import runtime
+from nuages.compute.services.ending import ExportFacts
 from nuages.contracts.api import registry
 from nuages.contracts.schemas import ContractOut
 from nuages.kernel.validation import Instant
-from nuages.reversibility import acts, liability, schemas, service
+from nuages.reversibility import acts, liability, partial, relocation, schemas, service
 from nuages.reversibility import deadlines as _deadlines  # noqa: F401 - registers the source
+from nuages.reversibility.models import PartialRecovery
 from nuages.reversibility.service import ExitView
 
 router = APIRouter(prefix="/api/v1", tags=["reversibility"])
@@ -198,3 +200,69 @@ def liability_cap(
         session, principal, registry(request), contract_id, failure, failure_end, known_at
     )  # fmt: skip
     return schemas.CapOut(**view.__dict__)
+
+
+@router.post(
+    "/contracts/{contract_id}/relocations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.RelocationOut,
+)
+def create_relocation(
+    contract_id: str, body: schemas.RelocationCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff announce a move of the data outside the EU (001 §5.3): the client is
+    notified and may terminate without indemnity for 30 days."""
+    return relocation.record(session, principal, contract_id, body)
+
+
+@router.get("/contracts/{contract_id}/relocations", response_model=list[schemas.RelocationOut])
+def list_relocations(contract_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The moves of the contract's data outside the EU announced to its client."""
+    return relocation.list_relocations(session, principal, contract_id)
+
+
+def _recoveries_out(
+    items: list[tuple[PartialRecovery, ExportFacts | None]], money: bool
+) -> list[schemas.DeliveryOut]:
+    """Partial recoveries as deliveries; without ``money`` no fee (000 §5)."""
+    return [
+        schemas.DeliveryOut(
+            vm_id=r.vm_id, kind="partial", transfer=r.transfer, fee=r.fee if money else None,
+            export_id=r.export_id, state=f.state if f else None,
+            sha256=f.sha256 if f else None, size_bytes=f.size_bytes if f else None,
+            expires_at=f.expires_at if f else None,
+            download=f"/api/v1/vms/{r.vm_id}/exports/{r.export_id}/download"
+            if f is not None and f.state == "ready" else None,
+            requested_at=r.requested_at,
+        )
+        for r, f in items
+    ]  # fmt: skip
+
+
+@router.post(
+    "/contracts/{contract_id}/partial-recoveries",
+    response_model=list[schemas.DeliveryOut],
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def request_partial_recovery(
+    contract_id: str,
+    body: schemas.PartialRecoveryRequest,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """001 §7: while the contract runs, an owner asks for copies of some VMs (qcow2 +
+    SHA-256, expiring link); one transfer at EUR 250, once every invoice is paid."""
+    items = partial.request(
+        session, principal, registry(request), runtime(request), contract_id, body.vm_ids
+    )
+    return _recoveries_out(items, principal.has(Scope.BILLING))
+
+
+@router.get("/contracts/{contract_id}/partial-recoveries", response_model=list[schemas.DeliveryOut])
+def list_partial_recoveries(
+    contract_id: str, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """The contract's partial recoveries (001 §7) with their download links."""
+    items = partial.list_recoveries(session, principal, contract_id)
+    return _recoveries_out(items, principal.has(Scope.BILLING))

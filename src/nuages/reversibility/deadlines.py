@@ -1,4 +1,5 @@
-"""The exit's dates in the contract's deadlines listing (issue #21 item 8).
+"""The exit's dates in the contract's deadlines listing (issue #21 item 8), and the
+moves of the data outside the EU with their exit windows (001 §5.3).
 
 ``contracts.deadlines`` cannot import this slice (it sits above contracts), so this
 module appends its source to ``contracts.deadlines.DEADLINE_SOURCES`` when it is first
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from nuages.contracts import deadlines
 from nuages.contracts.models import Contract
-from nuages.reversibility import service
+from nuages.reversibility import relocation, service
 from nuages.terms.schema import Offer
 
 
@@ -25,5 +26,27 @@ def exit_deadlines(session: Session, contract: Contract, offer: Offer) -> list[d
     ]
 
 
-if exit_deadlines not in deadlines.DEADLINE_SOURCES:
-    deadlines.DEADLINE_SOURCES.append(exit_deadlines)
+def relocation_deadlines(
+    session: Session, contract: Contract, offer: Offer
+) -> list[deadlines.Deadline]:
+    """001 §5.3: each announced move outside the EU — when the data may move, and the
+    end of the client's penalty-free exit."""
+    del offer
+    out = []
+    for row in relocation.relocations_of(session, contract.id):
+        where = f"{row.site} ({row.country})"
+        out.append(
+            deadlines.Deadline(row.exit_until, "penalty-free-exit", row.clause,
+                               f"after the move announced to {where} the client may terminate "
+                               "without indemnity until then", contract.id)
+        )  # fmt: skip
+        out.append(
+            deadlines.Deadline(row.moves_at, "relocation-outside-eu", row.clause,
+                               f"the data may move to {where} from then", contract.id)
+        )  # fmt: skip
+    return out
+
+
+for _source in (exit_deadlines, relocation_deadlines):
+    if _source not in deadlines.DEADLINE_SOURCES:
+        deadlines.DEADLINE_SOURCES.append(_source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nuages.invoicing.models import Cents
@@ -77,6 +77,62 @@ class ExitDelivery(IdMixin, Base):
     vm_id: Mapped[str] = mapped_column(String(36))
     export_id: Mapped[str] = mapped_column(String(36), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
+    transfer: Mapped[int] = mapped_column(default=1)
+    fee: Mapped[Decimal | None] = mapped_column(Cents(), nullable=True)
+    fee_key: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[dt.datetime]
+
+
+class ContractRelocation(IdMixin, TimestampMixin, Base):
+    """A move of a contract's data outside the EU announced to its client (001 §5.3):
+    its VMs (one, or all when ``vm_id`` is null) or their backups, to ``site`` in
+    ``country`` (a host's or backup target's site, whose country compute records).
+
+    ``notified_at`` is when the client was told (the notice sent by nuages);
+    ``moves_at`` is not before ``notified_at`` + the offer's notice (001 §5.3 (i): 3
+    months); the client may terminate without indemnity until ``exit_until`` (001 §5.3
+    (ii): 30 days from the notification). A country without an adequacy decision needs
+    the client's prior written consent and a safeguard (001 §5.4): ``consented_on``,
+    ``safeguard``. ``transfer_basis`` is the GDPR footing, as the register shows it.
+    """
+
+    __tablename__ = "contract_relocations"
+
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="RESTRICT"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    subject: Mapped[str] = mapped_column(String(16))  # "vms" | "backups"
+    vm_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    site: Mapped[str] = mapped_column(String(63))
+    country: Mapped[str] = mapped_column(String(2))
+    transfer_basis: Mapped[str] = mapped_column(String(200), default="")
+    safeguard: Mapped[str] = mapped_column(String(200), default="")
+    consented_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    clause: Mapped[str] = mapped_column(String(63), default="")
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    notified_at: Mapped[dt.datetime]
+    moves_at: Mapped[dt.datetime]
+    exit_until: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class PartialRecovery(IdMixin, Base):
+    """001 §7: "en cours d'exécution de la Convention, le Client pourra exercer à tout
+    moment une Option de réversibilité partielle": one VM's disk copied for the client
+    while the contract runs (an export of compute's: qcow2, SHA-256, expiring link).
+    One request is one transfer (``transfer``, numbered per contract), charged once
+    under ``fee_key`` (EUR 250, on the next invoice)."""
+
+    __tablename__ = "contract_partial_recoveries"
+
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="RESTRICT"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    vm_id: Mapped[str] = mapped_column(String(36))
+    export_id: Mapped[str] = mapped_column(String(36), unique=True)
     transfer: Mapped[int] = mapped_column(default=1)
     fee: Mapped[Decimal | None] = mapped_column(Cents(), nullable=True)
     fee_key: Mapped[str | None] = mapped_column(String(120), nullable=True)

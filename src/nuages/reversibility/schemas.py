@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from nuages.kernel.validation import Strict
+from nuages.kernel.validation import Instant, Out, SafeName, Strict
 
 Cause = Literal[
     "client_notice",
@@ -142,3 +142,67 @@ class CapOut(BaseModel):
     claim_deadline: dt.datetime | None
     claim_by: str
     basis: dict[str, str]
+
+
+class RelocationCreate(Strict):
+    """Staff announce a move of the contract's data outside the EU (001 §5.3): its VMs
+    (``vm_id`` one of them, else all) or their backups, to a site (its country from the
+    hosts serving it, else ``country``). ``moves_at`` defaults to the earliest date the
+    notice allows; a country without an adequacy decision needs the client's written
+    consent and a safeguard (001 §5.4)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject": "vms",
+                    "site": "montreal-1",
+                    "country": "CA",
+                    "vm_id": None,
+                    "moves_at": None,
+                    "safeguard": "",
+                    "consented_on": None,
+                    "reason": "data centre consolidation",
+                }
+            ]
+        }
+    )
+
+    subject: Literal["vms", "backups"]
+    site: SafeName
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    vm_id: str | None = Field(default=None, max_length=36)
+    moves_at: Instant | None = None
+    safeguard: str = Field(default="", max_length=200)
+    consented_on: dt.date | None = None
+    reason: str = Field(default="", max_length=500)
+
+
+class RelocationOut(Out):
+    """An announced move of the data outside the EU and the exit it opened (001 §5.3)."""
+
+    id: str
+    contract_id: str
+    subject: str
+    vm_id: str | None
+    site: str
+    country: str
+    transfer_basis: str
+    safeguard: str
+    consented_on: dt.date | None
+    reason: str
+    clause: str
+    notified_at: dt.datetime
+    moves_at: dt.datetime
+    exit_until: dt.datetime
+
+
+class PartialRecoveryRequest(Strict):
+    """001 §7: a partial recovery while the contract runs: the VMs whose disks are
+    copied (one request is one transfer, EUR 250)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"vm_ids": ["3f2b6c1e-0000-4000-8000-000000000001"]}]}
+    )
+
+    vm_ids: list[str] = Field(min_length=1, max_length=500)

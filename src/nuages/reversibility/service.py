@@ -254,7 +254,7 @@ def open_exit(
         client_id=contract.client_id,
     )
     # Issue 10: the holds of an ended contract have nothing left to suspend.
-    for hold in holds.open_holds(session, contract.id):
+    for hold in holds.open_holds(session, contract.id, scope=None):
         holds.lift(session, SYSTEM, contract.id, hold.id, ENDED)
     _refund(session, contract, offer, exit_, fault_of(contract.state_reason))
     if not plan.service_continues:

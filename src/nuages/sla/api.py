@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 
@@ -84,6 +84,22 @@ def vm_sla_month(
 
 
 def _incident_out(session: SessionDep, row: object) -> schemas.IncidentOut:
+    if isinstance(row, outages.RecordedOutage):
+        return schemas.IncidentOut(
+            id=row.id,
+            scope="vm",
+            scope_ref=row.vm_id,
+            start=row.start,
+            end=row.end,
+            cause=row.cause,
+            description=f"recorded by reconciliation: {row.recorded_cause}",
+            declared_by=row.declared_by,
+            declared_at=row.declared_at,
+            vm_ids=[row.vm_id],
+            source=row.source,
+            recorded_cause=row.recorded_cause,
+            reason=row.reason,
+        )
     out = schemas.IncidentOut.model_validate(row)
     out.vm_ids = outages.vms_of(session, out.id)
     return out
@@ -100,9 +116,17 @@ def declare_outage(
 
 
 @router.get("/outages", response_model=Page[schemas.IncidentOut])
-def list_outages(principal: PrincipalDep, session: SessionDep, paging: PageDep) -> object:
-    """Declared outages (a client: those that took one of its VMs down), newest first."""
-    items, total = outages.list_incidents(session, principal, paging.page, paging.per_page)
+def list_outages(
+    principal: PrincipalDep,
+    session: SessionDep,
+    paging: PageDep,
+    source: Annotated[Literal["declared", "recorded"], Query()] = "declared",
+) -> object:
+    """Declared outages (a client: those that took one of its VMs down), newest first;
+    ``source=recorded``: those reconciliation recorded (a VM found down, a host
+    unreachable), with the cause staff reclassified them to."""
+    lister = outages.list_recorded if source == "recorded" else outages.list_incidents
+    items, total = lister(session, principal, paging.page, paging.per_page)
     return page_of([_incident_out(session, r) for r in items], total, paging.page, paging.per_page)
 
 
@@ -114,7 +138,9 @@ def patch_outage(
     principal: PrincipalDep,
     session: SessionDep,
 ) -> object:
-    """Staff set a declared outage's cause or end."""
+    """Staff set a declared outage's cause or end, or reclassify an outage reconciliation
+    recorded (a VM found down, a host unreachable): its cause, with a reason; each
+    change is in the history."""
     row = outages.patch(session, principal, request.app.state.offers, outage_id, body)
     return _incident_out(session, row)
 

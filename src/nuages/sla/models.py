@@ -85,6 +85,32 @@ class IncidentVm(IdMixin, Base):
     )
 
 
+class OutageCause(Base):
+    """Staff's reclassification of an outage recorded by reconciliation (a VM found
+    down, or every VM of an unreachable host): the cause the SLA reads instead of the
+    recorded one, and why (issue 22). The recorded row stays as compute wrote it; each
+    change is in the history with its reason. ``cause`` is one of the offer's excusable
+    causes (the outage is then excused) or ``not-excusable`` (it counts, even a stop the
+    guest made itself)."""
+
+    __tablename__ = "sla_outage_causes"
+
+    outage_id: Mapped[str] = mapped_column(
+        ForeignKey("vm_outages.id", ondelete="RESTRICT"), primary_key=True
+    )
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="RESTRICT"), index=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="RESTRICT"), index=True
+    )
+    cause: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(2000))
+    set_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
 class Maintenance(IdMixin, Base):
     """A planned maintenance window ``[start, end)`` over a scope (000 §7, 001 §6, 002 §6).
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
@@ -32,8 +33,8 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.errors import Forbidden, NotFound, ValidationFailed
-from nuages.kernel.pagination import paginate
-from nuages.sla.models import NOT_EXCUSABLE, Incident, IncidentVm
+from nuages.kernel.pagination import MAX_PER_PAGE, paginate
+from nuages.sla.models import NOT_EXCUSABLE, Incident, IncidentVm, OutageCause
 from nuages.sla.schemas import IncidentCreate, IncidentPatch
 from nuages.terms.calc import sla
 
@@ -173,8 +174,13 @@ def patch(
     registry: OfferRegistry,
     incident_id: str,
     data: IncidentPatch,
-) -> Incident:
-    """Staff set an incident's cause or end (an end never before its start, nor ahead)."""
+) -> Incident | RecordedOutage:
+    """Staff set an incident's cause or end (an end never before its start, nor ahead),
+    or reclassify an outage reconciliation recorded (``reclassify``)."""
+    if actor.is_staff and session.get(Incident, incident_id) is None:
+        recorded = session.get(VmOutage, incident_id)
+        if recorded is not None:
+            return reclassify(session, actor, registry, recorded, data)
     row = get_incident(session, actor, incident_id)
     _staff(actor)
     values: dict[str, object] = {}
@@ -210,9 +216,130 @@ def patch(
             "before": before,
             "cause": row.cause,
             "end": row.end.isoformat() if row.end else None,
+            "reason": data.reason,
         },
     )
     return row
+
+
+# Recorded causes that come from a host that stopped answering (every VM on it).
+HOST_CAUSES = frozenset({"host-unreachable"})
+
+
+@dataclass(frozen=True)
+class RecordedOutage:
+    """An outage reconciliation recorded, as staff see it (with their reclassification)."""
+
+    id: str
+    vm_id: str
+    start: dt.datetime
+    end: dt.datetime | None
+    recorded_cause: str
+    cause: str
+    reason: str | None
+    declared_by: str | None
+    declared_at: dt.datetime
+
+    @property
+    def source(self) -> str:
+        return "host" if self.recorded_cause in HOST_CAUSES else "reconciliation"
+
+
+def recorded_view(row: VmOutage, override: OutageCause | None) -> RecordedOutage:
+    return RecordedOutage(
+        id=row.id,
+        vm_id=row.vm_id,
+        start=row.start,
+        end=row.end,
+        recorded_cause=row.cause,
+        cause=override.cause if override is not None else row.cause,
+        reason=override.reason if override is not None else None,
+        declared_by=override.set_by if override is not None else None,
+        declared_at=override.set_at if override is not None else row.detected_at,
+    )
+
+
+def reclassify(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    row: VmOutage,
+    data: IncidentPatch,
+) -> RecordedOutage:
+    """Staff reclassify an outage reconciliation recorded (a VM found down, or a host
+    unreachable): its cause for the SLA, one of the VM's offer's excusable causes
+    (excused) or ``not-excusable`` (counted, even a stop the guest made itself), with
+    the reason. Its span stays what reconciliation saw (002 §6: from detection to
+    running again). Each change is in the history with the cause before and after."""
+    _staff(actor)
+    if data.end is not None:
+        raise ValidationFailed(
+            "end: a recorded outage ends when reconciliation sees the VM running again; "
+            "only its cause can be reclassified"
+        )
+    if data.cause is None:
+        raise ValidationFailed("cause: give the cause the outage is reclassified to")
+    if data.reason is None:
+        raise ValidationFailed("reason: say why the recorded outage is reclassified")
+    _check_cause(data.cause, causes_of(session, registry, [row.contract_id]))
+    override = session.get(OutageCause, row.id)
+    before = override.cause if override is not None else row.cause
+    now = utc_now()
+    if override is None:
+        override = OutageCause(
+            outage_id=row.id,
+            vm_id=row.vm_id,
+            client_id=row.client_id,
+            contract_id=row.contract_id,
+            cause=data.cause,
+            reason=data.reason,
+            set_by=actor.user_id,
+            set_at=now,
+        )
+        session.add(override)
+    else:
+        override.cause, override.reason = data.cause, data.reason
+        override.set_by, override.set_at = actor.user_id, now
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="vm",
+        object_id=row.vm_id,
+        action="sla.outage.reclassify",
+        params={
+            "outage_id": row.id,
+            "recorded_cause": row.cause,
+            "before": before,
+            "cause": data.cause,
+            "reason": data.reason,
+        },
+        client_id=row.client_id,
+    )
+    return recorded_view(row, override)
+
+
+def list_recorded(
+    session: Session, actor: Principal, page: int, per_page: int
+) -> tuple[list[RecordedOutage], int]:
+    """Outages reconciliation recorded that the caller may see, newest first, with
+    staff's reclassification."""
+    actor.require(Scope.READ)
+    stmt = select(VmOutage, OutageCause).outerjoin(
+        OutageCause, OutageCause.outage_id == VmOutage.id
+    )
+    if not actor.is_staff:
+        stmt = stmt.where(VmOutage.client_id == actor.client_id)
+    page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
+    total = session.execute(
+        select(func.count()).select_from(stmt.order_by(None).subquery())
+    ).scalar_one()
+    rows = session.execute(
+        stmt.order_by(VmOutage.start.desc(), VmOutage.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return [recorded_view(r, o) for r, o in rows], total
 
 
 def list_incidents(
@@ -255,17 +382,21 @@ def vm_outages(
     declared_column = IncidentVm.contract_id if by_contract else IncidentVm.vm_id
     for chunk in (ids[i : i + 5000] for i in range(0, len(ids), 5000)):
         recorded = session.execute(
-            select(VmOutage.vm_id, VmOutage.start, VmOutage.end, VmOutage.cause).where(
+            select(VmOutage.vm_id, VmOutage.start, VmOutage.end, VmOutage.cause, OutageCause.cause)
+            .outerjoin(OutageCause, OutageCause.outage_id == VmOutage.id)
+            .where(
                 own_column.in_(chunk),
                 VmOutage.start < end,
                 or_(VmOutage.end.is_(None), VmOutage.end > start),
             )
-        ).all()
-        for vm_id, s, e, cause in recorded:
+        )
+        for vm_id, s, e, cause, reclassified in recorded:
             stop = e if e is not None else until
             if stop > s:
-                excusable = cause in CLIENT_ACT_CAUSES
-                out[vm_id].append(sla.Outage(s, stop, cause, excusable, vm_id))
+                # Staff's cause replaces the recorded one (and its "the guest stopped
+                # itself" reading); ``not-excusable`` then counts.
+                excusable = reclassified is None and cause in CLIENT_ACT_CAUSES
+                out[vm_id].append(sla.Outage(s, stop, reclassified or cause, excusable, vm_id))
         declared = session.execute(
             select(IncidentVm.vm_id, Incident.start, Incident.end, Incident.cause)
             .join(Incident, Incident.id == IncidentVm.incident_id)

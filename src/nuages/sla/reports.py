@@ -9,8 +9,11 @@ the VM for the month, or its prepaid debits of the month; without either, the
 flavour's price), with the 002 §6 cap of 20 % of that service's fees per 30 days; 000 §5
 caps the contract's penalties at 30 % of the month's invoice (its debits, prepaid) and
 drops the time the account was negative. A managed server has no SLA during the 002 §4
-probation (3 months from its start, the footprint audit having no date of its own:
-read for the client, the earliest).
+probation, as the managed slice states it (``managed.probation.probation_period``: 3
+months from the end of the footprint audit); that time leaves the count.
+
+The monthly job counts outages in SQL (``counting``); ``measure`` (one contract, read
+routes) runs the pure calculator per VM; both give the same figures.
 
 A report is immutable once issued (append-only table). Running the month again issues
 nothing when nothing changed, and a corrected version (``version`` + 1) saying what
@@ -21,6 +24,7 @@ beyond the credits already granted (a credit given is never taken back).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -45,7 +49,8 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.db import new_id
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
-from nuages.sla import maintenance, outages
+from nuages.managed import probation as managed_probation
+from nuages.sla import counting, maintenance, outages
 from nuages.sla.models import SlaCredit, SlaReport
 from nuages.sla.service import notices_for
 from nuages.terms import apply
@@ -94,9 +99,17 @@ class ContractMonth:
     counted_minutes: Decimal = ZERO
     credit_amount: Decimal = ZERO
 
-    @property
+    @functools.cached_property
+    def lines_json(self) -> str:
+        """The lines as stored (read once the month is measured)."""
+        return json.dumps(self.lines, sort_keys=True)
+
+    @functools.cached_property
     def fingerprint(self) -> str:
-        data = json.dumps([self.lines, str(self.credit_amount)], sort_keys=True, default=str)
+        """SHA-256 of ``json.dumps([lines, str(credit)], sort_keys=True)`` (the lines hold
+        only text, numbers and booleans), built from ``lines_json`` without a second
+        encoding: the same digest as every report issued before."""
+        data = f"[{self.lines_json}, {json.dumps(str(self.credit_amount))}]"
         return hashlib.sha256(data.encode()).hexdigest()
 
 
@@ -112,6 +125,12 @@ class _Facts:
     contract_amounts: dict[str, Decimal]
     negative: dict[str, list[tuple[dt.datetime, dt.datetime]]]
     previous: dict[str, list[sla.IssuedCredit]]
+    # 002 §4: each managed VM's probation as the managed slice states it.
+    probation: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
+    # The counting path (monthly job): per offer version, its VMs' counted pieces; VMs it
+    # leaves to the calculator (a failure notice, a late maintenance window).
+    counts: dict[str, counting.MonthCount] = field(default_factory=dict)  # by contract id
+    by_calculator: set[str] = field(default_factory=set)
 
 
 def _facts(
@@ -119,7 +138,11 @@ def _facts(
     contracts: Sequence[tuple[Contract, Offer]],
     start: dt.datetime,
     end: dt.datetime,
+    *,
+    fast: bool = False,
 ) -> _Facts:
+    """The batch's facts; ``fast``: count outages through ``counting`` (the monthly job)
+    and read outage rows only for the VMs the calculator must measure."""
     ids = [c.id for c, _ in contracts]
     vms: dict[str, list[Any]] = defaultdict(list)
     rows = session.execute(
@@ -134,13 +157,32 @@ def _facts(
     ).all()
     for vm in rows:
         vms[vm.contract_id].append(vm)
-    found = outages.vm_outages(session, ids, start, end, by_contract=True)
     windows = maintenance.windows_for(session, ids, start, end)
     notices: dict[str, list[sla.FailureNotice]] = defaultdict(list)
     # A notice made before the month may still date the month's first outage.
     early = start - dt.timedelta(days=31)
     for notice in notices_for(session, ids, early, end, by_contract=True):
         notices[notice.service].append(notice)
+    counts: dict[str, counting.MonthCount] = {}
+    by_calculator: set[str] = set()
+    if fast:
+        offers = {c.id: o for c, o in contracts}
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for contract, offer in contracts:  # one statement per offer version
+            groups[(offer.id, contract.offer_hash)].append(contract.id)
+        local = apply.calendar_for(contracts[0][1]).local_date(start)
+        for members in groups.values():
+            count = counting.MonthCount(offers[members[0]], local.year, local.month)
+            count.load(session, members, min(end, utc_now()))
+            counts |= dict.fromkeys(members, count)
+        by_calculator = set(notices)
+        for contract_id, vm_rows in vms.items():
+            for vm in vm_rows:
+                if vm.id in windows and maintenance.split(offers[contract_id], windows[vm.id])[1]:
+                    by_calculator.add(vm.id)
+        found = outages.vm_outages(session, sorted(by_calculator), start, end)
+    else:
+        found = outages.vm_outages(session, ids, start, end, by_contract=True)
     # The month's local dates (invoice periods are local days, half-open).
     calendar = apply.calendar_for(contracts[0][1])
     first, last = calendar.local_date(start), calendar.local_date(end)
@@ -215,22 +257,33 @@ def _facts(
                 previous[line["vm_id"]].append(
                     sla.IssuedCredit(report.issued_at.date(), Decimal(line["credit"]))
                 )
-    return _Facts(vms, found, windows, notices, vm_amounts, contract_amounts, negative, previous)
-
-
-def _fee(offer: Offer, vm: Any) -> Decimal | None:
-    return next((f.price for f in offer.catalogue.flavours if f.id == vm.flavour_id), None)
-
-
-def _probation_end(offer: Offer, vm: Any) -> dt.datetime | None:
-    """002 §4: the end of a managed server's probation (no SLA before it)."""
-    probation = offer.sla.probation
-    if probation is None or vm.activated_at is None:
-        return None
-    if probation.applies_to == "managed_services" and not vm.managed:
-        return None
-    calendar = apply.calendar_for(offer)
-    return calendar.add(vm.activated_at, probation.period.amount, Unit(probation.period.unit.value))
+    probation: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+    for contract, offer in contracts:
+        terms = offer.sla.probation
+        mine = vms.get(contract.id, [])
+        if terms is None or not mine:
+            continue
+        if terms.applies_to == "managed_services" and not any(vm.managed for vm in mine):
+            continue
+        period = managed_probation.probation_period(session, contract)
+        if period is None:
+            continue
+        for vm in mine:
+            if vm.managed or terms.applies_to != "managed_services":
+                probation[vm.id] = period
+    return _Facts(
+        vms,
+        found,
+        windows,
+        notices,
+        vm_amounts,
+        contract_amounts,
+        negative,
+        previous,
+        probation,
+        counts,
+        by_calculator,
+    )
 
 
 def _measure(
@@ -241,45 +294,75 @@ def _measure(
     result = ContractMonth(contract, offer, year, month)
     capped_per_month = offer.sla.caps.per_month_pct is not None
     issued_on = calendar.local_date(end)
+    fees = {f.id: f.price for f in offer.catalogue.flavours}
+    prepaid = offer.billing.mode == "prepaid"
+    count = facts.counts.get(contract.id)
     for vm in facts.vms.get(contract.id, []):
-        fee = _fee(offer, vm)
+        fee = fees.get(vm.flavour_id)
         amount = facts.vm_amounts.get(vm.id) or ZERO
-        if not amount and offer.billing.mode != "prepaid":
+        if not amount and not prepaid:
             amount = fee or ZERO  # not invoiced yet: the flavour's monthly price
         line: dict[str, Any] = {"vm_id": vm.id, "name": vm.name, "monthly_amount": str(amount)}
-        found = list(facts.outages.get(vm.id, []))
-        excused, late = maintenance.split(offer, facts.windows.get(vm.id, []))
-        found += late
-        until = _probation_end(offer, vm)
-        if until is not None and until > start:
-            line["probation_until"] = until.isoformat()
-            found = [
-                sla.Outage(max(o.start, until), o.end, o.cause, o.excusable, o.service)
-                for o in found
-                if o.end > until
-            ]
-            if until >= end:
+        windows = facts.windows.get(vm.id)
+        excused, late = maintenance.split(offer, windows) if windows else ([], [])
+        # 002 §4: no SLA while the managed slice says the service is in probation.
+        no_sla: list[tuple[dt.datetime, dt.datetime]] = []
+        period = facts.probation.get(vm.id)
+        if period is not None and period[0] < end and period[1] > start:
+            line["probation_until"] = period[1].isoformat()
+            no_sla.append(period)
+            if period[0] <= start and period[1] >= end:
                 line |= {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
                 line["note"] = "no SLA during the managed service's probation (002 §4)"
                 result.lines.append(line)
                 continue
-        if not found and not excused:  # nothing happened: 100 %, no calculation needed
+        in_sql = count is not None and vm.id not in facts.by_calculator
+        if in_sql:
+            happened = vm.id in count.any_outage  # type: ignore[union-attr]
+        else:
+            found = [*facts.outages.get(vm.id, []), *late]
+            happened = bool(found)
+        if not happened and not excused:  # nothing happened: 100 %, no calculation needed
             line |= {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
             result.lines.append(line)
             continue
-        assessment = apply.sla_for_month(
-            offer,
-            year,
-            month,
-            found,
-            amount,
-            maintenance=excused,
-            negative_balance=facts.negative.get(contract.id, []),
-            previous_credits=facts.previous.get(vm.id, []),
-            issued_on=issued_on,
-            failure_notices=facts.notices.get(vm.id, []),
-            service_monthly_fee=fee,
-        )
+        negative = facts.negative.get(contract.id, [])
+        if in_sql and count is not None:  # the monthly job: counted in SQL (``counting``)
+            excluded = apply.excluded_maintenance(offer, calendar, excused)
+            unavailable, covered = count.minutes(
+                vm.id,
+                excluded=excluded,
+                suspended=[*apply.suspended_spans(offer, negative), *no_sla],
+            )
+            figures = sla.month_figures(
+                calendar, year, month, count.policy, amount, unavailable, covered
+            )
+            assessment = apply.assess(
+                offer,
+                year,
+                month,
+                figures,
+                amount,
+                previous_credits=facts.previous.get(vm.id, []),
+                issued_on=issued_on,
+                service_monthly_fee=fee,
+                excluded=excluded,
+            )
+        else:
+            assessment = apply.sla_for_month(
+                offer,
+                year,
+                month,
+                found,
+                amount,
+                maintenance=excused,
+                negative_balance=negative,
+                previous_credits=facts.previous.get(vm.id, []),
+                issued_on=issued_on,
+                failure_notices=facts.notices.get(vm.id, []),
+                service_monthly_fee=fee,
+                no_sla=no_sla,
+            )
         report = assessment.report
         credit = assessment.credit_amount or ZERO
         if capped_per_month:  # capped over the contract below (000 §5), not per VM
@@ -406,7 +489,7 @@ def _issue(
         "credit_amount": measured.credit_amount,
         "credit_mode": credit_mode(offer),
         "fingerprint": measured.fingerprint,
-        "lines": json.dumps(measured.lines, sort_keys=True),
+        "lines": measured.lines_json,
         "issued_at": now,
     }
     pending.reports.append(report)
@@ -468,10 +551,12 @@ def _issue(
 def _write(session: Session, who: Actor, pending: _Pending, year: int, month: int) -> None:
     """Write a batch's reports and credits, and one history entry for the batch (each
     report is itself an append-only record naming its contract)."""
+    # Core inserts (executemany): the ORM's bulk path costs as much again per row.
+    connection = session.connection()
     if pending.reports:
-        session.execute(insert(SlaReport), pending.reports)
+        connection.execute(insert(SlaReport.__table__), pending.reports)  # type: ignore[arg-type]
     if pending.credits:
-        session.execute(insert(SlaCredit), pending.credits)
+        connection.execute(insert(SlaCredit.__table__), pending.credits)  # type: ignore[arg-type]
     first = [r for r in pending.reports if r["version"] == 1]
     if first:
         history.record(
@@ -498,9 +583,12 @@ def issue_month(
     *,
     contract_ids: Sequence[str] | None = None,
     batch: int = 2000,
+    fast: bool = True,
 ) -> RunResult:
     """Issue the month's report of every contract with a VM in it (or ``contract_ids``):
-    a new report, a corrected version when the figures moved, nothing otherwise."""
+    a new report, a corrected version when the figures moved, nothing otherwise.
+    Outages are counted in SQL (``counting``; ``fast=False``: by the calculator, VM by
+    VM, as ``measure`` does)."""
     check_month(year, month)
     result = RunResult()
     stmt = select(Contract).where(
@@ -519,7 +607,7 @@ def issue_month(
             raise ValidationFailed(f"month: {year:04d}-{month:02d} is not over")
         for i in range(0, len(pairs), batch):
             chunk = pairs[i : i + batch]
-            facts = _facts(session, chunk, start, end)
+            facts = _facts(session, chunk, start, end, fast=fast)
             newest: dict[str, SlaReport] = {}
             for r in session.execute(
                 select(SlaReport).where(

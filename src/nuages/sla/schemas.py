@@ -94,14 +94,25 @@ class IncidentCreate(Strict):
 
 
 class IncidentPatch(Strict):
-    """Set a declared outage's cause, or its end once it is over."""
+    """Set a declared outage's cause, or its end once it is over; or reclassify an
+    outage recorded by reconciliation (a VM found down, a host unreachable): its cause,
+    with the ``reason`` (required then; its end is when the VM was seen running again)."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"end": "2026-11-03T10:15:00Z", "cause": "force-majeure"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "end": "2026-11-03T10:15:00Z",
+                    "cause": "force-majeure",
+                    "reason": "regional power cut, grid operator's notice 2026-114",
+                }
+            ]
+        }
     )
 
     cause: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     end: Instant | None = None
+    reason: Text | None = None
 
 
 class IncidentOut(Out):
@@ -117,6 +128,12 @@ class IncidentOut(Out):
     declared_by: str | None
     declared_at: dt.datetime
     vm_ids: list[str] = []
+    # ``declared`` by staff, or recorded by ``reconciliation`` (a VM found down) or for
+    # an unreachable ``host``; for recorded ones, the cause compute recorded and the
+    # reason staff gave when they reclassified it.
+    source: str = "declared"
+    recorded_cause: str | None = None
+    reason: str | None = None
 
 
 class MaintenanceCreate(Strict):

@@ -13,12 +13,11 @@ import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
-from nuages.compute.models import VmOutage
 from nuages.compute.services import access
 from nuages.compute.states import VmState
 from nuages.contracts.models import Contract
@@ -28,6 +27,7 @@ from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
 from nuages.sla.models import FailureNotice
+from nuages.sla.outages import vm_outages
 from nuages.sla.schemas import FailureNoticeCreate
 from nuages.terms import apply
 from nuages.terms.calc import sla
@@ -113,11 +113,6 @@ def notices_for(
     return [sla.FailureNotice(vm_id, at) for vm_id, at in rows]
 
 
-# The VM itself stopped (the guest powered off or suspended itself): the client's act,
-# 002 §6 (ii) "actes ou omissions du Client".
-CLIENT_ACT_CAUSES = frozenset({"guest-shutdown", "guest-suspended"})
-
-
 def assess_vm_month(
     session: Session,
     actor: Principal,
@@ -149,24 +144,9 @@ def assess_vm_month(
     start, end = calendar.month_bounds(year, month)
     if start > utc_now():
         raise ValidationFailed(f"month: {year:04d}-{month:02d} has not started")
-    until = min(end, utc_now())
-    rows = session.execute(
-        select(VmOutage).where(
-            VmOutage.vm_id == vm.id,
-            VmOutage.start < end,
-            or_(VmOutage.end.is_(None), VmOutage.end > start),
-        )
-    ).scalars()
-    outages = [
-        sla.Outage(
-            row.start,
-            row.end if row.end is not None else until,
-            excusable=row.cause in CLIENT_ACT_CAUSES,
-            service=vm.id,
-        )
-        for row in rows
-        if (row.end or until) > row.start
-    ]
+    # Recorded (with staff's reclassification) and declared outages, an open one
+    # counting until now; late maintenance windows are the monthly report's.
+    outages = vm_outages(session, [vm.id], start, end).get(vm.id, [])
     # A notice made before the month may still date the month's first outage.
     notices = notices_for(session, [vm.id], start - dt.timedelta(days=31), end)
     fee = next((f.price for f in offer.catalogue.flavours if f.id == vm.flavour_id), None)

@@ -55,8 +55,9 @@ def open_ticket(
 def get_ticket(
     ticket_id: str, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> Any:
-    """A ticket with its support hours, deadlines in those hours and messages."""
-    ticket = tickets.get_ticket(session, principal, ticket_id)
+    """A ticket with its support hours, deadlines in those hours and messages (a staff
+    read is written to the client's history, 001 §15.3)."""
+    ticket = tickets.read_ticket(session, principal, ticket_id)
     return _detail(session, _offers(request), ticket)
 
 

@@ -24,8 +24,10 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.invoicing.lines import add_charge
 from nuages.invoicing.models import ContractLine
+from nuages.kernel import personal_data
 from nuages.kernel.access import get_visible, visible
 from nuages.kernel.clock import utc_now
+from nuages.kernel.db import side_unit
 from nuages.kernel.errors import Conflict, NotFound, ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.managed.agreements import agreement_of
@@ -154,6 +156,26 @@ def list_tickets(actor: Principal, *, state: str | None = None) -> Select[Ticket
 def get_ticket(session: Session, actor: Principal, ticket_id: str) -> Ticket:
     actor.require(Scope.READ)
     return get_visible(session, actor, Ticket, ticket_id, "ticket")
+
+
+def read_ticket(session: Session, actor: Principal, ticket_id: str) -> Ticket:
+    """A ticket read in full (its messages). Staff need no access grant for it: the
+    client addressed it to support, which is its request to process what it contains
+    (001 §16.1 "à la demande du Client"); each staff read is still written to the
+    client's history, so the client sees who read it (001 §15.3)."""
+    ticket = get_ticket(session, actor, ticket_id)
+    if personal_data.needs_grant(actor):
+        with side_unit(session) as writer:
+            history.record(
+                writer,
+                actor.actor,
+                object_type="ticket",
+                object_id=ticket.id,
+                action="support.ticket.read",
+                params={"staff": actor.email},
+                client_id=ticket.client_id,
+            )
+    return ticket
 
 
 def messages_of(session: Session, ticket_id: str) -> list[TicketMessage]:

@@ -163,9 +163,11 @@ class SlaAssessment:
     excluded_maintenance: tuple[Interval, ...]
 
 
-def _excluded_maintenance(
+def excluded_maintenance(
     offer: Offer, calendar: ContractCalendar, windows: Iterable[MaintenanceWindow]
 ) -> list[Interval]:
+    """The windows left out of the month under the offer (000 §7: only if announced in
+    time)."""
     if not offer.sla.planned_maintenance_excluded:
         return []
     notice = offer.maintenance.notice
@@ -198,6 +200,7 @@ def sla_for_month(
     issued_on: dt.date | None = None,
     failure_notices: Sequence[sla.FailureNotice] = (),
     service_monthly_fee: Decimal | None = None,
+    no_sla: Sequence[Interval] = (),
 ) -> SlaAssessment:
     """Availability and credit of one month under the offer's terms.
 
@@ -214,14 +217,15 @@ def sla_for_month(
     notice; the rolling cap is a share of ``service_monthly_fee``, the failing service's
     monthly fees (``sla.caps.rolling_basis = "failing_service"``), and
     ``previous_credits`` are that service's credits. Without a service fee the cap falls
-    back to ``monthly_amount``.
+    back to ``monthly_amount``. ``no_sla``: spans during which no SLA applies (002 §4
+    probation), taken out of the count like a suspension.
     """
     calendar = calendar_for(offer)
     policy = sla_policy(offer)
     if failure_notices:
         outages = sla.with_failure_notices(list(outages), failure_notices)
-    excluded = _excluded_maintenance(offer, calendar, maintenance)
-    suspended = list(negative_balance) if offer.sla.suspended_while_balance_negative else []
+    excluded = excluded_maintenance(offer, calendar, maintenance)
+    suspended = [*suspended_spans(offer, negative_balance), *no_sla]
     report = sla.month_report(
         calendar,
         year,
@@ -232,6 +236,40 @@ def sla_for_month(
         maintenance=excluded,
         penalty_suspended=suspended,
     )
+    return assess(
+        offer,
+        year,
+        month,
+        report,
+        monthly_amount,
+        previous_credits=previous_credits,
+        issued_on=issued_on,
+        service_monthly_fee=service_monthly_fee,
+        excluded=excluded,
+    )
+
+
+def suspended_spans(offer: Offer, negative_balance: Sequence[Interval]) -> list[Interval]:
+    """The spans a negative prepaid balance takes out of the count, when the offer says
+    so (000 §5)."""
+    return list(negative_balance) if offer.sla.suspended_while_balance_negative else []
+
+
+def assess(
+    offer: Offer,
+    year: int,
+    month: int,
+    report: sla.SlaMonth,
+    monthly_amount: Decimal | None,
+    *,
+    previous_credits: Sequence[sla.IssuedCredit] = (),
+    issued_on: dt.date | None = None,
+    service_monthly_fee: Decimal | None = None,
+    excluded: Sequence[Interval] = (),
+) -> SlaAssessment:
+    """The objective and the capped credit of a counted month (``sla_for_month``, or the
+    monthly job's counting path with ``sla.month_figures``): 002 §6 rolling cap over the
+    failing service's fees, given the credits already issued."""
     objective = offer.sla.objective_pct
     credit: Decimal | None = None
     rolling_applied = False

@@ -26,6 +26,7 @@ from nuages.compute.services.access import load_vm
 from nuages.compute.states import VmState
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import personal_data
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import InvalidTransition, NuagesError
 
@@ -63,6 +64,9 @@ def issue(
     """A single-use console token for ``vm_id``; returns the ticket and the token (the
     only time it is visible). 409 unless the VM is running."""
     vm = load_vm(session, actor, vm_id, write=True)
+    # 001 §15.3: staff see a client VM's screen only with a live access grant to its
+    # consoles (the use is in the client's history).
+    personal_data.check(session, actor, vm.client_id, "consoles", f"{kind} console of VM {vm.id}")
     if vm.vm_state != VmState.RUNNING.value or vm.host_id is None:
         raise InvalidTransition(
             f"the VM is {vm.vm_state}: its console opens only while it is running"

@@ -25,8 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,21 +38,13 @@ from nuages.compute.states import WATCHED, VmState
 from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.kernel.clock import utc_now
-from nuages.kernel.db import Database
+from nuages.kernel.db import Database, UTCDateTime
 
 log = logging.getLogger("nuages.compute.metrics")
 WHO = Actor.system("metrics")
 # A previous reading older than this gives no rate (the VM's host was away meanwhile).
 PREVIOUS_WITHIN = dt.timedelta(minutes=10)
 _COUNTERS = ("cpu_ns", "rd_bytes", "wr_bytes", "rd_ops", "wr_ops", "rx_bytes", "tx_bytes")
-_RATES = (
-    ("rd_bytes", "rd_bps"),
-    ("wr_bytes", "wr_bps"),
-    ("rd_ops", "rd_iops"),
-    ("wr_ops", "wr_iops"),
-    ("rx_bytes", "rx_bps"),
-    ("tx_bytes", "tx_bps"),
-)
 
 
 @dataclass
@@ -74,84 +65,131 @@ class Previous(NamedTuple):
     counters: tuple[int | None, ...]
 
 
+class Known(NamedTuple):
+    """A VM of the platform on a host: its vCPUs (used when the hypervisor reports
+    none) and its previous reading, if any."""
+
+    vcpus: int
+    previous: Previous | None = None
+
+
 def minute_of(moment: dt.datetime) -> dt.datetime:
     """The start of the minute holding ``moment`` (UTC)."""
     return moment.astimezone(dt.UTC).replace(second=0, microsecond=0)
+
+
+# The minute table's columns in the order ``rows_for`` builds its tuples.
+COLUMNS = (
+    "vm_id", "at", "host_id", "power_state", "host_ns", "vcpus",
+    *_COUNTERS, "mem_bytes", "mem_used_bytes",
+    "seconds", "cpu_pct", "rd_bps", "wr_bps", "rd_iops", "wr_iops", "rx_bps", "tx_bps",
+)  # fmt: skip
+_NO_RATES = (None,) * 8  # seconds, cpu_pct and the six rates of a first reading
+_NO_DISK = (None,) * 4
+_NO_NET = (None,) * 2
 
 
 def rows_for(
     host_id: str,
     at: dt.datetime,
     stats: Iterable[DomainStats],
-    known: dict[str, int],
-    previous: dict[str, Previous],
-) -> list[dict[str, Any]]:
-    """The minute rows of one host's readings (pure): ``known`` maps the platform's VM
-    ids on the host to their vCPUs (used when the hypervisor reports none)."""
-    rows = []
+    known: dict[str, Known],
+) -> list[tuple[Any, ...]]:
+    """The minute rows of one host's readings (pure), as tuples in ``COLUMNS`` order
+    (5,000 a pass: no dict or ORM object per row); ``known`` maps the platform's VM ids
+    on the host to their vCPUs and previous reading (one dict look-up per domain)."""
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    get_known = known.get
     for s in stats:
-        vm_id = str(s.uuid)
-        vcpus_db = known.get(vm_id)
-        if vcpus_db is None:
+        vm_id = s.uuid
+        ours = get_known(vm_id)
+        if ours is None:
             continue  # not ours
-        vcpus = s.vcpus or vcpus_db
-        row: dict[str, Any] = {
-            "vm_id": vm_id,
-            "at": at,
-            "host_id": host_id,
-            "power_state": s.power_state.value,
-            "host_ns": s.host_ns,
-            "vcpus": vcpus,
-            "cpu_ns": s.cpu_ns,
-            "rd_bytes": s.disk_read_bytes,
-            "wr_bytes": s.disk_write_bytes,
-            "rd_ops": s.disk_read_ops,
-            "wr_ops": s.disk_write_ops,
-            "rx_bytes": s.net_rx_bytes,
-            "tx_bytes": s.net_tx_bytes,
-            "mem_bytes": s.memory_bytes,
-            "mem_used_bytes": s.memory_used_bytes,
-            "seconds": None,
-            "cpu_pct": None,
-            "rd_bps": None,
-            "wr_bps": None,
-            "rd_iops": None,
-            "wr_iops": None,
-            "rx_bps": None,
-            "tx_bps": None,
-        }
-        prev = previous.get(vm_id)
-        if prev is not None and s.host_ns > prev.host_ns:
-            seconds = (s.host_ns - prev.host_ns) / 1e9
-            row["seconds"] = seconds
-            prev_cpu = prev.counters[0]
-            if s.cpu_ns is not None and prev_cpu is not None and s.cpu_ns >= prev_cpu:
-                # Δcpu / (Δt × vCPUs): the share of the VM's vCPUs that was busy.
-                pct = (s.cpu_ns - prev_cpu) / ((s.host_ns - prev.host_ns) * vcpus) * 100.0
-                row["cpu_pct"] = min(pct, 100.0)
-            for i, (counter, rate) in enumerate(_RATES, start=1):
-                now_v, then_v = row[counter], prev.counters[i]
-                # A counter below its previous value restarted with the VM: unknowable.
-                if now_v is not None and then_v is not None and now_v >= then_v:
-                    row[rate] = (now_v - then_v) / seconds
-        rows.append(row)
+        vcpus = s.vcpus or ours.vcpus
+        # DomainStats' fields from cpu_ns on are the table's columns, in order.
+        head = (vm_id, at, host_id, s.power_state.value, s.host_ns, vcpus, *s[4:])
+        prev = ours.previous
+        if prev is None or s.host_ns <= prev.host_ns:
+            append((*head, *_NO_RATES))
+            continue
+        elapsed_ns = s.host_ns - prev.host_ns
+        seconds = elapsed_ns / 1e9
+        then = prev.counters
+        cpu_pct = None
+        if s.cpu_ns is not None and then[0] is not None and s.cpu_ns >= then[0]:
+            # Δcpu / (Δt × vCPUs): the share of the VM's vCPUs that was busy.
+            cpu_pct = min((s.cpu_ns - then[0]) / (elapsed_ns * vcpus) * 100.0, 100.0)
+        # Disk and network counters come as groups (a domain without disks or NICs
+        # reports none of the group); a counter below its previous value restarted
+        # with the VM: unknowable.
+        disk = _NO_DISK if s.disk_read_bytes is None else _rates(s[5:9], then[1:5], seconds)
+        net = _NO_NET if s.net_rx_bytes is None else _rates(s[9:11], then[5:7], seconds)
+        append((*head, seconds, cpu_pct, *disk, *net))
     return rows
 
 
-def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> int:
-    """``INSERT … ON CONFLICT DO NOTHING`` of ``rows`` in one executemany; the count
+def _rates(
+    now: tuple[int | None, ...], then: tuple[int | None, ...], seconds: float
+) -> tuple[float | None, ...]:
+    return tuple(
+        (n - t) / seconds if n is not None and t is not None and n >= t else None
+        for n, t in zip(now, then, strict=True)
+    )
+
+
+def _prepared(
+    session: Session, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> tuple[str, Sequence[tuple[Any, ...]]]:
+    """The plain ``INSERT`` of ``columns`` in the driver's own parameter style, and the
+    rows as the driver takes them. Only timestamps need converting (``UTCDateTime`` per
+    dialect), and a pass's rows share one minute: each distinct value is converted once
+    by the column type's own bind processor, not once per row; the other values (ints,
+    floats, text, None) go to the driver as they are."""
+    dialect = session.get_bind().dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    # Names from the table itself (an unknown column is a KeyError), quoted by the dialect.
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(table.c[c].name) for c in columns)
+    marks = ", ".join([mark] * len(columns))
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+    times = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
+    if not times:
+        return sql, rows
+    out = list(rows)
+    for i in times:
+        process = table.c[columns[i]].type._cached_bind_processor(dialect)
+        if process is None:
+            continue
+        seen: dict[Any, Any] = {}
+        for n, row in enumerate(out):
+            value = row[i]
+            if value not in seen:
+                seen[value] = process(value)
+            out[n] = (*row[:i], seen[value], *row[i + 1 :])
+    return sql, out
+
+
+def insert_rows(
+    session: Session,
+    table: Any,
+    rows: Sequence[tuple[Any, ...]],
+    columns: Sequence[str] = COLUMNS,
+) -> int:
+    """Insert ``rows`` (tuples in ``columns`` order) in one driver-level executemany
+    of one prepared statement, in the session's transaction; a row whose key is written
+    already is skipped (``ON CONFLICT DO NOTHING``, both databases). The count
     inserted."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+    sql, params = _prepared(session, table, columns, rows)
     # Counted before and after (same transaction, the ``at`` index), not with RETURNING:
     # executemany's rowcount is not reported by psycopg, and RETURNING turns the
     # pipelined executemany into multi-row statements psycopg takes seconds to build
     # for 5,000 rows (bench/metrics.py).
-    moments = sorted({row["at"] for row in rows})
-    where = table.c.at.in_(moments)
-    count = select(func.count()).select_from(table).where(where)
+    at = columns.index("at")
+    moments = sorted({row[at] for row in rows})
+    count = select(func.count()).select_from(table).where(table.c.at.in_(moments))
     connection = session.connection()
     before = connection.execute(count).scalar_one()
     if before == 0:
@@ -160,44 +198,47 @@ def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) ->
         # that a pass racing this one falls back to the conflict-tolerant insert.
         try:
             with session.begin_nested():
-                connection.execute(insert(table), rows)
+                connection.exec_driver_sql(sql, params)
             return len(rows)
         except IntegrityError:
             pass
-    connection.execute(module.insert(table).on_conflict_do_nothing(), rows)
+    connection.exec_driver_sql(f"{sql} ON CONFLICT DO NOTHING", params)
     return int(connection.execute(count).scalar_one() - before)
 
 
-def _previous(session: Session, at: dt.datetime) -> dict[str, Previous]:
-    """Every VM's reading of the latest minute collected before ``at`` (within
-    ``PREVIOUS_WITHIN``)."""
-    t = VmMetricMinute
-    prev_at = session.execute(
-        select(func.max(t.at)).where(t.at < at, t.at >= at - PREVIOUS_WITHIN)
-    ).scalar()
-    if prev_at is None:
-        return {}
-    cols = [getattr(t, c) for c in _COUNTERS]
-    found = session.execute(select(t.vm_id, t.host_ns, *cols).where(t.at == prev_at))
-    return {r[0]: Previous(r[1], r[2:]) for r in map(tuple, found)}
-
-
-def _plan(session: Session) -> tuple[list[tuple[str, str]], dict[str, dict[str, int]]]:
+def _plan(
+    session: Session, at: dt.datetime
+) -> tuple[list[tuple[str, str]], dict[str, dict[str, Known]]]:
+    """The watched hosts, and per host its live VMs with their previous reading: that
+    of the latest minute collected before ``at`` (within ``PREVIOUS_WITHIN``). Core on
+    the session's connection (5,000 plain rows, no ORM); the minute's readings through
+    the ``at`` index (on SQLite, cheaper than joining them to the VMs by key)."""
     hosts = [
         (h.id, h.uri)
         for h in session.execute(
             select(Host).where(Host.state.in_([s.value for s in WATCHED])).order_by(Host.id)
         ).scalars()
     ]
-    vms: dict[str, dict[str, int]] = {h: {} for h, _uri in hosts}
-    found = session.execute(
+    vms: dict[str, dict[str, Known]] = {h: {} for h, _uri in hosts}
+    t = VmMetricMinute.__table__
+    connection = session.connection()
+    prev_at = connection.execute(
+        select(func.max(t.c.at)).where(t.c.at < at, t.c.at >= at - PREVIOUS_WITHIN)
+    ).scalar()
+    previous: dict[str, Previous] = {}
+    if prev_at is not None:
+        found = connection.execute(
+            select(t.c.vm_id, t.c.host_ns, *[t.c[c] for c in _COUNTERS]).where(t.c.at == prev_at)
+        )
+        previous = {r[0]: Previous(r[1], r[2:]) for r in map(tuple, found)}
+    get_previous = previous.get
+    for vm_id, host_id, vcpus in connection.execute(
         select(Vm.id, Vm.host_id, Vm.vcpus).where(
             Vm.host_id.in_(list(vms)), Vm.vm_state != VmState.DELETED.value
         )
-    )
-    for vm_id, host_id, vcpus in found:
-        if host_id is not None:
-            vms[host_id][vm_id] = vcpus
+    ):
+        if host_id is not None:  # in a watched host's list: never null
+            vms[host_id][vm_id] = Known(vcpus, get_previous(vm_id))
     return hosts, vms
 
 
@@ -227,10 +268,9 @@ def collect(
     at = minute_of(now or utc_now())
     report = CollectReport(at=at)
     with database.unit(readonly=True) as session:
-        hosts, vms = _plan(session)
-        previous = _previous(session, at)
+        hosts, vms = _plan(session, at)
     report.hosts = len(hosts)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     down: list[tuple[str, str]] = []
     for host_id, uri in hosts:
         try:
@@ -240,7 +280,7 @@ def collect(
             down.append((host_id, exc.detail))
             continue
         report.read += len(stats)
-        rows.extend(rows_for(host_id, at, stats, vms[host_id], previous))
+        rows.extend(rows_for(host_id, at, stats, vms[host_id]))
     with database.unit() as session:
         report.written = insert_rows(session, VmMetricMinute.__table__, rows)
         for host_id, error in down:

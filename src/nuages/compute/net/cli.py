@@ -195,12 +195,19 @@ def network_cut(
 
 
 @vm_app.command("network-restore")
-def network_restore(vm_id: str, as_json: bool = out.JSON) -> None:
+def network_restore(
+    vm_id: str,
+    reason: str = typer.Option("", help="why the cut is lifted"),
+    wrongful: bool = typer.Option(
+        False, help="the cut was manifestly wrong: its held time is given back (000 §11.1)"
+    ),
+    as_json: bool = out.JSON,
+) -> None:
     """Lift a VM's network cut (not a compromised server's: its reinstall does)."""
     from nuages.compute.net import service
 
     with _unit() as (session, runtime):
-        service.restore(session, _cli(), runtime, vm_id)
+        service.restore(session, _cli(), runtime, vm_id, reason=reason, wrongful=wrongful)
         data = _firewall(session, vm_id)
     out.emit(data, as_json, f"network restored: {vm_id}")
 

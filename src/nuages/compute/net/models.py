@@ -70,3 +70,15 @@ class QuarantinedAddress(IdMixin, Base):
     vm_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     until: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class VmNetworkHold(Base):
+    """A VM a network-scope contract hold covered (kept after the cut is lifted): a
+    hold lifted as wrongful gives back these VMs' held time only (000 §11.1)."""
+
+    __tablename__ = "vm_network_holds"
+
+    hold_id: Mapped[str] = mapped_column(
+        ForeignKey("contract_holds.id", ondelete="CASCADE"), primary_key=True
+    )
+    vm_id: Mapped[str] = mapped_column(String(36), primary_key=True)

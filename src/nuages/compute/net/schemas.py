@@ -115,6 +115,21 @@ class NetworkCut(Strict):
     all_of_client: bool = False
 
 
+class NetworkRestore(Strict):
+    """Staff lift a cut (the body is optional): why, and ``wrongful`` when the cut was
+    manifestly wrong (000 §11.1: the network hold it shares is lifted as wrongful and
+    the cut VMs' held time given back)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "flood stopped, cause fixed", "wrongful": False}]
+        }
+    )
+
+    reason: str = Field(default="", max_length=500)
+    wrongful: bool = False
+
+
 class NewIp(Strict):
     """Staff move a VM to a new address after a misuse report (003 §7.9)."""
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.compute.models import Host, IpAddress, Vm
-from nuages.compute.net import enforce, rules
+from nuages.compute.net import cut_holds, enforce, rules
 from nuages.compute.net.models import FirewallRule, QuarantinedAddress, VmNetwork
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import ipam
@@ -296,7 +296,9 @@ def cut(
     """Staff cut the network of one VM, or of every live VM of a client (000 §6,
     §11.1). The ground is a network ground or one of the contract's suspension grounds
     (the holds' registry, e.g. 004 §7 security); a compromised server stays cut until
-    reinstalled (003 §7.3). Recorded and notified; a cut VM stays cut (idempotent)."""
+    reinstalled (003 §7.3). A contractual ground shares the contract's holds as a
+    network-scope hold (``cut_holds``: 000 §11.1, 004 §9). Recorded and notified; a cut
+    VM stays cut (idempotent)."""
     _staff(actor)
     if (vm_id is None) == (client_id is None):
         raise ValidationFailed("vm_id: name one VM or one client (client_id), not both")
@@ -320,13 +322,22 @@ def cut(
             net.cut_at = now
         net.cut_ground, net.cut_reason, net.cut_by = ground, reason, actor.user_id
         net.until_reinstall = ground == COMPROMISED
+        previous_hold = net.hold_id
+        net.hold_id = cut_holds.share(session, actor.actor, vm, ground, reason)
+        if previous_hold is not None and previous_hold != net.hold_id:
+            # Cut again on another ground: the former ground's hold ends if no VM is
+            # cut under it any more.
+            session.flush()
+            cut_holds.release(
+                session, actor.actor, vm, previous_hold, f"cut again on {ground}", wrongful=False
+            )
         history.record(
             session,
             actor.actor,
             object_type="vm",
             object_id=vm.id,
             action="vm.network.cut",
-            params={"ground": ground, "clause": clause, "reason": reason},
+            params={"ground": ground, "clause": clause, "reason": reason, "hold_id": net.hold_id},
             client_id=vm.client_id,
         )
         notices.queue(
@@ -351,9 +362,18 @@ def cut(
     return targets
 
 
-def restore(session: Session, actor: Principal, runtime: ComputeRuntime, vm_id: str) -> Vm:
+def restore(
+    session: Session,
+    actor: Principal,
+    runtime: ComputeRuntime,
+    vm_id: str,
+    *,
+    reason: str = "",
+    wrongful: bool = False,
+) -> Vm:
     """Staff lift a VM's cut. A compromised server's cut is lifted only by its
-    reinstall (003 §7.3, ``reinstalled``)."""
+    reinstall (003 §7.3, ``reinstalled``). ``wrongful``: the cut was manifestly wrong
+    (000 §11.1): its network hold, lifted as wrongful, gives the held time back."""
     vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
     net = session.get(VmNetwork, vm.id)
@@ -363,7 +383,14 @@ def restore(session: Session, actor: Principal, runtime: ComputeRuntime, vm_id: 
         raise Conflict(
             "a compromised server's network stays cut until it is reinstalled (003 §7.3)"
         )
-    _lift(session, actor.actor, runtime, vm, net, by_reinstall=False)
+    if wrongful and net.hold_id is None:
+        raise Conflict(
+            "this cut rests on no contractual ground: there is no suspension to credit (000 §11.1)"
+        )
+    _lift(
+        session, actor.actor, runtime, vm, net, by_reinstall=False, reason=reason,
+        wrongful=wrongful,
+    )  # fmt: skip
     return vm
 
 
@@ -383,19 +410,38 @@ def _lift(
     net: VmNetwork,
     *,
     by_reinstall: bool,
+    reason: str = "",
+    wrongful: bool = False,
 ) -> None:
-    ground, since = net.cut_ground, net.cut_at
+    ground, since, hold_id = net.cut_ground, net.cut_at, net.hold_id
     assert since is not None
     net.cut_at = None
-    net.cut_ground = net.cut_reason = net.cut_by = None
+    net.cut_ground = net.cut_reason = net.cut_by = net.hold_id = None
     net.until_reinstall = False
+    session.flush()
+    lifted = cut_holds.release(
+        session,
+        who,
+        vm,
+        hold_id,
+        reason or ("reinstalled (003 §7.3)" if by_reinstall else "network restored"),
+        wrongful=wrongful,
+    )
     history.record(
         session,
         who,
         object_type="vm",
         object_id=vm.id,
         action="vm.network.restore",
-        params={"ground": ground, "since": since.isoformat(), "by_reinstall": by_reinstall},
+        params={
+            "ground": ground,
+            "since": since.isoformat(),
+            "by_reinstall": by_reinstall,
+            "reason": reason,
+            "wrongful": wrongful,
+            "hold_id": hold_id,
+            "hold_lifted": lifted is not None,
+        },
         client_id=vm.client_id,
     )
     notices.queue(

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from nuages.compute.models import Operation, Vm, VmBackupOption
+from nuages.compute.models import HostSite, Operation, Vm, VmBackupOption
 from nuages.compute.states import VmState
 
 
@@ -263,3 +263,11 @@ def contract_backup_options(session: Session, contract_id: str) -> list[BackupOp
             )
         )
     return out
+
+
+def site_country(session: Session, site: str) -> str | None:
+    """The country of a site as the hosts serving it record it (None when no host
+    serves it); 001 §5.3 asks it of a move of the data."""
+    return session.execute(
+        select(HostSite.country).where(HostSite.site == site).limit(1)
+    ).scalar_one_or_none()

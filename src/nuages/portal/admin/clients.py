@@ -12,6 +12,7 @@ from nuages.accounts import schemas
 from nuages.accounts import service as accounts
 from nuages.accounts.roles import Role
 from nuages.contracts import service as contracts
+from nuages.kernel.errors import Forbidden
 from nuages.portal.admin.common import Button, Column, Field, Form, Table, act, page, values_of
 from nuages.portal.web import Paging, PostedStaff, Staff, Visit
 
@@ -119,10 +120,20 @@ def client_create(posted: PostedStaff) -> Response:
     return act(posted, "/admin/clients", work, again, (*CLIENT_FIELDS, "address"))
 
 
+_USERS_HIDDEN = (
+    "Utilisateurs masqués : ouvrez d'abord un accès motivé à leurs données "
+    "(001 §15.3, POST /api/v1/clients/CLIENT/gdpr/accesses)."
+)
+
+
 def _client(visit: Visit, client_id: str, errors: dict[str, str], status: int) -> Response:
     with visit.read() as session:
         client = accounts.get_client(session, visit.me, client_id)
-        users, _ = accounts.list_users(session, visit.me, 1, 200, client_id)
+        hidden = ""
+        try:
+            users, _ = accounts.list_users(session, visit.me, 1, 200, client_id)
+        except Forbidden:  # 001 §15.3: the client's users only with a live access grant
+            users, hidden = [], _USERS_HIDDEN
         shown, _ = contracts.list_contracts(session, visit.me, 1, 200, client_id=client_id)
         tables = [
             Table(
@@ -173,6 +184,7 @@ def _client(visit: Visit, client_id: str, errors: dict[str, str], status: int) -
             "Ajouter",
         )
         notes = [f"{client.legal_name} — {client.address_line1}, {client.postcode} {client.city}"]
+        notes += [hidden] if hidden else []
         return page(
             visit, "Client", tables=tables, forms=[form], notes=notes, errors=errors, status=status
         )

@@ -164,6 +164,20 @@ def _detail(
                     "Créditer",
                 )
             )
+            if "card" in offer.billing.prepaid.top_up_means:  # type: ignore[union-attr]
+                forms.append(
+                    Form(
+                        "Enregistrer un paiement par carte (terminal du prestataire)",
+                        f"/admin/contracts/{contract_id}/card",
+                        [
+                            Field("card_amount", "Montant payé par carte", required=True,
+                                  hint="par exemple 100.00"),
+                            Field("card_reference", "Référence d'autorisation du terminal",
+                                  required=True),
+                        ],
+                        "Créditer le paiement par carte",
+                    )
+                )  # fmt: skip
         title = offer.offer.title if offer is not None else contract.offer_id
         notes = [f"{title} — {contract.state} — {contract.state_reason or ''}"]
         return page(
@@ -262,3 +276,31 @@ def transfer(posted: PostedStaff, contract_id: str) -> Response:
 
     back = f"/admin/contracts/{contract_id}"
     return act(posted, back, work, again, ("amount", "reference", "received_on"))
+
+
+@router.post("/admin/contracts/{contract_id}/card")
+def card_payment(posted: PostedStaff, contract_id: str) -> Response:
+    """Record a card payment taken on the provider's terminal (its authorisation
+    reference credits the account once; 000 §13.2 lists the card among top-up means)."""
+    visit = posted.visit
+    values = values_of(posted, ("card_amount", "card_reference"))
+
+    def work(session: Session) -> object:
+        try:
+            amount = Decimal(values["card_amount"].replace(",", "."))
+        except InvalidOperation:
+            raise ValidationFailed("card_amount: a number such as 100.00") from None
+        body = billing_schemas.TransferCreate.model_validate(
+            {"amount": str(amount), "currency": "EUR", "reference": values["card_reference"]}
+        )
+        return topups.record_card(session, visit.me, _registry(visit), contract_id, body)
+
+    def again(errors: dict[str, str], status: int) -> Response:
+        if "amount" in errors:
+            errors["card_amount"] = errors.pop("amount")
+        if "reference" in errors:
+            errors["card_reference"] = errors.pop("reference")
+        return _detail(visit, contract_id, errors, values, status)
+
+    back = f"/admin/contracts/{contract_id}"
+    return act(posted, back, work, again, ("amount", "reference", "card_amount", "card_reference"))

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from nuages.billing import sepa as billing_sepa
 from nuages.contracts.offers import OfferRegistry
 from nuages.invoicing import (
     disputes,
@@ -27,7 +28,18 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.payments import statements
 from nuages.portal import service as portal
-from nuages.portal.admin.common import Button, Column, Field, Form, Table, act, page, values_of
+from nuages.portal.admin.common import (
+    Button,
+    Column,
+    Field,
+    Filter,
+    Form,
+    Table,
+    act,
+    page,
+    values_of,
+)
+from nuages.portal.errors import of as error_text
 from nuages.portal.web import Paging, PostedStaff, Staff, Visit, field_errors
 
 router = APIRouter()
@@ -249,9 +261,45 @@ def payment_record(posted: PostedStaff) -> Response:
     return act(posted, "/admin/payments", work, again, PAYMENT_FIELDS)
 
 
-@router.get("/admin/sepa")
-def sepa_page(visit: Staff) -> Response:
-    """Build a direct-debit batch of the invoices due by a date."""
+def _sepa_page(
+    visit: Visit, errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:  # fmt: skip
+    """The invoices' batches (filtered by state) and the prepaid accounts' files, each
+    a page at a time, and the form building a new batch."""
+    paging = Paging.of(visit.request)
+    state = visit.request.query_params.get("state", "")
+    state = state if state in ("created", "settled") else ""
+    with visit.read() as session:
+        batches, total = sepa.list_batches(
+            session, visit.me, paging.page, paging.per_page, state or None
+        )
+        files, files_total = billing_sepa.list_batches(session, visit.me, 1, 20)
+    columns = [
+        Column("Lot", "message_id", "link", "/admin/sepa/{id}"),
+        Column("Créé le", "created_at", "when"),
+        Column("Date de prélèvement", "collection_date", "day"),
+        Column("Prélèvements", "count"),
+        Column("Total", "total", "money"),
+        Column("État", "state", "state"),
+    ]
+    table = Table(
+        "Lots des factures", columns, batches, empty="Aucun lot.", total=total,
+        paging=paging, base="/admin/sepa", filters={"state": state},
+    )  # fmt: skip
+    prepaid = Table(
+        "Fichiers des comptes prépayés",
+        [
+            Column("Fichier", "id", "link", "/admin/sepa/prepaid/{id}"),
+            Column("Créé le", "created_at", "when"),
+            Column("Date de prélèvement", "collection_date", "day"),
+            Column("Prélèvements", "transactions"),
+            Column("Total", "total", "money"),
+        ],
+        files,
+        empty="Aucun fichier.",
+        total=files_total,
+    )
     form = Form(
         "Nouveau lot de prélèvements",
         "/admin/sepa",
@@ -261,7 +309,18 @@ def sepa_page(visit: Staff) -> Response:
         ],
         "Constituer le lot",
     )
-    return page(visit, "Prélèvements SEPA", forms=[form])
+    filters = [Filter("state", "État", (("", "tous"), ("created", "créé"), ("settled", "encaissé")),
+                      state)]  # fmt: skip
+    return page(
+        visit, "Prélèvements SEPA", tables=[table, prepaid], forms=[form], filters=filters,
+        errors=errors, values=values, status=status,
+    )  # fmt: skip
+
+
+@router.get("/admin/sepa")
+def sepa_page(visit: Staff) -> Response:
+    """Every direct-debit batch, and the form to build one of the invoices due."""
+    return _sepa_page(visit)
 
 
 @router.post("/admin/sepa")
@@ -283,7 +342,7 @@ def sepa_create(posted: PostedStaff) -> Response:
         posted,
         "/admin/sepa",
         work,
-        lambda e, s: page(visit, "Prélèvements SEPA", errors=e, values=values, status=s),
+        lambda e, s: _sepa_page(visit, e, values, s),
         ("collection_date", "due_by"),
     )
     return visit.redirect(f"/admin/sepa/{made[0]}", "done") if made else answer
@@ -311,10 +370,34 @@ def sepa_batch(visit: Staff, batch_id: str) -> Response:
                 day=visit.day(batch.collection_date),
                 n=batch.count,
                 total=visit.money(batch.total),
-                url=f"/api/v1/sepa-batches/{batch.id}/xml",
+                url=f"/admin/sepa/{batch.id}/xml",
             )
         ]
         return page(visit, "Lot de prélèvements", tables=[table], notes=notes)
+
+
+def _xml(name: str, xml: str) -> Response:
+    return Response(
+        xml.encode("utf-8"),
+        media_type="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{name}.xml"'},
+    )
+
+
+@router.get("/admin/sepa/{batch_id}/xml")
+def sepa_batch_xml(visit: Staff, batch_id: str) -> Response:
+    """The batch's pain.008 file, to send to the bank."""
+    with visit.read() as session:
+        batch = sepa.get_batch(session, visit.me, batch_id)
+        return _xml(batch.message_id, batch.xml)
+
+
+@router.get("/admin/sepa/prepaid/{batch_id}")
+def prepaid_file(visit: Staff, batch_id: str) -> Response:
+    """A prepaid accounts' pain.008 file (the collections it holds are in billing)."""
+    with visit.read() as session:
+        batch = billing_sepa.get_batch(session, visit.me, batch_id)
+        return _xml(batch.id, batch.xml)
 
 
 def _statement_form() -> Form:
@@ -369,12 +452,11 @@ async def statement_upload(posted: PostedStaff, request: Request) -> Response:
             reconcile.reconcile,
         )
     except (NuagesError, ValueError) as exc:
-        detail = exc.detail if isinstance(exc, NuagesError) else str(exc)
         return page(
             visit,
             "Relevés bancaires",
             forms=[_statement_form()],
-            errors={"statement": detail},
+            errors={"statement": error_text(exc)},
             status=422,
         )
     rows = [{"id": "", **asdict(line)} for line in report.lines]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from nuages.invoicing import lines, reading, schemas
 from nuages.kernel.pagination import paginate
 from nuages.notices import service as notices
+from nuages.notices.models import Notice
 from nuages.portal.admin.common import (
     Button,
     Column,
@@ -139,6 +140,7 @@ STATES = (
     ("sending", "en cours"),
     ("sent", "envoyés"),
     ("failed", "en échec"),
+    ("bounced", "rejetés après envoi"),
 )
 
 
@@ -160,6 +162,7 @@ def _outbox(visit: Visit, errors: dict[str, str], status: int) -> Response:
                 Column("État", "state", "state"),
                 Column("Tentatives", "attempts"),
                 Column("Erreur", "last_error"),
+                Column("Alerte", "alert"),
             ],
             rows,
             buttons=[
@@ -169,10 +172,18 @@ def _outbox(visit: Visit, errors: dict[str, str], status: int) -> Response:
             paging=paging,
             filters={"state": state},
         )
+        # Legal notices that bounced after acceptance (DSN): what to send another way.
+        alerts = session.execute(
+            notices.list_notices(visit.me, state="bounced")
+            .where(Notice.alert != "")
+            .with_only_columns(Notice.alert)
+            .limit(10)
+        ).scalars()
         return page(
             visit,
             "Boîte d'envoi des avis",
             tables=[table],
+            notes=list(alerts),
             filters=[Filter("state", "État", STATES, state)],
             errors=errors,
             status=status,

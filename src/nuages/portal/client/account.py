@@ -1,6 +1,8 @@
 """A contract's prepaid account (000 §13.2, for those holding the billing permission: a
 member never sees money, 000 §5): balance and run-out date, entries, how to top up
-(transfer with the payment reference, SEPA direct debit under a mandate)."""
+(transfer with the payment reference, SEPA direct debit under a mandate, card: how to
+pay, since the provider takes cards on its own terminal and nuages holds no card data;
+staff then record the authorisation reference, ``billing.topups.record_card``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pydantic import ValidationError
 
 from nuages.billing import ledger, schemas, sepa, usage
 from nuages.billing.models import EntryKind
+from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.errors import NotFound, NuagesError
 from nuages.portal import service as portal
@@ -40,6 +43,10 @@ def _page(
     kind = kind if kind in KINDS else ""
     with visit.read() as session:
         summary = usage.account_summary(session, visit.me, _registry(visit), contract_id)
+        contract = contracts.get_contract(session, visit.me, contract_id)
+        means = list(
+            ledger.prepaid_terms(_registry(visit).for_contract(session, contract)).top_up_means
+        )
         entries, total = ledger.list_entries(
             session,
             visit.me,
@@ -66,6 +73,7 @@ def _page(
             errors=errors or {},
             values=values or {},
             once=visit.once(),
+            means=means,
         )
 
 

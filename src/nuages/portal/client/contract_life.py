@@ -17,6 +17,7 @@ from nuages.contracts.ending import EndCause
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NuagesError
 from nuages.portal import service as portal
+from nuages.portal.errors import of as error_text
 from nuages.portal.web import PostedForm, SignedIn, Visit
 
 router = APIRouter()
@@ -71,7 +72,7 @@ def give_notice(posted: PostedForm, contract_id: str) -> Response:
             return visit.render(
                 "client/contract_life.html",
                 status=exc.status,
-                errors={"_": exc.detail},
+                errors={"_": error_text(exc)},
                 **_context(visit, session, contract_id),
             )
     return visit.redirect(back, "notice_given")

@@ -1,5 +1,7 @@
-"""The client dashboard: VMs and their state, each contract's balance and run-out date
-(prepaid, 000 §13.2), open holds (004 §7), recent notices. Staff land on /admin."""
+"""The client dashboard: VMs and their state, each contract's balance, run-out date and
+days left (prepaid, 000 §13.2) or its next invoice with its estimated amount (invoiced,
+001 §4.4, 003 §14.1, 004 §8.2), open holds (004 §7), upcoming maintenance affecting
+the client's VMs (000 §7, 001 §6, 002 §6) and recent notices. Staff land on /admin."""
 
 from __future__ import annotations
 
@@ -19,9 +21,12 @@ from nuages.billing import usage
 from nuages.compute.services import vms
 from nuages.contracts import holds
 from nuages.contracts import service as contracts
+from nuages.invoicing import upcoming
+from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NuagesError
 from nuages.notices import service as notices
 from nuages.portal.web import SignedIn, Visit
+from nuages.sla import maintenance
 
 log = logging.getLogger("nuages.portal")
 router = APIRouter()
@@ -47,6 +52,15 @@ class ContractCard:
     offer_name: str
     account: Any | None
     open_holds: list[Any]
+    next_invoice: Any | None = None
+
+    @property
+    def days_left(self) -> int | None:
+        """Whole days until the prepaid balance runs out at the current burn."""
+        runs_out = getattr(self.account, "runs_out_at", None)
+        if runs_out is None:
+            return None
+        return max(0, int((runs_out - utc_now()).total_seconds() // 86400))
 
 
 def _offer_name(visit: Visit, offer_id: str) -> str:
@@ -64,11 +78,17 @@ def contract_cards(visit: Visit, session: Session, limit: int = 20) -> list[Cont
     cards = []
     offers = visit.request.app.state.offers
     for contract in shown:
-        account = None
+        account = following = None
         if me.has(Scope.BILLING):
             account = attempt(
                 session, partial(usage.account_summary, session, me, offers, contract.id)
             )
+            if account is None and contract.state != "pending":
+                settings = visit.request.app.state.settings
+                following = attempt(
+                    session,
+                    partial(upcoming.next_invoice, session, me, offers, contract.id, settings),
+                )
         found = attempt(session, partial(holds.list_holds, session, me, contract.id)) or []
         cards.append(
             ContractCard(
@@ -76,9 +96,20 @@ def contract_cards(visit: Visit, session: Session, limit: int = 20) -> list[Cont
                 _offer_name(visit, contract.offer_id),
                 account,
                 [h for h in found if h.lifted_at is None],
+                following,
             )
         )
     return cards
+
+
+def coming_maintenance(visit: Visit, session: Session, limit: int = 5) -> list[Any]:
+    """Maintenance windows not over yet that affect the visitor's VMs, soonest first."""
+    registry = visit.request.app.state.offers
+    found = attempt(
+        session,
+        partial(maintenance.list_windows, session, visit.me, registry, upcoming=True, limit=50),
+    )
+    return sorted(found or [], key=lambda w: w.start)[:limit]
 
 
 @router.get("/")
@@ -91,5 +122,10 @@ def dashboard(visit: SignedIn) -> Response:
         cards = contract_cards(visit, session)
         recent = list(session.execute(notices.list_notices(visit.me).limit(5)).scalars())
         return visit.render(
-            "client/dashboard.html", vms=shown, vm_total=total, cards=cards, notices=recent
+            "client/dashboard.html",
+            vms=shown,
+            vm_total=total,
+            cards=cards,
+            notices=recent,
+            windows=coming_maintenance(visit, session),
         )

@@ -15,6 +15,7 @@ from nuages.compute.net import schemas as net_schemas
 from nuages.compute.net import service as firewall
 from nuages.kernel.errors import NuagesError
 from nuages.portal import service as portal
+from nuages.portal.errors import of as error_text
 from nuages.portal.web import PostedForm, SignedIn, Visit, field_errors
 
 router = APIRouter()
@@ -58,10 +59,10 @@ def firewall_add(posted: PostedForm, vm_id: str) -> Response:
             priority=int(values["priority"] or 100),
         )
     except (ValidationError, ValueError) as exc:
-        errors = (
+        errors: dict[str, str] = (
             field_errors(exc, FIELDS)
             if isinstance(exc, ValidationError)
-            else {"priority": str(exc)}
+            else {"priority": error_text(exc)}
         )
         return _page(visit, vm_id, values, errors, 422)
     target = f"/vms/{vm_id}/firewall"
@@ -107,5 +108,5 @@ def firewall_delete(posted: PostedForm, vm_id: str, rule_id: str) -> Response:
     except NuagesError as exc:
         if exc.status == 404:
             raise
-        return _page(visit, vm_id, {}, {"_": exc.detail}, exc.status)
+        return _page(visit, vm_id, {}, {"_": error_text(exc)}, exc.status)
     return visit.redirect(target, "firewall_changed")

@@ -11,6 +11,7 @@ from nuages.compute import schemas
 from nuages.compute.services import keys
 from nuages.kernel.errors import NotFound, NuagesError
 from nuages.portal import service as portal
+from nuages.portal.errors import of as error_text
 from nuages.portal.web import Paging, PostedForm, SignedIn, Visit, field_errors
 
 router = APIRouter()
@@ -69,5 +70,5 @@ def key_delete(posted: PostedForm, key_id: str) -> Response:
     except NotFound:
         raise
     except NuagesError as exc:
-        return _page(visit, {}, {"_": exc.detail}, exc.status)
+        return _page(visit, {}, {"_": error_text(exc)}, exc.status)
     return visit.redirect("/keys", "key_deleted")

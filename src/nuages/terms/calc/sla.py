@@ -307,10 +307,29 @@ def month_report(
         maintenance=maintenance,
         penalty_suspended=penalty_suspended,
     )
-    minutes = calendar.minutes_in_month(year, month)
     covered = coverage_minutes(calendar, year, month, policy.coverage, maintenance=maintenance)
+    return month_figures(
+        calendar, year, month, policy, monthly_amount, interval_minutes(counted), covered, counted
+    )
+
+
+def month_figures(
+    calendar: ContractCalendar,
+    year: int,
+    month: int,
+    policy: SlaPolicy,
+    monthly_amount: Decimal,
+    unavailable: Decimal,
+    covered: Decimal,
+    counted: Sequence[Interval] = (),
+) -> SlaMonth:
+    """The month's figures once its unavailable and coverage minutes are counted (by
+    ``month_report``, or by the monthly job's counting path in SQL): availability over
+    the policy's denominator, the tier's rate and the credit (002 §6, SPEC §17)."""
+    if monthly_amount < 0:
+        raise ValueError("a monthly amount is never negative")
+    minutes = calendar.minutes_in_month(year, month)
     over = covered if policy.denominator == "coverage_minutes" else Decimal(minutes)
-    unavailable = interval_minutes(counted)
     availability = availability_pct(over, unavailable)
     rate = credit_rate(availability, policy.tiers)
     before_cap = monthly_amount * rate / HUNDRED

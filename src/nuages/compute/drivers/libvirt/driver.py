@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ from uuid import UUID
 
 import libvirt
 
-from nuages.compute.drivers.libvirt import domxml
+from nuages.compute.drivers.libvirt import copies, domxml
 from nuages.compute.drivers.libvirt.connection import (
     OPEN_CODES,
     Attempt,
@@ -36,6 +35,8 @@ from nuages.compute.drivers.libvirt.connection import (
     Listener,
     is_lost,
 )
+from nuages.compute.drivers.libvirt.copies import ignore_not_running
+from nuages.compute.drivers.libvirt.states import power_state, qemu_user_of, stop_reason
 from nuages.compute.hypervisor import (
     Accel,
     ConsoleChannel,
@@ -50,9 +51,7 @@ from nuages.compute.hypervisor import (
     HostUnreachable,
     Hypervisor,
     HypervisorError,
-    PowerState,
     QemuUser,
-    StopReason,
     check_resources,
 )
 from nuages.kernel.errors import InvalidTransition
@@ -66,17 +65,6 @@ def _silence(_ctx: object, _err: object) -> None:
 # translate (e.g. "domain not found" while checking that a UUID is free).
 libvirt.registerErrorHandler(_silence, None)
 
-_STATES: dict[int, PowerState] = {
-    libvirt.VIR_DOMAIN_NOSTATE: PowerState.UNKNOWN,
-    libvirt.VIR_DOMAIN_RUNNING: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: PowerState.RUNNING,  # running, waiting on a resource
-    libvirt.VIR_DOMAIN_PAUSED: PowerState.PAUSED,
-    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.SHUTTING_DOWN,
-    libvirt.VIR_DOMAIN_SHUTOFF: PowerState.SHUTOFF,
-    libvirt.VIR_DOMAIN_CRASHED: PowerState.CRASHED,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.GUEST_SUSPENDED,
-}
-
 # Errors from these layers mean the link to the daemon failed, not the hypervisor.
 _CONNECTION_DOMAINS = {libvirt.VIR_FROM_RPC, libvirt.VIR_FROM_REMOTE}
 _T = TypeVar("_T")
@@ -88,52 +76,6 @@ _UNDEFINE_FLAGS = (
     | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
 )
 _POLL_S = 0.2
-_COPY_POLL_S = 0.05
-
-_STOP_REASONS: dict[int, StopReason] = {
-    libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: StopReason.SHUTDOWN,
-    libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: StopReason.DESTROYED,
-    libvirt.VIR_DOMAIN_SHUTOFF_FAILED: StopReason.FAILED,
-    libvirt.VIR_DOMAIN_SHUTOFF_SAVED: StopReason.SAVED,
-    libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED: StopReason.MIGRATED,
-    libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: StopReason.SNAPSHOT,
-    libvirt.VIR_DOMAIN_SHUTOFF_DAEMON: StopReason.DAEMON,
-}
-
-
-def power_state(state: int, reason: int) -> PowerState:
-    """Translate libvirt's (state, reason) pair into a ``PowerState``."""
-    if state == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
-        # The QEMU process died under the domain (killed, OOM, assertion): an outage,
-        # not a shutdown anyone asked for. start() brings the domain back.
-        return PowerState.CRASHED
-    return _STATES.get(state, PowerState.UNKNOWN)
-
-
-def stop_reason(state: int, reason: int) -> StopReason | None:
-    """Why a shut-off domain stopped (None unless ``state`` is shut off and not crashed:
-    a crash is its own power state)."""
-    if state != libvirt.VIR_DOMAIN_SHUTOFF or reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
-        return None
-    return _STOP_REASONS.get(reason, StopReason.UNKNOWN)
-
-
-def qemu_user_of(capabilities_xml: str) -> QemuUser | None:
-    """The uid:gid of the DAC security model's base label in libvirt's capabilities
-    (``<baselabel type='kvm'>+64055:+64055</baselabel>``: qemu.conf's ``user`` and
-    ``group``, or the daemon's own user in session mode); None without a DAC model."""
-    caps = ET.fromstring(capabilities_xml)  # noqa: S314 - libvirt's own XML
-    for model in caps.iterfind("host/secmodel"):
-        if (model.findtext("model") or "") != "dac":
-            continue
-        labels = {b.get("type"): (b.text or "") for b in model.iterfind("baselabel")}
-        label = labels.get("kvm") or labels.get("qemu") or next(iter(labels.values()), "")
-        uid, _, gid = label.partition(":")
-        try:
-            return QemuUser(uid=int(uid.lstrip("+")), gid=int(gid.lstrip("+")))
-        except ValueError:
-            return None
-    return None
 
 
 class LibvirtHypervisor:
@@ -247,7 +189,7 @@ class LibvirtHypervisor:
                 return self._status_of(dom, uuid)
             # Flags 0 lets the driver pick: ACPI power button on QEMU without a guest
             # agent; the test driver refuses an explicit ACPI flag.
-            attempt.act(lambda: self._ignore_not_running(lambda: dom.shutdownFlags(0)))
+            attempt.act(lambda: ignore_not_running(lambda: dom.shutdownFlags(0)))
             deadline = time.monotonic() + timeout_s
             while dom.isActive() and time.monotonic() < deadline:
                 time.sleep(_POLL_S)
@@ -469,10 +411,7 @@ class LibvirtHypervisor:
                 safe=True,
             )
 
-    # -- disk copies (snapshots, backups; issue 13) -------------------------------------
-    # Kept apart from the lifecycle methods above. A running disk is copied by libvirt's
-    # backup API (push mode): QEMU copies the disk as it was when the job began while the
-    # guest goes on writing (copy-before-write), so the copy is one point in time.
+    # -- disk copies (snapshots, backups; issue 13): the work is in ``copies.py`` ------
 
     def copy_disk(
         self,
@@ -484,55 +423,14 @@ class LibvirtHypervisor:
     ) -> None:
         """Point-in-time copy of a running domain's disk; see ``Hypervisor.copy_disk``."""
         with self._errors(uuid):
-            dom = self._lookup(self._connection(), uuid)
-            if not dom.isActive():
-                raise InvalidTransition(f"domain {uuid} is not running; copy its file instead")
-            xml = domxml.backup_xml(dom.XMLDesc(0), disk, target)
-            dom.backupBegin(xml, None, libvirt.VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL)
-            deadline = time.monotonic() + timeout_s
-            while self._backup_running(dom):
-                if time.monotonic() > deadline:
-                    self._ignore_not_running(dom.abortJob)
-                    raise HypervisorError(f"copy of {disk} took over {timeout_s:.0f} s; aborted")
-                if progress is not None:
-                    self._report_copy(dom, progress)
-                time.sleep(_COPY_POLL_S)
-            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-            if stats.get("operation") != libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP or not (
-                stats.get("success", stats.get("type") == libvirt.VIR_DOMAIN_JOB_COMPLETED)
-            ):
-                detail = stats.get("errmsg") or f"job ended as {stats.get('type')}"
-                raise HypervisorError(f"copy of {disk} failed: {detail}")
+            copies.copy_disk(
+                self._lookup(self._connection(), uuid), uuid, disk, target, timeout_s, progress
+            )
 
     def abort_disk_copy(self, uuid: UUID) -> bool:
         """Stop a copy still running; see ``Hypervisor.abort_disk_copy``."""
         with self._errors(uuid):
-            dom = self._lookup(self._connection(), uuid)
-            if not dom.isActive() or not self._backup_running(dom):
-                return False
-            self._ignore_not_running(dom.abortJob)
-            return True
-
-    @staticmethod
-    def _report_copy(dom: libvirt.virDomain, progress: Callable[[int, int], None]) -> None:
-        """Pass the running backup job's data counters on (nothing while unknown)."""
-        try:
-            stats = dom.jobStats(0)
-        except libvirt.libvirtError:
-            return  # the job ended between the check and this call
-        total = int(stats.get("data_total") or 0)
-        if total > 0:
-            progress(int(stats.get("data_processed") or 0), total)
-
-    @staticmethod
-    def _backup_running(dom: libvirt.virDomain) -> bool:
-        try:
-            dom.backupGetXMLDesc(0)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_BACKUP:
-                return False
-            raise
-        return True
+            return copies.abort_copy(self._lookup(self._connection(), uuid))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -603,16 +501,7 @@ class LibvirtHypervisor:
             raise InvalidTransition(f"cannot {action} domain {uuid} while it is {current}")
 
     def _destroy(self, dom: libvirt.virDomain) -> None:
-        self._ignore_not_running(dom.destroy)
-
-    @staticmethod
-    def _ignore_not_running(call: Callable[[], object]) -> None:
-        # The guest may power off between our check and the call: the goal is reached.
-        try:
-            call()
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
-                raise
+        ignore_not_running(dom.destroy)
 
     @staticmethod
     def _undefine(dom: libvirt.virDomain) -> None:

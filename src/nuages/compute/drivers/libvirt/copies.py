@@ -1,0 +1,92 @@
+"""Point-in-time copies of a running domain's disk (snapshots, backups; issue 13), kept
+apart from the driver's lifecycle calls (``driver.py``).
+
+A running disk is copied by libvirt's backup API (push mode): QEMU copies the disk as it
+was when the job began while the guest goes on writing (copy-before-write), so the copy
+is one point in time. libvirt errors propagate; the driver translates them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from uuid import UUID
+
+import libvirt
+
+from nuages.compute.drivers.libvirt import domxml
+from nuages.compute.hypervisor import HypervisorError
+from nuages.kernel.errors import InvalidTransition
+
+_COPY_POLL_S = 0.05
+
+
+def ignore_not_running(call: Callable[[], object]) -> None:
+    """Call ``call``; a domain no longer running meanwhile has reached the goal."""
+    # The guest may power off between our check and the call: the goal is reached.
+    try:
+        call()
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+            raise
+
+
+def copy_disk(
+    dom: libvirt.virDomain,
+    uuid: UUID,
+    disk: Path,
+    target: Path,
+    timeout_s: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Copy ``disk`` of the running ``dom`` to ``target`` as it is now; see
+    ``Hypervisor.copy_disk``."""
+    if not dom.isActive():
+        raise InvalidTransition(f"domain {uuid} is not running; copy its file instead")
+    xml = domxml.backup_xml(dom.XMLDesc(0), disk, target)
+    dom.backupBegin(xml, None, libvirt.VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL)
+    deadline = time.monotonic() + timeout_s
+    while backup_running(dom):
+        if time.monotonic() > deadline:
+            ignore_not_running(dom.abortJob)
+            raise HypervisorError(f"copy of {disk} took over {timeout_s:.0f} s; aborted")
+        if progress is not None:
+            _report_copy(dom, progress)
+        time.sleep(_COPY_POLL_S)
+    stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+    if stats.get("operation") != libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP or not (
+        stats.get("success", stats.get("type") == libvirt.VIR_DOMAIN_JOB_COMPLETED)
+    ):
+        detail = stats.get("errmsg") or f"job ended as {stats.get('type')}"
+        raise HypervisorError(f"copy of {disk} failed: {detail}")
+
+
+def abort_copy(dom: libvirt.virDomain) -> bool:
+    """Stop a copy still running; False when none runs."""
+    if not dom.isActive() or not backup_running(dom):
+        return False
+    ignore_not_running(dom.abortJob)
+    return True
+
+
+def _report_copy(dom: libvirt.virDomain, progress: Callable[[int, int], None]) -> None:
+    """Pass the running backup job's data counters on (nothing while unknown)."""
+    try:
+        stats = dom.jobStats(0)
+    except libvirt.libvirtError:
+        return  # the job ended between the check and this call
+    total = int(stats.get("data_total") or 0)
+    if total > 0:
+        progress(int(stats.get("data_processed") or 0), total)
+
+
+def backup_running(dom: libvirt.virDomain) -> bool:
+    """Whether a backup job runs on ``dom``."""
+    try:
+        dom.backupGetXMLDesc(0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_BACKUP:
+            return False
+        raise
+    return True

@@ -1,0 +1,342 @@
+"""Service errors in the visitor's language (issue #12 §4: "clear error messages").
+
+Services raise ``NuagesError`` subclasses whose ``detail`` is an English sentence (the
+API's problem documents keep them). A French page must not show it, so the portal says
+it again from this catalogue:
+
+1. ``PATTERNS``: the sentences the portal's forms meet most, as English patterns with
+   their French wording (the values they carry — dates, amounts, clauses — kept);
+2. else ``BY_TYPE``: one French and one English sentence per error type (the problem
+   ``type`` slug), which says what kind of refusal it was;
+3. a pydantic error is said from its error type (``PYDANTIC``).
+
+An English page shows the service's own sentence (more precise than the type's). A
+``field: …`` prefix only places the message next to that field (``web.field_errors``).
+``tests/portal/test_errors_i18n.py`` walks every error class of the code and fails if
+its type has no entry here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from nuages.kernel.errors import NuagesError
+
+# slug → (French, English)
+BY_TYPE: dict[str, tuple[str, str]] = {
+    "bad-request": ("La demande n'est pas valable.", "The request is not valid."),
+    "validation-failed": (
+        "Cette saisie n'est pas acceptée : vérifiez la valeur.",
+        "This input is not accepted: check the value.",
+    ),
+    "not-found": ("Introuvable, ou vous n'y avez pas accès.", "Not found, or not yours to see."),
+    "unauthenticated": ("Connectez-vous pour continuer.", "Sign in to continue."),
+    "forbidden": ("Votre rôle ne permet pas cette action.", "Your role does not allow this."),
+    "conflict": (
+        "L'état actuel ne permet pas cette action.",
+        "The current state does not allow this.",
+    ),
+    "invalid-transition": (
+        "Cette action n'est pas possible dans l'état actuel.",
+        "This action is not possible in the current state.",
+    ),
+    "already-exists": ("Cela existe déjà.", "This already exists."),
+    "capacity-exhausted": (
+        "Plus de capacité disponible (hôte, adresse ou place) pour cette demande.",
+        "No capacity left (host, address or slot) for this request.",
+    ),
+    "payment-required": (
+        "Le compte doit d'abord être approvisionné.",
+        "The account must be funded first.",
+    ),
+    "console-refused": (
+        "La console ne peut pas s'ouvrir : la machine doit être démarrée.",
+        "The console cannot open: the machine must be running.",
+    ),
+    "contract-on-hold": (
+        "Le contrat est suspendu : cette action attend la levée de la suspension.",
+        "The contract is on hold: this waits until the hold is lifted.",
+    ),
+    "hold-not-open": (
+        "Cette suspension n'est plus en cours.",
+        "This hold is no longer in place.",
+    ),
+    "corrupt-offer-version": (
+        "La version des conditions de ce contrat est illisible : contactez le prestataire.",
+        "This contract's terms version cannot be read: contact the provider.",
+    ),
+    "dispute-window-closed": (
+        "Le délai pour contester cette facture est passé.",
+        "The time to dispute this invoice is over.",
+    ),
+    "domain-exists": (
+        "L'hyperviseur connaît déjà cette machine.",
+        "The hypervisor already knows this machine.",
+    ),
+    "domain-not-found": (
+        "L'hyperviseur ne connaît pas cette machine.",
+        "The hypervisor does not know this machine.",
+    ),
+    "host-unreachable": (
+        "L'hôte de la machine ne répond pas : réessayez plus tard.",
+        "The machine's host does not answer: try again later.",
+    ),
+    "hypervisor-error": (
+        "L'hyperviseur a refusé l'opération.",
+        "The hypervisor refused the operation.",
+    ),
+    "invalid-seller-file": (
+        "Le fichier d'identité du vendeur n'est pas valable.",
+        "The seller's identity file is not valid.",
+    ),
+    "invalid-terms-file": (
+        "Le fichier des conditions n'est pas valable.",
+        "The terms file is not valid.",
+    ),
+    "missing-buyer-data": (
+        "Il manque des données de l'acheteur pour émettre la facture (adresse, TVA…).",
+        "Buyer data needed on the invoice are missing (address, VAT…).",
+    ),
+    "nft-error": ("Le pare-feu de l'hôte a refusé la règle.", "The host's firewall refused."),
+    "notice-already-given": (
+        "Un préavis a déjà été donné pour ce contrat.",
+        "Notice was already given for this contract.",
+    ),
+    "qemu-cannot-reach": (
+        "L'hôte ne peut pas lire le disque de la machine.",
+        "The host cannot read the machine's disk.",
+    ),
+    "reversibility-export-in-progress": (
+        "Un export des données est déjà en cours.",
+        "A data export is already under way.",
+    ),
+    "reversibility-unpaid": (
+        "La réversibilité attend le paiement des sommes dues.",
+        "Reversibility waits for the amounts due to be paid.",
+    ),
+    "reversibility-window-closed": (
+        "Le délai de réversibilité est passé.",
+        "The reversibility period is over.",
+    ),
+    "seller-not-configured": (
+        "L'identité du vendeur n'est pas configurée : le prestataire doit la renseigner.",
+        "The seller's identity is not configured: the provider must set it.",
+    ),
+    "sign-in-locked": (
+        "Trop d'échecs de connexion : patientez avant de réessayer.",
+        "Too many failed sign-ins: wait before trying again.",
+    ),
+    "termination-ground-not-open": (
+        "Ce motif de résiliation n'est pas ouvert pour ce contrat.",
+        "This ground for termination is not open for this contract.",
+    ),
+    "terms-not-applicable": (
+        "Les conditions de l'offre ne prévoient pas cela.",
+        "The offer's terms do not provide for this.",
+    ),
+    "terms-refusal-closed": (
+        "Les nouvelles conditions ne peuvent plus être refusées.",
+        "The new terms can no longer be refused.",
+    ),
+    "unsafe-disk": (
+        "Ce fichier disque n'est pas sûr : il est refusé.",
+        "This disk file is not safe: refused.",
+    ),
+    # Answers of the API layer itself (api/problems.py, api/refusals.py, api/limits.py).
+    "too-many-refusals": (
+        "Trop de demandes refusées : patientez avant de réessayer.",
+        "Too many refused requests: wait before trying again.",
+    ),
+    "unavailable": ("Le service est occupé : réessayez.", "The service is busy: try again."),
+    "internal-error": (
+        "Une erreur inattendue est survenue ; elle a été consignée.",
+        "An unexpected error occurred; it was logged.",
+    ),
+    "body-too-large": ("L'envoi est trop gros.", "The upload is too large."),
+}
+
+# English detail (after any "field: " prefix) → French; named groups are carried over.
+PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), fr)
+    for p, fr in (
+        (
+            r"^an extension cannot start in the past$",
+            "une extension ne peut pas commencer dans le passé.",
+        ),
+        (r"^must be after starts_at$", "la fin doit venir après le début."),
+        (r"^an extension lasts at most (?P<n>\d+) days$", "une extension dure au plus {n} jours."),
+        (
+            r"^an extension lasts at least the minimum service \((?P<c>[^)]*)\)$",
+            "une extension dure au moins le service minimum ({c}).",
+        ),
+        (
+            r"^offer (?P<o>\S+) has no (flavour|option priced per hour or month) '?(?P<i>[^']*)'?$",
+            "l'offre {o} n'a pas « {i} ».",
+        ),
+        (
+            r"^a resources extension names the VM to enlarge$",
+            "une extension de ressources désigne la machine à agrandir.",
+        ),
+        (
+            r"^a resources extension enlarges one VM$",
+            "une extension de ressources agrandit une seule machine.",
+        ),
+        (
+            r"^the client's designated Responsable decides on extensions \(000 §8\)$",
+            "seul le Responsable désigné du client décide des extensions (000 §8).",
+        ),
+        (
+            r"^a (?P<s>\w+) extension is not waiting for a decision$",
+            "cette extension ({s}) n'attend pas de décision.",
+        ),
+        (
+            r"^the extension changed meanwhile; read it again$",
+            "l'extension a changé entre-temps : rechargez la page.",
+        ),
+        (
+            r"^a refusal is sent by registered letter \((?P<c>[^)]*)\)$",
+            "le refus se fait par lettre recommandée ({c}) : indiquez sa date.",
+        ),
+        (r"^is in the future$", "cette date est dans le futur."),
+        (
+            r"^the refusal window closed on (?P<d>\S+) \((?P<c>[^)]*)\)$",
+            "le délai de refus s'est terminé le {d} ({c}).",
+        ),
+        (
+            r"^this change is imposed by law and cannot be refused \(000 §4\)$",
+            "ce changement est imposé par la loi : il ne peut pas être refusé (000 §4).",
+        ),
+        (
+            r"^the terms give no right to refuse this change \((?P<c>[^)]*)\)$",
+            "les conditions ne donnent pas le droit de refuser ce changement ({c}).",
+        ),
+        (
+            r"^no terms change awaits an answer on this contract$",
+            "aucun changement des conditions n'attend de réponse sur ce contrat.",
+        ),
+        (r"^no refusal to withdraw on this contract$", "aucun refus à retirer sur ce contrat."),
+        (
+            r"^only a Responsable \(owner\) (refuses new terms|withdraws a refusal) \(000 §1, §4\)",
+            "seul un Responsable (propriétaire) répond aux nouvelles conditions (000 §1, §4).",
+        ),
+        (
+            r"^bank reference (?P<r>.+) is already credited \(#(?P<n>\d+)\)$",
+            "la référence bancaire {r} est déjà créditée (écriture n° {n}).",
+        ),
+        (
+            r"^card payment (?P<r>.+) is already credited \(#(?P<n>\d+)\)$",
+            "le paiement par carte {r} est déjà crédité (écriture n° {n}).",
+        ),
+        (
+            r"^offer (?P<o>\S+) does not take top-ups by (?P<m>\S+)$",
+            "l'offre {o} ne prévoit pas de recharge par ce moyen ({m}).",
+        ),
+        (r"^a number such as (?P<x>\S+)$", "un nombre tel que {x}."),
+        (
+            r"^the account is kept in (?P<a>\w+), not (?P<b>\w+)$",
+            "le compte est tenu en {a}, pas en {b}.",
+        ),
+        (r"^only provider staff (?P<w>.+)$", "réservé au personnel du prestataire."),
+        (r"^give a date and a time$", "indiquez une date et une heure."),
+        (
+            r"^the window lies outside the preferred maintenance",
+            "la fenêtre sort des heures de maintenance prévues.",
+        ),
+        (r"^wrong e-mail or password$", "e-mail ou mot de passe incorrect."),
+        (
+            r"^too many failed sign-ins",
+            "trop d'échecs de connexion : patientez avant de réessayer.",
+        ),
+        (r"^say why the hold is lifted$", "dites pourquoi la suspension est levée."),
+        (r"^a date such as (?P<x>\S+)$", "une date telle que {x}."),
+    )
+]
+
+# pydantic error type → French (``{…}`` from the error's context).
+PYDANTIC: dict[str, str] = {
+    "missing": "Ce champ est obligatoire.",
+    "string_too_short": "Trop court (au moins {min_length} caractères).",
+    "string_too_long": "Trop long (au plus {max_length} caractères).",
+    "string_pattern_mismatch": "Ce format n'est pas accepté.",
+    "int_parsing": "Saisissez un nombre entier.",
+    "int_type": "Saisissez un nombre entier.",
+    "decimal_parsing": "Saisissez un montant tel que 100.00.",
+    "decimal_type": "Saisissez un montant tel que 100.00.",
+    "decimal_max_places": "Trop de décimales.",
+    "greater_than": "La valeur doit dépasser {gt}.",
+    "greater_than_equal": "La valeur doit être au moins {ge}.",
+    "less_than": "La valeur doit être inférieure à {lt}.",
+    "less_than_equal": "La valeur doit être au plus {le}.",
+    "date_parsing": "Saisissez une date valide.",
+    "date_from_datetime_parsing": "Saisissez une date valide.",
+    "datetime_parsing": "Saisissez une date et une heure valides.",
+    "datetime_from_date_parsing": "Saisissez une date et une heure valides.",
+    "timezone_aware": "Saisissez une date et une heure valides.",
+    "literal_error": "Choisissez une des valeurs proposées.",
+    "enum": "Choisissez une des valeurs proposées.",
+    "value_error": "Cette valeur n'est pas acceptée.",
+    "too_long": "Trop d'éléments.",
+    "bool_parsing": "Choisissez oui ou non.",
+    "extra_forbidden": "Ce champ n'est pas attendu.",
+    "uuid_parsing": "Identifiant non valable.",
+}
+PYDANTIC_DEFAULT = "Cette valeur n'est pas acceptée."
+
+
+class ErrorText(str):
+    """An error shown on a page: the service's (English) sentence, with its type so
+    the page can say it in the visitor's language (``say``)."""
+
+    slug: str
+    pydantic: str | None
+    ctx: dict[str, Any]
+
+    def __new__(
+        cls, text: str, slug: str, pydantic: str | None = None, ctx: dict[str, Any] | None = None
+    ) -> ErrorText:
+        made = super().__new__(cls, text)
+        made.slug = slug
+        made.pydantic = pydantic
+        made.ctx = dict(ctx or {})
+        return made
+
+
+def of(exc: BaseException) -> ErrorText:
+    """The sentence of a service error (or a ValueError of the page's own parsing)."""
+    if isinstance(exc, NuagesError):
+        return ErrorText(exc.detail, exc.slug)
+    return ErrorText(str(exc), "validation-failed")
+
+
+def _french(text: str, slug: str) -> str:
+    head, sep, rest = text.partition(": ")
+    body = rest if sep and re.fullmatch(r"[a-z_][a-z0-9_.]*", head) else text
+    for pattern, french in PATTERNS:
+        found = pattern.search(body)
+        if found:
+            out = french.format(**found.groupdict())
+            return out[:1].upper() + out[1:]
+    return BY_TYPE.get(slug, BY_TYPE["bad-request"])[0]
+
+
+def say(value: Any, lang: str) -> Any:
+    """``value`` in ``lang`` when it is an ``ErrorText``; any other text as it is (the
+    pages' own texts are already translated)."""
+    if not isinstance(value, ErrorText):
+        return value
+    if value.pydantic is not None:
+        if lang == "en":
+            return str(value)
+        try:
+            return PYDANTIC.get(value.pydantic, PYDANTIC_DEFAULT).format(**value.ctx)
+        except (KeyError, IndexError, ValueError):
+            return PYDANTIC_DEFAULT
+    if lang == "en":
+        return str(value)
+    return _french(str(value), value.slug)
+
+
+def say_all(errors: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Every message of a form's errors in ``lang``."""
+    return {name: say(text, lang) for name, text in errors.items()}
