@@ -210,11 +210,19 @@ def _demo_client(session: object, registry: object, offer_id: str) -> DemoLogin:
             is_terms_decider=True,
         ),
     )
+    features = offer.catalogue.features
+    features = features if features is not None and features.firewall_at_order else None
     contract = contracts.create_contract(
         session,
         staff,
         registry,
-        contract_schemas.ContractCreate(offer_id=offer_id, client_id=client.id, accept_terms=True),
+        contract_schemas.ContractCreate(
+            offer_id=offer_id,
+            client_id=client.id,
+            accept_terms=True,
+            # 002 §3.6: an offer asking for a firewall tier at order gets its first one.
+            firewall_tier=features.firewall_at_order[0] if features else None,
+        ),
     )
     if offer.billing.mode == "prepaid":
         minimum = OfferPricing(offer).prepaid.minimum_amount

@@ -230,6 +230,34 @@ def check_sellers(settings: Any) -> list[Check]:
     return [Check("seller identity", "ok", f"{len(book.sellers)} seller file(s) in {folder}")]
 
 
+def check_firewalls(settings: Any) -> list[Check]:
+    """User-networking guests on remote QEMU hosts with a firewall nuages cannot
+    enforce there (compute/net/remote.py; docs/network.md "Remote hosts")."""
+    from nuages.compute.net import remote
+    from nuages.kernel.db import Database
+
+    database = Database(settings.effective_database_url)
+    try:
+        with database.unit(readonly=True) as session:
+            found = remote.unenforced(session)
+    finally:
+        database.dispose()
+    if not found:
+        return [Check("firewalls", "ok", "every stored firewall has a host that enforces it")]
+    shown = ", ".join(f"{u.name} ({u.vm_id[:8]}) on {u.host}" for u in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    return [
+        Check(
+            "firewalls",
+            "warn",
+            f"{len(found)} user-networking VM(s) on remote QEMU hosts have firewall rules or "
+            f"a default drop that nftables on this machine cannot enforce: {shown}{more}",
+            "give them bridged addresses (nwfilter is applied over libvirt), or filter their "
+            'forwarded ports on those hosts: docs/network.md "Remote hosts"',
+        )
+    ]
+
+
 CHECKS: list[tuple[str, Callable[[Any], list[Check]]]] = [
     ("libvirt", check_libvirt),
     ("acceleration", check_accel),
@@ -238,13 +266,16 @@ CHECKS: list[tuple[str, Callable[[Any], list[Check]]]] = [
     ("worker", check_worker),
     ("smtp", check_smtp),
     ("seller identity", check_sellers),
+    ("firewalls", check_firewalls),  # net (issue 14)
 ]
 
 
 def run_checks(settings: Any) -> list[Check]:
     found: list[Check] = []
     for name, check in CHECKS:
-        if name == "worker" and any(c.name == "database" and c.status == "fail" for c in found):
+        if name in ("worker", "firewalls") and any(
+            c.name == "database" and c.status == "fail" for c in found
+        ):
             found.append(Check(name, "warn", "not checked: the database is not usable"))
             continue
         try:

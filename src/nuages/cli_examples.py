@@ -98,7 +98,10 @@ EXAMPLES: dict[str, str] = {
         "nuages vm network-cut VM_ID --ground malicious-traffic --reason 'SYN flood 02:10'"
     ),
     "vm network-restore": "nuages vm network-restore VM_ID",
-    "vm new-ip": "nuages vm new-ip VM_ID --reason 'misuse report 117' --quarantine-days 30",
+    "vm new-ip": (
+        "nuages vm new-ip VM_ID --reason 'misuse report 117' --report REPORT_ID "
+        "--quarantine-days 30"
+    ),
     # contract life (issue #21)
     "contracts deadlines": "nuages contracts deadlines --within 30d --json",
     "contracts terminate": (
@@ -112,4 +115,23 @@ EXAMPLES: dict[str, str] = {
     ),
     "contracts revise": "nuages contracts revise CONTRACT_ID --pct 4.5 --reason 'energy costs'",
     "contracts daily": "nuages contracts daily --now 2026-12-01T00:30:00Z --json",
+    # reversibility (issue #21): relocations, partial recoveries, signed erasure records
+    "contracts relocations list": "nuages contracts relocations list CONTRACT_ID --json",
+    "contracts relocations record": (
+        "nuages contracts relocations record CONTRACT_ID --site montreal-1 --country CA "
+        "--reason 'data centre consolidation'"
+    ),
+    "contracts partial-recoveries list": (
+        "nuages contracts partial-recoveries list CONTRACT_ID --json"
+    ),
+    "contracts partial-recoveries request": (
+        "nuages contracts partial-recoveries request CONTRACT_ID --vm-id VM_ID --confirm"
+    ),
+    "contract exit signing-key": "nuages contract exit signing-key --json",
+    "contract exit verify": (
+        "nuages contract exit verify --file record.json --public-key provider.pem"
+    ),
+    # backups (issue 13): a VM's backups and their restore
+    "backup list": "nuages backup list VM_ID --json",
+    "backup restore": "nuages backup restore VM_ID BACKUP_ID --as-new web-1-restored --json",
 }

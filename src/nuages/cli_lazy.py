@@ -100,6 +100,11 @@ LAZY: dict[str, tuple[str, str, str]] = {
 # import it): group -> [(name, module, Typer attribute)].
 SUBGROUPS: dict[str, list[tuple[str, str, str]]] = {
     "contract": [("exit", "nuages.reversibility.cli", "exit_app")],  # reversibility
+    # reversibility (issue #21): the data while the contract runs (001 §5.3, §7)
+    "contracts": [
+        ("relocations", "nuages.reversibility.cli_data", "relocations_app"),
+        ("partial-recoveries", "nuages.reversibility.cli_data", "recoveries_app"),
+    ],
 }
 
 

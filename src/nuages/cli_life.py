@@ -135,11 +135,16 @@ def formal_notice_cmd(
     ground: Annotated[str, typer.Option(help="client_breach or force_majeure")],
     reason: Annotated[str, typer.Option(help="told to the client")],
     suspend: Annotated[bool, typer.Option(help="place a hold meanwhile (000 §16)")] = False,
+    first_presented_at: Annotated[
+        str | None,
+        typer.Option(help="a registered letter's first presentation (003 §13.1.5), ISO 8601"),
+    ] = None,
     as_json: bool = _JSON,
 ) -> None:
     """Record a formal notice (000 §16, 001 §3.3, 003 §13.1.2) or force majeure (003 §9)."""
     if ground not in ("client_breach", "force_majeure"):
         out.fail(f"--ground {ground!r}: client_breach or force_majeure", 2)
+    presented = _moment("--first-presented-at", first_presented_at)
     from nuages.contracts import formal_notices, life_schemas
     from nuages.contracts.cli import _run, _staff
 
@@ -147,7 +152,13 @@ def formal_notice_cmd(
         lambda s: _rows(
             [
                 formal_notices.give_formal_notice(
-                    s, _staff(), contract_id, ground, reason, suspend=suspend
+                    s,
+                    _staff(),
+                    contract_id,
+                    ground,
+                    reason,
+                    suspend=suspend,
+                    first_presented_at=presented,
                 )
             ],
             life_schemas.FormalNoticeOut,

@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from nuages.compute import disks
+from nuages.compute import disks, schemas
 from nuages.compute.models import Operation, Vm
-from nuages.compute.services import backups
+from nuages.compute.services import backups, keys, vms
+from nuages.compute.states import Action
 from nuages.contracts.models import Contract
 from nuages.history.models import HistoryEntry
 from nuages.kernel.errors import AlreadyExists, InvalidTransition, NotFound
@@ -138,3 +141,58 @@ def test_restore_as_new_vm_over_the_api(client: TestClient, b: Backups) -> None:
     assert answer["operation"]["kind"] == "create" and answer["vm"]["id"] != source
     assert answer["vm"]["name"] == "web-1-copy" and answer["backup"]["id"] == backup_id
     assert b.cw.run(answer["operation"]["id"]) == "succeeded"
+
+
+def _ed25519_line(comment: str) -> str:
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    raw = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{raw.decode()} {comment}"
+
+
+def test_regression_vm_restored_as_new_gets_the_owners_ssh_keys(b: Backups) -> None:
+    """A VM restored as a new VM got no SSH key in its seed (unreachable by its owner,
+    unlike every created VM). It now gets the keys the VM restored was created with
+    that the client still has (a key deleted since is left out); ``ssh_key_ids``
+    chooses others, ``[]`` none."""
+    lines = [_ed25519_line("kept"), _ed25519_line("deleted")]
+    with b.cw.database.unit() as session:
+        made = [
+            keys.create_key(session, b.owner, schemas.SshKeyCreate(name=f"k{i}", public_key=line))
+            for i, line in enumerate(lines)
+        ]
+        kept, deleted = made[0].id, made[1].id
+    body = schemas.VmCreate(
+        contract_id=b.contract,
+        flavour="avance-2-4",
+        image="base",
+        name="keyed",
+        ssh_key_ids=[kept, deleted],
+    )
+    with b.cw.database.unit() as session:
+        vm, op = vms.create_vm(session, b.owner, b.cw.runtime, b.cw.offers, body)
+        source, op_id = vm.id, op.id
+    assert b.cw.run(op_id) == "succeeded"
+    with b.cw.database.unit() as session:  # the test driver copies stopped disks only
+        _vm, op = vms.request(session, b.owner, b.cw.runtime, source, Action.STOP)
+        op_id = op.id
+    assert b.cw.run(op_id) == "succeeded"
+    b.plan(source)
+    backup_id = b.take(source)
+    with b.cw.database.unit() as session:
+        keys.delete_key(session, b.owner, deleted)
+
+    new_id, op_id = _restore_new(b, source, backup_id, "keyed-restored")
+    assert b.cw.run(op_id) == "succeeded"
+    with b.cw.database.unit() as session:
+        op = session.get(Operation, op_id)
+        assert op is not None
+        assert json.loads(op.params)["key_ids"] == [kept]
+    seed = b.cw.runtime.vm_files(new_id).seed.read_bytes()
+    assert lines[0].split()[1].encode() in seed
+    assert lines[1].split()[1].encode() not in seed
+
+    with b.cw.database.unit() as session:
+        _b, vm, op = backups.restore_as_new_vm(
+            session, b.owner, b.cw.runtime, b.cw.offers, source, backup_id, "bare", []
+        )
+        assert json.loads(op.params)["key_ids"] == []

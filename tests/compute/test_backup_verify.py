@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import blake3
 import pytest
 
 from nuages.compute import disks
@@ -36,3 +37,19 @@ def test_verify_copy_hashes_a_good_copy_and_drops_a_bad_one(tmp_path: Path) -> N
     with pytest.raises(disks.DiskError):
         disks.verify_copy(bad, tmp_path / "d.qcow2")
     assert not bad.exists() and not (tmp_path / "d.qcow2").exists()
+
+
+def test_blake3_of_is_the_files_blake3(tmp_path: Path) -> None:
+    """Backups' checksum (issue 13 "its checksum"): the BLAKE3 of the file's bytes, the
+    same as the reference implementation's over the whole file; an empty file too."""
+    data = os.urandom(3 << 20) + b"tail"
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert disks.blake3_of(path) == blake3.blake3(data).hexdigest()
+    empty = tmp_path / "e"
+    empty.write_bytes(b"")
+    assert disks.blake3_of(empty) == blake3.blake3(b"").hexdigest()
+    partial, dest = tmp_path / ".c.qcow2.partial", tmp_path / "c.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(partial), "64M"], check=True)
+    found = disks.verify_copy(partial, dest, algorithm="blake3")
+    assert found.checksum == f"blake3:{disks.blake3_of(found.path)}" and found.sha256 is None

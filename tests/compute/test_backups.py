@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from nuages.accounts.roles import Role
 from nuages.compute import disks, schemas
 from nuages.compute.models import Operation, Vm, VmBackup, VmBackupPlan
 from nuages.compute.services import backups, operations, vms
@@ -118,9 +119,8 @@ def test_002_s3_5_backup_kept_on_another_site_and_restored(b: Backups) -> None:
     backup = b.row(backup_id)
     path = Path(backup.path)
     assert backup.state == "ready" and path.is_relative_to(b.target_dir)
-    assert (
-        backup.sha256 == disks.sha256_of(path) and backup.size_bytes == path.stat().st_blocks * 512
-    )
+    assert backup.checksum == f"blake3:{disks.blake3_of(path)}" and backup.sha256 is None
+    assert backup.size_bytes == path.stat().st_blocks * 512
     qemu_io(disk, "write -z 0 64k")  # the disk's content destroyed
     assert not has_pattern(disk, 0xAA)
 
@@ -325,3 +325,65 @@ def test_operator_backup_commands(b: Backups, monkeypatch: pytest.MonkeyPatch) -
         assert done.exit_code == 0 and "1 backup(s) asked for" in done.stdout
     finally:
         get_settings.cache_clear()
+
+
+def test_operator_restore_commands(b: Backups, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``nuages backup list VM`` and ``nuages backup restore VM BACKUP [--as-new NAME]``
+    (000 §5) with ``--json``: the restore answers with the operation to follow; another
+    VM's backup is a one-line error and nothing is asked for."""
+    from typer.testing import CliRunner
+
+    from nuages import cli
+    from nuages.kernel.settings import get_settings
+
+    vm_id, other = b.vm(), b.vm("web-2")
+    b.plan(vm_id)
+    backup_id = b.take(vm_id)
+    monkeypatch.setenv("NUAGES_DATABASE_URL", b.cw.database.url)
+    monkeypatch.setenv("NUAGES_DATA_DIR", str(b.cw.runtime.settings.data_dir))
+    monkeypatch.setenv("NUAGES_COMPUTE_EXECUTOR", "manual")
+    get_settings.cache_clear()
+    run = CliRunner().invoke
+    try:
+        done = run(cli.app, ["backup", "list", vm_id, "--json"])
+        assert done.exit_code == 0, done.output
+        listed = json.loads(done.stdout)
+        assert [i["id"] for i in listed["items"]] == [backup_id]
+        assert listed["items"][0]["kind"] == "full" and listed["volume_bytes"] > 0
+        done = run(cli.app, ["backup", "restore", other, backup_id])
+        assert done.exit_code == 1 and "no such backup" in done.stderr
+        done = run(cli.app, ["backup", "restore", vm_id, backup_id, "--json"])
+        assert done.exit_code == 0, done.output
+        row = json.loads(done.stdout)
+        assert (row["kind"], row["vm_id"], row["backup_id"]) == ("restore", vm_id, backup_id)
+        assert b.cw.run(row["operation_id"]) == "succeeded"
+        done = run(cli.app, ["backup", "restore", vm_id, backup_id, "--as-new", "web-1-copy"])
+        assert done.exit_code == 0, done.output
+        assert "restore of new VM" in done.stdout
+    finally:
+        get_settings.cache_clear()
+
+
+def test_002_s3_5_backup_volume_per_contract_and_vm_over_the_api(
+    client: TestClient, b: Backups
+) -> None:
+    """002 §3.5 "volume de sauvegarde par VM affiché": GET
+    /contracts/{id}/backup-volume gives the total and each VM's share (a VM without
+    backups is not listed); another client's caller gets 404."""
+    client.app.state.compute = b.cw.runtime  # type: ignore[attr-defined]
+    first, second, _bare = b.vm("a"), b.vm("b"), b.vm("c")
+    for vm_id in (first, second):
+        b.plan(vm_id)
+    qemu_io(b.cw.runtime.vm_files(first).disk, "write -P 0xaa 0 1M")
+    one, two = b.take(first), b.take(second)
+    r = client.get(f"/api/v1/contracts/{b.contract}/backup-volume", headers=b.actor.headers)
+    assert r.status_code == 200, r.text
+    sizes = {first: b.row(one).size_bytes, second: b.row(two).size_bytes}
+    assert r.json() == {
+        "contract_id": b.contract,
+        "volume_bytes": sum(s or 0 for s in sizes.values()),
+        "vms": sizes,
+    }
+    stranger = b.cw.world.user(Role.CLIENT_OWNER, b.cw.world.client())
+    r = client.get(f"/api/v1/contracts/{b.contract}/backup-volume", headers=stranger.headers)
+    assert r.status_code == 404

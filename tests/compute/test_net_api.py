@@ -4,6 +4,7 @@ policy the host would get is read back with ``enforce.plan_for``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -310,9 +311,28 @@ def test_003_s7_9_new_ip_quarantines_the_old_address(cw: ComputeWorld) -> None:
         session.flush()
         first = ipam.lease_address(session, session.get(type(host), host.id), vm)  # type: ignore[arg-type]
     assert first == "192.0.2.2"
+    from nuages.compute.net import abuse
+
+    with cw.database.unit() as session:
+        report = abuse.record(
+            session,
+            CLI,
+            kind="misuse",
+            source="abuse desk",
+            evidence="",
+            received_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            vm_id=vm.id,
+        )
+        report_id = report.id
     with cw.database.unit() as session:
         _vm, old, new = service.new_ip(
-            session, CLI, cw.runtime, vm.id, quarantine_days=30, reason="report 117"
+            session,
+            CLI,
+            cw.runtime,
+            vm.id,
+            quarantine_days=30,
+            reason="report 117",
+            report_id=report_id,
         )
     assert (old, new) == ("192.0.2.2", "192.0.2.3")
     # The next VM of the pool does not get the quarantined address either.
@@ -402,3 +422,37 @@ def _contract_of(cw: ComputeWorld, vm_id: str) -> str:
         vm = session.get(Vm, vm_id)
         assert vm is not None
         return vm.contract_id
+
+
+def test_regression_user_networking_firewall_on_remote_host_refused_and_flagged(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """nftables runs on this machine only: a user-networking guest on a ``qemu+ssh://``
+    host would have its rules stored and never enforced. A new rule there is a 409 that
+    names the host (nothing written) and ``nuages doctor`` flags the VM's stored rules;
+    a rule on the local kind of host is accepted as before."""
+    from types import SimpleNamespace
+
+    from nuages.cli_doctor import check_firewalls
+    from nuages.compute.models import Host
+
+    vm_id, owner = make_vm(api, cw)
+    url = f"/api/v1/vms/{vm_id}/firewall/rules"
+    assert api.post(url, json=RULE, headers=owner.headers).status_code == 201
+    settings = SimpleNamespace(
+        effective_database_url=cw.database.engine.url.render_as_string(hide_password=False)
+    )
+    assert [c.status for c in check_firewalls(settings)] == ["ok"]
+    with cw.database.unit() as session:
+        vm = session.get(Vm, vm_id)
+        assert vm is not None
+        host = session.get(Host, vm.host_id)
+        assert host is not None
+        host.uri = "qemu+ssh://hv9.example/system"
+    before = count(cw, FirewallRule)
+    r = api.post(url, json=RULE, headers=owner.headers)
+    assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
+    assert "qemu+ssh://hv9.example/system" in r.json()["detail"]
+    assert count(cw, FirewallRule) == before
+    (check,) = check_firewalls(settings)
+    assert check.status == "warn" and "web-1" in check.detail and "Remote hosts" in check.fix

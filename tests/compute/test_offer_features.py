@@ -1,7 +1,7 @@
-"""002 §3 Cloud VM Essentiel: the provider creates VMs "pour le compte du Client" and the
-client's features "se limitent exclusivement" to resources, snapshots, history and the
-basic firewall — creating a VM is refused to the client with the clause, nothing written;
-staff create it for the client (recorded in the client's history). Both databases."""
+"""002 §3 Cloud VM Essentiel: the client's features "se limitent exclusivement" to
+creation with resources, snapshots, history and the basic firewall — power actions,
+console, backups and graphs are refused to the client with the clause, nothing written;
+staff act for the client. 002 §3.8.2 managed servers. Both databases."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from nuages.compute import schemas
-from nuages.compute.models import Vm
 from nuages.compute.services import keys, vms
 from nuages.compute.states import Action
 from nuages.history.models import HistoryEntry
@@ -19,31 +18,87 @@ from nuages.kernel.errors import Forbidden, ValidationFailed
 from tests.compute.world import CLI, TENANT_KEY, ComputeWorld, cw_fixture  # noqa: F401
 
 
-def test_002_s3_essentiel_client_cannot_create_a_vm_staff_can(cw: ComputeWorld) -> None:
-    """002 §3 Essentiel: the owner's create is a 403 naming "se limitent exclusivement";
-    staff create the VM on the client's contract and the history names the client."""
+def test_002_s3_essentiel_client_creates_and_sizes_but_has_no_power_actions(
+    cw: ComputeWorld,
+) -> None:
+    """002 §3 Cloud VM Essentiel, "se limitent exclusivement aux suivantes": the service
+    "permet … de créer depuis l'Interface, pour le compte du Client" and lists "sélection
+    des ressources", snapshots, history, firewall basic. Read with Avancé's same line
+    ("… sélection des ressources, arrêt, redémarrage") and SPEC §17: the owner creates a
+    VM, resizes it, snapshots it and deletes it; start, stop, reboot, reinstall, console,
+    backups and graphs are 403s naming the clause, with nothing queued or written; staff
+    stop and start it for the client."""
+    from nuages.compute.console import service as console
+    from nuages.compute.metrics import series
+    from nuages.compute.models import Operation
+    from nuages.compute.services import backups, snapshots
+
     client_id = cw.world.client("Essentiel")
     contract = cw.contract(client_id, "axantis-cloud-vm-essentiel")
     cw.host(site="ikoula-fr", country="FR")
     cw.image("base")
     _, owner = cw.owner(client_id)
-    flavour = cw.offers.current("axantis-cloud-vm-essentiel").catalogue.flavours[0].id
-    body = schemas.VmCreate(contract_id=contract, flavour=flavour, image="base", name="web-1")
+    offer = cw.offers.current("axantis-cloud-vm-essentiel")
+    small, large = (f.id for f in offer.catalogue.flavours)
+    body = schemas.VmCreate(contract_id=contract, flavour=small, image="base", name="web-1")
+    with cw.database.unit() as session:
+        vm, op = vms.create_vm(session, owner, cw.runtime, cw.offers, body)
+        vm_id, op_id = vm.id, op.id
+    assert cw.run(op_id) == "succeeded"
+
+    def ops() -> int:
+        with cw.database.unit() as session:
+            return session.execute(select(func.count()).select_from(Operation)).scalar_one()
+
+    before = ops()
+    for action in (Action.STOP, Action.REBOOT, Action.REINSTALL):
+        with pytest.raises(Forbidden, match=r"002 §3.*se limitent exclusivement"):
+            with cw.database.unit() as session:
+                vms.request(session, owner, cw.runtime, vm_id, action)
+    refused = {
+        "console": lambda s: console.issue(s, owner, vm_id, "vnc", 60),
+        "backups": lambda s: backups.set_plan(
+            s, owner, cw.offers, vm_id, schemas.BackupPlanSet(option="backup-7d")
+        ),
+        "monitoring": lambda s: series.vm_series(s, owner, vm_id, None, None, "1m"),
+    }
+    for feature, call in refused.items():
+        with pytest.raises(Forbidden, match=rf"^{feature}: .*002 §3"):
+            with cw.database.unit() as session:
+                call(session)
+    assert ops() == before
+    # Staff stop it for the client; the owner may not start it again (power) but may
+    # choose its resources (resize) and snapshot it.
+    with cw.database.unit() as session:
+        _, stop = vms.request(session, CLI, cw.runtime, vm_id, Action.STOP)
+        stop_id = stop.id
+    assert cw.run(stop_id) == "succeeded"
     with pytest.raises(Forbidden, match="se limitent exclusivement"):
         with cw.database.unit() as session:
-            vms.create_vm(session, owner, cw.runtime, cw.offers, body)
+            vms.request(session, owner, cw.runtime, vm_id, Action.START)
     with cw.database.unit() as session:
-        assert session.execute(select(func.count()).select_from(Vm)).scalar_one() == 0
+        _, resize = vms.resize_vm(
+            session, owner, cw.runtime, cw.offers, vm_id, schemas.VmResize(flavour=large)
+        )
+        resize_id = resize.id
+    assert cw.run(resize_id) == "succeeded"
     with cw.database.unit() as session:
-        vm, _ = vms.create_vm(session, CLI, cw.runtime, cw.offers, body)
-        vm_id = vm.id
+        _, _, snap = snapshots.create_snapshot(
+            session, owner, cw.runtime, cw.offers, vm_id, schemas.SnapshotCreate(name="s1")
+        )
+        snap_id = snap.id
+    assert cw.run(snap_id) == "succeeded"
     with cw.database.unit() as session:
-        entry = session.execute(
-            select(HistoryEntry).where(
-                HistoryEntry.object_id == vm_id, HistoryEntry.action == "vm.create"
+        _, delete = vms.request(session, owner, cw.runtime, vm_id, Action.DELETE)
+        delete_id = delete.id
+    assert cw.run(delete_id) == "succeeded"
+    with cw.database.unit() as session:
+        stops = session.execute(
+            select(HistoryEntry.params).where(
+                HistoryEntry.object_id == vm_id, HistoryEntry.action == "vm.stop"
             )
-        ).scalar_one()
-        assert entry.client_id == client_id
+        ).scalars()
+        assert stops.all()  # staff acts are in the VM history
 
 
 def test_002_s3_8_2_managed_server_gives_the_client_no_direct_access(cw: ComputeWorld) -> None:

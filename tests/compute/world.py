@@ -25,6 +25,7 @@ from nuages.accounts.roles import Role, Scope
 from nuages.compute import schemas
 from nuages.compute.models import Host, Image, VmExport, VmSnapshot
 from nuages.compute.net import service as netservice
+from nuages.compute.net.models import AbuseReport
 from nuages.compute.runtime import ComputeRuntime, ComputeSettings
 from nuages.compute.services import hosts, images, ipam, keys, operations, vms
 from nuages.contracts import schemas as contract_schemas
@@ -173,7 +174,7 @@ def cw_fixture(
 def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]:
     """One object of each compute kind owned by ``client_id`` (for the generated access
     tests): a dedicated host, a private image, an SSH key, a VM and its create
-    operation, a snapshot and an export of it, an IP pool (staff-only)."""
+    operation, a snapshot and an export of it, an IP pool (staff-only), an abuse report."""
     tmp = Path(tempfile.mkdtemp(prefix="nuages-tenant-"))
     runtime = make_runtime(tmp / "data", world.database)
     offers = OfferRegistry.from_directory(Path(__file__).resolve().parents[2] / "offers")
@@ -248,7 +249,24 @@ def tenant_objects(world: World, client_id: str, owner: Actor) -> dict[str, str]
                 netservice.NewRule(direction="in", protocol="tcp", action="accept", port="22"),
             )
             rule_id = rule.id
+        with world.database.unit() as session:
+            # issue 20: an abuse report about the tenant's VM (003 §7.9), written as
+            # staff would record it.
+            report = AbuseReport(
+                client_id=client_id,
+                vm_id=vm.id,
+                kind="misuse",
+                source="tenant-abuse-desk",
+                evidence="",
+                received_at=utc_now(),
+                recorded_by="staff",
+                close_reason="",
+            )
+            session.add(report)
+            session.flush()
+            report_id = report.id
         return {
+            "report_id": report_id,
             "rule_id": rule_id,
             "snapshot_id": snapshot_id,
             "export_id": export_id,

@@ -174,6 +174,19 @@ def test_004_s3_refusal_window_runs_30_days_after_entry_into_force(
     in_force = local(PARIS, 2026, 4, 15, 0, 0).isoformat()
     [change] = _publish(life, admin, "optima-cloud-azure", at, in_force_at=in_force)
     assert dt.datetime.fromisoformat(change["refusable_until"]) == local(PARIS, 2026, 5, 16, 0, 0)
+    # The e-mail is written when the change is published (1 April), before 15 April.
+    from sqlalchemy import select
+
+    from nuages.notices.models import Notice
+
+    with life.database.unit() as session:
+        [notice] = session.execute(
+            select(Notice).where(
+                Notice.client_id == life.contract(contract_id).client_id,
+                Notice.kind == "terms_change_announced",
+            )
+        ).scalars()
+        assert notice.created_at < local(PARIS, 2026, 4, 15, 0, 0)  # queued on 1 April
     assert life.daily(local(PARIS, 2026, 5, 15, 23, 0))["migrated"] == []
     assert life.daily(local(PARIS, 2026, 5, 16, 1, 0))["migrated"] == [contract_id]
     assert life.contract(contract_id).offer_hash == new_hash

@@ -227,3 +227,88 @@ def test_notice_on_a_suspended_contract_resumes_to_ending(life: Life, admin: Act
     lifted = _post(life, local(PARIS, 2026, 4, 3, 10, 0), lift, admin, {"reason": "ok"})
     assert lifted.status_code == 200  # type: ignore[attr-defined]
     assert life.contract(contract_id).state == "ending"
+
+
+def test_003_s13_1_5_formal_notice_letter_dated_by_its_first_presentation(
+    life: Life, admin: Actor
+) -> None:
+    """003 §13.1.5: the registered letter naming the breach is dated by the postmark of
+    its first presentation, Mon 2 November 2026 10:00, though recorded on the 6th: the
+    8-day cure (003 §13.1.2, 3–10 November) opens termination from 11 November 00:00
+    Paris. A presentation in the future is a 422 naming first_presented_at and the
+    clause; an offer dating notices by receipt (isstar-cloud) refuses the field."""
+    contract_id, _owner, _ = life.form("virtualsr-svp", local(PARIS, 2026, 10, 1, 11, 0))
+    path = f"/contracts/{contract_id}/formal-notices"
+    body = {"ground": "client_breach", "reason": "spam relay"}
+    future = _post(
+        life,
+        local(PARIS, 2026, 11, 6, 9, 0),
+        path,
+        admin,
+        body | {"first_presented_at": "2026-11-07T10:00:00+01:00"},
+    )
+    assert future.status_code == 422  # type: ignore[attr-defined]
+    detail = future.json()["detail"]  # type: ignore[attr-defined]
+    assert "first_presented_at" in detail and "003 §13.1.5" in detail
+    given = _post(
+        life,
+        local(PARIS, 2026, 11, 6, 9, 0),
+        path,
+        admin,
+        body | {"first_presented_at": "2026-11-02T10:00:00+01:00"},
+    )
+    assert given.status_code == 201, given.json()  # type: ignore[attr-defined]
+    got = given.json()  # type: ignore[attr-defined]
+    assert dt.datetime.fromisoformat(got["given_at"]) == local(PARIS, 2026, 11, 2, 10, 0)
+    assert dt.datetime.fromisoformat(got["terminable_from"]) == local(PARIS, 2026, 11, 11, 0, 0)
+    iss, _o, _x = life.form("isstar-cloud", local(BRUSSELS, 2026, 10, 1, 11, 0))
+    refused = _post(
+        life,
+        local(BRUSSELS, 2026, 11, 6, 9, 0),
+        f"/contracts/{iss}/formal-notices",
+        admin,
+        body | {"first_presented_at": "2026-11-02T10:00:00+01:00"},
+    )
+    assert refused.status_code == 422  # type: ignore[attr-defined]
+    assert "first_presented_at" in refused.json()["detail"]  # type: ignore[attr-defined]
+
+
+def test_003_s8_suspension_never_turns_into_a_termination(life: Life, admin: Actor) -> None:
+    """003 §8 "La suspension ne peut en aucun cas servir de prétexte à une résiliation":
+    an SVP contract suspended on 1 April (breach) is still suspended after 60 days of
+    daily passes, and terminating it on the hold is a 409; the terms file cannot give a
+    hold-based termination right to an offer saying so."""
+    from pathlib import Path
+
+    from nuages.terms.loader import check_bytes
+
+    contract_id, _, _ = life.form("virtualsr-svp", local(PARIS, 2026, 3, 10, 11, 0))
+    placed = _post(
+        life,
+        local(PARIS, 2026, 4, 1, 10, 0),
+        f"/contracts/{contract_id}/holds",
+        admin,
+        {"ground": "breach", "reason": "abusive relay"},
+    )
+    assert placed.status_code == 201, placed.json()  # type: ignore[attr-defined]
+    for day in (17, 30):
+        life.daily(local(PARIS, 2026, 4, day, 1, 0))
+    life.daily(local(PARIS, 2026, 5, 31, 1, 0))
+    assert life.contract(contract_id).state == "suspended"
+    refused = _post(
+        life,
+        local(PARIS, 2026, 5, 31, 10, 0),
+        f"/contracts/{contract_id}/termination",
+        admin,
+        {"cause": "hold_over_15_days", "confirm": True},
+    )
+    assert refused.status_code == 409  # type: ignore[attr-defined]
+    assert life.contract(contract_id).state == "suspended"
+    text = Path(life.offers.current("virtualsr-svp").source_path).read_text("utf-8")
+    bad = text.replace(
+        "never_becomes_termination = true",
+        "never_becomes_termination = true\n"
+        'provider_may_terminate_after = { amount = 15, unit = "calendar_days" }',
+    )
+    found = check_bytes(bad.encode(), "svp.toml")
+    assert isinstance(found, list) and any("never_becomes_termination" in str(p) for p in found)

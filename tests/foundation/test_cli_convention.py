@@ -22,7 +22,7 @@ from nuages import cli_output
 ROOT = Path(__file__).resolve().parents[2]
 NUAGES = [sys.executable, "-m", "nuages"]
 # Commands that start a process and report nothing to a caller.
-PROCESSES = {"up", "serve", "worker"}
+PROCESSES = {"up", "serve", "worker", "notices bounces serve"}
 
 
 def _leaves(group: Any, path: str) -> list[tuple[str, Any]]:
@@ -282,7 +282,9 @@ def test_doctor_says_what_to_fix(tmp_path: Path) -> None:
         "worker",
         "smtp",
         "seller identity",
+        "firewalls",
     }
+    assert checks["firewalls"]["detail"] == "not checked: the database is not usable"
     assert checks["libvirt"]["status"] == "ok"
     assert checks["acceleration"]["status"] in ("ok", "warn")
     assert checks["data dir"]["status"] == "ok"  # test:/// runs no QEMU of its own
@@ -296,6 +298,7 @@ def test_doctor_says_what_to_fix(tmp_path: Path) -> None:
     assert _run("db", "upgrade", tmp_path=tmp_path).returncode == 0
     code, checks = _doctor(tmp_path, NUAGES_LIBVIRT_URI="test:///default")
     assert checks["database"]["status"] == "ok"
+    assert checks["firewalls"]["status"] == "ok"
     assert checks["worker"]["status"] == "warn" and "never ran" in checks["worker"]["detail"]
 
 

@@ -69,7 +69,13 @@ class Billing:
             session.flush()
             return row.id
 
-    def contract(self, offer_id: str, client_id: str, formed_at: dt.datetime) -> str:
+    def contract(
+        self,
+        offer_id: str,
+        client_id: str,
+        formed_at: dt.datetime,
+        firewall_tier: str | None = None,
+    ) -> str:
         """An order of ``offer_id`` formed (activated) at ``formed_at``."""
         with frozen_at(formed_at - dt.timedelta(hours=1)), self.database.unit() as session:
             contract = contracts.create_contract(
@@ -77,7 +83,10 @@ class Billing:
                 STAFF,
                 self.offers,
                 contract_schemas.ContractCreate(
-                    offer_id=offer_id, client_id=client_id, accept_terms=True
+                    offer_id=offer_id,
+                    client_id=client_id,
+                    accept_terms=True,
+                    firewall_tier=firewall_tier,  # type: ignore[arg-type]
                 ),
             )
             contract_id = contract.id

@@ -356,3 +356,21 @@ def test_issue_11_cli_lists_bounced_notices_and_records_a_piped_dsn(
         assert r.exit_code == 2 and "public" in r.output
     finally:
         get_settings.cache_clear()
+
+
+def test_issue_11_without_verp_the_envelope_sender_is_mail_from_and_message_id_matches(
+    database: Database,
+    world: World,
+    smtp: SmtpServer,
+    smtp_settings: Settings,
+    bounce_listener: int,
+) -> None:
+    """NUAGES_BOUNCE_VERP=0 (a submission server refusing other senders): MAIL FROM is
+    the configured sender; the DSN, sent to bounces@, is matched by the returned
+    Message-ID."""
+    settings = smtp_settings.model_copy(update={"bounce_verp": False})
+    client_id, notice_id, got = _sent(database, world, settings, smtp)
+    assert got.mail_from == "factures@isstar.example"
+    to, rcpt = "bounces@isstar.example", billing_email(database, client_id)
+    assert _bounce(bounce_listener, to, postfix_dsn(got.message, to=to, recipient=rcpt))[0] == 250
+    assert notice_row(database, notice_id).state == "bounced"

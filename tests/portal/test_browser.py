@@ -4,7 +4,10 @@ test driver. One server and one browser for the module.
 
 Scenarios: a client signs in, orders isstar-cloud, the transfer of its minimum amount is
 recorded, it creates a VM and sees it running, downloads a cloudbizz invoice PDF; a
-member cannot see billing; staff confirm an order and run invoicing (dry run first).
+member cannot see billing; staff confirm an order and run invoicing (dry run first);
+the dashboard's next invoice, an extension ordered (a refused period said in French
+next to its field, then a good one) and the staff's SEPA and extensions pages, with no
+CSP violation in the browser's console.
 ``NUAGES_SCREENSHOTS=docs/screenshots`` keeps screenshots of the main pages there.
 """
 
@@ -20,7 +23,9 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -29,6 +34,8 @@ from nuages.accounts import service as accounts
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role
 from nuages.accounts.security import hash_password
+from nuages.billing import schemas as billing_schemas
+from nuages.billing import topups
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import hosts, images
 from nuages.contracts import schemas as contract_schemas
@@ -58,6 +65,7 @@ class Site:
     staff: str
     pending_id: str
     shots: Path
+    isstar_id: str = ""
 
 
 def _free_port() -> int:
@@ -74,7 +82,7 @@ def _user(database: Database, email: str, role: Role, client_id: str | None) -> 
                          password_hash=hash_password(PASSWORD)))  # fmt: skip
 
 
-def _prepare(data_dir: Path) -> tuple[str, str, str, str, str]:
+def _prepare(data_dir: Path) -> tuple[str, str, str, str, str, str]:
     """A database with a test-driver host, an image, a client (owner, member) holding an
     issued cloudbizz invoice, another client's pending cloudbizz order, and staff."""
     url = f"sqlite:///{data_dir / 'nuages.db'}"
@@ -117,6 +125,12 @@ def _prepare(data_dir: Path) -> tuple[str, str, str, str, str]:
         report = runs.run(database, Actor.system("test"), offers, start.date(),
                           contract_ids=[contract_id], settings=settings)  # fmt: skip
     assert report.issued, report.problems
+    # A formed isstar-cloud contract of the same client, funded (extensions, 000 §8).
+    isstar = billing.contract("isstar-cloud", client_id, utc_now() - dt.timedelta(hours=2))
+    with database.unit() as session:
+        topups.record_transfer(session, staff, offers, isstar,
+                               billing_schemas.TransferCreate(amount=Decimal("300.00"),
+                                                              reference="BANK-ISSTAR"))  # fmt: skip
     other = billing.client("Autre SPRL", country="BE")
     with database.unit() as session:
         pending = contracts.create_contract(
@@ -125,7 +139,7 @@ def _prepare(data_dir: Path) -> tuple[str, str, str, str, str]:
                                             accept_terms=True),
         ).id  # fmt: skip
     database.dispose()
-    return "owner@example.com", "member@example.com", "staff@example.com", pending, url
+    return "owner@example.com", "member@example.com", "staff@example.com", pending, url, isstar
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +147,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed")
     data_dir = tmp_path_factory.mktemp("browser-site")
-    owner, member, staff, pending, url = _prepare(data_dir)
+    owner, member, staff, pending, url, isstar = _prepare(data_dir)
     port = _free_port()
     env = os.environ | {
         "NUAGES_DATA_DIR": str(data_dir),
@@ -161,7 +175,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     shots = Path(os.environ.get("NUAGES_SCREENSHOTS") or data_dir / "shots")
     shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield Site(base, owner, member, staff, pending, shots)
+        yield Site(base, owner, member, staff, pending, shots, isstar)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -217,9 +231,9 @@ def test_client_orders_isstar_tops_up_creates_a_vm_and_downloads_an_invoice(
     # The bank transfer arrives; staff record it in the back-office.
     staff: object = _sign_in(chromium, site, site.staff)
     staff.goto(f"{site.url}/admin/contracts/{contract_id}")  # type: ignore[attr-defined]
-    staff.get_by_label("Montant").fill("100.00")  # type: ignore[attr-defined]
+    staff.get_by_label("Montant", exact=True).fill("100.00")  # type: ignore[attr-defined]
     staff.get_by_label("Référence bancaire du crédit").fill("BANK-0001")  # type: ignore[attr-defined]
-    staff.get_by_role("button", name="Créditer").click()  # type: ignore[attr-defined]
+    staff.get_by_role("button", name="Créditer", exact=True).click()  # type: ignore[attr-defined]
     staff.wait_for_load_state()  # type: ignore[attr-defined]
     p.goto(site.url + "/")  # type: ignore[attr-defined]
     assert "100,00" in p.content()  # type: ignore[attr-defined]
@@ -268,3 +282,40 @@ def test_staff_confirm_an_order_and_run_invoicing(site: Site, chromium: object) 
     page.get_by_role("button", name="Émettre pour de bon").click()  # type: ignore[attr-defined]
     page.wait_for_load_state()  # type: ignore[attr-defined]
     assert "Factures émises" in page.content()  # type: ignore[attr-defined]
+
+
+def test_dashboard_next_invoice_extension_order_and_staff_lists(
+    site: Site, chromium: object
+) -> None:
+    page: object = _sign_in(chromium, site, site.owner)
+    p = page  # typed loosely: Playwright's Page
+    violations: list[str] = []
+    p.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )  # type: ignore[attr-defined]
+    assert "Prochaine facture le" in p.content()  # type: ignore[attr-defined]
+    assert "300,00" in p.content()  # type: ignore[attr-defined]
+    p.goto(f"{site.url}/contracts/{site.isstar_id}/extensions")  # type: ignore[attr-defined]
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+
+    def typed(moment: dt.datetime) -> str:
+        return moment.astimezone(ZoneInfo("Europe/Paris")).strftime("%Y-%m-%dT%H:%M")
+
+    p.get_by_label("Gabarit ou option").select_option("vm-s")  # type: ignore[attr-defined]
+    p.get_by_label("Début (heure de Paris)").fill(typed(start))  # type: ignore[attr-defined]
+    p.get_by_label("Fin (heure de Paris)").fill(typed(start - dt.timedelta(hours=1)))  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Commander l'extension").click()  # type: ignore[attr-defined]
+    p.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "la fin doit venir après le début" in p.content().lower()  # type: ignore[attr-defined]
+    p.get_by_label("Fin (heure de Paris)").fill(typed(start + dt.timedelta(hours=5)))  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Commander l'extension").click()  # type: ignore[attr-defined]
+    p.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Extension commandée et autorisée" in p.content()  # type: ignore[attr-defined]
+    _shot(p, site, "extensions")
+    staff: object = _sign_in(chromium, site, site.staff)
+    staff.goto(f"{site.url}/admin/sepa")  # type: ignore[attr-defined]
+    assert "Lots des factures" in staff.content()  # type: ignore[attr-defined]
+    staff.goto(f"{site.url}/admin/extensions?state=approved")  # type: ignore[attr-defined]
+    assert site.isstar_id in staff.content()  # type: ignore[attr-defined]
+    assert not violations, violations

@@ -125,3 +125,31 @@ def test_001_s4_4_dispute_within_the_window(
     late = owner.submit(page, f"{page}/dispute", reason="La VM facturée a été supprimée.")
     # The invoice was issued 40 days ago: its 8-day window is over; refused with why.
     assert late.status_code in (409, 422) and "error" in late.text
+
+
+def test_002_s3_6_portal_order_asks_the_datacenter_firewall_tier(
+    browser: Make, user_with_password: Make, world: World, database: Database
+) -> None:
+    """002 §3.6: the Cloud Datacenter order form offers the standard and advanced
+    firewalls with their prices; ordering without a choice shows the error next to the
+    field (422, nothing written); choosing "advanced" stores it on the contract."""
+    client_id = world.client("Datacentre SAS")
+    _owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
+    visitor = signed_in(browser, email)
+    path = "/offers/axantis-cloud-datacenter"
+    page = unescape(visitor.get(path).text)
+    assert "Pare-feu choisi à la commande (002 §3.6)" in page
+    assert 'value="standard"' in page and 'value="advanced"' in page and "120,00" in page
+    form = visitor.form(path, f"{path}/order")
+    refused = visitor.post(form.action, {**form.fields, "accept_terms": "yes"})
+    assert refused.status_code == 422 and 'id="e-firewall_tier"' in refused.text
+    with database.unit() as session:
+        assert session.execute(select(func.count()).select_from(Contract)).scalar_one() == 0
+    form = visitor.form(path, f"{path}/order")
+    ordered = visitor.post(
+        form.action, {**form.fields, "accept_terms": "yes", "firewall_tier": "advanced"}
+    )
+    assert ordered.url.path.startswith("/contracts/"), ordered.text
+    with database.unit() as session:
+        contract = session.execute(select(Contract)).scalar_one()
+        assert contract.firewall_tier == "advanced"

@@ -224,3 +224,32 @@ def test_regression_account_page_renders_its_entries(
     _owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
     page = _signed(portal_app, email).get(f"/contracts/{contract_id}/account")
     assert page.status_code == 200 and "bank transfer" in page.text and "120,00" in page.text
+
+
+def test_001_s3_3_staff_give_and_close_a_formal_notice(
+    portal_app: Any, database: Database, offers: Any
+) -> None:
+    """001 §3.3: staff put the client on notice for a breach from the contract's page
+    (the reason is required, said next to its field); the open notice is listed with
+    the day the contract becomes terminable, and closed once remedied."""
+    from nuages.accounts import service as accounts
+    from nuages.contracts.models import ContractFormalNotice
+
+    billing = Billing(database, offers)
+    client_id = billing.client("Manquement SARL")
+    contract_id = billing.contract("cloudbizz", client_id, utc_now() - dt.timedelta(days=3))
+    with database.unit() as session:
+        accounts.create_admin(session, "staff-formal@example.com", PASSWORD, with_token=False)
+    staff = _signed(portal_app, "staff-formal@example.com")
+    page = f"/admin/contracts/{contract_id}"
+    action = f"{page}/formal-notices"
+    empty = staff.submit(page, action, ground="client_breach", reason="")
+    assert empty.status_code == 422 and 'id="e-reason"' in empty.text
+    given = staff.submit(page, action, ground="client_breach", reason="Relais de courrier <ouvert>")
+    assert given.status_code == 200 and "Mises en demeure en cours" in given.text
+    assert "Relais de courrier &lt;ouvert&gt;" in given.text
+    with database.unit() as session:
+        row = session.execute(select(ContractFormalNotice)).scalar_one()
+        assert row.closed_at is None and row.terminable_from > row.given_at
+    closed = staff.submit(page, f"{action}/{row.id}/close", reason="remédié")
+    assert closed.status_code == 200 and "Aucune mise en demeure en cours." in closed.text

@@ -94,6 +94,10 @@ def test_prepaid_days_left_and_maintenance_of_my_vms_only(
     assert "Maintenances prévues" in text and "Mise à jour <noyau>" in text
     assert "&lt;noyau&gt;" in page.text  # escaped like every name
     assert "jour(s) restant(s)" in text and "300,00" in text
+    # 000 §9: the term's end among the next deadlines, named in French (not the slice's
+    # English description).
+    assert "Prochaines échéances" in text and "Terme du contrat" in text
+    assert "the term ends" not in text
     _other, other_email = user_with_password(Role.CLIENT_OWNER, world.client("Autre"))
     other = unescape(signed_in(browser, other_email).get("/").text)
     assert "Mise à jour <noyau>" not in other

@@ -70,3 +70,50 @@ def test_firewall_page_add_refuse_remove_and_404(
         assert refused.status_code == 404 and _rules(database) == 0
     finally:
         cw.runtime.close()
+
+
+def test_staff_cut_and_restore_on_the_firewall_page(
+    browser: Make, user_with_password: Make, world: World, offers: Any, tmp_path: Any,
+    database: Database,
+) -> None:  # fmt: skip
+    """Issue 14.5 "pages for each": staff cut a VM's network from its firewall page
+    (a reason is required, refused with nothing written), see the cut, and restore it;
+    the client's owner sees the cut but no measure form."""
+    from nuages.compute.net.models import VmNetwork
+
+    cw = ComputeWorld(world, make_runtime(tmp_path / "cw", database), offers, tmp_path)
+    try:
+        a = world.client("A")
+        contract_id = cw.contract(a)
+        cw.host()
+        image = cw.image()
+        owner_a, email_a = user_with_password(Role.CLIENT_OWNER, a)
+        _admin, email_admin = user_with_password(Role.PROVIDER_ADMIN, None)
+        with database.unit() as session:
+            vm, _op = vms.create_vm(
+                session, cw.principal(owner_a), cw.runtime, offers,
+                schemas.VmCreate(contract_id=contract_id, flavour="vm-s", image=image.id,
+                                 name="a-vm"),
+            )  # fmt: skip
+        staff = signed_in(browser, email_admin)
+        page = f"/vms/{vm.id}/firewall"
+        assert "network-cut" in staff.get(page).text
+        empty = staff.submit(page, f"/vms/{vm.id}/network-cut", ground="malicious-traffic")
+        assert empty.status_code == 422 and "f-reason" in empty.text
+        cut = staff.submit(
+            page, f"/vms/{vm.id}/network-cut", ground="malicious-traffic", reason="SYN flood"
+        )
+        assert cut.status_code == 200 and cut.url.path == page, cut.text[:500]
+        assert "network-restore" in cut.text
+        with database.unit() as session:
+            net = session.get(VmNetwork, vm.id)
+            assert net is not None and net.cut_ground == "malicious-traffic"
+        owner_page = signed_in(browser, email_a).get(page).text
+        assert "network-cut" not in owner_page and "network-restore" not in owner_page
+        back = staff.submit(page, f"/vms/{vm.id}/network-restore", reason="stopped")
+        assert back.status_code == 200 and "network-cut" in back.text
+        with database.unit() as session:
+            net = session.get(VmNetwork, vm.id)
+            assert net is not None and net.cut_at is None
+    finally:
+        cw.runtime.close()

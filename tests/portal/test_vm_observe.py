@@ -69,3 +69,48 @@ def test_vm_page_draws_graphs_and_opens_the_console(
         assert refused.status_code == 404
     finally:
         cw.runtime.close()
+
+
+def test_002_s6_client_files_a_failure_notice_from_the_vm_page(
+    browser: Make, user_with_password: Make, world: World, offers: Any, tmp_path: Any,
+    database: Database,
+) -> None:  # fmt: skip
+    """002 §6 "en cas de Notification de Défaillance": the VM page has the failure-notice
+    form; sending it records the notice, dated when it arrives, and says so; an empty one
+    records nothing; another client's owner gets 404."""
+    from sqlalchemy import select
+
+    from nuages.sla.models import FailureNotice
+
+    cw = _vm_world(world, offers, tmp_path, database)
+    try:
+        set_now(T0)
+        client_id = world.client("A")
+        contract_id = cw.contract(client_id)
+        cw.host()
+        image = cw.image()
+        owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
+        with database.unit() as session:
+            vm, op = vms.create_vm(
+                session, cw.principal(owner), cw.runtime, offers,
+                schemas.VmCreate(contract_id=contract_id, flavour="vm-s", image=image.id,
+                                 name="notice-1"),
+            )  # fmt: skip
+            vm_id, op_id = vm.id, op.id
+        assert cw.run(op_id) == "succeeded"
+        visitor = signed_in(browser, email)
+        action = f"/vms/{vm_id}/failure-notice"
+        empty = visitor.submit(f"/vms/{vm_id}", action, description=" ")
+        assert "Décrivez ce qui ne fonctionne pas." in empty.text
+        sent = visitor.submit(f"/vms/{vm_id}", action, description="HTTPS down since 09:00")
+        assert sent.status_code == 200 and "Notification de défaillance enregistrée" in sent.text
+        with database.unit() as session:
+            [row] = session.execute(select(FailureNotice)).scalars().all()
+            assert (row.vm_id, row.noticed_at) == (vm_id, T0)
+        _b, email_b = user_with_password(Role.CLIENT_OWNER, world.client("B"))
+        other = signed_in(browser, email_b)
+        form = other.form("/vms")
+        refused = other.post(action, {"_csrf": form.fields["_csrf"], "description": "x"})
+        assert refused.status_code == 404
+    finally:
+        cw.runtime.close()

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -102,6 +103,36 @@ def test_002_s6_staff_reclassify_recorded_and_host_outages(
     assert [Decimal(lines[f"web-{k}"]["counted_minutes"]) for k in (1, 2, 3)] == [0, 180, 0]
     assert [months[vm] for vm in vms] == [0, 180, 0]
     assert report.credit_amount == Decimal("4.50")
+
+
+def test_cli_lists_recorded_outages_with_staff_cause(
+    cw: ComputeWorld, client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``nuages sla outages --recorded --json`` shows a recorded outage with the cause
+    staff reclassified it to and why."""
+    from typer.testing import CliRunner
+
+    from nuages.cli import app as cli_app
+    from nuages.kernel.settings import get_settings
+
+    client_id = world.client("CLI reclass")
+    contract_id = cw.contract(client_id, "axantis-cloud-vm-avance")
+    vm = running_vm(cw, contract_id, flavour="avance-2-4", since=paris(2026, 10, 1))
+    outage_id = _record(cw, vm, paris(2026, 11, 3, 9), 60, "host-unreachable")
+    body = {"cause": "force-majeure", "reason": "storm"}
+    with frozen_at(paris(2026, 11, 20, 12)):
+        r = client.patch(f"/api/v1/outages/{outage_id}", json=body, headers=world.admin().headers)
+    assert r.status_code == 200, r.text
+    monkeypatch.setenv("NUAGES_DATABASE_URL", cw.database.url)
+    get_settings.cache_clear()
+    try:
+        r = CliRunner().invoke(cli_app, ["sla", "outages", "--recorded", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert r.exit_code == 0, r.output
+    [row] = json.loads(r.output)
+    assert (row["id"], row["scope"], row["cause"]) == (outage_id, "host", "force-majeure")
+    assert "storm" in row["description"] and row["vm_ids"] == [vm]
 
 
 def test_bad_input_reclassifying_a_recorded_outage_writes_nothing(

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from nuages.accounts.roles import Role
+from nuages.contracts.offers import OfferRegistry
 from nuages.invoicing.models import PendingCharge
 from nuages.kernel.clock import frozen_at, set_now
 from nuages.kernel.db import Database
@@ -193,3 +194,37 @@ def test_001_s10_1_incident_on_a_vm_files_the_sla_failure_notice(
         assert session.execute(select(func.count()).select_from(FailureNotice)).scalar_one() == 1
     listed = client.get("/api/v1/tickets", headers=intruder.headers).json()
     assert listed == []
+
+
+def test_001_s15_3_staff_reading_a_ticket_is_in_the_clients_history(
+    client: TestClient, world: World, database: Database
+) -> None:
+    """A ticket is the client's request to support (001 §16.1): staff read it without
+    a separate grant, but each read is written to the client's history, which the
+    owner reads; the owner's own reads are not entries."""
+    _, owner, contract_id = _contract(client, world, "cloudbizz")
+    ticket = _ticket(client, owner, contract_id, "question")
+    admin = world.admin()
+    assert client.get(f"/api/v1/tickets/{ticket['id']}", headers=owner.headers).status_code == 200
+    assert client.get(f"/api/v1/tickets/{ticket['id']}", headers=admin.headers).status_code == 200
+    history = client.get("/api/v1/history", headers=owner.headers).json()["items"]
+    reads = [e for e in history if e["action"] == "support.ticket.read"]
+    assert len(reads) == 1 and reads[0]["object_id"] == ticket["id"]
+
+
+def test_001_s10_3_fee_is_95_on_top_of_the_time_at_rate_plus_50_pct_not_a_floor(
+    offers: OfferRegistry,
+) -> None:
+    """001 §10.3 "facturation minimale de 95 EUR en sus du tarif horaire normal de base
+    majoré de 50 %": "en sus" adds the 95 EUR to the time worked; the supplement is
+    exactly 95 EUR (never more: "minimale" names no rule for more). At EUR 80/h:
+    10 min → 95 + 10/60 × 80 × 1.5 = 95 + 20.00 = 115.00 (a floor reading would give
+    95.00); 90 min → 95 + 180.00 = 275.00; 0 min → 95.00."""
+    from nuages.support.tickets import out_of_hours_fee
+
+    cloudbizz = offers.current("cloudbizz")
+    rate = Decimal("80.00")
+    assert out_of_hours_fee(cloudbizz, rate, 10) == Decimal("115.00")
+    assert out_of_hours_fee(cloudbizz, rate, 90) == Decimal("275.00")
+    assert out_of_hours_fee(cloudbizz, rate, 0) == Decimal("95.00")
+    assert out_of_hours_fee(cloudbizz, rate, 7) == Decimal("109.00")  # 95 + 14.00, not 2 h

@@ -29,11 +29,13 @@ def test_002_s3_8_2_managed_server_gives_the_client_no_direct_access(offer, feat
 
 
 def test_002_s3_essentiel_features_limited_exclusively() -> None:
-    """002 §3 Cloud VM Essentiel "se limitent exclusivement": resources, snapshots,
-    history, firewall basic; console, SSH keys, power actions and backups are refused."""
-    for feature in ("resources", "snapshots", "history", "firewall_basic"):
+    """002 §3 Cloud VM Essentiel "se limitent exclusivement": creation from the interface
+    (the service's own sentence), resources, snapshots, history, firewall basic; console,
+    SSH keys, power actions (Avancé's line says "arrêt, redémarrage", Essentiel's not),
+    backups and graphs are refused."""
+    for feature in ("create_vm", "resources", "snapshots", "history", "firewall_basic"):
         apply.check_client_feature(ESSENTIEL, feature, managed=False, staff=False)
-    for feature in ("console", "ssh_keys", "power", "backups", "create_vm"):
+    for feature in ("console", "ssh_keys", "power", "backups", "monitoring"):
         with pytest.raises(Forbidden, match="se limitent exclusivement"):
             apply.check_client_feature(ESSENTIEL, feature, managed=False, staff=False)
     # Avancé's list is "sans que cette liste soit exhaustive": nothing refused.

@@ -52,19 +52,31 @@ def test_003_s13_1_5_registered_letter_dated_in_the_future_is_refused() -> None:
 
 
 def test_003_s13_2_1_early_termination_makes_the_rest_of_the_duration_due() -> None:
-    """003 §13.2.1: a 12-month contract to 1 January 2027 at 250.00 a month ends early on
-    15 August 2026 with 250.00 unpaid: the started months 15 Aug–15 Sep … 15 Dec–1 Jan
-    are 5 → 1,250.00, plus the unpaid 250.00 → 1,500.00 due at once; data is returned
-    only once it is paid."""
+    """003 §13.2.1: a 12-month contract to 1 January 2027 at 250.00 a month ends early,
+    its first day not invoiced being 15 August 2026, with 250.00 unpaid: 15 Aug–15 Dec
+    is 4 whole months (1,000.00) and 15 Dec–1 Jan 17 of the 31 days of the month from
+    15 Dec (250 × 17/31 = 137.10; read for the client, SPEC §17: a month begun is owed
+    for its days, not in full) → 1,137.10, plus the unpaid 250.00 → 1,387.10 due at
+    once; data is returned only once it is paid. A first day on the term end owes
+    nothing more."""
     due = apply.early_termination_due_for(
         SVP, Decimal(250), dt.date(2026, 8, 15), dt.date(2027, 1, 1), [Decimal(250)]
     )
-    assert (due.remaining_months, due.remaining_amount, due.total) == (
-        5,
-        Decimal("1250.00"),
-        Decimal("1500.00"),
-    )
+    assert (due.remaining_months, due.remaining_days) == (4, 17)
+    assert (due.remaining_amount, due.total) == (Decimal("1137.10"), Decimal("1387.10"))
     assert SVP.reversibility.requires_paid_up
+    whole = apply.early_termination_due_for(
+        SVP, Decimal(250), dt.date(2026, 9, 1), dt.date(2027, 1, 1)
+    )
+    assert (whole.remaining_months, whole.remaining_days, whole.total) == (
+        4,
+        0,
+        Decimal("1000.00"),
+    )
+    none = apply.early_termination_due_for(
+        SVP, Decimal(250), dt.date(2027, 1, 1), dt.date(2027, 1, 1)
+    )
+    assert none.total == Decimal("0.00")
 
 
 def test_003_s7_9_s8_abuse_and_suspension_keys() -> None:

@@ -423,7 +423,21 @@ def take_backup(
 def list_backups(vm_id: str, principal: PrincipalDep, session: SessionDep) -> object:
     """The VM's backups, newest first, and the volume they take (002 §3.5)."""
     listing = backups.list_backups(session, principal, vm_id)
-    return {"items": listing.items, "volume_bytes": listing.volume_bytes}
+    items = [
+        schemas.BackupOut.model_validate(b).model_dump() | {"kept_until": listing.kept_until[b.id]}
+        for b in listing.items
+    ]
+    return {"items": items, "volume_bytes": listing.volume_bytes}
+
+
+@router.get("/contracts/{contract_id}/backup-volume", response_model=schemas.ContractBackupVolume)
+def contract_backup_volume(
+    contract_id: str, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """What the contract's backups take, in all and per VM (002 §3.5: "volume de
+    sauvegarde par VM affiché"); backups being taken count once written."""
+    found = backups.contract_volumes(session, principal, contract_id)
+    return {"contract_id": found.contract_id, "volume_bytes": found.volume_bytes, "vms": found.vms}
 
 
 @router.post("/vms/{vm_id}/restore", status_code=ACCEPTED, response_model=schemas.BackupAccepted)
@@ -444,6 +458,8 @@ def restore_vm(
         raise ValidationFailed("as_new_vm: a new VM is restored from a backup, not original")
     if body.as_new_vm != (body.name is not None):
         raise ValidationFailed("name: a restore as a new VM (as_new_vm) needs its name")
+    if body.ssh_key_ids is not None and not body.as_new_vm:
+        raise ValidationFailed("ssh_key_ids: only a restore as a new VM (as_new_vm) takes keys")
     if body.as_new_vm:
         assert body.backup_id is not None and body.name is not None
         backup, vm, operation = backups.restore_as_new_vm(
@@ -454,6 +470,7 @@ def restore_vm(
             vm_id,
             body.backup_id,
             body.name,
+            body.ssh_key_ids,
         )
         return _accepted(vm, operation) | {"backup": schemas.BackupOut.model_validate(backup)}
     if body.original:

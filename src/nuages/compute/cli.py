@@ -623,3 +623,89 @@ def backup_run(
         typer.echo(f"VM {vm_id}: not backed up: {reason}", err=True)
     if vm is not None and report.refused:
         raise typer.Exit(out.EXIT_REFUSED)
+
+
+def _backup_row(b: Any, kept_until: Any = None) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "vm_id": b.vm_id,
+        "state": b.state,
+        "kind": b.kind,
+        "parent_id": b.parent_id,
+        "size_bytes": b.size_bytes,
+        "checksum": b.checksum or (f"sha256:{b.sha256}" if b.sha256 else None),
+        "created_at": b.created_at.isoformat(),
+        "expires_at": b.expires_at.isoformat(),
+        "kept_until": (kept_until or b.expires_at).isoformat(),
+    }
+
+
+@backup_app.command("list")
+def backup_list(
+    vm: Annotated[str, typer.Argument(help="the VM's id")],
+    as_json: bool = out.JSON,
+) -> None:
+    """List a VM's backups, newest first, with kind, size and end, and their volume."""
+    from nuages.compute.services import backups
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit(readonly=True) as session:
+            listing = backups.list_backups(session, _cli(), vm)
+            rows = [_backup_row(b, listing.kept_until.get(b.id)) for b in listing.items]
+            volume = listing.volume_bytes
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    lines = [
+        f"{r['id']}  {r['state']}  {r['kind']}  {(r['size_bytes'] or 0) / 2**20:.1f} MiB  "
+        f"taken {r['created_at']}  kept until {r['kept_until']}"
+        for r in rows
+    ]
+    lines.append(f"{len(rows)} backup(s), {volume / 2**20:.1f} MiB")
+    out.emit({"items": rows, "volume_bytes": volume}, as_json, lines)
+
+
+@backup_app.command("restore")
+def backup_restore(
+    vm: Annotated[str, typer.Argument(help="the VM's id")],
+    backup: Annotated[str, typer.Argument(help="the id of one of its backups")],
+    as_new: Annotated[
+        str | None,
+        typer.Option("--as-new", help="restore as a new VM of this name; the VM stays as it is"),
+    ] = None,
+    as_json: bool = out.JSON,
+) -> None:
+    """Restore a VM to one of its backups (000 §5: the VM stops, its disk is replaced,
+    it starts again if it ran), or with ``--as-new NAME`` as a new VM on the same
+    contract; answered with the operation to follow (``GET /operations/{id}``)."""
+    from nuages.compute.services import backups
+    from nuages.contracts.offers import OfferRegistry
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            if as_new is None:
+                found, target, operation = backups.restore_backup(
+                    session, _cli(), runtime, vm, backup
+                )
+            else:
+                registry = OfferRegistry.from_directory(runtime.settings.offers_dir)
+                found, target, operation = backups.restore_as_new_vm(
+                    session, _cli(), runtime, registry, vm, backup, as_new
+                )
+            row = {
+                "operation_id": operation.id,
+                "kind": operation.kind,
+                "vm_id": target.id,
+                "backup_id": found.id,
+            }
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    what = f"new VM {row['vm_id']}" if as_new else f"VM {row['vm_id']}"
+    out.emit(
+        row, as_json, f"restore of {what} from backup {backup}: operation {row['operation_id']}"
+    )

@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blake3
+
 from nuages.kernel.errors import Conflict, NotFound, ValidationFailed
 
 GIB = 1024**3
@@ -282,7 +284,18 @@ class Verified:
     path: Path
     size_bytes: int  # space taken on the host (allocated blocks)
     virtual_bytes: int  # size the guest sees
-    sha256: str
+    digest: str
+    algorithm: str = "sha256"
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256, when that is the algorithm the copy was hashed with."""
+        return self.digest if self.algorithm == "sha256" else None
+
+    @property
+    def checksum(self) -> str:
+        """``algorithm:hex``, as recorded for backups."""
+        return f"{self.algorithm}:{self.digest}"
 
 
 def partial_of(dest: Path) -> Path:
@@ -380,27 +393,113 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_copy(partial: Path, dest: Path) -> Verified:
-    """Check a copy (``qemu-img check``, standalone qcow2, known features), hash it,
-    then rename it to ``dest``. Raises (``DiskError``, ``UnsafeDisk``) and removes the
+def blake3_of(path: Path) -> str:
+    """The BLAKE3 of a file (mapped, on every core): backups' checksum. The issue asks
+    a backup be verified with "its checksum" (an export's must be SHA-256); BLAKE3 is
+    as strong and takes a quarter of SHA-NI SHA-256's CPU (0.2 s vs 0.77 s per GiB
+    here), which is what a verification costs on a busy host."""
+    digest = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    if path.stat().st_size:
+        digest.update_mmap(str(path))
+    return digest.hexdigest()
+
+
+CHECKSUMS: dict[str, Callable[[Path], str]] = {"sha256": sha256_of, "blake3": blake3_of}
+
+
+def verify_copy(
+    partial: Path, dest: Path, *, parent: Path | None = None, algorithm: str = "sha256"
+) -> Verified:
+    """Check a copy (``qemu-img check``, standalone qcow2, known features; with
+    ``parent``: an increment whose backing file is exactly ``parent``), hash it, then
+    rename it to ``dest``. Raises (``DiskError``, ``UnsafeDisk``) and removes the
     partial file when the copy is not good."""
     # The copy is complete when this is called (nothing writes it any more): its hash
     # is read in a thread while ``qemu-img check`` runs, instead of after it (issue 13
     # benchmark: verifying was most of a backup's time). A failed check discards it.
+    # QEMU may still hold (and write) a live copy's file for a moment after libvirt
+    # reports the copy done: hashing before it let go hashed a file that changed after
+    # (regression test in test_backup_incremental_vm).
+    try:
+        _wait_released(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hashing = pool.submit(sha256_of, partial)
+        hashing = pool.submit(CHECKSUMS[algorithm], partial)
         try:
             _check_when_released(partial)
-            found = check_standalone(partial, "qcow2")
+            if parent is None:
+                found = check_standalone(partial, "qcow2")
+            else:
+                found = check_increment(partial, parent)
+            # On the disk before it counts (a "ready" copy lost at a power cut would
+            # be no backup); the flush runs while the hash reads the cached pages.
+            _fsync(partial)
             digest = hashing.result()
             partial.replace(dest)
+            _fsync(dest.parent)
         except BaseException:
             hashing.cancel()
             with contextlib.suppress(BaseException):
                 hashing.result()
             partial.unlink(missing_ok=True)
             raise
-    return Verified(dest, dest.stat().st_blocks * 512, found.virtual_size, digest)
+    return Verified(dest, dest.stat().st_blocks * 512, found.virtual_size, digest, algorithm)
+
+
+# ---------------------------------------------------------------- backup chains
+# An incremental backup is a qcow2 holding only the clusters changed since its parent,
+# with the parent's file as backing file, named relatively (both sit in the VM's
+# directory of the target, so the chain survives the target being moved or mounted
+# elsewhere). A chain is read whole by qemu-img; nothing else may be in it.
+
+# Longer than any chain nuages makes (a full backup every ``backups.CHAIN_MAX`` + 1).
+CHAIN_DEPTH_MAX = 64
+
+
+def create_increment_target(dest: Path, parent: Path, virtual_size: int) -> None:
+    """An empty qcow2 of ``virtual_size`` bytes backed by the backup ``parent`` (same
+    directory) for the hypervisor to write an incremental copy into."""
+    if parent.parent != dest.parent:
+        raise UnsafeDisk(f"an increment's parent must sit beside it: {parent}")
+    dest.unlink(missing_ok=True)
+    _qemu_img("create", "-q", "-f", "qcow2", "-b", parent.name, "-F", "qcow2",
+              str(dest), str(virtual_size))  # fmt: skip
+    dest.chmod(SNAPSHOT_MODE)
+
+
+def check_increment(disk: Path, parent: Path) -> DiskInfo:
+    """An increment: a qcow2 backed by exactly ``parent`` (named relatively, read as
+    qcow2), nothing else outside itself; ``UnsafeDisk`` otherwise."""
+    found = info(disk, "qcow2")
+    if found.backing_file is None or found.backing_file.resolve() != parent.resolve():
+        raise UnsafeDisk(f"increment {disk} is backed by {found.backing_file}, not {parent}")
+    if found.backing_format != "qcow2":
+        raise UnsafeDisk(f"increment {disk} reads its parent as {found.backing_format}")
+    _refuse_outside_references(found, f"increment {disk}")
+    return found
+
+
+def check_chain(top: Path) -> list[DiskInfo]:
+    """A backup to read back: a standalone qcow2, or an increment whose chain of
+    parents all sit in its directory, each a qcow2 checked like an increment, down to a
+    standalone one. Returns the chain, top first; ``UnsafeDisk`` (a file outside the
+    directory, a loop, an unknown feature) or ``NotFound`` (a parent gone)."""
+    chain: list[DiskInfo] = []
+    current = top
+    while True:
+        found = info(current, "qcow2")
+        _refuse_outside_references(found, str(current))
+        chain.append(found)
+        if found.backing_file is None:
+            return chain
+        parent = found.backing_file
+        if parent.parent.resolve() != top.parent.resolve() or found.backing_format != "qcow2":
+            raise UnsafeDisk(f"backup {current} is backed by {parent}, outside its chain")
+        if len(chain) >= CHAIN_DEPTH_MAX:
+            raise UnsafeDisk(f"backup {top}: chain longer than {CHAIN_DEPTH_MAX}")
+        current = parent
 
 
 def to_raw(source: Path, dest: Path) -> None:
@@ -409,6 +508,29 @@ def to_raw(source: Path, dest: Path) -> None:
     _qemu_img("convert", "-q", "-f", "qcow2", "-O", "raw", str(source), str(dest),
               timeout_s=COPY_TIMEOUT_S)  # fmt: skip
     dest.chmod(SNAPSHOT_MODE)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') writes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _wait_released(path: Path, wait_s: float = 30.0) -> None:
+    """Return once no process holds ``path``'s image write lock (QEMU closed it):
+    ``qemu-img info`` without ``-U`` asks for a shared lock and fails until then."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            _qemu_img("info", "-f", "qcow2", "--output=json", str(path))
+            return
+        except DiskError as exc:
+            if "lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _check_when_released(path: Path, wait_s: float = 30.0) -> None:
@@ -429,21 +551,28 @@ def _check_when_released(path: Path, wait_s: float = 30.0) -> None:
 def restore_overlay(
     source: Path, base: Path, dest: Path, *, base_format: str, size_gib: int
 ) -> DiskInfo:
-    """Make ``dest`` (a VM disk, domain shut off) hold exactly what the standalone copy
-    ``source`` holds: a fresh overlay on ``base`` with only the clusters that differ
-    from it (``qemu-img convert -B``), grown to ``size_gib`` if the VM grew since, then
-    renamed over ``dest`` (atomic: never a moment without a disk). The disk keeps the
-    shape ``check_overlay`` demands."""
-    check_standalone(source, "qcow2")
+    """Make ``dest`` (a VM disk, domain shut off) hold exactly what the backup or
+    snapshot ``source`` holds: a fresh overlay on ``base`` (the shape ``check_overlay``
+    demands), grown to ``size_gib`` if the VM grew since, into which every cluster of
+    ``source`` is written, zeros included (``qemu-img convert -n``), then renamed over
+    ``dest`` (atomic: never a moment without a disk).
+
+    ``source`` may be an incremental backup: its chain is checked (``check_chain``)
+    and read whole, so ``dest`` depends on none of it (the chain is flattened). Not
+    ``convert -B base``: that copies only the clusters the source's *top* file holds
+    and lets the rest read through to ``base``, so a restored increment lost
+    everything its parents held, and a cluster a full copy holds as zeros over data
+    of the base read the base's data back (regression test in test_backup_chains)."""
+    chain = check_chain(source)
     fresh = dest.with_name(f".{dest.name}.restore")
     fresh.unlink(missing_ok=True)
-    args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2"]
-    args += ["-B", str(base.resolve()), "-F", base_format, str(source), str(fresh)]
+    size = max(chain[0].virtual_size, size_gib * GIB)
     try:
-        _qemu_img(*args, timeout_s=COPY_TIMEOUT_S)
+        args = ["create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", base_format]
+        _qemu_img(*args, str(fresh), str(size))
         fresh.chmod(OVERLAY_MODE)
-        if info(fresh, "qcow2").virtual_size < size_gib * GIB:
-            _qemu_img("resize", "-q", "-f", "qcow2", str(fresh), f"{size_gib}G")
+        _qemu_img("convert", "-q", "-n", "-f", "qcow2", "-O", "qcow2", str(source), str(fresh),
+                  timeout_s=COPY_TIMEOUT_S)  # fmt: skip
         check_overlay(fresh, base, base_format)
         fresh.replace(dest)
     except BaseException:

@@ -45,6 +45,11 @@ class HypervisorError(NuagesError):
     title = "The hypervisor failed"
 
 
+class StaleCheckpoint(HypervisorError):
+    """An incremental copy was refused before it began: the checkpoint it starts from is
+    unknown to libvirt or its bitmap is gone from the disk (the disk was replaced)."""
+
+
 class HostUnreachable(HypervisorError):
     """The host's hypervisor cannot be reached (daemon down, network cut, bad URI)."""
 
@@ -448,21 +453,37 @@ class Hypervisor(Protocol):
         target: Path,
         timeout_s: float,
         progress: Callable[[int, int], None] | None = None,
+        *,
+        checkpoint: str | None = None,
+        since: str | None = None,
     ) -> None:
         """Copy the disk file ``disk`` of the running domain, as it is when the call
         starts, into the existing empty qcow2 ``target`` while the guest runs on;
         ``progress`` is told (bytes done, bytes in all) as the hypervisor reports them.
+        ``checkpoint``: also start tracking the disk's changes from that instant under
+        this name. ``since``: copy only what changed after the checkpoint of that name
+        (``target`` then has the copy taken at that checkpoint as its backing file).
 
         Pre: the domain is active (else ``InvalidTransition``: copy the file itself) and
         ``target`` exists with the disk's virtual size. Post: ``target`` holds the copy.
         Raises ``HypervisorError`` when the copy failed or outlasted ``timeout_s`` (the
-        copy is then aborted; ``target``'s content means nothing).
+        copy is then aborted; ``target``'s content means nothing); its subclass
+        ``StaleCheckpoint`` when ``since`` cannot be used (nothing was copied).
         """
         ...
 
     def abort_disk_copy(self, uuid: UUID) -> bool:
         """Stop a disk copy still running on the domain (its caller died); True if one
         was running."""
+        ...
+
+    def checkpoints(self, uuid: UUID) -> list[str]:
+        """The names of the domain's checkpoints (none on drivers without them)."""
+        ...
+
+    def drop_checkpoints(self, uuid: UUID, keep: str | None = None) -> list[str]:
+        """Delete every checkpoint of the domain but ``keep`` (all with None: its disk
+        is about to be replaced, which loses their bitmaps); returns the names."""
         ...
 
     def qemu_user(self) -> QemuUser | None:

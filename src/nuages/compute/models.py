@@ -392,8 +392,9 @@ class VmBackupOption(IdMixin, Base):
 
 
 class VmBackup(IdMixin, Base):
-    """One backup of a VM's disk: a verified standalone qcow2 on a target of another
-    site. ``state`` as a snapshot's: ``creating``, ``ready``, ``failed``, ``deleted``."""
+    """One backup of a VM's disk: a verified qcow2 on a target of another site, standalone
+    (``full``) or an increment on its parent's file. ``state`` as a snapshot's:
+    ``creating``, ``ready``, ``failed``, ``deleted``."""
 
     __tablename__ = "vm_backups"
 
@@ -415,6 +416,13 @@ class VmBackup(IdMixin, Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     deleted_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Incremental backups (issue 13): ``full`` or ``incremental``; an increment's file
+    # is a qcow2 whose backing file is its parent's (``parent_id``), so a parent is kept
+    # while any live increment builds on it.
+    kind: Mapped[str] = mapped_column(String(16), default="full", server_default="full")
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # ``blake3:<hex>`` of the file as verified (``sha256`` stays empty for those).
+    checksum: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class VmExport(IdMixin, Base):

@@ -101,6 +101,12 @@ class RestoreRequest(Strict):
     original: bool = False
     as_new_vm: bool = False
     name: SafeName | None = Field(default=None, description="the new VM's name (as_new_vm)")
+    ssh_key_ids: list[ObjectId] | None = Field(
+        default=None,
+        max_length=20,
+        description="as_new_vm: the new VM's keys (default: those the VM restored was "
+        "created with and the client still has)",
+    )
 
 
 class ExportCreate(Strict):
@@ -280,13 +286,33 @@ class BackupOut(Out):
     sha256: str | None
     created_at: dt.datetime
     expires_at: dt.datetime
+    # Incremental backups (issue 13): ``full`` or ``incremental`` on ``parent_id``.
+    kind: str = "full"
+    parent_id: str | None = None
+    # ``blake3:<hex>`` of the backup file (``sha256`` is empty for those).
+    checksum: str | None = None
+
+
+class BackupListed(BackupOut):
+    """A backup as listed: ``kept_until`` is later than ``expires_at`` while an
+    increment on it is kept (a chain goes whole with its last increment)."""
+
+    kept_until: dt.datetime
 
 
 class BackupList(BaseModel):
     """A VM's backups and the volume they take (002 §3.5)."""
 
-    items: list[BackupOut]
+    items: list[BackupListed]
     volume_bytes: int
+
+
+class ContractBackupVolume(BaseModel):
+    """A contract's backup volume, in all and per VM (002 §3.5)."""
+
+    contract_id: str
+    volume_bytes: int
+    vms: dict[str, int]
 
 
 class BackupAccepted(BaseModel):

@@ -36,7 +36,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from nuages.notices.models import Notice
 from nuages.notices.service import queue
-from nuages.terms.apply import calendar_for
+from nuages.terms.apply import calendar_for, notice_date
 from nuages.terms.deadlines import Event, deadlines_for, shift_by
 from nuages.terms.schema import Offer
 
@@ -49,11 +49,13 @@ def give_formal_notice(
     reason: str,
     *,
     given_at: dt.datetime | None = None,
+    first_presented_at: dt.datetime | None = None,
     suspend: bool = False,
 ) -> ContractFormalNotice:
     """Staff record a formal notice for a breach (``client_breach``) or a force-majeure
     event (``force_majeure``, 003 §9: it suspends the contract through a hold). The
-    contract becomes terminable once the offer's delay is over."""
+    contract becomes terminable once the offer's delay is over, counted from
+    ``given_at`` or, for a registered letter under 003 §13.1.5, ``first_presented_at``."""
     contract = contracts.get_contract(session, actor, contract_id)
     actor.require(Scope.WRITE)
     if not actor.is_staff:
@@ -61,7 +63,18 @@ def give_formal_notice(
     if ContractState(contract.state) not in ENDABLE:
         raise InvalidTransition(f"a {contract.state} contract takes no formal notice")
     offer = offer_of(session, contract)
-    at = given_at or utc_now()
+    if first_presented_at is not None:
+        # 003 §13.1.5: a registered letter counts from the postmark of its first
+        # presentation, and its delay runs from there (not from its collection).
+        if given_at is not None:
+            raise ValidationFailed("given_at: give either given_at or first_presented_at")
+        if offer.termination.notice_dated_by != "first_presentation":
+            raise ValidationFailed(
+                f"first_presented_at: offer {offer.id} dates a notice by its receipt; give given_at"
+            )
+        at = notice_date(offer, first_presented_at=first_presented_at)
+    else:
+        at = given_at or utc_now()
     if at > utc_now():
         raise ValidationFailed("given_at: is in the future")
     if ground == "force_majeure":

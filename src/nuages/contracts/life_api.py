@@ -117,6 +117,7 @@ def give_formal_notice(
         body.ground,
         body.reason,
         given_at=body.given_at,
+        first_presented_at=body.first_presented_at,
         suspend=body.suspend,
     )
 

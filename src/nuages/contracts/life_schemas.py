@@ -62,6 +62,9 @@ class FormalNoticeCreate(Strict):
     ground: Literal["client_breach", "force_majeure"]
     reason: Annotated[str, Multiline] = Field(min_length=1, max_length=500)
     given_at: Instant | None = None
+    # 003 §13.1.5: a registered letter is dated by the postmark of its first
+    # presentation (offers with ``termination.notice_dated_by = "first_presentation"``).
+    first_presented_at: Instant | None = None
     suspend: bool = False
 
 

@@ -59,6 +59,9 @@ class Contract(IdMixin, TimestampMixin, Base):
     state_reason: Mapped[str] = mapped_column(String(500), default="")
     # The state a suspension returns to once its last hold is lifted (active or ending).
     resumes_to: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # 002 §3.6 Cloud Datacenter: the firewall tier (standard | advanced) chosen at order,
+    # billed as its catalogue option for as long as the contract runs.
+    firewall_tier: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ContractHold(IdMixin, TimestampMixin, Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,6 +87,11 @@ class ContractCreate(Strict):
         pattern=r"^[0-9a-f]{64}$",
         description="the version the client read; refused if the terms changed since",
     )
+    firewall_tier: Literal["basic", "standard", "advanced"] | None = Field(
+        default=None,
+        description="002 §3.6: the firewall tier chosen at order, where the offer asks "
+        "for one (Cloud Datacenter: standard or advanced); billed as its option",
+    )
 
 
 class ContractAction(Strict):
@@ -161,6 +167,8 @@ class ContractOut(Out):
     term_ends_at: dt.datetime | None
     ended_at: dt.datetime | None
     created_at: dt.datetime
+    # 002 §3.6: the firewall tier chosen at order (None where the offer asks for none).
+    firewall_tier: str | None = None
     # The holds open now (the contract is suspended while there is one).
     holds: list[HoldOut] = []
     # 004 §17.1: from when the provider may terminate (a hold open too long), if ever.

@@ -35,6 +35,7 @@ from nuages.kernel.errors import (
     ValidationFailed,
 )
 from nuages.kernel.pagination import paginate
+from nuages.terms import apply
 
 
 def create_contract(
@@ -67,6 +68,8 @@ def create_contract(
         raise Conflict("the offer's terms changed since you read them; read them again")
     if client.kind not in offer.offer.clients:
         raise ValidationFailed(f"offer {offer.id} is not sold to {client.kind} clients")
+    # 002 §3.6: Cloud Datacenter's firewall (standard or advanced) is chosen at order.
+    firewall_tier = apply.check_firewall_at_order(offer, data.firewall_tier)
     registry.record(session, offer)
     now = utc_now()
     contract = Contract(
@@ -77,6 +80,7 @@ def create_contract(
         accepted_by=actor.user_id,
         accepted_at=now,
         state_reason="awaiting formation",
+        firewall_tier=firewall_tier,
     )
     session.add(contract)
     session.flush()
@@ -86,7 +90,11 @@ def create_contract(
         object_type="contract",
         object_id=contract.id,
         action="contract.create",
-        params={"offer_id": offer.id, "offer_hash": offer.content_hash},
+        params={
+            "offer_id": offer.id,
+            "offer_hash": offer.content_hash,
+            **({"firewall_tier": firewall_tier} if firewall_tier else {}),
+        },
         client_id=client.id,
     )
     return contract

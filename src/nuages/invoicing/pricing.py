@@ -130,6 +130,11 @@ class Charge:
     taxable: bool
 
 
+# Charges that are a share of the catalogue's prices (003 §13.2.1: the rest of the
+# subscribed duration), so VAT included where the offer quotes so (003 §14.1).
+QUOTED_CHARGE_KINDS = frozenset({"early_termination"})
+
+
 @dataclass(frozen=True)
 class PastDiscount:
     """A tier discount (or its claw-back) billed on an earlier invoice (001 §4.3)."""
@@ -197,6 +202,11 @@ def _monthly(offer: Offer, item: Item, revision: Revision | None) -> tuple[Decim
     if revision is not None:
         price = round_cents(price * revision.factor)
     return price / MONTHS_PER_PRICE[unit], name, unit is PriceUnit.user_month
+
+
+def monthly_of(offer: Offer, item: Item, revision: Revision | None) -> Decimal:
+    """One unit of the item for one month at its (revised) price."""
+    return _monthly(offer, item, revision)[0]
 
 
 def _one_off(
@@ -322,7 +332,9 @@ def price_period(
                 description=charge.description,
                 quantity=Decimal(1),
                 amount=charge.amount,
-                gross=False,  # fees are stated net of VAT (004 §17.2 "€HT")
+                # Fees are stated net of VAT (004 §17.2 "€HT"); what is owed for the
+                # subscribed duration is the catalogue's prices, quoted as the offer does.
+                gross=gross and charge.kind in QUOTED_CHARGE_KINDS,
                 taxable=charge.taxable,
                 meta={"charge_id": charge.charge_id},
             )

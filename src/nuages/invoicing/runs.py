@@ -30,7 +30,7 @@ from nuages.accounts.models import Client
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
-from nuages.invoicing import documents, sources
+from nuages.invoicing import documents, early_end, sources
 from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, PendingCharge
 from nuages.invoicing.periods import Period, due_periods
 from nuages.invoicing.pricing import Billed, DraftLine, PricingProblem, coverage, price_period
@@ -153,6 +153,7 @@ def _plan(
         return planned
     items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
     items += sources.backup_items(session, calendar, contract.id)
+    items += sources.firewall_items(contract, offer, calendar)
     charges = sources.open_charges(session, contract.id)
     billed, spans = sources.billed_periods(session, contract.id, kind)
     for n, period in enumerate(todo):
@@ -244,7 +245,16 @@ def invoice_contract(
     # refuses the example identity and a buyer without address (documents.issue).
     seller = sellers.seller_for(offer, settings)
     reverse = documents.reverse_charge_applies(seller.country, buyer)
-    for plan in _plan(session, contract, offer, profile, run_on, book):
+    # 003 §13.2.1: an early end makes the rest of the subscribed duration due at once,
+    # written once as a charge the final invoice bills; a dry run shows it and keeps
+    # nothing (its savepoint is rolled back below).
+    savepoint = session.begin_nested() if dry_run else None
+    if contract.ended_at is not None:
+        early_end.ensure_charge(session, who, contract, offer)
+    plans = _plan(session, contract, offer, profile, run_on, book)
+    if savepoint is not None:
+        savepoint.rollback()
+    for plan in plans:
         final = documents.finalize(plan.lines, offer, reverse, seller)
         period = None if plan.final else (plan.period.start, plan.period.end, plan.period.key)
         if dry_run:

@@ -83,6 +83,37 @@ def backup_items(session: Session, calendar: ContractCalendar, contract_id: str)
     return out
 
 
+def firewall_items(contract: Contract, offer: Offer, calendar: ContractCalendar) -> list[Item]:
+    """002 §3.6: the firewall tier chosen at order, billed as the catalogue option of
+    that tier from the contract's formation to its end, prorated like any item; a
+    firewall included in the service (Essentiel's basic one) is no order and bills
+    nothing."""
+    if contract.firewall_tier is None or contract.activated_at is None:
+        return []
+    for option in offer.catalogue.options:
+        if option.kind.value == "firewall" and option.firewall_tier == contract.firewall_tier:
+            if option.included:
+                return []
+            since = calendar.local_date(contract.activated_at)
+            until = calendar.local_date(contract.ended_at) if contract.ended_at else None
+            if until is not None and until <= since:
+                return []
+            return [
+                Item(
+                    item_id=option.id,
+                    quantity=Decimal(1),
+                    since=since,
+                    until=until,
+                    label=option.name,
+                    key=f"firewall:{contract.id}",
+                )
+            ]
+    raise PricingProblem(
+        f"firewall_tier {contract.firewall_tier!r}: offer {offer.id} has no firewall option "
+        "of that tier to bill (002 §3.6)"
+    )
+
+
 def line_items(session: Session, contract_id: str) -> list[Item]:
     """The contract's ordered lines (options, users, flavours not tied to a VM), each
     upgrade carrying the line it replaced (003 §14.3)."""

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     bounce_domain: str | None = None
     bounce_listen: str = "127.0.0.1:2525"
     bounce_maildir: Path | None = None
+    # reversibility (issue #21): the Ed25519 key signing erasure records; default
+    # <data_dir>/keys/erasure-signing.pem, generated at first use (docs/reversibility.md).
+    erasure_signing_key_file: Path | None = None
+    # False: the envelope sender stays NUAGES_MAIL_FROM (a submission server that refuses
+    # a sender other than its login); bounces are then matched by Message-ID only.
+    bounce_verp: bool = True
 
     @property
     def effective_bounce_domain(self) -> str:

@@ -243,7 +243,11 @@ def deliver_one(
             recipients = json.loads(notice.recipients)
             # VERP: the bounce of this notice comes back to its own address (dsn.py), so
             # it is found even when the DSN's body is mangled.
-            bounce_to = verp_address(notice.id, settings.effective_bounce_domain)
+            bounce_to = (
+                verp_address(notice.id, settings.effective_bounce_domain)
+                if settings.bounce_verp
+                else None
+            )
             result = mailer.send(
                 message, recipients, lambda: _phase_data(database, notice_id), bounce_to
             )

@@ -76,6 +76,8 @@ KINDS: dict[str, Kind] = {
         Kind("force_majeure_terminable", "003 §9", "owners", "read"),
         Kind("relocation_announced", "001 §5.3", "owners", "read"),
         Kind("terms_migrated", "000 §4", "responsable", "read"),
+        # contracts read again (issue 20): a violation passed on to the client (003 §7.9)
+        Kind("abuse_violation", "003 §7.9", "owners", "read"),
     )
 }
 

@@ -58,6 +58,11 @@ BY_TYPE: dict[str, tuple[str, str]] = {
         "Le contrat est suspendu : cette action attend la levée de la suspension.",
         "The contract is on hold: this waits until the hold is lifted.",
     ),
+    "firewall-not-enforceable": (
+        "Ce pare-feu ne peut pas être appliqué par l'hôte de cette machine : "
+        "contactez le prestataire.",
+        "This firewall cannot be enforced by this machine's host: contact the provider.",
+    ),
     "hold-not-open": (
         "Cette suspension n'est plus en cours.",
         "This hold is no longer in place.",
@@ -244,12 +249,34 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             "la fenêtre sort des heures de maintenance prévues.",
         ),
         (r"^wrong e-mail or password$", "e-mail ou mot de passe incorrect."),
+        (r"^a user with the e-mail (?P<e>\S+) exists$", "un utilisateur a déjà l'adresse {e}."),
         (
             r"^too many failed sign-ins",
             "trop d'échecs de connexion : patientez avant de réessayer.",
         ),
         (r"^say why the hold is lifted$", "dites pourquoi la suspension est levée."),
         (r"^a date such as (?P<x>\S+)$", "une date telle que {x}."),
+        # issue #21: moves outside the EU (001 §5) and partial recoveries (001 §7)
+        (
+            r"^'?(?P<s>[^']+)'? is in (?P<c>[A-Z]{2}), inside the EU: the provider moves the "
+            r"data there without notice \((?P<k>[^)]*)\)$",
+            "le site {s} est en {c}, dans l'UE : le prestataire y déplace les données sans "
+            "préavis ({k}).",
+        ),
+        (
+            r"^site '?(?P<s>[^']+)'? is in (?P<c>[A-Z]{2}), not (?P<d>[A-Z]{2})$",
+            "le site {s} est en {c}, pas en {d}.",
+        ),
+        (
+            r"^no host serves site '?(?P<s>[^']+)'?, so its country is not known; give it$",
+            "aucun hôte ne dessert le site {s} : indiquez son pays.",
+        ),
+        (
+            r"^partial recovery: data is returned only once every invoice is paid "
+            r"\((?P<k>[^)]*)\); unpaid: (?P<n>[^(]+) \((?P<a>\S+) still due\)$",
+            "les données ne sont restituées qu'une fois toutes les factures payées ({k}) ; "
+            "impayées : {n} ({a} encore dus).",
+        ),
     )
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nuages.portal.i18n_en_admin import ADMIN
 from nuages.portal.i18n_en_client import CLIENT
+from nuages.portal.i18n_en_life import LIFE
 from nuages.portal.i18n_en_more import MORE
 
 EN: dict[str, str] = {
@@ -333,7 +334,24 @@ EN: dict[str, str] = {
     "hors heures de support": "outside support hours",
     "hors heures, facturé": "out of hours, billed",
     "hors jours fériés": "public holidays excepted",
+    # net (issue 14): staff network measures on the firewall page
+    "Mesures du prestataire": "Provider measures",
+    "Coupé depuis": "Cut since",
+    "suspension partielle du contrat": "partial suspension of the contract",
+    "Motif du rétablissement": "Why it is restored",
+    "Coupure manifestement injustifiée (temps coupé crédité, 000 §11.1)": (
+        "Manifestly wrongful cut (cut time credited, 000 §11.1)"
+    ),
+    "non": "no",
+    "oui": "yes",
+    "Rétablir le réseau": "Restore the network",
+    "Ce qui a été constaté": "What was seen",
+    "Toutes les machines du client (000 §6)": "All of the client's machines (000 §6)",
+    "Couper le réseau": "Cut the network",
+    "Réseau coupé : le client est prévenu.": "Network cut: the client is told.",
+    "Réseau rétabli : le client est prévenu.": "Network restored: the client is told.",
 }
 EN.update(CLIENT)
 EN.update(ADMIN)
 EN.update(MORE)
+EN.update(LIFE)  # issue #21: relocations and partial recoveries

@@ -246,4 +246,22 @@ CLIENT: dict[str, str] = {
     "Sauvegarder maintenant": "Back up now",
     "Instantané demandé : il est en cours.": "Snapshot requested: it is under way.",
     "C'est fait.": "Done.",
+    # issue 20 (contracts read again): the Datacenter firewall chosen at order
+    "Pare-feu choisi à la commande (002 §3.6)": "Firewall chosen at order (002 §3.6)",
+    "Signaler une défaillance (002 §6)": "Report a failure (002 §6)",
+    "Ce qui ne fonctionne pas": "What does not work",
+    "Envoyer la notification": "Send the notice",
+    "Notification de défaillance enregistrée (002 §6) : "
+    "l'indisponibilité compte au plus tard depuis maintenant.": (
+        "Failure notice recorded (002 §6): unavailability counts from now at the latest."
+    ),
+    "La notification de défaillance n'a pas pu être enregistrée.": (
+        "The failure notice could not be recorded."
+    ),
+    "Décrivez ce qui ne fonctionne pas.": "Describe what does not work.",
+    "Votre offre ne comprend pas la console de la machine (002 §3, "
+    "§3.8.2) : le prestataire intervient pour vous.": (
+        "Your offer does not include the machine's console (002 §3, §3.8.2): the "
+        "provider acts for you."
+    ),
 }

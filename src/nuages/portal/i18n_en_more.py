@@ -80,4 +80,17 @@ MORE: dict[str, str] = {
     "Ressources en plus pour une machine": "Extra resources for one machine",
     "Option": "Option",
     "Une extension commandée par un autre que le Responsable attend son autorisation (000 §8) : le client la donne depuis son espace, le prestataire ne peut que retirer la demande.": "An extension ordered by anyone but the Responsable awaits the Responsable's authorisation (000 §8): the client gives it from its area; the provider may only withdraw the request.",
+    # formal notices (back-office)
+    "Aucune mise en demeure en cours.": "No formal notice open.",
+    "Clore": "Close",
+    "Donnée le": "Given on",
+    "Mettre en demeure": "Give formal notice",
+    "Mises en demeure en cours": "Open formal notices",
+    "Motif de la mise en demeure": "Ground of the formal notice",
+    "Raison de la clôture": "Reason for closing",
+    "Résiliable à partir du": "Terminable from",
+    "Suspendre le contrat (force majeure, 003 §9)": "Suspend the contract (force majeure, 003 §9)",
+    "manquement du client": "the client's breach",
+    "force majeure": "force majeure",
+    "Prochaines échéances": "Next deadlines",
 }

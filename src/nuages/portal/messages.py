@@ -33,6 +33,8 @@ FLASH: dict[str, str] = {
     "console_refused": "La console ne peut pas s'ouvrir : la machine doit être démarrée.",
     "firewall_changed": "Pare-feu modifié : l'hôte applique la règle.",
     "notice_given": "Préavis donné : la date de fin est indiquée ci-dessous.",
+    "network_cut": "Réseau coupé : le client est prévenu.",  # net (issue 14)
+    "network_restored": "Réseau rétabli : le client est prévenu.",  # net (issue 14)
     # support (issue #16)
     "ticket_opened": "Ticket ouvert : le support vous répond dans ses heures d'ouverture.",
     "ticket_replied": "Message envoyé.",
@@ -44,4 +46,16 @@ FLASH: dict[str, str] = {
     "extension_rejected": "Extension refusée.",
     "terms_refused": "Refus enregistré : les anciennes conditions continuent de s'appliquer.",
     "refusal_withdrawn": "Refus retiré : les nouvelles conditions s'appliqueront.",
+    # issue #21: partial recoveries (001 §7) and moves outside the EU (001 §5.3)
+    "recovery_asked": "Transfert demandé : les copies sont en cours d'écriture ; leurs liens "
+    "apparaissent ci-dessous une fois prêtes.",
+    "relocated": "Déplacement enregistré : le client est prévenu et peut résilier sans "
+    "indemnité pendant 30 jours (001 §5.3).",
+    # contracts read again (issue 20): the client's failure notice (002 §6)
+    "failure_notice_recorded": "Notification de défaillance enregistrée (002 §6) : "
+    "l'indisponibilité compte au plus tard depuis maintenant.",
+    "failure_notice_refused": "La notification de défaillance n'a pas pu être enregistrée.",
+    "failure_notice_empty": "Décrivez ce qui ne fonctionne pas.",
+    "console_not_offered": "Votre offre ne comprend pas la console de la machine (002 §3, "
+    "§3.8.2) : le prestataire intervient pour vous.",
 }

@@ -7,13 +7,16 @@ from nuages.portal import auth
 from nuages.portal.admin import clients as admin_clients
 from nuages.portal.admin import contracts as admin_contracts
 from nuages.portal.admin import extensions as admin_extensions
+from nuages.portal.admin import formal as admin_formal
 from nuages.portal.admin import home as admin_home
 from nuages.portal.admin import infra as admin_infra
 from nuages.portal.admin import money as admin_money
 from nuages.portal.admin import rates as admin_rates
+from nuages.portal.admin import relocations as admin_relocations
 from nuages.portal.admin import sla as admin_sla
 from nuages.portal.client import (
     account,
+    contract_data,
     contract_life,
     contracts,
     dashboard,
@@ -61,4 +64,7 @@ PAGES = [
     client_extensions.router,  # issue #12: extensions (000 §8)
     terms_refusal.router,  # issue #12: refusing new terms (000 §4, 004 §3)
     admin_extensions.router,  # issue #12: extensions waiting for their Responsable
+    contract_data.router,  # issue #21: relocations and partial recoveries (001 §5.3, §7)
+    admin_relocations.router,
+    admin_formal.router,  # issue #12: formal notices on the contract page
 ]

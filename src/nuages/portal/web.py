@@ -32,7 +32,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.kernel.db import Database
 from nuages.kernel.errors import Unauthenticated
-from nuages.portal import i18n
+from nuages.portal import i18n, words
 from nuages.portal.errors import ErrorText, say, say_all
 from nuages.portal.errors import of as error_text
 from nuages.portal.messages import FLASH
@@ -165,6 +165,7 @@ class Visit:
                 path=self.request.url.path,
                 flash=self._(flash) if flash else "",
                 Scope=Scope,
+                deadline_text=functools.partial(words.deadline, self.lang),
                 **context,
             )
         )

@@ -78,6 +78,15 @@ def _check_paid(session: Session, plan: ExitPlan, contract: Contract, what: str)
     if not plan.requires_paid_up:
         return
     owed = money.unpaid(session, contract.id)
+    pending = money.not_invoiced_yet(session, contract.id)
+    if pending > 0 and not owed:
+        raise UnpaidInvoices(
+            f"{what}: data is returned only once every amount is paid ({plan.clause}); "
+            f"{pending} for the rest of the subscribed duration (003 §13.2.1) is still "
+            "to be invoiced and paid",
+            clause=plan.clause,
+            unpaid=[],
+        )
     if owed:
         total = sum((u.outstanding for u in owed), Decimal(0))
         numbers = ", ".join(u.number for u in owed)

@@ -13,7 +13,16 @@ from nuages.compute.services.ending import ExportFacts
 from nuages.contracts.api import registry
 from nuages.contracts.schemas import ContractOut
 from nuages.kernel.validation import Instant
-from nuages.reversibility import acts, liability, partial, relocation, schemas, service
+from nuages.reversibility import (
+    acts,
+    liability,
+    partial,
+    records,
+    relocation,
+    schemas,
+    service,
+    signing,
+)
 from nuages.reversibility import deadlines as _deadlines  # noqa: F401 - registers the source
 from nuages.reversibility.models import PartialRecovery
 from nuages.reversibility.service import ExitView
@@ -266,3 +275,20 @@ def list_partial_recoveries(
     """The contract's partial recoveries (001 §7) with their download links."""
     items = partial.list_recoveries(session, principal, contract_id)
     return _recoveries_out(items, principal.has(Scope.BILLING))
+
+
+@router.get("/erasure-signing-key", response_model=schemas.SigningKeyOut)
+def erasure_signing_key(request: Request, principal: PrincipalDep) -> object:
+    """The provider's public key (Ed25519) signing every erasure record: a client checks
+    a record with it alone (docs/reversibility.md, "Signed erasure records")."""
+    return signing.public_key(request.app.state.settings).__dict__
+
+
+@router.get("/contracts/{contract_id}/exit/erasure-record", response_model=schemas.ErasureRecordOut)
+def erasure_record(
+    contract_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """The contract's signed erasure record (what, when, by whom; 001 §7, 002 §10) with
+    its check against the provider's key now; 404 before the erasure."""
+    found = records.erasure_record(session, principal, request.app.state.settings, contract_id)
+    return {**found.__dict__, "verdict": found.verdict.__dict__}

@@ -5,6 +5,7 @@ erasure."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -110,3 +111,59 @@ def run(as_json: bool = _JSON) -> None:
     finally:
         database.dispose()
     out.emit({"exits": done}, as_json)
+
+
+@exit_app.command("signing-key")
+def signing_key(as_json: bool = _JSON) -> None:
+    """The provider's public key signing erasure records (Ed25519; generated at first use)."""
+    from nuages.reversibility import signing
+
+    out.emit(signing.public_key(get_settings()).__dict__, as_json)
+
+
+@exit_app.command("verify")
+def verify(
+    contract_id: Annotated[
+        str | None, typer.Argument(help="a closed contract (its record read here)")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(help="a record as JSON (the `record` of GET …/exit/erasure-record)"),
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option(help="the public key (PEM or base64); default: this install's")
+    ] = None,
+    as_json: bool = _JSON,
+) -> None:
+    """Check an erasure record's signature: a contract's record, or one given in a file
+    (exit 1 when it does not verify)."""
+    import json
+
+    from nuages.reversibility import records, signing
+
+    if (contract_id is None) == (file is None):
+        out.fail("give a CONTRACT_ID or --file (one of them)", 2)
+    if public_key is not None:
+        try:
+            key = signing.load_public(public_key.read_text())
+        except (OSError, ValueError) as exc:
+            out.fail(f"--public-key {public_key}: {exc}", 2)
+    else:
+        key = signing.private_key(get_settings()).public_key()
+    if file is not None:
+        try:
+            given = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            out.fail(f"--file {file}: {exc}", 2)
+        record = given.get("record", given) if isinstance(given, dict) else None
+        if not isinstance(record, dict):
+            out.fail(f"--file {file}: not a JSON object", 2)
+    else:
+        cid = contract_id or ""
+        record = _run(
+            lambda s: records.erasure_record(s, Principal.operator(), get_settings(), cid).record
+        )
+    verdict = signing.verify(key, record)
+    out.emit(verdict.__dict__, as_json)
+    if not verdict.valid:
+        raise typer.Exit(1)

@@ -5,14 +5,14 @@ confidential, and the deletion recorded; 002 §10: the VM and all data erased).
 left and, once none is left, deletes the snapshots', backups' and exports' files and
 checks nothing is left. Then, in the same transaction, the erasure record goes into
 the hash-chained history (what: every VM, disk, snapshot, backup and export; when; by
-whom and why; the SHA-256 of that manifest), the exit becomes ``erased`` and the
+whom and why; the SHA-256 of that manifest and the provider's Ed25519 signature of it,
+``signing.py``), the exit becomes ``erased`` and the
 contract ``closed``. A pass killed half-way leaves the exit ``erasing``: the next pass
 (after compute's crash recovery finished the deletions) completes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.states import ContractState
 from nuages.history import service as history
 from nuages.kernel.clock import utc_now
-from nuages.reversibility import notify
+from nuages.reversibility import notify, signing
 from nuages.reversibility.models import ContractExit
 from nuages.reversibility.service import SYSTEM, _move
 from nuages.reversibility.states import ExitState
@@ -49,16 +49,16 @@ def carry_on(
             "finished_at": utc_now().isoformat(),
             **done.manifest,
         }
-        digest = hashlib.sha256(
-            json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
+        # Redacted and made plain JSON first, so the parameters the history keeps are
+        # exactly the bytes signed (a verifier re-serialises them).
+        plain = json.loads(json.dumps(history.redact(manifest), default=str))
         entry = history.record(
             session,
             SYSTEM,
             object_type="contract",
             object_id=contract.id,
             action="contract.erasure",
-            params={**manifest, "manifest_sha256": digest},
+            params=signing.sign(runtime.settings, plain),
             client_id=contract.client_id,
         )
         exit_.erasure_record_id, exit_.erasure_record_hash = entry.id, entry.hash

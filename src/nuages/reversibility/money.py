@@ -56,6 +56,22 @@ def unpaid(session: Session, contract_id: str) -> list[Unpaid]:
     return found
 
 
+def not_invoiced_yet(session: Session, contract_id: str) -> Decimal:
+    """Charges of the contract no invoice has billed yet that are owed for the
+    subscribed duration (003 §13.2.1, written when the contract ended early)."""
+    from nuages.invoicing.early_end import KIND
+    from nuages.invoicing.models import PendingCharge
+
+    total = session.execute(
+        select(func.sum(PendingCharge.amount)).where(
+            PendingCharge.contract_id == contract_id,
+            PendingCharge.kind == KIND,
+            PendingCharge.invoice_id.is_(None),
+        )
+    ).scalar_one()
+    return Decimal(total or 0)
+
+
 def overdue(session: Session, contract_id: str, on: dt.date) -> list[Unpaid]:
     """The unpaid invoices whose due date passed before ``on`` (a payment default)."""
     return [u for u in unpaid(session, contract_id) if u.due_date is not None and u.due_date < on]

@@ -148,3 +148,35 @@ def request(
         client_id=contract.client_id,
     )
     return [item for item in recoveries_of(session, contract.id) if item[0].transfer == transfer]
+
+
+def quote(
+    session: Session, actor: Principal, registry: OfferRegistry, contract_id: str
+) -> dict[str, object]:
+    """What a partial recovery would cost and whether it may be asked now, said before
+    the client confirms (001 §7: EUR 250 per transfer, every invoice paid first);
+    nothing is written."""
+    contract = contracts.get_contract(session, actor, contract_id)
+    rev = registry.for_contract(session, contract).reversibility
+    clause = rev.clause or "001 §7"
+    owed = money.unpaid(session, contract.id) if rev.requires_paid_up else []
+    refusal, why = "", ""
+    if not rev.partial_recovery_anytime:
+        refusal = "not_offered"
+        why = f"the offer gives no partial recovery while the contract runs ({clause})"
+    elif ContractState(contract.state) not in ENDABLE:
+        refusal = "not_running"
+        why = f"the contract is {contract.state}: copies are asked through its exit"
+    elif owed:
+        refusal = "unpaid"
+        why = f"data is returned only once every invoice is paid ({clause})"
+    return {
+        "contract_id": contract.id,
+        "available": not refusal,
+        "refusal": refusal,  # a code the portal words in the visitor's language
+        "why": why,
+        "fee": str(rev.fee) if rev.fee is not None and rev.fee_per == "transfer" else None,
+        "fee_per": rev.fee_per,
+        "clause": clause,
+        "unpaid": [u.number for u in owed],
+    }

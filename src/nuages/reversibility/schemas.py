@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -206,3 +206,33 @@ class PartialRecoveryRequest(Strict):
     )
 
     vm_ids: list[str] = Field(min_length=1, max_length=500)
+
+
+class SigningKeyOut(Out):
+    """The provider's public key for erasure records (Ed25519): the base64 of its 32 raw
+    bytes and the same key as PEM (SubjectPublicKeyInfo)."""
+
+    algorithm: str
+    key_id: str
+    public_key: str
+    public_key_pem: str
+
+
+class VerdictOut(Out):
+    """Whether a record verifies against the provider's key, and why not."""
+
+    valid: bool
+    reason: str
+    key_id: str
+
+
+class ErasureRecordOut(Out):
+    """A contract's erasure record as the history keeps it (``record``: what, when, by
+    whom, the manifest's SHA-256 and the provider's signature) and its check now."""
+
+    contract_id: str
+    history_id: str
+    history_hash: str
+    at: dt.datetime
+    record: dict[str, Any]
+    verdict: VerdictOut

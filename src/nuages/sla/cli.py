@@ -91,29 +91,52 @@ def report(
 @sla_app.command("outages")
 def outages_cmd(
     limit: int = typer.Option(50, min=1, max=1000),
+    recorded: bool = typer.Option(
+        False, "--recorded", help="Outages reconciliation recorded, with staff's cause."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """The newest staff-declared outages, with their cause and the VMs they took down.
+    """The newest staff-declared outages, with their cause and the VMs they took down;
+    ``--recorded``: those reconciliation recorded (VM found down, host unreachable),
+    with the cause staff reclassified them to and why.
 
     Example: nuages sla outages --limit 20 --json
     """
     from nuages.sla import outages
 
+    rows: list[dict[str, Any]]
     with _database().unit(readonly=True) as session:
-        items, _ = outages.list_incidents(session, CLI, 1, limit)
-        rows: list[dict[str, Any]] = [
-            {
-                "id": r.id,
-                "scope": r.scope,
-                "scope_ref": r.scope_ref,
-                "start": r.start.isoformat(),
-                "end": r.end.isoformat() if r.end else None,
-                "cause": r.cause,
-                "description": r.description,
-                "vm_ids": outages.vms_of(session, r.id),
-            }
-            for r in items
-        ]
+        if recorded:
+            found, _ = outages.list_recorded(session, CLI, 1, limit)
+            rows = [
+                {
+                    "id": r.id,
+                    "scope": r.source,
+                    "scope_ref": r.vm_id,
+                    "start": r.start.isoformat(),
+                    "end": r.end.isoformat() if r.end else None,
+                    "cause": r.cause,
+                    "description": f"recorded {r.recorded_cause}"
+                    + (f"; reclassified: {r.reason}" if r.reason else ""),
+                    "vm_ids": [r.vm_id],
+                }
+                for r in found
+            ]
+        else:
+            items, _ = outages.list_incidents(session, CLI, 1, limit)
+            rows = [
+                {
+                    "id": r.id,
+                    "scope": r.scope,
+                    "scope_ref": r.scope_ref,
+                    "start": r.start.isoformat(),
+                    "end": r.end.isoformat() if r.end else None,
+                    "cause": r.cause,
+                    "description": r.description,
+                    "vm_ids": outages.vms_of(session, r.id),
+                }
+                for r in items
+            ]
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return

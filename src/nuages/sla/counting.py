@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BindParameter, String, bindparam, text
+from sqlalchemy import BindParameter, ColumnElement, String, any_, bindparam, func, literal, text
 from sqlalchemy.orm import Session
 
 from nuages.kernel.calendar import Interval, interval_minutes, subtract_intervals
@@ -47,12 +47,12 @@ o AS (
     SELECT vo.vm_id AS v, vo."start" AS s, COALESCE(vo."end", :until) AS e,
         COALESCE(oc.cause, vo.cause) AS c, CASE WHEN oc.cause IS NULL THEN 1 ELSE 0 END AS r
     FROM vm_outages vo LEFT JOIN sla_outage_causes oc ON oc.outage_id = vo.id
-    WHERE vo.contract_id IN :ids AND vo."start" < :mend
+    WHERE vo.contract_id {ids} AND vo."start" < :mend
         AND (vo."end" IS NULL OR vo."end" > :mstart)
     UNION ALL
     SELECT iv.vm_id, i."start", COALESCE(i."end", :until), i.cause, 0
     FROM sla_incident_vms iv JOIN sla_incidents i ON i.id = iv.incident_id
-    WHERE iv.contract_id IN :ids AND i."start" < :mend AND (i."end" IS NULL OR i."end" > :mstart)
+    WHERE iv.contract_id {ids} AND i."start" < :mend AND (i."end" IS NULL OR i."end" > :mstart)
 )"""
 
 _PIECES = """
@@ -80,6 +80,20 @@ FROM islands i JOIN cov c ON c.cs < i.e AND c.ce > i.s
 """
 
 _ANY = "WITH {rows} SELECT DISTINCT v FROM o WHERE e > s"
+_MICRO = dt.timedelta(microseconds=1)
+_MICROS_PER_MINUTE = Decimal(60_000_000)
+
+
+def among(session: Session, column: Any, ids: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN ids`` for a batch of ids: on PostgreSQL one text parameter
+    (``= ANY(string_to_array(:ids, ','))``), where 2,000 separate parameters cost ~0.1 s
+    per statement to send, parse and plan; on SQLite the plain ``IN`` list (cheap)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One text parameter split by the server: ids are UUIDs (no comma); dumping a
+        # 2,000-item array parameter costs the client more than the query.
+        joined = func.string_to_array(literal(",".join(ids), String()), ",")
+        return column == any_(joined)  # type: ignore[no-any-return]
+    return column.in_(list(ids))  # type: ignore[no-any-return]
 
 
 class MonthCount:
@@ -104,20 +118,24 @@ class MonthCount:
             return
         dialect = session.get_bind().dialect.name
         stamp = UTCDateTime()
+        postgres = dialect == "postgresql"
         params: dict[str, object] = {
-            "ids": list(contract_ids),
+            "ids": ",".join(contract_ids) if postgres else list(contract_ids),
             "until": until,
             "mstart": self.start,
             "mend": self.end,
         }
         binds: list[BindParameter[Any]] = [
-            bindparam("ids", expanding=True, type_=String()),
+            bindparam("ids", type_=String())
+            if postgres
+            else bindparam("ids", expanding=True, type_=String()),
             bindparam("until", type_=stamp),
             bindparam("mstart", type_=stamp),
             bindparam("mend", type_=stamp),
         ]
-        any_sql = text(_ANY.format(rows=_ROWS)).bindparams(*binds)
-        self.any_outage.update(session.execute(any_sql, params).scalars())
+        rows = _ROWS.format(ids="= ANY(string_to_array(:ids, ','))" if postgres else "IN :ids")
+        any_sql = text(_ANY.format(rows=rows)).bindparams(*binds)
+        self.any_outage.update(session.execute(any_sql, params).scalars().all())
         if not self.any_outage or not self.coverage:
             return
         # Recorded rows: the guest's own stop (002 §6 (ii)) and the offer's excusable
@@ -136,12 +154,12 @@ class MonthCount:
             binds += [bindparam(f"cs{k}", type_=stamp), bindparam(f"ce{k}", type_=stamp)]
             values.append(f"({cast.format(f':cs{k}')}, {cast.format(f':ce{k}')})")
         greatest, least = ("GREATEST", "LEAST") if dialect == "postgresql" else ("MAX", "MIN")
-        sql = _PIECES.format(values=", ".join(values), rows=_ROWS, greatest=greatest, least=least)
+        sql = _PIECES.format(values=", ".join(values), rows=rows, greatest=greatest, least=least)
         stmt = (
             text(sql).bindparams(*binds).columns(v=String(), s=stamp, e=stamp, ps=stamp, pe=stamp)
         )
         shortest = self.policy.minimum_outage
-        for v, s, e, ps, pe in session.execute(stmt, params):
+        for v, s, e, ps, pe in session.execute(stmt, params).all():
             if e - s >= shortest:  # judged on the whole incident (counted_unavailability)
                 self.pieces[v].append((ps, pe))
 
@@ -162,4 +180,7 @@ class MonthCount:
         covered = self.coverage_minutes
         if excluded:
             covered = interval_minutes(subtract_intervals(self.coverage, excluded))
-        return interval_minutes(pieces), covered
+        # The pieces are disjoint (islands are, coverage intervals are): their lengths
+        # add up without the merge ``interval_minutes`` does, to the same microsecond.
+        total = sum((e - s for s, e in pieces), dt.timedelta(0))
+        return Decimal(total // _MICRO) / _MICROS_PER_MINUTE, covered

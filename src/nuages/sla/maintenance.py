@@ -32,7 +32,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, ValidationFailed
 from nuages.notices import service as notices
 from nuages.notices.models import Notice
-from nuages.sla import outages
+from nuages.sla import counting, outages
 from nuages.sla.models import Maintenance, MaintenanceVm
 from nuages.sla.schemas import MaintenanceContractOut, MaintenanceCreate, MaintenanceOut
 from nuages.terms import apply
@@ -306,7 +306,7 @@ def windows_for(
         .where(
             Maintenance.start < end,
             Maintenance.end > start,
-            MaintenanceVm.contract_id.in_(list(contract_ids)),
+            counting.among(session, MaintenanceVm.contract_id, contract_ids),
         )
     ).all()
     for vm_id, window, notice in rows:

@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -46,7 +46,7 @@ from nuages.invoicing.models import Invoice, InvoiceLine
 from nuages.invoicing.vat import total_with_vat
 from nuages.kernel.calendar import Unit
 from nuages.kernel.clock import utc_now
-from nuages.kernel.db import new_id
+from nuages.kernel.db import Base, new_id
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.managed import probation as managed_probation
@@ -85,11 +85,31 @@ def parse_month(text: str) -> tuple[int, int]:
     return day.year, day.month
 
 
+class Party(Protocol):
+    """What a report needs of its contract: a ``Contract`` or a ``ContractRef``."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+
+class ContractRef(NamedTuple):
+    """A contract as the monthly job reads it: four columns, not an ORM object (10,000
+    of those cost more than the counting)."""
+
+    id: str
+    client_id: str
+    offer_id: str
+    offer_hash: str
+
+
 @dataclass
 class ContractMonth:
     """One contract's month as measured now (not yet a report)."""
 
-    contract: Contract
+    contract: Party
     offer: Offer
     year: int
     month: int
@@ -117,7 +137,7 @@ class ContractMonth:
 class _Facts:
     """What a batch of contracts' month needs, read in a few queries."""
 
-    vms: dict[str, list[Any]]  # rows: id, contract_id, name, flavour_id, activated_at, managed
+    vms: dict[str, list[Any]]  # rows: id, contract_id, name, flavour_id, managed
     outages: dict[str, list[sla.Outage]]
     windows: dict[str, list[maintenance.VmWindow]]
     notices: dict[str, list[sla.FailureNotice]]
@@ -135,7 +155,7 @@ class _Facts:
 
 def _facts(
     session: Session,
-    contracts: Sequence[tuple[Contract, Offer]],
+    contracts: Sequence[tuple[Party, Offer]],
     start: dt.datetime,
     end: dt.datetime,
     *,
@@ -146,9 +166,9 @@ def _facts(
     ids = [c.id for c, _ in contracts]
     vms: dict[str, list[Any]] = defaultdict(list)
     rows = session.execute(
-        select(Vm.id, Vm.contract_id, Vm.name, Vm.flavour_id, Vm.activated_at, Vm.managed)
+        select(Vm.id, Vm.contract_id, Vm.name, Vm.flavour_id, Vm.managed)
         .where(
-            Vm.contract_id.in_(ids),
+            counting.among(session, Vm.contract_id, ids),
             Vm.activated_at.is_not(None),
             Vm.activated_at < end,
             or_(Vm.deleted_at.is_(None), Vm.deleted_at > start),
@@ -167,9 +187,9 @@ def _facts(
     by_calculator: set[str] = set()
     if fast:
         offers = {c.id: o for c, o in contracts}
-        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for contract, offer in contracts:  # one statement per offer version
-            groups[(offer.id, contract.offer_hash)].append(contract.id)
+        groups: dict[int, list[str]] = defaultdict(list)
+        for contract, offer in contracts:  # one statement per offer version (one object)
+            groups[id(offer)].append(contract.id)
         local = apply.calendar_for(contracts[0][1]).local_date(start)
         for members in groups.values():
             count = counting.MonthCount(offers[members[0]], local.year, local.month)
@@ -198,7 +218,7 @@ def _facts(
         )
         .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
         .where(
-            Invoice.contract_id.in_(ids),
+            counting.among(session, Invoice.contract_id, ids),
             Invoice.kind == "invoice",
             InvoiceLine.period_start.is_not(None),
             InvoiceLine.period_start < last,
@@ -220,7 +240,7 @@ def _facts(
             func.sum(LedgerEntry.amount),
         )
         .where(
-            LedgerEntry.contract_id.in_(ids),
+            counting.among(session, LedgerEntry.contract_id, ids),
             LedgerEntry.kind.in_(["usage", "fee"]),
             LedgerEntry.at > start,
             LedgerEntry.at <= end,
@@ -238,7 +258,7 @@ def _facts(
             NegativeBalancePeriod.started_at,
             NegativeBalancePeriod.ended_at,
         ).where(
-            NegativeBalancePeriod.contract_id.in_(ids),
+            counting.among(session, NegativeBalancePeriod.contract_id, ids),
             NegativeBalancePeriod.started_at < end,
             or_(NegativeBalancePeriod.ended_at.is_(None), NegativeBalancePeriod.ended_at > start),
         )
@@ -247,7 +267,7 @@ def _facts(
     previous: dict[str, list[sla.IssuedCredit]] = defaultdict(list)
     for report in session.execute(
         select(SlaReport).where(
-            SlaReport.contract_id.in_(ids),
+            counting.among(session, SlaReport.contract_id, ids),
             SlaReport.issued_at >= start - dt.timedelta(days=62),
             SlaReport.issued_at < utc_now(),
         )
@@ -265,7 +285,8 @@ def _facts(
             continue
         if terms.applies_to == "managed_services" and not any(vm.managed for vm in mine):
             continue
-        period = managed_probation.probation_period(session, contract)
+        full = session.get(Contract, contract.id)
+        period = managed_probation.probation_period(session, full) if full else None
         if period is None:
             continue
         for vm in mine:
@@ -286,9 +307,7 @@ def _facts(
     )
 
 
-def _measure(
-    contract: Contract, offer: Offer, year: int, month: int, facts: _Facts
-) -> ContractMonth:
+def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts) -> ContractMonth:
     calendar = apply.calendar_for(offer)
     start, end = calendar.month_bounds(year, month)
     result = ContractMonth(contract, offer, year, month)
@@ -548,15 +567,29 @@ def _issue(
         result.credits.append(credit_id)
 
 
+def _insert_many(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert a batch's rows (each with every column) in the session's transaction: on
+    PostgreSQL by ``COPY`` (10,000 reports in one stream; the driver's executemany
+    sends one statement per row), elsewhere by a Core executemany."""
+    if not rows:
+        return
+    connection = session.connection()
+    columns = list(rows[0])
+    if connection.dialect.name == "postgresql":
+        names = ", ".join(f'"{c}"' for c in columns)
+        raw: Any = connection.connection.driver_connection  # psycopg, same transaction
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+        return
+    connection.execute(insert(Base.metadata.tables[table]), rows)
+
+
 def _write(session: Session, who: Actor, pending: _Pending, year: int, month: int) -> None:
     """Write a batch's reports and credits, and one history entry for the batch (each
     report is itself an append-only record naming its contract)."""
-    # Core inserts (executemany): the ORM's bulk path costs as much again per row.
-    connection = session.connection()
-    if pending.reports:
-        connection.execute(insert(SlaReport.__table__), pending.reports)  # type: ignore[arg-type]
-    if pending.credits:
-        connection.execute(insert(SlaCredit.__table__), pending.credits)  # type: ignore[arg-type]
+    _insert_many(session, SlaReport.__tablename__, pending.reports)
+    _insert_many(session, SlaCredit.__tablename__, pending.credits)
     first = [r for r in pending.reports if r["version"] == 1]
     if first:
         history.record(
@@ -591,16 +624,21 @@ def issue_month(
     VM, as ``measure`` does)."""
     check_month(year, month)
     result = RunResult()
-    stmt = select(Contract).where(
+    stmt = select(Contract.id, Contract.client_id, Contract.offer_id, Contract.offer_hash).where(
         Contract.id.in_(select(Vm.contract_id).where(Vm.activated_at.is_not(None)))
     )
     if contract_ids is not None:
         stmt = stmt.where(Contract.id.in_(list(contract_ids)))
-    contracts = list(session.execute(stmt.order_by(Contract.id)).scalars())
-    by_offer: dict[str, list[tuple[Contract, Offer]]] = defaultdict(list)
-    for contract in contracts:
-        offer = registry.for_contract(session, contract)
-        by_offer[offer.offer.timezone].append((contract, offer))
+    by_offer: dict[str, list[tuple[Party, Offer]]] = defaultdict(list)
+    versions: dict[tuple[str, str], Offer] = {}
+    for row in session.execute(stmt.order_by(Contract.id)).all():
+        ref = ContractRef(*row)
+        offer = versions.get((ref.offer_id, ref.offer_hash))
+        if offer is None:  # once per offer version, through the registry
+            full = session.get(Contract, ref.id)
+            assert full is not None
+            offer = versions[(ref.offer_id, ref.offer_hash)] = registry.for_contract(session, full)
+        by_offer[offer.offer.timezone].append((ref, offer))
     for pairs in by_offer.values():
         start, end = apply.calendar_for(pairs[0][1]).month_bounds(year, month)
         if end > utc_now():
@@ -611,7 +649,7 @@ def issue_month(
             newest: dict[str, SlaReport] = {}
             for r in session.execute(
                 select(SlaReport).where(
-                    SlaReport.contract_id.in_([c.id for c, _ in chunk]),
+                    counting.among(session, SlaReport.contract_id, [c.id for c, _ in chunk]),
                     SlaReport.year == year,
                     SlaReport.month == month,
                 )

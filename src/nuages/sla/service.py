@@ -26,6 +26,7 @@ from nuages.history import service as history
 from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
+from nuages.sla.counting import among
 from nuages.sla.models import FailureNotice
 from nuages.sla.outages import vm_outages
 from nuages.sla.schemas import FailureNoticeCreate
@@ -105,7 +106,7 @@ def notices_for(
     column = FailureNotice.contract_id if by_contract else FailureNotice.vm_id
     rows = session.execute(
         select(FailureNotice.vm_id, FailureNotice.noticed_at).where(
-            column.in_(list(vm_ids)),
+            among(session, column, vm_ids),
             FailureNotice.noticed_at >= start,
             FailureNotice.noticed_at < end,
         )

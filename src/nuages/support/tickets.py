@@ -208,9 +208,20 @@ def detail(session: Session, registry: OfferRegistry, ticket: Ticket) -> dict[st
 
 
 def out_of_hours_fee(offer: Offer, rate: Decimal, minutes: int) -> Decimal:
-    """001 §10.3: "une facturation minimale de 95 EUR en sus du tarif horaire normal de
-    base majoré de 50 %": EUR 95 plus the hours worked at the normal rate plus 50 %
-    (minutes counted as worked, never rounded up)."""
+    """001 §10.3: "toute intervention ... fera l'objet d'une facturation minimale de
+    95 EUR en sus du tarif horaire normal de base majoré de 50 %": EUR 95 plus the time
+    worked at the normal rate plus 50 % (minutes as worked, never rounded up).
+
+    Read again under SPEC §17 (unclear clauses for the client): the additive reading is
+    kept because the text is clear on it. "En sus de" means "in addition to" and has no
+    other meaning; "majoré" (masculine) qualifies "tarif", so the +50 % is on the rate.
+    The floor reading, max(95, rate × 1.5 × time), would be cheaper for the client but
+    reads "en sus du tarif" as if it were not written, which is re-writing the clause,
+    not choosing between two meanings it bears (SPEC §13 and issue #16 read it
+    additively too). What *is* unclear is "minimale": a minimum suggests the supplement
+    could be more than 95 EUR, yet no rule says when; read for the client, it is exactly
+    95 EUR, never more. Time is billed as worked (no started hour rounded up), and
+    nothing is billed when the provider is at fault (checked by the caller)."""
     support = offer.support
     assert support is not None and support.out_of_hours_minimum_fee is not None
     surcharge = Decimal(support.out_of_hours_surcharge_pct or 0) / 100

@@ -609,10 +609,15 @@ def check_client_feature(offer: Offer, feature: str, *, managed: bool, staff: bo
 
 def check_firewall_at_order(offer: Offer, tier: str | None) -> str | None:
     """002 §3.6 Cloud Datacenter: one firewall tier (standard or advanced) chosen at order;
-    ``ValidationFailed`` naming ``firewall_tier`` when missing or not offered."""
+    ``ValidationFailed`` naming ``firewall_tier`` when missing or not offered, or given
+    to an offer that asks for no choice (its firewall, if any, comes with the service)."""
     features = offer.catalogue.features
     if features is None or not features.firewall_at_order:
-        return tier
+        if tier is not None:
+            raise ValidationFailed(
+                f"firewall_tier: offer {offer.id} has no firewall chosen at order; leave it out"
+            )
+        return None
     allowed = features.firewall_at_order
     if tier not in allowed:
         raise ValidationFailed(

@@ -193,6 +193,13 @@ class Suspension(TermsModel):
 
     @model_validator(mode="after")
     def _unique(self) -> Suspension:
+        if self.never_becomes_termination and self.provider_may_terminate_after is not None:
+            raise problem(
+                "never_becomes_termination contradicts provider_may_terminate_after "
+                "(003 §8: a suspension is never a ground to terminate)",
+                "one of the two",
+                "provider_may_terminate_after",
+            )
         causes = [g.cause for g in self.grounds]
         for i, cause in enumerate(causes):
             if cause in causes[:i]:

@@ -22,7 +22,7 @@ from nuages.accounts.principal import Principal
 from nuages.compute.console.models import ConsoleTicket
 from nuages.compute.hypervisor import ConsoleKind
 from nuages.compute.models import Host, Vm
-from nuages.compute.services.access import load_vm
+from nuages.compute.services.access import load_vm, require_feature
 from nuages.compute.states import VmState
 from nuages.history import service as history
 from nuages.history.service import Actor
@@ -67,6 +67,7 @@ def issue(
     # 001 §15.3: staff see a client VM's screen only with a live access grant to its
     # consoles (the use is in the client's history).
     personal_data.check(session, actor, vm.client_id, "consoles", f"{kind} console of VM {vm.id}")
+    require_feature(session, actor, vm, "console")  # 002 §3: Avancé's, not Essentiel's
     if vm.vm_state != VmState.RUNNING.value or vm.host_id is None:
         raise InvalidTransition(
             f"the VM is {vm.vm_state}: its console opens only while it is running"

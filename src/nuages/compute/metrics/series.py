@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
 from nuages.compute.metrics.models import VmMetricHour, VmMetricMinute
-from nuages.compute.services.access import load_vm
+from nuages.compute.services.access import load_vm, require_feature
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import ValidationFailed
 
@@ -175,6 +175,8 @@ def vm_series(
     """The VM's points in ``[start, end)`` at ``step`` (default: 1m up to 48 h, else 1h;
     range default: the last hour at 1m, the last 30 days at 1h). Read-only."""
     vm = load_vm(session, actor, vm_id)
+    # 002 §3: supervision graphs are Avancé's; Essentiel's list excludes them.
+    require_feature(session, actor, vm, "monitoring", reading=True)
     end = end or utc_now()
     if step is None:
         step = "1m" if start is None or end - start <= MINUTES_KEPT else "1h"

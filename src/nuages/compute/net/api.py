@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request, status
 
 from nuages.api.deps import PrincipalDep, SessionDep
 from nuages.compute.api import runtime
+from nuages.compute.net import abuse, service
 from nuages.compute.net import schemas as s
-from nuages.compute.net import service
 from nuages.compute.services.access import load_vm
 
 router = APIRouter(prefix="/api/v1", tags=["network"])
@@ -154,5 +156,67 @@ def new_ip(
         vm_id,
         quarantine_days=body.quarantine_days,
         reason=body.reason,
+        report_id=body.report_id,
     )
     return s.NewIpOut(vm_id=vm.id, old_address=old, new_address=new)
+
+
+# ---------------------------------------------------------------- abuse (003 §7.9)
+
+
+@router.post("/abuse-reports", status_code=status.HTTP_201_CREATED, response_model=s.AbuseReportOut)
+def record_abuse(body: s.AbuseReportCreate, principal: PrincipalDep, session: SessionDep) -> object:
+    """Staff record a misuse report or a violation received about a client or a VM; a
+    violation is passed on to the client at once by its violation notice (003 §7.9)."""
+    return abuse.record(
+        session,
+        principal,
+        kind=body.kind,
+        source=body.source,
+        evidence=body.evidence,
+        received_at=body.received_at,
+        client_id=body.client_id,
+        vm_id=body.vm_id,
+    )
+
+
+@router.get("/abuse-reports", response_model=list[s.AbuseReportOut])
+def list_abuse(
+    principal: PrincipalDep,
+    session: SessionDep,
+    client_id: str | None = None,
+    vm_id: str | None = None,
+    kind: Literal["misuse", "violation"] | None = None,
+) -> object:
+    """The abuse reports kept per client (staff: every client's; a client: its own)."""
+    return abuse.list_reports(session, principal, client_id=client_id, vm_id=vm_id, kind=kind)
+
+
+@router.get("/abuse-reports/{report_id}", response_model=s.AbuseReportOut)
+def get_abuse(report_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """One abuse report."""
+    return abuse.get_report(session, principal, report_id)
+
+
+@router.post("/abuse-reports/{report_id}/close", response_model=s.AbuseReportOut)
+def close_abuse(
+    report_id: str, body: s.AbuseAction, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff find the report settled; it stays on the client's record, closed."""
+    return abuse.close(session, principal, report_id, body.reason)
+
+
+@router.post("/abuse-reports/{report_id}/suspend", response_model=s.AbuseReportOut)
+def suspend_after_abuse(
+    report_id: str, body: s.AbuseAction, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """003 §7.9 "A défaut": the violation went on after its notice, so staff suspend
+    the VM's contract (a hold on the breach ground, 003 §8)."""
+    return abuse.suspend(session, principal, report_id, body.reason)
+
+
+@router.get("/clients/{client_id}/abuse-standing", response_model=s.AbuseStandingOut)
+def abuse_standing(client_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """The client's misuse reports, violation notices and suspensions counted."""
+    found = abuse.standing(session, principal, client_id)
+    return s.AbuseStandingOut(**found.__dict__)

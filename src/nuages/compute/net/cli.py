@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nuages import cli_output as out
+from nuages.compute.net.abuse_cli import abuse_app
 from nuages.kernel.errors import NuagesError
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 vm_app = typer.Typer(help="VM network: firewall rules, cuts, new addresses.", no_args_is_help=True)
 firewall_app = typer.Typer(help="A VM's firewall rules (002 §3.6).", no_args_is_help=True)
 vm_app.add_typer(firewall_app, name="firewall")
+vm_app.add_typer(abuse_app, name="abuse")
 
 
 def _cli() -> Principal:
@@ -217,6 +219,7 @@ def new_ip(
     vm_id: str,
     reason: str = typer.Option(..., help="the misuse report"),
     quarantine_days: int = typer.Option(30, help="days before the old address is reused"),
+    report: str = typer.Option(..., help="the recorded misuse report it answers (003 §7.9)"),
     as_json: bool = out.JSON,
 ) -> None:
     """Move a VM to a fresh address of its pools; quarantine the old one (003 §7.9)."""
@@ -224,7 +227,13 @@ def new_ip(
 
     with _unit() as (session, runtime):
         vm, old, new = service.new_ip(
-            session, _cli(), runtime, vm_id, quarantine_days=quarantine_days, reason=reason
+            session,
+            _cli(),
+            runtime,
+            vm_id,
+            quarantine_days=quarantine_days,
+            reason=reason,
+            report_id=report,
         )
         data = {"vm_id": vm.id, "old_address": old, "new_address": new}
     out.emit(data, as_json, f"{vm_id}: {old} → {new} (old one quarantined {quarantine_days} d)")

@@ -1,11 +1,12 @@
 """Network models: a VM's firewall rules, its network standing (mail server, registered
-uses, the cut), and the addresses a "new IP" put in quarantine (issue 14)."""
+uses, the cut), the addresses a "new IP" put in quarantine (issue 14), and the abuse
+reports and violation notices kept per client (003 §7.9)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, false
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nuages.kernel.clock import utc_now
@@ -82,3 +83,31 @@ class VmNetworkHold(Base):
         ForeignKey("contract_holds.id", ondelete="CASCADE"), primary_key=True
     )
     vm_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class AbuseReport(IdMixin, Base):
+    """A notification the provider received about a client (003 §7.9), kept per client.
+
+    ``kind``: ``misuse`` (illicit use of the client's IP address: the provider may then
+    propose a new French address, ``new_ip``) or ``violation`` (the client breaks French
+    law: the client is sent a violation notice, ``notice_id``, and must stop; failing
+    that the provider may suspend the service, ``hold_id``). ``source`` says who
+    reported, ``evidence`` what they sent; ``closed_at`` when staff found it settled."""
+
+    __tablename__ = "abuse_reports"
+
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    vm_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(200))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    notice_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    hold_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    new_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    close_reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)

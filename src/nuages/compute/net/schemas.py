@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from nuages.compute.net import rules
 from nuages.kernel.errors import ValidationFailed
-from nuages.kernel.validation import Out, Strict
+from nuages.kernel.validation import Instant, Multiline, Out, Strict
 
 Port = Annotated[str, StringConstraints(min_length=1, max_length=11)]
 
@@ -141,6 +141,9 @@ class NewIp(Strict):
 
     reason: str = Field(min_length=1, max_length=500)
     quarantine_days: int = Field(default=30, ge=0, le=365)
+    report_id: str | None = Field(
+        default=None, max_length=36, description="the misuse report it answers (003 §7.9)"
+    )
 
 
 class NetworkDeclare(Strict):
@@ -164,3 +167,69 @@ class NewIpOut(Out):
     vm_id: str
     old_address: str
     new_address: str
+
+
+class AbuseReportCreate(Strict):
+    """Staff record a report received about a client or one of its VMs (003 §7.9):
+    ``misuse`` (illicit use of its IP address) or ``violation`` (French law broken:
+    the client is sent the violation notice at once)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "misuse",
+                    "client_id": None,
+                    "vm_id": None,
+                    "source": "abuse desk of a mail provider",
+                    "evidence": "Spam sent from the VM's address on 1 Dec 2026, headers attached.",
+                    "received_at": "2026-12-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+
+    kind: Literal["misuse", "violation"]
+    client_id: str | None = Field(default=None, max_length=36)
+    vm_id: str | None = Field(default=None, max_length=36)
+    source: str = Field(min_length=1, max_length=200)
+    evidence: Annotated[str, Multiline, Field(max_length=4000)] = ""
+    received_at: Instant
+
+
+class AbuseAction(Strict):
+    """Why staff close a report or suspend the service after it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "the client removed the content"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AbuseReportOut(Out):
+    id: str
+    client_id: str
+    vm_id: str | None
+    kind: str
+    source: str
+    evidence: str
+    received_at: dt.datetime
+    recorded_by: str
+    notice_id: str | None
+    hold_id: str | None
+    new_address: str | None
+    closed_at: dt.datetime | None
+    close_reason: str
+    created_at: dt.datetime
+
+
+class AbuseStandingOut(Out):
+    """A client's reports counted (003 §7.9: kept per client)."""
+
+    client_id: str
+    misuse_reports: int
+    violation_notices: int
+    open_reports: int
+    suspensions: int
+    clause: str = "003 §7.9"

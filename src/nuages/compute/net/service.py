@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.compute.models import Host, IpAddress, Vm
-from nuages.compute.net import cut_holds, enforce, rules
+from nuages.compute.net import abuse as abuse_reports
+from nuages.compute.net import cut_holds, enforce, remote, rules
 from nuages.compute.net.models import FirewallRule, QuarantinedAddress, VmNetwork
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import ipam
@@ -101,6 +102,7 @@ def add_rule(
     waits for staff approval before it is enforced (003 §7.1.1)."""
     vm = load_vm(session, actor, vm_id, write=True)
     first, last = rules.parse_ports(new.port)
+    remote.refuse_if_unenforced(session, vm)  # never store a rule nobody enforces
     typed = rules.Rule(
         direction=_enum(rules.Direction, new.direction, "direction"),
         protocol=_enum(rules.Protocol, new.protocol, "protocol"),
@@ -209,6 +211,8 @@ def approve_rule(
     row = _rule(session, vm, rule_id)
     if row.state == "active":
         raise Conflict("this rule has no change awaiting approval")
+    if row.state == "pending":
+        remote.refuse_if_unenforced(session, vm)
     kept: FirewallRule | None = row
     if row.state == "pending":
         row.state, row.approved_by = "active", actor.user_id
@@ -466,11 +470,13 @@ def new_ip(
     *,
     quarantine_days: int,
     reason: str,
+    report_id: str | None = None,
 ) -> tuple[Vm, str, str]:
     """Move a VM to a fresh address of its pools after a misuse report (003 §7.9); the
     old address is quarantined ``quarantine_days`` (the switch-over period staff set)
     so no other client gets it meanwhile. Returns (vm, old, new). The new address takes
-    effect at the VM's next start (its DHCP entry is replaced then)."""
+    effect at the VM's next start (its DHCP entry is replaced then). ``report_id``: the
+    recorded misuse report it answers (``abuse.misuse_report_for``; 422 without one)."""
     vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
     if not 0 <= quarantine_days <= 365:
@@ -481,6 +487,7 @@ def new_ip(
         # Read for the client (SPEC §17): only an offer that provides for it (003 §7.9)
         # lets the provider move a server to another address.
         raise Conflict("this VM's offer provides for no new IP after a misuse report (003 §7.9)")
+    report = abuse_reports.misuse_report_for(session, vm, report_id)
     held = session.execute(select(IpAddress).where(IpAddress.vm_id == vm.id)).scalar_one_or_none()
     if held is None:
         raise Conflict("this VM has no fixed address (user networking)")
@@ -500,13 +507,20 @@ def new_ip(
     )
     session.flush()
     new = ipam.lease_address(session, host, vm)
+    report.new_address = new
     history.record(
         session,
         actor.actor,
         object_type="vm",
         object_id=vm.id,
         action="vm.network.new_ip",
-        params={"old": old, "new": new, "quarantine_days": quarantine_days, "reason": reason},
+        params={
+            "old": old,
+            "new": new,
+            "quarantine_days": quarantine_days,
+            "reason": reason,
+            "report_id": report.id,
+        },
         client_id=vm.client_id,
     )
     return vm, old, new

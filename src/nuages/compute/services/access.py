@@ -17,8 +17,30 @@ from nuages.accounts.models import User
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role, Scope
 from nuages.compute.models import Vm, VmGrant
+from nuages.compute.states import Action
+from nuages.contracts.models import Contract, OfferVersion
+from nuages.contracts.offers import parse_version
 from nuages.history import service as history
 from nuages.kernel.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed
+from nuages.terms import apply
+
+# The offer feature (``[catalogue.features]``, 002 §3) each client action on a VM uses.
+# 002 §3 Cloud VM Essentiel lists "Gestion de la VM … : sélection des ressources" where
+# Avancé's same line adds "arrêt, redémarrage": start, stop, reboot (and reinstall, which
+# no tier lists) are "power"; resize and delete choose resources. Exports are missing on
+# purpose: taking one's data out is reversibility (000 §18), never an offer feature.
+ACTION_FEATURES: dict[Action, str] = {
+    Action.START: "power",
+    Action.STOP: "power",
+    Action.REBOOT: "power",
+    Action.REINSTALL: "power",
+    Action.RESIZE: "resources",
+    Action.DELETE: "resources",
+    Action.SNAPSHOT: "snapshots",
+    Action.SNAPSHOT_RESTORE: "snapshots",
+    Action.BACKUP: "backups",
+    Action.RESTORE: "backups",
+}
 
 
 def can_see(session: Session, actor: Principal, vm: Vm) -> bool:
@@ -44,6 +66,23 @@ def load_vm(session: Session, actor: Principal, vm_id: str, *, write: bool = Fal
             "no direct access (002 §3.8.2): ask the provider's staff, who act for the client"
         )
     return vm
+
+
+def require_feature(
+    session: Session, actor: Principal, vm: Vm, feature: str, *, reading: bool = False
+) -> None:
+    """Refuse (403 citing the clause) a client's ``feature`` the VM's offer does not give
+    (002 §3 Essentiel "se limitent exclusivement"; 002 §3.8.2 managed servers); staff
+    act for the client and are never refused here. ``reading``: looking (graphs) is no
+    direct access to a managed server, so only the offer's list applies."""
+    if actor.is_staff:
+        return
+    contract = session.get(Contract, vm.contract_id)
+    version = session.get(OfferVersion, contract.offer_hash) if contract is not None else None
+    if version is None:  # pragma: no cover - foreign keys
+        return
+    offer = parse_version(version.content_hash, version.content)
+    apply.check_client_feature(offer, feature, managed=vm.managed and not reading, staff=False)
 
 
 T = TypeVar("T", bound=Any)

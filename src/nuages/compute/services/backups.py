@@ -14,11 +14,18 @@ destroyed; 000 §5: restore to the last or an earlier backup on request).
   hash of its id over the first 80 % of it) so not every VM starts at once.
 - **Copy**: the snapshots' point-in-time copy (libvirt's backup API while the VM runs,
   ``qemu-img convert`` when stopped), written under a hidden name, checked with
-  ``qemu-img check``, hashed (SHA-256), then renamed; a copy killed half-way is never
-  counted (crash recovery drops it) and the next run takes a new one. Full copies only:
-  incremental backups (libvirt checkpoints) are not done yet.
+  ``qemu-img check``, hashed (BLAKE3, ``checksum``), then renamed; a copy killed
+  half-way is never counted (crash recovery drops it) and the next run takes a new one.
+- **Incremental**: while the VM runs, each backup starts a libvirt checkpoint (a QEMU
+  dirty bitmap in the disk); the next backup of a running VM copies only the clusters
+  changed since into a qcow2 whose backing file is the previous backup's
+  (``parent_id``), verified the same way. A chain is at most ``CHAIN_MAX`` increments
+  on one full backup; a stopped VM, a replaced disk (restore, reinstall) or a lost
+  checkpoint gives a full backup. See docs/backups.md.
 - **Retention**: ``expire`` deletes a backup once its option's retention, counted in
-  calendar days in the contract's calendar, is over.
+  calendar days in the contract's calendar, is over, but never one a live increment
+  still builds on: a chain goes when its last increment expires (newest first, in one
+  pass); until then its older backups stay listed and restorable (``kept_until``).
 - **Restore**: an operation like the others: stop, disk rewritten from the backup,
   start again if it was running; the original state stays ``/reinstall``. Or as a new
   VM (``restore_as_new_vm``): an ordinary create on the same contract whose disk is
@@ -46,19 +53,21 @@ from nuages.compute.models import (
     Host,
     Image,
     Operation,
+    SshKey,
     Vm,
     VmBackup,
     VmBackupOption,
     VmBackupPlan,
 )
 from nuages.compute.runtime import ComputeRuntime
-from nuages.compute.services import access, retention, vms
+from nuages.compute.services import access, reads, retention, vms
 from nuages.compute.services.work import Job
 from nuages.compute.states import Action, VmState, check_action
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel.access import get_visible
 from nuages.kernel.calendar import Unit
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database, after_commit
@@ -79,6 +88,10 @@ LIVE = (CREATING, READY)
 WORK_START, WORK_END = dt.time(8), dt.time(18)
 # Start times are spread over this share of the window, leaving the rest for the copies.
 SPREAD = 0.8
+FULL, INCREMENTAL = "full", "incremental"
+# Increments on one full backup: with daily backups a full one each week, so that a
+# chain's base is kept at most 6 days past its own retention.
+CHAIN_MAX = 6
 
 
 # ---------------------------------------------------------------- targets (staff)
@@ -167,6 +180,7 @@ def set_plan(
     Refused: an offer without backups (403), an option that is not one of its backup
     options (422), no target on another site (409). Replaces an earlier plan."""
     vm = access.load_vm(session, actor, vm_id, write=True)
+    access.require_feature(session, actor, vm, "backups")
     if vm.vm_state == VmState.DELETED.value:
         raise InvalidTransition("the VM is deleted")
     offer = _offer(session, registry, vm)
@@ -235,6 +249,7 @@ def end_plan(session: Session, actor: Principal, vm_id: str) -> None:
     """Stop backing the VM up: no more scheduled backups and the option is no longer
     billed from now (002 §3.5); the backups taken stay until their retention ends."""
     vm = access.load_vm(session, actor, vm_id, write=True)
+    access.require_feature(session, actor, vm, "backups")
     plan = session.execute(
         select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
     ).scalar_one_or_none()
@@ -275,6 +290,7 @@ def take_backup(
 ) -> tuple[VmBackup, Vm, Operation]:
     """Ask for a backup of a planned VM now; answered with the operation to poll."""
     vm = access.load_vm(session, actor, vm_id, write=True)
+    access.require_feature(session, actor, vm, "backups")
     check_action(Action.BACKUP, vm.vm_state, vm.task_state, staff=actor.is_staff)
     plan = session.execute(
         select(VmBackupPlan).where(VmBackupPlan.vm_id == vm.id)
@@ -306,9 +322,42 @@ def take_backup(
         "target": target.name,
         "site": target.site,
     }
+    parent = _parent_for(session, vm, target)
+    if parent is not None:
+        # The worker takes an increment on it if the VM runs and its checkpoint lives.
+        params.update(parent_id=parent.id, parent_path=parent.path)
     vm, operation = vms.request(session, actor, runtime, vm.id, Action.BACKUP, params, vm=vm)
     backup.operation_id = operation.id
     return backup, vm, operation
+
+
+def _parent_for(session: Session, vm: Vm, target: BackupTarget) -> VmBackup | None:
+    """The backup an increment would build on: the VM's newest ready one on this
+    target, unless its chain already holds ``CHAIN_MAX`` increments."""
+    newest = (
+        session.execute(
+            select(VmBackup)
+            .where(
+                VmBackup.vm_id == vm.id,
+                VmBackup.target_id == target.id,
+                VmBackup.state == READY,
+            )
+            .order_by(VmBackup.created_at.desc(), VmBackup.id)
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
+    if newest is None or Path(newest.path).parent != Path(target.path) / vm.client_id / vm.id:
+        return None
+    depth, current = 0, newest
+    while current.parent_id is not None:
+        depth += 1
+        found = session.get(VmBackup, current.parent_id)
+        if found is None or depth >= CHAIN_MAX:
+            return None
+        current = found
+    return newest
 
 
 @dataclass
@@ -317,6 +366,9 @@ class Listing:
 
     items: list[VmBackup] = field(default_factory=list)
     volume_bytes: int = 0
+    # When each backup really goes: its own expiry, or later while an increment on it
+    # lives (the chain goes whole with its last increment).
+    kept_until: dict[str, dt.datetime] = field(default_factory=dict)
 
 
 def list_backups(session: Session, actor: Principal, vm_id: str) -> Listing:
@@ -329,7 +381,41 @@ def list_backups(session: Session, actor: Principal, vm_id: str) -> Listing:
             .order_by(VmBackup.created_at.desc(), VmBackup.id)
         ).scalars()
     )
-    return Listing(items, sum(b.size_bytes or 0 for b in items))
+    return Listing(items, sum(b.size_bytes or 0 for b in items), kept_until(items))
+
+
+def kept_until(items: list[VmBackup]) -> dict[str, dt.datetime]:
+    """Each backup's end: the latest expiry among it and the increments on it."""
+    ends = {b.id: b.expires_at for b in items}
+    for b in sorted(items, key=lambda x: x.created_at, reverse=True):
+        if b.parent_id in ends:
+            ends[b.parent_id] = max(ends[b.parent_id], ends[b.id])
+    return ends
+
+
+@dataclass
+class ContractVolume:
+    """What a contract's backups take (002 §3.5 "volume de sauvegarde par VM
+    affiché"): in all and per VM (only VMs with backups kept)."""
+
+    contract_id: str
+    volume_bytes: int
+    vms: dict[str, int]
+
+
+def contract_volumes(session: Session, actor: Principal, contract_id: str) -> ContractVolume:
+    """The backup volume of a contract the caller may see (another client's: 404)."""
+    actor.require(Scope.READ)
+    contract = get_visible(session, actor, Contract, contract_id, "contract")
+    rows = session.execute(
+        select(VmBackup.vm_id, func.coalesce(func.sum(VmBackup.size_bytes), 0))
+        .join(Vm, Vm.id == VmBackup.vm_id)
+        .where(Vm.contract_id == contract.id, VmBackup.state.in_(LIVE))
+        .group_by(VmBackup.vm_id)
+        .order_by(VmBackup.vm_id)
+    ).all()
+    per_vm = {str(vm_id): int(total or 0) for vm_id, total in rows}
+    return ContractVolume(contract.id, sum(per_vm.values()), per_vm)
 
 
 def contract_volume(session: Session, contract_id: str) -> int:
@@ -366,9 +452,13 @@ def restore_as_new_vm(
     vm_id: str,
     backup_id: str,
     name: str,
+    ssh_key_ids: list[str] | None = None,
 ) -> tuple[VmBackup, Vm, Operation]:
     """Restore a backup as a new VM named ``name`` (000 §5 "restaurer … sur demande";
-    002 §3.5), beside the VM it was taken of, which is left as it is.
+    002 §3.5), beside the VM it was taken of, which is left as it is. Its seed gets
+    ``ssh_key_ids``, by default the keys the VM restored was created with that the
+    client still has (a restored guest is reachable like the one it copies); a managed
+    server gets none (002 §3.8.2).
 
     The new VM is an ordinary create on the same contract, with the source VM's
     flavour and image, through ``vms.create_vm``: every check of a create applies
@@ -389,12 +479,15 @@ def restore_as_new_vm(
             "the image the VM was created from is no longer available; the backup can "
             "only be restored in place"
         )
+    if ssh_key_ids is None:
+        ssh_key_ids = [] if vm.managed else _keys_still_held(session, vm)
     data = schemas.VmCreate(
         contract_id=vm.contract_id,
         flavour=vm.flavour_id,
         image=vm.image_id,
         name=name,
         managed=vm.managed,
+        ssh_key_ids=ssh_key_ids,
     )
     disk_from = {
         "from_backup_id": backup.id,
@@ -413,6 +506,19 @@ def restore_as_new_vm(
         outcome="accepted",
     )
     return backup, new_vm, operation
+
+
+def _keys_still_held(session: Session, vm: Vm) -> list[str]:
+    """The key ids ``vm`` was created with that its client still has."""
+    wanted = reads.created_with_keys(session, vm.id)
+    if not wanted:
+        return []
+    held = set(
+        session.execute(
+            select(SshKey.id).where(SshKey.id.in_(wanted), SshKey.client_id == vm.client_id)
+        ).scalars()
+    )
+    return [k for k in wanted if k in held]
 
 
 # ---------------------------------------------------------------- jobs
@@ -508,6 +614,11 @@ def expire(database: Database, runtime: ComputeRuntime) -> list[str]:
     who = Actor.system("backup retention")
 
     def drop(session: Session, backup: VmBackup, vm: Vm, now: dt.datetime) -> bool:
+        needed = session.execute(
+            select(VmBackup.id).where(VmBackup.parent_id == backup.id, VmBackup.state.in_(LIVE))
+        ).first()
+        if needed is not None:
+            return False  # an increment reads it: the chain goes with its last increment
         done = session.execute(
             update(VmBackup)
             .where(VmBackup.id == backup.id, VmBackup.state == READY)
@@ -529,7 +640,8 @@ def expire(database: Database, runtime: ComputeRuntime) -> list[str]:
         after_commit(session, lambda p=path: p.unlink(missing_ok=True))  # type: ignore[misc]
         return True
 
-    return retention.expire_due(database, VmBackup, drop)
+    # Newest first: a chain's increments go before the backups they build on.
+    return retention.expire_due(database, VmBackup, drop, newest_first=True)
 
 
 def on_success(session: Session, job: Job) -> None:
@@ -545,7 +657,8 @@ def on_failure(session: Session, job: Job) -> None:
 
 
 def _settle_row(session: Session, job: Job, state: str, values: dict[str, Any]) -> None:
-    columns = {k: values[k] for k in ("size_bytes", "virtual_bytes", "sha256") if k in values}
+    keys = ("size_bytes", "virtual_bytes", "sha256", "checksum", "kind", "parent_id")
+    columns = {k: values[k] for k in keys if k in values}
     session.execute(
         update(VmBackup)
         .where(VmBackup.id == str(job.params["backup_id"]), VmBackup.state == CREATING)

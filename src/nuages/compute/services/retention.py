@@ -23,16 +23,20 @@ def expire_due(
     database: Database,
     model: Any,
     drop: Callable[[Session, Any, Vm, dt.datetime], bool],
+    *,
+    newest_first: bool = False,
 ) -> list[str]:
     """Call ``drop(session, row, vm, now)`` for every expired ready row of ``model``
-    whose VM is idle; returns the ids it dropped (``drop`` answers True)."""
+    whose VM is idle, oldest first (``newest_first``: the other way, for backup chains
+    whose increments go before their parents); returns the ids it dropped (``drop``
+    answers True)."""
     now = utc_now()
     with database.unit() as session:
         due = list(
             session.execute(
                 select(model.id)
                 .where(model.state == READY, model.expires_at <= now)
-                .order_by(model.expires_at)
+                .order_by(model.expires_at.desc() if newest_first else model.expires_at)
             ).scalars()
         )
     removed: list[str] = []

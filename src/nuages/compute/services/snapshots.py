@@ -88,6 +88,7 @@ def create_snapshot(
     ``max_per_vm`` snapshots already (409 naming the limit and its clause, 002 §3).
     """
     vm = access.load_vm(session, actor, vm_id, write=True)
+    access.require_feature(session, actor, vm, "snapshots")
     check_action(Action.SNAPSHOT, vm.vm_state, vm.task_state, staff=actor.is_staff)
     offer = _offer(session, registry, vm)
     terms = offer.snapshots
@@ -174,6 +175,7 @@ def delete_snapshot(
     an operation runs on the VM (it may be taking or restoring this very snapshot)."""
     vm = access.load_vm(session, actor, vm_id, write=True)
     actor.require(Scope.WRITE)
+    access.require_feature(session, actor, vm, "snapshots")
     snapshot = _snapshot_of(session, vm, snapshot_id)
     if vm.task_state is not None:
         raise InvalidTransition(f"the VM is busy ({vm.task_state}); try again when it is done")

@@ -96,9 +96,9 @@ def create_vm(
     access.require_manager(actor, contract.client_id, "create VMs")
     require_provisioning(session, contract)
     offer = registry.for_contract(session, contract)
-    # 002 §3 Cloud VM Essentiel: the provider creates VMs "pour le compte du Client" and
-    # its features "se limitent exclusivement" to a list without creation or SSH keys:
-    # refused to the client (403 naming the clause) before anything is written.
+    # 002 §3: an offer whose features "se limitent exclusivement" to a list refuses what
+    # it does not list (403 naming the clause) before anything is written. Essentiel
+    # lists creation with resources (its service sentence, read per SPEC §17), not SSH keys.
     apply.check_client_feature(offer, "create_vm", managed=False, staff=actor.is_staff)
     if data.managed and not any(o.kind == "managed_service" for o in offer.catalogue.options):
         raise ValidationFailed(f"managed: offer {offer.id} sells no managed service (002 §3.8)")
@@ -208,6 +208,9 @@ def request(
     """Ask for ``action`` on a VM: state checked against the table, task slot taken
     with a compare-and-swap, operation queued."""
     vm = vm or access.load_vm(session, actor, vm_id, write=True)
+    feature = access.ACTION_FEATURES.get(action)
+    if feature is not None:
+        access.require_feature(session, actor, vm, feature)
     if not actor.is_staff:
         # 003 §8, 004 §7: a held contract blocks every client-side act, before and
         # after its VMs are paused; staff still act.

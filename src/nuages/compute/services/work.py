@@ -30,6 +30,7 @@ from nuages.compute.hypervisor import (
     Hypervisor,
     Network,
     PowerState,
+    StaleCheckpoint,
 )
 from nuages.compute.net import enforce as netenforce
 from nuages.compute.net import rules as netrules
@@ -271,6 +272,8 @@ def reinstall(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     hv = _hv(runtime, job)
     if hv.status(job.uuid).power_state.is_active:
         hv.shutdown(job.uuid, runtime.compute.stop_timeout_s)
+    # The fresh disk has none of the old one's change bitmaps (incremental backups).
+    hv.drop_checkpoints(job.uuid)
     disks.reinstall(job.image.base, job.files.disk, base_format=job.image.disk_format)
     if job.params.get("was") == "running":
         return start(runtime, job)
@@ -311,10 +314,20 @@ def resume(runtime: ComputeRuntime, job: Job) -> DomainStatus:
 # ---------------------------------------------------------------- snapshots (002 §3)
 
 
-def _copy_to(runtime: ComputeRuntime, job: Job, dest: Path) -> DomainStatus:
+def _copy_to(
+    runtime: ComputeRuntime,
+    job: Job,
+    dest: Path,
+    *,
+    checkpoint: str | None = None,
+    since: tuple[str, Path] | None = None,
+    algorithm: str = "sha256",
+) -> DomainStatus:
     """A point-in-time standalone copy of the disk at ``dest``: the VM running on (the
     driver's live copy) or stopped (``qemu-img convert`` of the file), verified and
-    hashed before it gets its name; size and checksum go to ``job.extra``."""
+    hashed before it gets its name; size and checksum go to ``job.extra``. While the
+    VM runs, ``checkpoint`` starts tracking changes from the copy's instant, and
+    ``since`` (checkpoint, parent file) makes the copy an increment on the parent."""
     hv = _hv(runtime, job)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # QEMU's user opens the live copy's file by its path: every directory down to it
@@ -329,17 +342,34 @@ def _copy_to(runtime: ComputeRuntime, job: Job, dest: Path) -> DomainStatus:
     try:
         if status.power_state.is_active:
             size = disks.info(job.files.disk, "qcow2").virtual_size
-            disks.create_target(partial, size)
+            if since is None:
+                disks.create_target(partial, size)
+            else:
+                disks.create_increment_target(partial, since[1], size)
             timeout = runtime.compute.copy_timeout_s
-            hv.copy_disk(job.uuid, job.files.disk, partial, timeout, job.progress)
+            hv.copy_disk(
+                job.uuid,
+                job.files.disk,
+                partial,
+                timeout,
+                job.progress,
+                checkpoint=checkpoint,
+                since=since[0] if since else None,
+            )
+        elif since is not None:
+            raise InvalidTransition("an incremental copy needs the VM running")
         else:
             disks.copy_standalone(job.files.disk, partial, job.progress)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    found = disks.verify_copy(partial, dest)
+    parent = since[1] if since else None
+    found = disks.verify_copy(partial, dest, parent=parent, algorithm=algorithm)
     job.extra.update(
-        size_bytes=found.size_bytes, virtual_bytes=found.virtual_bytes, sha256=found.sha256
+        size_bytes=found.size_bytes,
+        virtual_bytes=found.virtual_bytes,
+        sha256=found.sha256,
+        checksum=found.checksum,
     )
     return hv.status(job.uuid)
 
@@ -360,9 +390,50 @@ def snapshot(runtime: ComputeRuntime, job: Job) -> DomainStatus:
     return _copy_to(runtime, job, copy_dest(job))
 
 
+# Backups are verified with BLAKE3 (issue 13 asks "its checksum"; exports keep the
+# SHA-256 000 §18 names): a quarter of the CPU, see disks.blake3_of.
+BLAKE3 = "blake3"
+
+
+def checkpoint_of(backup_id: str) -> str:
+    """The libvirt checkpoint a live backup starts (its changes are the next one's)."""
+    return f"nuages-backup-{backup_id}"
+
+
 def backup(runtime: ComputeRuntime, job: Job) -> DomainStatus:
-    """Take a backup (002 §3.5) onto the target of another site named in the params."""
-    return _copy_to(runtime, job, copy_dest(job))
+    """Take a backup (002 §3.5) onto the target of another site named in the params.
+
+    Incremental where the disk allows it (issue 13): the VM runs, the service named a
+    parent backup (``parent_id``, ``parent_path``) and the checkpoint that parent
+    started is still the domain's (a disk replaced by a restore or reinstall dropped
+    them) → only the clusters changed since go into a qcow2 backed by the parent's
+    file. Otherwise a full copy. A live copy starts its own checkpoint; once the copy
+    is verified, every other checkpoint is dropped (one bitmap to keep up to date).
+    ``job.extra`` says which kind was taken and on what parent."""
+    hv = _hv(runtime, job)
+    dest = copy_dest(job)
+    running = hv.status(job.uuid).power_state.is_active
+    mine = checkpoint_of(str(job.params["backup_id"]))
+    parent_id = job.params.get("parent_id")
+    parent = Path(str(job.params["parent_path"])) if parent_id else None
+    status: DomainStatus | None = None
+    if running and parent is not None and parent.exists():
+        since = checkpoint_of(str(parent_id))
+        if since in hv.checkpoints(job.uuid):
+            try:
+                status = _copy_to(
+                    runtime, job, dest, checkpoint=mine, since=(since, parent), algorithm=BLAKE3
+                )
+                job.extra.update(kind="incremental", parent_id=str(parent_id))
+            except StaleCheckpoint as exc:
+                log.warning("backup of %s: full copy instead: %s", job.vm_id, exc)
+    if status is None:
+        status = _copy_to(
+            runtime, job, dest, checkpoint=mine if running else None, algorithm=BLAKE3
+        )
+        job.extra.update(kind="full", parent_id=None)
+    hv.drop_checkpoints(job.uuid, keep=mine if running else None)
+    return status
 
 
 def export(runtime: ComputeRuntime, job: Job) -> DomainStatus:
@@ -409,6 +480,9 @@ def _revert(runtime: ComputeRuntime, job: Job, source: Path) -> DomainStatus:
         raise NotFound("the copy's file is gone; it cannot be restored")
     if hv.status(job.uuid).power_state.is_active:
         hv.shutdown(job.uuid, runtime.compute.stop_timeout_s)
+    # The rewritten disk has none of the old one's change bitmaps: the next backup is
+    # a full one (an increment on a checkpoint of the old disk would be wrong).
+    hv.drop_checkpoints(job.uuid)
     disks.restore_overlay(
         source,
         job.image.base,

@@ -20,6 +20,7 @@ from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
 from nuages.kernel.errors import ValidationFailed
+from nuages.portal.admin import formal, relocations
 from nuages.portal.admin.common import (
     Button,
     Column,
@@ -178,12 +179,17 @@ def _detail(
                         "Créditer le paiement par carte",
                     )
                 )  # fmt: skip
+        tables = [table, formal.table(session, contract.id)]
+        forms.append(formal.form(contract_id))
         title = offer.offer.title if offer is not None else contract.offer_id
         notes = [f"{title} — {contract.state} — {contract.state_reason or ''}"]
+        moves, move_form = relocations.parts(session, visit.me, contract.id)  # 001 §5.3
+        if offer is not None and offer.catalogue.hosting.relocation is not None:
+            forms.append(move_form)
         return page(
             visit,
             "Contrat",
-            tables=[table],
+            tables=[*tables, moves],
             forms=forms,
             notes=notes,
             errors=errors,
@@ -304,3 +310,6 @@ def card_payment(posted: PostedStaff, contract_id: str) -> Response:
 
     back = f"/admin/contracts/{contract_id}"
     return act(posted, back, work, again, ("amount", "reference", "card_amount", "card_reference"))
+
+
+formal.DETAIL.append(_detail)  # the formal-notice forms re-render this page on refusal

@@ -17,6 +17,7 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import utc_now
 from nuages.portal.client.dashboard import attempt
 from nuages.portal.web import Paging, SignedIn, Visit
+from nuages.reversibility import relocation
 from nuages.terms import deadlines
 
 router = APIRouter()
@@ -82,4 +83,9 @@ def contract_page(visit: SignedIn, contract_id: str) -> Response:
             holds=all_holds or [],
             extensions=found[0] if found else [],
             deadlines=notice_deadlines(offer, contract) if offer is not None else [],
+            # 001 §5.3 moves outside the EU, with their exit window (reversibility)
+            relocations=attempt(
+                session, partial(relocation.list_relocations, session, visit.me, contract.id)
+            )
+            or [],
         )

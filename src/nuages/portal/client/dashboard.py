@@ -1,6 +1,7 @@
 """The client dashboard: VMs and their state, each contract's balance, run-out date and
 days left (prepaid, 000 §13.2) or its next invoice with its estimated amount (invoiced,
-001 §4.4, 003 §14.1, 004 §8.2), open holds (004 §7), upcoming maintenance affecting
+001 §4.4, 003 §14.1, 004 §8.2), open holds (004 §7), each contract's next deadlines
+(term, notice, refusal windows: ``contracts.deadlines``), upcoming maintenance affecting
 the client's VMs (000 §7, 001 §6, 002 §6) and recent notices. Staff land on /admin."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from nuages.accounts.roles import Scope
 from nuages.billing import usage
 from nuages.compute.services import vms
+from nuages.contracts import deadlines as contract_deadlines
 from nuages.contracts import holds
 from nuages.contracts import service as contracts
 from nuages.invoicing import upcoming
@@ -53,6 +55,7 @@ class ContractCard:
     account: Any | None
     open_holds: list[Any]
     next_invoice: Any | None = None
+    deadlines: list[Any] | None = None
 
     @property
     def days_left(self) -> int | None:
@@ -90,6 +93,9 @@ def contract_cards(visit: Visit, session: Session, limit: int = 20) -> list[Cont
                     partial(upcoming.next_invoice, session, me, offers, contract.id, settings),
                 )
         found = attempt(session, partial(holds.list_holds, session, me, contract.id)) or []
+        coming = attempt(
+            session, partial(contract_deadlines.for_contract, session, me, contract.id, utc_now())
+        )
         cards.append(
             ContractCard(
                 contract,
@@ -97,6 +103,7 @@ def contract_cards(visit: Visit, session: Session, limit: int = 20) -> list[Cont
                 account,
                 [h for h in found if h.lifted_at is None],
                 following,
+                sorted(coming or [], key=lambda d: d.at)[:3],
             )
         )
     return cards

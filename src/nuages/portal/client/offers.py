@@ -67,6 +67,7 @@ def order(posted: PostedForm, offer_id: str) -> Response:
             offer_id=offer_id,
             accept_terms=posted.get("accept_terms") == "yes",
             offer_hash=posted.get("offer_hash") or None,
+            firewall_tier=posted.get("firewall_tier") or None,
         )
         with visit.write() as session:
             use = portal.claim(session, visit.me.user_id, posted.once)
@@ -78,5 +79,5 @@ def order(posted: PostedForm, offer_id: str) -> Response:
         if isinstance(exc, NotFound):
             raise
         status = exc.status if isinstance(exc, NuagesError) else 422
-        return _page(visit, offer_id, field_errors(exc, ("accept_terms",)), status)
+        return _page(visit, offer_id, field_errors(exc, ("accept_terms", "firewall_tier")), status)
     return visit.redirect(f"/contracts/{contract.id}", "ordered")

@@ -8,8 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from nuages.portal.web import SignedIn
+from nuages.kernel.errors import NuagesError
+from nuages.portal.web import PostedForm, SignedIn
+from nuages.sla import service as sla_service
 from nuages.sla import views
+from nuages.sla.schemas import FailureNoticeCreate
 
 router = APIRouter()
 
@@ -26,3 +29,23 @@ def contract_sla(
             session, visit.me, visit.request.app.state.offers, contract_id, month
         )
         return visit.render("client/sla.html", sla=shown, contract_id=contract_id)
+
+
+@router.post("/vms/{vm_id}/failure-notice")
+def failure_notice(posted: PostedForm, vm_id: str) -> Response:
+    """The client's "Notification de Défaillance" of a VM (002 §6), dated when it
+    arrives: the VM's unavailability counts from it if it comes before detection."""
+    visit = posted.visit
+    description = posted.get("description").strip()[:2000]
+    if not description:
+        return visit.redirect(f"/vms/{vm_id}", "failure_notice_empty")
+    try:
+        with visit.write() as session:
+            sla_service.file_notice(
+                session, visit.me, vm_id, FailureNoticeCreate(description=description)
+            )
+    except NuagesError as exc:
+        if exc.status == 404:
+            raise
+        return visit.redirect(f"/vms/{vm_id}", "failure_notice_refused")
+    return visit.redirect(f"/vms/{vm_id}", "failure_notice_recorded")

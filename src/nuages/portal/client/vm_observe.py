@@ -85,6 +85,8 @@ def vm_console(posted: PostedForm, vm_id: str) -> Response:
     except NuagesError as exc:
         if exc.status == 404:
             raise
+        if exc.status == 403:  # 002 §3 / §3.8.2: the offer or a managed server gives none
+            return visit.redirect(f"/vms/{vm_id}", "console_not_offered")
         return visit.redirect(f"/vms/{vm_id}", "console_refused")
     # The fragment never reaches a server (nor a log); the page forgets it at once.
     response = RedirectResponse(f"/console#kind={kind}&token={token}", status_code=303)

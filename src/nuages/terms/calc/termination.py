@@ -15,25 +15,35 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class EarlyTerminationDue:
-    """003 §13.2.1: what becomes due at once when the contract ends before its term."""
+    """003 §13.2.1: what becomes due at once when the contract ends before its term:
+    the unpaid invoices, and the rest of the subscribed duration (whole months plus
+    the days of a last, partial one) at the monthly amount."""
 
     unpaid_invoiced: Decimal
     remaining_months: int
+    remaining_days: int
     remaining_amount: Decimal
     total: Decimal
 
 
-def remaining_months(terminated_on: dt.date, term_end: dt.date) -> int:
-    """Started months of the subscribed duration left from ``terminated_on`` to
-    ``term_end`` (exclusive): each month begun is a month subscribed and owed."""
-    if terminated_on >= term_end:
-        return 0
+def remaining_span(first_day: dt.date, term_end: dt.date) -> tuple[int, int, int]:
+    """Whole months from ``first_day`` to ``term_end`` (exclusive), then the days left
+    and the length in days of the month they fall in (``(0, 0, 1)`` when nothing is
+    left). Read for the client (SPEC §17): a month begun is owed for its days, not as a
+    whole month."""
+    if first_day >= term_end:
+        return 0, 0, 1
     months = 0
-    cursor = terminated_on
-    while cursor < term_end:
+    while shift_date_months(first_day, months + 1) <= term_end:
         months += 1
-        cursor = shift_date_months(terminated_on, months)
-    return months
+    start = shift_date_months(first_day, months)
+    span = (shift_date_months(first_day, months + 1) - start).days
+    return months, (term_end - start).days, span
+
+
+def remaining_months(terminated_on: dt.date, term_end: dt.date) -> int:
+    """Whole months of the subscribed duration left from ``terminated_on``."""
+    return remaining_span(terminated_on, term_end)[0]
 
 
 def early_termination_due(
@@ -42,14 +52,14 @@ def early_termination_due(
     term_end: dt.date,
     unpaid_invoiced: Sequence[Decimal] = (),
 ) -> EarlyTerminationDue:
-    """003 §13.2.1: "toutes les sommes restant dues pour la durée souscrite" become due
-    at once: the invoices still unpaid plus the monthly amount of every month of the
+    """003 §13.2.1: "tous les montants impayés pour la durée souscrite" become due at
+    once: the invoices still unpaid plus the monthly amount for the rest of the
     subscribed duration not yet invoiced (``terminated_on`` is the first day not yet
-    invoiced). Data is returned only once this is paid (``reversibility.requires_paid_up``).
-    """
+    invoiced), whole months then the last month's days prorated. Data is returned only
+    once this is paid (``reversibility.requires_paid_up``)."""
     if monthly_amount < 0 or any(a < 0 for a in unpaid_invoiced):
         raise ValueError("amounts due are never negative")
-    months = remaining_months(terminated_on, term_end)
-    remaining = round_cents(monthly_amount * months)
+    months, days, span = remaining_span(terminated_on, term_end)
+    remaining = round_cents(monthly_amount * months + monthly_amount * days / span)
     unpaid = round_cents(sum(unpaid_invoiced, ZERO))
-    return EarlyTerminationDue(unpaid, months, remaining, unpaid + remaining)
+    return EarlyTerminationDue(unpaid, months, days, remaining, unpaid + remaining)

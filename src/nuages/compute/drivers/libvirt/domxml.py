@@ -145,28 +145,52 @@ def with_resources(xml: str, vcpus: int, memory_mib: int) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def backup_xml(domain_xml: str, disk: Path, target: Path) -> str:
+def backup_xml(domain_xml: str, disk: Path, target: Path, *, since: str | None = None) -> str:
     """A push-mode ``<domainbackup>`` copying the domain's disk whose source is ``disk``
-    into the existing qcow2 ``target``; every other disk (the seed CD-ROM) is left out."""
-    root = ET.fromstring(domain_xml)  # noqa: S314 - the XML comes from libvirt
+    into the existing qcow2 ``target``; every other disk (the seed CD-ROM) is left out.
+    ``since``: only what changed after that checkpoint (an incremental copy; ``target``
+    then has the earlier copy as its backing file)."""
     backup = ET.Element("domainbackup", mode="push")
+    if since is not None:
+        ET.SubElement(backup, "incremental").text = since
     listed = ET.SubElement(backup, "disks")
-    found = False
+    for name, chosen in _disk_names(domain_xml, disk):
+        if chosen:
+            item = ET.SubElement(listed, "disk", name=name, backup="yes", type="file")
+            ET.SubElement(item, "target", file=str(target))
+            ET.SubElement(item, "driver", type="qcow2")
+        else:
+            ET.SubElement(listed, "disk", name=name, backup="no")
+    return ET.tostring(backup, encoding="unicode")
+
+
+def checkpoint_xml(domain_xml: str, disk: Path, name: str) -> str:
+    """A ``<domaincheckpoint>`` named ``name`` tracking the changes of ``disk`` only (a
+    persistent dirty bitmap in its qcow2); the seed CD-ROM is left out."""
+    root = ET.Element("domaincheckpoint")
+    ET.SubElement(root, "name").text = name
+    listed = ET.SubElement(root, "disks")
+    for dev, chosen in _disk_names(domain_xml, disk):
+        ET.SubElement(listed, "disk", name=dev, checkpoint="bitmap" if chosen else "no")
+    return ET.tostring(root, encoding="unicode")
+
+
+def _disk_names(domain_xml: str, disk: Path) -> list[tuple[str, bool]]:
+    """Every disk's target name, True for the one whose source is ``disk``."""
+    root = ET.fromstring(domain_xml)  # noqa: S314 - the XML comes from libvirt
+    found: list[tuple[str, bool]] = []
     for el in root.iterfind("devices/disk"):
         dev = el.find("target")
         source = el.find("source")
         if dev is None or dev.get("dev") is None:
             continue
-        if source is not None and source.get("file") == str(disk) and el.get("device") == "disk":
-            found = True
-            item = ET.SubElement(listed, "disk", name=dev.get("dev", ""), backup="yes", type="file")
-            ET.SubElement(item, "target", file=str(target))
-            ET.SubElement(item, "driver", type="qcow2")
-        else:
-            ET.SubElement(listed, "disk", name=dev.get("dev", ""), backup="no")
-    if not found:
+        chosen = (
+            source is not None and source.get("file") == str(disk) and el.get("device") == "disk"
+        )
+        found.append((dev.get("dev", ""), chosen))
+    if not any(chosen for _name, chosen in found):
         raise ValueError(f"the domain has no disk {disk}")
-    return ET.tostring(backup, encoding="unicode")
+    return found
 
 
 def _bridge_extras(iface: ET.Element, net: BridgeNet) -> None:

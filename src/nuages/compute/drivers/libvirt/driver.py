@@ -420,17 +420,37 @@ class LibvirtHypervisor:
         target: Path,
         timeout_s: float,
         progress: Callable[[int, int], None] | None = None,
+        *,
+        checkpoint: str | None = None,
+        since: str | None = None,
     ) -> None:
         """Point-in-time copy of a running domain's disk; see ``Hypervisor.copy_disk``."""
         with self._errors(uuid):
             copies.copy_disk(
-                self._lookup(self._connection(), uuid), uuid, disk, target, timeout_s, progress
+                self._lookup(self._connection(), uuid),
+                uuid,
+                disk,
+                target,
+                timeout_s,
+                progress,
+                checkpoint=checkpoint,
+                since=since,
             )
 
     def abort_disk_copy(self, uuid: UUID) -> bool:
         """Stop a copy still running; see ``Hypervisor.abort_disk_copy``."""
         with self._errors(uuid):
             return copies.abort_copy(self._lookup(self._connection(), uuid))
+
+    def checkpoints(self, uuid: UUID) -> list[str]:
+        """The domain's checkpoints; see ``Hypervisor.checkpoints``."""
+        with self._errors(uuid):
+            return copies.checkpoints(self._lookup(self._connection(), uuid))
+
+    def drop_checkpoints(self, uuid: UUID, keep: str | None = None) -> list[str]:
+        """Delete every checkpoint but ``keep``; see ``Hypervisor.drop_checkpoints``."""
+        with self._errors(uuid):
+            return copies.drop_checkpoints(self._lookup(self._connection(), uuid), keep)
 
     # -- internals ----------------------------------------------------------------------
 
