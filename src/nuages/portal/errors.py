@@ -304,6 +304,12 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             "un audit s'annonce au moins {n} à l'avance ({c}) ; le premier jour possible à "
             "partir d'aujourd'hui est le {d}.",
         ),
+        (
+            r"^the month's (?P<q>\d+) free standard changes \((?P<c>[^,]*), quota of "
+            r"(?P<m>\S+)\) are used; this one costs EUR (?P<p>\S+); send accept_price true",
+            "les {q} changements standard compris de {m} sont utilisés ({c}) : celui-ci coûte "
+            "{p} EUR ; cochez l'acceptation du prix pour le commander.",
+        ),
     )
 ]
 

@@ -64,4 +64,5 @@ FLASH: dict[str, str] = {
     "breach_notified": "Violation enregistrée : les clients touchés sont notifiés.",
     "subprocessor_saved": "Sous-traitant ultérieur enregistré : les clients sont prévenus.",
     "audit_requested": "Audit annoncé.",
+    "change_requested": "Demande de changement enregistrée.",
 }

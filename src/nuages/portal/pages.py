@@ -35,6 +35,7 @@ from nuages.portal.client import (
     vms,
 )
 from nuages.portal.client import audits as client_audits
+from nuages.portal.client import changes as client_changes
 from nuages.portal.client import exit as contract_exit
 from nuages.portal.client import extensions as client_extensions
 from nuages.portal.client import gdpr_access as client_gdpr_access
@@ -77,4 +78,5 @@ PAGES = [
     admin_breaches.router,  # issue #16: data breaches (001 §16.7)
     admin_subprocessors.router,  # issue #16: sub-processors (001 §16.9)
     client_audits.router,  # issue #16: audits announced by the client (001 §16.8)
+    client_changes.router,  # issue #16: managed change requests (002 §3.8.4)
 ]
