@@ -310,6 +310,10 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             "les {q} changements standard compris de {m} sont utilisés ({c}) : celui-ci coûte "
             "{p} EUR ; cochez l'acceptation du prix pour le commander.",
         ),
+        (
+            r"^give a number of hours, e\.g\. 5\.5$",
+            "indiquez un nombre d'heures, par exemple 5,5.",
+        ),
     )
 ]
 

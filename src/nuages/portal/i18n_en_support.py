@@ -126,4 +126,11 @@ SUPPORT: dict[str, str] = {
     "J'accepte le prix de ce changement": "I accept this change's price",
     "Demander": "Ask",
     "Demande de changement enregistrée.": "Change request recorded.",
+    "Heures du prestataire": "Provider's hours",
+    "Clore un audit (001 §16.8)": "Close an audit (001 §16.8)",
+    "Audit": "Audit",
+    "Heures de travail du prestataire": "Provider's working hours",
+    "par exemple 5.5": "for example 5.5",
+    "Clore et facturer le dépassement": "Close and bill the excess",
+    "Audit clos : le dépassement est sur la prochaine facture.": "Audit closed: the excess is on the next invoice.",
 }

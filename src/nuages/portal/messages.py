@@ -65,4 +65,5 @@ FLASH: dict[str, str] = {
     "subprocessor_saved": "Sous-traitant ultérieur enregistré : les clients sont prévenus.",
     "audit_requested": "Audit annoncé.",
     "change_requested": "Demande de changement enregistrée.",
+    "audit_closed": "Audit clos : le dépassement est sur la prochaine facture.",
 }

@@ -4,6 +4,7 @@ its router at the end of PAGES (docs/portal.md, "Adding a page")."""
 from __future__ import annotations
 
 from nuages.portal import auth
+from nuages.portal.admin import audits as admin_audits
 from nuages.portal.admin import breaches as admin_breaches
 from nuages.portal.admin import clients as admin_clients
 from nuages.portal.admin import contracts as admin_contracts
@@ -79,4 +80,5 @@ PAGES = [
     admin_subprocessors.router,  # issue #16: sub-processors (001 §16.9)
     client_audits.router,  # issue #16: audits announced by the client (001 §16.8)
     client_changes.router,  # issue #16: managed change requests (002 §3.8.4)
+    admin_audits.router,  # issue #16: closing audits (001 §16.8)
 ]
