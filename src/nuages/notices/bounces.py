@@ -34,6 +34,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import jobs
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.notices import dsn
@@ -137,6 +138,9 @@ def _record(
             if notice.state in (State.SENT, State.FAILED, State.BOUNCED):
                 notice.state = State.BOUNCED
             notice.last_error = f"bounced: {reason}"[:500]
+            follow_up = KINDS[notice.kind].on_bounced if notice.kind in KINDS else None
+            if follow_up is not None:
+                jobs.enqueue(session, follow_up, notice.id)
             if is_legal(notice.kind):
                 notice.alert = alert_text(session, notice, bounce)
                 log.warning("notice %s: %s", notice.id, notice.alert)

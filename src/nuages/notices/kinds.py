@@ -32,6 +32,10 @@ class Kind:
     # means the act may not have reached the client: staff are alerted to send it
     # another way (issue #11, ``notices/bounces.py``).
     legal: bool = False
+    # The job enqueued by name (with the notice id) when the notice bounced for good
+    # after its acceptance: what that acceptance proved no longer holds (an invoice's
+    # receipt is voided, 001 §4.1, SPEC §17).
+    on_bounced: str | None = None
 
 
 KINDS: dict[str, Kind] = {
@@ -44,6 +48,7 @@ KINDS: dict[str, Kind] = {
             "billing",
             "invoicing_invoice_received",
             legal=True,
+            on_bounced="invoicing_invoice_bounced",
         ),
         Kind("credit_note_issued", "004 §8.2", "billing", "billing", legal=True),
         Kind("payment_received", "004 §8.2", "billing", "billing"),
