@@ -30,7 +30,7 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.invoicing.models import Invoice, InvoiceReceipt
+from nuages.invoicing.models import Invoice, InvoiceAcceleration, InvoiceReceipt
 from nuages.notices.models import Notice, NoticeAttempt
 from nuages.notices.service import State
 from nuages.terms.deadlines import Event, deadlines_for
@@ -116,9 +116,15 @@ def _receipt(session: Session, invoice: Invoice) -> InvoiceReceipt | None:
 def due_date(
     session: Session, invoice: Invoice, receipt: InvoiceReceipt | None = None
 ) -> dt.date | None:
-    """The invoice's effective due date: the later of the printed one and its receipt's."""
+    """The invoice's effective due date: the later of the printed one and its receipt's,
+    or the termination day when an early termination through the client's doing made it
+    due at once (003 §13.2.1, ``invoicing.acceleration``), whichever is earlier."""
     receipt = receipt or _receipt(session, invoice)
-    return _later(invoice.due_date, receipt.due_date if receipt else None)
+    due = _later(invoice.due_date, receipt.due_date if receipt else None)
+    accelerated = session.get(InvoiceAcceleration, invoice.id)
+    if accelerated is not None and (due is None or accelerated.due_date < due):
+        return accelerated.due_date
+    return due
 
 
 def dispute_until(session: Session, invoice: Invoice) -> dt.datetime | None:
