@@ -42,3 +42,17 @@ def test_001_s15_3_admin_client_page_shows_users_only_with_a_grant(
     page = staff.get(f"/admin/clients/{client_id}")
     assert page.status_code == 200 and owner_email in page.text
     assert "Utilisateurs masqués" not in page.text
+
+
+def test_001_s15_3_admin_client_page_links_to_its_accesses_page(
+    browser: Make, user_with_password: Make, world: World
+) -> None:
+    """001 §15.3: from a client's page, staff reach the page where they open a motivated
+    access to that client's data (and the link leads to a page that renders)."""
+    client_id = world.client("Lyon SAS")
+    _, email = user_with_password(Role.PROVIDER_ADMIN, None)
+    staff = signed_in(browser, email)
+    page = staff.get(f"/admin/clients/{client_id}")
+    assert page.status_code == 200
+    assert f'href="/admin/clients/{client_id}/accesses"' in page.text
+    assert staff.get(f"/admin/clients/{client_id}/accesses").status_code == 200

@@ -133,4 +133,7 @@ SUPPORT: dict[str, str] = {
     "par exemple 5.5": "for example 5.5",
     "Clore et facturer le dépassement": "Close and bill the excess",
     "Audit clos : le dépassement est sur la prochaine facture.": "Audit closed: the excess is on the next invoice.",
+    # issue #16 follow-up: the staff client page links to its accesses page
+    "Pages liées": "Related pages",
+    "Accès aux données du client": "Access to the client's data",
 }

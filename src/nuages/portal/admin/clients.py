@@ -185,8 +185,17 @@ def _client(visit: Visit, client_id: str, errors: dict[str, str], status: int) -
         )
         notes = [f"{client.legal_name} — {client.address_line1}, {client.postcode} {client.city}"]
         notes += [hidden] if hidden else []
+        # 001 §15.3: staff open (and see) motivated accesses to this client's data from here
+        links = [("Accès aux données du client", f"/admin/clients/{client_id}/accesses")]
         return page(
-            visit, "Client", tables=tables, forms=[form], notes=notes, errors=errors, status=status
+            visit,
+            "Client",
+            tables=tables,
+            forms=[form],
+            notes=notes,
+            errors=errors,
+            status=status,
+            links=links,
         )
 
 

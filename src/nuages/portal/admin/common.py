@@ -107,8 +107,9 @@ def page(
     values: dict[str, str] | None = None,
     status: int = 200,
     base: str = "",
+    links: Sequence[tuple[str, str]] = (),
 ) -> Response:
-    """Render one back-office page."""
+    """Render one back-office page (``links``: (label, href) pairs to related pages)."""
     return visit.render(
         "admin/page.html",
         status=status,
@@ -120,6 +121,7 @@ def page(
         errors=errors or {},
         values=values or {},
         base=base or visit.request.url.path,
+        links=links,
     )
 
 
