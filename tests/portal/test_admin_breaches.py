@@ -111,9 +111,32 @@ def test_001_s16_7_breach_opened_from_the_back_office_sending_time_beside_detect
     detail = f"/admin/breaches/{breach_id}"
     before = unescape(staff.get(detail).text)
     assert "Détection : 3 nov. 2026, 10:30:00" in before and "state-queued" in before
-    assert a in before and b not in before
+    assert "Touché A" in before and "Épargné B" not in before
     set_now(dt.datetime(2026, 11, 3, 10, 51, tzinfo=PARIS))
     assert len(deliver_pass(database, smtp_settings).sent) == 1
     after = unescape(staff.get(detail).text)
     assert "state-sent" in after and "3 nov. 2026, 10:51:00" in after
     assert "Sauvegardes de machines" in after
+    listed = unescape(staff.get(page).text)
+    assert "Touché A" in listed and "Épargné B" not in listed
+
+
+def test_regression_breach_pages_show_client_names_not_ids(
+    browser: Make, user_with_password: Make, world: World
+) -> None:
+    """001 §16.7: the list and the breach's page name each affected client by its legal
+    name; a bare identifier told the reader nothing."""
+    a = world.client("Clinique des Lilas")
+    world.user(Role.CLIENT_OWNER, a)
+    _admin, email = user_with_password(Role.PROVIDER_ADMIN, None)
+    staff = signed_in(browser, email)
+    page = "/admin/breaches"
+    set_now(dt.datetime(2026, 11, 3, 10, 50, tzinfo=PARIS))
+    done = staff.submit(page, page, **{**FORM, "scope": a})
+    assert done.status_code == 200, done.text[-1500:]
+    listed = unescape(staff.get(page).text)
+    assert "Clinique des Lilas" in listed and a not in listed.split("<tbody>")[1]
+    link = listed.split('href="/admin/breaches/')[1].split('"')[0]
+    detail = unescape(staff.get(f"/admin/breaches/{link}").text)
+    table = detail.split("Notifications aux clients")[1]
+    assert "Clinique des Lilas" in table and a not in table

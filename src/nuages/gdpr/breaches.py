@@ -22,7 +22,7 @@ from nuages.gdpr.common import iso, processed_clients, require_staff
 from nuages.gdpr.models import Breach, BreachNotification
 from nuages.history import service as history
 from nuages.kernel.clock import not_in_future
-from nuages.kernel.errors import NotFound, ValidationFailed
+from nuages.kernel.errors import Forbidden, NotFound, ValidationFailed
 from nuages.notices.models import Notice
 from nuages.notices.service import queue
 
@@ -177,15 +177,40 @@ def notified(session: Session, actor: Principal, breach: Breach) -> list[dict[st
     when it was sent (a client sees only its own)."""
     stmt = (
         select(
-            BreachNotification.client_id, Notice.id, Notice.state, Notice.created_at, Notice.sent_at
+            BreachNotification.client_id,
+            Client.legal_name,
+            Notice.id,
+            Notice.state,
+            Notice.created_at,
+            Notice.sent_at,
         )
         .join(Notice, Notice.id == BreachNotification.notice_id)
+        .join(Client, Client.id == BreachNotification.client_id)
         .where(BreachNotification.breach_id == breach.id)
-        .order_by(BreachNotification.client_id)
+        .order_by(Client.legal_name, BreachNotification.client_id)
     )
     if not actor.is_staff:
         stmt = stmt.where(BreachNotification.client_id == actor.client_id)
     return [
-        {"client_id": c, "notice_id": n, "state": s, "queued_at": q, "sent_at": t}
-        for c, n, s, q, t in session.execute(stmt).all()
+        {"client_id": c, "client": name, "notice_id": n, "state": s, "queued_at": q, "sent_at": t}
+        for c, name, n, s, q, t in session.execute(stmt).all()
     ]
+
+
+def affected_names(session: Session, actor: Principal, breach_ids: list[str]) -> dict[str, str]:
+    """Staff lists: each breach's notified clients by legal name (comma-separated), so a
+    reader sees who was hit without opening every breach (001 §16.7)."""
+    actor.require(Scope.READ)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff list every affected client")
+    names: dict[str, list[str]] = {}
+    if breach_ids:
+        rows = session.execute(
+            select(BreachNotification.breach_id, Client.legal_name)
+            .join(Client, Client.id == BreachNotification.client_id)
+            .where(BreachNotification.breach_id.in_(breach_ids))
+            .order_by(Client.legal_name)
+        ).all()
+        for breach_id, name in rows:
+            names.setdefault(breach_id, []).append(name)
+    return {b: ", ".join(n) for b, n in names.items()}

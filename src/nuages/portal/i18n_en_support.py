@@ -136,4 +136,5 @@ SUPPORT: dict[str, str] = {
     # issue #16 follow-up: the staff client page links to its accesses page
     "Pages liées": "Related pages",
     "Accès aux données du client": "Access to the client's data",
+    "Clients touchés": "Affected clients",
 }

@@ -68,11 +68,18 @@ def _form() -> Form:
 
 def _list(visit: Visit, errors: dict[str, str], values: dict[str, str], status: int) -> Response:
     with visit.read() as session:
-        rows = list(session.execute(breaches.list_breaches(visit.me).limit(200)).scalars())
+        found = list(session.execute(breaches.list_breaches(visit.me).limit(200)).scalars())
+        names = breaches.affected_names(session, visit.me, [b.id for b in found])
+        rows = [
+            {"id": b.id, "summary": b.summary, "clients": names.get(b.id, ""),
+             "occurred_at": b.occurred_at, "detected_at": b.detected_at, "opened_at": b.opened_at}
+            for b in found
+        ]  # fmt: skip
         table = Table(
             "Violations de données",
             [
                 Column("Résumé", "summary", "link", "/admin/breaches/{id}"),
+                Column("Clients touchés", "clients"),
                 Column("Incident", "occurred_at", "when"),
                 Column("Détection", "detected_at", "when"),
                 Column("Ouverte le", "opened_at", "when"),
@@ -134,7 +141,7 @@ def breach_page(visit: Staff, breach_id: str) -> Response:
         sent = Table(
             "Notifications aux clients",
             [
-                Column("Client", "client_id", "code"),
+                Column("Client", "client"),
                 Column("État", "state", "state"),
                 Column("En file le", "queued_at", "when"),
                 Column("Envoyée le", "sent_at", "when"),
