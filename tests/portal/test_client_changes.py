@@ -71,3 +71,60 @@ def test_002_s3_8_4_change_over_quota_needs_its_price_accepted_in_the_portal(
     assert prices == ["60.00", "None"]
     _b, other = user_with_password(Role.CLIENT_OWNER, world.client("Autre"))
     assert signed_in(browser, other).get(page).status_code == 404
+
+
+def test_002_s3_8_4_staff_quote_a_major_change_and_the_client_sees_the_price(
+    browser: Make, user_with_password: Make, world: World, database: Database
+) -> None:
+    """002 §3.8.4: a major change "fera l'objet d'un devis préalable": staff see it in
+    the back-office list, a price that is not a positive amount in cents is refused next
+    to the field (French and English), nothing written; quoted at EUR 2400.00, the client
+    sees the price on its changes page and the request leaves the staff list."""
+    set_now(dt.datetime(2026, 11, 10, 10, tzinfo=ZoneInfo("Europe/Paris")))
+    client_id = world.client("Devis SARL")
+    owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
+    visitor = signed_in(browser, email)
+    made = visitor.http.post(
+        "/api/v1/contracts", json={"offer_id": "axantis-cloud-vm-avance", "accept_terms": True},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    contract_id = made.json()["id"]
+    with database.unit() as session:
+        agreements.set_agreement(session, CLI, contract_id, {"managed": True})
+    page = f"/contracts/{contract_id}/changes"
+    asked = visitor.submit(page, page, kind="major", description="migrer la base vers PG 17")
+    assert asked.status_code == 200, asked.text[-1500:]
+    _admin, staff_email = user_with_password(Role.PROVIDER_ADMIN, None)
+    staff = signed_in(browser, staff_email)
+    admin = "/admin/changes"
+    listed = unescape(staff.get(admin).text)
+    assert "Devis SARL" in listed and "migrer la base vers PG 17" in listed
+    with database.unit() as session:
+        change_id = session.execute(select(ChangeRequest.id)).scalar_one()
+    for bad, french in (
+        ("-5", "Un devis est un montant positif."),
+        ("0", "Un devis est un montant positif."),
+        ("douze", "Indiquez un prix en euros"),
+        ("10.001", "au plus deux décimales"),
+    ):
+        refused = staff.submit(admin, admin, change_id=change_id, amount=bad, note="")
+        assert refused.status_code == 422 and 'id="e-amount"' in refused.text, bad
+        assert french in unescape(refused.text).split('id="e-amount">')[1].split("<")[0], bad
+    staff.submit("/admin", "/lang", lang="en")
+    english = staff.submit(admin, admin, change_id=change_id, amount="-5", note="")
+    assert "a quote is a positive amount" in unescape(english.text)
+    staff.submit("/admin", "/lang", lang="fr")
+    with database.unit() as session:
+        row = session.get(ChangeRequest, change_id)
+        assert row is not None and row.state == "awaiting_quote" and row.price is None
+    done = staff.submit(admin, admin, change_id=change_id, amount="2400,00", note="2 jours")
+    assert done.status_code == 200 and "Devis enregistré" in unescape(done.text)
+    assert "migrer la base vers PG 17" not in unescape(done.text)
+    with database.unit() as session:
+        row = session.get(ChangeRequest, change_id)
+        assert row is not None and row.state == "quoted" and row.price == Decimal("2400.00")
+        assert row.charge_id is None  # not accepted yet: nothing billed
+    seen = unescape(visitor.get(page).text).replace("\u202f", " ").replace("\xa0", " ")
+    row_html = seen.split("migrer la base vers PG 17")[1].split("</tr>")[0]
+    assert "2 400,00 €" in row_html and "quoted" in row_html, row_html

@@ -314,6 +314,15 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             r"^give a number of hours, e\.g\. 5\.5$",
             "indiquez un nombre d'heures, par exemple 5,5.",
         ),
+        (
+            r"^give a price in euros, e\.g\. 2400\.00$",
+            "indiquez un prix en euros, par exemple 2400,00.",
+        ),
+        (r"^a quote is a positive amount$", "un devis est un montant positif."),
+        (
+            r"^a price has at most two decimals \(cents\)$",
+            "un prix a au plus deux décimales (les centimes).",
+        ),
     )
 ]
 

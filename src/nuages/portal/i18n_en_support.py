@@ -137,4 +137,17 @@ SUPPORT: dict[str, str] = {
     "Pages liées": "Related pages",
     "Accès aux données du client": "Access to the client's data",
     "Clients touchés": "Affected clients",
+    # issue #16 follow-up: staff quote major change requests (002 §3.8.4)
+    "Changements majeurs en attente de devis": "Major changes awaiting a quote",
+    "Aucun changement en attente de devis.": "No change awaiting a quote.",
+    "Chiffrer un changement majeur (002 §3.8.4)": "Quote a major change (002 §3.8.4)",
+    "Demande": "Request",
+    "Prix HT (EUR)": "Price excl. VAT (EUR)",
+    "par exemple 2400.00": "for example 2400.00",
+    "Note du devis": "Quote note",
+    "Le client l'a accepté par écrit : facturer": "The client accepted it in writing: bill it",
+    "Enregistrer le devis": "Record the quote",
+    "Devis des changements": "Change quotes",
+    "Devis": "Quotes",
+    "Devis enregistré : le client voit le prix sur sa page de changements.": "Quote recorded: the client sees the price on its changes page.",
 }

@@ -66,4 +66,5 @@ FLASH: dict[str, str] = {
     "audit_requested": "Audit annoncé.",
     "change_requested": "Demande de changement enregistrée.",
     "audit_closed": "Audit clos : le dépassement est sur la prochaine facture.",
+    "change_quoted": "Devis enregistré : le client voit le prix sur sa page de changements.",
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from nuages.portal import auth
 from nuages.portal.admin import audits as admin_audits
 from nuages.portal.admin import breaches as admin_breaches
+from nuages.portal.admin import changes as admin_changes
 from nuages.portal.admin import clients as admin_clients
 from nuages.portal.admin import contracts as admin_contracts
 from nuages.portal.admin import extensions as admin_extensions
@@ -81,4 +82,5 @@ PAGES = [
     client_audits.router,  # issue #16: audits announced by the client (001 §16.8)
     client_changes.router,  # issue #16: managed change requests (002 §3.8.4)
     admin_audits.router,  # issue #16: closing audits (001 §16.8)
+    admin_changes.router,  # issue #16: quoting major change requests (002 §3.8.4)
 ]

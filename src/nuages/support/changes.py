@@ -184,8 +184,29 @@ def list_changes(
     )
 
 
+def awaiting_quotes(session: Session, actor: Principal) -> list[ChangeRequest]:
+    """Staff: every major change request still waiting for its quote, oldest first
+    (002 §3.8.4: "fera l'objet d'un devis préalable")."""
+    actor.require(Scope.READ)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff list the changes awaiting a quote")
+    return list(
+        session.execute(
+            select(ChangeRequest)
+            .where(ChangeRequest.kind == "major", ChangeRequest.state == "awaiting_quote")
+            .order_by(ChangeRequest.created_at, ChangeRequest.id)
+            .limit(500)
+        ).scalars()
+    )
+
+
 def quote_major(
-    session: Session, actor: Principal, change_id: str, amount: Decimal, accepted: bool
+    session: Session,
+    actor: Principal,
+    change_id: str,
+    amount: Decimal,
+    accepted: bool,
+    note: str = "",
 ) -> ChangeRequest:
     """Staff record the quote of a major change and, once the client accepted it in
     writing, put it on the next invoice (002 §3.8.4)."""
@@ -218,7 +239,7 @@ def quote_major(
         object_type="change_request",
         object_id=row.id,
         action="support.change.quote",
-        params={"amount": str(amount), "accepted": accepted},
+        params={"amount": str(amount), "accepted": accepted, "note": note},
         client_id=row.client_id,
     )
     return row
