@@ -13,15 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from nuages.accounts.roles import Role
+from nuages.cli import app as cli_app
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.models import HistoryEntry
 from nuages.invoicing import receipts
 from nuages.invoicing.models import Invoice, InvoiceReceipt
 from nuages.kernel import jobs
+from nuages.kernel import settings as settings_module
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
@@ -239,3 +243,39 @@ def test_regression_dsn_before_the_receipt_job_records_no_receipt(
         ).all()
         assert voided == []  # there was never a receipt to void
     assert _effective(database, invoice_id) == (None, None)  # never received (SPEC §17)
+
+
+def test_nuages_invoicing_receipt_record_cli(
+    database: Database,
+    offers: OfferRegistry,
+    smtp: SmtpServer,
+    smtp_settings: Settings,
+    bounce_listener: int,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``nuages invoicing receipt record F-… --received-at … --means … --evidence … --json``
+    records the receipt of a bounced invoice (001 §4.1: due 15 days after it); a means it
+    does not know exits 2, a second receipt exits 1."""
+    invoice_id, _ = _bounced(database, offers, smtp, smtp_settings, bounce_listener)
+    with database.unit() as session:
+        invoice = session.get(Invoice, invoice_id)
+        assert invoice is not None
+        number = invoice.number
+    monkeypatch.setenv("NUAGES_DATABASE_URL", database.url)
+    settings_module.get_settings.cache_clear()
+    set_now(utc(2026, 1, 26, 9))
+    try:
+        runner = CliRunner()
+        args = ["invoicing", "receipt", "record", number, "--received-at", "2026-01-25T10:00:00Z"]
+        args += ["--evidence", "LRAR 1A 234 567 8901 2"]
+        bad = runner.invoke(cli_app, [*args, "--means", "pigeon"])
+        assert bad.exit_code == 2, bad.output
+        r = runner.invoke(cli_app, [*args, "--means", "registered-letter", "--json"])
+        assert r.exit_code == 0, r.output
+        data = json.loads(r.stdout)
+        assert data["receipt_state"] == "received"
+        assert data["effective_due_date"] == "2026-02-09"
+        again = runner.invoke(cli_app, [*args, "--means", "registered-letter"])
+        assert again.exit_code == 1, again.output
+    finally:
+        settings_module.get_settings.cache_clear()
