@@ -209,6 +209,13 @@ def test_receipt_by_other_means_refuses_bad_input_and_non_staff(
         r = client.post(url, json=bad, headers=staff.headers)
         assert r.status_code == 422 and field in r.text, r.text
     assert client.post(url, json=good, headers=owner.headers).status_code == 403
+    # 001 §4.4: the printed window ended 10 January, but it has not started (not received).
+    r = client.post(
+        f"/api/v1/invoices/{invoice_id}/disputes",
+        json={"reason": "jamais reçue"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
     with database.unit() as session:
         assert session.get(InvoiceReceipt, invoice_id) is None
 

@@ -14,9 +14,11 @@ its invoice shows (SPEC §17, read for the client).
 An e-mail the relay accepted and that then bounced for good (a permanent DSN, issue
 #11) reached nobody: it proves no receipt (001 §4.1, §4.4, SPEC §17). ``void`` removes
 the receipt that acceptance recorded, with an ``invoicing.invoice.receipt_voided``
-history entry keeping what it said; the invoice falls back to its printed deadlines
-(issue date plus the assumed delay) until another of its e-mails is accepted and not
-bounced, which records a receipt again.
+history entry keeping what it said. The invoice is then *not received* (``not_received``,
+SPEC §17 read for the client): no effective due date nor dispute window, so dunning
+skips it and no late interest runs, until another of its e-mails is accepted and not
+bounced, or staff record its receipt another way (``record_other``: registered letter,
+by hand, e-mail resent), which records a receipt again.
 """
 
 from __future__ import annotations
