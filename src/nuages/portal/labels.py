@@ -81,6 +81,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "due": ("dû", "due"),
     "applied": ("appliqué", "applied"),
     "superseded": ("remplacé", "superseded"),
+    "automatic": ("automatique", "automatic"),
+    "on_request": ("sur demande", "on request"),
+    "none": ("aucun", "none"),
     # invoices, snapshots, backups, tickets, terms changes, mandates
     "draft": ("brouillon", "draft"),
     "issued": ("émise", "issued"),
