@@ -48,7 +48,7 @@ LAZY: dict[str, tuple[str, str, str]] = {
     ),
     # payments (issue 15)
     "payments": (
-        "nuages.payments.cli",
+        "nuages.cli_payments",
         "payments_app",
         "Payments: bank statements for invoices and top-ups.",
     ),

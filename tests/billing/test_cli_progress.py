@@ -140,8 +140,11 @@ def test_meter_interrupted_stops_at_an_hour_and_says_what_was_done(
     _last_metered(database, 20000)
     argv = [sys.executable, "-m", "nuages", "billing", "meter", "--now", NOW]
     run = PtyRun(argv, _env(database, tmp_path))
-    run.read(until=b"/20000 hour(s)")
-    time.sleep(0.5)
+    # Wait until the bar says some hours are done (not a fixed sleep: on a loaded CI
+    # machine half a second may not commit one hour, and "0 < stored" must hold).
+    deadline = time.monotonic() + 120
+    while not re.search(rb"[1-9]\d*/20000 hour\(s\)", run.seen) and time.monotonic() < deadline:
+        run.read(until=b"\0", timeout=0.3)  # reads whatever comes for 0.3 s
     run.child.send_signal(signal.SIGINT)
     text = run.finish()
     assert run.child.returncode == 130, text

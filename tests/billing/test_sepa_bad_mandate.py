@@ -14,11 +14,12 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from nuages.billing import ledger, sepa
-from nuages.billing.models import DirectDebit, SepaMandate
+from nuages.billing.models import DirectDebit
 from nuages.cli import app as cli_app
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.kernel.db import Database
+from nuages.payments.models import Mandate as SepaMandate
 from tests.billing.factories import Funded, funded
 from tests.factories import World
 

@@ -15,11 +15,13 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from nuages.billing import camt, ledger, sepa
-from nuages.billing.models import DirectDebit, LedgerEntry, SepaBatch, SepaMandate
+from nuages.billing.models import DirectDebit, LedgerEntry
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.kernel.db import Database
+from nuages.payments.models import DirectDebitBatch as SepaBatch
+from nuages.payments.models import Mandate as SepaMandate
 from tests.billing.factories import Funded, funded, order, transfer
 from tests.factories import Actor as User
 from tests.factories import World

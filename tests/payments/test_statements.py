@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 
 from nuages.billing.models import LedgerEntry
 from nuages.contracts.offers import OfferRegistry
+from nuages.invoicing import reconcile
 from nuages.invoicing import sepa as invoice_sepa
 from nuages.invoicing.models import Invoice, Payment
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import ValidationFailed
-from nuages.payments import statements
+from nuages.payments import references, statements
 from tests.billing.factories import funded
 from tests.billing.test_sepa_camt import STAFF
 from tests.factories import World
@@ -107,7 +108,7 @@ def test_camt053_invoice_transfer_topup_unknown_and_returned_debit_each_end_wher
         .encode()
     )
     set_now(utc(2026, 5, 1, 8))
-    report = statements.import_statement(database.unit, offers, data, STAFF)
+    report = statements.import_statement(database.unit, offers, data, STAFF, reconcile.reconcile)
     assert report.kind == "camt.053" and report.message_id == "AGRI20260430STMT0120"
     outcomes = [(x.outcome, x.target) for x in report.lines]
     assert outcomes == [
@@ -130,7 +131,7 @@ def test_camt053_invoice_transfer_topup_unknown_and_returned_debit_each_end_wher
     assert Decimal(account["balance"]) == balance_before + Decimal("150.00")
 
     payments, entries = _count(database, Payment), _count(database, LedgerEntry)
-    again = statements.import_statement(database.unit, offers, data, STAFF)
+    again = statements.import_statement(database.unit, offers, data, STAFF, reconcile.reconcile)
     assert again.already_imported
     assert {x.outcome for x in again.lines} == {"duplicate"}
     assert (_count(database, Payment), _count(database, LedgerEntry)) == (payments, entries)
@@ -156,7 +157,7 @@ def test_amount_matching_two_invoices_is_left_for_staff_with_both_suggested(
         .encode()
     )
     set_now(utc(2026, 4, 30, 22))
-    report = statements.import_statement(database.unit, offers, data, STAFF)
+    report = statements.import_statement(database.unit, offers, data, STAFF, reconcile.reconcile)
     line = report.lines[0]
     assert line.outcome == "unmatched" and "2 open invoices" in line.detail
     assert first.number in line.suggestion and second.number in line.suggestion
@@ -183,7 +184,7 @@ def test_amount_and_debtor_pay_the_one_invoice_they_match(
         .encode()
     )
     set_now(utc(2026, 4, 30, 22))
-    report = statements.import_statement(database.unit, offers, data, STAFF)
+    report = statements.import_statement(database.unit, offers, data, STAFF, reconcile.reconcile)
     assert (report.lines[0].outcome, report.lines[0].target) == ("paid", invoice.number)
     assert _state(database, invoice.id) == "paid"
 
@@ -192,7 +193,7 @@ def test_rf_creditor_reference_of_an_invoice_pays_it() -> None:
     """ISO 11649: an invoice's RF reference is valid and carries its number."""
     from stdnum import iso11649
 
-    reference = statements.invoice_reference("F-2026-000042")
+    reference = references.invoice_reference("F-2026-000042")
     assert iso11649.is_valid(reference) and reference.endswith("F2026000042")
 
 

@@ -186,15 +186,17 @@ def test_staff_list_sepa_batches_and_download_one(
     """The SEPA page lists every batch (filter by state) and each one's file downloads
     from the back-office itself (the session, not an API token)."""
     from nuages.accounts import service as accounts
-    from nuages.invoicing.models import SepaBatch
+    from nuages.payments.models import DirectDebitBatch
 
     with database.unit() as session:
         accounts.create_admin(session, "staff-sepa@example.com", PASSWORD, with_token=False)
-        batch = SepaBatch(
+        batch = DirectDebitBatch(
+            id="NUAGES-TEST-0001",
             message_id="NUAGES-TEST-0001",
+            kind="invoice",
             collection_date=dt.date(2026, 12, 10),
             count=0,
-            total=Decimal("0.00"),
+            total_cents=0,
             xml="<Document/>",
             state="created",
         )

@@ -220,6 +220,19 @@ def revoke_mandate(contract_id: str, principal: PrincipalDep, session: SessionDe
     return sepa.revoke_mandate(session, principal, contract_id)
 
 
+@router.post(
+    "/billing/contracts/{contract_id}/mandates/amend",
+    tags=BILLING,
+    response_model=schemas.MandateOut,
+)
+def amend_mandate(
+    contract_id: str, body: schemas.MandateCreate, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Amend the active mandate (SEPA Core rulebook): a new IBAN or bank is told to the
+    debtor's bank in the next collection, with the original data."""
+    return sepa.amend_mandate(session, principal, contract_id, body)
+
+
 @router.get(
     "/billing/contracts/{contract_id}/direct-debits",
     tags=BILLING,

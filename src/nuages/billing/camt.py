@@ -20,16 +20,13 @@ importing the same statement again changes nothing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from stdnum import iso11649
 
 from nuages.billing import ledger, schemas, sepa, topups
 from nuages.billing.models import BillingAccount, DirectDebit
@@ -37,52 +34,14 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.kernel.errors import NuagesError, ValidationFailed
+from nuages.payments import camt
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
-RF_REFERENCE = re.compile(r"RF\d{2}(?: ?[A-Z0-9]){1,25}")
-MAX_STATEMENT_BYTES = 20_000_000
-
-
-@dataclass(frozen=True)
-class StatementLine:
-    """One booked entry of a statement, with what reconciliation needs."""
-
-    bank_reference: str
-    amount: Decimal
-    currency: str
-    credit: bool
-    booked: bool
-    remittance: str
-    end_to_end_id: str | None
-    return_reason: str | None
-    booking_date: str | None
-    # Every transaction detail's end-to-end id (a batch booking carries several).
-    end_to_end_ids: tuple[str, ...] = ()
-
-
-def _local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def _find(node: etree._Element, path: str) -> etree._Element | None:
-    # Walk by local names so every camt.053 version (and namespace) reads the same.
-    current: etree._Element | None = node
-    for step in path.split("/"):
-        if current is None:
-            return None
-        current = next((c for c in current if _local(c.tag) == step), None)
-    return current
-
-
-def _text(node: etree._Element, path: str) -> str | None:
-    found = _find(node, path)
-    if found is None or found.text is None:
-        return None
-    return found.text.strip() or None
-
-
-def _children(node: etree._Element, name: str) -> list[etree._Element]:
-    return [c for c in node if _local(c.tag) == name]
+MAX_STATEMENT_BYTES = camt.MAX_STATEMENT_BYTES
+StatementLine = camt.StatementLine
+payment_references_in = camt.payment_references_in
+# The readers live in payments.camt (shared with the invoices' statement import).
+_local, _find, _children, _line = camt.local, camt.find, camt.children, camt.line
 
 
 def parse(data: bytes) -> list[StatementLine]:
@@ -106,66 +65,6 @@ def parse(data: bytes) -> list[StatementLine]:
     return lines
 
 
-def _line(entry: etree._Element) -> StatementLine:
-    amount_node = _find(entry, "Amt")
-    if amount_node is None or amount_node.text is None:
-        raise ValidationFailed("statement: an entry has no amount")
-    try:
-        amount = Decimal(amount_node.text.strip())
-    except InvalidOperation:
-        raise ValidationFailed(f"statement: bad amount {amount_node.text!r}") from None
-    tx = _find(entry, "NtryDtls/TxDtls")
-    status = _text(entry, "Sts/Cd") or _text(entry, "Sts") or ""
-    reference = (
-        _text(entry, "AcctSvcrRef") or (tx is not None and _text(tx, "Refs/AcctSvcrRef")) or ""
-    )
-    remittance = ""
-    end_to_end = reason = None
-    if tx is not None:
-        info = _find(tx, "RmtInf")
-        unstructured = _children(info, "Ustrd") if info is not None else []
-        parts = [
-            _text(tx, "RmtInf/Strd/CdtrRefInf/Ref") or "",
-            *[(u.text or "").strip() for u in unstructured],
-        ]
-        remittance = " ".join(p for p in parts if p)
-        end_to_end = _text(tx, "Refs/EndToEndId")
-        if end_to_end == "NOTPROVIDED":
-            end_to_end = None
-        reason = _text(tx, "RtrInf/Rsn/Cd")
-    details = _find(entry, "NtryDtls")
-    ids = [
-        found
-        for detail in (_children(details, "TxDtls") if details is not None else [])
-        if (found := _text(detail, "Refs/EndToEndId")) not in (None, "NOTPROVIDED")
-    ]
-    return StatementLine(
-        bank_reference=reference,
-        amount=amount,
-        currency=amount_node.get("Ccy", ""),
-        credit=_text(entry, "CdtDbtInd") == "CRDT",
-        booked=status == "BOOK",
-        remittance=remittance,
-        end_to_end_id=end_to_end,
-        return_reason=reason,
-        booking_date=_text(entry, "BookgDt/Dt") or _text(entry, "BookgDt/DtTm"),
-        end_to_end_ids=tuple(i for i in ids if i is not None),
-    )
-
-
-def payment_references_in(text: str) -> list[str]:
-    """The ISO 11649 references a payer may have meant in remittance text, longest
-    first: references are often typed in groups of four, and followed by more words,
-    so every prefix with valid check digits is a candidate."""
-    found = []
-    for match in RF_REFERENCE.finditer(text.upper()):
-        compact = "".join(match.group(0).split())
-        for end in range(len(compact), 4, -1):
-            if iso11649.is_valid(compact[:end]):
-                found.append(compact[:end])
-    return found
-
-
 def import_statement(
     unit: UnitOfWork,
     registry: OfferRegistry,
@@ -186,7 +85,7 @@ def import_statement(
             continue
         try:
             with unit() as session:
-                outcome = _reconcile(session, registry, line, who)
+                outcome = reconcile_line(session, registry, line, who)
         except NuagesError as exc:
             outcome = f"unmatched: {exc.detail}"
         kind, _, why = outcome.partition(": ")
@@ -194,7 +93,7 @@ def import_statement(
     return report
 
 
-def _reconcile(
+def reconcile_line(
     session: Session,
     registry: OfferRegistry,
     line: StatementLine,

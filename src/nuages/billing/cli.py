@@ -19,8 +19,8 @@ from nuages import cli_output as out
 
 if TYPE_CHECKING:
     from nuages.accounts.principal import Principal
-    from nuages.billing.models import SepaBatch
     from nuages.kernel.db import Database
+    from nuages.payments.models import DirectDebitBatch
 
 billing_app = typer.Typer(help="Prepaid accounts, top-ups and metering.", no_args_is_help=True)
 T = TypeVar("T")
@@ -179,12 +179,12 @@ def sepa_batch(
 ) -> None:
     """Write the pending direct debits into one pain.008 file (credited when settled)."""
     from nuages.billing import sepa
-    from nuages.billing.models import SepaBatch
+    from nuages.payments.models import DirectDebitBatch
 
     database = _database()
     if again is not None:
         with database.unit() as session:
-            stored = session.get(SepaBatch, again)
+            stored = session.get(DirectDebitBatch, again)
             if stored is None:
                 out.fail(f"no batch {again} (see the batch ids printed by earlier runs)")
             out_file.write_text(stored.xml, "utf-8")
@@ -201,7 +201,7 @@ def sepa_batch(
 
     problems: list[dict[str, str]] = []
 
-    def work() -> SepaBatch | None:
+    def work() -> DirectDebitBatch | None:
         with database.unit() as session:
             return sepa.write_batch(
                 session,

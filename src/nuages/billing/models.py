@@ -216,29 +216,6 @@ class MeteringPeriod(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class SepaMandate(IdMixin, TimestampMixin, Base):
-    """A SEPA Core direct-debit mandate the client signed for one contract (000 §13.2)."""
-
-    __tablename__ = "sepa_mandates"
-
-    contract_id: Mapped[str] = mapped_column(
-        ForeignKey("billing_accounts.contract_id", ondelete="RESTRICT"), index=True
-    )
-    client_id: Mapped[str] = mapped_column(String(36), index=True)
-    # The Unique Mandate Reference sent in every pain.008 transaction.
-    reference: Mapped[str] = mapped_column(String(35), unique=True)
-    iban: Mapped[str] = mapped_column(String(34))
-    bic: Mapped[str] = mapped_column(String(11))
-    holder_name: Mapped[str] = mapped_column(String(70))
-    signed_on: Mapped[dt.date] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(16), default="active")  # active | revoked
-    # FRST until the first collection has been submitted, RCUR afterwards.
-    used: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The pre-notification period the mandate agrees (SEPA rulebook: 14 days if None).
-    prenotice_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
-
-
 class DebitState(StrEnum):
     """Where a direct-debit collection stands. The account is credited once, at
     ``settled``: a collection on its way is no money yet (000 §13.2: the account is a
@@ -271,13 +248,15 @@ class DirectDebit(IdMixin, TimestampMixin, Base):
         ForeignKey("billing_accounts.contract_id", ondelete="RESTRICT"), index=True
     )
     client_id: Mapped[str] = mapped_column(String(36), index=True)
-    mandate_id: Mapped[str] = mapped_column(ForeignKey("sepa_mandates.id", ondelete="RESTRICT"))
+    # The mandate (``payments.models.Mandate``, the one model shared with invoices).
+    mandate_id: Mapped[str] = mapped_column(ForeignKey("payments_mandates.id", ondelete="RESTRICT"))
     amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))
     # The client's or staff's own reference for the request: retries find the first one.
     request_key: Mapped[str] = mapped_column(String(160), unique=True)
     end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
     state: Mapped[str] = mapped_column(String(16), index=True)  # a DebitState
+    # The ``payments_batches`` row (its id is the pain.008 message id).
     batch_id: Mapped[str | None] = mapped_column(String(35), nullable=True, index=True)
     collection_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     sequence_type: Mapped[str | None] = mapped_column(String(4), nullable=True)
@@ -286,20 +265,6 @@ class DirectDebit(IdMixin, TimestampMixin, Base):
     settled_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     returned_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     return_reason: Mapped[str | None] = mapped_column(String(35), nullable=True)
-
-
-class SepaBatch(Base):
-    """A pain.008 file as written, kept so it can be written out again if the copy on
-    disk is lost (the collections it holds are already credited)."""
-
-    __tablename__ = "sepa_batches"
-
-    id: Mapped[str] = mapped_column(String(35), primary_key=True)  # the message id
-    created_at: Mapped[dt.datetime]
-    collection_date: Mapped[dt.date] = mapped_column(Date)
-    transactions: Mapped[int] = mapped_column(Integer)
-    total: Mapped[Decimal] = mapped_column(Amount)
-    xml: Mapped[str] = mapped_column(Text)
 
 
 class ExtensionState(StrEnum):

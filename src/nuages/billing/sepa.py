@@ -1,14 +1,16 @@
-"""SEPA direct debit (000 §13.2 "prélèvement émis par IS.Star"): mandates, collections,
-pain.008 batches and returned debits.
+"""SEPA direct debit of prepaid top-ups (000 §13.2 "prélèvement émis par IS.Star"):
+collections and returned debits; the mandates and the pain.008 files are the payments
+slice's (``payments.mandates``, ``payments.batches``), shared with invoices.
 
-A client (its owner) or staff registers a mandate; the IBAN and BIC are checked with
-``schwifty``. A direct-debit top-up is requested under the active mandate and goes out
-in the next batch: ``write_batch`` builds a pain.008.001.02 file with ``sepaxml``
-(validated against the ISO 20022 schema), keeps it in ``sepa_batches`` and marks each
-collection ``in_batch``. Nothing is credited yet: a collection on its way is not money
-received. ``settle`` credits it, once, when the bank books it (the statement import, or
-staff by hand); if the debtor's bank returns it, ``record_return`` marks it returned
-and, only if it had been settled, reverses its top-up with a new entry.
+A client (its owner) or staff registers a mandate (``payments.mandates`` checks the IBAN
+and BIC). A direct-debit top-up is requested under the active mandate
+and goes out in the next batch: ``write_batch`` hands the pending collections to
+``payments.batches.write`` (one pain.008.001.02 builder, validated against the ISO 20022
+schema, kept as a ``DirectDebitBatch``) and marks each collection ``in_batch``.
+Nothing is credited yet: a collection on its way is not money received. ``settle``
+credits it, once, when the bank books it (the statement import, or staff by hand); if
+the debtor's bank returns it, ``record_return`` marks it returned and, only if it had
+been settled, reverses its top-up with a new entry.
 
 Amounts are capped (``BillingSettings.direct_debit_*_cap``) per mandate and per contract
 over a rolling window, so no request, however well formed, can make the provider draw
@@ -21,11 +23,7 @@ import datetime as dt
 import logging
 import secrets
 from decimal import Decimal
-from typing import Any
 
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
-from sepaxml import SepaDD
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -39,8 +37,6 @@ from nuages.billing.models import (
     DebitState,
     DirectDebit,
     EntryKind,
-    SepaBatch,
-    SepaMandate,
 )
 from nuages.billing.settings import BillingSettings, get_billing_settings
 from nuages.contracts.models import Contract
@@ -58,37 +54,17 @@ from nuages.kernel.errors import (
 )
 from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
-from nuages.notices import announce
+from nuages.payments import batches, mandates
+from nuages.payments.models import DirectDebitBatch, Mandate
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller
 
 log = logging.getLogger("nuages.billing.sepa")
-SCHEMA = "pain.008.001.02"
 
 
-def check_iban(text: str) -> IBAN:
-    """The IBAN, checked (checksum, national format, SEPA zone), else a 422."""
-    try:
-        iban = IBAN(text)
-    except SchwiftyException as exc:
-        raise ValidationFailed(f"iban: not a valid IBAN ({exc})") from None
-    if not iban.in_sepa_zone:
-        raise ValidationFailed(f"iban: {iban.country_code} accounts are outside the SEPA zone")
-    return iban
-
-
-def check_bic(text: str | None, iban: IBAN) -> str:
-    """The BIC given (checked) or the one the IBAN's bank code names, else a 422."""
-    if text is None:
-        derived = iban.bic
-        if derived is None:
-            raise ValidationFailed("bic: cannot be derived from this IBAN; give it")
-        return str(derived.compact)
-    try:
-        bic = BIC(text)
-    except SchwiftyException as exc:
-        raise ValidationFailed(f"bic: not a valid BIC ({exc})") from None
-    return str(bic.compact)
+# The mandate checks live in the payments slice (one mandate model); kept here by name.
+check_iban = mandates.check_iban
+check_bic = mandates.check_bic
 
 
 def _owner_or_staff(actor: Principal) -> None:
@@ -103,7 +79,7 @@ def create_mandate(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.MandateCreate,
-) -> SepaMandate:
+) -> Mandate:
     """Register the SEPA Core mandate a client signed for a contract's top-ups.
 
     A contract has at most one active mandate (409 while one is active). Nothing is
@@ -113,68 +89,38 @@ def create_mandate(
     _owner_or_staff(actor)
     _account, offer = ledger.account_for(session, registry, contract, lock=True)
     topups.check_means(offer, "direct_debit")
-    iban = check_iban(data.iban)
-    bic = check_bic(data.bic, iban)
-    if data.signed_on > utc_now().date():
-        raise ValidationFailed("signed_on: a mandate cannot be signed in the future")
-    if active_mandate(session, contract.id) is not None:
-        raise Conflict("the contract already has an active mandate; revoke it first")
-    mandate = SepaMandate(
-        contract_id=contract.id,
-        client_id=contract.client_id,
-        reference="NUA-" + secrets.token_hex(8).upper(),
-        iban=str(iban.compact),
-        bic=bic,
-        holder_name=data.holder_name,
-        signed_on=data.signed_on,
-        state="active",
-        used=False,
-        prenotice_days=data.prenotice_days,
-    )
-    session.add(mandate)
-    session.flush()
-    history.record(
+    return mandates.create(
         session,
         actor.actor,
-        object_type="mandate",
-        object_id=mandate.id,
-        action="billing.mandate.create",
-        params={"contract_id": contract.id, "iban": schemas.mask_iban(mandate.iban), "bic": bic},
+        contract_id=contract.id,
         client_id=contract.client_id,
+        terms=mandates.Terms(
+            iban=data.iban,
+            bic=data.bic,
+            holder_name=data.holder_name,
+            signed_on=data.signed_on,
+            prenotice_days=data.prenotice_days,
+        ),
+        action="billing.mandate.create",
     )
-    return mandate
 
 
-def active_mandate(session: Session, contract_id: str) -> SepaMandate | None:
+def active_mandate(session: Session, contract_id: str) -> Mandate | None:
     """The contract's active mandate, if any."""
-    return session.execute(
-        select(SepaMandate).where(
-            SepaMandate.contract_id == contract_id, SepaMandate.state == "active"
-        )
-    ).scalar_one_or_none()
+    return mandates.active_mandate(session, contract_id)
 
 
-def list_mandates(session: Session, actor: Principal, contract_id: str) -> list[SepaMandate]:
+def list_mandates(session: Session, actor: Principal, contract_id: str) -> list[Mandate]:
     """The contract's mandates, newest first."""
     ledger.contract_for(session, actor, contract_id)
-    return list(
-        session.execute(
-            select(SepaMandate)
-            .where(SepaMandate.contract_id == contract_id)
-            .order_by(SepaMandate.created_at.desc())
-        ).scalars()
-    )
+    return mandates.list_mandates(session, contract_id)
 
 
-def revoke_mandate(session: Session, actor: Principal, contract_id: str) -> SepaMandate:
+def revoke_mandate(session: Session, actor: Principal, contract_id: str) -> Mandate:
     """Revoke the contract's active mandate; collections not yet sent are cancelled."""
     contract = ledger.contract_for(session, actor, contract_id)
     _owner_or_staff(actor)
-    mandate = active_mandate(session, contract.id)
-    if mandate is None:
-        raise NotFound("the contract has no active mandate")
-    mandate.state = "revoked"
-    mandate.revoked_at = utc_now()
+    mandate = mandates.revoke(session, actor.actor, contract.id, action="billing.mandate.revoke")
     session.execute(
         update(DirectDebit)
         .where(DirectDebit.mandate_id == mandate.id, DirectDebit.state == DebitState.PENDING)
@@ -182,16 +128,31 @@ def revoke_mandate(session: Session, actor: Principal, contract_id: str) -> Sepa
         .execution_options(synchronize_session=False)
     )
     session.flush()
-    history.record(
+    return mandate
+
+
+def amend_mandate(
+    session: Session, actor: Principal, contract_id: str, data: schemas.MandateCreate
+) -> Mandate:
+    """Amend the contract's active mandate (SEPA Core rulebook AT-24): a new IBAN or
+    BIC is told to the bank in the next collection, with the original data."""
+    contract = ledger.contract_for(session, actor, contract_id)
+    _owner_or_staff(actor)
+    mandate = mandates.active_mandate(session, contract.id, lock=True)
+    if mandate is None:
+        raise NotFound("the contract has no active mandate")
+    return mandates.amend(
         session,
         actor.actor,
-        object_type="mandate",
-        object_id=mandate.id,
-        action="billing.mandate.revoke",
-        params={"contract_id": contract.id},
-        client_id=contract.client_id,
+        mandate,
+        mandates.Terms(
+            iban=data.iban,
+            bic=data.bic,
+            holder_name=data.holder_name,
+            signed_on=data.signed_on,
+            prenotice_days=data.prenotice_days,
+        ),
     )
-    return mandate
 
 
 def request_debit(
@@ -297,10 +258,6 @@ def list_debits(
     return paginate(session, stmt, page, per_page)
 
 
-def _cents(amount: Decimal) -> int:
-    return int((amount * 100).to_integral_value())
-
-
 def write_batch(
     session: Session,
     registry: OfferRegistry,
@@ -311,7 +268,7 @@ def write_batch(
     billing: BillingSettings | None = None,
     seller: str | None = None,
     problems: list[dict[str, str]] | None = None,
-) -> SepaBatch | None:
+) -> DirectDebitBatch | None:
     """Put every pending collection into one pain.008 file, store it and mark the
     collections ``in_batch``; None when nothing is waiting. Nothing is credited here:
     ``settle`` does it when the bank books the money.
@@ -328,9 +285,9 @@ def write_batch(
     today = utc_now().date()
     debits = list(
         session.execute(
-            select(DirectDebit, SepaMandate)
-            .join(SepaMandate, SepaMandate.id == DirectDebit.mandate_id)
-            .where(DirectDebit.state == DebitState.PENDING, SepaMandate.state == "active")
+            select(DirectDebit, Mandate)
+            .join(Mandate, Mandate.id == DirectDebit.mandate_id)
+            .where(DirectDebit.state == DebitState.PENDING, Mandate.state.in_(mandates.LIVE))
             .order_by(DirectDebit.created_at, DirectDebit.id)
             .with_for_update(of=DirectDebit)
         ).all()
@@ -345,7 +302,7 @@ def write_batch(
     when = collection_date or today + dt.timedelta(days=max(billing.sepa_lead_days, lead))
     if when <= today:
         raise ValidationFailed("collection_date: must be after today")
-    early: list[tuple[DirectDebit, SepaMandate, str]] = []
+    early: list[tuple[DirectDebit, Mandate, str]] = []
     for debit, mandate in debits:
         problem = pain008.lead_problem(today, when, mandate.prenotice_days)
         if problem is not None:
@@ -388,79 +345,62 @@ def write_batch(
         return None
     creditor = of_debit[debits[0][0].id]
 
-    def new_file() -> SepaDD:
-        return SepaDD(creditor.sepa_creditor(), schema=SCHEMA, clean=True)
-
-    planned: list[tuple[tuple[DirectDebit, SepaMandate], dict[str, Any]]] = []
+    collections: list[batches.Collection[DirectDebit]] = []
     for debit, mandate in debits:
         account = session.get(BillingAccount, debit.contract_id)
         reference = account.payment_reference if account is not None else debit.contract_id
-        payment = {
-            "name": mandate.holder_name,
-            "IBAN": mandate.iban,
-            "BIC": mandate.bic,
-            "amount": _cents(debit.amount),
-            "type": "RCUR" if mandate.used else "FRST",
-            "collection_date": when,
-            "mandate_id": mandate.reference,
-            "mandate_date": mandate.signed_on,
-            "description": f"Top-up {reference}",
-            "endtoend_id": debit.end_to_end_id,
-        }
-        planned.append(((debit, mandate), payment))
+        collections.append(
+            batches.Collection(
+                key=debit,
+                mandate=mandate,
+                amount=debit.amount,
+                end_to_end_id=debit.end_to_end_id,
+                description=f"Top-up {reference}",
+                debtor_name=mandate.holder_name,
+                notice=debit,
+            )
+        )
     # 17.2: a debit the file cannot hold (a legacy holder name with a control character)
     # stays requested and is reported; the other clients' debits are collected.
-    sepa, xml, collected, refused = pain008.split_exportable(new_file, planned)
-    debits = collected  # type: ignore[assignment]
-    for (debit, mandate), problem in refused:
-        log.warning("SEPA batch: debit %s left out: %s", debit.end_to_end_id, problem)
+    written = batches.write(
+        session, who, kind="topup", creditor=creditor, collection_date=when, collections=collections
+    )
+    for item, problem in written.refused:
+        log.warning("SEPA batch: debit %s left out: %s", item.end_to_end_id, problem)
         if problems is not None:
             problems.append(
                 {
-                    "debit": debit.end_to_end_id,
-                    "contract_id": debit.contract_id,
-                    "mandate": mandate.reference,
+                    "debit": item.end_to_end_id,
+                    "contract_id": item.key.contract_id,
+                    "mandate": item.mandate.reference,
                     "problem": problem,
                 }
             )
-    if sepa is None or xml is None:
+    batch = written.batch
+    if batch is None:
         return None
-    msg_id = str(sepa.msg_id)[:35]
-    total = sum((d.amount for d, _ in debits), Decimal(0))
-    batch = SepaBatch(
-        id=msg_id,
-        created_at=utc_now(),
-        collection_date=when,
-        transactions=len(debits),
-        total=total,
-        xml=xml.decode("utf-8"),
-    )
-    session.add(batch)
-    for debit, mandate in debits:
-        debit.sequence_type = "RCUR" if mandate.used else "FRST"
-        mandate.used = True
+    for item in written.collected:
+        debit = item.key
+        debit.sequence_type = item.sequence_type
         debit.state = DebitState.IN_BATCH.value
-        debit.batch_id = msg_id
+        debit.batch_id = batch.id
         debit.collection_date = when
     session.flush()
-    for debit, mandate in debits:
-        announce.sepa_prenotification(
-            session, who, debit, mandate, str(creditor.creditor_id), today
-        )
+    batches.prenotify(session, who, creditor, written, today)
     history.record(
         session,
         who,
         object_type="sepa_batch",
-        object_id=msg_id,
+        object_id=batch.id,
         action="billing.sepa_batch",
         params={
-            "transactions": len(debits),
-            "total": str(total),
+            "transactions": batch.count,
+            "total": str(batch.total),
             "collection": when.isoformat(),
             # Each collection moved pending → in_batch with this entry (nothing credited).
-            "in_batch": [d.id for d, _ in debits],
+            "in_batch": [c.key.id for c in written.collected],
             "left_out": [
-                {"debit": d.end_to_end_id, "problem": problem} for (d, _), problem in refused
+                {"debit": c.end_to_end_id, "problem": problem} for c, problem in written.refused
             ],
         },
     )
@@ -514,7 +454,7 @@ def settle(
         raise InvalidTransition(f"a {debit.state} direct debit cannot be settled")
     contract = session.get(Contract, debit.contract_id)
     account = ledger.get_account(session, debit.contract_id, lock=True)
-    mandate = session.get(SepaMandate, debit.mandate_id)
+    mandate = session.get(Mandate, debit.mandate_id)
     assert contract is not None and account is not None and mandate is not None
     now = utc_now()
     _move(session, debit, DebitState.SETTLED, settled_at=now)
@@ -632,17 +572,21 @@ def return_debit(
 
 def list_batches(
     session: Session, actor: Principal, page: int, per_page: int
-) -> tuple[list[SepaBatch], int]:
+) -> tuple[list[DirectDebitBatch], int]:
     """The prepaid accounts' pain.008 files, newest first (staff only: they mix clients)."""
     if not actor.is_staff:
         raise NotFound("no such batch")
-    stmt = select(SepaBatch).order_by(SepaBatch.created_at.desc(), SepaBatch.id)
+    stmt = (
+        select(DirectDebitBatch)
+        .where(DirectDebitBatch.kind == "topup")
+        .order_by(DirectDebitBatch.created_at.desc(), DirectDebitBatch.id)
+    )
     return paginate(session, stmt, page, per_page)
 
 
-def get_batch(session: Session, actor: Principal, batch_id: str) -> SepaBatch:
+def get_batch(session: Session, actor: Principal, batch_id: str) -> DirectDebitBatch:
     """One prepaid pain.008 file (staff only)."""
-    batch = session.get(SepaBatch, batch_id) if actor.is_staff else None
-    if batch is None:
+    batch = session.get(DirectDebitBatch, batch_id) if actor.is_staff else None
+    if batch is None or batch.kind != "topup":
         raise NotFound("no such batch")
     return batch

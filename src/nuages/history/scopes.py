@@ -36,6 +36,9 @@ BILLING_OBJECT_TYPES = frozenset(
         "topup",
         "transfer",
         "fee",
+        # payments (issue 15): an invoice's debit in a batch, an imported statement.
+        "sepa_item",
+        "statement",
     }
 )
 # Actions that speak of money on objects that are not themselves money (a contract's
@@ -48,6 +51,7 @@ BILLING_ACTION_PREFIXES = (
     "payment.",
     "sepa.",
     "topup.",
+    "payments.",
 )
 # Staff-only configuration (seller identity, offer prices) has no client; it needs no
 # rule here because client users only ever see their own client's entries.

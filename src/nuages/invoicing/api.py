@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
 from nuages.contracts.offers import OfferRegistry
@@ -17,6 +17,7 @@ from nuages.invoicing import (
     payments,
     pdf,
     reading,
+    reconcile,
     runs,
     schemas,
     sepa,
@@ -28,6 +29,7 @@ from nuages.invoicing.models import (
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.validation import Page, page_of
+from nuages.payments import statements
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
@@ -343,6 +345,55 @@ def settle_batch(
     batch = sepa.get_batch(session, principal, batch_id)
     sepa.settle(session, principal.actor, _registry(request), batch)
     return _batch_out(session, batch)
+
+
+# ---------------------------------------------------------------- bank statements
+
+
+async def _statement_bytes(request: Request) -> bytes:
+    # The file is the request body as sent (``curl --data-binary @statement.xml``); the
+    # body-size guard (``max_body_bytes``) applies before this runs.
+    return await request.body()
+
+
+@router.post(
+    "/bank-statements",
+    response_model=schemas.StatementOut,
+    responses={200: {"description": "the statement's report, line by line"}},
+)
+def import_statement(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    data: Annotated[bytes, Depends(_statement_bytes)],
+) -> object:
+    """Staff import a bank statement (CAMT.053, or CAMT.054), sent as the request body:
+    transfers pay invoices (number or RF reference, else amount and debtor) or credit
+    prepaid accounts, collections are settled, returned debits reopen invoices or
+    reverse top-ups; unmatched lines are left for staff with a suggestion. The same
+    file sent again books nothing (``already_imported``); each line is its own
+    transaction. 422 for anything that is not a CAMT.053/054."""
+    _staff(principal)
+    session.commit()  # each line commits in a unit of its own
+    database: Database = request.app.state.database
+    report = statements.import_statement(
+        database.unit, _registry(request), data, principal.actor, reconcile.reconcile
+    )
+    return report.as_dict()
+
+
+@router.post("/card-webhooks", response_model=schemas.PaymentOut)
+def card_webhook(
+    request: Request, session: SessionDep, data: Annotated[bytes, Depends(_statement_bytes)]
+) -> object:
+    """The card provider confirms a captured payment (000 §3.1, §13.2), signed in the
+    ``Nuages-Signature`` header (HMAC-SHA256 over ``t.body``, Stripe-compatible): it
+    pays the invoice its metadata names, once per event id. No token: the signature is
+    the proof. 422 on a bad or stale signature; 404 unless ``webhook`` is the provider."""
+    payment, _created = payments.card_webhook(
+        session, _registry(request), data, request.headers.get("nuages-signature")
+    )
+    return _payment_out(session, payment)
 
 
 # ---------------------------------------------------------------- dunning

@@ -44,6 +44,7 @@ from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices import announce
+from nuages.payments import mandates
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller, SellerNotConfigured, require_real
 from nuages.terms.apply import invoice_received_at
@@ -327,6 +328,26 @@ def legal_notes(
     return notes
 
 
+TITLE_RETENTION = (
+    "Réserve de propriété ({clause} (ii)) : le matériel facturé demeure la propriété "
+    "exclusive du prestataire jusqu'au complet paiement du prix ; à défaut de paiement à "
+    "l'échéance, le prestataire peut le reprendre sans mise en demeure préalable."
+)
+
+
+def title_retention_notes(offer: Offer, lines: Sequence[FinalLine]) -> list[tuple[str, str]]:
+    """001 §4.6 (ii): an invoice including hardware (a catalogue option of kind
+    ``hardware``) says the hardware stays the provider's until paid in full, when the
+    offer's ``[billing.deposit]`` retains title."""
+    deposit = offer.billing.deposit
+    if deposit is None or not deposit.title_retained_until_paid:
+        return []
+    hardware = {o.id for o in offer.catalogue.options if o.kind == "hardware"}
+    if not any(x.draft.item_id in hardware for x in lines):
+        return []
+    return [("AAI", TITLE_RETENTION.format(clause=deposit.clause or "001 §4.6"))]
+
+
 def deadlines_of(offer: Offer, issued_at: dt.datetime) -> tuple[dt.date | None, dt.datetime | None]:
     """(due date, end of the dispute window) of a document issued at ``issued_at``.
 
@@ -369,6 +390,10 @@ def issue(
     folder = sellers.directory_of(settings)
     identity = sellers.book(folder).for_offer(offer)
     buyer = buyer_party(client, profile)
+    # The debtor's account and mandate reference printed on a direct-debit invoice.
+    mandate = (
+        mandates.active_mandate(session, contract.id) if payment_means == "direct_debit" else None
+    )
     require_real(identity, offer, folder)  # 409 seller-not-configured, saying how to set it
     missing = missing_buyer_data(buyer)
     if missing:
@@ -386,6 +411,8 @@ def issue(
     if totals.due_payable <= 0:
         due_date = None
     notes = legal_notes(offer, buyer, seller, reverse, prepaid > 0 or prepaid_all)
+    if kind == "invoice":
+        notes.extend(title_retention_notes(offer, lines))
     terms = payment_terms_text(offer, payment_means, due_date)
     if kind == "credit_note" and corrects is not None:
         terms = f"Avoir sur la facture {corrects.number} : montant déduit de cette facture."
@@ -425,8 +452,8 @@ def issue(
             due_date=due_date,
             payment_means=payment_means if totals.due_payable > 0 else None,
             seller_iban=identity.iban,
-            debtor_iban=profile.iban if profile else None,
-            mandate_id=profile.mandate_id if profile else None,
+            debtor_iban=mandate.iban if mandate else None,
+            mandate_id=mandate.reference if mandate else None,
             creditor_id=identity.creditor_id,
             contract_reference=contract.id,
             buyer_reference=(profile.buyer_reference or None) if profile else None,

@@ -24,11 +24,11 @@ from nuages.contracts.models import Contract, ContractTermination
 from nuages.history.service import Actor
 from nuages.invoicing import lines, sources
 from nuages.invoicing.models import Invoice, PendingCharge
-from nuages.invoicing.pricing import Item, monthly_of
+from nuages.invoicing.pricing import Item, monthly_of, price_of
 from nuages.kernel.money import round_cents
 from nuages.terms import apply
 from nuages.terms.calc.termination import EarlyTerminationDue
-from nuages.terms.schema import Offer
+from nuages.terms.schema import Offer, PriceUnit
 
 KIND = "early_termination"
 # The end causes that are the client's doing (contracts.ending.CLIENT_FAULT's codes).
@@ -90,6 +90,9 @@ def remaining_due(
         (
             monthly_of(offer, item, revision) * item.quantity
             for item in _subscribed_on(items, last_day)
+            # A one-off line (hardware, 001 §4.6) is billed once on delivery, never
+            # "monthly for the rest of the duration", and has no monthly price.
+            if price_of(offer, item)[1] is not PriceUnit.one_off
         ),
         ZERO,
     )

@@ -18,6 +18,7 @@ import facturx as facturx_lib
 from lxml import etree
 
 from nuages.invoicing.vat import Totals
+from nuages.payments.references import invoice_reference
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -239,7 +240,11 @@ def build_xml(doc: XmlDocument) -> bytes:
     settlement = _ram(transaction, "ApplicableHeaderTradeSettlement")
     if doc.payment_means == "direct_debit" and doc.creditor_id:
         _ram(settlement, "CreditorReferenceID", doc.creditor_id)
-    _ram(settlement, "PaymentReference", doc.number)
+    # BT-83: an invoice's ISO 11649 creditor reference (what the payer types in the
+    # transfer; the statement import matches it back to the invoice); a credit note,
+    # which nobody pays, keeps its number.
+    reference = invoice_reference(doc.number) if doc.kind == "invoice" else doc.number
+    _ram(settlement, "PaymentReference", reference)
     _ram(settlement, "InvoiceCurrencyCode", doc.currency)
     if doc.payment_means is not None:
         means = _ram(settlement, "SpecifiedTradeSettlementPaymentMeans")

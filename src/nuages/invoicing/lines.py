@@ -4,11 +4,13 @@ charges (fees others add), index values and legal interest rates staff enter."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nuages.accounts.models import Client
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.contracts.models import Contract
@@ -27,6 +29,7 @@ from nuages.invoicing.pricing import Item, PricingProblem, price_of
 from nuages.kernel.access import get_visible
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.money import round_cents
+from nuages.payments import mandates
 from nuages.terms.schema import Offer
 
 
@@ -187,7 +190,7 @@ def set_profile(
     registry: OfferRegistry,
     contract_id: str,
     data: schemas.ProfileSet,
-) -> InvoicingProfile:
+) -> ProfileView:
     """The client (owner) or staff set the billing address, the chosen period where
     the offer allows a choice (003 §14.1) and the SEPA mandate (003 §14.2, 004 §8.2)."""
     contract = billing_contract(session, actor, contract_id)
@@ -208,13 +211,26 @@ def set_profile(
     profile.postcode = data.postcode
     profile.city = data.city
     profile.buyer_reference = data.buyer_reference
-    if data.mandate is not None:
-        profile.mandate_id = data.mandate.mandate_id
-        profile.mandate_signed_on = data.mandate.signed_on
-        profile.iban = data.mandate.iban
-        profile.bic = data.mandate.bic
-        profile.prenotice_days = data.mandate.prenotice_days
     session.flush()
+    if data.mandate is not None:
+        # One mandate model (payments): a live mandate of the contract is amended (a new
+        # reference, IBAN or bank goes to the bank with the original data), else created.
+        client = session.get(Client, contract.client_id)
+        assert client is not None
+        mandates.put(
+            session,
+            actor.actor,
+            contract_id=contract.id,
+            client_id=contract.client_id,
+            terms=mandates.Terms(
+                iban=data.mandate.iban,
+                bic=data.mandate.bic,
+                holder_name=client.legal_name[:70],
+                signed_on=data.mandate.signed_on,
+                prenotice_days=data.mandate.prenotice_days,
+                reference=data.mandate.mandate_id,
+            ),
+        )
     history.record(
         session,
         actor.actor,
@@ -227,16 +243,49 @@ def set_profile(
         },
         client_id=contract.client_id,
     )
-    return profile
+    return profile_view(session, profile)
 
 
-def get_profile(session: Session, actor: Principal, contract_id: str) -> InvoicingProfile:
+@dataclass(frozen=True)
+class ProfileView:
+    """A profile as shown: its own fields and the contract's live mandate's."""
+
+    contract_id: str
+    period: str | None
+    address: str
+    postcode: str
+    city: str
+    buyer_reference: str
+    mandate_id: str | None
+    mandate_signed_on: dt.date | None
+    iban: str | None
+    bic: str | None
+
+
+def profile_view(session: Session, profile: InvoicingProfile) -> ProfileView:
+    """The profile with the contract's live mandate (``payments.mandates``)."""
+    mandate = mandates.active_mandate(session, profile.contract_id)
+    return ProfileView(
+        contract_id=profile.contract_id,
+        period=profile.period,
+        address=profile.address,
+        postcode=profile.postcode,
+        city=profile.city,
+        buyer_reference=profile.buyer_reference,
+        mandate_id=mandate.reference if mandate else None,
+        mandate_signed_on=mandate.signed_on if mandate else None,
+        iban=mandate.iban if mandate else None,
+        bic=mandate.bic if mandate else None,
+    )
+
+
+def get_profile(session: Session, actor: Principal, contract_id: str) -> ProfileView:
     """The contract's invoicing profile (404 when none was set)."""
     contract = billing_contract(session, actor, contract_id)
     profile = session.get(InvoicingProfile, contract.id)
     if profile is None:
         raise NotFound("no invoicing profile set for this contract")
-    return profile
+    return profile_view(session, profile)
 
 
 def add_charge(

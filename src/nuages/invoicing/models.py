@@ -225,8 +225,9 @@ class ContractLine(IdMixin, TimestampMixin, Base):
 
 
 class InvoicingProfile(TimestampMixin, Base):
-    """How one contract is invoiced: chosen period (003 §14.1), billing address, and
-    the SEPA mandate its direct debits run under (003 §14.2, 004 §8.2)."""
+    """How one contract is invoiced: chosen period (003 §14.1) and billing address. The
+    SEPA mandate its direct debits run under (003 §14.2, 004 §8.2) is the payments
+    slice's ``Mandate`` of the contract."""
 
     __tablename__ = "invoicing_profiles"
 
@@ -239,12 +240,6 @@ class InvoicingProfile(TimestampMixin, Base):
     postcode: Mapped[str] = mapped_column(String(16), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
     buyer_reference: Mapped[str] = mapped_column(String(100), default="")
-    mandate_id: Mapped[str | None] = mapped_column(String(35), nullable=True)
-    mandate_signed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    iban: Mapped[str | None] = mapped_column(String(34), nullable=True)
-    bic: Mapped[str | None] = mapped_column(String(11), nullable=True)
-    # The pre-notification period the mandate agrees (SEPA rulebook: 14 days if None).
-    prenotice_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class PendingCharge(IdMixin, Base):
@@ -334,28 +329,15 @@ class PaymentAllocation(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
-class SepaBatch(IdMixin, Base):
-    """A pain.008 direct-debit file for invoices due (003 §14.2, 004 §8.2)."""
-
-    __tablename__ = "invoicing_sepa_batches"
-
-    message_id: Mapped[str] = mapped_column(String(35), unique=True)
-    collection_date: Mapped[dt.date] = mapped_column(Date)
-    count: Mapped[int] = mapped_column(Integer)
-    total: Mapped[Decimal] = mapped_column(Cents())
-    xml: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
-    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-
 class SepaItem(IdMixin, Base):
-    """One debit of a batch: the invoice it collects and, once settled, its payment."""
+    """One invoice debit of a batch (``payments.models.DirectDebitBatch``): the invoice
+    it collects and, once settled, its payment; ``mandate_id`` is the mandate reference
+    the file carried."""
 
     __tablename__ = "invoicing_sepa_items"
 
     batch_id: Mapped[str] = mapped_column(
-        ForeignKey("invoicing_sepa_batches.id", ondelete="RESTRICT"), index=True
+        ForeignKey("payments_batches.id", ondelete="RESTRICT"), index=True
     )
     invoice_id: Mapped[str] = mapped_column(
         ForeignKey("invoicing_invoices.id", ondelete="RESTRICT"), index=True

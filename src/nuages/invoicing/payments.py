@@ -31,6 +31,7 @@ from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import get_settings
 from nuages.notices import announce
+from nuages.payments import cards
 
 ZERO = Decimal("0.00")
 
@@ -83,7 +84,65 @@ class TerminalProvider:
         return CardCapture(provider_ref=reference.strip(), amount=amount)
 
 
-CARD_PROVIDERS: dict[str, type[TerminalProvider]] = {"terminal": TerminalProvider}
+class WebhookProvider:
+    """Card payments an online provider confirms by a signed webhook
+    (``payments.cards``: Stripe-compatible HMAC-SHA256 signature). Staff do not record
+    them by hand: the provider's confirmation books them (``card_webhook``)."""
+
+    name = "webhook"
+
+    def capture(
+        self, *, amount: Decimal, currency: str, reference: str, idempotency_key: str
+    ) -> CardCapture:
+        """Refused: the provider's signed event is the only proof of this payment."""
+        raise ValidationFailed(
+            "means: card payments are booked by the provider's signed webhook "
+            "(POST /api/v1/card-webhooks), not recorded by hand"
+        )
+
+
+CARD_PROVIDERS: dict[str, type[TerminalProvider] | type[WebhookProvider]] = {
+    "terminal": TerminalProvider,
+    "webhook": WebhookProvider,
+}
+
+
+def card_webhook(
+    session: Session, registry: OfferRegistry, body: bytes, signature: str | None
+) -> tuple[Payment, bool]:
+    """Book a card payment the provider confirms (000 §3.1, §13.2: formed on the
+    provider's confirmation): the event's signature and age are checked
+    (``payments.cards.verify``), then it pays the invoice its metadata names, once per
+    event id (a redelivered event books nothing). 404 unless the settings choose the
+    ``webhook`` provider; 422 on a bad signature, a stale event or an unknown invoice."""
+    settings = get_settings()
+    if settings.seller_card_provider != "webhook":
+        raise NotFound("no card webhook: the card provider is not a webhook provider")
+    event = cards.verify(settings.card_webhook_secret, body, signature)
+    if event.kind != "payment.succeeded":
+        raise ValidationFailed(f"event: {event.kind} is not a captured payment")
+    invoice = session.execute(
+        select(Invoice).where(Invoice.number == event.invoice_number, Invoice.kind == "invoice")
+    ).scalar_one_or_none()
+    if invoice is None:
+        raise ValidationFailed(f"event: no invoice {event.invoice_number}")
+    if event.currency != invoice.currency:
+        raise ValidationFailed(f"event: paid in {event.currency}, invoiced in {invoice.currency}")
+    return record(
+        session,
+        Actor.system("card-webhook"),
+        registry,
+        schemas.PaymentCreate(
+            client_id=invoice.client_id,
+            means="card",
+            amount=event.amount,
+            received_on=min(event.occurred_at.date(), utc_now().date()),
+            reference=event.provider_ref,
+            idempotency_key=f"card:{event.event_id}",
+            allocations=[schemas.Allocation(invoice_id=invoice.id, amount=event.amount)],
+        ),
+        provider_ref=event.provider_ref,
+    )
 
 
 def card_provider() -> CardProvider:

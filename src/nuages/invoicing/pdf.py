@@ -31,6 +31,7 @@ from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NotFound
 from nuages.notices import attachments
+from nuages.payments import references
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = TEMPLATES / "invoice.typ"
@@ -201,10 +202,12 @@ def layout_data(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice |
 
 def transfer_reference(invoice: Invoice) -> str:
     """The reference a transfer paying ``invoice`` carries: its RF creditor reference
-    when the XML states one (BT-83), else the invoice number."""
+    when the XML states one (BT-83), printed in groups of four (ISO 11649), else the
+    invoice number."""
     marker = "<ram:PaymentReference>"
     if marker in invoice.xml:
-        return invoice.xml.split(marker, 1)[1].split("<", 1)[0]
+        stated = invoice.xml.split(marker, 1)[1].split("<", 1)[0]
+        return references.grouped(stated) if stated.startswith("RF") else stated
     return invoice.number
 
 

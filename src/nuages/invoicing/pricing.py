@@ -209,6 +209,43 @@ def monthly_of(offer: Offer, item: Item, revision: Revision | None) -> Decimal:
     return _monthly(offer, item, revision)[0]
 
 
+def _one_off(
+    offer: Offer,
+    item: Item,
+    period: Period,
+    spans: Mapping[str, Sequence[Span]],
+    gross: bool,
+) -> list[DraftLine] | None:
+    """An item priced ``one_off`` (hardware delivered, 001 §4.6): billed once, on the
+    first invoice whose period ends after its date, at its quoted price × quantity
+    (``[]`` when already billed or not yet due); None for any other unit."""
+    price, unit, name = price_of(offer, item)
+    if unit is not PriceUnit.one_off:
+        return None
+    if item.since >= period.end:
+        return []
+    if item.key:
+        if spans.get(item.key):
+            return []  # an earlier invoice billed it
+    elif item.since < period.start:
+        return []  # no key to tell: only the period holding its date bills it
+    day = item.since
+    label = f"{name} — {item.label}" if item.label else name
+    return [
+        DraftLine(
+            kind="item",
+            description=f"{label} (livré le {_fr(day)})",
+            quantity=item.quantity,
+            amount=round_cents(price * item.quantity),
+            item_id=item.item_id,
+            gross=gross,
+            period_start=day,
+            period_end=day + dt.timedelta(days=1),
+            meta={"src": item.key, "one_off": True} if item.key else {"one_off": True},
+        )
+    ]
+
+
 def _amount(monthly: Decimal, quantity: Decimal, period: Period, days: int) -> Decimal:
     full = monthly * period.months * quantity
     if days == period.full_days:
@@ -243,6 +280,11 @@ def price_period(
     user_base = ZERO
     users = Decimal(0)
     for item in items:
+        once = _one_off(offer, item, period, spans, gross)
+        if once is not None:
+            if once:
+                lines.append(once[0])
+            continue
         monthly, name, per_user = _monthly(offer, item, revision)
         label = f"{name} — {item.label}" if item.label else name
         if timing == "advance":

@@ -39,6 +39,7 @@ from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.kernel.settings import Settings, get_settings
+from nuages.payments import mandates
 from nuages.sellers import identity as sellers
 from nuages.terms.apply import calendar_for
 from nuages.terms.schema import Offer
@@ -91,7 +92,7 @@ def period_kind(offer: Offer, profile: InvoicingProfile | None) -> tuple[str, st
     return invoiced.period, invoiced.timing
 
 
-def payment_means_for(offer: Offer, profile: InvoicingProfile | None, first: bool) -> str | None:
+def payment_means_for(offer: Offer, has_mandate: bool, first: bool) -> str | None:
     """Direct debit when the offer takes it and a mandate is on file (003 §14.2,
     004 §8.2); otherwise the first means the offer accepts (for 003 §14.2 the first
     payment may be a transfer or a cheque)."""
@@ -101,7 +102,7 @@ def payment_means_for(offer: Offer, profile: InvoicingProfile | None, first: boo
     means = list(invoiced.payment_means)
     if first and invoiced.first_payment_means:
         means = list(invoiced.first_payment_means)
-    if "direct_debit" in means and profile is not None and profile.mandate_id:
+    if "direct_debit" in means and has_mandate:
         return "direct_debit"
     for choice in ("transfer", "direct_debit", "card", "cheque"):
         if choice in means:
@@ -236,6 +237,7 @@ def invoice_contract(
     caller's transaction; problems are raised, so the caller rolls the contract back."""
     offer = registry.for_contract(session, contract)
     profile = session.get(InvoicingProfile, contract.id)
+    has_mandate = mandates.active_mandate(session, contract.id) is not None
     client = session.get(Client, contract.client_id)
     assert client is not None
     buyer = documents.buyer_party(client, profile)
@@ -285,7 +287,7 @@ def invoice_contract(
             offer=offer,
             lines=final,
             profile=profile,
-            payment_means=payment_means_for(offer, profile, plan.first),
+            payment_means=payment_means_for(offer, has_mandate, plan.first),
             period=period,
             prepaid_all=plan.prepaid,
             run_id=report.run_id,

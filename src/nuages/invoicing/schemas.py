@@ -7,12 +7,19 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from nuages.billing.schemas import mask_iban
+from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.validation import Money, Multiline, Out, SafeName, Strict
+from nuages.payments import mandates
 
 Amount = Annotated[Money, Field(max_digits=14, decimal_places=2)]
 Quantity = Annotated[Money, Field(gt=0, max_digits=14, decimal_places=6)]
@@ -79,21 +86,22 @@ class MandateIn(Strict):
     # mandate agrees one; None: 14 calendar days.
     prenotice_days: int | None = Field(default=None, ge=1, le=14)
 
+    # Checked by the payments slice's mandate rules (one model), as a 422 on the field.
     @field_validator("iban")
     @classmethod
     def _iban(cls, value: str) -> str:
         try:
-            return str(IBAN(value).compact)
-        except SchwiftyException as exc:
-            raise ValueError(f"not a valid IBAN: {exc}") from None
+            return str(mandates.check_iban(value).compact)
+        except ValidationFailed as exc:
+            raise ValueError(str(exc.detail)) from None
 
-    @field_validator("bic")
-    @classmethod
-    def _bic(cls, value: str) -> str:
+    @model_validator(mode="after")
+    def _bic(self) -> MandateIn:
         try:
-            return str(BIC(value).compact)
-        except SchwiftyException as exc:
-            raise ValueError(f"not a valid BIC: {exc}") from None
+            self.bic = mandates.check_bic(self.bic, mandates.check_iban(self.iban))
+        except ValidationFailed as exc:
+            raise ValueError(str(exc.detail)) from None
+        return self
 
 
 class ProfileSet(Strict):
@@ -515,3 +523,27 @@ class LegalRateOut(Out):
     valid_from: dt.date
     valid_to: dt.date
     rate_pct: Decimal
+
+
+class StatementLineOut(BaseModel):
+    """What one line of an imported bank statement did."""
+
+    line: int
+    bank_reference: str
+    amount: str
+    currency: str
+    outcome: str = Field(description="paid | credited | settled | returned | duplicate | unmatched")
+    detail: str
+    target: str = Field(description="the invoice number or contract id booked")
+    suggestion: str = Field(description="for staff, on an unmatched line")
+
+
+class StatementOut(BaseModel):
+    """An imported CAMT.053/054 statement, line by line (issue 15); the same file
+    imported again books nothing (``already_imported``)."""
+
+    kind: str
+    message_id: str
+    already_imported: bool
+    counts: dict[str, int]
+    lines: list[StatementLineOut]

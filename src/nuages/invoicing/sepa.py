@@ -1,16 +1,13 @@
-"""SEPA Core direct debits of invoices due (003 §14.2, 004 §8.2): a pain.008.001.02
-file built and XSD-checked by ``sepaxml``; settled batches become payments; a debit
-the debtor's bank returns reopens its invoice (``payments.return_payment``)."""
+"""SEPA Core direct debits of invoices due (003 §14.2, 004 §8.2): the invoices' debits
+handed to the payments slice's one pain.008.001.02 builder (``payments.batches``, the
+mandate being ``payments.models.Mandate``); settled batches become payments; a debit the
+debtor's bank returns reopens its invoice (``payments.return_payment``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from sepaxml import SepaDD
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,22 +20,16 @@ from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.invoicing import documents, payments, schemas
 from nuages.invoicing.documents import InvoiceState
-from nuages.invoicing.models import Invoice, InvoicingProfile, SepaBatch, SepaItem
+from nuages.invoicing.models import Invoice, SepaItem
 from nuages.kernel import pain008
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
 from nuages.kernel.settings import Settings, get_settings
-from nuages.notices import announce
+from nuages.payments import batches, mandates
+from nuages.payments.models import DirectDebitBatch, Mandate
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller
-
-ZERO = Decimal("0.00")
-
-
-@dataclass(frozen=True)
-class _MandateRef:
-    reference: str
 
 
 class _Prenotified:
@@ -59,11 +50,6 @@ def _staff(actor: Principal) -> None:
     if not actor.is_staff:
         # Batches mix clients: to a client they do not exist.
         raise NotFound("no such batch")
-
-
-def _sepa_text(text: str, size: int) -> str:
-    # The SEPA character set: letters, digits and / - ? : ( ) . , ' + space.
-    return re.sub(r"[^A-Za-z0-9/\-?:().,'+ ]", "-", text)[:size]
 
 
 def _creditor(
@@ -92,7 +78,7 @@ def create_batch(
     *,
     registry: OfferRegistry,
     seller: str | None = None,
-) -> tuple[SepaBatch, list[dict[str, str]]]:
+) -> tuple[DirectDebitBatch, list[dict[str, str]]]:
     """A pain.008 batch collecting every open direct-debit invoice due by ``due_by``
     whose contract has a mandate and which is not already being collected; return it
     and the invoices left out (no mandate, or a debit the file cannot hold: 17.2).
@@ -117,24 +103,23 @@ def create_batch(
         )
         .order_by(Invoice.due_date, Invoice.seq_no)
     ).scalars()
-    planned: list[tuple[tuple[SepaItem, str], dict[str, Any]]] = []
     skipped: list[dict[str, str]] = []
-    found: list[tuple[Invoice, InvoicingProfile, Seller]] = []
+    found: list[tuple[Invoice, Mandate, Seller]] = []
     by_offer: dict[str, Seller] = {}
     today = utc_now().date()
     for invoice in candidates:
-        profile = session.get(InvoicingProfile, invoice.contract_id)
-        if profile is None or not (profile.mandate_id and profile.iban and profile.bic):
+        mandate = mandates.active_mandate(session, invoice.contract_id)
+        if mandate is None:
             skipped.append({"invoice": invoice.number, "problem": "no SEPA mandate on file"})
             continue
         # The debtor is pre-notified 14 calendar days ahead unless the mandate agreed
         # less (SEPA rulebook): a collection date that cuts it short leaves the invoice
         # for a later batch.
-        early = pain008.lead_problem(today, collection_date, profile.prenotice_days)
+        early = pain008.lead_problem(today, collection_date, mandate.prenotice_days)
         if early is not None:
             skipped.append({"invoice": invoice.number, "problem": early})
             continue
-        found.append((invoice, profile, _creditor(session, registry, settings, invoice, by_offer)))
+        found.append((invoice, mandate, _creditor(session, registry, settings, invoice, by_offer)))
     ids = sorted({s.id for _, _, s in found})
     if seller is None and len(ids) > 1:
         raise ValidationFailed(
@@ -151,89 +136,59 @@ def create_batch(
         )
     creditor = found[0][2]
 
-    def new_file() -> SepaDD:
-        return SepaDD(creditor.sepa_creditor(), schema="pain.008.001.02")
-
-    items: list[SepaItem] = []
-    used_mandates: set[str] = set()
-    for invoice, profile, _seller in found:
-        assert profile.mandate_signed_on is not None
-        assert profile.mandate_id is not None
+    collections: list[batches.Collection[tuple[Invoice, Decimal]]] = []
+    for invoice, mandate, _seller in found:
         amount = documents.outstanding(session, invoice)
         if amount <= 0:
             continue
         client = session.get(Client, invoice.client_id)
         assert client is not None
-        seen = (
-            profile.mandate_id in used_mandates
-            or session.execute(
-                select(SepaItem.id).where(
-                    SepaItem.mandate_id == profile.mandate_id, SepaItem.state != "failed"
-                )
-            ).first()
+        collections.append(
+            batches.Collection(
+                key=(invoice, amount),
+                mandate=mandate,
+                amount=amount,
+                end_to_end_id=batches.sepa_text(invoice.number, 35),
+                description=batches.sepa_text(f"Facture {invoice.number}", 140),
+                debtor_name=client.legal_name,
+            )
         )
-        sequence = "RCUR" if seen else "FRST"
-        used_mandates.add(profile.mandate_id)
-        end_to_end = _sepa_text(invoice.number, 35)
-        item = SepaItem(
-            invoice_id=invoice.id,
-            client_id=invoice.client_id,
-            amount=amount,
-            end_to_end_id=end_to_end,
-            sequence_type=sequence,
-            mandate_id=profile.mandate_id,
-            state="pending",
-        )
-        payment = {
-            "name": client.legal_name,
-            "IBAN": profile.iban,
-            "BIC": profile.bic,
-            "amount": int(amount * 100),
-            "type": sequence,
-            "collection_date": collection_date,
-            "mandate_id": profile.mandate_id,
-            "mandate_date": profile.mandate_signed_on,
-            "description": _sepa_text(f"Facture {invoice.number}", 140),
-            "endtoend_id": end_to_end,
-        }
-        planned.append(((item, invoice.number), payment))
     # 17.2: a debit that cannot go into the file (a legacy client name with a control
     # character) is left out and reported; the others are collected.
-    debit, xml_bytes, kept, refused = pain008.split_exportable(new_file, planned)
-    for (_, number), problem in refused:
-        skipped.append({"invoice": number, "problem": problem})
-    items = [item for item, _ in kept]
-    if debit is None or xml_bytes is None or not items:
+    written = batches.write(
+        session,
+        who,
+        kind="invoice",
+        creditor=creditor,
+        collection_date=collection_date,
+        collections=collections,
+    )
+    for item, problem in written.refused:
+        skipped.append({"invoice": item.key[0].number, "problem": problem})
+    batch = written.batch
+    if batch is None:
         raise Conflict(
             "no open direct-debit invoice with a mandate is due by then"
             + "".join(f"; {x['invoice']}: {x['problem']}" for x in skipped)
         )
-    xml = xml_bytes.decode("utf-8")
-    batch = SepaBatch(
-        message_id=debit.msg_id[:35],
-        collection_date=collection_date,
-        count=len(items),
-        total=sum((i.amount for i in items), ZERO),
-        xml=xml,
-        state="created",
-    )
-    session.add(batch)
-    session.flush()
-    for item in items:
-        item.batch_id = batch.id
-    session.add_all(items)
-    session.flush()
-    for item in items:
-        collected = session.get(Invoice, item.invoice_id)
-        assert collected is not None
-        announce.sepa_prenotification(
-            session,
-            who,
-            _Prenotified(item, collected, collection_date),
-            _MandateRef(item.mandate_id),
-            str(creditor.creditor_id),
-            today,
+    items: list[SepaItem] = []
+    for item in written.collected:
+        invoice, amount = item.key
+        row = SepaItem(
+            batch_id=batch.id,
+            invoice_id=invoice.id,
+            client_id=invoice.client_id,
+            amount=amount,
+            end_to_end_id=item.end_to_end_id,
+            sequence_type=item.sequence_type,
+            mandate_id=item.mandate.reference,
+            state="pending",
         )
+        items.append(row)
+        session.add(row)
+        session.flush()
+        item.notice = _Prenotified(row, invoice, collection_date)
+    batches.prenotify(session, who, creditor, written, today)
     history.record(
         session,
         who,
@@ -252,7 +207,7 @@ def create_batch(
 
 def staff_create(
     session: Session, actor: Principal, registry: OfferRegistry, data: schemas.SepaBatchCreate
-) -> tuple[SepaBatch, list[dict[str, str]]]:
+) -> tuple[DirectDebitBatch, list[dict[str, str]]]:
     """Staff build a direct-debit batch."""
     actor.require(Scope.BILLING)
     if not actor.is_staff:
@@ -267,11 +222,11 @@ def staff_create(
     )
 
 
-def get_batch(session: Session, actor: Principal, batch_id: str) -> SepaBatch:
-    """A batch (staff only)."""
+def get_batch(session: Session, actor: Principal, batch_id: str) -> DirectDebitBatch:
+    """An invoice batch (staff only)."""
     _staff(actor)
-    batch = session.get(SepaBatch, batch_id)
-    if batch is None:
+    batch = session.get(DirectDebitBatch, batch_id)
+    if batch is None or batch.kind != "invoice":
         raise NotFound("no such batch")
     return batch
 
@@ -285,7 +240,9 @@ def batch_items(session: Session, batch_id: str) -> list[SepaItem]:
     )
 
 
-def settle(session: Session, who: Actor, registry: OfferRegistry, batch: SepaBatch) -> SepaBatch:
+def settle(
+    session: Session, who: Actor, registry: OfferRegistry, batch: DirectDebitBatch
+) -> DirectDebitBatch:
     """The bank collected the batch: each debit becomes a payment of its invoice."""
     if batch.state != "created":
         raise Conflict("this batch was already settled")
@@ -337,10 +294,15 @@ def settle(session: Session, who: Actor, registry: OfferRegistry, batch: SepaBat
 
 def list_batches(
     session: Session, actor: Principal, page: int, per_page: int, state: str | None = None
-) -> tuple[list[SepaBatch], int]:
-    """The direct-debit batches, newest first, optionally in one state (staff only)."""
+) -> tuple[list[DirectDebitBatch], int]:
+    """The invoices' direct-debit batches, newest first, optionally in one state (staff
+    only)."""
     _staff(actor)
-    stmt = select(SepaBatch).order_by(SepaBatch.created_at.desc(), SepaBatch.id)
+    stmt = (
+        select(DirectDebitBatch)
+        .where(DirectDebitBatch.kind == "invoice")
+        .order_by(DirectDebitBatch.created_at.desc(), DirectDebitBatch.id)
+    )
     if state:
-        stmt = stmt.where(SepaBatch.state == state)
+        stmt = stmt.where(DirectDebitBatch.state == state)
     return paginate(session, stmt, page, per_page)

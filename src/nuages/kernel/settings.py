@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # portal (issue #12): how long `nuages up` waits for the local libvirt when it
     # registers it as a host (a hanging /dev/kvm must not stop the start).
     up_libvirt_timeout: float = Field(default=30.0, gt=0, le=600)
+    # payments (issue 15): the shared secret a "webhook" card provider signs its events
+    # with (HMAC-SHA256, Stripe-compatible header); empty: the webhook route refuses all.
+    card_webhook_secret: str = ""
     # Bounces (docs/notices.md): each notice leaves with the envelope sender
     # bounces+<notice id>@<bounce domain> (default: NUAGES_MAIL_FROM's domain); the
     # provider's MX forwards mail for that domain to the listener (`nuages notices

@@ -2,24 +2,10 @@
 
 One import for every credit and return the provider's bank reports: CAMT.053 (the day
 statement) or CAMT.054 (the debit/credit notification some banks send instead), read
-safely by ``billing.camt`` (no DTD, no entities, no network). Each booked line, in its
-own transaction, in this order:
-
-1. a **returned invoice debit** (return information naming an invoice collection's
-   end-to-end id): its payment is returned with the reason code (``AM04``, ``MD06`` …)
-   and the invoice reopens; a collection returned before settlement is dropped from its
-   batch (the batch's settlement skips it);
-2. an **invoice reference** in the remittance (the invoice number ``F-2026-000042`` or
-   its ISO 11649 creditor reference ``RF…`` from ``invoice_reference``): the transfer
-   pays that invoice, under the key ``bank:<AcctSvcrRef>`` (once, whatever reimport);
-   a partial payment where the offer refuses them (003 §14.5) is refused whole and left
-   for staff with the reason;
-3. the **prepaid side** (``billing.camt``): collections settled by end-to-end id, their
-   returns reversed, transfers credited by the account's RF reference;
-4. **amount and debtor**: a credit without a reference that matches exactly one open
-   invoice of the debtor named on the line (same amount outstanding) pays it; matching
-   two or more, or only by amount, is left for staff with the candidates as a
-   suggestion — never guessed.
+safely by ``payments.camt`` (no DTD, no entities, no network). Each booked line, in its
+own transaction, goes to the reconciler the edge hands in (``invoicing.reconcile``:
+returned invoice debits, invoice numbers and RF references, the prepaid side, then
+amount and debtor; unmatched lines are left for staff with a suggestion).
 
 A statement imported twice (same bytes) is recognised and books nothing; each line is
 also booked under its own key, so a statement re-sent with other bytes books nothing
@@ -28,11 +14,8 @@ twice either.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import re
-import unicodedata
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
@@ -41,31 +24,17 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from stdnum import iso11649
 
-from nuages.accounts.models import Client
-from nuages.billing import camt
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.invoicing import documents, payments, schemas
-from nuages.invoicing.documents import InvoiceState
-from nuages.invoicing.models import Invoice, Payment, SepaItem
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NuagesError, ValidationFailed
+from nuages.payments import camt
 from nuages.payments.models import Statement
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
-INVOICE_NUMBER = re.compile(r"\b[A-Z0-9]{1,8}-\d{4}-\d{6}\b")
 ROOTS = {"BkToCstmrStmt": ("camt.053", "Stmt"), "BkToCstmrDbtCdtNtfctn": ("camt.054", "Ntfctn")}
-
-
-def invoice_reference(number: str) -> str:
-    """The ISO 11649 creditor reference of an invoice number (``F-2026-000042`` →
-    ``RF..F2026000042``): what a debtor may type instead of the number."""
-    body = re.sub(r"[^A-Z0-9]", "", number.upper())[:21]
-    digits = "".join(str(int(c, 36)) for c in body + "RF00")
-    return f"RF{98 - int(digits) % 97:02d}{body}"
 
 
 @dataclass
@@ -111,9 +80,18 @@ class Report:
 
 
 @dataclass(frozen=True)
-class _Line:
+class Line:
+    """A statement line as read, with the debtor named on it."""
+
     parsed: camt.StatementLine
     debtor: str
+
+
+# What booking one line did: (outcome, detail, target, suggestion).
+Outcome = tuple[str, str, str, str]
+# Books one line in the caller's transaction; handed in by the edges (the slices that
+# own invoices and prepaid accounts sit above this one: ``invoicing.reconcile``).
+Reconciler = Callable[[Session, OfferRegistry, Actor, Line], Outcome]
 
 
 def _safe_root(data: bytes) -> etree._Element:
@@ -128,24 +106,24 @@ def _safe_root(data: bytes) -> etree._Element:
         raise ValidationFailed(f"statement: not well-formed XML ({exc})") from None
 
 
-def parse(data: bytes) -> tuple[str, str, list[_Line]]:
+def parse(data: bytes) -> tuple[str, str, list[Line]]:
     """(kind, message id, lines) of a CAMT.053 or CAMT.054 file; 422 naming the format
     for anything else (a CAMT.052, a pain file, an MT940 …)."""
     root = _safe_root(data)
-    body = next((c for c in root if camt._local(c.tag) in ROOTS), None)
-    if camt._local(root.tag) != "Document" or body is None:
-        found = camt._local(body.tag if body is not None else (root[0].tag if len(root) else ""))
+    body = next((c for c in root if camt.local(c.tag) in ROOTS), None)
+    if camt.local(root.tag) != "Document" or body is None:
+        found = camt.local(body.tag if body is not None else (root[0].tag if len(root) else ""))
         raise ValidationFailed(
-            f"statement: unknown format ({found or camt._local(root.tag)}); expected "
+            f"statement: unknown format ({found or camt.local(root.tag)}); expected "
             "CAMT.053 (BkToCstmrStmt) or CAMT.054 (BkToCstmrDbtCdtNtfctn)"
         )
-    kind, part = ROOTS[camt._local(body.tag)]
-    message_id = camt._text(body, "GrpHdr/MsgId") or ""
+    kind, part = ROOTS[camt.local(body.tag)]
+    message_id = camt.text(body, "GrpHdr/MsgId") or ""
     lines = []
-    for report in camt._children(body, part):
-        for entry in camt._children(report, "Ntry"):
-            debtor = camt._text(entry, "NtryDtls/TxDtls/RltdPties/Dbtr/Nm") or ""
-            lines.append(_Line(camt._line(entry), debtor))
+    for report in camt.children(body, part):
+        for entry in camt.children(report, "Ntry"):
+            debtor = camt.text(entry, "NtryDtls/TxDtls/RltdPties/Dbtr/Nm") or ""
+            lines.append(Line(camt.line(entry), debtor))
     return kind, message_id, lines
 
 
@@ -154,9 +132,11 @@ def import_statement(
     registry: OfferRegistry,
     data: bytes,
     who: Actor,
+    reconcile: Reconciler,
     progress: Callable[[int, int | None, str], None] | None = None,
 ) -> Report:
-    """Reconcile a statement line by line (each line its own transaction)."""
+    """Reconcile a statement line by line (each line its own transaction), each line
+    booked by ``reconcile``."""
     kind, message_id, lines = parse(data)
     digest = hashlib.sha256(data).hexdigest()
     report = Report(kind=kind, message_id=message_id)
@@ -175,7 +155,7 @@ def import_statement(
     for n, line in enumerate(lines, 1):
         if progress is not None:
             progress(n - 1, len(lines), line.parsed.bank_reference)
-        report.lines.append(_one(unit, registry, who, n, line))
+        report.lines.append(_one(unit, registry, who, reconcile, n, line))
     try:
         with unit() as session:
             session.add(
@@ -203,7 +183,14 @@ def import_statement(
     return report
 
 
-def _one(unit: UnitOfWork, registry: OfferRegistry, who: Actor, n: int, line: _Line) -> LineReport:
+def _one(
+    unit: UnitOfWork,
+    registry: OfferRegistry,
+    who: Actor,
+    reconcile: Reconciler,
+    n: int,
+    line: Line,
+) -> LineReport:
     p = line.parsed
     out = LineReport(n, p.bank_reference, str(p.amount), p.currency, "unmatched", "")
     if not p.booked:
@@ -211,183 +198,9 @@ def _one(unit: UnitOfWork, registry: OfferRegistry, who: Actor, n: int, line: _L
         return out
     try:
         with unit() as session:
-            outcome, detail, target, suggestion = _reconcile(session, registry, who, line)
+            outcome, detail, target, suggestion = reconcile(session, registry, who, line)
     except NuagesError as exc:
         # Rolled back whole: nothing of this line is booked, the next lines go on.
         outcome, detail, target, suggestion = "unmatched", f"refused: {exc.detail}", "", ""
     out.outcome, out.detail, out.target, out.suggestion = outcome, detail, target, suggestion
     return out
-
-
-Outcome = tuple[str, str, str, str]
-
-
-def _reconcile(session: Session, registry: OfferRegistry, who: Actor, line: _Line) -> Outcome:
-    p = line.parsed
-    if p.return_reason is not None or (not p.credit and p.end_to_end_id):
-        returned = _invoice_return(session, who, p)
-        if returned is not None:
-            return returned
-    elif p.credit:
-        paid = _by_invoice_reference(session, registry, who, line)
-        if paid is not None:
-            return paid
-    kind, _, why = camt._reconcile(session, registry, p, who).partition(": ")
-    if kind != "unmatched":
-        if kind == "credited":
-            return "credited", "transfer credited to the prepaid account", why, ""
-        names = {"settled": "settled", "returns": "returned"}
-        return names.get(kind, "duplicate"), why or kind, "", ""
-    if p.credit and p.amount > 0 and not p.end_to_end_ids:
-        return _by_amount_and_debtor(session, registry, who, line, why)
-    return "unmatched", why, "", ""
-
-
-def _invoice_return(session: Session, who: Actor, p: camt.StatementLine) -> Outcome | None:
-    if p.end_to_end_id is None:
-        return None
-    items = list(
-        session.execute(
-            select(SepaItem)
-            .where(SepaItem.end_to_end_id == p.end_to_end_id)
-            .order_by(SepaItem.id)
-            .with_for_update()
-        ).scalars()
-    )
-    if not items:
-        return None
-    reason = p.return_reason or "RTRN"
-    settled = [i for i in items if i.state == "settled" and i.payment_id]
-    if settled:
-        item = settled[-1]
-        payment = session.get(Payment, item.payment_id)
-        assert payment is not None
-        payments.return_payment(session, who, payment, reason)
-        invoice = session.get(Invoice, item.invoice_id)
-        assert invoice is not None
-        return "returned", f"direct debit returned ({reason}): invoice reopened", invoice.number, ""
-    pending = [i for i in items if i.state == "pending"]
-    if pending:
-        # Returned before the batch was settled: never a payment; the batch skips it.
-        item = pending[-1]
-        item.state = "returned"
-        history.record(
-            session,
-            who,
-            object_type="sepa_item",
-            object_id=item.id,
-            action="payments.debit.return",
-            params={"reason": reason, "settled": False},
-            client_id=item.client_id,
-        )
-        return (
-            "returned",
-            f"direct debit returned ({reason}) before settlement",
-            p.end_to_end_id,
-            "",
-        )
-    return "duplicate", "return already recorded", p.end_to_end_id, ""
-
-
-def _open_invoice(session: Session, number: str) -> Invoice | None:
-    return session.execute(
-        select(Invoice).where(Invoice.number == number, Invoice.kind == "invoice")
-    ).scalar_one_or_none()
-
-
-def _invoices_named(session: Session, remittance: str) -> list[Invoice]:
-    text = remittance.upper()
-    found: list[Invoice] = []
-    for number in INVOICE_NUMBER.findall(text):
-        invoice = _open_invoice(session, number)
-        if invoice is not None and invoice not in found:
-            found.append(invoice)
-    for reference in camt.payment_references_in(text):
-        if not iso11649.is_valid(reference):
-            continue
-        body = reference[4:]
-        match = re.fullmatch(r"([A-Z0-9]{1,8}?)(\d{4})(\d{6})", body)
-        if match is None:
-            continue
-        invoice = _open_invoice(session, f"{match[1]}-{match[2]}-{match[3]}")
-        if invoice is not None and invoice_reference(invoice.number) == reference:
-            if invoice not in found:
-                found.append(invoice)
-    return found
-
-
-def _pay(
-    session: Session, registry: OfferRegistry, who: Actor, p: camt.StatementLine, invoice: Invoice
-) -> Outcome:
-    if not p.bank_reference:
-        return "unmatched", "no bank reference (AcctSvcrRef)", "", f"invoice {invoice.number}"
-    if p.currency != invoice.currency:
-        return "unmatched", f"paid in {p.currency}, invoiced in {invoice.currency}", "", ""
-    booked = dt.date.fromisoformat(p.booking_date[:10]) if p.booking_date else utc_now().date()
-    _payment, created = payments.record(
-        session,
-        who,
-        registry,
-        schemas.PaymentCreate(
-            client_id=invoice.client_id,
-            means="transfer",
-            amount=p.amount,
-            received_on=min(booked, utc_now().date()),
-            reference=p.remittance[:140],
-            idempotency_key=f"bank:{p.bank_reference}",
-            allocations=[schemas.Allocation(invoice_id=invoice.id, amount=p.amount)],
-        ),
-    )
-    if not created:
-        return "duplicate", "already booked", invoice.number, ""
-    return "paid", f"transfer paid invoice {invoice.number}", invoice.number, ""
-
-
-def _by_invoice_reference(
-    session: Session, registry: OfferRegistry, who: Actor, line: _Line
-) -> Outcome | None:
-    named = _invoices_named(session, line.parsed.remittance)
-    if not named:
-        return None
-    if len(named) > 1:
-        numbers = ", ".join(i.number for i in named)
-        return "unmatched", "the remittance names several invoices", "", f"split over {numbers}"
-    return _pay(session, registry, who, line.parsed, named[0])
-
-
-def _norm(name: str) -> str:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", plain.lower()).split())
-
-
-def _by_amount_and_debtor(
-    session: Session, registry: OfferRegistry, who: Actor, line: _Line, why: str
-) -> Outcome:
-    p = line.parsed
-    same_amount = [
-        (invoice, client)
-        for invoice, client in session.execute(
-            select(Invoice, Client)
-            .join(Client, Client.id == Invoice.client_id)
-            .where(
-                Invoice.kind == "invoice",
-                Invoice.state == InvoiceState.ISSUED,
-                Invoice.currency == p.currency,
-            )
-            .order_by(Invoice.due_date, Invoice.number)
-        ).all()
-        if documents.outstanding(session, invoice) == p.amount
-    ]
-    debtor = _norm(line.debtor)
-    theirs = [x for x in same_amount if debtor and _norm(x[1].legal_name) == debtor]
-    if len(theirs) == 1:
-        return _pay(session, registry, who, p, theirs[0][0])
-    candidates = theirs or same_amount
-    if not candidates:
-        return "unmatched", why, "", ""
-    listed = ", ".join(f"{i.number} ({c.legal_name})" for i, c in candidates[:5])
-    if len(theirs) > 1:
-        detail = f"the amount matches {len(theirs)} open invoices of {line.debtor}"
-    else:
-        detail = f"{why}; no invoice of {line.debtor or 'this debtor'} with this amount"
-    return "unmatched", detail, "", f"open for {p.amount}: {listed}"

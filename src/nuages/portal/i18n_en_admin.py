@@ -171,4 +171,14 @@ ADMIN: dict[str, str] = {
         "Users hidden: first open an access to their data with a reason "
         "(001 §15.3, POST /api/v1/clients/CLIENT/gdpr/accesses)."
     ),
+    # payments (issue 15): the statement import page
+    "Importer un relevé (CAMT.053 ou CAMT.054)": "Import a statement (CAMT.053 or CAMT.054)",
+    "Lignes du relevé": "Statement lines",
+    "Résultat": "Outcome",
+    "Cible": "Target",
+    "Détail": "Detail",
+    "Suggestion": "Suggestion",
+    "Relevé déjà importé : rien n'a été comptabilisé une seconde fois.": (
+        "Statement already imported: nothing was booked twice."
+    ),
 }

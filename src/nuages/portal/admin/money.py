@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from nuages.billing import camt
 from nuages.billing import sepa as billing_sepa
 from nuages.contracts.offers import OfferRegistry
-from nuages.invoicing import disputes, dunning, payments, reading, runs, schemas, sepa
+from nuages.invoicing import (
+    disputes,
+    dunning,
+    payments,
+    reading,
+    reconcile,
+    runs,
+    schemas,
+    sepa,
+)
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import NuagesError, ValidationFailed
+from nuages.payments import statements
 from nuages.portal import service as portal
 from nuages.portal.admin.common import (
     Button,
@@ -397,7 +407,7 @@ def prepaid_file(visit: Staff, batch_id: str) -> Response:
 
 def _statement_form() -> Form:
     return Form(
-        "Importer un relevé (CAMT.053)",
+        "Importer un relevé (CAMT.053 ou CAMT.054)",
         "/admin/statements",
         [Field("statement", "Fichier XML du relevé", "file", True)],
         "Importer",
@@ -408,7 +418,8 @@ def _statement_form() -> Form:
 
 @router.get("/admin/statements")
 def statement_page(visit: Staff) -> Response:
-    """Upload a bank statement: transfers credited by their payment reference."""
+    """Upload a bank statement: transfers paying invoices or crediting prepaid accounts,
+    collections settled, returned debits (the payments slice's statement import)."""
     return page(visit, "Relevés bancaires", forms=[_statement_form()])
 
 
@@ -438,7 +449,12 @@ async def statement_upload(posted: PostedStaff, request: Request) -> Response:
 
     try:
         report = await run_in_threadpool(
-            camt.import_statement, visit.database.unit, _registry(visit), data, visit.me.actor
+            statements.import_statement,
+            visit.database.unit,
+            _registry(visit),
+            data,
+            visit.me.actor,
+            reconcile.reconcile,
         )
     except (NuagesError, ValueError) as exc:
         return page(
@@ -448,19 +464,27 @@ async def statement_upload(posted: PostedStaff, request: Request) -> Response:
             errors={"statement": error_text(exc)},
             status=422,
         )
-    tables = [
-        Table(
-            title, [Column("Ligne", "line")], [{"id": "", "line": x} for x in rows], empty="Aucune."
-        )
-        for title, rows in (
-            ("Crédités", report.credited),
-            ("Encaissés", report.settled),
-            ("Rejets", report.returns),
-            ("Doublons", report.duplicates),
-            ("Non rapprochés", report.unmatched),
-        )
-    ]
-    return page(visit, "Relevés bancaires", tables=tables, forms=[_statement_form()])
+    rows = [{"id": "", **asdict(line)} for line in report.lines]
+    table = Table(
+        "Lignes du relevé",
+        [
+            Column("Ligne", "line"),
+            Column("Référence", "bank_reference", "code"),
+            Column("Montant", "amount"),
+            Column("Résultat", "outcome", "state"),
+            Column("Cible", "target", "code"),
+            Column("Détail", "detail"),
+            Column("Suggestion", "suggestion"),
+        ],
+        rows,
+        empty="Aucune.",
+    )
+    notes = (
+        [visit._("Relevé déjà importé : rien n'a été comptabilisé une seconde fois.")]
+        if report.already_imported
+        else []
+    )
+    return page(visit, "Relevés bancaires", tables=[table], notes=notes, forms=[_statement_form()])
 
 
 @router.get("/admin/disputes")

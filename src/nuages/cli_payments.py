@@ -1,5 +1,9 @@
 """``nuages payments``: bank statements reconciled against top-ups and invoices,
-acting as provider staff. Services are imported inside the command (fast ``--help``)."""
+acting as provider staff. Services are imported inside the command (fast ``--help``).
+
+An edge (like ``cli.py``): the payments slice sits below billing and invoicing (they
+call its mandates and pain.008 builder), so the command that hands the statement import
+its reconciler (``invoicing.reconcile``) lives here, not in the slice."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ def import_statement(
     settled, returned debits (reason code) reopening invoices or reversing top-ups;
     every line reported, unmatched ones with a suggestion for staff."""
     from nuages.billing import cli as billing_cli
+    from nuages.invoicing import reconcile
     from nuages.payments import statements
 
     database = billing_cli._database()
@@ -37,7 +42,12 @@ def import_statement(
     ) as bar:
         report = billing_cli._run(
             lambda: statements.import_statement(
-                database.unit, billing_cli._registry(), data, billing_cli._staff().actor, bar
+                database.unit,
+                billing_cli._registry(),
+                data,
+                billing_cli._staff().actor,
+                reconcile.reconcile,
+                bar,
             )
         )
 
