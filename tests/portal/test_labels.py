@@ -18,26 +18,28 @@ from nuages.accounts.roles import Role
 from nuages.billing import schemas as billing_schemas
 from nuages.billing import topups
 from nuages.billing.models import DebitState, EntryKind, ExtensionState
-from nuages.compute.states import HostState, OperationState, TaskState, VmState
+from nuages.compute.states import Action, HostState, OperationState, TaskState, VmState
 from nuages.contracts import holds
 from nuages.contracts.models import Contract
 from nuages.contracts.states import ContractState
 from nuages.kernel.db import Database
 from nuages.portal import labels
 from nuages.reversibility.states import ExitState
+from nuages.support.schemas import CATEGORIES, SEVERITIES
 from tests.factories import World
 from tests.portal.conftest import signed_in
 
 Make = Callable[..., Any]
 ENUMS: tuple[type[StrEnum], ...] = (
     ContractState, VmState, TaskState, OperationState, HostState, EntryKind, DebitState,
-    ExtensionState, ExitState,
+    ExtensionState, ExitState, Action,
 )  # fmt: skip
 CREDIT_STATES = ("claimable", "due", "applied", "superseded")  # sla.credits
+OTHER_CODES = (*CATEGORIES, *SEVERITIES, "vm", "host", "site", "platform", "not-excusable")
 
 
 def _codes(offers: Any) -> set[str]:
-    codes = {e.value for enum in ENUMS for e in enum} | set(CREDIT_STATES)
+    codes = {e.value for enum in ENUMS for e in enum} | set(CREDIT_STATES) | set(OTHER_CODES)
     for offer in offers.offers.values():
         codes |= set(holds.grounds_of(offer))
     return codes

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from decimal import Decimal
 from html import unescape
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role
-from nuages.billing.models import SepaBatch
 from nuages.history.service import Actor
 from nuages.kernel.clock import frozen_at
+from nuages.payments.models import DirectDebitBatch
 from nuages.sla import outages, reports
 from nuages.sla.schemas import IncidentCreate
 from tests.compute.world import ComputeWorld, cw_fixture  # noqa: F401
@@ -100,10 +99,11 @@ def test_prepaid_sepa_files_page_2_shows_the_older_file(
     batches' own pager."""
     with cw.database.unit() as session:
         for n, day in ((1, 1), (2, 2)):
-            session.add(SepaBatch(
-                id=f"NUAGES-PREPAID-{n:04d}", created_at=dt.datetime(2026, 11, day, tzinfo=dt.UTC),
-                collection_date=dt.date(2026, 11, day + 5), transactions=0,
-                total=Decimal("0.00"), xml="<Document/>",
+            session.add(DirectDebitBatch(
+                id=f"NUAGES-PREPAID-{n:04d}", message_id=f"NUAGES-PREPAID-{n:04d}",
+                kind="topup", created_at=dt.datetime(2026, 11, day, tzinfo=dt.UTC),
+                collection_date=dt.date(2026, 11, day + 5), count=0, total_cents=0,
+                xml="<Document/>",
             ))  # fmt: skip
     _admin, admin_email = user_with_password(Role.PROVIDER_ADMIN, None)
     staff = signed_in(browser, admin_email)
