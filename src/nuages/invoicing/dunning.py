@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from nuages.contracts import holds
@@ -38,6 +38,7 @@ from nuages.invoicing.models import (
     Dispute,
     DunningNotice,
     Invoice,
+    InvoiceAcceleration,
     LegalRate,
     Payment,
     PaymentAllocation,
@@ -186,7 +187,7 @@ def run(session: Session, who: Actor, registry: OfferRegistry, on: dt.date) -> D
         .where(
             Invoice.kind == "invoice",
             Invoice.state == InvoiceState.ISSUED,
-            Invoice.due_date < on,
+            _printed_or_accelerated_before(on),
             Invoice.id.not_in(disputed),  # a contested invoice waits for its answer
         )
         .order_by(Invoice.due_date, Invoice.seq_no)
@@ -383,7 +384,7 @@ def lift_if_settled(session: Session, who: Actor, contract: Contract, on: dt.dat
             Invoice.contract_id == contract.id,
             Invoice.kind == "invoice",
             Invoice.state == InvoiceState.ISSUED,
-            Invoice.due_date < on,
+            _printed_or_accelerated_before(on),
         )
     ).scalars()
     overdue_now = (i for i in still if (receipts.due_date(session, i) or on) < on)
@@ -417,3 +418,10 @@ def lift_if_settled(session: Session, who: Actor, contract: Contract, on: dt.dat
         )
         session.flush()
     return True
+
+
+def _printed_or_accelerated_before(on: dt.date) -> ColumnElement[bool]:
+    """The invoices that may be overdue on ``on``: printed due before it, or made due
+    before it by an early termination (003 §13.2.1); ``receipts.due_date`` decides."""
+    accelerated = select(InvoiceAcceleration.invoice_id).where(InvoiceAcceleration.due_date < on)
+    return or_(Invoice.due_date < on, Invoice.id.in_(accelerated))

@@ -8,8 +8,9 @@ not a penalty-free exit the contract itself grants (003 §14.3, §14.4), nor for
 majeure (003 §9), nor the provider's breach. What is due is what the client had
 subscribed on its last day (VMs, ordered lines, backup options, the firewall tier) at
 its monthly price, from the first day no invoice covers to the term end; a month begun
-is owed for its days only. The invoices already issued stay as issued (their unpaid
-amounts are due with them; reversibility returns data only once all are paid).
+is owed for its days only. The invoices already issued stay as issued, their unpaid
+amounts due at once with it (``invoicing.acceleration``; reversibility returns data only
+once all are paid).
 """
 
 from __future__ import annotations
@@ -63,21 +64,28 @@ def _subscribed_on(items: list[Item], day: dt.date) -> list[Item]:
     return [i for i in items if i.since <= day and (i.until is None or i.until > day)]
 
 
+def binds(session: Session, contract: Contract, offer: Offer) -> bool:
+    """Whether 003 §13.2.1 binds the ended contract: the offer has the rule, bills by
+    invoice, and the contract ended before its term through the client's doing."""
+    if not offer.termination.early_termination_remaining_due or offer.billing.mode != "invoiced":
+        return False
+    if contract.ended_at is None or contract.term_ends_at is None or contract.activated_at is None:
+        return False
+    if contract.ended_at >= contract.term_ends_at:
+        return False
+    cause, penalty_free = _cause(session, contract)
+    return cause in CLIENT_FAULT_CAUSES and not penalty_free
+
+
 def remaining_due(
     session: Session, contract: Contract, offer: Offer
 ) -> tuple[EarlyTerminationDue, dt.date, dt.date, Decimal] | None:
     """What 003 §13.2.1 makes due for an ended contract — (the calculator's result, the
     first day not invoiced, the term end, the monthly amount) — or None where it does
     not apply (the offer has no such rule, no early end, not the client's doing)."""
-    if not offer.termination.early_termination_remaining_due or offer.billing.mode != "invoiced":
+    if not binds(session, contract, offer):
         return None
-    if contract.ended_at is None or contract.term_ends_at is None or contract.activated_at is None:
-        return None
-    if contract.ended_at >= contract.term_ends_at:
-        return None
-    cause, penalty_free = _cause(session, contract)
-    if cause not in CLIENT_FAULT_CAUSES or penalty_free:
-        return None
+    assert contract.ended_at is not None and contract.term_ends_at is not None
     calendar = apply.calendar_for(offer)
     ended_on = calendar.local_date(contract.ended_at)
     term_end = calendar.local_date(contract.term_ends_at)

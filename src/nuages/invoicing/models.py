@@ -393,6 +393,24 @@ class InvoiceReceipt(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
+class InvoiceAcceleration(Base):
+    """An issued invoice made due at once by an early termination through the client's
+    doing (003 §13.2.1: "Dès la résiliation du contrat … le Client s'engage à régler tous
+    les montants impayés"): its effective due date becomes the termination date, written
+    once by ``invoicing.acceleration``. The invoice itself keeps its printed due date
+    (a frozen document); dunning reads the effective one (``receipts.due_date``)."""
+
+    __tablename__ = "invoicing_accelerations"
+
+    invoice_id: Mapped[str] = mapped_column(
+        ForeignKey("invoicing_invoices.id", ondelete="RESTRICT"), primary_key=True
+    )
+    contract_id: Mapped[str] = mapped_column(String(36), index=True)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    clause: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
 class Dispute(IdMixin, Base):
     """A client contesting an invoice within the offer's window (001 §4.4: 8 days;
     004 §8.2: 15 days); resolved by staff, an accepted one with a credit note."""

@@ -10,6 +10,13 @@ later of the printed one and the receipt's: an e-mail accepted within the day ch
 nothing, an e-mail held three days by a relay that was down moves the due date and the
 dispute window three days later; the client is never held to a date earlier than the one
 its invoice shows (SPEC §17, read for the client).
+
+An e-mail the relay accepted and that then bounced for good (a permanent DSN, issue
+#11) reached nobody: it proves no receipt (001 §4.1, §4.4, SPEC §17). ``void`` removes
+the receipt that acceptance recorded, with an ``invoicing.invoice.receipt_voided``
+history entry keeping what it said; the invoice falls back to its printed deadlines
+(issue date plus the assumed delay) until another of its e-mails is accepted and not
+bounced, which records a receipt again.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.invoicing.models import Invoice, InvoiceReceipt
+from nuages.invoicing.models import Invoice, InvoiceAcceleration, InvoiceReceipt
 from nuages.notices.models import Notice, NoticeAttempt
+from nuages.notices.service import State
 from nuages.terms.deadlines import Event, deadlines_for
 from nuages.terms.schema import Offer
 
@@ -60,6 +68,8 @@ def record(session: Session, registry: OfferRegistry, notice_id: str) -> Invoice
     notice = session.get(Notice, notice_id)
     if notice is None or notice.kind != "invoice_issued" or notice.sent_at is None:
         return None
+    if notice.state == State.BOUNCED:
+        return None  # the DSN came before this job: the acceptance proved nothing
     proved = session.execute(
         select(NoticeAttempt.id).where(
             NoticeAttempt.notice_id == notice.id,
@@ -106,9 +116,15 @@ def _receipt(session: Session, invoice: Invoice) -> InvoiceReceipt | None:
 def due_date(
     session: Session, invoice: Invoice, receipt: InvoiceReceipt | None = None
 ) -> dt.date | None:
-    """The invoice's effective due date: the later of the printed one and its receipt's."""
+    """The invoice's effective due date: the later of the printed one and its receipt's,
+    or the termination day when an early termination through the client's doing made it
+    due at once (003 §13.2.1, ``invoicing.acceleration``), whichever is earlier."""
     receipt = receipt or _receipt(session, invoice)
-    return _later(invoice.due_date, receipt.due_date if receipt else None)
+    due = _later(invoice.due_date, receipt.due_date if receipt else None)
+    accelerated = session.get(InvoiceAcceleration, invoice.id)
+    if accelerated is not None and (due is None or accelerated.due_date < due):
+        return accelerated.due_date
+    return due
 
 
 def dispute_until(session: Session, invoice: Invoice) -> dt.datetime | None:
@@ -116,3 +132,38 @@ def dispute_until(session: Session, invoice: Invoice) -> dt.datetime | None:
     receipt's (001 §4.4)."""
     receipt = _receipt(session, invoice)
     return _later_at(invoice.dispute_until, receipt.dispute_until if receipt else None)
+
+
+def void(session: Session, notice_id: str) -> bool:
+    """Void the receipt a bounced ``invoice_issued`` notice had proved (001 §4.1, §4.4;
+    SPEC §17: a bounced e-mail was not received). True when a receipt was voided; False
+    when there is none from that notice (never recorded, already voided, or proved by
+    another e-mail of the invoice) or the notice did not bounce."""
+    notice = session.get(Notice, notice_id)
+    if notice is None or notice.kind != "invoice_issued" or notice.state != State.BOUNCED:
+        return False
+    invoice = session.get(Invoice, notice.object_id)
+    receipt = session.get(InvoiceReceipt, notice.object_id) if invoice else None
+    if invoice is None or receipt is None or receipt.notice_id != notice.id:
+        return False
+    before = due_date(session, invoice, receipt)
+    session.delete(receipt)
+    session.flush()
+    history.record(
+        session,
+        RECEIVER,
+        object_type="invoice",
+        object_id=invoice.id,
+        action="invoicing.invoice.receipt_voided",
+        params={
+            "number": invoice.number,
+            "notice_id": notice.id,
+            "received_at": receipt.received_at.isoformat(),
+            "receipt_due_date": str(receipt.due_date),
+            "due_date_before": str(before),
+            "due_date": str(due_date(session, invoice)),
+            "reason": notice.last_error[:300],
+        },
+        client_id=invoice.client_id,
+    )
+    return True

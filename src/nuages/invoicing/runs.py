@@ -30,7 +30,7 @@ from nuages.accounts.models import Client
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
-from nuages.invoicing import documents, early_end, sources
+from nuages.invoicing import acceleration, documents, early_end, sources
 from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, PendingCharge
 from nuages.invoicing.periods import Period, due_periods
 from nuages.invoicing.pricing import Billed, DraftLine, PricingProblem, coverage, price_period
@@ -251,6 +251,7 @@ def invoice_contract(
     savepoint = session.begin_nested() if dry_run else None
     if contract.ended_at is not None:
         early_end.ensure_charge(session, who, contract, offer)
+        acceleration.accelerate(session, who, contract, offer)  # its issued invoices too
     plans = _plan(session, contract, offer, profile, run_on, book)
     if savepoint is not None:
         savepoint.rollback()

@@ -482,3 +482,15 @@ def contracts_exit_advance(contract_id: str) -> None:
     database, registry, runtime = _exit_runtime()
     with database.unit() as session:  # type: ignore[attr-defined]
         advance(session, registry, runtime, contract_id)  # type: ignore[arg-type]
+
+
+@huey.task()  # type: ignore[untyped-decorator]
+def invoicing_invoice_bounced(notice_id: str) -> None:
+    """001 §4.1, SPEC §17: an invoice's e-mail bounced after acceptance; void the receipt
+    its acceptance recorded (issue #11 x #20)."""
+    from nuages.invoicing import receipts
+    from nuages.jobs.runtime import get_database
+
+    with get_database().unit() as session:
+        voided = receipts.void(session, notice_id)
+    log.info("notice %s: %s", notice_id, "receipt voided" if voided else "no receipt to void")

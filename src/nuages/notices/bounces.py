@@ -5,8 +5,8 @@ status notification, RFC 3464) is recorded on that notice, per recipient (issue 
 - a permanent failure (``Action: failed``, or a 5.x.x status without an action) turns
   the notice ``bounced`` with the recipient, status and diagnostic in ``last_error``
   and a ``notice.bounce`` history entry; a **legal** notice (an invoice, a formal
-  notice, a terms change…, ``LEGAL_KINDS``) also gets an ``alert`` saying how to send it
-  another way, logged as a warning for the operator's monitoring;
+  notice, a terms change…: ``Kind.legal`` in notices/kinds.py) also gets an ``alert``
+  saying how to send it another way, logged as a warning for the operator's monitoring;
 - a delay (``Action: delayed``, 4.x.x) is recorded (``notice.delay``), the notice stays
   sent: the relay is still trying;
 - the same DSN twice (its Message-ID, else its bytes) is recorded once;
@@ -34,9 +34,11 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.history import service as history
 from nuages.history.service import Actor
+from nuages.kernel import jobs
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
 from nuages.notices import dsn
+from nuages.notices.kinds import KINDS
 from nuages.notices.models import BounceMail, Notice, NoticeBounce
 from nuages.notices.service import State
 
@@ -44,26 +46,13 @@ log = logging.getLogger("nuages.notices.bounces")
 INTAKE = Actor.system("notices-bounces")
 RAW_LIMIT = 1 << 20  # what is kept of a message (a DSN is a few KiB; a loop is not)
 
-# The notices that open or close a legal deadline: a bounce of one of them means the act
-# may not have reached the client, so staff are alerted to send it another way.
-LEGAL_KINDS = frozenset(
-    {
-        "invoice_issued",  # 004 §8.2, 001 §4.1 (receipt opens the payment term)
-        "credit_note_issued",
-        "reminder",  # 003 §14.5
-        "formal_notice",
-        "dunning_suspension",
-        "sepa_prenotification",  # SEPA rulebook: 14 days before the debit
-        "terms_change_announced",  # 000 §4, 004 §3: the refusal window
-        "price_revision",  # 000 §13.3, 003 §14.3
-        "termination_recorded",  # 001 §3.2
-        "formal_notice_given",  # 000 §16
-        "renewal_announced",  # 001 §4.5
-        "hold_placed",  # 004 §7
-        "gdpr_breach",  # 001 §16.7
-        "subprocessor_changed",  # 001 §16.9
-    }
-)
+
+def is_legal(kind: str) -> bool:
+    """Whether a notice of ``kind`` is a legal act (``Kind.legal`` in notices/kinds.py):
+    a bounce of one alerts staff to send it another way. A kind this code no longer
+    knows is treated as legal: an alert too many costs a look, one too few a deadline."""
+    found = KINDS.get(kind)
+    return found is None or found.legal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +138,10 @@ def _record(
             if notice.state in (State.SENT, State.FAILED, State.BOUNCED):
                 notice.state = State.BOUNCED
             notice.last_error = f"bounced: {reason}"[:500]
-            if notice.kind in LEGAL_KINDS:
+            follow_up = KINDS[notice.kind].on_bounced if notice.kind in KINDS else None
+            if follow_up is not None:
+                jobs.enqueue(session, follow_up, notice.id)
+            if is_legal(notice.kind):
                 notice.alert = alert_text(session, notice, bounce)
                 log.warning("notice %s: %s", notice.id, notice.alert)
         else:
@@ -166,7 +158,7 @@ def _record(
                 "recipient": bounce.recipient,
                 "status": bounce.status,
                 "reporting_mta": bounce.reporting_mta,
-                "legal_alert": bool(bounce.permanent and notice.kind in LEGAL_KINDS),
+                "legal_alert": bool(bounce.permanent and is_legal(notice.kind)),
                 "guessed": bounce.guessed,
             },
             client_id=notice.client_id,

@@ -7,6 +7,7 @@ from nuages.portal.i18n_en_admin import ADMIN
 from nuages.portal.i18n_en_client import CLIENT
 from nuages.portal.i18n_en_life import LIFE
 from nuages.portal.i18n_en_more import MORE
+from nuages.portal.i18n_en_support import SUPPORT
 
 EN: dict[str, str] = {
     # layout, navigation
@@ -366,3 +367,4 @@ EN.update(CLIENT)
 EN.update(ADMIN)
 EN.update(MORE)
 EN.update(LIFE)  # issue #21: relocations and partial recoveries
+EN.update({k: v for k, v in SUPPORT.items() if k not in EN})  # issue #16: staff tickets, accesses

@@ -32,7 +32,7 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.invoicing import early_end
+from nuages.invoicing import acceleration, early_end
 from nuages.kernel import jobs
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database
@@ -259,6 +259,7 @@ def open_exit(
         holds.lift(session, SYSTEM, contract.id, hold.id, ENDED)
     _refund(session, contract, offer, exit_, fault_of(contract.state_reason))
     early_end.ensure_charge(session, SYSTEM, contract, offer)  # 003 §13.2.1, due at once
+    acceleration.accelerate(session, SYSTEM, contract, offer)  # and the invoices issued
     if not plan.service_continues:
         ending.stop_all(session, runtime, contract.id)  # 003 §13.2: services stop at once
     notify.opened(session, SYSTEM, contract, exit_, plan)
