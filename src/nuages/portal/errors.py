@@ -277,6 +277,43 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             "les données ne sont restituées qu'une fois toutes les factures payées ({k}) ; "
             "impayées : {n} ({a} encore dus).",
         ),
+        # issue #16: data protection pages (001 §15.3, §16.7, §16.9)
+        (
+            r"^(?P<c>[A-Z]{2}) is outside the EU without an adequacy decision; name the GDPR "
+            r"Art\. 46 instrument",
+            "{c} est hors de l'UE sans décision d'adéquation : indiquez la garantie de "
+            "l'article 46 du RGPD (par exemple les clauses contractuelles types).",
+        ),
+        (r"^(?P<n>.+) was already replaced or ended$", "{n} a déjà été remplacé ou a pris fin."),
+        (
+            r"^it reaches no client",
+            "elle ne touche aucun client : nommez des clients, des hôtes ou des sites, ou tous.",
+        ),
+        (
+            r"^a breach is detected after it occurred$",
+            "une violation est détectée après l'incident.",
+        ),
+        (r"^the access is already revoked$", "l'accès est déjà révoqué."),
+        (
+            r"^only an owner or staff revokes an access$",
+            "seul un propriétaire ou le personnel révoque un accès.",
+        ),
+        (
+            r"^an audit is announced at least (?P<n>.+) ahead \((?P<c>[^)]*)\); the earliest "
+            r"start from today is (?P<d>\S+)$",
+            "un audit s'annonce au moins {n} à l'avance ({c}) ; le premier jour possible à "
+            "partir d'aujourd'hui est le {d}.",
+        ),
+        (
+            r"^the month's (?P<q>\d+) free standard changes \((?P<c>[^,]*), quota of "
+            r"(?P<m>\S+)\) are used; this one costs EUR (?P<p>\S+); send accept_price true",
+            "les {q} changements standard compris de {m} sont utilisés ({c}) : celui-ci coûte "
+            "{p} EUR ; cochez l'acceptation du prix pour le commander.",
+        ),
+        (
+            r"^give a number of hours, e\.g\. 5\.5$",
+            "indiquez un nombre d'heures, par exemple 5,5.",
+        ),
     )
 ]
 

@@ -7,6 +7,7 @@ from nuages.portal.i18n_en_admin import ADMIN
 from nuages.portal.i18n_en_client import CLIENT
 from nuages.portal.i18n_en_life import LIFE
 from nuages.portal.i18n_en_more import MORE
+from nuages.portal.i18n_en_support import SUPPORT
 
 EN: dict[str, str] = {
     # layout, navigation
@@ -350,8 +351,20 @@ EN: dict[str, str] = {
     "Couper le réseau": "Cut the network",
     "Réseau coupé : le client est prévenu.": "Network cut: the client is told.",
     "Réseau rétabli : le client est prévenu.": "Network restored: the client is told.",
+    # issue 12: SLA monthly reports (back-office and the contract's SLA page)
+    "Mois attendu au format AAAA-MM.": "Month expected as YYYY-MM.",
+    "Rapports mensuels": "Monthly reports",
+    "Rapports de niveau de service": "Service-level reports",
+    "Version": "Version",
+    "Objectif atteint": "Objective met",
+    "Mode du crédit": "Credit mode",
+    "État du crédit": "Credit state",
+    "Émis le": "Issued on",
+    "Aucun rapport émis.": "No report issued.",
+    "Rapports mensuels émis": "Issued monthly reports",
 }
 EN.update(CLIENT)
 EN.update(ADMIN)
 EN.update(MORE)
 EN.update(LIFE)  # issue #21: relocations and partial recoveries
+EN.update({k: v for k, v in SUPPORT.items() if k not in EN})  # issue #16: staff tickets, accesses

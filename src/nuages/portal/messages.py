@@ -58,4 +58,12 @@ FLASH: dict[str, str] = {
     "failure_notice_empty": "Décrivez ce qui ne fonctionne pas.",
     "console_not_offered": "Votre offre ne comprend pas la console de la machine (002 §3, "
     "§3.8.2) : le prestataire intervient pour vous.",
+    # issue #16: staff accesses to personal data (001 §15.3)
+    "access_granted": "Accès ouvert : le client est prévenu.",
+    "access_revoked": "Accès révoqué.",
+    "breach_notified": "Violation enregistrée : les clients touchés sont notifiés.",
+    "subprocessor_saved": "Sous-traitant ultérieur enregistré : les clients sont prévenus.",
+    "audit_requested": "Audit annoncé.",
+    "change_requested": "Demande de changement enregistrée.",
+    "audit_closed": "Audit clos : le dépassement est sur la prochaine facture.",
 }
