@@ -219,11 +219,11 @@ def test_regression_account_page_renders_its_entries(
 ) -> None:
     """The account page read ``created_at`` of ledger entries, which have ``at``: once
     an account had an entry its page failed (500). Now the entry is listed with its
-    date."""
+    date (its description in French on a French page, issue 12)."""
     client_id, contract_id = _isstar(database, offers, topup="120.00")
     _owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
     page = _signed(portal_app, email).get(f"/contracts/{contract_id}/account")
-    assert page.status_code == 200 and "bank transfer" in page.text and "120,00" in page.text
+    assert page.status_code == 200 and "virement bancaire" in page.text and "120,00" in page.text
 
 
 def test_001_s3_3_staff_give_and_close_a_formal_notice(

@@ -17,6 +17,7 @@ from nuages.invoicing import (
     payments,
     pdf,
     reading,
+    receipts,
     reconcile,
     runs,
     schemas,
@@ -45,6 +46,7 @@ _staff = reading.require_staff
 def _invoice_out(session: Any, invoice: Invoice, with_lines: bool = True) -> dict[str, Any]:
     out = schemas.InvoiceOut.model_validate(invoice).model_dump()
     out["outstanding"] = documents.outstanding(session, invoice)
+    out.update(receipts.status(session, invoice))
     if with_lines:
         rows = reading.invoice_lines(session, invoice.id)
         out["lines"] = [schemas.InvoiceLineOut.model_validate(r) for r in rows]
@@ -135,6 +137,28 @@ def create_credit_note(
         session, principal, _registry(request), invoice_id, body.reason, body.amount
     )
     return _invoice_out(session, note)
+
+
+@router.post("/invoices/{invoice_id}/receipt", response_model=schemas.InvoiceOut)
+def record_receipt(
+    invoice_id: str,
+    body: schemas.ReceiptCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff record the invoice's receipt another way than its e-mail (001 §4.1, §4.4):
+    the due date and dispute window then run from it."""
+    invoice = receipts.staff_record(
+        session,
+        principal,
+        _registry(request),
+        invoice_id,
+        body.received_at,
+        body.means,
+        body.evidence,
+    )
+    return _invoice_out(session, invoice)
 
 
 @router.post(

@@ -252,3 +252,12 @@ def export_pdf(
         as_json,
         f"{number} → {out_file}",
     )
+
+
+def _add_receipt() -> None:
+    from nuages.invoicing.cli_receipt import receipt_app
+
+    invoicing_app.add_typer(receipt_app, name="receipt")
+
+
+_add_receipt()

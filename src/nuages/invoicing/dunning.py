@@ -195,8 +195,7 @@ def run(session: Session, who: Actor, registry: OfferRegistry, on: dt.date) -> D
     for invoice in list(overdue):
         # 001 §4.1: a receipt proved later than assumed moves the due date later.
         due = receipts.due_date(session, invoice)
-        assert due is not None
-        if due >= on:
+        if due is None or due >= on:  # None: never received (bounced, 001 §4.1)
             continue
         left = documents.outstanding(session, invoice)
         if left == 0:

@@ -14,9 +14,11 @@ its invoice shows (SPEC §17, read for the client).
 An e-mail the relay accepted and that then bounced for good (a permanent DSN, issue
 #11) reached nobody: it proves no receipt (001 §4.1, §4.4, SPEC §17). ``void`` removes
 the receipt that acceptance recorded, with an ``invoicing.invoice.receipt_voided``
-history entry keeping what it said; the invoice falls back to its printed deadlines
-(issue date plus the assumed delay) until another of its e-mails is accepted and not
-bounced, which records a receipt again.
+history entry keeping what it said. The invoice is then *not received* (``not_received``,
+SPEC §17 read for the client): no effective due date nor dispute window, so dunning
+skips it and no late interest runs, until another of its e-mails is accepted and not
+bounced, or staff record its receipt another way (``record_other``: registered letter,
+by hand, e-mail resent), which records a receipt again.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nuages.accounts.principal import Principal
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.invoicing.models import Invoice, InvoiceAcceleration, InvoiceReceipt
+from nuages.kernel.clock import utc_now
+from nuages.kernel.errors import Conflict, Forbidden, ValidationFailed
 from nuages.notices.models import Notice, NoticeAttempt
 from nuages.notices.service import State
 from nuages.terms.deadlines import Event, deadlines_for
@@ -113,6 +118,94 @@ def _receipt(session: Session, invoice: Invoice) -> InvoiceReceipt | None:
     return session.get(InvoiceReceipt, invoice.id)
 
 
+def bounced_notice(session: Session, invoice: Invoice) -> Notice | None:
+    """The latest ``invoice_issued`` e-mail of the invoice that bounced for good, if any."""
+    return (
+        session.execute(
+            select(Notice)
+            .where(
+                Notice.kind == "invoice_issued",
+                Notice.object_id == invoice.id,
+                Notice.state == State.BOUNCED,
+            )
+            .order_by(Notice.created_at.desc())
+        )
+        .scalars()
+        .first()
+    )
+
+
+def not_received(session: Session, invoice: Invoice) -> bool:
+    """An invoice whose e-mail bounced for good and that has no receipt was never
+    received (001 §4.1, §4.4; SPEC §17 read for the client): it does not fall due, is not
+    reminded, bears no late interest and its dispute window has not started, until staff
+    record its receipt another way (``record_other``) or another e-mail of it is accepted."""
+    return _receipt(session, invoice) is None and bounced_notice(session, invoice) is not None
+
+
+MEANS = ("registered-letter", "hand-delivered", "email-resent")
+
+
+def record_other(
+    session: Session,
+    who: Actor,
+    registry: OfferRegistry,
+    invoice: Invoice,
+    received_at: dt.datetime,
+    means: str,
+    evidence: str,
+) -> InvoiceReceipt:
+    """Staff record that the invoice was received another way than its e-mail (a
+    registered letter, by hand, an e-mail resent outside nuages): the deadlines then run
+    from that moment as for an accepted e-mail (001 §4.1, §4.4). Once; not in the future,
+    not before the invoice was issued."""
+    if invoice.kind != "invoice":
+        raise ValidationFailed("only an invoice has a receipt", field="invoice_id")
+    if means not in MEANS:
+        raise ValidationFailed(f"means must be one of {', '.join(MEANS)}", field="means")
+    if received_at.tzinfo is None:
+        raise ValidationFailed("received_at must carry a time zone", field="received_at")
+    received_at = received_at.astimezone(dt.UTC)
+    if received_at > utc_now():
+        raise ValidationFailed("received_at is in the future", field="received_at")
+    if received_at < invoice.issued_at:
+        raise ValidationFailed(
+            f"received_at is before the invoice was issued ({invoice.issued_at.isoformat()})",
+            field="received_at",
+        )
+    if _receipt(session, invoice) is not None:
+        raise Conflict(f"invoice {invoice.number} already has a receipt")
+    contract = session.get(Contract, invoice.contract_id)
+    assert contract is not None
+    due, dispute = deadlines_from(registry.for_contract(session, contract), received_at)
+    # No notice proves this receipt: notice_id stays empty, the means is in the history.
+    receipt = InvoiceReceipt(
+        invoice_id=invoice.id,
+        notice_id="",
+        received_at=received_at,
+        due_date=due,
+        dispute_until=dispute,
+    )
+    session.add(receipt)
+    session.flush()
+    history.record(
+        session,
+        who,
+        object_type="invoice",
+        object_id=invoice.id,
+        action="invoicing.invoice.received",
+        params={
+            "number": invoice.number,
+            "means": means,
+            "evidence": evidence[:500],
+            "received_at": received_at.isoformat(),
+            "due_date": str(due_date(session, invoice, receipt)),
+        },
+        client_id=invoice.client_id,
+    )
+    return receipt
+
+
 def due_date(
     session: Session, invoice: Invoice, receipt: InvoiceReceipt | None = None
 ) -> dt.date | None:
@@ -120,6 +213,8 @@ def due_date(
     or the termination day when an early termination through the client's doing made it
     due at once (003 §13.2.1, ``invoicing.acceleration``), whichever is earlier."""
     receipt = receipt or _receipt(session, invoice)
+    if receipt is None and not_received(session, invoice):
+        return None  # never received: it does not fall due (SPEC §17)
     due = _later(invoice.due_date, receipt.due_date if receipt else None)
     accelerated = session.get(InvoiceAcceleration, invoice.id)
     if accelerated is not None and (due is None or accelerated.due_date < due):
@@ -131,6 +226,8 @@ def dispute_until(session: Session, invoice: Invoice) -> dt.datetime | None:
     """The end of the invoice's dispute window: the later of the printed one and its
     receipt's (001 §4.4)."""
     receipt = _receipt(session, invoice)
+    if receipt is None and not_received(session, invoice):
+        return None  # never received: the window has not started
     return _later_at(invoice.dispute_until, receipt.dispute_until if receipt else None)
 
 
@@ -167,3 +264,35 @@ def void(session: Session, notice_id: str) -> bool:
         client_id=invoice.client_id,
     )
     return True
+
+
+def status(session: Session, invoice: Invoice) -> dict[str, object]:
+    """What staff and the client see of the invoice's receipt (001 §4.1, §4.4)."""
+    receipt = _receipt(session, invoice)
+    bounced = bounced_notice(session, invoice) if receipt is None else None
+    state = "received" if receipt else "not-received" if bounced else "assumed"
+    return {
+        "receipt_state": state,
+        "received_at": receipt.received_at if receipt else None,
+        "effective_due_date": due_date(session, invoice, receipt),
+        "bounce": (bounced.last_error[:300] or "bounced") if bounced else None,
+    }
+
+
+def staff_record(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    invoice_id: str,
+    received_at: dt.datetime,
+    means: str,
+    evidence: str,
+) -> Invoice:
+    """The staff edge of ``record_other``: provider staff only."""
+    from nuages.invoicing import credits  # credits imports dunning, which imports us
+
+    invoice = credits.get_invoice(session, actor, invoice_id)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff record an invoice's receipt")
+    record_other(session, actor.actor, registry, invoice, received_at, means, evidence)
+    return invoice

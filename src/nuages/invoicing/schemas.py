@@ -257,6 +257,12 @@ class InvoiceOut(Out):
     state: str
     paid_at: dt.datetime | None
     outstanding: Decimal = Decimal(0)
+    # 001 §4.1, §4.4: "received", "not-received" (its e-mail bounced, no receipt: it does
+    # not fall due), or "assumed" (the printed issue date plus the assumed delay).
+    receipt_state: str = "assumed"
+    received_at: dt.datetime | None = None
+    effective_due_date: dt.date | None = None
+    bounce: str | None = None
     parties: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     lines: list[InvoiceLineOut] = []
@@ -266,6 +272,26 @@ class InvoiceOut(Out):
     def _json_field(cls, value: Any) -> Any:
         # Stored as JSON text on the document; shown as objects.
         return json.loads(value) if isinstance(value, str) else value
+
+
+class ReceiptCreate(Strict):
+    """Staff record that an invoice was received another way (001 §4.1, §4.4)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "received_at": "2026-01-25T10:00:00Z",
+                    "means": "registered-letter",
+                    "evidence": "LRAR 1A 234 567 8901 2, avis de réception signé",
+                }
+            ]
+        }
+    )
+
+    received_at: dt.datetime
+    means: Literal["registered-letter", "hand-delivered", "email-resent"]
+    evidence: str = Field(min_length=1, max_length=500)
 
 
 class CreditNoteCreate(Strict):

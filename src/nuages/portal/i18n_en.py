@@ -351,6 +351,17 @@ EN: dict[str, str] = {
     "Couper le réseau": "Cut the network",
     "Réseau coupé : le client est prévenu.": "Network cut: the client is told.",
     "Réseau rétabli : le client est prévenu.": "Network restored: the client is told.",
+    # issue 12: SLA monthly reports (back-office and the contract's SLA page)
+    "Mois attendu au format AAAA-MM.": "Month expected as YYYY-MM.",
+    "Rapports mensuels": "Monthly reports",
+    "Rapports de niveau de service": "Service-level reports",
+    "Version": "Version",
+    "Objectif atteint": "Objective met",
+    "Mode du crédit": "Credit mode",
+    "État du crédit": "Credit state",
+    "Émis le": "Issued on",
+    "Aucun rapport émis.": "No report issued.",
+    "Rapports mensuels émis": "Issued monthly reports",
 }
 EN.update(CLIENT)
 EN.update(ADMIN)

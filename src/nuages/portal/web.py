@@ -32,7 +32,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
 from nuages.kernel.db import Database
 from nuages.kernel.errors import Unauthenticated
-from nuages.portal import i18n, words
+from nuages.portal import i18n, labels, words
 from nuages.portal.errors import ErrorText, say, say_all
 from nuages.portal.errors import of as error_text
 from nuages.portal.messages import FLASH
@@ -56,6 +56,8 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["label"] = labels.label  # states, kinds, grounds (issue 12)
+    env.filters["described"] = labels.described
     return env
 
 
@@ -153,6 +155,7 @@ class Visit:
             context["errors"] = say_all(context["errors"], self.lang)
         if "detail" in context:
             context["detail"] = say(context["detail"], self.lang)
+        labels.LANG.set(self.lang)  # the filters' language, in imported macros too
         html = (
             environment()
             .get_template(name)
@@ -355,16 +358,17 @@ class Paging:
 
     page: int = 1
     per_page: int = 25
+    prefix: str = ""  # a second list on the same page reads ``?<prefix>page=``
 
     @classmethod
-    def of(cls, request: Request, per_page: int = 25) -> Paging:
+    def of(cls, request: Request, per_page: int = 25, prefix: str = "") -> Paging:
         def number(name: str, default: int, top: int) -> int:
             try:
-                return max(1, min(top, int(request.query_params.get(name, default))))
+                return max(1, min(top, int(request.query_params.get(prefix + name, default))))
             except ValueError:
                 return default
 
-        return cls(number("page", 1, 1_000_000), number("per_page", per_page, 200))
+        return cls(number("page", 1, 1_000_000), number("per_page", per_page, 200), prefix)
 
     def pages(self, total: int) -> int:
         return max(1, -(-total // self.per_page))

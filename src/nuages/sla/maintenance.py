@@ -263,8 +263,10 @@ def list_windows(
     upcoming: bool = False,
     contract_id: str | None = None,
     limit: int = 200,
+    offset: int = 0,
 ) -> list[MaintenanceOut]:
-    """Windows the caller may see (a client: those affecting its VMs), latest first."""
+    """Windows the caller may see (a client: those affecting its VMs), latest first
+    (``offset``: the portal's pages)."""
     actor.require(Scope.READ)
     stmt = select(Maintenance)
     client = None if actor.is_staff else actor.client_id
@@ -277,7 +279,8 @@ def list_windows(
         stmt = stmt.where(Maintenance.id.in_(targets))
     if upcoming:
         stmt = stmt.where(Maintenance.end > utc_now())
-    rows = list(session.execute(stmt.order_by(Maintenance.start.desc()).limit(limit)).scalars())
+    stmt = stmt.order_by(Maintenance.start.desc(), Maintenance.id).offset(offset).limit(limit)
+    rows = list(session.execute(stmt).scalars())
     return describe(session, registry, rows, client, contract_id)
 
 

@@ -116,7 +116,7 @@ def _detail(
         table = Table(
             "Suspensions",
             [
-                Column("Motif", "ground"),
+                Column("Motif", "ground", "state"),
                 Column("Clause", "clause"),
                 Column("Raison", "reason"),
                 Column("Depuis", "placed_at", "when"),

@@ -30,7 +30,7 @@ def table(session: Session, contract_id: str) -> Table:
     return Table(
         "Mises en demeure en cours",
         [
-            Column("Motif", "ground"),
+            Column("Motif", "ground", "state"),
             Column("Clause", "clause"),
             Column("Raison", "reason"),
             Column("Donnée le", "given_at", "when"),

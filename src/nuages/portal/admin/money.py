@@ -274,7 +274,10 @@ def _sepa_page(
         batches, total = sepa.list_batches(
             session, visit.me, paging.page, paging.per_page, state or None
         )
-        files, files_total = billing_sepa.list_batches(session, visit.me, 1, 20)
+        files_paging = Paging.of(visit.request, per_page=20, prefix="files_")
+        files, files_total = billing_sepa.list_batches(
+            session, visit.me, files_paging.page, files_paging.per_page
+        )
     columns = [
         Column("Lot", "message_id", "link", "/admin/sepa/{id}"),
         Column("Créé le", "created_at", "when"),
@@ -299,6 +302,8 @@ def _sepa_page(
         files,
         empty="Aucun fichier.",
         total=files_total,
+        paging=files_paging,
+        base="/admin/sepa",
     )
     form = Form(
         "Nouveau lot de prélèvements",

@@ -27,7 +27,7 @@ from nuages.kernel.errors import NotFound, NuagesError
 from nuages.portal import i18n
 from nuages.portal import service as portal
 from nuages.portal.client.dashboard import attempt
-from nuages.portal.web import PostedForm, SignedIn, Visit, field_errors
+from nuages.portal.web import Paging, PostedForm, SignedIn, Visit, field_errors
 
 router = APIRouter()
 FIELDS = ("kind", "item_id", "quantity", "starts_at", "ends_at", "reason", "vm_id")
@@ -72,7 +72,10 @@ def _page(
         items = [(f, f"{f}") for f in pricing.flavours] + [
             (o, f"option {o}") for o in pricing.options
         ]
-        found, _total = extensions.list_extensions(session, visit.me, contract.id, 1, 50)
+        paging = Paging.of(visit.request, per_page=50)  # newest first, older on page 2
+        found, total = extensions.list_extensions(
+            session, visit.me, contract.id, paging.page, paging.per_page
+        )
         deciders = extensions.deciders(session, contract.client_id)
         shown = attempt(session, partial(vms.list_vms, session, visit.me, 1, 200))
         machines = [v for v in (shown[0] if shown else []) if v.contract_id == contract.id]
@@ -92,6 +95,9 @@ def _page(
             kinds=KINDS,
             machines=machines,
             extensions=found,
+            paging=paging,
+            pages=paging.pages(total),
+            total=total,
             i_decide=visit.me.user_id in deciders,
             values={**defaults, **(values or {})},
             errors=errors or {},

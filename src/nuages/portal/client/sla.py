@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from nuages.kernel.errors import NuagesError
-from nuages.portal.web import PostedForm, SignedIn
+from nuages.portal.web import Paging, PostedForm, SignedIn
 from nuages.sla import service as sla_service
 from nuages.sla import views
 from nuages.sla.schemas import FailureNoticeCreate
@@ -23,12 +23,21 @@ def contract_sla(
     visit: SignedIn,
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
-    """The month's report (issued, or as it stands) and the maintenance to come."""
+    """The month's report (issued, or as it stands), the maintenance to come, and the
+    contract's issued monthly reports with their credits (issue 12), 24 a page."""
+    paging = Paging.of(visit.request, per_page=24)
     with visit.read() as session:
         shown = views.contract_sla(
             session, visit.me, visit.request.app.state.offers, contract_id, month
         )
-        return visit.render("client/sla.html", sla=shown, contract_id=contract_id)
+        issued, total = views.list_reports(
+            session, visit.me, month=None, contract_id=contract_id,
+            page=paging.page, per_page=paging.per_page,
+        )  # fmt: skip
+        return visit.render(
+            "client/sla.html", sla=shown, contract_id=contract_id, issued=issued,
+            paging=paging, pages=paging.pages(total), total=total,
+        )  # fmt: skip
 
 
 @router.post("/vms/{vm_id}/failure-notice")
