@@ -251,6 +251,28 @@ class Progress:
         return f"{self.done}{of} {self.unit}".strip()
 
 
+def _from_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a KeyboardInterrupt was being handled."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _say_interrupted(bar: Progress, label: str, interrupted: str) -> NoReturn:
+    bar.clear()
+    typer.echo(
+        f"interrupted: {label}: {bar.summary()} done when stopped"
+        + (f"; {interrupted}" if interrupted else ""),
+        err=True,
+    )
+    raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 @contextmanager
 def progress(
     label: str,
@@ -283,14 +305,15 @@ def progress(
         threading.Thread(target=tick, name="nuages-progress", daemon=True).start()
     try:
         yield bar
+    except Exception as exc:
+        # Ctrl-C inside a database call can surface as the driver's own error raised
+        # while cleaning up (psycopg: "can't change 'autocommit' now" from the pool's
+        # reset, its context the KeyboardInterrupt): still an interrupt, not a crash.
+        if not _from_interrupt(exc):
+            raise
+        _say_interrupted(bar, label, interrupted)
     except KeyboardInterrupt:
-        bar.clear()
-        typer.echo(
-            f"interrupted: {label}: {bar.summary()} done when stopped"
-            + (f"; {interrupted}" if interrupted else ""),
-            err=True,
-        )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        _say_interrupted(bar, label, interrupted)
     finally:
         stop.set()
         with bar.lock:

@@ -63,8 +63,17 @@ class PtyRun:
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.fd, child_fd = pty.openpty()
+        # A test run started in the background by a non-interactive shell (`cmd &`,
+        # nohup) inherits SIGINT ignored, and an ignored signal stays ignored across
+        # exec: Python would then never raise KeyboardInterrupt. The child gets the
+        # default back, as a terminal's process would have.
         self.child = subprocess.Popen(
-            argv, env=env, stdin=child_fd, stdout=child_fd, stderr=child_fd
+            argv,
+            env=env,
+            stdin=child_fd,
+            stdout=child_fd,
+            stderr=child_fd,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         os.close(child_fd)
         self.seen = b""

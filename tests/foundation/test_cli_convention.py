@@ -343,3 +343,28 @@ def test_spinner_names_the_current_step_when_the_total_is_unknown(
     assert all("host add qemu:///system" in f and "KVM/TCG probe" in f for f in frames)
     assert frames[0].lstrip()[0] in cli_output.SPINNER
     assert err.endswith("\r\033[K")
+
+
+def test_regression_ctrl_c_inside_a_database_call_is_an_interrupt_not_a_crash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C during psycopg's pool reset surfaced as sqlalchemy's ProgrammingError ("can't
+    change 'autocommit' now"), its context the KeyboardInterrupt: the command printed a
+    traceback and exited 1 instead of saying what was done and exiting 130."""
+    from nuages import cli_output
+
+    with pytest.raises(typer.Exit) as stopped:
+        with cli_output.progress("metering", "hour(s)", interrupted="kept") as bar:
+            bar.update(3, 10)
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise RuntimeError("can't change 'autocommit' now") from None
+    # ``from None`` hides the context from tracebacks but keeps ``__context__``.
+    assert stopped.value.exit_code == cli_output.EXIT_INTERRUPTED == 130
+    assert (
+        "interrupted: metering: 3 of 10 hour(s) done when stopped; kept" in capsys.readouterr().err
+    )
+    with pytest.raises(ValueError, match="a real failure"):
+        with cli_output.progress("metering", "hour(s)"):
+            raise ValueError("a real failure")
