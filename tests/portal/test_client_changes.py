@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from nuages.accounts.roles import Role
+from nuages.invoicing.models import PendingCharge
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from nuages.managed import agreements
+from nuages.support import changes
 from nuages.support.models import ChangeRequest
 from tests.compute.world import CLI
 from tests.factories import World
@@ -128,3 +130,47 @@ def test_002_s3_8_4_staff_quote_a_major_change_and_the_client_sees_the_price(
     seen = unescape(visitor.get(page).text).replace("\u202f", " ").replace("\xa0", " ")
     row_html = seen.split("migrer la base vers PG 17")[1].split("</tr>")[0]
     assert "2 400,00 €" in row_html and "quoted" in row_html, row_html
+
+
+def test_002_s3_8_4_owner_accepts_the_quote_on_the_changes_page(
+    browser: Make, user_with_password: Make, world: World, database: Database
+) -> None:
+    """002 §3.8.4: a quoted major change shows "Accepter le devis" to the owner (not to a
+    member); pressing it bills EUR 2400.00 once with a flash, the button goes; the page in
+    English says "Accept the quote"; a declined quote bills nothing."""
+    set_now(dt.datetime(2026, 11, 10, 10, tzinfo=ZoneInfo("Europe/Paris")))
+    client_id = world.client("Accord SAS")
+    owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
+    visitor = signed_in(browser, email)
+    made = visitor.http.post(
+        "/api/v1/contracts", json={"offer_id": "axantis-cloud-vm-avance", "accept_terms": True},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    contract_id = made.json()["id"]
+    with database.unit() as session:
+        agreements.set_agreement(session, CLI, contract_id, {"managed": True})
+    page = f"/contracts/{contract_id}/changes"
+    for text in ("migrer vers PG 17", "refaire le DNS"):
+        assert visitor.submit(page, page, kind="major", description=text).status_code == 200
+    with database.unit() as session:
+        ids = {r.description: r.id for r in session.execute(select(ChangeRequest)).scalars()}
+        for change_id in ids.values():
+            changes.quote_major(session, CLI, change_id, Decimal("2400.00"), False)
+    _m, member_email = user_with_password(Role.CLIENT_MEMBER, client_id)
+    assert "Accepter le devis" not in signed_in(browser, member_email).get(page).text
+    visitor.submit("/", "/lang", lang="en")
+    assert "Accept the quote" in visitor.get(page).text
+    visitor.submit("/", "/lang", lang="fr")
+    accept = f"{page}/{ids['migrer vers PG 17']}/accept"
+    done = visitor.submit(page, accept)
+    assert done.status_code == 200 and "Devis accepté" in unescape(done.text)
+    assert unescape(done.text).count("Accepter le devis") == 1  # only the other one left
+    decline = f"{page}/{ids['refaire le DNS']}/decline"
+    refused = visitor.submit(page, decline)
+    assert refused.status_code == 200 and "Devis refusé" in unescape(refused.text)
+    assert "Accepter le devis" not in refused.text
+    with database.unit() as session:
+        amounts = [c.amount for c in session.execute(select(PendingCharge)).scalars()]
+        states = sorted(r.state for r in session.execute(select(ChangeRequest)).scalars())
+    assert amounts == [Decimal("2400.00")] and states == ["accepted", "declined"]

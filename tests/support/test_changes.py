@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from nuages.accounts.roles import Role
 from nuages.contracts.models import Contract
+from nuages.history.models import HistoryEntry
 from nuages.invoicing.models import PendingCharge
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
@@ -142,3 +143,52 @@ def test_002_s4_sla_can_ask_in_probation_without_an_import_cycle() -> None:
     edges = _graph()
     assert "sla" in edges.get("support", {})
     assert "sla" not in _reaches(edges, "managed") and "support" not in _reaches(edges, "managed")
+
+
+def test_002_s3_8_4_owner_accepts_a_quoted_major_change_billed_once(
+    client: TestClient, world: World, database: Database
+) -> None:
+    """002 §3.8.4 "devis préalable": staff quote a major change at EUR 2400.00; a member
+    may not accept it (403, nothing billed), another client's owner does not see it (404);
+    the owner accepts it: one charge of EUR 2400.00, state accepted, history entry; a
+    second acceptance is a 409 and bills nothing more. A declined quote bills nothing."""
+    client_id, owner, contract_id = _contract(client, world, "axantis-cloud-vm-avance")
+    with database.unit() as session:
+        agreements.set_agreement(session, CLI, contract_id, {"managed": True})
+    url = f"/api/v1/contracts/{contract_id}/change-requests"
+    ids = [
+        client.post(
+            url, json={"kind": "major", "description": f"project {n}"}, headers=owner.headers
+        ).json()["id"]
+        for n in range(2)
+    ]
+    early = client.post(f"/api/v1/changes/{ids[0]}/accept", headers=owner.headers)
+    assert early.status_code == 409 and "awaiting_quote" in early.json()["detail"]
+    with database.unit() as session:
+        for change_id in ids:
+            changes.quote_major(session, CLI, change_id, Decimal("2400.00"), False)
+    member = world.user(Role.CLIENT_MEMBER, client_id)
+    refused = client.post(f"/api/v1/changes/{ids[0]}/accept", headers=member.headers)
+    assert refused.status_code == 403
+    stranger = world.user(Role.CLIENT_OWNER, world.client("Autre SA"))
+    hidden = client.post(f"/api/v1/changes/{ids[0]}/accept", headers=stranger.headers)
+    assert hidden.status_code == 404
+    with database.unit() as session:
+        assert session.execute(select(func.count()).select_from(PendingCharge)).scalar_one() == 0
+    accepted = client.post(f"/api/v1/changes/{ids[0]}/accept", headers=owner.headers)
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert body["state"] == "accepted" and body["price"] == "2400.00" and body["charge_id"]
+    again = client.post(f"/api/v1/changes/{ids[0]}/accept", headers=owner.headers)
+    assert again.status_code == 409
+    declined = client.post(f"/api/v1/changes/{ids[1]}/decline", headers=owner.headers)
+    assert declined.status_code == 200 and declined.json()["state"] == "declined"
+    assert declined.json()["charge_id"] is None
+    with database.unit() as session:
+        charges = list(session.execute(select(PendingCharge)).scalars())
+        assert [c.amount for c in charges] == [Decimal("2400.00")]
+        assert charges[0].contract_id == contract_id
+        actions = session.execute(
+            select(HistoryEntry.action).where(HistoryEntry.object_id.in_(ids))
+        ).scalars()
+        assert {"support.change.accept", "support.change.decline"} <= set(actions)

@@ -150,4 +150,8 @@ SUPPORT: dict[str, str] = {
     "Devis des changements": "Change quotes",
     "Devis": "Quotes",
     "Devis enregistré : le client voit le prix sur sa page de changements.": "Quote recorded: the client sees the price on its changes page.",
+    "Accepter le devis": "Accept the quote",
+    "Refuser le devis": "Decline the quote",
+    "Devis accepté : son prix sera sur votre prochaine facture.": "Quote accepted: its price will be on your next invoice.",
+    "Devis refusé : rien n'est facturé.": "Quote declined: nothing is billed.",
 }

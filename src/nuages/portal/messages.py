@@ -67,4 +67,6 @@ FLASH: dict[str, str] = {
     "change_requested": "Demande de changement enregistrée.",
     "audit_closed": "Audit clos : le dépassement est sur la prochaine facture.",
     "change_quoted": "Devis enregistré : le client voit le prix sur sa page de changements.",
+    "quote_accepted": "Devis accepté : son prix sera sur votre prochaine facture.",
+    "quote_declined": "Devis refusé : rien n'est facturé.",
 }

@@ -102,6 +102,19 @@ def request_change(
     return changes.request_change(session, principal, _offers(request), contract_id, body)
 
 
+@router.post("/changes/{change_id}/accept", response_model=schemas.ChangeRequestOut)
+def accept_quote(change_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
+    """An owner accepts a quoted major change (no body): billed once at the quoted price
+    on the next invoice (002 §3.8.4); not quoted, or already accepted: 409."""
+    return changes.accept_quote(session, principal, change_id)
+
+
+@router.post("/changes/{change_id}/decline", response_model=schemas.ChangeRequestOut)
+def decline_quote(change_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
+    """An owner declines a quoted major change (no body): nothing billed (002 §3.8.4)."""
+    return changes.decline_quote(session, principal, change_id)
+
+
 @router.get("/contracts/{contract_id}/update-report", response_model=schemas.UpdateReport)
 def update_report(
     contract_id: str,

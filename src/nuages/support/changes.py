@@ -200,6 +200,18 @@ def awaiting_quotes(session: Session, actor: Principal) -> list[ChangeRequest]:
     )
 
 
+def _bill_quote(session: Session, actor: Principal, row: ChangeRequest, contract: Contract) -> None:
+    # One charge per change (idempotency key), whoever records the acceptance: staff's
+    # written-acceptance path (quote_major) and the client's own (accept_quote).
+    assert row.price is not None
+    charge, _ = add_charge(
+        session, actor.actor, contract, kind="fee",
+        description=f"Major change (quote): {row.description[:120]} ({CLAUSE})",
+        amount=row.price, idempotency_key=f"change:{row.id}",
+    )  # fmt: skip
+    row.price_accepted, row.state, row.charge_id = True, "accepted", charge.id
+
+
 def quote_major(
     session: Session,
     actor: Principal,
@@ -226,12 +238,7 @@ def quote_major(
     assert contract is not None
     row.price, row.state = amount, "quoted"
     if accepted:
-        charge, _ = add_charge(
-            session, actor.actor, contract, kind="fee",
-            description=f"Major change (quote): {row.description[:120]} ({CLAUSE})",
-            amount=amount, idempotency_key=f"change:{row.id}",
-        )  # fmt: skip
-        row.price_accepted, row.state, row.charge_id = True, "accepted", charge.id
+        _bill_quote(session, actor, row, contract)
     session.flush()
     history.record(
         session,
@@ -240,6 +247,64 @@ def quote_major(
         object_id=row.id,
         action="support.change.quote",
         params={"amount": str(amount), "accepted": accepted, "note": note},
+        client_id=row.client_id,
+    )
+    return row
+
+
+def _quoted_for_owner(
+    session: Session, actor: Principal, change_id: str, what: str
+) -> tuple[ChangeRequest, Contract]:
+    # Visibility first: another client's change is a 404, never a 403 that confirms it.
+    actor.require(Scope.READ)
+    row = session.get(ChangeRequest, change_id, with_for_update=True)
+    if row is None or not actor.can_see_client(row.client_id):
+        raise NotFound("no such change request")
+    contract = get_visible(session, actor, Contract, row.contract_id, "contract")
+    actor.require(Scope.WRITE)
+    if actor.is_staff or not actor.has(Scope.BILLING):
+        raise Forbidden(
+            f"only an owner (Responsable) of the client may {what} a quote ({CLAUSE}); staff "
+            "record a written acceptance with `nuages tickets change-quote --accepted`"
+        )
+    if row.state != "quoted":
+        raise Conflict(
+            f"only a quoted change can be accepted or declined (this one is {row.state})"
+        )
+    return row, contract
+
+
+def accept_quote(session: Session, actor: Principal, change_id: str) -> ChangeRequest:
+    """The client's owner accepts a major change's quote: billed once at the quoted price
+    on the next invoice (002 §3.8.4 "devis préalable"); a second acceptance is a 409."""
+    row, contract = _quoted_for_owner(session, actor, change_id, "accept")
+    _bill_quote(session, actor, row, contract)
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="change_request",
+        object_id=row.id,
+        action="support.change.accept",
+        params={"amount": str(row.price), "charge_id": row.charge_id},
+        client_id=row.client_id,
+    )
+    return row
+
+
+def decline_quote(session: Session, actor: Principal, change_id: str) -> ChangeRequest:
+    """The client's owner declines a major change's quote: nothing is billed, the change
+    is closed as ``declined`` (002 §3.8.4)."""
+    row, _ = _quoted_for_owner(session, actor, change_id, "decline")
+    row.state = "declined"
+    session.flush()
+    history.record(
+        session,
+        actor.actor,
+        object_type="change_request",
+        object_id=row.id,
+        action="support.change.decline",
+        params={"amount": str(row.price)},
         client_id=row.client_id,
     )
     return row

@@ -78,7 +78,7 @@ class ChangeRequest(IdMixin, TimestampMixin, Base):
     within_quota: Mapped[bool] = mapped_column(Boolean, default=False)
     price: Mapped[Decimal | None] = mapped_column(Cents(), nullable=True)
     price_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[str] = mapped_column(String(16))  # accepted | awaiting_quote | quoted
+    state: Mapped[str] = mapped_column(String(16))  # accepted | awaiting_quote | quoted | declined
     requested_by: Mapped[str] = mapped_column(String(36))
     charge_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")

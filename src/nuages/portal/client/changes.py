@@ -66,3 +66,34 @@ def change_request(posted: PostedForm, contract_id: str) -> Response:
     except NuagesError as exc:
         return _page(visit, contract_id, values, field_errors(exc, FIELDS), exc.status)
     return visit.redirect(back, "change_requested")
+
+
+def _decide(posted: PostedForm, contract_id: str, change_id: str, accept: bool) -> Response:
+    visit = posted.visit
+    back = f"/contracts/{contract_id}/changes"
+    try:
+        with visit.write() as session:
+            use = portal.claim(session, visit.me.user_id, posted.once)
+            decide = changes.accept_quote if accept else changes.decline_quote
+            if decide(session, visit.me, change_id).contract_id != contract_id:
+                raise NotFound("no such change request")  # rolled back with the unit
+            portal.set_result(use, back)
+    except portal.AlreadySent as sent:
+        return visit.redirect(sent.result_url or back, "already_sent")
+    except NotFound:
+        raise
+    except NuagesError as exc:
+        return _page(visit, contract_id, {}, field_errors(exc, FIELDS), exc.status)
+    return visit.redirect(back, "quote_accepted" if accept else "quote_declined")
+
+
+@router.post("/contracts/{contract_id}/changes/{change_id}/accept")
+def quote_accept(posted: PostedForm, contract_id: str, change_id: str) -> Response:
+    """An owner accepts a major change's quote: on the next invoice (002 §3.8.4)."""
+    return _decide(posted, contract_id, change_id, True)
+
+
+@router.post("/contracts/{contract_id}/changes/{change_id}/decline")
+def quote_decline(posted: PostedForm, contract_id: str, change_id: str) -> Response:
+    """An owner declines a major change's quote: nothing billed."""
+    return _decide(posted, contract_id, change_id, False)
