@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -18,12 +20,14 @@ from nuages.history.models import HistoryEntry
 from nuages.invoicing.models import PendingCharge
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
+from nuages.kernel.errors import Conflict
 from nuages.managed import agreements
 from nuages.managed.probation import in_probation
 from nuages.support import changes
 from nuages.support.models import ChangeRequest
 from tests.compute.world import CLI
 from tests.factories import World
+from tests.gdpr.test_cli import _run
 
 from .test_tickets import _contract
 
@@ -192,3 +196,39 @@ def test_002_s3_8_4_owner_accepts_a_quoted_major_change_billed_once(
             select(HistoryEntry.action).where(HistoryEntry.object_id.in_(ids))
         ).scalars()
         assert {"support.change.accept", "support.change.decline"} <= set(actions)
+
+
+def test_002_s3_8_4_staff_record_a_written_acceptance_at_the_quoted_price(
+    client: TestClient, world: World, database: Database
+) -> None:
+    """`nuages tickets change-accept`'s service: staff bill a quoted major change at its
+    quoted price (EUR 900.00) once; a second time, or before the quote, is a 409."""
+    _client_id, owner, contract_id = _contract(client, world, "axantis-cloud-vm-avance")
+    with database.unit() as session:
+        agreements.set_agreement(session, CLI, contract_id, {"managed": True})
+    made = client.post(
+        f"/api/v1/contracts/{contract_id}/change-requests",
+        json={"kind": "major", "description": "new cluster"}, headers=owner.headers,
+    )  # fmt: skip
+    change_id = made.json()["id"]
+    with database.unit() as session:
+        with pytest.raises(Conflict):
+            changes.accept_in_writing(session, CLI, change_id)
+    with database.unit() as session:
+        changes.quote_major(session, CLI, change_id, Decimal("900.00"), False)
+    with database.unit() as session:
+        row = changes.accept_in_writing(session, CLI, change_id)
+        assert row.state == "accepted" and row.charge_id is not None
+    with database.unit() as session:
+        with pytest.raises(Conflict):
+            changes.accept_in_writing(session, CLI, change_id)
+        amounts = [c.amount for c in session.execute(select(PendingCharge)).scalars()]
+        assert amounts == [Decimal("900.00")]
+
+
+def test_002_s3_8_4_cli_change_accept_unknown_change_is_refused(tmp_path: Path) -> None:
+    """`nuages tickets change-accept` in a fresh process: an unknown change exits 1 with
+    one line naming it."""
+    assert _run(tmp_path, "db", "upgrade").returncode == 0
+    unknown = _run(tmp_path, "tickets", "change-accept", "nope", "--json")
+    assert unknown.returncode == 1 and "no such change request" in unknown.stderr

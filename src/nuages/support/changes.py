@@ -308,3 +308,16 @@ def decline_quote(session: Session, actor: Principal, change_id: str) -> ChangeR
         client_id=row.client_id,
     )
     return row
+
+
+def accept_in_writing(
+    session: Session, actor: Principal, change_id: str, note: str = ""
+) -> ChangeRequest:
+    """Staff record the client's written acceptance of a quote at its quoted price (the
+    same bill as ``quote_major(..., accepted=True)``; a second time is a 409)."""
+    row = session.get(ChangeRequest, change_id)
+    if row is None or (not actor.is_staff and not actor.can_see_client(row.client_id)):
+        raise NotFound("no such change request")
+    if row.state != "quoted" or row.price is None:
+        raise Conflict(f"only a quoted change can be accepted (this one is {row.state})")
+    return quote_major(session, actor, change_id, row.price, True, note)

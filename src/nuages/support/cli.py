@@ -195,6 +195,23 @@ def change_quote(
     out.emit(row, as_json)
 
 
+@tickets_app.command("change-accept")
+def change_accept(change_id: str, as_json: bool = out.JSON) -> None:
+    """Record the client's written acceptance of a quoted major change at its quoted
+    price: on the next invoice, once (002 §3.8.4). Owners accept in the portal or API.
+
+    Example: nuages tickets change-accept CHANGE_ID --json
+    """
+    try:
+        with _database().unit() as session:
+            row = schemas.ChangeRequestOut.model_validate(
+                changes.accept_in_writing(session, CLI, change_id)
+            ).model_dump()
+    except NuagesError as exc:
+        out.fail(exc.detail)
+    out.emit(row, as_json)
+
+
 @tickets_app.command("update-report")
 def update_report(
     contract_id: str,
