@@ -158,7 +158,8 @@ def _changes(session: Session, contract: Contract, offer: Offer) -> list[Deadlin
                 Deadline(row.exit_until, "penalty-free-exit", "003 §14.4",
                          "the client may terminate without penalty until then", contract.id)
             )  # fmt: skip
-    for rev in revisions_of(session, contract.id):
+    revisions = revisions_of(session, contract.id)
+    for rev in revisions:
         if rev.exit_until is not None:
             out.append(
                 Deadline(rev.exit_until, "penalty-free-exit", rev.clause,
@@ -168,8 +169,10 @@ def _changes(session: Session, contract: Contract, offer: Offer) -> list[Deadlin
     if offer.indexation.formula not in ("none", "published_tariffs") and contract.activated_at:
         from nuages.contracts.revisions import anniversaries
 
-        far = calendar_for(offer).shift_months(contract.activated_at, 12 * 200)
-        done = len(revisions_of(session, contract.id))
+        done = len(revisions)
+        # Anniversaries are yearly: two years past the next one is horizon enough (a
+        # 200-year horizon computed 200 dates on every dashboard view).
+        far = calendar_for(offer).shift_months(contract.activated_at, 12 * (done + 2))
         dates = anniversaries(offer, contract, far)
         if done < len(dates):
             out.append(
