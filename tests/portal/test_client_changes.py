@@ -129,7 +129,7 @@ def test_002_s3_8_4_staff_quote_a_major_change_and_the_client_sees_the_price(
         assert row.charge_id is None  # not accepted yet: nothing billed
     seen = unescape(visitor.get(page).text).replace("\u202f", " ").replace("\xa0", " ")
     row_html = seen.split("migrer la base vers PG 17")[1].split("</tr>")[0]
-    assert "2 400,00 €" in row_html and "quoted" in row_html, row_html
+    assert "2 400,00 €" in row_html and "devis envoyé" in row_html, row_html
 
 
 def test_002_s3_8_4_owner_accepts_the_quote_on_the_changes_page(
