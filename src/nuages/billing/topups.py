@@ -99,34 +99,47 @@ def record_transfer(
 
     A bank reference already credited is a 409 and writes nothing.
     """
-    contract = ledger.contract_for(session, actor, contract_id)
-    _require_staff(actor, "record received transfers")
-    account, offer = ledger.account_for(session, registry, contract, lock=True)
-    check_means(offer, "transfer")
-    check_currency(account, data.currency)
-    key = transfer_key(data.reference)
-    existing = session.execute(
-        select(LedgerEntry.seq).where(LedgerEntry.idempotency_key == key)
-    ).scalar_one_or_none()
-    if existing is not None:
-        raise AlreadyExists(f"bank reference {data.reference} is already credited (#{existing})")
     description = "bank transfer"
     if data.received_on is not None:
         description += f" received on {data.received_on.isoformat()}"
     if data.note:
         description += f": {data.note}"
+    return _staff_credit(
+        session, actor, registry, contract_id, data,
+        means="transfer", key=transfer_key(data.reference), description=description,
+        act="record received transfers", what=f"bank reference {data.reference}",
+    )  # fmt: skip
+
+
+def _staff_credit(
+    session: Session,
+    actor: Principal,
+    registry: OfferRegistry,
+    contract_id: str,
+    data: schemas.TransferCreate,
+    *,
+    means: str,
+    key: str,
+    description: str,
+    act: str,
+    what: str,
+) -> LedgerEntry:
+    """A payment staff saw arrive (transfer, card terminal) credited once: the key
+    already in the ledger is a 409 and writes nothing."""
+    contract = ledger.contract_for(session, actor, contract_id)
+    _require_staff(actor, act)
+    account, offer = ledger.account_for(session, registry, contract, lock=True)
+    check_means(offer, means)
+    check_currency(account, data.currency)
+    existing = session.execute(
+        select(LedgerEntry.seq).where(LedgerEntry.idempotency_key == key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise AlreadyExists(f"{what} is already credited (#{existing})")
     entry, _ = credit_topup(
-        session,
-        registry,
-        contract,
-        account,
-        amount=data.amount,
-        key=key,
-        reference=data.reference,
-        description=description[:300],
-        who=actor.actor,
-        means="transfer",
-    )
+        session, registry, contract, account, amount=data.amount, key=key,
+        reference=data.reference, description=description[:300], who=actor.actor, means=means,
+    )  # fmt: skip
     return entry
 
 
@@ -200,20 +213,9 @@ def record_card(
     portal (000 §13.2 "carte"; nuages handles no card data, like invoicing's
     ``TerminalProvider``): ``reference`` is the terminal's authorisation reference, so
     the same payment is credited once (409 the second time, nothing written)."""
-    contract = ledger.contract_for(session, actor, contract_id)
-    _require_staff(actor, "record card payments")
-    account, offer = ledger.account_for(session, registry, contract, lock=True)
-    check_means(offer, "card")
-    check_currency(account, data.currency)
-    key = card_key(data.reference)
-    existing = session.execute(
-        select(LedgerEntry.seq).where(LedgerEntry.idempotency_key == key)
-    ).scalar_one_or_none()
-    if existing is not None:
-        raise AlreadyExists(f"card payment {data.reference} is already credited (#{existing})")
-    description = "card payment" + (f": {data.note}" if data.note else "")
-    entry, _ = credit_topup(
-        session, registry, contract, account, amount=data.amount, key=key,
-        reference=data.reference, description=description[:300], who=actor.actor, means="card",
+    return _staff_credit(
+        session, actor, registry, contract_id, data,
+        means="card", key=card_key(data.reference),
+        description="card payment" + (f": {data.note}" if data.note else ""),
+        act="record card payments", what=f"card payment {data.reference}",
     )  # fmt: skip
-    return entry
