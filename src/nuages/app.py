@@ -140,7 +140,11 @@ def create_app(
         retry_after=settings.api_retry_after,
     )
     app.add_middleware(DuplicateKeysMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={"/api/v1/bank-statements": settings.max_statement_bytes},
+    )
     _document_problems(app)
     return app
 

@@ -88,3 +88,28 @@ def test_statement_route_is_staff_only_and_refuses_what_is_no_statement(
     r = client.post("/api/v1/bank-statements", content=b"not xml", headers=admin.headers | XML)
     assert r.status_code == 422 and "statement" in r.json()["detail"], r.text
     assert _payments(database) == 0
+
+
+def test_statement_route_takes_a_2_mib_file_and_refuses_past_its_own_limit(
+    client: TestClient, world: World, database: Database, offers: OfferRegistry, billing: Billing
+) -> None:
+    """``NUAGES_MAX_STATEMENT_BYTES`` (20 MiB) bounds bank statements, not the 1 MiB of
+    other bodies: a 2 MiB statement is booked; 21 MiB is a 413 with nothing booked;
+    2 MiB sent to another route is still a 413."""
+    set_now(utc(2026, 3, 1, 7))
+    invoice = _invoice(database, offers, billing)
+    data = _statement(invoice, f"facture {invoice.number}")
+    head, _, rest = data.partition(b"?>")
+    padding = b"<!--" + b"x" * (2 * 1024 * 1024) + b"-->"
+    big = head + b"?>" + padding + rest
+    admin = world.admin()
+    set_now(utc(2026, 5, 1, 8))
+    too_big = head + b"?>" + b"<!--" + b"x" * (21 * 1024 * 1024) + b"-->" + rest
+    r = client.post("/api/v1/bank-statements", content=too_big, headers=admin.headers | XML)
+    assert r.status_code == 413, r.text
+    assert _payments(database) == 0
+    r = client.post("/api/v1/card-webhooks", content=big, headers=admin.headers | XML)
+    assert r.status_code == 413, r.text
+    r = client.post("/api/v1/bank-statements", content=big, headers=admin.headers | XML)
+    assert r.status_code == 200, r.text
+    assert _state(database, invoice.id) == "paid"

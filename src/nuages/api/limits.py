@@ -23,12 +23,14 @@ class BodyLimitMiddleware:
     """Refuse request bodies larger than ``max_bytes`` with a 413 problem document.
 
     The declared Content-Length is checked first; a chunked body is counted as it
-    streams, so a client cannot slip past the limit by omitting the header.
+    streams, so a client cannot slip past the limit by omitting the header. ``larger``
+    gives some paths a limit of their own (bank statements: ``max_statement_bytes``).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,14 +46,15 @@ class BodyLimitMiddleware:
                 "the URL may not contain NUL characters",
             )
             return
+        limit = self.larger.get(scope.get("path", "").rstrip("/"), self.max_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._refuse(scope, send, limit)
                     return
         seen = 0
         started = False
@@ -67,10 +70,10 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     refused = True
                     if not started:
-                        await self._refuse(scope, send)
+                        await self._refuse(scope, send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -88,14 +91,14 @@ class BodyLimitMiddleware:
             if not refused:
                 raise
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         await self._send_problem(
             scope,
             send,
             413,
             "body-too-large",
             "Request body too large",
-            f"the body exceeds {self.max_bytes} bytes",
+            f"the body exceeds {limit} bytes",
         )
 
     async def _send_problem(
