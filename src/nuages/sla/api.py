@@ -121,12 +121,20 @@ def list_outages(
     session: SessionDep,
     paging: PageDep,
     source: Annotated[Literal["declared", "recorded"], Query()] = "declared",
+    unclassified: Annotated[bool, Query()] = False,
 ) -> object:
     """Declared outages (a client: those that took one of its VMs down), newest first;
     ``source=recorded``: those reconciliation recorded (a VM found down, a host
-    unreachable), with the cause staff reclassified them to."""
-    lister = outages.list_recorded if source == "recorded" else outages.list_incidents
-    items, total = lister(session, principal, paging.page, paging.per_page)
+    unreachable), with the cause staff reclassified them to; ``unclassified=true`` (with
+    ``source=recorded``): those still awaiting staff's cause, counted not excusable."""
+    if source == "recorded":
+        items, total = outages.list_recorded(
+            session, principal, paging.page, paging.per_page, unclassified=unclassified
+        )
+    else:
+        if unclassified:
+            raise ValidationFailed("unclassified: only with source=recorded")
+        items, total = outages.list_incidents(session, principal, paging.page, paging.per_page)
     return page_of([_incident_out(session, r) for r in items], total, paging.page, paging.per_page)
 
 
