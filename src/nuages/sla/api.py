@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
@@ -127,6 +128,7 @@ def list_outages(
     ``source=recorded``: those reconciliation recorded (a VM found down, a host
     unreachable), with the cause staff reclassified them to; ``unclassified=true`` (with
     ``source=recorded``): those still awaiting staff's cause, counted not excusable."""
+    items: Sequence[object]
     if source == "recorded":
         items, total = outages.list_recorded(
             session, principal, paging.page, paging.per_page, unclassified=unclassified
