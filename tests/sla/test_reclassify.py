@@ -67,7 +67,15 @@ def test_002_s6_staff_reclassify_recorded_and_host_outages(
         _record(cw, vms[2], down, 180, "host-unreachable"),
     ]
     admin = world.admin()
+    awaiting = "/api/v1/outages?source=recorded&unclassified=true"
     with frozen_at(paris(2026, 11, 20, 12)):
+        # Awaiting staff's cause (counted not excusable): compute's crashed and
+        # host-unreachable, not the guest's own shutdown (the client's act).
+        r = client.get(awaiting, headers=admin.headers)
+        assert r.status_code == 200, r.text
+        assert sorted(o["id"] for o in r.json()["items"]) == sorted([ids[0], ids[2]])
+        r = client.get("/api/v1/outages?unclassified=true", headers=admin.headers)
+        assert r.status_code == 422, r.text
         causes = ["client-acts", "not-excusable", "force-majeure"]
         for outage_id, cause in zip(ids, causes, strict=True):
             body = {"cause": cause, "reason": f"ticket 77: {cause}"}
@@ -80,6 +88,8 @@ def test_002_s6_staff_reclassify_recorded_and_host_outages(
         body = {"cause": "client-acts", "reason": "ticket 77: the client's own firewall"}
         r = client.patch(f"/api/v1/outages/{ids[0]}", json=body, headers=admin.headers)
         assert r.status_code == 200, r.text
+        r = client.get(awaiting, headers=admin.headers)
+        assert r.status_code == 200 and r.json()["items"] == [], r.text
         r = client.get("/api/v1/outages?source=recorded", headers=owner.headers)
         assert r.status_code == 200, r.text
         listed = {o["id"]: o for o in r.json()["items"]}

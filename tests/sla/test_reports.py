@@ -139,7 +139,7 @@ def test_000_s7_maintenance_47h_ahead_is_an_outage_2_clear_days_not(
     from nuages.accounts.roles import Role
 
     client_id = world.client("Night works")
-    world.user(Role.CLIENT_OWNER, client_id)  # the notices' recipient (000 §1)
+    owner = world.user(Role.CLIENT_OWNER, client_id)  # the notices' recipient (000 §1)
     contract_id = cw.contract(client_id)
     vm = running_vm(cw, contract_id, flavour="vm-s", since=brussels(2026, 10, 1))
     debit(cw, contract_id, vm, "100", brussels(2026, 11, 15))
@@ -162,6 +162,13 @@ def test_000_s7_maintenance_47h_ahead_is_an_outage_2_clear_days_not(
     line = _lines(report)["web-1"]
     assert Decimal(line["counted_minutes"]) == 60
     assert line["late_maintenance"] == 1
+    # The VM's own SLA month counts the late window like the report, not the excused one.
+    with frozen_at(brussels(2026, 12, 2, 3)):
+        r = client.get(f"/api/v1/vms/{vm}/sla?month=2026-11", headers=owner.headers)  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+    assert Decimal(r.json()["counted_minutes"]) == 60
+    pct = Decimal(r.json()["availability_pct"]).quantize(Decimal("0.000001"))
+    assert pct == Decimal(line["availability_pct"])
 
 
 def test_000_s5_monthly_job_twice_one_report_one_credit_then_a_correction(

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import blake3
 
@@ -175,7 +176,11 @@ def info(disk: Path, fmt: str | None = None) -> DiskInfo:
         raise NotFound(f"disk {disk} does not exist")
     # -U: read even while a running QEMU holds the image lock.
     args = ["info", "-U", "--output=json"] + (["-f", fmt] if fmt else []) + [str(disk)]
-    data = json.loads(_qemu_img(*args))
+    return _parsed_info(disk, json.loads(_qemu_img(*args)))
+
+
+def _parsed_info(disk: Path, data: dict[str, Any]) -> DiskInfo:
+    """A ``DiskInfo`` from ``qemu-img info --output=json``'s answer."""
     backing = data.get("full-backing-filename") or data.get("backing-filename")
     specific = data.get("format-specific") or {}
     return DiskInfo(
@@ -203,9 +208,10 @@ def _refuse_outside_references(found: DiskInfo, what: str) -> None:
         raise UnsafeDisk(f"{what} is marked corrupt")
 
 
-def check_standalone(disk: Path, fmt: str) -> DiskInfo:
-    """A base image: ``fmt`` as stated, no backing file, no data file, known features."""
-    found = info(disk, fmt)
+def check_standalone(disk: Path, fmt: str, found: DiskInfo | None = None) -> DiskInfo:
+    """A base image: ``fmt`` as stated, no backing file, no data file, known features
+    (``found``: its info already read, with ``-f fmt``, since nothing wrote it)."""
+    found = found or info(disk, fmt)
     if found.format != fmt:  # pragma: no cover - qemu-img honours -f
         raise UnsafeDisk(f"{disk} is {found.format}, registered as {fmt}")
     if found.backing_file is not None:
@@ -421,7 +427,7 @@ def verify_copy(
     # reports the copy done: hashing before it let go hashed a file that changed after
     # (regression test in test_backup_incremental_vm).
     try:
-        _wait_released(partial)
+        released = _wait_released(partial)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -430,9 +436,9 @@ def verify_copy(
         try:
             _check_when_released(partial)
             if parent is None:
-                found = check_standalone(partial, "qcow2")
+                found = check_standalone(partial, "qcow2", released)
             else:
-                found = check_increment(partial, parent)
+                found = check_increment(partial, parent, released)
             # On the disk before it counts (a "ready" copy lost at a power cut would
             # be no backup); the flush runs while the hash reads the cached pages.
             _fsync(partial)
@@ -469,10 +475,12 @@ def create_increment_target(dest: Path, parent: Path, virtual_size: int) -> None
     dest.chmod(SNAPSHOT_MODE)
 
 
-def check_increment(disk: Path, parent: Path) -> DiskInfo:
+def check_increment(disk: Path, parent: Path, found: DiskInfo | None = None) -> DiskInfo:
     """An increment: a qcow2 backed by exactly ``parent`` (named relatively, read as
-    qcow2), nothing else outside itself; ``UnsafeDisk`` otherwise."""
-    found = info(disk, "qcow2")
+    qcow2), nothing else outside itself; ``UnsafeDisk`` otherwise. ``found``: its info
+    already read since nothing wrote it (one ``qemu-img info`` less per backup). The
+    parent chain is not re-read: the parent was verified when it was written."""
+    found = found or info(disk, "qcow2")
     if found.backing_file is None or found.backing_file.resolve() != parent.resolve():
         raise UnsafeDisk(f"increment {disk} is backed by {found.backing_file}, not {parent}")
     if found.backing_format != "qcow2":
@@ -519,14 +527,14 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _wait_released(path: Path, wait_s: float = 30.0) -> None:
-    """Return once no process holds ``path``'s image write lock (QEMU closed it):
-    ``qemu-img info`` without ``-U`` asks for a shared lock and fails until then."""
+def _wait_released(path: Path, wait_s: float = 30.0) -> DiskInfo:
+    """Return ``path``'s info once no process holds its image write lock (QEMU closed
+    it): ``qemu-img info`` without ``-U`` asks for a shared lock and fails until then."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            _qemu_img("info", "-f", "qcow2", "--output=json", str(path))
-            return
+            said = _qemu_img("info", "-f", "qcow2", "--output=json", str(path))
+            return _parsed_info(path, json.loads(said))
         except DiskError as exc:
             if "lock" not in str(exc) or time.monotonic() > deadline:
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
@@ -121,12 +122,21 @@ def list_outages(
     session: SessionDep,
     paging: PageDep,
     source: Annotated[Literal["declared", "recorded"], Query()] = "declared",
+    unclassified: Annotated[bool, Query()] = False,
 ) -> object:
     """Declared outages (a client: those that took one of its VMs down), newest first;
     ``source=recorded``: those reconciliation recorded (a VM found down, a host
-    unreachable), with the cause staff reclassified them to."""
-    lister = outages.list_recorded if source == "recorded" else outages.list_incidents
-    items, total = lister(session, principal, paging.page, paging.per_page)
+    unreachable), with the cause staff reclassified them to; ``unclassified=true`` (with
+    ``source=recorded``): those still awaiting staff's cause, counted not excusable."""
+    items: Sequence[object]
+    if source == "recorded":
+        items, total = outages.list_recorded(
+            session, principal, paging.page, paging.per_page, unclassified=unclassified
+        )
+    else:
+        if unclassified:
+            raise ValidationFailed("unclassified: only with source=recorded")
+        items, total = outages.list_incidents(session, principal, paging.page, paging.per_page)
     return page_of([_incident_out(session, r) for r in items], total, paging.page, paging.per_page)
 
 

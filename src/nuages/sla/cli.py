@@ -94,6 +94,11 @@ def outages_cmd(
     recorded: bool = typer.Option(
         False, "--recorded", help="Outages reconciliation recorded, with staff's cause."
     ),
+    unclassified: bool = typer.Option(
+        False,
+        "--unclassified",
+        help="With --recorded: only those awaiting staff's cause (counted not excusable).",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """The newest staff-declared outages, with their cause and the VMs they took down;
@@ -106,8 +111,8 @@ def outages_cmd(
 
     rows: list[dict[str, Any]]
     with _database().unit(readonly=True) as session:
-        if recorded:
-            found, _ = outages.list_recorded(session, CLI, 1, limit)
+        if recorded or unclassified:
+            found, _ = outages.list_recorded(session, CLI, 1, limit, unclassified=unclassified)
             rows = [
                 {
                     "id": r.id,

@@ -320,14 +320,20 @@ def reclassify(
 
 
 def list_recorded(
-    session: Session, actor: Principal, page: int, per_page: int
+    session: Session, actor: Principal, page: int, per_page: int, *, unclassified: bool = False
 ) -> tuple[list[RecordedOutage], int]:
     """Outages reconciliation recorded that the caller may see, newest first, with
-    staff's reclassification."""
+    staff's reclassification; ``unclassified``: only those awaiting it (compute's cause,
+    ``crashed`` or ``host-unreachable``, counted not excusable until staff reclassify;
+    the guest's own stops are the client's act and excused)."""
     actor.require(Scope.READ)
     stmt = select(VmOutage, OutageCause).outerjoin(
         OutageCause, OutageCause.outage_id == VmOutage.id
     )
+    if unclassified:
+        stmt = stmt.where(
+            OutageCause.outage_id.is_(None), VmOutage.cause.not_in(sorted(CLIENT_ACT_CAUSES))
+        )
     if not actor.is_staff:
         stmt = stmt.where(VmOutage.client_id == actor.client_id)
     page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)

@@ -26,6 +26,7 @@ from nuages.history import service as history
 from nuages.kernel.clock import not_in_future, utc_now
 from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.pagination import paginate
+from nuages.sla import maintenance
 from nuages.sla.counting import among
 from nuages.sla.models import FailureNotice
 from nuages.sla.outages import vm_outages
@@ -146,8 +147,11 @@ def assess_vm_month(
     if start > utc_now():
         raise ValidationFailed(f"month: {year:04d}-{month:02d} has not started")
     # Recorded (with staff's reclassification) and declared outages, an open one
-    # counting until now; late maintenance windows are the monthly report's.
+    # counting until now; maintenance as the monthly report reads it: announced in time
+    # by the offer's rule it leaves the month, announced late it is an outage (000 §7).
     outages = vm_outages(session, [vm.id], start, end).get(vm.id, [])
+    windows = maintenance.windows_for(session, [vm.contract_id], start, end).get(vm.id, [])
+    excused, late = maintenance.split(offer, windows)
     # A notice made before the month may still date the month's first outage.
     notices = notices_for(session, [vm.id], start - dt.timedelta(days=31), end)
     fee = next((f.price for f in offer.catalogue.flavours if f.id == vm.flavour_id), None)
@@ -156,8 +160,9 @@ def assess_vm_month(
         offer,
         year,
         month,
-        outages,
+        [*outages, *late],
         amount,
+        maintenance=excused,
         failure_notices=notices,
         service_monthly_fee=fee,
     )
