@@ -244,6 +244,11 @@ CLIENT: dict[str, str] = {
     "Sauvegarde quotidienne": "Daily backup",
     "Activer": "Turn on",
     "Sauvegarder maintenant": "Back up now",
+    "Nom de la nouvelle VM": "Name of the new VM",
+    "Restaurer en nouvelle VM": "Restore as a new VM",
+    "Volume des sauvegardes": "Backup volume",
+    "Volume des sauvegardes du contrat : {n} octets.": "The contract's backup volume: {n} bytes.",
+    "Octets": "Bytes",
     "Instantané demandé : il est en cours.": "Snapshot requested: it is under way.",
     "C'est fait.": "Done.",
     # issue 20 (contracts read again): the Datacenter firewall chosen at order

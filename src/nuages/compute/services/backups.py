@@ -418,6 +418,14 @@ def contract_volumes(session: Session, actor: Principal, contract_id: str) -> Co
     return ContractVolume(contract.id, sum(per_vm.values()), per_vm)
 
 
+def vm_names(session: Session, vm_ids: list[str]) -> dict[str, str]:
+    """The names of ``vm_ids`` (the caller already saw them through their contract)."""
+    if not vm_ids:
+        return {}
+    rows = session.execute(select(Vm.id, Vm.name).where(Vm.id.in_(vm_ids))).all()
+    return {str(vm_id): str(name) for vm_id, name in rows}
+
+
 def contract_volume(session: Session, contract_id: str) -> int:
     """Bytes the ready backups of a contract's VMs take (002 §3.5)."""
     total = session.execute(

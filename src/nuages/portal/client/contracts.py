@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from nuages.billing import extensions
+from nuages.compute.services import backups
 from nuages.contracts import holds
 from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
@@ -66,6 +67,19 @@ def notice_deadlines(offer: Any, contract: Any) -> list[deadlines.Deadline]:
         return []
 
 
+def _backup_volume(session: Any, visit: Visit, offer: Any, contract_id: str) -> Any:
+    """The contract's backup volume in all and per VM, by name (002 §3.5 "volume de
+    sauvegarde par VM affiché"); none where the offer has no backups."""
+    if offer is None or not offer.backups.available:
+        return None
+    found = attempt(session, partial(backups.contract_volumes, session, visit.me, contract_id))
+    if found is None:
+        return None
+    names = backups.vm_names(session, list(found.vms))
+    per_vm = [(names.get(vm_id, vm_id), vm_id, size) for vm_id, size in found.vms.items()]
+    return {"total": found.volume_bytes, "vms": sorted(per_vm)}
+
+
 @router.get("/contracts/{contract_id}")
 def contract_page(visit: SignedIn, contract_id: str) -> Response:
     """One contract: its terms version, dates, deadlines, holds and extensions."""
@@ -80,6 +94,7 @@ def contract_page(visit: SignedIn, contract_id: str) -> Response:
             "client/contract.html",
             contract=contract,
             offer=offer,
+            backup_volume=_backup_volume(session, visit, offer, contract.id),
             holds=all_holds or [],
             extensions=found[0] if found else [],
             deadlines=notice_deadlines(offer, contract) if offer is not None else [],

@@ -120,3 +120,27 @@ def backup_restore(posted: PostedForm, vm_id: str, backup_id: str) -> Response:
         return backups.restore_backup(session, visit.me, runtime(visit.request), vm_id, backup_id)
 
     return _act(posted, vm_id, work, "vm_action")
+
+
+@router.post("/vms/{vm_id}/backups/{backup_id}/restore-as-new")
+def backup_restore_as_new(posted: PostedForm, vm_id: str, backup_id: str) -> Response:
+    """Restore the backup as a new VM on the same contract, the VM itself left as it is
+    (000 §5 "restaurer … sur demande"; 002 §3.5); every check of a create applies."""
+    name = posted.get("name").strip()
+
+    def work(session: Session, visit: Visit) -> object:
+        if not name:
+            from nuages.kernel.errors import ValidationFailed
+
+            raise ValidationFailed("name: give the new VM a name")
+        return backups.restore_as_new_vm(
+            session,
+            visit.me,
+            runtime(visit.request),
+            registry(visit.request),
+            vm_id,
+            backup_id,
+            name,
+        )
+
+    return _act(posted, vm_id, work, "vm_action")

@@ -153,7 +153,7 @@ def error_page(visit: Visit, vm_id: str, exc: Exception) -> Response:
     status = exc.status if isinstance(exc, NuagesError) else 422
     with visit.read() as session:
         context = _detail(visit, session, vm_id)
-        context["errors"] = field_errors(exc, ("flavour", "confirm", "option", "name"))
+        context["errors"] = field_errors(exc, ("flavour",))
         return visit.render("client/vm.html", status=status, once=visit.once(), **context)
 
 
