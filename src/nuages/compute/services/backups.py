@@ -401,6 +401,7 @@ class ContractVolume:
     contract_id: str
     volume_bytes: int
     vms: dict[str, int]
+    names: dict[str, str]  # each listed VM's name (the portal shows VMs by name)
 
 
 def contract_volumes(session: Session, actor: Principal, contract_id: str) -> ContractVolume:
@@ -408,22 +409,15 @@ def contract_volumes(session: Session, actor: Principal, contract_id: str) -> Co
     actor.require(Scope.READ)
     contract = get_visible(session, actor, Contract, contract_id, "contract")
     rows = session.execute(
-        select(VmBackup.vm_id, func.coalesce(func.sum(VmBackup.size_bytes), 0))
+        select(VmBackup.vm_id, Vm.name, func.coalesce(func.sum(VmBackup.size_bytes), 0))
         .join(Vm, Vm.id == VmBackup.vm_id)
         .where(Vm.contract_id == contract.id, VmBackup.state.in_(LIVE))
-        .group_by(VmBackup.vm_id)
+        .group_by(VmBackup.vm_id, Vm.name)
         .order_by(VmBackup.vm_id)
     ).all()
-    per_vm = {str(vm_id): int(total or 0) for vm_id, total in rows}
-    return ContractVolume(contract.id, sum(per_vm.values()), per_vm)
-
-
-def vm_names(session: Session, vm_ids: list[str]) -> dict[str, str]:
-    """The names of ``vm_ids`` (the caller already saw them through their contract)."""
-    if not vm_ids:
-        return {}
-    rows = session.execute(select(Vm.id, Vm.name).where(Vm.id.in_(vm_ids))).all()
-    return {str(vm_id): str(name) for vm_id, name in rows}
+    per_vm = {str(vm_id): int(total or 0) for vm_id, _name, total in rows}
+    names = {str(vm_id): str(name) for vm_id, name, _total in rows}
+    return ContractVolume(contract.id, sum(per_vm.values()), per_vm, names)
 
 
 def contract_volume(session: Session, contract_id: str) -> int:

@@ -75,8 +75,7 @@ def _backup_volume(session: Any, visit: Visit, offer: Any, contract_id: str) -> 
     found = attempt(session, partial(backups.contract_volumes, session, visit.me, contract_id))
     if found is None:
         return None
-    names = backups.vm_names(session, list(found.vms))
-    per_vm = [(names.get(vm_id, vm_id), vm_id, size) for vm_id, size in found.vms.items()]
+    per_vm = [(found.names[vm_id], vm_id, size) for vm_id, size in found.vms.items()]
     return {"total": found.volume_bytes, "vms": sorted(per_vm)}
 
 
