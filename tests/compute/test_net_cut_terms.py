@@ -4,18 +4,24 @@ expected duration (004 §7). On both databases, hosts simulated by libvirt's tes
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from nuages.accounts.roles import Role
 from nuages.compute.net.models import VmNetwork
 from nuages.contracts import schemas as contract_schemas
 from nuages.contracts import service as contracts
+from nuages.contracts.models import ContractHold
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
+from nuages.history.models import HistoryEntry
 from nuages.history.service import Actor as HistoryActor
+from nuages.kernel.clock import set_now
+from nuages.notices.models import Notice
 from nuages.terms.loader import check_files
 from tests.compute.test_net_api import make_vm
 from tests.compute.world import CLI, ComputeWorld, cw_fixture  # noqa: F401
@@ -141,3 +147,115 @@ def test_003_s7_3_lifted_by_other_than_staff_or_reinstall_is_refused(tmp_path: P
     assert "never" in problem.message
     assert "staff" in problem.expected and "reinstall" in problem.expected
     assert text.splitlines()[problem.line - 1].startswith("lifted_by")
+
+
+# ---------------------------------------------------------------- expected end (004 §7)
+
+NOW = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
+
+
+def _written(cw: ComputeWorld, vm_id: str) -> tuple[object, list[str], list[str]]:
+    """The VM's cut, its notices' kinds and its history actions."""
+    with cw.database.unit() as session:
+        kinds = session.execute(select(Notice.kind).where(Notice.object_id == vm_id)).scalars()
+        actions = session.execute(
+            select(HistoryEntry.action).where(HistoryEntry.object_id == vm_id)
+        ).scalars()
+        found = list(kinds), [a for a in actions if a.startswith("vm.network")]
+    return _cut_at(cw, vm_id), *found
+
+
+def test_004_s7_cut_tells_its_expected_end_in_the_notice_and_the_status(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """004 §7: the client is told the suspension "ainsi que de la durée de cette
+    suspension". A cut expected to end 3 days ahead (5 December 10:00 UTC = 11:00 in
+    Paris, the contract's zone, CET): its notice says so, the VM's firewall status shows
+    it, a restore clears it."""
+    set_now(NOW)
+    vm_id, owner = make_vm(api, cw)
+    until = NOW + dt.timedelta(days=3)
+    code = _cut(api, cw, vm_id, ground="malicious-traffic", expected_end_at="2026-12-05T10:00:00Z")
+    assert code == 200
+    with cw.database.unit() as session:
+        (body,) = session.execute(
+            select(Notice.body).where(Notice.object_id == vm_id, Notice.kind == "network_cut")
+        ).scalars()
+    assert "Durée prévue : jusqu'au 05/12/2026 11:00 (Europe/Paris)" in body
+    assert "Expected duration: until 05/12/2026 11:00 (Europe/Paris)" in body
+    fw = api.get(f"/api/v1/vms/{vm_id}/firewall", headers=owner.headers).json()
+    assert fw["cut"] is True
+    assert dt.datetime.fromisoformat(fw["cut_expected_end_at"]) == until
+    r = api.post(f"/api/v1/vms/{vm_id}/network-restore", headers=cw.world.admin().headers)
+    assert r.status_code == 200 and r.json()["cut_expected_end_at"] is None
+
+
+def test_004_s7_cut_without_expected_end_says_it_is_not_known_yet(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """004 §7 ("dans la mesure du possible"): staff who do not know the end yet say so."""
+    set_now(NOW)
+    vm_id, owner = make_vm(api, cw)
+    assert _cut(api, cw, vm_id, ground="malicious-traffic") == 200
+    with cw.database.unit() as session:
+        (body,) = session.execute(
+            select(Notice.body).where(Notice.object_id == vm_id, Notice.kind == "network_cut")
+        ).scalars()
+    assert "Durée prévue : pas encore connue." in body
+    fw = api.get(f"/api/v1/vms/{vm_id}/firewall", headers=owner.headers).json()
+    assert fw["cut"] is True and fw["cut_expected_end_at"] is None
+
+
+def test_004_s7_expected_end_in_the_past_is_refused_nothing_written(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """An expected end already past is a 422 naming the field: no cut, no notice, no
+    history, no hold."""
+    set_now(NOW)
+    vm_id, _owner = make_vm(api, cw)
+    before = _written(cw, vm_id)
+    for when in ("2026-12-02T09:59:00Z", "2026-12-02T10:00:00Z"):
+        r = api.post(
+            f"/api/v1/vms/{vm_id}/network-cut",
+            json={"ground": "breach", "reason": "x", "expected_end_at": when},
+            headers=cw.world.admin().headers,
+        )
+        assert r.status_code == 422 and "expected_end_at" in r.json()["detail"], r.text
+    assert _written(cw, vm_id) == before and before[0] is None
+    assert "network_cut" not in before[1]
+    with cw.database.unit() as session:
+        assert session.execute(select(ContractHold)).first() is None
+
+
+def test_003_s7_3_reinstall_only_cut_takes_no_expected_end(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """A cut lifted only by a reinstall (004 annexe 1 ``security-risk``; the built-in
+    ``compromised``, 003 §7.3) ends with the reinstall, not at a date: 422 naming the
+    field and the clause, nothing written."""
+    set_now(NOW)
+    vm_id, _owner = _optima_vm(api, cw)
+    before = _written(cw, vm_id)
+    for ground, clause in (("security-risk", "004 annexe 1"), ("compromised", "003 §7.3")):
+        r = api.post(
+            f"/api/v1/vms/{vm_id}/network-cut",
+            json={"ground": ground, "reason": "x", "expected_end_at": "2026-12-05T10:00:00Z"},
+            headers=cw.world.admin().headers,
+        )
+        assert r.status_code == 422, r.text
+        assert "expected_end_at" in r.json()["detail"] and clause in r.json()["detail"]
+    assert _written(cw, vm_id) == before and before[0] is None
+
+
+def test_004_s7_expected_end_given_to_the_hold_the_cut_opens(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """A cut on a contractual ground opens a network hold (000 §11.1): the hold carries
+    the cut's expected end, as a hold placed by staff does (004 §7)."""
+    set_now(NOW)
+    vm_id, _owner = make_vm(api, cw)
+    assert _cut(api, cw, vm_id, ground="breach", expected_end_at="2026-12-05T10:00:00Z") == 200
+    with cw.database.unit() as session:
+        (hold,) = session.execute(select(ContractHold)).scalars()
+        assert hold.scope == "network"
+        assert hold.expected_end_at == NOW + dt.timedelta(days=3)

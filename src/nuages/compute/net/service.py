@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -309,6 +310,7 @@ def cut(
     reason: str,
     vm_id: str | None = None,
     client_id: str | None = None,
+    expected_end_at: dt.datetime | None = None,
 ) -> list[Vm]:
     """Staff cut the network of one VM, or of every live VM of a client (000 §6,
     §11.1). The ground is a network ground or one of the contract's suspension grounds
@@ -316,7 +318,11 @@ def cut(
     reinstalled (003 §7.3, 004 annexe 1) — the built-in ``compromised`` ground, or a
     contractual one whose terms say ``lifted_by = "reinstall"``. A contractual ground
     shares the contract's holds as a network-scope hold (``cut_holds``: 000 §11.1, 004
-    §9). Recorded and notified; a cut VM stays cut (idempotent)."""
+    §9). Recorded and notified; a cut VM stays cut (idempotent).
+
+    ``expected_end_at``: when staff expect to lift it, told to the client (004 §7: "la
+    durée de cette suspension") and given to the hold it shares; in the future, and
+    never on a cut lifted only by a reinstall (its end is the reinstall, not a date)."""
     _staff(actor)
     if (vm_id is None) == (client_id is None):
         raise ValidationFailed("vm_id: name one VM or one client (client_id), not both")
@@ -333,16 +339,29 @@ def cut(
         if not targets:
             raise NotFound("this client has no live VM")
     now = utc_now()
-    for vm in targets:
-        found = _ground(session, vm, ground)
+    if expected_end_at is not None and expected_end_at <= now:
+        raise ValidationFailed("expected_end_at: must be in the future")
+    # Every VM's ground read first, so that a refusal writes nothing.
+    grounds = [_ground(session, vm, ground) for vm in targets]
+    if expected_end_at is not None:
+        for found in grounds:
+            if found.until_reinstall:
+                raise ValidationFailed(
+                    f"expected_end_at: a cut on {ground} ({found.clause}) lasts until the "
+                    "server is reinstalled, not until a date"
+                )
+    for vm, found in zip(targets, grounds, strict=True):
         clause = found.clause
         net = enforce.standing(session, vm.id)
         if net.cut_at is None:
             net.cut_at = now
         net.cut_ground, net.cut_reason, net.cut_by = ground, reason, actor.user_id
         net.until_reinstall = found.until_reinstall
+        net.expected_end_at = expected_end_at
         previous_hold = net.hold_id
-        net.hold_id = cut_holds.share(session, actor.actor, vm, ground, reason)
+        net.hold_id = cut_holds.share(
+            session, actor.actor, vm, ground, reason, expected_end_at=expected_end_at
+        )
         if previous_hold is not None and previous_hold != net.hold_id:
             # Cut again on another ground: the former ground's hold ends if no VM is
             # cut under it any more.
@@ -356,7 +375,13 @@ def cut(
             object_type="vm",
             object_id=vm.id,
             action="vm.network.cut",
-            params={"ground": ground, "clause": clause, "reason": reason, "hold_id": net.hold_id},
+            params={
+                "ground": ground,
+                "clause": clause,
+                "reason": reason,
+                "hold_id": net.hold_id,
+                "expected_end_at": expected_end_at.isoformat() if expected_end_at else None,
+            },
             client_id=vm.client_id,
         )
         notices.queue(
@@ -375,10 +400,25 @@ def cut(
                 "reason": reason,
                 "cut_at": net.cut_at.isoformat(timespec="minutes"),
                 "until_reinstall": net.until_reinstall,
+                **_expected_end(session, vm, expected_end_at),
             },
         )
         enforce.apply_after_commit(session, runtime, vm)
     return targets
+
+
+def _expected_end(session: Session, vm: Vm, moment: dt.datetime | None) -> dict[str, str]:
+    """The cut's expected end for its notice: ISO (UTC) and as the contract's clock
+    reads it (its terms' time zone; the seeds' are Europe/Paris)."""
+    if moment is None:
+        return {"expected_end_at": "", "expected_end": ""}
+    offer = enforce.offer_of(session, vm)
+    zone = offer.offer.timezone if offer is not None else "Europe/Paris"
+    local = moment.astimezone(ZoneInfo(zone))
+    return {
+        "expected_end_at": moment.astimezone(dt.UTC).isoformat(timespec="minutes"),
+        "expected_end": f"{local.strftime('%d/%m/%Y %H:%M')} ({zone})",
+    }
 
 
 def restore(
@@ -450,6 +490,7 @@ def _lift(
     net.cut_at = None
     net.cut_ground = net.cut_reason = net.cut_by = net.hold_id = None
     net.until_reinstall = False
+    net.expected_end_at = None
     session.flush()
     lifted = cut_holds.release(
         session,
