@@ -88,6 +88,28 @@ def test_004_annexe_1_security_risk_cut_lifted_only_by_the_clients_reinstall(
     assert (fw["cut"], fw["until_reinstall"]) == (False, False)
 
 
+def test_000_s11_1_wrongful_reinstall_only_cut_is_lifted_by_staff_without_reinstall(
+    api: TestClient, cw: ComputeWorld
+) -> None:
+    """A reinstall-only cut that staff declare manifestly wrong (000 §11.1) is lifted
+    by them: the client does not reinstall to undo the provider's mistake (SPEC §17),
+    and the hold lifted as wrongful gives the held time back."""
+    vm_id, _owner = _optima_vm(api, cw)
+    assert _cut(api, cw, vm_id, ground="security-risk") == 200
+    r = api.post(
+        f"/api/v1/vms/{vm_id}/network-restore",
+        json={"wrongful": True, "reason": "false positive of the IDS"},
+        headers=cw.world.admin().headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["cut"] is False and _cut_at(cw, vm_id) is None
+    with cw.database.unit() as session:
+        [hold] = session.execute(
+            select(ContractHold).where(ContractHold.ground == "security-risk")
+        ).scalars()
+        assert hold.wrongful is True and hold.lifted_at is not None
+
+
 def test_004_annexe_1_ground_without_lifted_by_is_lifted_by_staff(
     api: TestClient, cw: ComputeWorld, tmp_path: Path
 ) -> None:

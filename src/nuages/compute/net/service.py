@@ -433,17 +433,20 @@ def restore(
     """Staff lift a VM's cut. A compromised server's cut — the built-in ``compromised``
     ground, or a contractual ground whose terms say ``lifted_by = "reinstall"`` — is
     lifted only by its reinstall (003 §7.3, 004 annexe 1, ``reinstalled``): 409 citing
-    the ground's clause. ``wrongful``: the cut was manifestly wrong
-    (000 §11.1): its network hold, lifted as wrongful, gives the held time back."""
+    the ground's clause, unless staff restore it as ``wrongful``: the cut was manifestly
+    wrong (000 §11.1): its network hold, lifted as wrongful, gives the held time back."""
     vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
     net = session.get(VmNetwork, vm.id)
     if net is None or net.cut_at is None:
         raise Conflict("this VM's network is not cut")
-    if net.until_reinstall:
+    # A cut staff declare manifestly wrong (000 §11.1) was never a compromised server:
+    # making the client reinstall to undo the provider's mistake would read the
+    # reinstall rule against the client (SPEC §17), so a wrongful restore lifts it.
+    if net.until_reinstall and not wrongful:
         raise Conflict(
             f"this VM's network was cut on {net.cut_ground} ({_clause_of(session, vm, net)}): "
-            "it stays cut until the server is reinstalled"
+            "it stays cut until the server is reinstalled (or is restored as wrongful)"
         )
     if wrongful and net.hold_id is None:
         raise Conflict(
