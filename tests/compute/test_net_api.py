@@ -31,7 +31,9 @@ def api(client: TestClient, cw: ComputeWorld) -> TestClient:
     return client
 
 
-def make_vm(api: TestClient, cw: ComputeWorld, offer: str = "virtualsr-svp") -> tuple[str, Actor]:
+def make_vm(
+    api: TestClient, cw: ComputeWorld, offer: str = "virtualsr-svp", flavour: str = "svp-s"
+) -> tuple[str, Actor]:
     """A running VM of a fresh client on ``offer`` (test-driver host of its site)."""
     client_id = cw.world.client()
     contract = cw.contract(client_id, offer_id=offer)
@@ -41,7 +43,7 @@ def make_vm(api: TestClient, cw: ComputeWorld, offer: str = "virtualsr-svp") -> 
     owner = cw.world.user(Role.CLIENT_OWNER, client_id)
     r = api.post(
         "/api/v1/vms",
-        json={"contract_id": contract, "flavour": "svp-s", "image": "base", "name": "web-1"},
+        json={"contract_id": contract, "flavour": flavour, "image": "base", "name": "web-1"},
         headers=owner.headers,
     )
     assert r.status_code == 202, r.text
@@ -376,12 +378,13 @@ def test_network_ground_of_no_contract_clause_places_no_hold(
     assert r.status_code == 200 and r.json()["cut"] is False
 
 
-def test_004_s9_security_ground_cut_shares_one_hold_lifted_with_the_last_vm(
+def test_003_s8_contractual_ground_cut_shares_one_hold_lifted_with_the_last_vm(
     api: TestClient, cw: ComputeWorld
 ) -> None:
-    """A contractual ground (virtualsr-svp ``security-risk``, 003 §6.1/§7.3) cut on all
-    of a client's VMs: one network hold for the contract, kept while any VM is still
-    cut, lifted when the last is restored; the contract is never suspended."""
+    """A contractual ground (virtualsr-svp ``breach``, 003 §8; its ``security-risk`` is
+    lifted only by a reinstall, 003 §7.3) cut on all of a client's VMs: one network hold
+    for the contract, kept while any VM is still cut, lifted when the last is restored;
+    the contract is never suspended."""
     from nuages.contracts.models import Contract, ContractHold
 
     vm_id, owner = make_vm(api, cw)
@@ -395,7 +398,7 @@ def test_004_s9_security_ground_cut_shares_one_hold_lifted_with_the_last_vm(
     assert cw.run(r.json()["operation"]["id"]) == "succeeded"
     second = r.json()["vm"]["id"]
     admin = cw.world.admin()
-    body = {"ground": "security-risk", "reason": "botnet", "all_of_client": True}
+    body = {"ground": "breach", "reason": "botnet", "all_of_client": True}
     r = api.post(f"/api/v1/vms/{vm_id}/network-cut", json=body, headers=admin.headers)
     assert r.status_code == 200 and sorted(r.json()["vm_ids"]) == sorted([vm_id, second])
     with cw.database.unit() as session:

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from nuages.compute import schemas
-from nuages.compute.net.models import FirewallRule
+from nuages.compute.net.models import FirewallRule, VmNetwork
 from nuages.compute.services import vms
 from nuages.kernel.db import Database
 from tests.compute.test_service_cli import Ran, nuages  # noqa: F401
@@ -55,10 +55,20 @@ def test_vm_firewall_and_cut_commands(
     listed = json.loads(nuages(database, data, "vm", "firewall", "list", vm.id, "--json").stdout)
     assert [r["id"] for r in listed["rules"]] == [rule["id"]]
 
+    # 004 §7: an expected end already past (or not a moment) names the field, nothing cut.
+    for until in ("2020-01-01T00:00:00Z", "tomorrow"):
+        bad = nuages(database, data, "vm", "network-cut", vm.id, "--ground", "malicious-traffic",
+                     "--reason", "scan", "--until", until)  # fmt: skip
+        assert bad.returncode == 1 and bad.stderr.startswith("error: expected_end_at"), bad.stderr
+    with database.unit() as session:
+        assert session.get(VmNetwork, vm.id) is None
     cut = nuages(database, data, "vm", "network-cut", vm.id, "--ground", "malicious-traffic",
-                 "--reason", "scan", "--json")  # fmt: skip
+                 "--reason", "scan", "--until", "2099-01-01T12:00:00+01:00", "--json")  # fmt: skip
     assert cut.returncode == 0, cut.stderr
     assert json.loads(cut.stdout)["vm_ids"] == [vm.id]
+    assert json.loads(cut.stdout)["expected_end_at"] == "2099-01-01T11:00:00Z"
+    listed = json.loads(nuages(database, data, "vm", "firewall", "list", vm.id, "--json").stdout)
+    assert (listed["cut"], listed["cut_expected_end_at"]) == (True, "2099-01-01T11:00:00Z")
     restored = nuages(database, data, "vm", "network-restore", vm.id, "--json")
     assert restored.returncode == 0 and json.loads(restored.stdout)["cut"] is False
     again = nuages(database, data, "vm", "network-restore", vm.id)

@@ -4,6 +4,7 @@ client's VM answers 404. Both databases."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -100,16 +101,23 @@ def test_staff_cut_and_restore_on_the_firewall_page(
         assert "network-cut" in staff.get(page).text
         empty = staff.submit(page, f"/vms/{vm.id}/network-cut", ground="malicious-traffic")
         assert empty.status_code == 422 and "f-reason" in empty.text
-        cut = staff.submit(
-            page, f"/vms/{vm.id}/network-cut", ground="malicious-traffic", reason="SYN flood"
-        )
+        bad = staff.submit(page, f"/vms/{vm.id}/network-cut", ground="malicious-traffic",
+                           reason="SYN flood", expected_end_at="2020-01-01T12:00")  # fmt: skip
+        assert bad.status_code == 422 and "f-expected_end_at" in bad.text
+        with database.unit() as session:
+            assert session.get(VmNetwork, vm.id) is None
+        cut = staff.submit(page, f"/vms/{vm.id}/network-cut", ground="malicious-traffic",
+                           reason="SYN flood", expected_end_at="2099-01-01T12:00")  # fmt: skip
         assert cut.status_code == 200 and cut.url.path == page, cut.text[:500]
         assert "network-restore" in cut.text
         with database.unit() as session:
             net = session.get(VmNetwork, vm.id)
             assert net is not None and net.cut_ground == "malicious-traffic"
+            # Typed in Paris time (CET in January): 11:00 UTC (004 §7).
+            assert net.expected_end_at == dt.datetime(2099, 1, 1, 11, 0, tzinfo=dt.UTC)
         owner_page = signed_in(browser, email_a).get(page).text
         assert "network-cut" not in owner_page and "network-restore" not in owner_page
+        assert "Durée prévue : jusqu&#39;au" in owner_page and "2099" in owner_page
         back = staff.submit(page, f"/vms/{vm.id}/network-restore", reason="stopped")
         assert back.status_code == 200 and "network-cut" in back.text
         with database.unit() as session:

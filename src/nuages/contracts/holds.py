@@ -94,6 +94,9 @@ class Ground:
     cause: str
     clause: str
     billed: bool = True
+    # A network cut on this ground is lifted by staff, or only by the server's reinstall
+    # (the terms' ``lifted_by``: 003 §7.3, 004 annexe 1).
+    lifted_by: str = "staff"
 
 
 def grounds_of(offer: Offer) -> dict[str, Ground]:
@@ -102,7 +105,8 @@ def grounds_of(offer: Offer) -> dict[str, Ground]:
     balance of a prepaid account (000 §11.2)."""
     general = offer.suspension.clause or ""
     found = {
-        g.cause: Ground(g.cause, g.clause or general, g.billed) for g in offer.suspension.grounds
+        g.cause: Ground(g.cause, g.clause or general, g.billed, g.lifted_by)
+        for g in offer.suspension.grounds
     }
     found.setdefault(STAFF_DECISION, Ground(STAFF_DECISION, general))
     force_majeure = offer.termination.force_majeure

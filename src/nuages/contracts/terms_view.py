@@ -301,6 +301,7 @@ class SuspensionGroundOut(View):
     delay: PeriodOut | None
     notice: str
     billed: bool
+    lifted_by: str  # a network cut on it: lifted by staff or by a reinstall (003 §7.3)
     clause: str | None
 
 

@@ -230,6 +230,15 @@ EN: dict[str, str] = {
         "Firewall server: each rule change waits for the provider's approval."
     ),
     "La connexion réseau de ce serveur est coupée.": "This server's network connection is cut.",
+    "Elle le restera jusqu'à la réinstallation du serveur.": (
+        "It stays cut until the server is reinstalled."
+    ),
+    "Durée prévue : jusqu'au": "Expected duration: until",
+    "heure de Paris": "Paris time",
+    "Durée prévue : pas encore connue.": "Expected duration: not known yet.",
+    "Fin prévue (heure de Paris, facultatif ; pas pour un serveur à réinstaller)": (
+        "Expected end (Paris time, optional; not for a server to reinstall)"
+    ),
     "Règles": "Rules",
     "Sens": "Direction",
     "Protocole": "Protocol",

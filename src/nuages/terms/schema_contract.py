@@ -173,6 +173,11 @@ class SuspensionGround(TermsModel):
     delay: Duration | None = None
     notice: Literal["none", "email_if_possible", "email", "registered_letter"] = "none"
     billed: StrictBool = True
+    # Who lifts a network cut on this ground: staff, or only the server's reinstall —
+    # a compromised server's connection stays cut "en attendant la réinstallation à neuf
+    # de la machine" (003 §7.3), "dans l'attente de la réinstallation par le CLIENT"
+    # (004 annexe 1). Read by compute's network cut (``compute/net``).
+    lifted_by: Literal["staff", "reinstall"] = "staff"
     clause: Clause | None = None
 
 

@@ -33,6 +33,7 @@ def _firewall(view: service.FirewallView) -> s.FirewallOut:
         cut_ground=net.cut_ground if net else None,
         cut_at=net.cut_at if net else None,
         until_reinstall=bool(net and net.until_reinstall),
+        cut_expected_end_at=net.expected_end_at if net else None,
         rules=[s.RuleOut.model_validate(r) for r in view.rules],
     )
 
@@ -110,7 +111,8 @@ def network_cut(
 ) -> object:
     """Staff cut the VM's network, or that of every live VM of its client
     (``all_of_client``; 000 §6, §11.1); ``compromised`` lasts until a reinstall
-    (003 §7.3). The client's owners are notified."""
+    (003 §7.3). The client's owners are notified, with ``expected_end_at`` where staff
+    know it (004 §7)."""
     target = load_vm(session, principal, vm_id, write=True)
     vms = service.cut(
         session,
@@ -120,6 +122,7 @@ def network_cut(
         reason=body.reason,
         vm_id=None if body.all_of_client else vm_id,
         client_id=target.client_id if body.all_of_client else None,
+        expected_end_at=body.expected_end_at,
     )
     return s.CutOut(vm_ids=[vm.id for vm in vms], ground=body.ground)
 

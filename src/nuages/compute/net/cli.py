@@ -7,6 +7,7 @@ starts fast (issue #19). Errors print one line on stderr and exit 1.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -85,6 +86,7 @@ def _firewall(session: Session, vm_id: str) -> dict[str, Any]:
         "cut": view.policy.cut,
         "cut_ground": net.cut_ground if net else None,
         "until_reinstall": bool(net and net.until_reinstall),
+        "cut_expected_end_at": _iso(net.expected_end_at if net else None),
         "rules": [_rule_row(r) for r in view.rules],
     }
 
@@ -182,6 +184,9 @@ def network_cut(
     ground: str = typer.Option(..., help="malicious-traffic, compromised, or a contract ground"),
     reason: str = typer.Option(..., help="what was seen"),
     client: str | None = typer.Option(None, help="cut every live VM of this client"),
+    until: str | None = typer.Option(
+        None, help="expected end, told to the client (004 §7), e.g. 2026-12-05T18:00:00Z"
+    ),
     as_json: bool = out.JSON,
 ) -> None:
     """Cut the network of a VM or of all of a client's VMs (000 §6, §11.1); a
@@ -189,11 +194,39 @@ def network_cut(
     from nuages.compute.net import service
 
     with _unit() as (session, runtime):
+        expected_end_at = _moment(until)
         vms = service.cut(
-            session, _cli(), runtime, ground=ground, reason=reason, vm_id=vm_id, client_id=client
+            session,
+            _cli(),
+            runtime,
+            ground=ground,
+            reason=reason,
+            vm_id=vm_id,
+            client_id=client,
+            expected_end_at=expected_end_at,
         )
-        data = {"vm_ids": [vm.id for vm in vms], "ground": ground}
-    out.emit(data, as_json, [f"network cut: {v}" for v in data["vm_ids"]])
+        ids = [vm.id for vm in vms]
+        data = {"vm_ids": ids, "ground": ground, "expected_end_at": _iso(expected_end_at)}
+    out.emit(data, as_json, [f"network cut: {v}" for v in ids])
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    """``--until`` as an aware UTC moment (ISO 8601 with its zone)."""
+    from nuages.kernel.clock import ensure_aware
+    from nuages.kernel.errors import ValidationFailed
+
+    if text is None:
+        return None
+    try:
+        return ensure_aware(dt.datetime.fromisoformat(text.strip()))
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"expected_end_at: {text!r}: {exc} (give e.g. 2026-12-05T18:00:00Z)"
+        ) from None
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 @vm_app.command("network-restore")

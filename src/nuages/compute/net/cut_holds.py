@@ -20,6 +20,8 @@ restored (by staff, or by the reinstall of a compromised server).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,10 +38,19 @@ from nuages.history.service import Actor
 LIVE = holds.SUSPENDABLE | {ContractState.SUSPENDED}
 
 
-def share(session: Session, who: Actor, vm: Vm, ground: str, reason: str) -> str | None:
+def share(
+    session: Session,
+    who: Actor,
+    vm: Vm,
+    ground: str,
+    reason: str,
+    *,
+    expected_end_at: dt.datetime | None = None,
+) -> str | None:
     """Open or join the network hold of ``vm``'s contract on ``ground`` when the
     ground is one of the contract's suspension grounds and the contract is live; the
-    hold's id, or None (a network-only ground, or a contract with nothing to suspend)."""
+    hold's id, or None (a network-only ground, or a contract with nothing to suspend).
+    A new hold takes the cut's expected end (004 §7); a hold joined keeps its own."""
     offer = enforce.offer_of(session, vm)
     contract = session.get(Contract, vm.contract_id)
     if offer is None or contract is None or ContractState(contract.state) not in LIVE:
@@ -47,7 +58,14 @@ def share(session: Session, who: Actor, vm: Vm, ground: str, reason: str) -> str
     if ground not in holds.grounds_of(offer):
         return None
     hold, _new = holds.place(
-        session, who, offer, contract.id, ground, reason[:500], scope=holds.NETWORK_SCOPE
+        session,
+        who,
+        offer,
+        contract.id,
+        ground,
+        reason[:500],
+        expected_end_at=expected_end_at,
+        scope=holds.NETWORK_SCOPE,
     )
     if session.get(VmNetworkHold, (hold.id, vm.id)) is None:
         session.add(VmNetworkHold(hold_id=hold.id, vm_id=vm.id))

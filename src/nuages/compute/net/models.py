@@ -43,7 +43,8 @@ class VmNetwork(Base):
     ``mail_server`` (003 §7.4), ``firewall_server`` (003 §7.1.1), ``registered``: the
     registered uses, comma-separated (003 §7.5). A cut (``cut_at`` set) has its ground,
     the clause it rests on, who made it, and ``until_reinstall`` for a compromised
-    server (003 §7.3: only a reinstall lifts it); ``hold_id`` names the contract hold it
+    server (003 §7.3: only a reinstall lifts it), ``expected_end_at`` where staff know it
+    (004 §7); ``hold_id`` names the contract hold it
     shares when its ground is contractual (004 §7)."""
 
     __tablename__ = "vm_network"
@@ -57,6 +58,9 @@ class VmNetwork(Base):
     cut_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     cut_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
     until_reinstall: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When staff expect to lift the cut, where known (004 §7: the client is told the
+    # suspension's duration); none for a cut lifted only by a reinstall.
+    expected_end_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     hold_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 

@@ -90,13 +90,16 @@ class FirewallOut(Out):
     cut_ground: str | None = None
     cut_at: dt.datetime | None = None
     until_reinstall: bool = False
+    # When staff expect to lift the cut, where known (004 §7); none until a reinstall.
+    cut_expected_end_at: dt.datetime | None = None
     rules: list[RuleOut]
 
 
 class NetworkCut(Strict):
     """Staff cut a VM's network (000 §6, §11.1): the ground (a network ground or one of
     the contract's suspension grounds) and what was seen. ``all_of_client``: every live
-    VM of the VM's client."""
+    VM of the VM's client. ``expected_end_at``: when staff expect to lift it, told to
+    the client (004 §7); in the future, and not on a cut lifted only by a reinstall."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -113,6 +116,10 @@ class NetworkCut(Strict):
     ground: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
     reason: str = Field(min_length=1, max_length=500)
     all_of_client: bool = False
+    expected_end_at: Instant | None = Field(
+        default=None,
+        description="when staff expect to lift the cut (004 §7), e.g. 2026-12-05T18:00:00Z",
+    )
 
 
 class NetworkRestore(Strict):

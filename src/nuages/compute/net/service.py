@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,7 +37,8 @@ from nuages.terms.schema_network import NetworkTerms
 # Grounds of a network cut that are the network's own (the rest are the contract's
 # suspension grounds, shared with holds): malicious traffic lets the provider block one
 # VM or all of a client's (000 §6, §11.1); a compromised server stays cut until it is
-# reinstalled (003 §7.3).
+# reinstalled (003 §7.3). An offer's suspension ground of the same name wins (its terms
+# say who lifts it: ``lifted_by``).
 NETWORK_GROUNDS = {"malicious-traffic": "000 §11.1", "compromised": "003 §7.3"}
 COMPROMISED = "compromised"
 MAX_RULES = 200
@@ -276,15 +278,27 @@ def declare(
 # ---------------------------------------------------------------- cut, restore, new IP
 
 
-def _ground_clause(session: Session, vm: Vm, ground: str) -> str:
-    if ground in NETWORK_GROUNDS:
-        return NETWORK_GROUNDS[ground]
+@dataclass(frozen=True)
+class CutGround:
+    """A cut's ground as one VM's terms read it: its clause, and whether only the
+    server's reinstall lifts the cut (the terms' ``lifted_by``, 003 §7.3, 004 annexe 1)."""
+
+    clause: str
+    until_reinstall: bool
+
+
+def _ground(session: Session, vm: Vm, ground: str) -> CutGround:
+    """The contract's suspension ground of that name first (its terms say who lifts it),
+    else the network's own; a compromised server stays cut until reinstalled (003 §7.3)
+    on an offer that defines no such ground."""
     offer = enforce.offer_of(session, vm)
     found = holds.grounds_of(offer) if offer is not None else {}
-    if ground not in found:
-        known = sorted({*NETWORK_GROUNDS, *found})
-        raise ValidationFailed(f"ground: {ground!r} is not one of {', '.join(known)}")
-    return found[ground].clause
+    if ground in found:
+        return CutGround(found[ground].clause, found[ground].lifted_by == "reinstall")
+    if ground in NETWORK_GROUNDS:
+        return CutGround(NETWORK_GROUNDS[ground], ground == COMPROMISED)
+    known = sorted({*NETWORK_GROUNDS, *found})
+    raise ValidationFailed(f"ground: {ground!r} is not one of {', '.join(known)}")
 
 
 def cut(
@@ -296,13 +310,19 @@ def cut(
     reason: str,
     vm_id: str | None = None,
     client_id: str | None = None,
+    expected_end_at: dt.datetime | None = None,
 ) -> list[Vm]:
     """Staff cut the network of one VM, or of every live VM of a client (000 §6,
     §11.1). The ground is a network ground or one of the contract's suspension grounds
     (the holds' registry, e.g. 004 §7 security); a compromised server stays cut until
-    reinstalled (003 §7.3). A contractual ground shares the contract's holds as a
-    network-scope hold (``cut_holds``: 000 §11.1, 004 §9). Recorded and notified; a cut
-    VM stays cut (idempotent)."""
+    reinstalled (003 §7.3, 004 annexe 1) — the built-in ``compromised`` ground, or a
+    contractual one whose terms say ``lifted_by = "reinstall"``. A contractual ground
+    shares the contract's holds as a network-scope hold (``cut_holds``: 000 §11.1, 004
+    §9). Recorded and notified; a cut VM stays cut (idempotent).
+
+    ``expected_end_at``: when staff expect to lift it, told to the client (004 §7: "la
+    durée de cette suspension") and given to the hold it shares; in the future, and
+    never on a cut lifted only by a reinstall (its end is the reinstall, not a date)."""
     _staff(actor)
     if (vm_id is None) == (client_id is None):
         raise ValidationFailed("vm_id: name one VM or one client (client_id), not both")
@@ -319,15 +339,29 @@ def cut(
         if not targets:
             raise NotFound("this client has no live VM")
     now = utc_now()
-    for vm in targets:
-        clause = _ground_clause(session, vm, ground)
+    if expected_end_at is not None and expected_end_at <= now:
+        raise ValidationFailed("expected_end_at: must be in the future")
+    # Every VM's ground read first, so that a refusal writes nothing.
+    grounds = [_ground(session, vm, ground) for vm in targets]
+    if expected_end_at is not None:
+        for found in grounds:
+            if found.until_reinstall:
+                raise ValidationFailed(
+                    f"expected_end_at: a cut on {ground} ({found.clause}) lasts until the "
+                    "server is reinstalled, not until a date"
+                )
+    for vm, found in zip(targets, grounds, strict=True):
+        clause = found.clause
         net = enforce.standing(session, vm.id)
         if net.cut_at is None:
             net.cut_at = now
         net.cut_ground, net.cut_reason, net.cut_by = ground, reason, actor.user_id
-        net.until_reinstall = ground == COMPROMISED
+        net.until_reinstall = found.until_reinstall
+        net.expected_end_at = expected_end_at
         previous_hold = net.hold_id
-        net.hold_id = cut_holds.share(session, actor.actor, vm, ground, reason)
+        net.hold_id = cut_holds.share(
+            session, actor.actor, vm, ground, reason, expected_end_at=expected_end_at
+        )
         if previous_hold is not None and previous_hold != net.hold_id:
             # Cut again on another ground: the former ground's hold ends if no VM is
             # cut under it any more.
@@ -341,7 +375,13 @@ def cut(
             object_type="vm",
             object_id=vm.id,
             action="vm.network.cut",
-            params={"ground": ground, "clause": clause, "reason": reason, "hold_id": net.hold_id},
+            params={
+                "ground": ground,
+                "clause": clause,
+                "reason": reason,
+                "hold_id": net.hold_id,
+                "expected_end_at": expected_end_at.isoformat() if expected_end_at else None,
+            },
             client_id=vm.client_id,
         )
         notices.queue(
@@ -360,10 +400,25 @@ def cut(
                 "reason": reason,
                 "cut_at": net.cut_at.isoformat(timespec="minutes"),
                 "until_reinstall": net.until_reinstall,
+                **_expected_end(session, vm, expected_end_at),
             },
         )
         enforce.apply_after_commit(session, runtime, vm)
     return targets
+
+
+def _expected_end(session: Session, vm: Vm, moment: dt.datetime | None) -> dict[str, str]:
+    """The cut's expected end for its notice: ISO (UTC) and as the contract's clock
+    reads it (its terms' time zone; the seeds' are Europe/Paris)."""
+    if moment is None:
+        return {"expected_end_at": "", "expected_end": ""}
+    offer = enforce.offer_of(session, vm)
+    zone = offer.offer.timezone if offer is not None else "Europe/Paris"
+    local = moment.astimezone(ZoneInfo(zone))
+    return {
+        "expected_end_at": moment.astimezone(dt.UTC).isoformat(timespec="minutes"),
+        "expected_end": f"{local.strftime('%d/%m/%Y %H:%M')} ({zone})",
+    }
 
 
 def restore(
@@ -375,17 +430,23 @@ def restore(
     reason: str = "",
     wrongful: bool = False,
 ) -> Vm:
-    """Staff lift a VM's cut. A compromised server's cut is lifted only by its
-    reinstall (003 §7.3, ``reinstalled``). ``wrongful``: the cut was manifestly wrong
-    (000 §11.1): its network hold, lifted as wrongful, gives the held time back."""
+    """Staff lift a VM's cut. A compromised server's cut — the built-in ``compromised``
+    ground, or a contractual ground whose terms say ``lifted_by = "reinstall"`` — is
+    lifted only by its reinstall (003 §7.3, 004 annexe 1, ``reinstalled``): 409 citing
+    the ground's clause, unless staff restore it as ``wrongful``: the cut was manifestly
+    wrong (000 §11.1): its network hold, lifted as wrongful, gives the held time back."""
     vm = load_vm(session, actor, vm_id, write=True)  # another client's VM: 404 first
     _staff(actor)
     net = session.get(VmNetwork, vm.id)
     if net is None or net.cut_at is None:
         raise Conflict("this VM's network is not cut")
-    if net.until_reinstall:
+    # A cut staff declare manifestly wrong (000 §11.1) was never a compromised server:
+    # making the client reinstall to undo the provider's mistake would read the
+    # reinstall rule against the client (SPEC §17), so a wrongful restore lifts it.
+    if net.until_reinstall and not wrongful:
         raise Conflict(
-            "a compromised server's network stays cut until it is reinstalled (003 §7.3)"
+            f"this VM's network was cut on {net.cut_ground} ({_clause_of(session, vm, net)}): "
+            "it stays cut until the server is reinstalled (or is restored as wrongful)"
         )
     if wrongful and net.hold_id is None:
         raise Conflict(
@@ -398,8 +459,18 @@ def restore(
     return vm
 
 
+def _clause_of(session: Session, vm: Vm, net: VmNetwork) -> str:
+    """The clause of the ground a VM's network was cut on (003 §7.3 if its terms no
+    longer name it)."""
+    try:
+        return _ground(session, vm, net.cut_ground or COMPROMISED).clause
+    except ValidationFailed:
+        return NETWORK_GROUNDS[COMPROMISED]
+
+
 def reinstalled(session: Session, who: Actor, runtime: ComputeRuntime, vm_id: str) -> None:
-    """A reinstall succeeded: a compromised server's cut is lifted (003 §7.3)."""
+    """A reinstall succeeded: a cut lifted only by a reinstall is lifted (003 §7.3,
+    004 annexe 1)."""
     vm = session.get(Vm, vm_id)
     net = session.get(VmNetwork, vm_id)
     if vm is not None and net is not None and net.cut_at is not None and net.until_reinstall:
@@ -422,6 +493,7 @@ def _lift(
     net.cut_at = None
     net.cut_ground = net.cut_reason = net.cut_by = net.hold_id = None
     net.until_reinstall = False
+    net.expected_end_at = None
     session.flush()
     lifted = cut_holds.release(
         session,

@@ -1,8 +1,9 @@
 """A VM's firewall page (issue 14, 002 §3.6): the offer's default policy, the provider's
 egress rules, the rules with a form to add one and a button to remove each. The form is
 checked by the API's own schema (``RuleCreate``), so the page refuses what the API does.
-Staff also get the network measures there: cut (000 §6, §11.1) and restore (wrongful:
-000 §11.1), through the same services as ``POST /vms/{id}/network-cut`` / ``-restore``."""
+Staff also get the network measures there: cut (000 §6, §11.1; with its expected end,
+004 §7) and restore (wrongful: 000 §11.1), through the same services as
+``POST /vms/{id}/network-cut`` / ``-restore``."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from nuages.compute.services.access import load_vm
 from nuages.contracts import holds
 from nuages.kernel.errors import NuagesError
 from nuages.portal import service as portal
+from nuages.portal.client.extensions import local_moment
 from nuages.portal.errors import of as error_text
 from nuages.portal.web import PostedForm, SignedIn, Visit, field_errors
 
 router = APIRouter()
 FIELDS = ("direction", "protocol", "port", "source", "action", "priority")
+CUT_FIELDS = ("ground", "reason", "expected_end_at")
 
 
 def _page(
@@ -134,8 +137,8 @@ def _staff_measure(posted: PostedForm, vm_id: str, act: Any, done: str) -> Respo
     except NuagesError as exc:
         if exc.status == 404:
             raise
-        values = {n: posted.get(n) for n in ("ground", "reason", "all_of_client", "wrongful")}
-        return _page(visit, vm_id, values, field_errors(exc, ("ground", "reason")), exc.status)
+        values = {n: posted.get(n) for n in (*CUT_FIELDS, "all_of_client", "wrongful")}
+        return _page(visit, vm_id, values, field_errors(exc, CUT_FIELDS), exc.status)
     return visit.redirect(target, done)
 
 
@@ -144,9 +147,15 @@ def network_cut(posted: PostedForm, vm_id: str) -> Response:
     """Staff cut the VM's network, or that of all its client's VMs (000 §6, §11.1)."""
     visit = posted.visit
     ground, reason = posted.get("ground"), posted.get("reason").strip()
+    values = {n: posted.get(n) for n in (*CUT_FIELDS, "all_of_client")}
     if not reason:
-        values = {"ground": ground, "reason": "", "all_of_client": posted.get("all_of_client")}
         return _page(visit, vm_id, values, {"reason": "say what was seen"}, 422)
+    until = posted.get("expected_end_at").strip()
+    try:
+        # Typed in the provider's zone (Europe/Paris), stored in UTC (004 §7).
+        expected_end_at = local_moment(until, "expected_end_at") if until else None
+    except ValueError as exc:
+        return _page(visit, vm_id, values, {"expected_end_at": str(exc)}, 422)
 
     def act(session: Any) -> None:
         vm = load_vm(session, visit.me, vm_id, write=True)
@@ -159,6 +168,7 @@ def network_cut(posted: PostedForm, vm_id: str) -> Response:
             reason=reason[:500],
             vm_id=None if everyone else vm.id,
             client_id=vm.client_id if everyone else None,
+            expected_end_at=expected_end_at,
         )
 
     return _staff_measure(posted, vm_id, act, "network_cut")
