@@ -403,7 +403,12 @@ def import_statement(
     session.commit()  # each line commits in a unit of its own
     database: Database = request.app.state.database
     report = statements.import_statement(
-        database.unit, _registry(request), data, principal.actor, reconcile.reconcile
+        database.unit,
+        _registry(request),
+        data,
+        principal.actor,
+        reconcile.reconcile,
+        max_bytes=request.app.state.settings.max_statement_bytes,
     )
     return report.as_dict()
 
