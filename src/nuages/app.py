@@ -40,6 +40,9 @@ from nuages.sla.api import router as sla_router
 from nuages.support.api import router as support_router
 
 log = logging.getLogger("nuages.api")
+# What a multipart form adds around an uploaded file (boundaries, part headers, the
+# CSRF and once fields): the body limit of a form upload is its file's plus this.
+FORM_ENVELOPE = 64 * 1024
 
 ROUTERS = [
     accounts_router,
@@ -143,7 +146,12 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        larger={"/api/v1/bank-statements": settings.max_statement_bytes},
+        larger={
+            "/api/v1/bank-statements": settings.max_statement_bytes,
+            # The back-office upload is a multipart form: the file plus its envelope
+            # (boundaries, CSRF fields); the page itself refuses a file over the limit.
+            "/admin/statements": settings.max_statement_bytes + FORM_ENVELOPE,
+        },
     )
     _document_problems(app)
     return app

@@ -22,14 +22,19 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
+from nuages.accounts.roles import Role
 from nuages.app import create_app
+from nuages.billing.models import LedgerEntry
 from nuages.contracts.offers import OfferRegistry
+from nuages.history.models import HistoryEntry
 from nuages.invoicing.models import Payment
 from nuages.kernel import settings as settings_module
 from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
 from nuages.payments import cards
+from tests.billing.factories import order
+from tests.factories import World
 from tests.invoicing.factories import Billing, utc
 from tests.payments.test_statements import _invoice, _state
 
@@ -136,3 +141,58 @@ def test_card_webhook_refuses_forged_stale_and_unknown_events(
     assert r.status_code == 422 and "F-2099-999999" in r.json()["detail"]
     assert _payments(database) == 0
     assert _state(database, invoice.id) == "issued"
+
+
+def _topup_event(contract_id: str, amount: str, event_id: str = "evt_t1") -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "type": "payment.succeeded",
+            "data": {
+                "id": "pay_topup_7",
+                "amount": amount,
+                "currency": "eur",
+                "metadata": {"topup_contract": contract_id},
+            },
+        }
+    ).encode()
+
+
+def test_000_s13_2_signed_card_event_tops_up_the_prepaid_account_once_over_http(
+    server: str, database: Database, offers: OfferRegistry
+) -> None:
+    """000 §13.2 (the account credited by card) and §3.1 (the contract formed when the
+    provider confirms the transaction): a signed ``payment.succeeded`` naming a pending
+    isstar-cloud contract in ``metadata.topup_contract`` credits 150.00 EUR under the
+    key ``card-webhook:<event id>`` and forms the contract (minimum 100.00). The
+    provider delivering the same event again: 200, ``already_recorded``, the same
+    entry, the balance unchanged and one ``billing.topup`` history entry."""
+    set_now(utc(2026, 3, 5, 10))
+    world = World(database)
+    owner = world.user(Role.CLIENT_OWNER, world.client("Carte SPRL"))
+    with httpx.Client(base_url=server, timeout=30) as http:
+        contract_id = order(http, owner)  # type: ignore[arg-type]
+    body = _topup_event(contract_id, "150.00")
+    r = _post(server, body, cards.sign(SECRET, body, utc_now()))
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert first["target"] == "topup" and first["already_recorded"] is False
+    assert (first["contract_id"], first["contract_state"]) == (contract_id, "active")
+    assert Decimal(first["balance"]) == Decimal("150.00") and first["provider_ref"] == "pay_topup_7"
+    again = _post(server, body, cards.sign(SECRET, body, utc_now() + dt.timedelta(seconds=30)))
+    assert again.status_code == 200, again.text
+    assert again.json()["already_recorded"] is True and "already recorded" in again.json()["detail"]
+    assert again.json()["seq"] == first["seq"]
+    assert Decimal(again.json()["balance"]) == Decimal("150.00")
+    with database.unit() as session:
+        keys = session.execute(
+            select(LedgerEntry.idempotency_key, LedgerEntry.amount).where(
+                LedgerEntry.contract_id == contract_id
+            )
+        ).all()
+        actions = session.execute(
+            select(HistoryEntry.action).where(HistoryEntry.object_id == contract_id)
+        ).scalars()
+        assert [(k, Decimal(a)) for k, a in keys] == [("card-webhook:evt_t1", Decimal("150"))]
+        assert list(actions).count("billing.topup") == 1
+    assert _payments(database) == 0  # no invoice payment was made of it

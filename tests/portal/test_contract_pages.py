@@ -13,6 +13,7 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from nuages.accounts.principal import Principal
@@ -178,6 +179,39 @@ def test_000_s13_2_card_top_up_how_to_then_staff_record_it_once(
     assert again.status_code == 409 and "error" in again.text
     with database.unit() as session:
         assert ledger.balance(session, contract_id) == before + Decimal("50.00")
+
+
+def test_000_s13_2_card_top_up_under_the_webhook_provider_says_so_and_offers_no_terminal_form(
+    portal_app: Any,
+    user_with_password: Make,
+    database: Database,
+    offers: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``NUAGES_SELLER_CARD_PROVIDER=webhook`` the provider's signed event credits
+    card top-ups: the account page says the amount is credited once the payment service
+    confirms it (not the terminal text), and the staff contract page has no form to
+    record a card payment by hand (it would be refused, and counted twice)."""
+    from nuages.accounts import service as accounts
+    from nuages.kernel import settings as settings_module
+
+    monkeypatch.setenv("NUAGES_SELLER_CARD_PROVIDER", "webhook")
+    settings_module.get_settings.cache_clear()
+    try:
+        client_id, contract_id = _isstar(database, offers, topup="100.00")
+        _owner, email = user_with_password(Role.CLIENT_OWNER, client_id)
+        account = unescape(_signed(portal_app, email).get(f"/contracts/{contract_id}/account").text)
+        assert "service de paiement confirme la transaction" in account
+        assert "propre terminal" not in account
+        with database.unit() as session:
+            accounts.create_admin(session, "staff-hook@example.com", PASSWORD, with_token=False)
+        staff = _signed(portal_app, "staff-hook@example.com")
+        page = staff.get(f"/admin/contracts/{contract_id}").text
+        assert f"/admin/contracts/{contract_id}/transfer" in page
+        assert f"/admin/contracts/{contract_id}/card" not in page
+    finally:
+        monkeypatch.undo()
+        settings_module.get_settings.cache_clear()
 
 
 def test_staff_list_sepa_batches_and_download_one(

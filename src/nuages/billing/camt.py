@@ -37,7 +37,6 @@ from nuages.kernel.errors import NuagesError, ValidationFailed
 from nuages.payments import camt
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
-MAX_STATEMENT_BYTES = camt.MAX_STATEMENT_BYTES
 StatementLine = camt.StatementLine
 payment_references_in = camt.payment_references_in
 # The readers live in payments.camt (shared with the invoices' statement import).
@@ -46,8 +45,8 @@ _local, _find, _children, _line = camt.local, camt.find, camt.children, camt.lin
 
 def parse(data: bytes) -> list[StatementLine]:
     """The entries of a CAMT.053 statement; 422 on anything that is not one."""
-    if len(data) > MAX_STATEMENT_BYTES:
-        raise ValidationFailed("statement: too large")
+    if len(data) > camt.max_statement_bytes():
+        raise ValidationFailed("statement: too large (NUAGES_MAX_STATEMENT_BYTES)")
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )

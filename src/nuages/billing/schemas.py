@@ -387,3 +387,19 @@ class StatementReport(BaseModel):
 
 
 AnyKind = Literal["topup", "usage", "fee", "credit", "refund", "adjustment", "reversal"]
+
+
+class CardTopupOut(BaseModel):
+    """A card top-up the provider's signed event credited (000 §13.2), or found already
+    credited when the provider delivers the same event again."""
+
+    target: Literal["topup"] = "topup"
+    contract_id: str
+    contract_state: str = Field(description="active once the minimum amount is in (000 §3.1)")
+    seq: int = Field(description="the ledger entry of the top-up")
+    amount: Decimal
+    currency: str
+    balance: Decimal
+    provider_ref: str
+    already_recorded: bool = Field(description="true: this event was credited before")
+    detail: str

@@ -2,12 +2,15 @@
 
 Every top-up is idempotent by its bank reference: the key ``topup:transfer:<ref>`` is
 shared by transfers staff record by hand and by the statement import, so the same
-credit can never be counted twice whichever way it arrives.
+credit can never be counted twice whichever way it arrives. A card payment the
+provider confirms by its signed event (``card_event``) is credited once per event id
+(``card-webhook:<id>``).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -21,6 +24,7 @@ from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.kernel.errors import AlreadyExists, Forbidden, InvalidTransition, ValidationFailed
+from nuages.payments import cards
 from nuages.terms.schema import Offer
 
 
@@ -212,10 +216,61 @@ def record_card(
     """Staff record a card payment taken on the provider's own terminal or acquirer
     portal (000 §13.2 "carte"; nuages handles no card data, like invoicing's
     ``TerminalProvider``): ``reference`` is the terminal's authorisation reference, so
-    the same payment is credited once (409 the second time, nothing written)."""
+    the same payment is credited once (409 the second time, nothing written). Refused
+    (422) when the settings choose the ``webhook`` provider: its signed event books the
+    payment (``card_event``), and one recorded by hand as well would count it twice."""
+    cards.card_provider().capture(
+        amount=data.amount, currency=data.currency, reference=data.reference,
+        idempotency_key=card_key(data.reference),
+    )  # fmt: skip
     return _staff_credit(
         session, actor, registry, contract_id, data,
         means="card", key=card_key(data.reference),
         description="card payment" + (f": {data.note}" if data.note else ""),
         act="record card payments", what=f"card payment {data.reference}",
     )  # fmt: skip
+
+
+def event_key(event_id: str) -> str:
+    """The idempotency key of a card top-up the provider confirmed by its event."""
+    return f"card-webhook:{event_id}"
+
+
+@dataclass(frozen=True)
+class CardTopup:
+    """What a provider's card event did to a prepaid account."""
+
+    contract: Contract
+    account: BillingAccount
+    entry: LedgerEntry
+    created: bool  # False: the event was already credited (a redelivery)
+
+
+def card_event(session: Session, registry: OfferRegistry, event: cards.CardEvent) -> CardTopup:
+    """Credit the card payment a signed provider event confirms to the prepaid account of
+    the contract its ``metadata.topup_contract`` names (000 §13.2 "carte"), once per
+    event id: a redelivered event writes nothing and says so. Crediting forms a pending
+    contract once its Minimum Amount is in (000 §3.1: the contract is formed when the
+    provider confirms the transaction; ``balance.form_if_funded``).
+
+    422 for an unknown contract (as for an unknown invoice: a webhook never gets an
+    ambiguous 404) or another currency than the account's; 409 for an invoiced
+    contract or an offer that takes no card top-ups. Nothing is written then.
+    """
+    assert event.topup_contract is not None
+    contract = session.get(Contract, event.topup_contract)
+    if contract is None:
+        raise ValidationFailed(f"event: no contract {event.topup_contract}")
+    key = event_key(event.event_id)
+    account, offer = ledger.account_for(session, registry, contract, lock=True)
+    check_means(offer, "card")
+    check_currency(account, event.currency)
+    entry, created = credit_topup(
+        session, registry, contract, account, amount=event.amount, key=key,
+        reference=event.provider_ref,
+        description=f"card payment confirmed by the provider ({event.provider_ref})"[:300],
+        who=Actor.system("card-webhook"), means="card",
+    )  # fmt: skip
+    fresh = ledger.get_account(session, contract.id)
+    assert fresh is not None
+    return CardTopup(contract=contract, account=fresh, entry=entry, created=created)

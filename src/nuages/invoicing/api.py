@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from nuages.api.deps import PageDep, PrincipalDep, SessionDep
+from nuages.billing import topups
+from nuages.billing.schemas import CardTopupOut
 from nuages.contracts.offers import OfferRegistry
 from nuages.invoicing import (
     credits,
@@ -401,23 +403,51 @@ def import_statement(
     session.commit()  # each line commits in a unit of its own
     database: Database = request.app.state.database
     report = statements.import_statement(
-        database.unit, _registry(request), data, principal.actor, reconcile.reconcile
+        database.unit,
+        _registry(request),
+        data,
+        principal.actor,
+        reconcile.reconcile,
+        max_bytes=request.app.state.settings.max_statement_bytes,
     )
     return report.as_dict()
 
 
-@router.post("/card-webhooks", response_model=schemas.PaymentOut)
+@router.post("/card-webhooks", response_model=schemas.PaymentOut | CardTopupOut)
 def card_webhook(
     request: Request, session: SessionDep, data: Annotated[bytes, Depends(_statement_bytes)]
 ) -> object:
     """The card provider confirms a captured payment (000 §3.1, §13.2), signed in the
     ``Nuages-Signature`` header (HMAC-SHA256 over ``t.body``, Stripe-compatible): it
-    pays the invoice its metadata names, once per event id. No token: the signature is
-    the proof. 422 on a bad or stale signature; 404 unless ``webhook`` is the provider."""
-    payment, _created = payments.card_webhook(
+    pays the invoice its ``metadata.invoice`` names (the payment comes back) or tops up
+    the prepaid account of the contract its ``metadata.topup_contract`` names (the
+    top-up comes back, ``target`` = ``topup``), once per event id. No token: the
+    signature is the proof. 422 on a bad or stale signature, an event naming both or
+    neither, an unknown invoice or contract, another currency; 409 for a contract that
+    takes no card top-ups; 404 unless ``webhook`` is the provider."""
+    booked = payments.card_webhook(
         session, _registry(request), data, request.headers.get("nuages-signature")
     )
+    if isinstance(booked, topups.CardTopup):
+        return _card_topup_out(booked)
+    payment, _created = booked
     return _payment_out(session, payment)
+
+
+def _card_topup_out(done: topups.CardTopup) -> CardTopupOut:
+    entry = done.entry
+    said = "already recorded" if not done.created else "credited to the prepaid account"
+    return CardTopupOut(
+        contract_id=done.contract.id,
+        contract_state=done.contract.state,
+        seq=entry.seq,
+        amount=entry.amount,
+        currency=entry.currency,
+        balance=done.account.balance,
+        provider_ref=entry.reference,
+        already_recorded=not done.created,
+        detail=f"card payment {entry.reference} {said} (entry #{entry.seq})",
+    )
 
 
 # ---------------------------------------------------------------- dunning

@@ -9,9 +9,7 @@ a suspension dunning imposed (004 §7: restored once the cause is remedied).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session
 from nuages.accounts.models import Client
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Scope
+from nuages.billing import topups
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
@@ -32,6 +31,7 @@ from nuages.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from nuages.kernel.settings import get_settings
 from nuages.notices import announce
 from nuages.payments import cards
+from nuages.payments.cards import card_provider
 
 ZERO = Decimal("0.00")
 
@@ -43,84 +43,25 @@ class PaymentState:
     RETURNED = "returned"  # a direct debit or cheque the bank sent back
 
 
-@dataclass(frozen=True)
-class CardCapture:
-    """A card payment as the provider confirmed it."""
-
-    provider_ref: str
-    amount: Decimal
-
-
-class CardProvider(Protocol):
-    """A card payment service (DESIGN.md "Drivers": one Protocol per external system)."""
-
-    name: str
-
-    def capture(
-        self, *, amount: Decimal, currency: str, reference: str, idempotency_key: str
-    ) -> CardCapture:
-        """Confirm that ``amount`` was captured for ``reference``.
-
-        Pre: ``amount`` > 0. Post: the returned capture names the provider's own
-        reference; raises ``ValidationFailed`` when the provider has no such payment.
-        The same ``idempotency_key`` never captures twice.
-        """
-        ...
-
-
-class TerminalProvider:
-    """Card payments taken on the provider's own terminal or acquirer portal: the
-    payment already happened there, and staff record its authorisation reference.
-    nuages talks to no card network itself (no card data ever reaches it)."""
-
-    name = "terminal"
-
-    def capture(
-        self, *, amount: Decimal, currency: str, reference: str, idempotency_key: str
-    ) -> CardCapture:
-        """Accept the terminal's authorisation reference as the capture."""
-        if not reference.strip():
-            raise ValidationFailed("reference: the terminal's authorisation reference is needed")
-        return CardCapture(provider_ref=reference.strip(), amount=amount)
-
-
-class WebhookProvider:
-    """Card payments an online provider confirms by a signed webhook
-    (``payments.cards``: Stripe-compatible HMAC-SHA256 signature). Staff do not record
-    them by hand: the provider's confirmation books them (``card_webhook``)."""
-
-    name = "webhook"
-
-    def capture(
-        self, *, amount: Decimal, currency: str, reference: str, idempotency_key: str
-    ) -> CardCapture:
-        """Refused: the provider's signed event is the only proof of this payment."""
-        raise ValidationFailed(
-            "means: card payments are booked by the provider's signed webhook "
-            "(POST /api/v1/card-webhooks), not recorded by hand"
-        )
-
-
-CARD_PROVIDERS: dict[str, type[TerminalProvider] | type[WebhookProvider]] = {
-    "terminal": TerminalProvider,
-    "webhook": WebhookProvider,
-}
-
-
 def card_webhook(
     session: Session, registry: OfferRegistry, body: bytes, signature: str | None
-) -> tuple[Payment, bool]:
+) -> tuple[Payment, bool] | topups.CardTopup:
     """Book a card payment the provider confirms (000 §3.1, §13.2: formed on the
     provider's confirmation): the event's signature and age are checked
-    (``payments.cards.verify``), then it pays the invoice its metadata names, once per
-    event id (a redelivered event books nothing). 404 unless the settings choose the
-    ``webhook`` provider; 422 on a bad signature, a stale event or an unknown invoice."""
+    (``payments.cards.verify``), then it pays the invoice its metadata names, or tops
+    up the prepaid account of the contract it names (``billing.topups.card_event``,
+    which forms a pending contract once its minimum amount is in), once per event id
+    (a redelivered event books nothing). 404 unless the settings choose the
+    ``webhook`` provider; 422 on a bad signature, a stale event, an event naming both
+    or neither, or an unknown invoice or contract."""
     settings = get_settings()
     if settings.seller_card_provider != "webhook":
         raise NotFound("no card webhook: the card provider is not a webhook provider")
     event = cards.verify(settings.card_webhook_secret, body, signature)
     if event.kind != "payment.succeeded":
         raise ValidationFailed(f"event: {event.kind} is not a captured payment")
+    if event.topup_contract is not None:
+        return topups.card_event(session, registry, event)
     invoice = session.execute(
         select(Invoice).where(Invoice.number == event.invoice_number, Invoice.kind == "invoice")
     ).scalar_one_or_none()
@@ -143,14 +84,6 @@ def card_webhook(
         ),
         provider_ref=event.provider_ref,
     )
-
-
-def card_provider() -> CardProvider:
-    """The card provider the settings name (``NUAGES_SELLER_CARD_PROVIDER``)."""
-    name = get_settings().seller_card_provider
-    if name not in CARD_PROVIDERS:
-        raise ValidationFailed(f"unknown card provider {name!r}")
-    return CARD_PROVIDERS[name]()
 
 
 def _open_invoices(session: Session, client_id: str) -> list[Invoice]:

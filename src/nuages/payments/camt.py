@@ -13,9 +13,16 @@ from lxml import etree
 from stdnum import iso11649
 
 from nuages.kernel.errors import ValidationFailed
+from nuages.kernel.settings import get_settings
 
 RF_REFERENCE = re.compile(r"RF\d{2}(?: ?[A-Z0-9]){1,25}")
-MAX_STATEMENT_BYTES = 20_000_000
+
+
+def max_statement_bytes() -> int:
+    """The largest statement file read (``NUAGES_MAX_STATEMENT_BYTES``, default 20 MiB):
+    the same bound as the API's body limit for statements, so a file the route let in
+    is never refused by the reader for its size."""
+    return get_settings().max_statement_bytes
 
 
 @dataclass(frozen=True)

@@ -94,9 +94,12 @@ Outcome = tuple[str, str, str, str]
 Reconciler = Callable[[Session, OfferRegistry, Actor, Line], Outcome]
 
 
-def _safe_root(data: bytes) -> etree._Element:
-    if len(data) > camt.MAX_STATEMENT_BYTES:
-        raise ValidationFailed("statement: too large")
+def _safe_root(data: bytes, max_bytes: int | None = None) -> etree._Element:
+    limit = camt.max_statement_bytes() if max_bytes is None else max_bytes
+    if len(data) > limit:
+        raise ValidationFailed(
+            f"statement: too large ({len(data)} bytes; at most {limit}, NUAGES_MAX_STATEMENT_BYTES)"
+        )
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
@@ -106,10 +109,11 @@ def _safe_root(data: bytes) -> etree._Element:
         raise ValidationFailed(f"statement: not well-formed XML ({exc})") from None
 
 
-def parse(data: bytes) -> tuple[str, str, list[Line]]:
+def parse(data: bytes, max_bytes: int | None = None) -> tuple[str, str, list[Line]]:
     """(kind, message id, lines) of a CAMT.053 or CAMT.054 file; 422 naming the format
-    for anything else (a CAMT.052, a pain file, an MT940 …)."""
-    root = _safe_root(data)
+    for anything else (a CAMT.052, a pain file, an MT940 …), or a file larger than
+    ``max_bytes`` (default: the ``max_statement_bytes`` setting)."""
+    root = _safe_root(data, max_bytes)
     body = next((c for c in root if camt.local(c.tag) in ROOTS), None)
     if camt.local(root.tag) != "Document" or body is None:
         found = camt.local(body.tag if body is not None else (root[0].tag if len(root) else ""))
@@ -134,10 +138,12 @@ def import_statement(
     who: Actor,
     reconcile: Reconciler,
     progress: Callable[[int, int | None, str], None] | None = None,
+    max_bytes: int | None = None,
 ) -> Report:
     """Reconcile a statement line by line (each line its own transaction), each line
-    booked by ``reconcile``."""
-    kind, message_id, lines = parse(data)
+    booked by ``reconcile``; larger than ``max_bytes`` (default: the
+    ``max_statement_bytes`` setting): 422, nothing booked."""
+    kind, message_id, lines = parse(data, max_bytes)
     digest = hashlib.sha256(data).hexdigest()
     report = Report(kind=kind, message_id=message_id)
     with unit() as session:

@@ -20,6 +20,7 @@ from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
 from nuages.kernel.errors import ValidationFailed
+from nuages.kernel.settings import get_settings
 from nuages.portal.admin import formal, relocations
 from nuages.portal.admin.common import (
     Button,
@@ -165,7 +166,10 @@ def _detail(
                     "Créditer",
                 )
             )
-            if "card" in offer.billing.prepaid.top_up_means:  # type: ignore[union-attr]
+            # A "webhook" card provider books its card payments from its signed events
+            # (billing.topups.card_event); recording one by hand is refused then.
+            terminal = get_settings().seller_card_provider == "terminal"
+            if terminal and "card" in offer.billing.prepaid.top_up_means:  # type: ignore[union-attr]
                 forms.append(
                     Form(
                         "Enregistrer un paiement par carte (terminal du prestataire)",

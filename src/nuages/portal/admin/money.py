@@ -43,7 +43,6 @@ from nuages.portal.errors import of as error_text
 from nuages.portal.web import Paging, PostedStaff, Staff, Visit, field_errors
 
 router = APIRouter()
-MAX_STATEMENT = 20 * 1024 * 1024
 
 
 def _registry(visit: Visit) -> OfferRegistry:
@@ -436,8 +435,11 @@ async def statement_upload(posted: PostedStaff, request: Request) -> Response:
             errors={"statement": visit._("Choisissez un fichier.")},
             status=422,
         )
-    data = await upload.read(MAX_STATEMENT + 1)
-    if len(data) > MAX_STATEMENT:
+    # The same bound as POST /api/v1/bank-statements (NUAGES_MAX_STATEMENT_BYTES): the
+    # app's settings, not a constant, so an operator's limit holds on both doors.
+    limit: int = request.app.state.settings.max_statement_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
         return page(
             visit,
             "Relevés bancaires",
@@ -455,6 +457,7 @@ async def statement_upload(posted: PostedStaff, request: Request) -> Response:
             data,
             visit.me.actor,
             reconcile.reconcile,
+            max_bytes=limit,
         )
     except (NuagesError, ValueError) as exc:
         return page(

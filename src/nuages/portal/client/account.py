@@ -1,8 +1,9 @@
 """A contract's prepaid account (000 §13.2, for those holding the billing permission: a
 member never sees money, 000 §5): balance and run-out date, entries, how to top up
 (transfer with the payment reference, SEPA direct debit under a mandate, card: how to
-pay, since the provider takes cards on its own terminal and nuages holds no card data;
-staff then record the authorisation reference, ``billing.topups.record_card``)."""
+pay, since nuages holds no card data and starts no card payment: with the ``terminal``
+card provider staff record the authorisation reference (``billing.topups.record_card``);
+with the ``webhook`` provider its signed event credits it (``billing.topups.card_event``))."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from nuages.billing.models import EntryKind
 from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.errors import NotFound, NuagesError
+from nuages.kernel.settings import get_settings
 from nuages.portal import service as portal
 from nuages.portal.client.dashboard import attempt
 from nuages.portal.web import Paging, PostedForm, SignedIn, Visit, field_errors
@@ -74,6 +76,7 @@ def _page(
             values=values or {},
             once=visit.once(),
             means=means,
+            card_provider=get_settings().seller_card_provider,
         )
 
 
