@@ -5,6 +5,7 @@ driver, through the same app the clients use."""
 
 from __future__ import annotations
 
+from html import unescape
 from typing import Any
 
 from fastapi import FastAPI
@@ -51,10 +52,12 @@ def test_000_s5_backup_restored_as_a_new_vm_from_the_vm_page(
         assert action in page.text and "Restaurer en nouvelle VM" in page.text
 
         vms_before, ops_before = _count(database, Vm), _count(database, Operation)
-        for name, wrong in (("", "vérifiez la valeur"), ("web-2", "existe déjà")):
+        # Said in French naming the field and the name taken (portal/errors.py).
+        taken = ("web-2", "Vous avez déjà une machine nommée « web-2 »")
+        for name, wrong in (("", "« Nom » : donnez un nom à la nouvelle machine."), taken):
             refused = visitor.submit(f"/vms/{vm_id}", action, name=name)
             assert refused.status_code in (409, 422) and 'role="alert"' in refused.text
-            alert = refused.text.split('role="alert"')[1].split("</p>")[0]
+            alert = unescape(refused.text.split('role="alert"')[1].split("</p>")[0])
             assert wrong in alert, alert
         mismatched = f"/vms/{other_id}/backups/{backup_id}/restore-as-new"
         form = visitor.form(f"/vms/{vm_id}", action)

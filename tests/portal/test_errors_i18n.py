@@ -104,3 +104,59 @@ def test_regression_refused_extension_is_said_in_french(
     visitor.submit("/", "/lang", lang="en")
     english = unescape(visitor.submit(page, page, **far).text)
     assert "an extension lasts at most" in english
+
+
+def test_french_refusals_name_their_field_and_what_exists() -> None:
+    """A refusal shown above the form, or one only the type's sentence would say,
+    names its field in French (``portal/fields.py``; an unknown field as the service
+    names it); next to its own input a known sentence stays as it is. An
+    ``already-exists`` refusal names what exists. English pages keep the service's
+    sentence, prefix included."""
+    say = errors.say
+    cidr = errors.ErrorText("cidr: 10.0.0.0/33 is not a network", "validation-failed")
+    assert say(cidr, "fr") == (
+        "« Sous-réseau (CIDR) » : cette saisie n'est pas acceptée, vérifiez la valeur."
+    )
+    assert say(cidr, "en") == "cidr: 10.0.0.0/33 is not a network"
+    raw = errors.ErrorText("frobnication: no", "validation-failed")
+    assert say(raw, "fr").startswith("« frobnication » : ")
+    beside = errors.ErrorText("one key, on one line", "validation-failed", field="public_key",
+                              beside=True)  # fmt: skip
+    assert "« Clé publique »" in say(beside, "fr")
+    known = errors.ErrorText("ends_at: an extension lasts at most 30 days", "validation-failed")
+    assert say(known, "fr") == "« Fin » : une extension dure au plus 30 jours."
+    coded = errors.ErrorText("safeguard: US is outside the EU without an adequacy decision; "
+                             "name the GDPR Art. 46 instrument", "validation-failed")  # fmt: skip
+    assert say(coded, "fr").startswith("« Garanties appropriées » : US est hors de l'UE")
+    short = errors.ErrorText("too short", "validation-failed", "string_too_short",
+                             {"min_length": 3}, field="iban")  # fmt: skip
+    assert say(short, "fr") == "« IBAN » : trop court (au moins 3 caractères)."
+    vm = errors.ErrorText("this client already has a VM named web-2", "already-exists")
+    assert "« web-2 »" in say(vm, "fr") and "machine" in say(vm, "fr")
+    other = errors.ErrorText("a frobnicator named blue-7 exists", "already-exists")
+    assert say(other, "fr") == "« blue-7 » existe déjà."
+    assert say(errors.ErrorText("exists", "already-exists"), "fr") == "Cela existe déjà."
+
+
+def test_key_form_names_the_field_in_french(
+    browser: Make, user_with_password: Make, world: Any
+) -> None:
+    """The key form refused for a malformed key says so next to it in French naming
+    « Clé publique » (the service's sentence has no French pattern); a second key of the
+    same name is refused in French saying it is the name; the English page keeps the
+    service's sentence."""
+    from tests.compute.world import TENANT_KEY
+
+    _owner, email = user_with_password(Role.CLIENT_OWNER, world.client("Champs SA"))
+    visitor = signed_in(browser, email)
+    bad = visitor.submit("/keys", "/keys", name="laptop", public_key="not a key")
+    assert bad.status_code == 422
+    message = unescape(bad.text.split('id="e-public_key">')[1].split("</p>")[0])
+    assert message == "« Clé publique » : cette saisie n'est pas acceptée, vérifiez la valeur."
+    assert visitor.submit("/keys", "/keys", name="laptop", public_key=TENANT_KEY).status_code == 200
+    again = visitor.submit("/keys", "/keys", name="laptop", public_key=TENANT_KEY)
+    assert again.status_code == 409
+    assert "Vous avez déjà une clé de ce nom" in unescape(again.text)
+    visitor.submit("/", "/lang", lang="en")
+    english = unescape(visitor.submit("/keys", "/keys", name="pc", public_key="not a key").text)
+    assert "type 'not' is not one of" in english

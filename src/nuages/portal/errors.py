@@ -11,7 +11,10 @@ it again from this catalogue:
 3. a pydantic error is said from its error type (``PYDANTIC``).
 
 An English page shows the service's own sentence (more precise than the type's). A
-``field: …`` prefix only places the message next to that field (``web.field_errors``).
+``field: …`` prefix places the message next to that field (``web.field_errors``); the
+French sentence names the field (``fields.label``) when it is shown above the form, and
+always when only the type's sentence is known (a bare "vérifiez la valeur" says nothing).
+An ``already-exists`` refusal names what exists when the service's sentence carries it.
 ``tests/portal/test_errors_i18n.py`` walks every error class of the code and fails if
 its type has no entry here.
 """
@@ -22,6 +25,7 @@ import re
 from typing import Any
 
 from nuages.kernel.errors import NuagesError
+from nuages.portal.fields import label
 
 # slug → (French, English)
 BY_TYPE: dict[str, tuple[str, str]] = {
@@ -323,8 +327,32 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
             r"^a price has at most two decimals \(cents\)$",
             "un prix a au plus deux décimales (les centimes).",
         ),
+        # what already exists, named (compute, accounts)
+        (
+            r"^this client already has a VM named (?P<n>.+)$",
+            "vous avez déjà une machine nommée « {n} » : choisissez un autre nom.",
+        ),
+        (r"^an image named (?P<n>.+) exists$", "une image nommée « {n} » existe déjà."),
+        (r"^a host named (?P<n>.+) exists$", "un hôte nommé « {n} » existe déjà."),
+        (
+            r"^an IP pool named (?P<n>.+) exists$",
+            "une plage d'adresses nommée « {n} » existe déjà.",
+        ),
+        (
+            r"^a backup target named (?P<n>.+) exists$",
+            "une cible de sauvegarde nommée « {n} » existe déjà.",
+        ),
+        (
+            r"^you already have a key with this name$",
+            "vous avez déjà une clé de ce nom : choisissez un autre nom.",
+        ),
+        (r"^you already have a key with this key$", "vous avez déjà enregistré cette clé."),
+        (r"^this member already operates this VM$", "ce membre opère déjà cette machine."),
+        (r"^give the new VM a name$", "donnez un nom à la nouvelle machine."),
     )
 ]
+# An ``already-exists`` sentence no pattern knows that still names the object.
+NAMED = re.compile(r"named '?(?P<n>[^']+?)'?(?: exists)?$")
 
 # pydantic error type → French (``{…}`` from the error's context).
 PYDANTIC: dict[str, str] = {
@@ -364,33 +392,65 @@ class ErrorText(str):
     slug: str
     pydantic: str | None
     ctx: dict[str, Any]
+    field: str | None  # the field it is about, when known
+    beside: bool  # shown next to that field's input (which names it already)
 
     def __new__(
-        cls, text: str, slug: str, pydantic: str | None = None, ctx: dict[str, Any] | None = None
+        cls,
+        text: str,
+        slug: str,
+        pydantic: str | None = None,
+        ctx: dict[str, Any] | None = None,
+        field: str | None = None,
+        beside: bool = False,
     ) -> ErrorText:
         made = super().__new__(cls, text)
         made.slug = slug
         made.pydantic = pydantic
         made.ctx = dict(ctx or {})
+        made.field = field
+        made.beside = beside
         return made
 
 
 def of(exc: BaseException) -> ErrorText:
     """The sentence of a service error (or a ValueError of the page's own parsing)."""
     if isinstance(exc, NuagesError):
-        return ErrorText(exc.detail, exc.slug)
+        field = exc.extra.get("field")
+        return ErrorText(exc.detail, exc.slug, field=field if isinstance(field, str) else None)
     return ErrorText(str(exc), "validation-failed")
 
 
-def _french(text: str, slug: str) -> str:
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _named(field: str | None, text: str, sentence: bool = True) -> str:
+    """``text`` said of ``field`` (« Nom » : …), else capitalised. A ``sentence`` of the
+    catalogue loses its capital after the colon; a pattern's wording is written in lower
+    case already and may start with a value (a country code, a name) kept as it is."""
+    if not field:
+        return text[:1].upper() + text[1:]
+    return f"« {label(field)} » : {_lower(text) if sentence else text}"
+
+
+def _french(text: str, slug: str, field: str | None = None, beside: bool = False) -> str:
     head, sep, rest = text.partition(": ")
-    body = rest if sep and re.fullmatch(r"[a-z_][a-z0-9_.]*", head) else text
+    body = text
+    if sep and re.fullmatch(r"[a-z_][a-z0-9_.]*", head):
+        body, field = rest, field or head
     for pattern, french in PATTERNS:
         found = pattern.search(body)
         if found:
             out = french.format(**found.groupdict())
-            return out[:1].upper() + out[1:]
-    return BY_TYPE.get(slug, BY_TYPE["bad-request"])[0]
+            return _named(None if beside else field, out, sentence=False)
+    named = NAMED.search(body) if slug == "already-exists" else None
+    if named:
+        return _named(None if beside else field, f"« {named['n']} » existe déjà.", False)
+    generic = BY_TYPE.get(slug, BY_TYPE["bad-request"])[0]
+    if slug == "validation-failed" and field:
+        return _named(field, "cette saisie n'est pas acceptée, vérifiez la valeur.")
+    return _named(field, generic)
 
 
 def say(value: Any, lang: str) -> Any:
@@ -402,12 +462,13 @@ def say(value: Any, lang: str) -> Any:
         if lang == "en":
             return str(value)
         try:
-            return PYDANTIC.get(value.pydantic, PYDANTIC_DEFAULT).format(**value.ctx)
+            french = PYDANTIC.get(value.pydantic, PYDANTIC_DEFAULT).format(**value.ctx)
         except (KeyError, IndexError, ValueError):
-            return PYDANTIC_DEFAULT
+            french = PYDANTIC_DEFAULT
+        return _named(None if value.beside else value.field, french)
     if lang == "en":
         return str(value)
-    return _french(str(value), value.slug)
+    return _french(str(value), value.slug, value.field, value.beside)
 
 
 def say_all(errors: dict[str, Any], lang: str) -> dict[str, Any]:

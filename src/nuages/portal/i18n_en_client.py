@@ -164,7 +164,21 @@ CLIENT: dict[str, str] = {
     "Télécharger": "Download",
     "Aucune facture.": "No invoice.",
     "Télécharger le PDF": "Download the PDF",
-    "échéance le": "due on",
+    # the effective due date (003 §13.2.1 acceleration, 001 §4.4 receipt, SPEC §17)
+    "Échéance de paiement": "Due date",
+    "Échéance de paiement : {d}": "Due date: {d}",
+    "aucune tant que la facture n'a pas été reçue (son e-mail n'a pas été distribué)": (
+        "none until the invoice is received (its e-mail was not delivered)"
+    ),
+    "date imprimée : {d}": "printed date: {d}",
+    "date imprimée : {d} ; exigible immédiatement depuis la résiliation du contrat — {c}": (
+        "printed date: {d}; due at once since the contract's termination — {c}"
+    ),
+    "date imprimée : {d} ; reportée, la facture ayant été reçue le {r}": (
+        "printed date: {d}; moved later, the invoice having been received on {r}"
+    ),
+    "aucune : facture non reçue": "none: invoice not received",
+    "exigible immédiatement": "due at once",
     "Total HT": "Total before VAT",
     "TVA": "VAT",
     "Reste dû": "Still due",

@@ -334,16 +334,25 @@ def field_errors(exc: Exception, fields: tuple[str, ...] = ()) -> dict[str, str]
         for error in exc.errors():
             loc = [str(part) for part in error.get("loc", ())]
             name = loc[0] if loc else "_"
+            beside = not fields or name in fields
             text = ErrorText(
-                error["msg"], "validation-failed", str(error.get("type")), error.get("ctx")
+                error["msg"],
+                "validation-failed",
+                str(error.get("type")),
+                error.get("ctx"),
+                field=name if loc else None,
+                beside=beside,
             )
-            errors.setdefault(name if not fields or name in fields else "_", text)
+            errors.setdefault(name if beside else "_", text)
         return errors
     said = error_text(exc)
     head, sep, rest = str(said).partition(":")
     name = head.strip().split(".")[0]
     if sep and name in fields:
-        errors[name] = ErrorText(rest.strip(), said.slug)
+        errors[name] = ErrorText(rest.strip(), said.slug, field=name, beside=True)
+    elif said.field is not None and said.field in fields:
+        # ValidationFailed(..., field=...): next to its field, as a ``field:`` prefix is
+        errors[said.field] = ErrorText(str(said), said.slug, field=said.field, beside=True)
     else:
         errors["_"] = said
     return errors

@@ -1,6 +1,11 @@
 """Invoices and credit notes (billing permission: members never see them, 000 §5): the
 list with filters, a page per document with its lines and what is still due, the
-Factur-X PDF, and a dispute within the offer's window (001 §4.4: 8 days; 004 §8.2: 15)."""
+Factur-X PDF, and a dispute within the offer's window (001 §4.4: 8 days; 004 §8.2: 15).
+
+Both show the *effective* due date (``receipts.due_dates``), which is what dunning and
+late interest count from: the printed one moved later by a late receipt (001 §4.4),
+earlier by an early termination through the client's doing (003 §13.2.1), or none yet
+for an invoice never received (SPEC §17); the page says why when it differs."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from nuages.invoicing import credits, disputes, documents, pdf, reading, schemas
+from nuages.invoicing import credits, disputes, documents, pdf, reading, receipts, schemas
 from nuages.kernel.errors import NotFound, NuagesError
 from nuages.portal import service as portal
 from nuages.portal.web import Paging, PostedForm, SignedIn, Visit, field_errors
@@ -30,6 +35,7 @@ def invoice_list(visit: SignedIn, state: str = "", contract: str = "") -> Respon
         return visit.render(
             "client/invoices.html",
             invoices=shown,
+            due=receipts.due_dates(session, shown),  # effective dates, 3 queries a page
             total=total,
             paging=paging,
             pages=paging.pages(total),
@@ -48,6 +54,9 @@ def _page(visit: Visit, invoice_id: str, errors: dict[str, str], status: int) ->
             invoice=invoice,
             lines=reading.invoice_lines(session, invoice.id),
             outstanding=documents.outstanding(session, invoice),
+            # The effective deadlines, not the printed ones (003 §13.2.1, 001 §4.4).
+            due=receipts.due_dates(session, [invoice])[invoice.id],
+            dispute_until=receipts.dispute_until(session, invoice),
             errors=errors,
             once=visit.once(),
         )
