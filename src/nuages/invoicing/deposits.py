@@ -119,6 +119,18 @@ def _order_lines(
     return pending
 
 
+def pending_lines(session: Session, contract_id: str, offer: Offer) -> list[ContractLine]:
+    """The hardware ordered on the contract a deposit may still be asked for: not under
+    a deposit, not invoiced (what the back-office offers); [] when the offer asks for
+    no deposit."""
+    if offer.billing.deposit is None or offer.billing.mode != "invoiced":
+        return []
+    try:
+        return _order_lines(session, contract_id, offer, ())
+    except ValidationFailed:
+        return []
+
+
 def request(
     session: Session,
     actor: Principal,
