@@ -6,19 +6,22 @@ ask for on a hardware order (type 386), and the final invoice that deducts it (B
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from nuages.accounts.roles import Role
 from nuages.cli import app as cli_app
 from nuages.contracts.offers import OfferRegistry
-from nuages.invoicing import documents, facturx, pdf
-from nuages.invoicing.models import Deposit, Invoice, InvoiceSequence
+from nuages.invoicing import documents, facturx, pdf, reading
+from nuages.invoicing.models import Deposit, Invoice, InvoiceLine, InvoiceSequence
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
@@ -112,10 +115,6 @@ def test_001_s4_6_i_deposit_pdf_is_titled_facture_d_acompte(
     admin = world.admin()
     r = client.post(f"/api/v1/contracts/{contract}/deposits", json={}, headers=admin.headers)
     assert r.status_code == 201, r.text
-    import io
-
-    from pypdf import PdfReader
-
     data = pdf.render_stored(database, r.json()["invoice"]["id"])
     text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
     assert "Facture d'acompte n° FB-2026-000001" in text
@@ -135,6 +134,8 @@ def test_001_s4_6_i_final_invoice_deducts_the_deposit_as_prepaid_amount(
     r = client.post(f"/api/v1/contracts/{contract}/deposits", json={}, headers=admin.headers)
     assert r.status_code == 201, r.text
     deposit = r.json()["invoice"]
+    [preview] = run_at(database, offers, utc(2026, 3, 1, 6), dry_run=True).previews
+    assert preview["deposit_deducted"] == D("3630.00")
     [march] = run_at(database, offers, utc(2026, 3, 1, 6)).issued
     with database.unit() as session:
         final = session.get(Invoice, march["invoice_id"])
@@ -147,7 +148,10 @@ def test_001_s4_6_i_final_invoice_deducts_the_deposit_as_prepaid_amount(
         assert "<ram:TypeCode>380</ram:TypeCode>" in final.xml.split("</rsm:ExchangedDocument>")[0]
         assert facturx.check(final.xml) and en16931_errors(final.xml) == []
         notes = [t for _c, t in json.loads(final.notes)["notes"]]
-        assert any(t.startswith(f"Acompte déduit (001 §4.6 (i)) : facture d'acompte {deposit['number']}") for t in notes)
+        assert any(
+            t.startswith(f"Acompte déduit (001 §4.6 (i)) : facture d'acompte {deposit['number']}")
+            for t in notes
+        )
         # Not "paid before issue": the rest is due with the late-payment mentions.
         assert any(t.startswith("Intérêts de retard") for t in notes)
         assert [d.deducted_by_id for d in session.execute(select(Deposit)).scalars()] == [final.id]
@@ -162,10 +166,8 @@ def test_001_s4_6_i_final_invoice_deducts_the_deposit_as_prepaid_amount(
         assert later is not None and later.prepaid_amount == D("0.00")
 
 
-def _lines(session, invoice_id: str):  # type: ignore[no-untyped-def]
-    from nuages.invoicing import reading
-
-    return reading.invoice_lines(session, invoice_id)
+def _lines(session: Session, invoice_id: str) -> list[InvoiceLine]:
+    return list(reading.invoice_lines(session, invoice_id))
 
 
 def test_001_s4_6_deposit_refusals_write_nothing(

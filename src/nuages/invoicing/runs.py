@@ -258,8 +258,12 @@ def invoice_contract(
     for plan in plans:
         final = documents.finalize(plan.lines, offer, reverse, seller)
         period = None if plan.final else (plan.period.start, plan.period.end, plan.period.key)
+        totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
+        # 001 §4.6 (i): the invoice billing hardware deducts its order's deposit (BT-113).
+        deducted = None if plan.prepaid else deposits.deduction(session, contract.id, final)
+        if deducted is not None:
+            deducted = replace(deducted, amount=min(deducted.amount, totals.grand_total))
         if dry_run:
-            totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
             report.previews.append(
                 {
                     "contract_id": contract.id,
@@ -267,6 +271,7 @@ def invoice_contract(
                     "total_net": totals.line_total,
                     "tax_total": totals.tax_total,
                     "grand_total": totals.grand_total,
+                    "deposit_deducted": deducted.amount if deducted else Decimal(0),
                     "seller": seller.id,
                     # What would stop the real run (example seller, missing buyer data).
                     "refused": documents.refusals(
@@ -279,11 +284,6 @@ def invoice_contract(
                 }
             )
             continue
-        # 001 §4.6 (i): the invoice billing hardware deducts its order's deposit (BT-113).
-        deducted = None if plan.prepaid else deposits.deduction(session, contract.id, final)
-        if deducted is not None:
-            gross = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
-            deducted = replace(deducted, amount=min(deducted.amount, gross.grand_total))
         invoice = documents.issue(
             session,
             who,

@@ -194,8 +194,10 @@ def _detail(
                             "Commande de matériel",
                             "select",
                             False,
-                            (("", "tout le matériel non facturé"),)
-                            + tuple((r.id, r.description or r.item_id) for r in hardware),
+                            (
+                                ("", "tout le matériel non facturé"),
+                                *((r.id, r.description or r.item_id) for r in hardware),
+                            ),
                         )
                     ],
                     "Émettre la facture d'acompte",
