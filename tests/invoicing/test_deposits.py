@@ -254,3 +254,35 @@ def test_nuages_invoicing_deposit_cli(
         assert again.exit_code == 1 and "already asked" in again.output
     finally:
         settings_module.get_settings.cache_clear()
+
+
+def test_001_s4_6_i_a_cancelled_deposit_is_not_deducted_and_no_sla_credit_lands_on_one(
+    client: TestClient, world: World, database: Database, offers: OfferRegistry, billing: Billing
+) -> None:
+    """A deposit invoice credited in full (cancelled) is not owed, so the hardware
+    invoice deducts nothing and the client pays the price once (SPEC §17); an SLA credit
+    (002 §6) waiting for "the next invoice" never picks a deposit invoice, whose credit
+    the final invoice would take back."""
+    from nuages.sla.credits import _next_invoice
+
+    _client_id, contract, _line = _order(billing)
+    set_now(utc(2026, 2, 28, 23))
+    admin = world.admin()
+    r = client.post(f"/api/v1/contracts/{contract}/deposits", json={}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    deposit = r.json()["invoice"]
+    with database.unit() as session:
+        assert _next_invoice(session, contract, utc(2026, 2, 28, 0)) is None
+    r = client.post(
+        f"/api/v1/invoices/{deposit['id']}/credit-notes",
+        json={"reason": "commande de matériel annulée"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    [march] = run_at(database, offers, utc(2026, 3, 1, 6)).issued
+    with database.unit() as session:
+        final = session.get(Invoice, march["invoice_id"])
+        assert final is not None
+        assert final.prepaid_amount == D("0.00") and final.due_payable == final.grand_total
+        assert "<ram:InvoiceReferencedDocument>" not in final.xml
+        assert _next_invoice(session, contract, utc(2026, 2, 28, 0)) == final
