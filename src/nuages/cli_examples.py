@@ -63,6 +63,7 @@ EXAMPLES: dict[str, str] = {
     "invoicing run": "nuages invoicing run --on 2026-12-01 --dry-run",
     "invoicing dunning": "nuages invoicing dunning --on 2026-12-15",
     "invoicing pdf": "nuages invoicing pdf F-2026-000001 F-2026-000001.pdf",
+    "invoicing deposit": "nuages invoicing deposit 6f1c2d3e-0000-4000-8000-000000000001 --json",
     "invoicing receipt record": (  # gdpr/dsn: a bounced invoice received another way
         "nuages invoicing receipt record F-2026-000001 --received-at 2026-01-25T10:00:00Z "
         "--means registered-letter --evidence 'LRAR 1A 234 567 8901 2' --json"

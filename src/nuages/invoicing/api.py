@@ -12,6 +12,7 @@ from nuages.billing.schemas import CardTopupOut
 from nuages.contracts.offers import OfferRegistry
 from nuages.invoicing import (
     credits,
+    deposits,
     disputes,
     documents,
     dunning,
@@ -47,6 +48,7 @@ _staff = reading.require_staff
 
 def _invoice_out(session: Any, invoice: Invoice, with_lines: bool = True) -> dict[str, Any]:
     out = schemas.InvoiceOut.model_validate(invoice).model_dump()
+    out["document_type"] = "deposit" if deposits.is_deposit(invoice) else invoice.kind
     out["outstanding"] = documents.outstanding(session, invoice)
     out.update(receipts.status(session, invoice))
     if with_lines:
@@ -240,6 +242,29 @@ def end_line(
     """Staff end an ordered item. A user count ended before its seats' 12 months leaves
     committed seat lines billed to their end (001 §4.1–4.3; listed with the lines)."""
     return lines.end_line(session, principal, _registry(request), contract_id, line_id, body.until)
+
+
+@router.post(
+    "/contracts/{contract_id}/deposits",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.DepositOut,
+)
+def request_deposit(
+    contract_id: str,
+    body: schemas.DepositCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> object:
+    """Staff ask for the deposit of a hardware order (001 §4.6 (i)): a deposit invoice
+    (type 386) of the offer's percentage of the order's total, VAT added."""
+    done = deposits.request(session, principal, _registry(request), contract_id, body)
+    return {
+        "invoice": _invoice_out(session, done.invoice),
+        "lines": done.line_ids,
+        "order_total": done.order_total,
+        "pct": done.pct,
+    }
 
 
 @router.get("/contracts/{contract_id}/invoicing/profile", response_model=schemas.ProfileOut)

@@ -254,6 +254,53 @@ def export_pdf(
     )
 
 
+@invoicing_app.command("deposit")
+def deposit(
+    contract: str = typer.Argument(..., help="contract id"),
+    line: list[str] = typer.Option(  # noqa: B008 - typer's repeatable option
+        [], "--line", help="an ordered hardware line (repeat; default: every one not invoiced)"
+    ),
+    as_json: bool = out.JSON,
+) -> None:
+    """Ask for the deposit of a hardware order (001 §4.6 (i)): issue its deposit
+    invoice (Factur-X type 386), e-mailed like any invoice."""
+    from nuages.accounts.principal import Principal
+    from nuages.invoicing import deposits, schemas
+    from nuages.kernel.errors import NuagesError
+
+    try:
+        with _database().unit() as session:
+            done = deposits.request(
+                session,
+                Principal.operator(),
+                _registry(),
+                contract,
+                schemas.DepositCreate(lines=line),
+            )
+            invoice = done.invoice
+            data = {
+                "contract_id": contract,
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "lines": done.line_ids,
+                "order_total": done.order_total,
+                "pct": done.pct,
+                "total_net": invoice.total_net,
+                "tax_total": invoice.tax_total,
+                "grand_total": invoice.grand_total,
+                "due_date": invoice.due_date,
+            }
+    except NuagesError as exc:
+        _fail(exc.detail, 1)
+    out.emit(
+        data,
+        as_json,
+        f"deposit invoice {data['number']}: {data['total_net']} + VAT {data['tax_total']} = "
+        f"{data['grand_total']} ({data['pct']} % of {data['order_total']}), "
+        f"due {data['due_date'] or '-'}",
+    )
+
+
 def _add_receipt() -> None:
     from nuages.invoicing.cli_receipt import receipt_app
 

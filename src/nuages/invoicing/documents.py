@@ -384,8 +384,15 @@ def issue(
     corrects: Invoice | None = None,
     run_id: str | None = None,
     settings: Settings | None = None,
+    type_code: str | None = None,
+    deposits: Sequence[Invoice] = (),
+    extra_notes: Sequence[tuple[str, str]] = (),
 ) -> Invoice:
-    """Number and write one document in the caller's transaction; return it."""
+    """Number and write one document in the caller's transaction; return it.
+
+    ``type_code`` overrides BT-3 (386: a deposit invoice, 001 §4.6 (i)); ``deposits``
+    are the deposit invoices whose total ``prepaid`` deducts (BT-113), referenced in
+    BG-3 (``invoicing.deposits``)."""
     settings = settings or get_settings()
     folder = sellers.directory_of(settings)
     identity = sellers.book(folder).for_offer(offer)
@@ -410,9 +417,14 @@ def issue(
     due_date, dispute_until = (None, None) if kind != "invoice" else deadlines_of(offer, now)
     if totals.due_payable <= 0:
         due_date = None
-    notes = legal_notes(offer, buyer, seller, reverse, prepaid > 0 or prepaid_all)
+    # A deposit deducted leaves the rest due like any invoice: the late-payment mentions
+    # stay; only a document paid before it is issued (000 §13.2) drops them.
+    notes = legal_notes(
+        offer, buyer, seller, reverse, (prepaid > 0 and not deposits) or prepaid_all
+    )
     if kind == "invoice":
         notes.extend(title_retention_notes(offer, lines))
+    notes.extend(extra_notes)
     terms = payment_terms_text(offer, payment_means, due_date)
     if kind == "credit_note" and corrects is not None:
         terms = f"Avoir sur la facture {corrects.number} : montant déduit de cette facture."
@@ -461,6 +473,8 @@ def issue(
             period_end=period[1] if period else None,
             preceding_number=corrects.number if corrects else None,
             preceding_date=corrects.issue_date if corrects else None,
+            type_code=type_code,
+            deposits=[(d.number, d.issue_date) for d in deposits],
         )
     ).decode("utf-8")
     invoice = Invoice(
@@ -534,6 +548,8 @@ def issue(
             "period": period[2] if period else None,
             "grand_total": str(totals.grand_total),
             "corrects": corrects.number if corrects else None,
+            **({"type_code": type_code} if type_code else {}),
+            **({"deposits": [d.number for d in deposits]} if deposits else {}),
         },
         client_id=client.id,
     )

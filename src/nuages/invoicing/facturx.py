@@ -28,6 +28,9 @@ NSMAP = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
 GUIDELINE = "urn:cen.eu:en16931:2017"
 
 TYPE_CODES = {"invoice": "380", "credit_note": "381"}
+# UNTDID 1001 386 "prepayment invoice": a deposit invoice (001 §4.6 (i)) is an invoice
+# (numbered, paid, dunned like one) whose BT-3 says it asks for an advance payment.
+PREPAYMENT_INVOICE = "386"
 # UNTDID 4461 payment means.
 PAYMENT_MEANS = {
     "transfer": "58",  # SEPA credit transfer
@@ -117,6 +120,9 @@ class XmlDocument:
     period_end: dt.date | None = None  # exclusive
     preceding_number: str | None = None
     preceding_date: dt.date | None = None
+    type_code: str | None = None  # BT-3 when not the kind's (386: a deposit invoice)
+    # BG-3 of a final invoice: the deposit invoices it deducts (number, issue date).
+    deposits: Sequence[tuple[str, dt.date]] = ()
 
 
 def _el(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> Any:
@@ -214,7 +220,7 @@ def build_xml(doc: XmlDocument) -> bytes:
 
     header = _el(root, RSM, "ExchangedDocument")
     _ram(header, "ID", doc.number)
-    _ram(header, "TypeCode", TYPE_CODES[doc.kind])
+    _ram(header, "TypeCode", doc.type_code or TYPE_CODES[doc.kind])
     _date(header, "IssueDateTime", doc.issue_date)
     for subject, text in doc.notes:
         note = _ram(header, "IncludedNote")
@@ -292,8 +298,28 @@ def build_xml(doc: XmlDocument) -> bytes:
         _ram(preceding, "IssuerAssignedID", doc.preceding_number)
         if doc.preceding_date is not None:
             _date(preceding, "FormattedIssueDateTime", doc.preceding_date, ns=QDT)
+    for number, day in doc.deposits:
+        deposit = _ram(settlement, "InvoiceReferencedDocument")
+        _ram(deposit, "IssuerAssignedID", number)
+        _date(deposit, "FormattedIssueDateTime", day, ns=QDT)
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return out
+
+
+def is_prepayment(kind: str, xml: str) -> bool:
+    """Whether a stored invoice's XML is a prepayment (deposit) invoice: its BT-3, the
+    document's first TypeCode (the header precedes the lines), is 386."""
+    marker = "<ram:TypeCode>"
+    if kind != "invoice" or marker not in xml:
+        return False
+    return xml.split(marker, 1)[1].startswith(PREPAYMENT_INVOICE + "<")
+
+
+def document_title(kind: str, xml: str) -> str:
+    """The printed title: Facture, Facture d'acompte (001 §4.6 (i)) or Avoir."""
+    if kind == "credit_note":
+        return "Avoir"
+    return "Facture d'acompte" if is_prepayment(kind, xml) else "Facture"
 
 
 def check(xml: bytes | str) -> bool:

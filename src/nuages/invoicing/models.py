@@ -411,6 +411,29 @@ class InvoiceAcceleration(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
+class Deposit(IdMixin, Base):
+    """One hardware line of an order covered by a deposit invoice (001 §4.6 (i): "un
+    acompte de 30% sur la totalité des montants à facturer pourra être demandé au moment
+    de la commande"): written when staff ask for the deposit (``invoicing.deposits``),
+    one row per ordered line, so a line is never under two deposits (unique). The final
+    invoice that bills the line deducts the deposit invoice's total (BT-113) and sets
+    ``deducted_by_id`` (compare-and-swap: deducted once)."""
+
+    __tablename__ = "invoicing_deposits"
+
+    contract_id: Mapped[str] = mapped_column(String(36), index=True)
+    contract_line_id: Mapped[str] = mapped_column(
+        ForeignKey("invoicing_contract_lines.id", ondelete="RESTRICT"), unique=True
+    )
+    invoice_id: Mapped[str] = mapped_column(
+        ForeignKey("invoicing_invoices.id", ondelete="RESTRICT"), index=True
+    )
+    deducted_by_id: Mapped[str | None] = mapped_column(
+        ForeignKey("invoicing_invoices.id", ondelete="RESTRICT"), nullable=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
 class Dispute(IdMixin, Base):
     """A client contesting an invoice within the offer's window (001 §4.4: 8 days;
     004 §8.2: 15 days); resolved by staff, an accepted one with a credit note."""

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from nuages.invoicing.facturx import document_title
 from nuages.invoicing.models import Invoice, InvoiceDocument, InvoiceLine
 from nuages.invoicing.vat import TaxableLine, compute_totals
 from nuages.kernel.clock import utc_now
@@ -156,7 +157,9 @@ def layout_data(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice |
         ("Total TTC", f"{_money(totals.grand_total)} {currency}", True),
     ]
     if totals.prepaid > 0:
-        total_rows.append(("Déjà payé", f"{_money(totals.prepaid)} {currency}", False))
+        # 001 §4.6 (i): a deducted deposit invoice (BG-3) is an advance, paid or not.
+        paid = "Acompte déduit" if "<ram:InvoiceReferencedDocument>" in invoice.xml else "Déjà payé"
+        total_rows.append((paid, f"{_money(totals.prepaid)} {currency}", False))
     total_rows.append(
         (
             "Montant de l'avoir" if credit else "Net à payer",
@@ -183,7 +186,7 @@ def layout_data(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice |
         )
     )
     data = {
-        "title": "Avoir" if credit else "Facture",
+        "title": document_title(invoice.kind, invoice.xml),
         "number": invoice.number,
         "seller": {"name": seller["name"], "lines": [x for x in seller_lines if x.strip()]},
         "buyer": {"name": buyer["name"], "lines": [x for x in buyer_lines if x]},

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,7 @@ from nuages.accounts.models import Client
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
-from nuages.invoicing import acceleration, documents, early_end, sources
+from nuages.invoicing import acceleration, deposits, documents, early_end, sources
 from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, PendingCharge
 from nuages.invoicing.periods import Period, due_periods
 from nuages.invoicing.pricing import Billed, DraftLine, PricingProblem, coverage, price_period
@@ -258,8 +258,12 @@ def invoice_contract(
     for plan in plans:
         final = documents.finalize(plan.lines, offer, reverse, seller)
         period = None if plan.final else (plan.period.start, plan.period.end, plan.period.key)
+        totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
+        # 001 §4.6 (i): the invoice billing hardware deducts its order's deposit (BT-113).
+        deducted = None if plan.prepaid else deposits.deduction(session, contract.id, final)
+        if deducted is not None:
+            deducted = replace(deducted, amount=min(deducted.amount, totals.grand_total))
         if dry_run:
-            totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
             report.previews.append(
                 {
                     "contract_id": contract.id,
@@ -267,6 +271,7 @@ def invoice_contract(
                     "total_net": totals.line_total,
                     "tax_total": totals.tax_total,
                     "grand_total": totals.grand_total,
+                    "deposit_deducted": deducted.amount if deducted else Decimal(0),
                     "seller": seller.id,
                     # What would stop the real run (example seller, missing buyer data).
                     "refused": documents.refusals(
@@ -290,10 +295,15 @@ def invoice_contract(
             profile=profile,
             payment_means=payment_means_for(offer, has_mandate, plan.first),
             period=period,
+            prepaid=deducted.amount if deducted else Decimal(0),
             prepaid_all=plan.prepaid,
             run_id=report.run_id,
             settings=settings,
+            deposits=deducted.invoices if deducted else (),
+            extra_notes=[deducted.note()] if deducted else (),
         )
+        if deducted is not None:
+            deposits.mark_deducted(session, deducted, invoice)
         if plan.prepaid and invoice.tax_total > 0:
             _debit_vat(session, contract, invoice)
         for charge in plan.charges:

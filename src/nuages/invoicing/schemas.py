@@ -256,6 +256,8 @@ class InvoiceOut(Out):
     due_payable: Decimal
     state: str
     paid_at: dt.datetime | None
+    # "invoice", "deposit" (a deposit invoice, type 386: 001 §4.6 (i)) or "credit_note".
+    document_type: str = "invoice"
     outstanding: Decimal = Decimal(0)
     # 001 §4.1, §4.4: "received", "not-received" (its e-mail bounced, no receipt: it does
     # not fall due), or "assumed" (the printed issue date plus the assumed delay).
@@ -573,3 +575,21 @@ class StatementOut(BaseModel):
     already_imported: bool
     counts: dict[str, int]
     lines: list[StatementLineOut]
+
+
+class DepositCreate(Strict):
+    """The hardware order a deposit is asked for (001 §4.6 (i)): its ordered lines;
+    none given: every hardware line of the contract not invoiced or under a deposit."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"lines": []}]})
+
+    lines: list[Annotated[str, Field(max_length=36)]] = Field(default=[], max_length=50)
+
+
+class DepositOut(BaseModel):
+    """A deposit asked: the deposit invoice (type 386) and the order it covers."""
+
+    invoice: InvoiceOut
+    lines: list[str]
+    order_total: Decimal
+    pct: Decimal

@@ -181,4 +181,11 @@ ADMIN: dict[str, str] = {
     "Relevé déjà importé : rien n'a été comptabilisé une seconde fois.": (
         "Statement already imported: nothing was booked twice."
     ),
+    # 001 §4.6 (i): the deposit on a hardware order
+    "Demander l'acompte sur le matériel commandé (001 §4.6 (i))": (
+        "Ask for the deposit on the hardware ordered (001 §4.6 (i))"
+    ),
+    "Commande de matériel": "Hardware order",
+    "tout le matériel non facturé": "all hardware not invoiced",
+    "Émettre la facture d'acompte": "Issue the deposit invoice",
 }

@@ -161,6 +161,9 @@ CLIENT: dict[str, str] = {
     "avoir": "credit note",
     "Facture": "Invoice",
     "Avoir": "Credit note",
+    # 001 §4.6 (i): a deposit invoice (Factur-X type 386)
+    "facture d'acompte": "deposit invoice",
+    "Facture d'acompte": "Deposit invoice",
     "Télécharger": "Download",
     "Aucune facture.": "No invoice.",
     "Télécharger le PDF": "Download the PDF",

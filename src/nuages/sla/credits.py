@@ -29,7 +29,7 @@ from nuages.history.service import Actor
 from nuages.invoicing import credits as credit_notes
 from nuages.invoicing import documents
 from nuages.invoicing.documents import InvoiceState
-from nuages.invoicing.models import Invoice
+from nuages.invoicing.models import Deposit, Invoice
 from nuages.kernel.clock import utc_now
 from nuages.kernel.errors import Conflict, NotFound
 from nuages.sla.models import SlaCredit, SlaReport
@@ -97,7 +97,9 @@ class ApplyResult:
 
 
 def _next_invoice(session: Session, contract_id: str, since: dt.datetime) -> Invoice | None:
-    """The contract's first invoice issued since the credit fell due, not yet cancelled."""
+    """The contract's first invoice issued since the credit fell due, not yet cancelled;
+    never a deposit invoice (001 §4.6 (i)): the final invoice deducts what a credit note
+    leaves of a deposit, so a credit there would be taken back."""
     return session.execute(
         select(Invoice)
         .where(
@@ -105,6 +107,7 @@ def _next_invoice(session: Session, contract_id: str, since: dt.datetime) -> Inv
             Invoice.kind == "invoice",
             Invoice.state != InvoiceState.CANCELLED,
             Invoice.issued_at >= since,
+            Invoice.id.not_in(select(Deposit.invoice_id)),
         )
         .order_by(Invoice.issued_at, Invoice.id)
         .limit(1)

@@ -19,6 +19,8 @@ from nuages.contracts import holds
 from nuages.contracts import service as contracts
 from nuages.contracts.offers import OfferRegistry
 from nuages.contracts.states import ContractState
+from nuages.invoicing import deposits
+from nuages.invoicing import schemas as invoicing_schemas
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.settings import get_settings
 from nuages.portal.admin import formal, relocations
@@ -183,6 +185,28 @@ def _detail(
                         "Créditer le paiement par carte",
                     )
                 )  # fmt: skip
+        hardware = deposits.pending_lines(session, contract.id, offer) if offer else []
+        if hardware:
+            # 001 §4.6 (i): "pourra être demandé" — the provider chooses to ask.
+            forms.append(
+                Form(
+                    "Demander l'acompte sur le matériel commandé (001 §4.6 (i))",
+                    f"/admin/contracts/{contract_id}/deposit",
+                    [
+                        Field(
+                            "deposit_line",
+                            "Commande de matériel",
+                            "select",
+                            False,
+                            (
+                                ("", "tout le matériel non facturé"),
+                                *((r.id, r.description or r.item_id) for r in hardware),
+                            ),
+                        )
+                    ],
+                    "Émettre la facture d'acompte",
+                )
+            )
         tables = [table, formal.table(session, contract.id)]
         forms.append(formal.form(contract_id))
         title = offer.offer.title if offer is not None else contract.offer_id
@@ -314,6 +338,27 @@ def card_payment(posted: PostedStaff, contract_id: str) -> Response:
 
     back = f"/admin/contracts/{contract_id}"
     return act(posted, back, work, again, ("amount", "reference", "card_amount", "card_reference"))
+
+
+@router.post("/admin/contracts/{contract_id}/deposit")
+def deposit(posted: PostedStaff, contract_id: str) -> Response:
+    """Ask for the deposit of a hardware order: its deposit invoice is issued and
+    e-mailed (001 §4.6 (i))."""
+    visit = posted.visit
+    values = values_of(posted, ("deposit_line",))
+
+    def work(session: Session) -> object:
+        chosen = [values["deposit_line"]] if values["deposit_line"] else []
+        body = invoicing_schemas.DepositCreate(lines=chosen)
+        return deposits.request(session, visit.me, _registry(visit), contract_id, body)
+
+    def again(errors: dict[str, str], status: int) -> Response:
+        if "lines" in errors:
+            errors["deposit_line"] = errors.pop("lines")
+        return _detail(visit, contract_id, errors, values, status)
+
+    back = f"/admin/contracts/{contract_id}"
+    return act(posted, back, work, again, ("deposit_line", "lines"))
 
 
 formal.DETAIL.append(_detail)  # the formal-notice forms re-render this page on refusal

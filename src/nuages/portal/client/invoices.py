@@ -13,7 +13,16 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from nuages.invoicing import credits, disputes, documents, pdf, reading, receipts, schemas
+from nuages.invoicing import (
+    credits,
+    deposits,
+    disputes,
+    documents,
+    pdf,
+    reading,
+    receipts,
+    schemas,
+)
 from nuages.kernel.errors import NotFound, NuagesError
 from nuages.portal import service as portal
 from nuages.portal.web import Paging, PostedForm, SignedIn, Visit, field_errors
@@ -36,6 +45,8 @@ def invoice_list(visit: SignedIn, state: str = "", contract: str = "") -> Respon
             "client/invoices.html",
             invoices=shown,
             due=receipts.due_dates(session, shown),  # effective dates, 3 queries a page
+            # 001 §4.6 (i): deposit invoices are labelled "facture d'acompte".
+            deposit_ids={i.id for i in shown if deposits.is_deposit(i)},
             total=total,
             paging=paging,
             pages=paging.pages(total),
@@ -52,6 +63,7 @@ def _page(visit: Visit, invoice_id: str, errors: dict[str, str], status: int) ->
             "client/invoice.html",
             status=status,
             invoice=invoice,
+            title=deposits.title(invoice),
             lines=reading.invoice_lines(session, invoice.id),
             outstanding=documents.outstanding(session, invoice),
             # The effective deadlines, not the printed ones (003 §13.2.1, 001 §4.4).
