@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from nuages.accounts.models import Client
 from nuages.accounts.roles import Role
 from nuages.history.models import HistoryEntry
 from nuages.history.service import Actor
@@ -23,7 +24,7 @@ from nuages.kernel.settings import Settings
 from nuages.notices import service
 from nuages.notices.bounce_intake import ListenError, listener, parse_listen, read_maildir
 from nuages.notices.delivery import deliver_pass
-from nuages.notices.models import BounceMail, NoticeBounce
+from nuages.notices.models import BounceMail, Notice, NoticeBounce
 from tests.factories import World
 
 from .dsn_mail import postfix_dsn
@@ -354,6 +355,17 @@ def test_issue_11_cli_lists_bounced_notices_and_records_a_piped_dsn(
         assert [m["notice_id"] for m in json.loads(r.output)] == [notice_id]
         r = runner.invoke(cli_app, ["notices", "bounces", "serve", "--listen", "8.8.8.8:25"])
         assert r.exit_code == 2 and "public" in r.output
+        # Resend: refused (1) while the bounced address stands, a copy once it is fixed.
+        r = runner.invoke(cli_app, ["notices", "resend", notice_id, "--json"])
+        assert r.exit_code == 1 and rcpt in r.output
+        with database.unit() as session:
+            found = session.get(Client, client_id)
+            assert found is not None
+            found.billing_email = "compta@lyon.fr"
+        r = runner.invoke(cli_app, ["notices", "resend", notice_id, "--json"])
+        assert r.exit_code == 0, r.output
+        copy = json.loads(r.output)
+        assert copy["recipients"] == ["compta@lyon.fr"] and copy["id"] != notice_id
     finally:
         get_settings.cache_clear()
 
@@ -374,3 +386,64 @@ def test_issue_11_without_verp_the_envelope_sender_is_mail_from_and_message_id_m
     to, rcpt = "bounces@isstar.example", billing_email(database, client_id)
     assert _bounce(bounce_listener, to, postfix_dsn(got.message, to=to, recipient=rcpt))[0] == 250
     assert notice_row(database, notice_id).state == "bounced"
+
+
+def test_bounced_notice_is_resent_as_a_copy_once_the_address_is_corrected(
+    database: Database,
+    world: World,
+    smtp: SmtpServer,
+    smtp_settings: Settings,
+    bounce_listener: int,
+    client: TestClient,
+) -> None:
+    """A notice that bounced for good is never sent again under its Message-ID; staff
+    resend it once the client's billing address is corrected: a copy (its own id,
+    Message-ID and VERP address, same subject and body) reaches the new address, the
+    bounced one points to it and its alert is closed. Refused while the address that
+    bounced is still the recipient, and a second time."""
+    client_id, notice_id, got = _sent(database, world, smtp_settings, smtp)
+    verp, rcpt = f"bounces+{notice_id}@isstar.example", billing_email(database, client_id)
+    assert (
+        _bounce(bounce_listener, verp, postfix_dsn(got.message, to=verp, recipient=rcpt))[0] == 250
+    )
+    staff = world.admin().headers
+    owner = world.user(Role.CLIENT_OWNER, client_id)
+    refused = client.post(f"/api/v1/notices/{notice_id}/resend", headers=staff)
+    assert refused.status_code == 409
+    assert rcpt in refused.json()["detail"] and "correct" in refused.json()["detail"]
+    forbidden = client.post(f"/api/v1/notices/{notice_id}/resend", headers=owner.headers)
+    assert forbidden.status_code == 403
+    with database.unit() as session:
+        assert session.scalar(select(func.count()).select_from(Notice)) == 1
+
+    fixed = client.patch(
+        f"/api/v1/clients/{client_id}", headers=staff, json={"billing_email": "compta@lyon.fr"}
+    )
+    assert fixed.status_code == 200, fixed.text
+    resent = client.post(f"/api/v1/notices/{notice_id}/resend", headers=staff)
+    assert resent.status_code == 201, resent.text
+    copy = resent.json()
+    assert copy["id"] != notice_id and copy["state"] == "queued"
+    assert copy["recipients"] == ["compta@lyon.fr"]
+    assert copy["message_id"] != got.message["Message-ID"]
+    first = notice_row(database, notice_id)
+    assert copy["subject"] == first.subject and copy["body"] == first.body
+    assert first.state == "bounced"
+    detail = client.get(f"/api/v1/notices/{notice_id}", headers=staff).json()
+    assert detail["resent_as"] == copy["id"]
+
+    assert deliver_pass(database, smtp_settings).sent == [copy["id"]]
+    second = smtp.received[-1]
+    assert second.rcpt_tos == ["compta@lyon.fr"]
+    assert second.mail_from == f"bounces+{copy['id']}@isstar.example"
+    assert second.message["Message-ID"] == copy["message_id"]
+
+    again = client.post(f"/api/v1/notices/{notice_id}/resend", headers=staff)
+    assert again.status_code == 409 and copy["id"] in again.json()["detail"]
+    not_bounced = client.post(f"/api/v1/notices/{copy['id']}/resend", headers=staff)
+    assert not_bounced.status_code == 409 and "sent" in not_bounced.json()["detail"]
+    with database.unit() as session:
+        actions = session.execute(
+            select(HistoryEntry.action).where(HistoryEntry.object_id == notice_id)
+        ).scalars()
+        assert "notice.resend" in list(actions)

@@ -1,5 +1,5 @@
 """REST endpoints of notices: clients read their own (with the delivery state), staff
-read all and put a failed one back in the outbox."""
+read all, put a failed one back in the outbox and resend a bounced one."""
 
 from __future__ import annotations
 
@@ -30,7 +30,14 @@ def _detail(session: Any, notice: Notice) -> NoticeDetailOut:
     base = NoticeOut.model_validate(notice).model_dump()
     attempts = [AttemptOut.model_validate(a) for a in service.attempts_of(session, notice.id)]
     reports = [BounceOut.model_validate(b) for b in bounces.bounces_of(session, notice.id)]
-    return NoticeDetailOut(**base, body=notice.body, history=attempts, bounces=reports)
+    copy = service.resent_as(session, notice.id) if notice.state == "bounced" else None
+    return NoticeDetailOut(
+        **base,
+        body=notice.body,
+        history=attempts,
+        bounces=reports,
+        resent_as=copy.id if copy is not None else None,
+    )
 
 
 @router.get("/notices", response_model=Page[NoticeOut])
@@ -60,6 +67,14 @@ def retry_notice(notice_id: str, principal: PrincipalDep, session: SessionDep) -
     """Staff: put a failed notice back in the outbox (409 when a server already
     accepted it: a notice is never sent twice)."""
     return _detail(session, service.retry(session, principal, notice_id))
+
+
+@router.post("/notices/{notice_id}/resend", response_model=NoticeDetailOut, status_code=201)
+def resend_notice(notice_id: str, principal: PrincipalDep, session: SessionDep) -> object:
+    """Staff: send a bounced notice again as a new notice (its own Message-ID) to the
+    client's corrected address; 409 while an address that bounced for good is still
+    the recipient, or when it was already resent. The answer is the copy."""
+    return _detail(session, service.resend(session, principal, notice_id))
 
 
 @router.get("/notice-bounces", response_model=Page[BounceMailOut])

@@ -132,6 +132,23 @@ def retry(notice_id: str, as_json: bool = JSON) -> None:
     typer.echo(json.dumps(row, ensure_ascii=False) if as_json else f"{notice_id} queued again")
 
 
+@notices_app.command("resend")
+def resend(notice_id: str, as_json: bool = JSON) -> None:
+    """Send a bounced notice again, as a new notice, once the client's address is fixed.
+
+    Example: nuages notices resend NOTICE_ID --json
+    """
+    try:
+        with _database().unit() as session:
+            row = _out(service.resend(session, CLI, notice_id))
+    except NuagesError as exc:
+        _fail(exc.detail, 1, as_json)
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        typer.echo(f"{notice_id} resent as {row['id']} to {', '.join(row['recipients'])}")
+
+
 @notices_app.command("deliver")
 def deliver(as_json: bool = JSON) -> None:
     """Run one delivery pass now (the worker runs one each minute and after each notice).

@@ -75,6 +75,9 @@ class NoticeDetailOut(NoticeOut):
         default_factory=list,
         description="what delivery status notifications said afterwards, per recipient",
     )
+    resent_as: str | None = Field(
+        default=None, description="a bounced notice staff resent: the copy's notice id"
+    )
 
 
 class BounceMailOut(Out):

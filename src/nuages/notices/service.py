@@ -1,4 +1,4 @@
-"""Writing notices with the act they announce, and reading or retrying them.
+"""Writing notices with the act they announce, and reading, retrying or resending them.
 
 ``queue`` runs inside the caller's transaction (an invoice issued, a dunning step, a
 suspension…): the notice row commits or rolls back with the act. It never raises for a
@@ -30,7 +30,7 @@ from nuages.kernel.db import after_commit, new_id
 from nuages.kernel.errors import Conflict, Forbidden, NotFound
 from nuages.kernel.settings import get_settings
 from nuages.notices.kinds import kind_of
-from nuages.notices.models import Notice, NoticeAttempt
+from nuages.notices.models import Notice, NoticeAttempt, NoticeBounce
 from nuages.notices.render import render
 
 log = logging.getLogger("nuages.notices")
@@ -283,3 +283,107 @@ def retry(session: Session, actor: Principal, notice_id: str) -> Notice:
     )
     after_commit(session, _wake_worker)
     return notice
+
+
+RESEND_KEY = "resend:{notice_id}"
+
+
+def resent_as(session: Session, notice_id: str) -> Notice | None:
+    """The copy staff sent after ``notice_id`` bounced, if any (one per notice)."""
+    key = RESEND_KEY.format(notice_id=notice_id)
+    return session.execute(select(Notice).where(Notice.dedupe_key == key)).scalar_one_or_none()
+
+
+def resent_among(session: Session, notice_ids: Sequence[str]) -> set[str]:
+    """Which of ``notice_ids`` were already resent (one query, for a page of them)."""
+    if not notice_ids:
+        return set()
+    keys = {RESEND_KEY.format(notice_id=i): i for i in notice_ids}
+    found = session.execute(select(Notice.dedupe_key).where(Notice.dedupe_key.in_(keys)))
+    return {keys[k] for k in found.scalars()}
+
+
+def resend(session: Session, actor: Principal, notice_id: str) -> Notice:
+    """Staff send a bounced notice again, once the client's address is corrected.
+
+    A bounced notice is never re-queued itself: a server accepted it under its
+    Message-ID, and a notice is never sent twice under one. The copy is a new notice
+    (same kind, clause, subject, body and attachments; its own Message-ID and bounce
+    address) to the recipients as they stand now. Refused while a recipient that
+    bounced for good is still among them (it would bounce again), and when the notice
+    was already resent (the copy is the one to resend if it bounces too). The bounced
+    notice keeps its state and its record; its alert is closed by the copy."""
+    original = get_notice(session, actor, notice_id)  # another client's: 404, never 403
+    actor.require(Scope.WRITE)
+    if not actor.is_staff:
+        raise Forbidden("only provider staff resend a notice")
+    if original.state != State.BOUNCED:
+        hint = " (a failed notice is retried: POST …/retry)" if original.state == "failed" else ""
+        raise Conflict(f"only a bounced notice is resent; this one is {original.state}{hint}")
+    already = resent_as(session, original.id)
+    if already is not None:
+        raise Conflict(f"this notice was already resent as notice {already.id} ({already.state})")
+    bounced = {
+        r.lower()
+        for r in session.execute(
+            select(NoticeBounce.recipient).where(
+                NoticeBounce.notice_id == original.id, NoticeBounce.permanent
+            )
+        ).scalars()
+    }
+    spec = kind_of(original.kind)
+    recipients = recipients_for(session, spec.recipients, original.client_id, original.object_id)
+    if not recipients:
+        raise Conflict(f"the client has no {spec.recipients} contact to send the notice to")
+    bad = [r for r in recipients if not ADDRESS.match(r)]
+    if bad:
+        raise Conflict(f"invalid recipient address {bad[0]!r}: correct the contact first")
+    still = sorted(r for r in recipients if r.lower() in bounced)
+    if still:
+        raise Conflict(
+            f"{still[0]} bounced for good: correct the client's {spec.recipients} contact "
+            "before resending"
+        )
+    copy_id = new_id()
+    copy = Notice(
+        id=copy_id,
+        kind=original.kind,
+        clause=original.clause,
+        client_id=original.client_id,
+        contract_id=original.contract_id,
+        object_type=original.object_type,
+        object_id=original.object_id,
+        dedupe_key=RESEND_KEY.format(notice_id=original.id),
+        scope=original.scope,
+        language=original.language,
+        recipients=json.dumps(recipients),
+        subject=original.subject,
+        body=original.body,
+        attachments=original.attachments,
+        legal_ref=original.legal_ref,
+        message_id=f"<{copy_id}@{_domain(get_settings().mail_from)}>",
+        state=State.QUEUED,
+        attempts=0,
+        next_attempt_at=utc_now(),
+        last_error="",
+    )
+    session.add(copy)
+    closed_alert = original.alert
+    original.alert = ""
+    session.flush()
+    for object_id, action, params in (
+        (original.id, "notice.resend", {"copy": copy.id, "alert": closed_alert}),
+        (copy.id, "notice.queue", {"kind": copy.kind, "resend_of": original.id}),
+    ):
+        history.record(
+            session,
+            actor.actor,
+            object_type="notice",
+            object_id=object_id,
+            action=action,
+            params={**params, "recipients": recipients},
+            client_id=original.client_id,
+            scope=original.scope,
+        )
+    after_commit(session, _wake_worker)
+    return copy

@@ -152,6 +152,7 @@ def _outbox(visit: Visit, errors: dict[str, str], status: int) -> Response:
         stmt = notices.list_notices(visit.me, state=state or None)
         shown, total = paginate(session, stmt, paging.page, paging.per_page)
         rows: list[Any] = shown
+        resent = notices.resent_among(session, [n.id for n in shown if n.state == "bounced"])
         table = Table(
             "Avis",
             [
@@ -166,7 +167,13 @@ def _outbox(visit: Visit, errors: dict[str, str], status: int) -> Response:
             ],
             rows,
             buttons=[
-                Button("Renvoyer", "/admin/notices/{id}/retry", lambda n: n.state == "failed")
+                Button("Renvoyer", "/admin/notices/{id}/retry", lambda n: n.state == "failed"),
+                # A bounced notice goes again as a copy, once the address is corrected.
+                Button(
+                    "Renvoyer à l'adresse corrigée",
+                    "/admin/notices/{id}/resend",
+                    lambda n: n.state == "bounced" and n.id not in resent,
+                ),
             ],
             total=total,
             paging=paging,
@@ -203,5 +210,17 @@ def outbox_retry(posted: PostedStaff, notice_id: str) -> Response:
 
     def work(session: Session) -> object:
         return notices.retry(session, visit.me, notice_id)
+
+    return act(posted, "/admin/notices", work, lambda e, s: _outbox(visit, e, s))
+
+
+@router.post("/admin/notices/{notice_id}/resend")
+def outbox_resend(posted: PostedStaff, notice_id: str) -> Response:
+    """Send a bounced notice again as a new notice, once the client's address is fixed
+    (refused while the bounced address is still the recipient)."""
+    visit = posted.visit
+
+    def work(session: Session) -> object:
+        return notices.resend(session, visit.me, notice_id)
 
     return act(posted, "/admin/notices", work, lambda e, s: _outbox(visit, e, s))
