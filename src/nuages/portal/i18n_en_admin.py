@@ -106,6 +106,7 @@ ADMIN: dict[str, str] = {
     "Relances envoyées": "Reminders sent",
     "Relevés bancaires": "Bank statements",
     "Renvoyer": "Send again",
+    "Renvoyer à l'adresse corrigée": "Send to the corrected address",
     "Reçu le": "Received on",
     "Rubriques": "Sections",
     "Référence": "Reference",
