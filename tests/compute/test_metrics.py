@@ -149,7 +149,7 @@ def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
     gives no rate, never a negative one."""
     vm = "00000000-0000-4000-8000-000000000001"
     s = 1_000_000_000
-    prev = collect.Previous(host_ns=100 * s, counters=(10 * s, 1_000_000, 0, 10, 0, 500, 900))
+    prev = collect.Previous(vm, 100 * s, 10 * s, 1_000_000, 0, 10, 0, 500, 900)
     now = _stats(
         vm,
         160 * s,
@@ -162,7 +162,7 @@ def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
         net_rx_bytes=100,  # below 500: reset
         net_tx_bytes=6900,
     )
-    (found,) = collect.rows_for("h", T0, [now], {vm: collect.Known(2, prev)})
+    (found,) = collect.rows_for("h", T0, [now], {vm: 2}, {vm: prev})
     row = dict(zip(collect.COLUMNS, found, strict=True))
     assert row["seconds"] == 60.0
     assert row["cpu_pct"] == 25.0
@@ -304,8 +304,8 @@ def test_minute_written_again_keeps_the_first_rows(cw: ComputeWorld) -> None:
 
 
 def test_regression_row_tuples_follow_the_table_columns() -> None:
-    """The collector builds rows as tuples (no dict per row, bench/metrics.py), slicing
-    ``DomainStats`` from ``cpu_ns`` on: each reading must land in its own column, and a
+    """The collector builds rows as tuples (no dict per row, bench/metrics.py), reading
+    ``DomainStats`` field by field: each reading must land in its own column, and a
     second reading's rates in theirs (distinct values per field, so any shift shows)."""
     vm = "00000000-0000-4000-8000-000000000002"
     s = 1_000_000_000
@@ -315,7 +315,7 @@ def test_regression_row_tuples_follow_the_table_columns() -> None:
         "net_tx_bytes": 1700, "memory_bytes": 1800, "memory_used_bytes": 1900,
     }  # fmt: skip
     first = _stats(vm, 100 * s, vcpus=1, **fields)
-    (found,) = collect.rows_for("h", T0, [first], {vm: collect.Known(4)})
+    (found,) = collect.rows_for("h", T0, [first], {vm: 4}, {})
     row = dict(zip(collect.COLUMNS, found, strict=True))
     assert row == {
         "vm_id": vm, "at": T0, "host_id": "h", "power_state": "running", "host_ns": 100 * s,
@@ -324,11 +324,11 @@ def test_regression_row_tuples_follow_the_table_columns() -> None:
         "mem_used_bytes": 1900, "seconds": None, "cpu_pct": None, "rd_bps": None,
         "wr_bps": None, "rd_iops": None, "wr_iops": None, "rx_bps": None, "tx_bps": None,
     }  # fmt: skip
-    prev = collect.Previous(100 * s, (10 * s, 200, 300, 40, 50, 600, 700))
-    (found,) = collect.rows_for("h", T0, [first], {vm: collect.Known(4, prev)})
+    prev = collect.Previous(vm, 100 * s, 10 * s, 200, 300, 40, 50, 600, 700)
+    (found,) = collect.rows_for("h", T0, [first], {vm: 4}, {vm: prev})
     assert found[-8:] == (None,) * 8  # same host clock: no interval, no rate
     later = _stats(vm, 110 * s, vcpus=None, **fields)  # no vCPUs reported: the VM's 4
-    (found,) = collect.rows_for("h", T0, [later], {vm: collect.Known(4, prev)})
+    (found,) = collect.rows_for("h", T0, [later], {vm: 4}, {vm: prev})
     row = dict(zip(collect.COLUMNS, found, strict=True))
     assert row["vcpus"] == 4 and row["seconds"] == 10.0
     assert row["cpu_pct"] == 2.5  # 1 s of CPU over 10 s × 4 vCPUs
