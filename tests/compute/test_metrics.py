@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from nuages.compute.hypervisor import DomainStats, PowerState
 from nuages.compute.metrics import collect, series
@@ -105,6 +105,32 @@ def test_unanswering_host_is_marked_and_the_others_still_collected(
     assert count == 1
 
 
+def test_previous_minute_read_again_unless_the_database_holds_the_pass_rows(
+    cw: ComputeWorld,
+) -> None:
+    """A pass derives its rates from the previous pass's own rows (not read again,
+    bench/metrics.py) only while the database holds exactly them: once one of that
+    minute's rows is gone (retention, another process), the minute is read from the
+    database, so that VM has no previous reading and no rates, and the other VM keeps
+    its rates."""
+    set_now(T0)
+    vm_a, _o, _host = running_vm(cw, "web-a")
+    vm_b, _host_b = second_vm(cw)
+    assert collect.collect(cw.database, cw.runtime).written == 2
+    with cw.database.unit() as session:
+        session.execute(delete(VmMetricMinute).where(VmMetricMinute.vm_id == vm_a))
+    set_now(T0 + MIN)
+    assert collect.collect(cw.database, cw.runtime).written == 2
+    (a,) = minutes(cw, vm_a)
+    assert a.seconds is None and a.cpu_pct is None
+    b = minutes(cw, vm_b)[-1]
+    assert b.seconds is not None and b.cpu_pct is not None and abs(b.cpu_pct - 100.0) < 1.0
+    # The pass's own rows again (nothing removed): the next minute's rates from them.
+    set_now(T0 + 2 * MIN)
+    assert collect.collect(cw.database, cw.runtime).written == 2
+    assert all(minutes(cw, vm)[-1].seconds is not None for vm in (vm_a, vm_b))
+
+
 def second_vm(cw: ComputeWorld) -> tuple[str, Host]:
     """Another client's running VM on a host of its own (the image exists already)."""
     from nuages.compute import schemas
@@ -149,7 +175,7 @@ def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
     gives no rate, never a negative one."""
     vm = "00000000-0000-4000-8000-000000000001"
     s = 1_000_000_000
-    prev = collect.Previous(vm, 100 * s, 10 * s, 1_000_000, 0, 10, 0, 500, 900)
+    prev = collect.Previous(vm, None, 100 * s, 10 * s, 1_000_000, 0, 10, 0, 500, 900)
     now = _stats(
         vm,
         160 * s,
@@ -324,7 +350,7 @@ def test_regression_row_tuples_follow_the_table_columns() -> None:
         "mem_used_bytes": 1900, "seconds": None, "cpu_pct": None, "rd_bps": None,
         "wr_bps": None, "rd_iops": None, "wr_iops": None, "rx_bps": None, "tx_bps": None,
     }  # fmt: skip
-    prev = collect.Previous(vm, 100 * s, 10 * s, 200, 300, 40, 50, 600, 700)
+    prev = collect.Previous(vm, None, 100 * s, 10 * s, 200, 300, 40, 50, 600, 700)
     (found,) = collect.rows_for("h", T0, [first], {vm: 4}, {vm: prev})
     assert found[-8:] == (None,) * 8  # same host clock: no interval, no rate
     later = _stats(vm, 110 * s, vcpus=None, **fields)  # no vCPUs reported: the VM's 4

@@ -4,7 +4,9 @@
 A pass:
 
 1. lists the watched hosts (active or draining) and their live VMs, and the readings of
-   the previous minute collected (one query each, no transaction kept open);
+   the previous minute collected (one query each, no transaction kept open; the
+   readings are those this process wrote in its previous pass when the database holds
+   exactly them, see ``_plan``);
 2. reads each host's counters with ONE ``Hypervisor.domain_stats`` call; a host that
    does not answer is marked unreachable (history ``host.unreachable``, its VMs' power
    state ``unknown``, as reconciliation does) and the other hosts are still collected;
@@ -21,11 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Dialect, func, select
+from sqlalchemy import Connection, Dialect, func, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,11 +62,13 @@ class CollectReport:
 
 
 class Previous(NamedTuple):
-    """A VM's previous reading: its row of the previous minute as read (``_PREVIOUS``'s
-    columns). The database's plain tuples are used as they come (5,000 a pass: no
-    object made per VM); this names their fields."""
+    """A VM's previous reading: the head of its row of the previous minute (the first
+    ``len(_PREVIOUS)`` of ``COLUMNS``), so that a row of this process's previous pass
+    serves as it is, and the database's plain tuples as they come (5,000 a pass: no
+    object made per VM); this names their fields (``at`` is not read)."""
 
     vm_id: str
+    at: Any
     host_ns: int
     cpu_ns: int | None = None
     rd_bytes: int | None = None
@@ -89,14 +94,14 @@ def minute_of(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(second=0, microsecond=0)
 
 
-# The minute table's columns in the order ``rows_for`` builds its tuples.
+# The minute table's columns in the order ``rows_for`` builds its tuples; what the next
+# minute derives its rates from comes first (``Previous``).
 COLUMNS = (
-    "vm_id", "at", "host_id", "power_state", "host_ns", "vcpus",
-    *_COUNTERS, "mem_bytes", "mem_used_bytes",
+    "vm_id", "at", "host_ns", *_COUNTERS,
+    "host_id", "power_state", "vcpus", "mem_bytes", "mem_used_bytes",
     "seconds", "cpu_pct", "rd_bps", "wr_bps", "rd_iops", "wr_iops", "rx_bps", "tx_bps",
 )  # fmt: skip
-# The previous minute's columns read (``Previous``).
-_PREVIOUS = ("vm_id", "host_ns", *_COUNTERS)
+_PREVIOUS = COLUMNS[: len(Previous._fields)]
 
 
 def rows_for(
@@ -122,15 +127,15 @@ def rows_for(
         vcpus = vcpus or ours
         power = state._value_  # PowerState's text (the enum's ``value`` property costs more)
         prev = get_previous(vm_id)
-        if prev is None or host_ns <= prev[1]:
+        if prev is None or host_ns <= prev[2]:
             append(
-                (vm_id, at, host_id, power, host_ns, vcpus, cpu_ns, rd_b, wr_b, rd_n, wr_n,
-                 rx, tx, mem, used, None, None, None, None, None, None, None, None)
+                (vm_id, at, host_ns, cpu_ns, rd_b, wr_b, rd_n, wr_n, rx, tx, host_id, power,
+                 vcpus, mem, used, None, None, None, None, None, None, None, None)
             )  # fmt: skip
             continue
-        elapsed_ns = host_ns - prev[1]
+        elapsed_ns = host_ns - prev[2]
         seconds = elapsed_ns / 1e9
-        then = prev[2]
+        then = prev[3]
         cpu_pct = None
         if cpu_ns is not None and then is not None and cpu_ns >= then:
             # Δcpu / (Δt × vCPUs): the share of the VM's vCPUs that was busy.
@@ -140,13 +145,13 @@ def rows_for(
         # with the VM: unknowable.
         rd_bps = wr_bps = rd_iops = wr_iops = rx_bps = tx_bps = None
         if rd_b is not None:
-            rd_bps, wr_bps = _rate(rd_b, prev[3], seconds), _rate(wr_b, prev[4], seconds)
-            rd_iops, wr_iops = _rate(rd_n, prev[5], seconds), _rate(wr_n, prev[6], seconds)
+            rd_bps, wr_bps = _rate(rd_b, prev[4], seconds), _rate(wr_b, prev[5], seconds)
+            rd_iops, wr_iops = _rate(rd_n, prev[6], seconds), _rate(wr_n, prev[7], seconds)
         if rx is not None:
-            rx_bps, tx_bps = _rate(rx, prev[7], seconds), _rate(tx, prev[8], seconds)
+            rx_bps, tx_bps = _rate(rx, prev[8], seconds), _rate(tx, prev[9], seconds)
         append(
-            (vm_id, at, host_id, power, host_ns, vcpus, cpu_ns, rd_b, wr_b, rd_n, wr_n, rx,
-             tx, mem, used, seconds, cpu_pct, rd_bps, wr_bps, rd_iops, wr_iops, rx_bps,
+            (vm_id, at, host_ns, cpu_ns, rd_b, wr_b, rd_n, wr_n, rx, tx, host_id, power,
+             vcpus, mem, used, seconds, cpu_pct, rd_bps, wr_bps, rd_iops, wr_iops, rx_bps,
              tx_bps)
         )  # fmt: skip
     return rows
@@ -214,6 +219,11 @@ def insert_rows(
     already is skipped (``ON CONFLICT DO NOTHING``, both databases). The count
     inserted. ``minute``: the one ``at`` of every row, which the rows carry as the
     driver's value of it already (``driver_value``; the collector's pass)."""
+    # Minute rows written: the previous pass's are no longer known to be all there
+    # (the collector's pass records its own again once committed).
+    database = session.info.get("database")
+    if database is not None:
+        _LAST.pop(database, None)
     if not rows:
         return 0
     sql, params = _prepared(session, table, columns, rows, bound=minute is not None)
@@ -254,11 +264,25 @@ def _plain_rows(connection: Connection, statement: Any) -> list[Any]:
         result.close()
 
 
-def _plan(session: Session, at: dt.datetime) -> Plan:
+# Per database, the minute this process wrote last and its rows by VM id: the next
+# pass's previous readings when the database holds exactly them (``_plan``).
+_LAST: weakref.WeakKeyDictionary[Database, tuple[dt.datetime, dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _plan(
+    session: Session, at: dt.datetime, last: tuple[dt.datetime, dict[str, Any]] | None = None
+) -> Plan:
     """The watched hosts, their live VMs, and the previous readings: those of the
     latest minute collected before ``at`` (within ``PREVIOUS_WITHIN``). Core on the
     session's connection (5,000 plain rows, no ORM); the minute's readings through the
-    ``at`` index (on SQLite, cheaper than joining them to the VMs by key)."""
+    ``at`` index (on SQLite, cheaper than joining them to the VMs by key).
+
+    The readings are not read again when that minute is the one this process wrote
+    last (``last``: its minute and rows, from ``_LAST``) and the database holds as many
+    rows of it as were written: minute rows are never updated, and a minute's rows are
+    only added to (``ON CONFLICT DO NOTHING``), so they are then exactly those."""
     hosts = [
         (h.id, h.uri)
         for h in session.execute(
@@ -268,15 +292,24 @@ def _plan(session: Session, at: dt.datetime) -> Plan:
     vcpus: dict[str, dict[str, int]] = {h: {} for h, _uri in hosts}
     t = VmMetricMinute.__table__
     connection = session.connection()
-    prev_at = connection.execute(
-        select(func.max(t.c.at)).where(t.c.at < at, t.c.at >= at - PREVIOUS_WITHIN)
-    ).scalar()
+    latest = (
+        select(func.max(t.c.at))
+        .where(t.c.at < at, t.c.at >= at - PREVIOUS_WITHIN)
+        .scalar_subquery()
+    )
+    found = connection.execute(
+        select(t.c.at, func.count()).where(t.c.at == latest).group_by(t.c.at)
+    ).first()
     previous: dict[str, Previous] = {}
-    if prev_at is not None:
-        found = _plain_rows(
-            connection, select(*[t.c[c] for c in _PREVIOUS]).where(t.c.at == prev_at)
-        )
-        previous = {r[0]: r for r in found}
+    if found is not None:
+        prev_at, count = found
+        if last is not None and last[0] == prev_at and len(last[1]) == count:
+            previous = last[1]
+        else:
+            # ``at`` is not read (NULL in its place keeps ``Previous``' positions).
+            head = [null() if c == "at" else t.c[c] for c in _PREVIOUS]
+            rows = _plain_rows(connection, select(*head).where(t.c.at == prev_at))
+            previous = {r[0]: r for r in rows}
     for vm_id, host_id, n in _plain_rows(
         connection,
         select(Vm.id, Vm.host_id, Vm.vcpus).where(
@@ -313,7 +346,7 @@ def collect(
     at = minute_of(now or utc_now())
     report = CollectReport(at=at)
     with database.unit(readonly=True) as session:
-        plan = _plan(session, at)
+        plan = _plan(session, at, _LAST.get(database))
     report.hosts = len(plan.hosts)
     # Every row carries the minute as the driver takes it, converted once.
     at_value = driver_value(database.engine.dialect, VmMetricMinute.__table__.c.at, at)
@@ -333,4 +366,6 @@ def collect(
         for host_id, error in down:
             mark_host_down(session, host_id, error)
             report.unreachable.append(host_id)
+    if rows and report.written == len(rows):  # committed, every row ours
+        _LAST[database] = (at, {row[0]: row for row in rows})
     return report
