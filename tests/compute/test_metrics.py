@@ -362,3 +362,50 @@ def test_regression_row_tuples_follow_the_table_columns() -> None:
         100.0, 100.0, 10.0, 10.0,
     )  # fmt: skip
     assert (row["rx_bps"], row["tx_bps"]) == (100.0, 100.0)
+
+
+def test_read_stats_sums_a_full_answer_and_completes_a_state_only_one() -> None:
+    """The driver's bulk read (issue 14.4): a full answer (real QEMU: every group) gives
+    the disks and NICs summed, memory from the balloon (guest view: available − unused),
+    vCPUs and CPU time as reported; a state-only answer (libvirt's test driver) is
+    completed from the domain's info when asked, else left unknown. Hand count: disks
+    10 + 100 read bytes, 1 + 3 reads, 20 + 200 written, 2 + 4 writes; used (2000 − 500)
+    KiB."""
+    from nuages.compute.drivers.libvirt.observe import read_stats
+    from nuages.compute.drivers.libvirt.states import power_state
+
+    class Dom:
+        def __init__(self, uuid: str) -> None:
+            self.uuid = uuid
+
+        def UUIDString(self) -> str:
+            return self.uuid
+
+        def info(self) -> list[int]:
+            return [1, 4096, 1024, 2, 5_000]  # state, max KiB, KiB, vCPUs, CPU ns
+
+    full = {
+        "state.state": 1, "state.reason": 1, "cpu.time": 7_000, "vcpu.current": 4,
+        "balloon.current": 2048, "balloon.available": 2000, "balloon.unused": 500,
+        "block.count": 2, "block.0.rd.bytes": 10, "block.0.rd.reqs": 1,
+        "block.0.wr.bytes": 20, "block.0.wr.reqs": 2, "block.1.rd.bytes": 100,
+        "block.1.rd.reqs": 3, "block.1.wr.bytes": 200, "block.1.wr.reqs": 4,
+        "net.count": 1, "net.0.rx.bytes": 5, "net.0.tx.bytes": 6,
+    }  # fmt: skip
+    state_only = {"state.state": 5, "state.reason": 1}  # shut off, by a shutdown
+
+    class Conn:
+        def getAllDomainStats(self, _groups: int, _flags: int) -> list[Any]:
+            return [(Dom("a"), full), (Dom("b"), state_only), (Dom("c"), state_only)]
+
+    a, b, c = read_stats(Conn(), power_state, complete=True)
+    assert a[:2] == ("a", PowerState.RUNNING) and a[3:] == (
+        4, 7_000, 110, 220, 4, 6, 5, 6, 2048 * 1024, 1500 * 1024,
+    )  # fmt: skip
+    assert b[:2] == ("b", PowerState.SHUTOFF) and b[3:] == (
+        2, 5_000, None, None, None, None, None, None, 1024 * 1024, None,
+    )  # fmt: skip
+    assert c[1] is PowerState.SHUTOFF and a[2] == b[2] == c[2]  # one host clock per read
+    unknown = read_stats(Conn(), power_state, complete=False)[1]
+    assert unknown[3:] == (None,) * 10
+    assert isinstance(a, DomainStats) and a.memory_used_bytes == 1500 * 1024

@@ -283,15 +283,15 @@ def _plan(
     last (``last``: its minute and rows, from ``_LAST``) and the database holds as many
     rows of it as were written: minute rows are never updated, and a minute's rows are
     only added to (``ON CONFLICT DO NOTHING``), so they are then exactly those."""
-    hosts = [
-        (h.id, h.uri)
-        for h in session.execute(
-            select(Host).where(Host.state.in_([s.value for s in WATCHED])).order_by(Host.id)
-        ).scalars()
-    ]
+    connection = session.connection()
+    hosts: list[tuple[str, str]] = _plain_rows(
+        connection,
+        select(Host.id, Host.uri)
+        .where(Host.state.in_([s.value for s in WATCHED]))
+        .order_by(Host.id),
+    )
     vcpus: dict[str, dict[str, int]] = {h: {} for h, _uri in hosts}
     t = VmMetricMinute.__table__
-    connection = session.connection()
     latest = (
         select(func.max(t.c.at))
         .where(t.c.at < at, t.c.at >= at - PREVIOUS_WITHIN)
