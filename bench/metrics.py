@@ -9,7 +9,8 @@ defines and starts their 5,000 domains (UUID = VM id) on that host. Then, round 
 round, a minute apart on the platform's clock, it times:
 
 - the pass: ``nuages.compute.metrics.collect.collect`` — the hosts and VMs read from the
-  database, the previous minute's readings, ONE ``getAllDomainStats`` on the host (the
+  database, the previous minute's readings (the process's own rows of its previous pass
+  once the database is checked to hold exactly them), ONE ``getAllDomainStats`` on the host (the
   test driver answers the state group only, so the driver completes CPU time and memory
   from each domain's info, in process), the rates derived, 5,000 rows written (counted,
   then one prepared plain ``INSERT`` executemany of tuples in a savepoint);

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from nuages.compute.hypervisor import DomainStats, PowerState
 from nuages.compute.metrics import collect, series
@@ -105,6 +105,32 @@ def test_unanswering_host_is_marked_and_the_others_still_collected(
     assert count == 1
 
 
+def test_previous_minute_read_again_unless_the_database_holds_the_pass_rows(
+    cw: ComputeWorld,
+) -> None:
+    """A pass derives its rates from the previous pass's own rows (not read again,
+    bench/metrics.py) only while the database holds exactly them: once one of that
+    minute's rows is gone (retention, another process), the minute is read from the
+    database, so that VM has no previous reading and no rates, and the other VM keeps
+    its rates."""
+    set_now(T0)
+    vm_a, _o, _host = running_vm(cw, "web-a")
+    vm_b, _host_b = second_vm(cw)
+    assert collect.collect(cw.database, cw.runtime).written == 2
+    with cw.database.unit() as session:
+        session.execute(delete(VmMetricMinute).where(VmMetricMinute.vm_id == vm_a))
+    set_now(T0 + MIN)
+    assert collect.collect(cw.database, cw.runtime).written == 2
+    (a,) = minutes(cw, vm_a)
+    assert a.seconds is None and a.cpu_pct is None
+    b = minutes(cw, vm_b)[-1]
+    assert b.seconds is not None and b.cpu_pct is not None and abs(b.cpu_pct - 100.0) < 1.0
+    # The pass's own rows again (nothing removed): the next minute's rates from them.
+    set_now(T0 + 2 * MIN)
+    assert collect.collect(cw.database, cw.runtime).written == 2
+    assert all(minutes(cw, vm)[-1].seconds is not None for vm in (vm_a, vm_b))
+
+
 def second_vm(cw: ComputeWorld) -> tuple[str, Host]:
     """Another client's running VM on a host of its own (the image exists already)."""
     from nuages.compute import schemas
@@ -149,7 +175,7 @@ def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
     gives no rate, never a negative one."""
     vm = "00000000-0000-4000-8000-000000000001"
     s = 1_000_000_000
-    prev = collect.Previous(host_ns=100 * s, counters=(10 * s, 1_000_000, 0, 10, 0, 500, 900))
+    prev = collect.Previous(vm, None, 100 * s, 10 * s, 1_000_000, 0, 10, 0, 500, 900)
     now = _stats(
         vm,
         160 * s,
@@ -162,7 +188,7 @@ def test_rates_from_counter_deltas_and_reset_gives_no_rate() -> None:
         net_rx_bytes=100,  # below 500: reset
         net_tx_bytes=6900,
     )
-    (found,) = collect.rows_for("h", T0, [now], {vm: collect.Known(2, prev)})
+    (found,) = collect.rows_for("h", T0, [now], {vm: 2}, {vm: prev})
     row = dict(zip(collect.COLUMNS, found, strict=True))
     assert row["seconds"] == 60.0
     assert row["cpu_pct"] == 25.0
@@ -304,8 +330,8 @@ def test_minute_written_again_keeps_the_first_rows(cw: ComputeWorld) -> None:
 
 
 def test_regression_row_tuples_follow_the_table_columns() -> None:
-    """The collector builds rows as tuples (no dict per row, bench/metrics.py), slicing
-    ``DomainStats`` from ``cpu_ns`` on: each reading must land in its own column, and a
+    """The collector builds rows as tuples (no dict per row, bench/metrics.py), reading
+    ``DomainStats`` field by field: each reading must land in its own column, and a
     second reading's rates in theirs (distinct values per field, so any shift shows)."""
     vm = "00000000-0000-4000-8000-000000000002"
     s = 1_000_000_000
@@ -315,7 +341,7 @@ def test_regression_row_tuples_follow_the_table_columns() -> None:
         "net_tx_bytes": 1700, "memory_bytes": 1800, "memory_used_bytes": 1900,
     }  # fmt: skip
     first = _stats(vm, 100 * s, vcpus=1, **fields)
-    (found,) = collect.rows_for("h", T0, [first], {vm: collect.Known(4)})
+    (found,) = collect.rows_for("h", T0, [first], {vm: 4}, {})
     row = dict(zip(collect.COLUMNS, found, strict=True))
     assert row == {
         "vm_id": vm, "at": T0, "host_id": "h", "power_state": "running", "host_ns": 100 * s,
@@ -324,11 +350,11 @@ def test_regression_row_tuples_follow_the_table_columns() -> None:
         "mem_used_bytes": 1900, "seconds": None, "cpu_pct": None, "rd_bps": None,
         "wr_bps": None, "rd_iops": None, "wr_iops": None, "rx_bps": None, "tx_bps": None,
     }  # fmt: skip
-    prev = collect.Previous(100 * s, (10 * s, 200, 300, 40, 50, 600, 700))
-    (found,) = collect.rows_for("h", T0, [first], {vm: collect.Known(4, prev)})
+    prev = collect.Previous(vm, None, 100 * s, 10 * s, 200, 300, 40, 50, 600, 700)
+    (found,) = collect.rows_for("h", T0, [first], {vm: 4}, {vm: prev})
     assert found[-8:] == (None,) * 8  # same host clock: no interval, no rate
     later = _stats(vm, 110 * s, vcpus=None, **fields)  # no vCPUs reported: the VM's 4
-    (found,) = collect.rows_for("h", T0, [later], {vm: collect.Known(4, prev)})
+    (found,) = collect.rows_for("h", T0, [later], {vm: 4}, {vm: prev})
     row = dict(zip(collect.COLUMNS, found, strict=True))
     assert row["vcpus"] == 4 and row["seconds"] == 10.0
     assert row["cpu_pct"] == 2.5  # 1 s of CPU over 10 s × 4 vCPUs
@@ -336,3 +362,50 @@ def test_regression_row_tuples_follow_the_table_columns() -> None:
         100.0, 100.0, 10.0, 10.0,
     )  # fmt: skip
     assert (row["rx_bps"], row["tx_bps"]) == (100.0, 100.0)
+
+
+def test_read_stats_sums_a_full_answer_and_completes_a_state_only_one() -> None:
+    """The driver's bulk read (issue 14.4): a full answer (real QEMU: every group) gives
+    the disks and NICs summed, memory from the balloon (guest view: available − unused),
+    vCPUs and CPU time as reported; a state-only answer (libvirt's test driver) is
+    completed from the domain's info when asked, else left unknown. Hand count: disks
+    10 + 100 read bytes, 1 + 3 reads, 20 + 200 written, 2 + 4 writes; used (2000 − 500)
+    KiB."""
+    from nuages.compute.drivers.libvirt.observe import read_stats
+    from nuages.compute.drivers.libvirt.states import power_state
+
+    class Dom:
+        def __init__(self, uuid: str) -> None:
+            self.uuid = uuid
+
+        def UUIDString(self) -> str:
+            return self.uuid
+
+        def info(self) -> list[int]:
+            return [1, 4096, 1024, 2, 5_000]  # state, max KiB, KiB, vCPUs, CPU ns
+
+    full = {
+        "state.state": 1, "state.reason": 1, "cpu.time": 7_000, "vcpu.current": 4,
+        "balloon.current": 2048, "balloon.available": 2000, "balloon.unused": 500,
+        "block.count": 2, "block.0.rd.bytes": 10, "block.0.rd.reqs": 1,
+        "block.0.wr.bytes": 20, "block.0.wr.reqs": 2, "block.1.rd.bytes": 100,
+        "block.1.rd.reqs": 3, "block.1.wr.bytes": 200, "block.1.wr.reqs": 4,
+        "net.count": 1, "net.0.rx.bytes": 5, "net.0.tx.bytes": 6,
+    }  # fmt: skip
+    state_only = {"state.state": 5, "state.reason": 1}  # shut off, by a shutdown
+
+    class Conn:
+        def getAllDomainStats(self, _groups: int, _flags: int) -> list[Any]:
+            return [(Dom("a"), full), (Dom("b"), state_only), (Dom("c"), state_only)]
+
+    a, b, c = read_stats(Conn(), power_state, complete=True)
+    assert a[:2] == ("a", PowerState.RUNNING) and a[3:] == (
+        4, 7_000, 110, 220, 4, 6, 5, 6, 2048 * 1024, 1500 * 1024,
+    )  # fmt: skip
+    assert b[:2] == ("b", PowerState.SHUTOFF) and b[3:] == (
+        2, 5_000, None, None, None, None, None, None, 1024 * 1024, None,
+    )  # fmt: skip
+    assert c[1] is PowerState.SHUTOFF and a[2] == b[2] == c[2]  # one host clock per read
+    unknown = read_stats(Conn(), power_state, complete=False)[1]
+    assert unknown[3:] == (None,) * 10
+    assert isinstance(a, DomainStats) and a.memory_used_bytes == 1500 * 1024
