@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -245,10 +246,32 @@ def _compiler() -> typst.Compiler:
     return compiler
 
 
+_PAGE_COUNT = re.compile(rb"/Type/Pages/Count (\d+)")
+
+
 def layout_pdf(data: str, xml: str | None = None) -> bytes:
     """Typst's PDF/A-3b of the template filled with ``data`` (fonts embedded), with
-    ``xml`` attached as factur-x.xml when given (no Factur-X XMP yet)."""
-    inputs = {"data": data} if xml is None else {"data": data, "xml": xml}
+    ``xml`` attached as factur-x.xml when given (no Factur-X XMP yet).
+
+    The footer's "page k / n" takes n from the inputs: one page is guessed, and the
+    document compiled again with its real count when it has more (the footer's height
+    does not depend on n, so neither does the count)."""
+    inputs = {"data": data, "pages": "1"}
+    if xml is not None:
+        inputs["xml"] = xml
+    out = _compile(inputs)
+    found = _PAGE_COUNT.search(out)
+    if found is None:
+        raise ValueError("Typst wrote no page tree")
+    if found[1] != b"1":
+        out = _compile(inputs | {"pages": found[1].decode()})
+        again = _PAGE_COUNT.search(out)
+        if again is None or again[1] != found[1]:
+            raise ValueError("the page count changed between two compilations")
+    return out
+
+
+def _compile(inputs: dict[str, str]) -> bytes:
     out = _compiler().compile(
         format="pdf",
         sys_inputs=inputs,
