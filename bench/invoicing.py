@@ -6,8 +6,9 @@ is ``--contracts 10000``), then times:
 
 1. the run: pricing, VAT, gapless numbers, CII XML, rows and history, one transaction
    per contract (``nuages.invoicing.runs.run``);
-2. the PDFs: French PDF/A-3 laid out by Typst → XML embedded by ``facturx``, stored
-   (``pdf.render_many``, 100 a transaction), on ``--workers`` processes.
+2. the PDFs: the XML checked against the XSD by ``facturx``, French PDF/A-3 laid out
+   by Typst with factur-x.xml attached, the Factur-X XMP appended as an incremental
+   update, stored (``pdf.render_many``, 100 a transaction), on ``--workers`` processes.
 
 Baseline, same documents and workers: the ``factur-x`` library alone embedding each
 invoice's pre-built XML (taken from the database before timing) into one pre-rendered
@@ -18,6 +19,12 @@ and lays out each document).
     .venv/bin/python bench/invoicing.py                       # N = 200, SQLite
     .venv/bin/python bench/invoicing.py --contracts 10000     # the issue's figure
     .venv/bin/python bench/invoicing.py --database postgresql+psycopg://…/db
+    .venv/bin/python bench/invoicing.py --steps   # plus CPU per step, one process
+
+``--steps`` then times each step of a PDF in this one process (``time.process_time``,
+so other processes' load counts less than in wall time; medians over up to 200
+invoices, the steps interleaved invoice by invoice), the library's own embedding
+(``generate_from_binary``) among them.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -40,7 +48,7 @@ from nuages.accounts.models import Client
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
-from nuages.invoicing import pdf, runs
+from nuages.invoicing import embedding, pdf, runs
 from nuages.invoicing.models import ContractLine, Invoice, InvoiceLine
 from nuages.kernel import migrate
 from nuages.kernel.clock import UTC, frozen_at, utc_now
@@ -140,6 +148,51 @@ def _embed_chunk(base_pdf: bytes, xmls: list[bytes]) -> int:
     return len(xmls)
 
 
+def steps(database: Database, invoice_ids: list[str]) -> dict[str, float]:
+    """Median CPU milliseconds of each step of ``pdf.render`` (and of the library's
+    embedding, for comparison) over ``invoice_ids``, measured in this process."""
+    with database.unit() as session:
+        invoices = [session.get_one(Invoice, i) for i in invoice_ids]
+        lines = {
+            i: list(
+                session.execute(
+                    select(InvoiceLine)
+                    .where(InvoiceLine.invoice_id == i)
+                    .order_by(InvoiceLine.position)
+                ).scalars()
+            )
+            for i in invoice_ids
+        }
+        session.expunge_all()
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, step, *args):  # type: ignore[no-untyped-def]
+        start = time.process_time()
+        out = step(*args)
+        times.setdefault(name, []).append((time.process_time() - start) * 1000)
+        return out
+
+    pdf.layout_pdf(pdf.layout_data(invoices[0], lines[invoice_ids[0]], None))  # warm
+    for invoice in invoices:
+        rows = lines[invoice.id]
+        data = timed("layout data (JSON)", pdf.layout_data, invoice, rows, None)
+        timed("XSD check (facturx)", pdf.check_xsd, invoice.xml)
+        bare = timed("Typst compile, no attachment", pdf.layout_pdf, data)
+        attached = timed("Typst compile + factur-x.xml", pdf.layout_pdf, data, invoice.xml)
+        timed("Factur-X XMP update", embedding.add_facturx_xmp, attached)
+        timed("render (all of the above once)", pdf.render, invoice, rows, None)
+        timed(
+            "library embedding (generate_from_binary)",
+            pdf.embed_xml,
+            bare,
+            invoice.xml,
+            invoice.number,
+            "Nuages",
+            False,
+        )
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def _chunks(items: list, parts: int) -> list[list]:  # type: ignore[type-arg]
     return [items[i::parts] for i in range(parts) if items[i::parts]]
 
@@ -149,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contracts", type=int, default=200, help="N (the issue: 10000)")
     parser.add_argument("--database", default=None, help="a database URL (default: SQLite)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--steps", action="store_true", help="also CPU ms per PDF step")
     args = parser.parse_args(argv)
 
     folder = tempfile.mkdtemp(prefix="nuages-bench-invoicing-")
@@ -207,12 +261,17 @@ def main(argv: list[str] | None = None) -> int:
         f"= {len(issued) / run_seconds:7.1f} invoices/s"
     )
     print(
-        f"  PDFs (Typst PDF/A-3 + facturx):      {pdf_seconds:7.1f} s "
+        f"  PDFs (Typst PDF/A-3 + XMP update):   {pdf_seconds:7.1f} s "
         f"= {len(issued) / pdf_seconds:7.1f} invoices/s"
     )
     print(f"nuages, run + PDFs:                  {ours:7.1f} invoices/s")
     print(f"baseline, factur-x embedding only:   {baseline:7.1f} invoices/s")
     print(f"ratio nuages / baseline:             {ours / baseline:7.3f}")
+    if args.steps:
+        picked = issued[:200]
+        print(f"CPU per invoice, one process, medians over {len(picked)} (ms):")
+        for name, ms in steps(database, picked).items():
+            print(f"  {name:42s} {ms:6.2f}")
     database.dispose()
     shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -1,6 +1,8 @@
-"""The Typst layout of the Factur-X PDF: PDF/A-3b with the XML attached as the factur-x
-library writes it (XMP of the EN 16931 profile, associated file), client data printed
-as text (never read as Typst markup), long invoices continued on numbered pages."""
+"""The Typst layout of the Factur-X PDF: PDF/A-3b with the XML attached by Typst and
+the Factur-X XMP of the EN 16931 profile appended (``invoicing.embedding``; compared
+with the factur-x library's own embedding in test_pdf_embedding.py), client data
+printed as text (never read as Typst markup), long invoices continued on numbered
+pages."""
 
 from __future__ import annotations
 
