@@ -30,6 +30,7 @@ invoices, the steps interleaved invoice by invoice), the library's own embedding
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -38,11 +39,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import facturx as facturx_lib
-from sqlalchemy import insert, select
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
 
 from nuages.accounts.models import Client
 from nuages.contracts.models import Contract
@@ -200,13 +203,46 @@ def _chunks(items: list, parts: int) -> list[list]:  # type: ignore[type-arg]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="monthly invoicing run with XML and PDFs")
     parser.add_argument("--contracts", type=int, default=200, help="N (the issue: 10000)")
-    parser.add_argument("--database", default=None, help="a database URL (default: SQLite)")
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        help="sqlite (default), postgresql (a fresh database on NUAGES_TEST_POSTGRES_URL's "
+        "server) or a PostgreSQL URL (a fresh database on that server)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--steps", action="store_true", help="also CPU ms per PDF step")
     args = parser.parse_args(argv)
 
     folder = tempfile.mkdtemp(prefix="nuages-bench-invoicing-")
-    url = args.database or f"sqlite:///{folder}/bench.db"
+    with contextlib.ExitStack() as stack:
+        if args.database == "sqlite":
+            url = f"sqlite:///{folder}/bench.db"
+        else:
+            server = args.database
+            if server == "postgresql":
+                server = os.environ.get("NUAGES_TEST_POSTGRES_URL", "")
+            if not server.startswith("postgresql"):
+                parser.error("--database: sqlite, postgresql or a postgresql+psycopg:// URL")
+            url = stack.enter_context(_fresh_postgres(server))
+        return _bench(args, url, folder)
+
+
+@contextlib.contextmanager
+def _fresh_postgres(server: str) -> Iterator[str]:
+    """A database of its own on ``server`` for this run, dropped at the end."""
+    name = f"nuages_bench_inv_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _bench(args: argparse.Namespace, url: str, folder: str) -> int:
     migrate.upgrade(url)
     database = Database(url)
     registry = OfferRegistry.from_directory(ROOT / "offers")
