@@ -25,20 +25,30 @@ def format_number(series: str, year: int, seq_no: int) -> str:
 def take_number(session: Session, series: str, year: int) -> int:
     """The next number of ``series`` in ``year``, reserved until the caller's
     transaction ends (committed: used; rolled back: free again)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Create the year's row if it is the first document of the year; a concurrent
-    # creator wins harmlessly (ON CONFLICT DO NOTHING), then both queue on the UPDATE.
-    session.execute(
-        insert(InvoiceSequence)
-        .values(series=series, year=year, last_number=0)
-        .on_conflict_do_nothing(index_elements=["series", "year"])
-    )
+    # The year's row exists for every document but its year's first: increment it at
+    # once, and create it only when the UPDATE found none (one statement per document
+    # instead of two). A concurrent creator wins harmlessly (ON CONFLICT DO NOTHING),
+    # then both queue on the UPDATE.
+    number = _increment(session, series, year)
+    if number is None:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert(InvoiceSequence)
+            .values(series=series, year=year, last_number=0)
+            .on_conflict_do_nothing(index_elements=["series", "year"])
+        )
+        number = _increment(session, series, year)
+        assert number is not None
+    return number
+
+
+def _increment(session: Session, series: str, year: int) -> int | None:
     number = session.execute(
         update(InvoiceSequence)
         .where(InvoiceSequence.series == series, InvoiceSequence.year == year)
         .values(last_number=InvoiceSequence.last_number + 1)
         .returning(InvoiceSequence.last_number)
         .execution_options(synchronize_session=False)
-    ).scalar_one()
-    return int(number)
+    ).scalar_one_or_none()
+    return None if number is None else int(number)
