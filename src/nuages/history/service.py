@@ -81,6 +81,7 @@ def entry_hash(
 
 
 _HEAD_KEY = "history_head"
+_SELECT_HEAD = select(HistoryHead).where(HistoryHead.id == 1).with_for_update()
 
 
 def _lock_head(session: Session) -> HistoryHead:
@@ -96,7 +97,7 @@ def _lock_head(session: Session) -> HistoryHead:
         if cached[1] in session:
             row: HistoryHead = cached[1]
             return row
-    head = session.execute(select(HistoryHead).where(HistoryHead.id == 1).with_for_update())
+    head = session.execute(_SELECT_HEAD)
     found = head.scalar_one_or_none()
     if found is None:
         found = HistoryHead(id=1, last_seq=0, last_hash=GENESIS_HASH)

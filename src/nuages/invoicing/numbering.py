@@ -9,7 +9,7 @@ mid-run) gives its number back with everything else, so numbers never skip nor r
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -43,12 +43,18 @@ def take_number(session: Session, series: str, year: int) -> int:
     return number
 
 
+# Built once: every document of a run takes a number.
+_INCREMENT = (
+    update(InvoiceSequence)
+    .where(
+        InvoiceSequence.series == bindparam("b_series"), InvoiceSequence.year == bindparam("b_year")
+    )
+    .values(last_number=InvoiceSequence.last_number + 1)
+    .returning(InvoiceSequence.last_number)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _increment(session: Session, series: str, year: int) -> int | None:
-    number = session.execute(
-        update(InvoiceSequence)
-        .where(InvoiceSequence.series == series, InvoiceSequence.year == year)
-        .values(last_number=InvoiceSequence.last_number + 1)
-        .returning(InvoiceSequence.last_number)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+    number = session.execute(_INCREMENT, {"b_series": series, "b_year": year}).scalar_one_or_none()
     return None if number is None else int(number)
