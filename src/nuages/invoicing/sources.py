@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from nuages.compute.services import reads as compute_reads
@@ -37,7 +37,7 @@ VAT_KEY = "invoicing-vat:"  # ledger entries debiting a consumption invoice's VA
 # The per-contract queries of a run, built once (``contract_id`` bound per call): a run
 # asks them for every contract, and building a statement costs about as much as
 # SQLite takes to answer it.
-_CONTRACT = bindparam("contract_id")
+_CONTRACT: BindParameter[str] = bindparam("contract_id")
 _LINES = (
     select(ContractLine)
     .where(ContractLine.contract_id == _CONTRACT)
