@@ -80,16 +80,31 @@ def entry_hash(
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+_HEAD_KEY = "history_head"
+_SELECT_HEAD = select(HistoryHead).where(HistoryHead.id == 1).with_for_update()
+
+
 def _lock_head(session: Session) -> HistoryHead:
     # FOR UPDATE serialises appends on PostgreSQL; SQLite transactions already hold the
-    # write lock from BEGIN IMMEDIATE.
-    head = session.execute(select(HistoryHead).where(HistoryHead.id == 1).with_for_update())
-    row = head.scalar_one_or_none()
-    if row is None:
-        row = HistoryHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
-        session.add(row)
+    # write lock from BEGIN IMMEDIATE. The lock lasts until the transaction ends, so a
+    # second entry in the same (innermost) transaction reuses the row it locked — an
+    # invoice and its notice are two entries of one transaction (invoicing runs). A
+    # savepoint begun or ended since is another transaction: locked and read again.
+    current = session.get_nested_transaction() or session.get_transaction()
+    cached = session.info.get(_HEAD_KEY)
+    # ``in session``: an ``expunge_all`` (``verify`` does one) detaches the cached row.
+    if cached is not None and current is not None and cached[0] is current:
+        if cached[1] in session:
+            row: HistoryHead = cached[1]
+            return row
+    head = session.execute(_SELECT_HEAD)
+    found = head.scalar_one_or_none()
+    if found is None:
+        found = HistoryHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
+        session.add(found)
         session.flush()
-    return row
+    session.info[_HEAD_KEY] = (session.get_nested_transaction() or session.get_transaction(), found)
+    return found
 
 
 def record(

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from nuages.accounts.models import Client
@@ -260,6 +260,14 @@ class Deduction:
         )
 
 
+# Asked of every invoice an invoicing run issues: built once, bound per call.
+_UNDEDUCTED = select(Deposit).where(
+    Deposit.contract_id == bindparam("contract_id"),
+    Deposit.contract_line_id.in_(bindparam("lines", expanding=True)),
+    Deposit.deducted_by_id.is_(None),
+)
+
+
 def deduction(session: Session, contract_id: str, lines: Sequence[FinalLine]) -> Deduction | None:
     """The deposits a final invoice with ``lines`` deducts: those asked for the ordered
     lines it bills and not deducted yet, each at its invoice's total with VAT less what
@@ -273,13 +281,7 @@ def deduction(session: Session, contract_id: str, lines: Sequence[FinalLine]) ->
     if not keys:
         return None
     rows = list(
-        session.execute(
-            select(Deposit).where(
-                Deposit.contract_id == contract_id,
-                Deposit.contract_line_id.in_(sorted(keys)),
-                Deposit.deducted_by_id.is_(None),
-            )
-        ).scalars()
+        session.execute(_UNDEDUCTED, {"contract_id": contract_id, "lines": sorted(keys)}).scalars()
     )
     if not rows:
         return None

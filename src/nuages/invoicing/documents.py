@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from stdnum.eu import vat as eu_vat
 
@@ -514,28 +514,34 @@ def issue(
     )
     session.add(invoice)
     session.flush()
-    session.add_all(
-        InvoiceLine(
-            invoice_id=invoice.id,
-            position=i,
-            kind=x.draft.kind,
-            item_id=x.draft.item_id,
-            description=x.draft.description[:300],
-            quantity=x.quantity,
-            unit_code=x.draft.unit_code,
-            unit_price=x.unit_price,
-            gross_amount=x.gross,
-            net_amount=x.net,
-            vat_category=x.category,
-            vat_rate=x.rate,
-            period_start=x.draft.period_start,
-            period_end=x.draft.period_end,
-            vm_id=x.draft.vm_id,
-            meta=json.dumps(x.draft.meta, default=str),
+    # One ORM bulk INSERT of plain rows (defaults and column types applied as for
+    # objects): the lines are written once and never changed (append-only), so they
+    # need no unit-of-work objects; readers query them.
+    if lines:
+        session.execute(
+            insert(InvoiceLine),
+            [
+                dict(
+                    invoice_id=invoice.id,
+                    position=i,
+                    kind=x.draft.kind,
+                    item_id=x.draft.item_id,
+                    description=x.draft.description[:300],
+                    quantity=x.quantity,
+                    unit_code=x.draft.unit_code,
+                    unit_price=x.unit_price,
+                    gross_amount=x.gross,
+                    net_amount=x.net,
+                    vat_category=x.category,
+                    vat_rate=x.rate,
+                    period_start=x.draft.period_start,
+                    period_end=x.draft.period_end,
+                    vm_id=x.draft.vm_id,
+                    meta=json.dumps(x.draft.meta, default=str),
+                )
+                for i, x in enumerate(lines, start=1)
+            ],
         )
-        for i, x in enumerate(lines, start=1)
-    )
-    session.flush()
     history.record(
         session,
         who,

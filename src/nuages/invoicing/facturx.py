@@ -125,15 +125,30 @@ class XmlDocument:
     deposits: Sequence[tuple[str, dt.date]] = ()
 
 
+# Qualified names built once per process, not for each of a document's ~300 elements
+# (an invoicing run builds one document per contract).
+_NAMES: dict[tuple[str, str], str] = {}
+_SubElement = etree.SubElement
+
+
 def _el(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> Any:
-    node = etree.SubElement(parent, f"{{{ns}}}{tag}", attrs)
+    name = _NAMES.get((ns, tag))
+    if name is None:
+        name = _NAMES[(ns, tag)] = f"{{{ns}}}{tag}"
+    node = _SubElement(parent, name, attrs)
     if text is not None:
         node.text = text
     return node
 
 
 def _ram(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> Any:
-    return _el(parent, RAM, tag, text, **attrs)
+    name = _NAMES.get((RAM, tag))
+    if name is None:
+        name = _NAMES[(RAM, tag)] = f"{{{RAM}}}{tag}"
+    node = _SubElement(parent, name, attrs)
+    if text is not None:
+        node.text = text
+    return node
 
 
 def _amount(value: Decimal) -> str:

@@ -9,7 +9,7 @@ mid-run) gives its number back with everything else, so numbers never skip nor r
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,20 +25,36 @@ def format_number(series: str, year: int, seq_no: int) -> str:
 def take_number(session: Session, series: str, year: int) -> int:
     """The next number of ``series`` in ``year``, reserved until the caller's
     transaction ends (committed: used; rolled back: free again)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Create the year's row if it is the first document of the year; a concurrent
-    # creator wins harmlessly (ON CONFLICT DO NOTHING), then both queue on the UPDATE.
-    session.execute(
-        insert(InvoiceSequence)
-        .values(series=series, year=year, last_number=0)
-        .on_conflict_do_nothing(index_elements=["series", "year"])
+    # The year's row exists for every document but its year's first: increment it at
+    # once, and create it only when the UPDATE found none (one statement per document
+    # instead of two). A concurrent creator wins harmlessly (ON CONFLICT DO NOTHING),
+    # then both queue on the UPDATE.
+    number = _increment(session, series, year)
+    if number is None:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert(InvoiceSequence)
+            .values(series=series, year=year, last_number=0)
+            .on_conflict_do_nothing(index_elements=["series", "year"])
+        )
+        number = _increment(session, series, year)
+        assert number is not None
+    return number
+
+
+# Built once: every document of a run takes a number.
+_INCREMENT = (
+    update(InvoiceSequence)
+    .where(
+        InvoiceSequence.series == bindparam("b_series"), InvoiceSequence.year == bindparam("b_year")
     )
-    number = session.execute(
-        update(InvoiceSequence)
-        .where(InvoiceSequence.series == series, InvoiceSequence.year == year)
-        .values(last_number=InvoiceSequence.last_number + 1)
-        .returning(InvoiceSequence.last_number)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    return int(number)
+    .values(last_number=InvoiceSequence.last_number + 1)
+    .returning(InvoiceSequence.last_number)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _increment(session: Session, series: str, year: int) -> int | None:
+    number = session.execute(_INCREMENT, {"b_series": series, "b_year": year}).scalar_one_or_none()
+    return None if number is None else int(number)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from nuages.compute.services import reads as compute_reads
@@ -34,6 +34,32 @@ from nuages.terms.schema_common import Duration
 
 ZERO = Decimal("0.00")
 VAT_KEY = "invoicing-vat:"  # ledger entries debiting a consumption invoice's VAT
+# The per-contract queries of a run, built once (``contract_id`` bound per call): a run
+# asks them for every contract, and building a statement costs about as much as
+# SQLite takes to answer it.
+_CONTRACT: BindParameter[str] = bindparam("contract_id")
+_LINES = (
+    select(ContractLine)
+    .where(ContractLine.contract_id == _CONTRACT)
+    .order_by(ContractLine.since, ContractLine.created_at)
+)
+_OPEN_CHARGES = (
+    select(PendingCharge)
+    .where(PendingCharge.contract_id == _CONTRACT, PendingCharge.invoice_id.is_(None))
+    .order_by(PendingCharge.created_at, PendingCharge.id)
+)
+_INVOICED = select(Invoice.billing_period).where(
+    Invoice.contract_id == _CONTRACT, Invoice.billing_period.is_not(None)
+)
+_BILLED = (
+    select(Invoice)
+    .where(
+        Invoice.contract_id == _CONTRACT,
+        Invoice.kind == "invoice",
+        Invoice.billing_period.is_not(None),
+    )
+    .order_by(Invoice.period_start)
+)
 
 
 def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -> list[Item]:
@@ -117,13 +143,7 @@ def firewall_items(contract: Contract, offer: Offer, calendar: ContractCalendar)
 def line_items(session: Session, contract_id: str) -> list[Item]:
     """The contract's ordered lines (options, users, flavours not tied to a VM), each
     upgrade carrying the line it replaced (003 §14.3)."""
-    rows = list(
-        session.execute(
-            select(ContractLine)
-            .where(ContractLine.contract_id == contract_id)
-            .order_by(ContractLine.since, ContractLine.created_at)
-        ).scalars()
-    )
+    rows = list(session.execute(_LINES, {"contract_id": contract_id}).scalars())
     by_id = {row.id: row for row in rows}
 
     def item(row: ContractLine, depth: int = 0) -> Item:
@@ -145,13 +165,7 @@ def line_items(session: Session, contract_id: str) -> list[Item]:
 
 def open_charges(session: Session, contract_id: str) -> list[PendingCharge]:
     """Charges not billed yet, oldest first."""
-    return list(
-        session.execute(
-            select(PendingCharge)
-            .where(PendingCharge.contract_id == contract_id, PendingCharge.invoice_id.is_(None))
-            .order_by(PendingCharge.created_at, PendingCharge.id)
-        ).scalars()
-    )
+    return list(session.execute(_OPEN_CHARGES, {"contract_id": contract_id}).scalars())
 
 
 def as_charges(rows: Iterable[PendingCharge]) -> list[Charge]:
@@ -161,11 +175,7 @@ def as_charges(rows: Iterable[PendingCharge]) -> list[Charge]:
 
 def invoiced_periods(session: Session, contract_id: str) -> set[str]:
     """The billing periods already invoiced for the contract."""
-    rows = session.execute(
-        select(Invoice.billing_period).where(
-            Invoice.contract_id == contract_id, Invoice.billing_period.is_not(None)
-        )
-    ).scalars()
+    rows = session.execute(_INVOICED, {"contract_id": contract_id}).scalars()
     return {r for r in rows if r}
 
 
@@ -179,17 +189,7 @@ def billed_periods(
     """The contract's invoiced periods, oldest first, and the day spans its invoice
     lines billed per item, whatever invoice a line is on (9.2: what a catch-up must
     not bill again)."""
-    invoices = list(
-        session.execute(
-            select(Invoice)
-            .where(
-                Invoice.contract_id == contract_id,
-                Invoice.kind == "invoice",
-                Invoice.billing_period.is_not(None),
-            )
-            .order_by(Invoice.period_start)
-        ).scalars()
-    )
+    invoices = list(session.execute(_BILLED, {"contract_id": contract_id}).scalars())
     spans: dict[str, list[Span]] = {}
     if not invoices:
         return [], spans

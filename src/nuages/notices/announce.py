@@ -64,6 +64,7 @@ def document_issued(session: Session, who: Actor, invoice: Any) -> Notice:
         attachments=[
             {"type": "invoice_pdf", "invoice_id": invoice.id, "filename": f"{invoice.number}.pdf"}
         ],
+        fresh_key=True,  # called once, as the document is issued (documents.issue)
     )
 
 

@@ -27,6 +27,9 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         autoescape=False,  # noqa: S701 - plain-text e-mail, never HTML
         keep_trailing_newline=False,
+        # Templates ship with the code: compiled once per process, not stat'ed again
+        # for each notice (an invoicing run renders two per invoice).
+        auto_reload=False,
     )
 
 

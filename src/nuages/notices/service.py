@@ -112,12 +112,20 @@ def queue(
     contract_id: str | None = None,
     legal_ref: str = "",
     attachments: Sequence[dict[str, str]] = (),
+    fresh_key: bool = False,
 ) -> Notice:
     """Write the notice of ``kind`` about an act, in the act's transaction; the same
-    ``key`` twice returns the first notice. Delivery happens after commit."""
-    existing = session.execute(select(Notice).where(Notice.dedupe_key == key)).scalar_one_or_none()
-    if existing is not None:
-        return existing
+    ``key`` twice returns the first notice. Delivery happens after commit.
+
+    ``fresh_key``: the key names an object this transaction created (a document just
+    issued), so no notice can have it yet and the look-up is skipped; the unique
+    ``dedupe_key`` would still refuse a second one."""
+    if not fresh_key:
+        existing = session.execute(
+            select(Notice).where(Notice.dedupe_key == key)
+        ).scalar_one_or_none()
+        if existing is not None:
+            return existing
     spec = kind_of(kind)
     notice_id = new_id()
     recipients = recipients_for(session, spec.recipients, client_id, object_id)

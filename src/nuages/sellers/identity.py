@@ -448,7 +448,8 @@ _CACHE: dict[str, tuple[tuple[tuple[str, int, int], ...], SellerBook]] = {}
 def book(directory: Path) -> SellerBook:
     """``load_sellers`` of ``directory``, reloaded when one of its files changes."""
     paths = sorted(directory.glob("*.toml")) if directory.is_dir() else []
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    stats = [(p.name, p.stat()) for p in paths]  # one stat a file: called per document
+    stamp = tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
     cached = _CACHE.get(str(directory))
     if cached is not None and cached[0] == stamp:
         return cached[1]
