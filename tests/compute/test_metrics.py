@@ -4,6 +4,7 @@ series API (002 §3 supervision graphs; issue 14.4)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,14 @@ def minutes(cw: ComputeWorld, vm_id: str) -> list[VmMetricMinute]:
         )
 
 
+def _real_second() -> None:
+    """Let a real second pass between two passes: the test driver's CPU time runs on
+    the real clock (busy all along) while the platform's clock jumps a minute, and the
+    rate divides by real host time; passes a few milliseconds apart would let a
+    millisecond of scheduling delay on a loaded machine move CPU % by several points."""
+    time.sleep(1.0)
+
+
 def test_collector_reads_each_host_once_and_derives_cpu_percent(cw: ComputeWorld) -> None:
     """Two passes a minute apart: one row per VM and minute, the second with CPU % from
     the cpu.time delta. libvirt's test driver reports its running domains as busy on one
@@ -45,6 +54,7 @@ def test_collector_reads_each_host_once_and_derives_cpu_percent(cw: ComputeWorld
     assert first.at == dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
     assert first.written == 1 and first.unreachable == []
     assert first.read == 1
+    _real_second()
     set_now(T0 + MIN)
     second = collect.collect(cw.database, cw.runtime)
     assert second.written == 1
@@ -283,6 +293,7 @@ def test_api_series_at_one_minute_and_range_limits(
     set_now(T0)
     vm_id, _o, _h = running_vm(cw)
     collect.collect(cw.database, cw.runtime)
+    _real_second()
     set_now(T0 + MIN)
     collect.collect(cw.database, cw.runtime)
     headers = _owner_headers(cw, vm_id)
