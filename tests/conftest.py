@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from nuages.app import create_app
 from nuages.contracts.offers import OfferRegistry
@@ -66,9 +68,34 @@ def fresh_postgres_database(prefix: str) -> Iterator[str]:
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_postgres_database(admin, name)
         admin.dispose()
+
+
+def drop_postgres_database(admin: Engine, name: str) -> None:
+    """Drop ``name``, ending the connections left on it.
+
+    Not ``WITH (FORCE)``: on PostgreSQL 15 it refuses ("must be a member of the role
+    whose process is being terminated") when an autovacuum worker happens to be in the
+    fresh database, which a plain ``DROP DATABASE`` stops by itself. So our own role's
+    sessions are ended first, then the plain drop, retried while one lingers."""
+    for attempt in range(20):
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND usename = current_user "
+                    "AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            try:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+                return
+            except OperationalError:  # "is being accessed by other users": retry
+                if attempt == 19:
+                    raise
+        time.sleep(0.25)
 
 
 @pytest.fixture(scope="session")
