@@ -46,13 +46,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import facturx as facturx_lib
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 
 from nuages.accounts.models import Client
 from nuages.contracts.models import Contract
@@ -66,6 +64,10 @@ from nuages.kernel.db import Database, new_id
 from nuages.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import postgres_database_on  # noqa: E402
+
 # The tests' fictional seller identities (the example one issues nothing).
 SELLERS = Path(os.environ.get("NUAGES_SELLERS_DIR", ROOT / "tests" / "data" / "sellers"))
 OFFER = "virtualsr-svp"
@@ -266,23 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 server = os.environ.get("NUAGES_TEST_POSTGRES_URL", "")
             if not server.startswith("postgresql"):
                 parser.error("--database: sqlite, postgresql or a postgresql+psycopg:// URL")
-            url = stack.enter_context(_fresh_postgres(server))
+            url = stack.enter_context(postgres_database_on(server, "nuages_bench_inv"))
         return _bench(args, url, folder)
-
-
-@contextlib.contextmanager
-def _fresh_postgres(server: str) -> Iterator[str]:
-    """A database of its own on ``server`` for this run, dropped at the end."""
-    name = f"nuages_bench_inv_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _bench(args: argparse.Namespace, url: str, folder: str) -> int:

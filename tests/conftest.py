@@ -61,12 +61,20 @@ def fresh_postgres_database(prefix: str) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"{PG_ENV} is not set: run the suite through scripts/test.sh")
         pytest.skip(f"{PG_ENV} not set (scripts/test.sh starts PostgreSQL and sets it)")
+    with postgres_database_on(base, prefix) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_database_on(server: str, prefix: str) -> Iterator[str]:
+    """Create an empty database on the PostgreSQL ``server`` (a URL); yield its URL;
+    drop it after (the benchmarks use it with a server of their choice)."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         drop_postgres_database(admin, name)
         admin.dispose()
