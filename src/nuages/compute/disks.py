@@ -37,7 +37,8 @@ from typing import Any
 import blake3
 
 from nuages.compute import qemu_img
-from nuages.compute.qemu_img import COPY_TIMEOUT_S, DiskError
+from nuages.compute.qemu_img import COPY_TIMEOUT_S
+from nuages.compute.qemu_img import DiskError as DiskError  # importable from here too
 from nuages.kernel.errors import Conflict, NotFound, ValidationFailed
 
 GIB = 1024**3
