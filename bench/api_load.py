@@ -40,17 +40,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import postgres_database_on  # noqa: E402
+
 TIMEOUT = 60.0
 
 
@@ -261,16 +262,8 @@ def _postgres() -> Iterator[str | None]:
     if not base:
         yield None
         return
-    name = f"nuages_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database_on(base, "nuages_bench") as url:
+        yield url
 
 
 def _row(label: str, clients: int, ours: Figures, bare: Figures) -> str:

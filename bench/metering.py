@@ -33,8 +33,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
 from nuages.accounts.models import Client
 from nuages.accounts.principal import Principal
@@ -50,7 +49,12 @@ from nuages.kernel import migrate
 from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 
-OFFERS = Path(__file__).resolve().parents[1] / "offers"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import postgres_database_on  # noqa: E402
+
+OFFERS = ROOT / "offers"
 STAFF = Principal("bench", "bench", Role.PROVIDER_ADMIN, None, frozenset(Scope))
 START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
@@ -226,17 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         if not pg:
             print("PostgreSQL: skipped (NUAGES_TEST_POSTGRES_URL is not set)")
             return 0
-        name = f"nuages_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(pg, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(pg).set(database=name).render_as_string(hide_password=False)
+        with postgres_database_on(pg, "nuages_bench") as url:
             run_backend("PostgreSQL", url, args)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
     return 0
 
 

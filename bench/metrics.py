@@ -46,8 +46,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, insert, select
 
 from nuages.accounts.models import Client
 from nuages.accounts.principal import Principal
@@ -65,7 +64,12 @@ from nuages.kernel.clock import set_now
 from nuages.kernel.db import Database
 from nuages.kernel.settings import Settings
 
-OFFERS = Path(__file__).resolve().parents[1] / "offers"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import postgres_database_on  # noqa: E402
+
+OFFERS = ROOT / "offers"
 STAFF = Principal("bench", "bench", Role.PROVIDER_ADMIN, None, frozenset(Scope))
 START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 TABLE = VmMetricMinute.__table__
@@ -237,27 +241,6 @@ def run(url: str, n: int, rounds: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def postgres_url() -> str | None:
-    base = os.environ.get("NUAGES_TEST_POSTGRES_URL")
-    if not base:
-        return None
-    name = f"nuages_bench_metrics_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(base).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres(url: str) -> None:
-    base = os.environ["NUAGES_TEST_POSTGRES_URL"]
-    name = make_url(url).database
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vms", type=int, default=5000)
@@ -267,13 +250,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nuages-bench-db-") as tmp:
         print("sqlite:", flush=True)
         results["sqlite"] = run(f"sqlite:///{tmp}/bench.db", args.vms, max(args.rounds, 5))
-    pg = postgres_url()
-    if pg is not None:
-        try:
+    base = os.environ.get("NUAGES_TEST_POSTGRES_URL")
+    if base:
+        with postgres_database_on(base, "nuages_bench_metrics") as pg:
             print("postgresql:", flush=True)
             results["postgresql"] = run(pg, args.vms, max(args.rounds, 5))
-        finally:
-            drop_postgres(pg)
     ok = True
     print(f"\none collection pass over {args.vms} VMs (medians, first round apart):")
     for name, r in results.items():

@@ -21,7 +21,7 @@ from nuages import cli_output as out
 LAZY: dict[str, tuple[str, str, str]] = {
     "admin": ("nuages.accounts.cli", "admin_app", "Provider administrators and users."),
     "billing": ("nuages.billing.cli", "billing_app", "Prepaid accounts, top-ups and metering."),
-    "backup": ("nuages.compute.cli", "backup_app", "VM backups on another site (002 §3.5)."),
+    "backup": ("nuages.compute.cli_backup", "backup_app", "VM backups on another site (002 §3.5)."),
     "client": (
         "nuages.accounts.cli",
         "client_app",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nuages.compute import disks
+from nuages.compute import disks, qemu_img
 from tests.compute.test_snapshots import qemu_io
 
 MIB = 2**20
@@ -25,7 +25,7 @@ def chain(tmp_path: Path) -> tuple[Path, Path, Path]:
     zeroed 64k-128k (over the image's data), its full copy, and an increment on that
     copy holding 0xbb at 1 MiB (the clusters the guest changed since)."""
     base = tmp_path / "base.qcow2"
-    disks._qemu_img("create", "-q", "-f", "qcow2", str(base), "4M")
+    qemu_img.run("create", "-q", "-f", "qcow2", str(base), "4M")
     assert qemu_io(base, "write -P 0x11 0 1M").returncode == 0
     vm_disk = tmp_path / "disk.qcow2"
     disks.create_overlay(base, vm_disk, base_format="qcow2")
@@ -60,7 +60,7 @@ def test_a_chain_reaching_outside_its_directory_is_refused(
     client's file) is never read back."""
     base, _full, _inc = chain
     rogue = tmp_path / "target" / "rogue.qcow2"
-    disks._qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(rogue))
+    qemu_img.run("create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(rogue))
     with pytest.raises(disks.UnsafeDisk, match="outside its chain"):
         disks.check_chain(rogue)
 

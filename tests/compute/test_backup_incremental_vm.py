@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nuages.compute import disks
+from nuages.compute import disks, qemu_img
 from tests.compute.conftest import SSHKey, ssh_run, wait_for_ssh
 from tests.compute.test_snapshots_vm import Api, api  # noqa: F401
 from tests.compute.world import ComputeWorld
@@ -75,7 +75,7 @@ def test_issue_13_incremental_backup_restored_on_a_real_guest(
     [full_file] = list(inc_path.rglob(f"{full['id']}.qcow2"))
     found = disks.check_increment(inc_file, full_file)
     assert found.backing_file is not None and found.backing_file.name == full_file.name
-    disks._qemu_img("check", "-q", "-f", "qcow2", str(inc_file))
+    qemu_img.run("check", "-q", "-f", "qcow2", str(inc_file))
     assert inc["checksum"] == f"blake3:{disks.blake3_of(inc_file)}"
     assert 8 * MIB <= rows[inc["id"]]["size_bytes"] < rows[full["id"]]["size_bytes"] / 2
     print(

@@ -27,8 +27,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +36,9 @@ from typing import Any
 
 import blake3
 
+from nuages.compute import qemu_img
+from nuages.compute.qemu_img import COPY_TIMEOUT_S
+from nuages.compute.qemu_img import DiskError as DiskError  # importable from here too
 from nuages.kernel.errors import Conflict, NotFound, ValidationFailed
 
 GIB = 1024**3
@@ -53,12 +54,6 @@ QCOW2_KNOWN = frozenset(
     {"compat", "compression-type", "lazy-refcounts", "refcount-bits", "corrupt", "extended-l2",
      "bitmaps"}
 )  # fmt: skip
-# qemu-img reading a crafted file must not hang a job (a data file may name a FIFO).
-QEMU_IMG_TIMEOUT_S = 120
-
-
-class DiskError(RuntimeError):
-    """``qemu-img`` failed on a disk for a reason that is not the caller's input."""
 
 
 class UnsafeDisk(ValidationFailed):
@@ -116,7 +111,7 @@ def create_overlay(
     if size_gib is not None:
         args.append(f"{size_gib}G")
     try:
-        _qemu_img(*args)
+        qemu_img.run(*args)
         dest.chmod(OVERLAY_MODE)
         found = check_overlay(dest, base, base_format)
     except BaseException:
@@ -152,7 +147,7 @@ def resize(disk: Path, size_gib: int) -> DiskInfo:
             "would lose data"
         )
     if size_gib * GIB > current.virtual_size:
-        _qemu_img("resize", "-q", "-f", "qcow2", str(disk), f"{size_gib}G")
+        qemu_img.run("resize", "-q", "-f", "qcow2", str(disk), f"{size_gib}G")
     return info(disk, "qcow2")
 
 
@@ -176,7 +171,7 @@ def info(disk: Path, fmt: str | None = None) -> DiskInfo:
         raise NotFound(f"disk {disk} does not exist")
     # -U: read even while a running QEMU holds the image lock.
     args = ["info", "-U", "--output=json"] + (["-f", fmt] if fmt else []) + [str(disk)]
-    return _parsed_info(disk, json.loads(_qemu_img(*args)))
+    return _parsed_info(disk, json.loads(qemu_img.run(*args)))
 
 
 def _parsed_info(disk: Path, data: dict[str, Any]) -> DiskInfo:
@@ -262,7 +257,7 @@ def import_qcow2(source: Path, dest: Path) -> DiskInfo:
     partial = dest.with_name(f".{dest.name}.partial")
     partial.unlink(missing_ok=True)
     try:
-        _qemu_img("convert", "-q", "-f", "qcow2", "-O", "qcow2", str(source), str(partial))
+        qemu_img.run("convert", "-q", "-f", "qcow2", "-O", "qcow2", str(source), str(partial))
         check_standalone(partial, "qcow2")
         partial.chmod(0o644)
         partial.replace(dest)
@@ -278,8 +273,6 @@ def import_qcow2(source: Path, dest: Path) -> DiskInfo:
 # written to a hidden ``.partial`` name, verified, then renamed: a file under its final
 # name is always complete (issue 13: a copy killed half-way never counts as good).
 
-# Copying a whole disk takes longer than reading its header.
-COPY_TIMEOUT_S = 6 * 3600
 SNAPSHOT_MODE = 0o600
 
 
@@ -313,7 +306,7 @@ def create_target(dest: Path, virtual_size: int) -> None:
     """An empty qcow2 of ``virtual_size`` bytes for the hypervisor to copy a running
     disk into (libvirt's backup API with ``REUSE_EXTERNAL``: the file is ours)."""
     dest.unlink(missing_ok=True)
-    _qemu_img("create", "-q", "-f", "qcow2", str(dest), str(virtual_size))
+    qemu_img.run("create", "-q", "-f", "qcow2", str(dest), str(virtual_size))
     dest.chmod(SNAPSHOT_MODE)
 
 
@@ -328,49 +321,11 @@ def copy_standalone(source: Path, dest: Path, progress: Progress | None = None) 
     dest.unlink(missing_ok=True)
     args = ["convert", "-f", "qcow2", "-O", "qcow2", str(source), str(dest)]
     if progress is None:
-        _qemu_img(args[0], "-q", *args[1:], timeout_s=COPY_TIMEOUT_S)
+        qemu_img.run(args[0], "-q", *args[1:], timeout_s=COPY_TIMEOUT_S)
     else:
         total = info(source, "qcow2").virtual_size
-        _qemu_img_progress(args, lambda pct: progress(int(total * pct / 100), total))
+        qemu_img.run_with_progress(args, lambda pct: progress(int(total * pct / 100), total))
     dest.chmod(SNAPSHOT_MODE)
-
-
-def _qemu_img_progress(args: list[str], on_percent: Callable[[float], None]) -> None:
-    """Run ``qemu-img <args> -p``, calling ``on_percent`` with each percentage it
-    prints (``(12.50/100%)`` separated by carriage returns); killed after
-    ``COPY_TIMEOUT_S`` like the quiet copy."""
-    command = ["qemu-img", args[0], "-p", *args[1:]]
-    with tempfile.TemporaryFile() as errors:
-        try:
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
-        except FileNotFoundError as exc:
-            raise DiskError("qemu-img is not installed (Debian package qemu-utils)") from exc
-        timer = threading.Timer(COPY_TIMEOUT_S, proc.kill)
-        timer.start()
-        assert proc.stdout is not None
-        pending = b""
-        try:
-            while chunk := os.read(proc.stdout.fileno(), 4096):
-                pending += chunk
-                *marks, pending = re.split(rb"[\r\n]", pending)
-                for mark in marks:
-                    if found := _PERCENT.search(mark):
-                        on_percent(float(found.group(1)))
-            code = proc.wait()
-        finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        if code < 0:
-            raise DiskError(f"qemu-img {args[0]} took over {COPY_TIMEOUT_S:.0f} s")
-        if code != 0:
-            errors.seek(0)
-            detail = errors.read().decode(errors="replace").strip()
-            raise DiskError(f"qemu-img {args[0]} failed: {detail}")
-
-
-_PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 
 def sha256_of(path: Path) -> str:
@@ -470,8 +425,8 @@ def create_increment_target(dest: Path, parent: Path, virtual_size: int) -> None
     if parent.parent != dest.parent:
         raise UnsafeDisk(f"an increment's parent must sit beside it: {parent}")
     dest.unlink(missing_ok=True)
-    _qemu_img("create", "-q", "-f", "qcow2", "-b", parent.name, "-F", "qcow2",
-              str(dest), str(virtual_size))  # fmt: skip
+    qemu_img.run("create", "-q", "-f", "qcow2", "-b", parent.name, "-F", "qcow2",
+                 str(dest), str(virtual_size))  # fmt: skip
     dest.chmod(SNAPSHOT_MODE)
 
 
@@ -513,8 +468,8 @@ def check_chain(top: Path) -> list[DiskInfo]:
 def to_raw(source: Path, dest: Path) -> None:
     """Convert the standalone qcow2 ``source`` into the raw image ``dest`` (sparse)."""
     dest.unlink(missing_ok=True)
-    _qemu_img("convert", "-q", "-f", "qcow2", "-O", "raw", str(source), str(dest),
-              timeout_s=COPY_TIMEOUT_S)  # fmt: skip
+    qemu_img.run("convert", "-q", "-f", "qcow2", "-O", "raw", str(source), str(dest),
+                 timeout_s=COPY_TIMEOUT_S)  # fmt: skip
     dest.chmod(SNAPSHOT_MODE)
 
 
@@ -533,7 +488,7 @@ def _wait_released(path: Path, wait_s: float = 30.0) -> DiskInfo:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            said = _qemu_img("info", "-f", "qcow2", "--output=json", str(path))
+            said = qemu_img.run("info", "-f", "qcow2", "--output=json", str(path))
             return _parsed_info(path, json.loads(said))
         except DiskError as exc:
             if "lock" not in str(exc) or time.monotonic() > deadline:
@@ -548,7 +503,7 @@ def _check_when_released(path: Path, wait_s: float = 30.0) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            _qemu_img("check", "-q", "-f", "qcow2", str(path), timeout_s=COPY_TIMEOUT_S)
+            qemu_img.run("check", "-q", "-f", "qcow2", str(path), timeout_s=COPY_TIMEOUT_S)
             return
         except DiskError as exc:
             if "lock" not in str(exc) or time.monotonic() > deadline:
@@ -577,31 +532,13 @@ def restore_overlay(
     size = max(chain[0].virtual_size, size_gib * GIB)
     try:
         args = ["create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", base_format]
-        _qemu_img(*args, str(fresh), str(size))
+        qemu_img.run(*args, str(fresh), str(size))
         fresh.chmod(OVERLAY_MODE)
-        _qemu_img("convert", "-q", "-n", "-f", "qcow2", "-O", "qcow2", str(source), str(fresh),
-                  timeout_s=COPY_TIMEOUT_S)  # fmt: skip
+        qemu_img.run("convert", "-q", "-n", "-f", "qcow2", "-O", "qcow2", str(source),
+                     str(fresh), timeout_s=COPY_TIMEOUT_S)  # fmt: skip
         check_overlay(fresh, base, base_format)
         fresh.replace(dest)
     except BaseException:
         fresh.unlink(missing_ok=True)
         raise
     return info(dest, "qcow2")
-
-
-def _qemu_img(*args: str, timeout_s: float = QEMU_IMG_TIMEOUT_S) -> str:
-    try:
-        done = subprocess.run(
-            ["qemu-img", *args],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise DiskError(f"qemu-img {args[0]} took over {timeout_s:.0f} s") from exc
-    except FileNotFoundError as exc:
-        raise DiskError("qemu-img is not installed (Debian package qemu-utils)") from exc
-    except subprocess.CalledProcessError as exc:
-        raise DiskError(f"qemu-img {args[0]} failed: {exc.stderr.strip()}") from exc
-    return done.stdout

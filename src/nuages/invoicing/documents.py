@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 from stdnum.eu import vat as eu_vat
 
@@ -27,7 +27,20 @@ from nuages.contracts.models import Contract
 from nuages.history import service as history
 from nuages.history.service import Actor
 from nuages.invoicing import facturx
-from nuages.invoicing.models import Invoice, InvoiceLine, InvoicingProfile, PaymentAllocation
+
+# The balances and the French mentions live in their own modules; the balances' names
+# stay importable from here, where the other invoicing modules look for them.
+from nuages.invoicing.balances import (
+    ZERO,
+    InvoiceState,
+    as_amount,
+    credited_amount,
+    outstanding,
+    paid_amount,
+    refresh_state,
+)
+from nuages.invoicing.mentions import legal_notes, payment_terms_text
+from nuages.invoicing.models import Invoice, InvoiceLine, InvoicingProfile
 from nuages.invoicing.numbering import format_number, take_number
 from nuages.invoicing.pricing import DraftLine, PricingProblem
 from nuages.invoicing.vat import (
@@ -49,19 +62,35 @@ from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller, SellerNotConfigured, require_real
 from nuages.terms.apply import invoice_received_at
 from nuages.terms.deadlines import Event, deadlines_for
-from nuages.terms.schema import Duration, Offer
+from nuages.terms.schema import Offer
 from nuages.terms.schema_catalogue import EU_COUNTRIES
 
-ZERO = Decimal("0.00")
 MICRO = Decimal("0.000001")
 
-
-class InvoiceState:
-    """Where an issued document stands (its amounts never move)."""
-
-    ISSUED = "issued"  # open: something is still due
-    PAID = "paid"  # nothing left due
-    CANCELLED = "cancelled"  # fully credited by credit notes
+__all__ = [
+    "MICRO",
+    "TITLE_RETENTION",
+    "ZERO",
+    "FinalLine",
+    "InvoiceState",
+    "MissingBuyerData",
+    "as_amount",
+    "buyer_party",
+    "credited_amount",
+    "deadlines_of",
+    "finalize",
+    "issue",
+    "missing_buyer_data",
+    "missing_text",
+    "outstanding",
+    "paid_amount",
+    "refresh_state",
+    "refusals",
+    "reverse_charge_applies",
+    "seller_party",
+    "title_retention_notes",
+    "vat_rate_for",
+]
 
 
 @dataclass(frozen=True)
@@ -219,113 +248,6 @@ def finalize(
             )
         )
     return out
-
-
-_UNITS_FR = {
-    "minutes": ("minute", "minutes"),
-    "hours": ("heure", "heures"),
-    "calendar_days": ("jour", "jours"),
-    "clear_days": ("jour franc", "jours francs"),
-    "working_days": ("jour ouvré", "jours ouvrés"),
-    "jours_ouvrables": ("jour ouvrable", "jours ouvrables"),
-    "months": ("mois", "mois"),
-    "years": ("an", "ans"),
-}
-
-
-def duration_fr(duration: Duration) -> str:
-    """A terms-file duration in French: ``15 jours``, ``1 mois``, ``8 jours ouvrés``."""
-    one, many = _UNITS_FR[duration.unit.value]
-    return f"{duration.amount} {one if duration.amount == 1 else many}"
-
-
-def _late_payment_text(offer: Offer) -> str:
-    rule = offer.billing.late_payment
-    clause = f" ({rule.clause})" if rule.clause else ""
-    start = (
-        "à compter du jour suivant la date d'échéance"
-        if rule.accrues_from == "day_after_due_date"
-        else "à compter de la date d'échéance"
-    )
-    if rule.rule == "legal_rate_multiple":
-        multiple = rule.legal_rate_multiple
-        return f"Pénalités de retard : {multiple} fois le taux d'intérêt légal, {start}{clause}."
-    if rule.rule == "fixed_yearly_rate":
-        months = (
-            ", tout mois commencé étant compté en entier" if rule.started_months_in_full else ""
-        )
-        return f"Intérêts de retard : {rule.yearly_rate_pct} % l'an {start}{months}{clause}."
-    return "Pénalités de retard : trois fois le taux d'intérêt légal (C. com. art. L441-10)."
-
-
-def payment_terms_text(offer: Offer, means: str | None, due: dt.date | None) -> str:
-    """BT-20: how and when to pay, in French, with the clause it comes from."""
-    invoiced = offer.billing.invoiced
-    means_fr = {
-        "transfer": "virement",
-        "direct_debit": "prélèvement SEPA",
-        "card": "carte bancaire",
-        "cheque": "chèque",
-    }
-    if invoiced is None:
-        return (
-            "Consommation et TVA (000 §13.1 : en sus des prix) payées par débit du compte "
-            "client prépayé (000 §13.2)."
-        )
-    start = {
-        "issue": "de l'émission de la facture",
-        "receipt": "de la réception de la facture",
-        "end_of_issue_month": "de la fin du mois d'émission",
-    }[invoiced.payment_term_from]
-    clause = invoiced.payment_term.clause or invoiced.clause or ""
-    text = f"Paiement dans un délai de {duration_fr(invoiced.payment_term)} à compter {start}"
-    if due is not None:
-        text += f", soit au plus tard le {due.strftime('%d/%m/%Y')}"
-    if means:
-        text += f", par {means_fr.get(means, means)}"
-    return text + (f" ({clause})." if clause else ".")
-
-
-def legal_notes(
-    offer: Offer, buyer: dict[str, Any], seller: dict[str, Any], reverse_charge: bool, prepaid: bool
-) -> list[tuple[str, str]]:
-    """The mentions a French invoice must carry, as EN 16931 notes (BT-21/22)."""
-    notes: list[tuple[str, str]] = [("REG", f"{seller['name']}, {seller['legal_form']}")]
-    if not prepaid:
-        notes.append(("PMD", _late_payment_text(offer)))
-        if buyer.get("kind") == "business" and offer.offer.law == "FR":
-            notes.append(
-                (
-                    "PMT",
-                    "Indemnité forfaitaire pour frais de recouvrement en cas de retard de "
-                    "paiement : 40 € (C. com. art. L441-10 et D441-5).",
-                )
-            )
-        notes.append(("AAB", "Pas d'escompte pour paiement anticipé."))
-    if reverse_charge:
-        notes.append(
-            ("TXD", "Autoliquidation : TVA due par le preneur (art. 196 dir. 2006/112/CE).")
-        )
-    if offer.catalogue.prices_include_vat:
-        notes.append(
-            ("", "Prix catalogue toutes taxes comprises (003 §14.1) ; montants HT déduits.")
-        )
-    invoiced = offer.billing.invoiced
-    if invoiced is not None and invoiced.dispute_window is not None:
-        start = "la réception" if invoiced.dispute_window_from == "receipt" else "l'émission"
-        clause = invoiced.dispute_window.clause or ""
-        notes.append(
-            (
-                "",
-                "Toute contestation doit être formulée dans les "
-                f"{duration_fr(invoiced.dispute_window)} "
-                f"suivant {start} de la facture ; à défaut elle est réputée acceptée ({clause}).",
-            )
-        )
-    if not invoiced or not invoiced.partial_payments_accepted:
-        if invoiced is not None:
-            notes.append(("", "Tout paiement partiel ou irrégulier est rejeté (003 §14.5)."))
-    return notes
 
 
 TITLE_RETENTION = (
@@ -561,71 +483,3 @@ def issue(
     )
     announce.document_issued(session, who, invoice)  # 004 §8.2: e-mailed, PDF attached
     return invoice
-
-
-# ---------------------------------------------------------------- balances
-
-
-def as_amount(value: Any) -> Decimal:
-    """A summed ``Cents`` column: already a Decimal amount, or raw cents (0 default)."""
-    if isinstance(value, Decimal):
-        return value.quantize(Decimal("0.01"))
-    return (Decimal(int(value or 0)) / 100).quantize(Decimal("0.01"))
-
-
-def paid_amount(session: Session, invoice_id: str) -> Decimal:
-    """What payments settled on the invoice (returned debits already netted out)."""
-    value = session.execute(
-        select(func.coalesce(func.sum(PaymentAllocation.amount), 0)).where(
-            PaymentAllocation.invoice_id == invoice_id
-        )
-    ).scalar_one()
-    return as_amount(value)
-
-
-def credited_amount(session: Session, invoice_id: str) -> Decimal:
-    """What credit notes took off the invoice."""
-    value = session.execute(
-        select(func.coalesce(func.sum(Invoice.grand_total), 0)).where(
-            Invoice.corrects_id == invoice_id, Invoice.kind == "credit_note"
-        )
-    ).scalar_one()
-    return as_amount(value)
-
-
-def outstanding(session: Session, invoice: Invoice) -> Decimal:
-    """What the client still owes on the invoice (never negative)."""
-    if invoice.kind != "invoice":
-        return ZERO
-    left = (
-        invoice.due_payable
-        - paid_amount(session, invoice.id)
-        - credited_amount(session, invoice.id)
-    )
-    return max(ZERO, left)
-
-
-def refresh_state(session: Session, invoice: Invoice) -> str:
-    """Set the invoice's state from its balance: paid, cancelled (fully credited) or
-    issued (open again, e.g. after a returned debit); return it."""
-    if invoice.kind != "invoice":
-        return invoice.state
-    credited = credited_amount(session, invoice.id)
-    left = outstanding(session, invoice)
-    if credited >= invoice.grand_total:
-        state = InvoiceState.CANCELLED
-    elif left == 0:
-        state = InvoiceState.PAID
-    else:
-        state = InvoiceState.ISSUED
-    if state != invoice.state:
-        values: dict[str, Any] = {"state": state, "updated_at": utc_now()}
-        values["paid_at"] = utc_now() if state == InvoiceState.PAID else None
-        session.execute(
-            update(Invoice)
-            .where(Invoice.id == invoice.id, Invoice.state == invoice.state)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        session.refresh(invoice)
-    return state

@@ -42,15 +42,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nuages.accounts.principal import Principal
-from nuages.accounts.roles import Scope
 from nuages.compute import schemas
 from nuages.compute.models import (
     BackupTarget,
-    Host,
     Image,
     Operation,
     SshKey,
@@ -61,18 +59,33 @@ from nuages.compute.models import (
 )
 from nuages.compute.runtime import ComputeRuntime
 from nuages.compute.services import access, reads, retention, vms
+
+# The targets and the listing live in their own modules; their names stay importable
+# from here, where the API, CLI, portal and jobs look for them.
+from nuages.compute.services.backup_listing import (
+    CREATING,
+    DELETED,
+    FAILED,
+    LIVE,
+    READY,
+    ContractVolume,
+    Listing,
+    contract_volume,
+    contract_volumes,
+    kept_until,
+    list_backups,
+)
+from nuages.compute.services.backup_targets import add_target, list_targets, target_for, vm_sites
 from nuages.compute.services.work import Job
 from nuages.compute.states import Action, VmState, check_action
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.kernel.access import get_visible
 from nuages.kernel.calendar import Unit
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Database, after_commit
 from nuages.kernel.errors import (
-    AlreadyExists,
     Conflict,
     Forbidden,
     InvalidTransition,
@@ -82,8 +95,6 @@ from nuages.kernel.errors import (
 from nuages.terms.apply import calendar_for
 from nuages.terms.schema import Offer
 
-CREATING, READY, FAILED, DELETED = "creating", "ready", "failed", "deleted"
-LIVE = (CREATING, READY)
 # 002 §6: working hours 08:00-18:00; backups run outside them.
 WORK_START, WORK_END = dt.time(8), dt.time(18)
 # Start times are spread over this share of the window, leaving the rest for the copies.
@@ -93,70 +104,42 @@ FULL, INCREMENTAL = "full", "incremental"
 # chain's base is kept at most 6 days past its own retention.
 CHAIN_MAX = 6
 
-
-# ---------------------------------------------------------------- targets (staff)
-
-
-def _staff(actor: Principal) -> None:
-    actor.require(Scope.ADMIN)
-    if not actor.is_staff:
-        raise Forbidden("only provider staff manage backup targets")
-
-
-def add_target(
-    session: Session, actor: Principal, *, name: str, site: str, path: Path
-) -> BackupTarget:
-    """Register a backup target: a directory of ``site`` (created if missing)."""
-    _staff(actor)
-    if not path.is_absolute():
-        raise ValidationFailed(f"path: {path} must be absolute")
-    if session.execute(select(BackupTarget.id).where(BackupTarget.name == name)).first():
-        raise AlreadyExists(f"a backup target named {name} exists")
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o711)  # QEMU's user writes live copies below it; nobody lists it
-    target = BackupTarget(name=name, site=site, path=str(path))
-    session.add(target)
-    session.flush()
-    history.record(
-        session,
-        actor.actor,
-        object_type="backup_target",
-        object_id=target.id,
-        action="backup_target.add",
-        params={"name": name, "site": site, "path": str(path)},
-    )
-    return target
-
-
-def list_targets(session: Session, actor: Principal) -> list[BackupTarget]:
-    """Every backup target, by site and name."""
-    _staff(actor)
-    stmt = select(BackupTarget).order_by(BackupTarget.site, BackupTarget.name)
-    return list(session.execute(stmt).scalars())
-
-
-def vm_sites(session: Session, vm: Vm) -> list[str]:
-    """The sites of the VM's host (a host may serve several: all of them are "the VM's
-    site" for the 002 §3.5 rule)."""
-    host = session.get(Host, vm.host_id) if vm.host_id else None
-    return host.site_ids if host is not None else []
-
-
-def target_for(session: Session, vm: Vm) -> BackupTarget:
-    """The target a VM's backups go to: the first (by name) on a site its host does
-    not serve; ``Conflict`` saying so when there is none (002 §3.5)."""
-    sites = vm_sites(session, vm)
-    stmt = select(BackupTarget).order_by(BackupTarget.name)
-    if sites:
-        stmt = stmt.where(BackupTarget.site.not_in(sites))
-    found = session.execute(stmt).scalars().first()
-    if found is None:
-        raise Conflict(
-            f"no backup target outside site(s) {', '.join(sites) or '-'}: backups are kept "
-            "in another data centre than the VM (002 §3.5); an operator adds one with "
-            "`nuages backup targets add`"
-        )
-    return found
+__all__ = [
+    "CHAIN_MAX",
+    "CREATING",
+    "DELETED",
+    "FAILED",
+    "FULL",
+    "INCREMENTAL",
+    "LIVE",
+    "READY",
+    "SPREAD",
+    "WORK_END",
+    "WORK_START",
+    "ContractVolume",
+    "Listing",
+    "RunReport",
+    "add_target",
+    "contract_volume",
+    "contract_volumes",
+    "end_plan",
+    "expire",
+    "expiry",
+    "kept_until",
+    "list_backups",
+    "list_targets",
+    "on_failure",
+    "on_success",
+    "restore_as_new_vm",
+    "restore_backup",
+    "run_due",
+    "set_plan",
+    "slot_of",
+    "take_backup",
+    "target_for",
+    "vm_sites",
+    "window_of",
+]
 
 
 # ---------------------------------------------------------------- plans
@@ -358,77 +341,6 @@ def _parent_for(session: Session, vm: Vm, target: BackupTarget) -> VmBackup | No
             return None
         current = found
     return newest
-
-
-@dataclass
-class Listing:
-    """A VM's backups and the volume they take (002 §3.5: shown per VM)."""
-
-    items: list[VmBackup] = field(default_factory=list)
-    volume_bytes: int = 0
-    # When each backup really goes: its own expiry, or later while an increment on it
-    # lives (the chain goes whole with its last increment).
-    kept_until: dict[str, dt.datetime] = field(default_factory=dict)
-
-
-def list_backups(session: Session, actor: Principal, vm_id: str) -> Listing:
-    """The VM's backups being taken or kept, newest first, and their volume."""
-    vm = access.load_vm(session, actor, vm_id)
-    items = list(
-        session.execute(
-            select(VmBackup)
-            .where(VmBackup.vm_id == vm.id, VmBackup.state.in_(LIVE))
-            .order_by(VmBackup.created_at.desc(), VmBackup.id)
-        ).scalars()
-    )
-    return Listing(items, sum(b.size_bytes or 0 for b in items), kept_until(items))
-
-
-def kept_until(items: list[VmBackup]) -> dict[str, dt.datetime]:
-    """Each backup's end: the latest expiry among it and the increments on it."""
-    ends = {b.id: b.expires_at for b in items}
-    for b in sorted(items, key=lambda x: x.created_at, reverse=True):
-        if b.parent_id in ends:
-            ends[b.parent_id] = max(ends[b.parent_id], ends[b.id])
-    return ends
-
-
-@dataclass
-class ContractVolume:
-    """What a contract's backups take (002 §3.5 "volume de sauvegarde par VM
-    affiché"): in all and per VM (only VMs with backups kept)."""
-
-    contract_id: str
-    volume_bytes: int
-    vms: dict[str, int]
-    names: dict[str, str]  # each listed VM's name (the portal shows VMs by name)
-
-
-def contract_volumes(session: Session, actor: Principal, contract_id: str) -> ContractVolume:
-    """The backup volume of a contract the caller may see (another client's: 404)."""
-    actor.require(Scope.READ)
-    contract = get_visible(session, actor, Contract, contract_id, "contract")
-    rows = session.execute(
-        select(VmBackup.vm_id, Vm.name, func.coalesce(func.sum(VmBackup.size_bytes), 0))
-        .join(Vm, Vm.id == VmBackup.vm_id)
-        .where(Vm.contract_id == contract.id, VmBackup.state.in_(LIVE))
-        .group_by(VmBackup.vm_id, Vm.name)
-        .order_by(VmBackup.vm_id)
-    ).all()
-    per_vm = {str(vm_id): int(total or 0) for vm_id, _name, total in rows}
-    names = {str(vm_id): str(name) for vm_id, name, _total in rows}
-    return ContractVolume(contract.id, sum(per_vm.values()), per_vm, names)
-
-
-def contract_volume(session: Session, contract_id: str) -> int:
-    """Bytes the ready backups of a contract's VMs take (002 §3.5)."""
-    total = session.execute(
-        select(func.coalesce(func.sum(VmBackup.size_bytes), 0))
-        .select_from(VmBackup)
-        .join(Vm, Vm.id == VmBackup.vm_id)
-        .where(Vm.contract_id == contract_id, VmBackup.state == READY)
-    ).scalar_one()
-    return int(total or 0)
 
 
 def restore_backup(
