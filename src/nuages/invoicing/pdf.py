@@ -18,8 +18,8 @@ import hashlib
 import json
 import re
 import threading
-from importlib import resources
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 
 import facturx as facturx_lib
