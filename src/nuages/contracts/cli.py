@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from nuages import cli_output as out
-from nuages import cli_unit
 from nuages.accounts.principal import Principal
 from nuages.contracts import holds, schemas
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware
+from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import get_settings
 from nuages.terms.cli import _JSON, _emit, _fail, offers_app
@@ -23,11 +24,26 @@ from nuages.terms.loader import default_offers_dir
 contract_app = typer.Typer(help="Contracts: holds (suspensions).", no_args_is_help=True)
 hold_app = typer.Typer(help="Holds: why a contract is suspended.", no_args_is_help=True)
 contract_app.add_typer(hold_app, name="hold")
+T = TypeVar("T")
 
 
 def _staff() -> Principal:
     # The operator at the console acts as provider staff; the history names the login.
     return Principal.operator()
+
+
+def _run(work: Callable[[Any], T]) -> T:
+    """Run ``work(session)`` in one unit of work; a business error becomes a message and
+    exit status 1, nothing written."""
+    database = Database(get_settings().effective_database_url)
+    try:
+        with database.unit() as session:
+            return work(session)
+    except NuagesError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
 
 
 def _out(hold: Any) -> dict[str, Any]:
@@ -47,7 +63,7 @@ def _moment(text: str | None) -> dt.datetime | None:
 @hold_app.command("list")
 def list_holds(contract_id: str, as_json: bool = _JSON) -> None:
     """Every hold of a contract, open and lifted."""
-    rows = cli_unit.run(lambda s: [_out(h) for h in holds.list_holds(s, _staff(), contract_id)])
+    rows = _run(lambda s: [_out(h) for h in holds.list_holds(s, _staff(), contract_id)])
     out.emit(rows, as_json)
 
 
@@ -63,7 +79,7 @@ def place(
     """Place a hold: the contract is suspended and its VMs paused (003 §8, 004 §7)."""
     expected = _moment(until)
     registry = OfferRegistry.from_directory(offers_dir or get_settings().offers_dir)
-    row = cli_unit.run(
+    row = _run(
         lambda s: _out(
             holds.staff_place(s, _staff(), registry, contract_id, ground, reason, expected)
         )
@@ -82,7 +98,7 @@ def lift(
     as_json: bool = _JSON,
 ) -> None:
     """Lift a hold; the contract resumes once no hold is left open."""
-    row = cli_unit.run(
+    row = _run(
         lambda s: _out(holds.staff_lift(s, _staff(), contract_id, hold_id, reason, wrongful))
     )
     out.emit(row, as_json)

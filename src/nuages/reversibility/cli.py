@@ -4,13 +4,13 @@ erasure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from nuages import cli_output as out
-from nuages import cli_unit
 from nuages.accounts.principal import Principal
 from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
@@ -20,6 +20,19 @@ from nuages.terms.cli import _JSON
 exit_app = typer.Typer(
     help="The end of contracts: reversibility and erasure.", no_args_is_help=True
 )
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Any], T]) -> T:
+    database = Database(get_settings().effective_database_url)
+    try:
+        with database.unit() as session:
+            return work(session)
+    except NuagesError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
 
 
 def _registry() -> Any:
@@ -41,9 +54,7 @@ def show(contract_id: str, as_json: bool = _JSON) -> None:
 
     registry = _registry()
     out.emit(
-        cli_unit.run(
-            lambda s: _shown(service.get_exit(s, Principal.operator(), registry, contract_id))
-        ),
+        _run(lambda s: _shown(service.get_exit(s, Principal.operator(), registry, contract_id))),
         as_json,
     )
 
@@ -60,9 +71,7 @@ def end(
     """End a contract now for a cause; its exit opens with the next run."""
     from nuages.reversibility import service
 
-    contract = cli_unit.run(
-        lambda s: service.end_now(s, Principal.operator(), contract_id, cause, fault)
-    )
+    contract = _run(lambda s: service.end_now(s, Principal.operator(), contract_id, cause, fault))
     out.emit({"contract_id": contract.id, "state": contract.state, "cause": cause}, as_json)
 
 
@@ -77,7 +86,7 @@ def erase(
 
     registry = _registry()
     out.emit(
-        cli_unit.run(
+        _run(
             lambda s: _shown(
                 acts.staff_erase(s, Principal.operator(), registry, contract_id, reason)
             )
@@ -151,7 +160,7 @@ def verify(
             out.fail(f"--file {file}: not a JSON object", 2)
     else:
         cid = contract_id or ""
-        record = cli_unit.run(
+        record = _run(
             lambda s: records.erasure_record(s, Principal.operator(), get_settings(), cid).record
         )
     verdict = signing.verify(key, record)

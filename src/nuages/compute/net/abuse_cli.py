@@ -7,20 +7,37 @@ The command line acts as provider staff. Services are imported inside the comman
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from nuages import cli_output as out
-from nuages import cli_unit
+from nuages.kernel.errors import NuagesError
 
 if TYPE_CHECKING:
-    pass
+    from sqlalchemy.orm import Session
 
 abuse_app = typer.Typer(
     help="Abuse reports and violation notices, kept per client (003 §7.9).",
     no_args_is_help=True,
 )
+
+
+@contextmanager
+def _unit() -> Iterator[Session]:
+    from nuages.kernel.db import Database
+    from nuages.kernel.settings import get_settings
+
+    database = Database(get_settings().effective_database_url)
+    try:
+        with database.unit() as session:
+            yield session
+    except NuagesError as exc:
+        out.fail(exc.detail)
+    finally:
+        database.dispose()
 
 
 def _staff() -> Any:
@@ -72,7 +89,7 @@ def record(
     from nuages.compute.net import abuse
 
     when = _when(received_at)
-    with cli_unit.unit() as session:
+    with _unit() as session:
         report = abuse.record(
             session,
             _staff(),
@@ -99,7 +116,7 @@ def list_reports(
     """
     from nuages.compute.net import abuse
 
-    with cli_unit.unit() as session:
+    with _unit() as session:
         rows = [_row(r) for r in abuse.list_reports(session, _staff(), client_id=client, vm_id=vm)]
     out.emit(
         rows,
@@ -117,7 +134,7 @@ def standing(client_id: str, as_json: bool = out.JSON) -> None:
     """
     from nuages.compute.net import abuse
 
-    with cli_unit.unit() as session:
+    with _unit() as session:
         data = dict(abuse.standing(session, _staff(), client_id).__dict__)
     out.emit(
         data,
@@ -139,7 +156,7 @@ def close(
     """
     from nuages.compute.net import abuse
 
-    with cli_unit.unit() as session:
+    with _unit() as session:
         data = _row(abuse.close(session, _staff(), report_id, reason))
     out.emit(data, as_json, f"report {report_id} closed")
 
@@ -156,6 +173,6 @@ def suspend(
     """
     from nuages.compute.net import abuse
 
-    with cli_unit.unit() as session:
+    with _unit() as session:
         data = _row(abuse.suspend(session, _staff(), report_id, reason))
     out.emit(data, as_json, f"contract suspended (hold {data['hold_id']})")
