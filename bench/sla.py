@@ -6,10 +6,16 @@ dropped at the end, the script migrates, forms one real contract of the isstar-c
 offer (000 §5) through the services, then copies its client, contract and a VM row to
 10,000 contracts × 5 VMs with bulk inserts, and 20,000 outages (``vm_outages``, as
 reconciliation records them) of 10 to 300 minutes spread over November 2026. It times
-``reports.issue_month`` (every report written, in one transaction) against ``SELECT
-contract_id, sum(minutes)`` over the same outages, and prints both and the ratio: the
-median of ``--runs`` alternating runs, each report run rolled back (so each writes
-every report). Goal: under 10 s, at most 3× the raw aggregate.
+``reports.issue_month`` (every report written, in one transaction) against two raw SQL
+aggregates of the outages: the same outage minutes the reports count (one VM's
+overlapping outages once, "Overlapping outages of one VM count once", clipped to the
+month: a window function, summed per contract; every outage here is "crashed", not
+excusable, and lasts more than isstar-cloud's minimum), which the goal's ratio is
+taken against, and the plain ``SELECT contract_id, sum(minutes)`` that counts overlaps
+twice (the first baseline, printed for continuity). The bench fails when a contract's
+counted minutes differ from the first aggregate's. It prints the median of ``--runs``
+alternating runs, each report run rolled back (so each writes every report). Goal:
+under 10 s, at most 3x the same-minutes aggregate.
 
     .venv/bin/python bench/sla.py [--contracts 10000] [--outages 20000] [--runs 3]
         [--database sqlite|postgresql|both]
@@ -26,9 +32,12 @@ import sys
 import tempfile
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, TextClause, bindparam, insert, text
+from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,7 +52,7 @@ from nuages.contracts.offers import OfferRegistry  # noqa: E402
 from nuages.history.service import Actor  # noqa: E402
 from nuages.kernel import migrate  # noqa: E402
 from nuages.kernel.clock import frozen_at  # noqa: E402
-from nuages.kernel.db import Database  # noqa: E402
+from nuages.kernel.db import Database, UTCDateTime  # noqa: E402
 from nuages.sla import reports  # noqa: E402
 
 UTC = dt.UTC
@@ -148,19 +157,91 @@ RAW_SQL = {
 }
 
 
-def _run(database: Database, registry: OfferRegistry, runs: int) -> tuple[float, float, int, int]:
-    """Median seconds of the raw aggregate and of the monthly reports over ``runs``
+# The same outage minutes as the reports count for this bench's data (isstar-cloud,
+# 000 §5, 24/7): one VM's overlapping outages count once (each row adds only what lies
+# past the latest end of that VM's earlier rows), clipped to the month, summed per
+# contract. Every outage here lasts >= 10 min (the offer's minimum is 5) and is
+# "crashed" (not excusable), so nothing else is dropped.
+_MERGED = """
+WITH o AS (
+    SELECT contract_id AS k, vm_id AS v, {greatest}(start, :start) AS s,
+        {least}("end", :end) AS e
+    FROM vm_outages WHERE start < :end AND "end" > :start
+), p AS (
+    SELECT k, s, e, MAX(e) OVER (
+        PARTITION BY v ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS pe FROM o
+)
+SELECT k, sum({minutes}) FROM p WHERE pe IS NULL OR pe < e GROUP BY k
+"""
+MERGED_SQL = {
+    "postgresql": _MERGED.format(
+        greatest="GREATEST",
+        least="LEAST",
+        minutes="extract(epoch FROM (e - GREATEST(s, COALESCE(pe, s)))) / 60",
+    ),
+    "sqlite": _MERGED.format(
+        greatest="MAX",
+        least="MIN",
+        minutes="(julianday(e) - julianday(MAX(s, COALESCE(pe, s)))) * 1440",
+    ),
+}
+
+
+class Timings(NamedTuple):
+    raw_s: float  # the plain sum (overlaps counted twice): the first baseline
+    merged_s: float  # the same outage minutes as the reports count
+    sla_s: float
+    contracts: int
+    written: int
+
+
+def _timed(database: Database, sql: TextClause, bounds: dict[str, object]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    with database.unit() as session:
+        rows = session.execute(sql, bounds).all()
+    return time.perf_counter() - t0, rows
+
+
+def _check(session: Session, merged: Any) -> None:
+    """The reports must count exactly the baseline's minutes, contract by contract (4
+    decimals, as stored; SQLite's julianday is a float): else the ratio compares unlike."""
+    expected = {k: Decimal(str(m)).quantize(Decimal("0.0001")) for k, m in merged}
+    stored: dict[str, Any] = dict(
+        session.execute(text("SELECT contract_id, counted_minutes FROM sla_reports")).all()
+    )
+    wrong = [
+        k
+        for k in expected.keys() | stored.keys()
+        if abs(Decimal(str(stored.get(k, 0))) - expected.get(k, Decimal(0))) > Decimal("0.001")
+    ]
+    if wrong:
+        k = wrong[0]
+        raise SystemExit(
+            f"{len(wrong)} contracts differ from the same-minutes baseline, e.g. {k}: "
+            f"reports {stored.get(k)} against {expected.get(k)}"
+        )
+
+
+def _run(database: Database, registry: OfferRegistry, runs: int) -> Timings:
+    """Median seconds of both aggregates and of the monthly reports over ``runs``
     alternating runs; each report run is rolled back so every run writes every report."""
-    raw_sql = text(RAW_SQL[database.dialect])
-    bounds = {"start": MONTH_START, "end": MONTH_START + dt.timedelta(days=30)}
-    raw_times, sla_times = [], []
+    stamp = UTCDateTime()
+    binds = (bindparam("start", type_=stamp), bindparam("end", type_=stamp))
+    raw_sql = text(RAW_SQL[database.dialect]).bindparams(*binds)
+    merged_sql = text(MERGED_SQL[database.dialect]).bindparams(*binds)
+    bounds: dict[str, object] = {
+        "start": MONTH_START,
+        "end": MONTH_START + dt.timedelta(days=30),
+    }
+    raw_times, merged_times, sla_times = [], [], []
     contracts = written = 0
     with frozen_at(dt.datetime(2026, 12, 1, 3, tzinfo=UTC)):
         for _ in range(runs):
-            t0 = time.perf_counter()
-            with database.unit() as session:
-                session.execute(raw_sql, bounds).all()
-            raw_times.append(time.perf_counter() - t0)
+            raw_t, _rows = _timed(database, raw_sql, bounds)
+            merged_t, merged = _timed(database, merged_sql, bounds)
+            raw_times.append(raw_t)
+            merged_times.append(merged_t)
             session = database.sessions()
             try:
                 t0 = time.perf_counter()
@@ -169,10 +250,17 @@ def _run(database: Database, registry: OfferRegistry, runs: int) -> tuple[float,
                 sla_times.append(time.perf_counter() - t0)
                 contracts = result.contracts
                 written = session.execute(text("SELECT count(*) FROM sla_reports")).scalar_one()
+                _check(session, merged)
             finally:
                 session.rollback()
                 session.close()
-    return statistics.median(raw_times), statistics.median(sla_times), contracts, written
+    return Timings(
+        statistics.median(raw_times),
+        statistics.median(merged_times),
+        statistics.median(sla_times),
+        contracts,
+        written,
+    )
 
 
 def main() -> None:
@@ -195,12 +283,14 @@ def main() -> None:
             migrate.upgrade(url)
             database = Database(url)
             _seed(database, registry, args.contracts, args.outages)
-            raw_s, sla_s, contracts, written = _run(database, registry, args.runs)
+            t = _run(database, registry, args.runs)
             database.dispose()
         print(
-            f"{kind}: raw SQL aggregate {raw_s:.3f} s; monthly reports {sla_s:.3f} s "
-            f"({contracts} contracts, {written} reports); ratio {sla_s / raw_s:.1f}x "
-            f"(median of {args.runs}; goal: < 10 s and <= 3x)"
+            f"{kind}: monthly reports {t.sla_s:.3f} s ({t.contracts} contracts, "
+            f"{t.written} reports, their counted minutes equal the baseline's); same outage "
+            f"minutes in one SQL aggregate {t.merged_s:.3f} s, ratio {t.sla_s / t.merged_s:.1f}x; "
+            f"plain sum (overlaps twice) {t.raw_s:.3f} s, ratio {t.sla_s / t.raw_s:.1f}x "
+            f"(median of {args.runs}; goal: < 10 s and <= 3x the same minutes)"
         )
 
 
