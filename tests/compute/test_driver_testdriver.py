@@ -24,6 +24,7 @@ from nuages.compute.hypervisor import (
     UserNet,
 )
 from nuages.kernel.errors import InvalidTransition, ValidationFailed
+from tests.compute.conftest import SYSTEM_URI
 
 BOOT = DirectKernelBoot(Path("/srv/k/vmlinux"), Path("/srv/k/initrd.gz"), "console=ttyS0")
 
@@ -209,3 +210,22 @@ def test_unreachable_host_is_reported_as_such(tmp_path: Path) -> None:
 def test_probe_on_a_host_without_kvm_says_tcg(test_hypervisor: LibvirtHypervisor) -> None:
     # The test driver's capabilities offer no 'kvm' domain type: no guest is booted.
     assert test_hypervisor.probe_acceleration() == "tcg"
+
+
+def test_capacity_counts_memory_outside_numa_cells(tmp_path: Path) -> None:
+    """The real host's memory is libvirt's all-cells statistics total when getInfo
+    (NUMA cells only) reports less: on this machine node 0 holds 8 GiB of 24, and a
+    host registered with 8 GiB refused a second 4 GiB guest (issue 13's restore test)."""
+    import libvirt
+
+    conn = libvirt.open(SYSTEM_URI)
+    try:
+        cells_mib = conn.getInfo()[1]
+        stats_mib = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)["total"] // 1024
+    finally:
+        conn.close()
+    hv = LibvirtHypervisor(SYSTEM_URI, disk_dir=tmp_path)
+    try:
+        assert hv.capacity().memory_mib_total == max(cells_mib, stats_mib)
+    finally:
+        hv.close()
