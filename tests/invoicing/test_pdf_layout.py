@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import facturx as facturx_lib
+import pytest
 from lxml import etree
 from pypdf import PdfReader
 
 from nuages.contracts.offers import OfferRegistry
-from nuages.invoicing import facturx, pdf
+from nuages.invoicing import facturx, pdf, typeset
 from nuages.kernel.db import Database
 
 from .factories import Billing, documents_of, run_at, utc
@@ -91,3 +94,87 @@ def test_long_invoice_continues_on_numbered_pages(
     for k, text in enumerate(pages, 1):
         assert f"page {k} / {len(pages)}" in text
     assert "Net à payer" in pages[-1]
+    # The line table's header repeats on every page the lines reach (Typst's table,
+    # which a document of more than one page is laid out with).
+    assert all("Désignation" in text for text in pages[:-1]), pages
+
+
+def _fragments(data: bytes) -> list[tuple[str, float, float]]:
+    """Each text run of page 1: its text and where it starts (x, y in pt)."""
+    found: list[tuple[str, float, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: object) -> None:
+        if text.strip():
+            found.append((text.strip(), tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5]))
+
+    PdfReader(io.BytesIO(data)).pages[0].extract_text(visitor_text=visit)
+    return sorted(found, key=lambda f: (-round(f[2]), f[1]))
+
+
+def test_placed_rows_put_every_cell_where_typst_table_puts_it(
+    database: Database, offers: OfferRegistry, billing: Billing
+) -> None:
+    """Issue 15: a one-page invoice's tables are placed rows (``typeset`` computes the
+    columns) rather than Typst tables, for a third of the cost; every cell, header and
+    wrapped description line starts within half a point of where the ``table`` layout
+    (``long``, used for documents of several pages) puts it: same columns, same
+    right-aligned amounts, same row heights."""
+    invoice_id = _issue(database, offers, billing, "Placed SARL", 12)
+    with database.unit() as session:
+        invoice, lines, preceding = pdf._load(session, invoice_id)
+        data = pdf.layout_data(invoice, lines, preceding)
+    assert '"line_cells": {' in data and '"group_cells": {' in data
+    placed = _fragments(pdf._compile({"data": data, "pages": "1"}))
+    table = _fragments(pdf._compile({"data": data, "pages": "1", "long": "1"}))
+    assert len(placed) == len(table) > 12 * 7
+    for (text, x, y), (text_t, x_t, y_t) in zip(placed, table, strict=True):
+        assert text == text_t
+        assert abs(x - x_t) <= 0.5 and abs(y - y_t) <= 0.5, (text, x, x_t, y, y_t)
+
+
+def test_content_too_wide_to_place_falls_back_to_typst_table() -> None:
+    """When the fitted columns would leave the description under a fifth of the width,
+    ``typeset.placed`` gives up (None) and the template lays the table out with Typst's
+    ``table``, which shares the width out itself: the page still prints every value."""
+    header = ["Désignation", "Montant"]
+    rows = [["Serveur", "9" * 150]]
+    assert typeset.placed(header, rows, [1]) is None
+    assert typeset.placed(header, [["Serveur", "1 234,56"]], [1]) is not None
+    data = {
+        "title": "Facture",
+        "number": "F-1",
+        "seller": {"name": "Vendeur", "lines": []},
+        "buyer": {"name": "Acheteur", "lines": []},
+        "meta": [],
+        "line_header": header,
+        "line_columns": ["1fr", "auto"],
+        "line_numeric": [1],
+        "lines": rows,
+        "line_cells": None,
+        "groups": [],
+        "group_header": list(pdf.GROUP_HEADER),
+        "group_numeric": list(pdf.GROUP_NUMERIC),
+        "group_cells": None,
+        "totals": [],
+        "notes": [],
+    }
+    text = PdfReader(io.BytesIO(pdf.layout_pdf(json.dumps(data)))).pages[0].extract_text()
+    assert "Serveur" in text and "999999" in text.replace("\n", "")
+
+
+def test_without_dejavu_files_columns_are_wider_never_narrower(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the font files Typst falls back to its own fonts, whose advances nuages
+    does not read: every character then counts 0.7 em, wider than DejaVu's digits and
+    letters, so an amount never overflows its column."""
+    header, rows = ["Désignation", "Montant HT"], [["Serveur", "12 345,67"]]
+    measured = typeset.placed(header, rows, [1])
+    monkeypatch.setattr(typeset, "DEJAVU", tmp_path)
+    typeset._advances.cache_clear()
+    try:
+        guessed = typeset.placed(header, rows, [1])
+    finally:
+        typeset._advances.cache_clear()
+    assert measured is not None and guessed is not None
+    assert guessed["fill_width"] < measured["fill_width"]  # type: ignore[operator]

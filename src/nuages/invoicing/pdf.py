@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from nuages.invoicing import embedding
+from nuages.invoicing import embedding, typeset
 from nuages.invoicing.facturx import document_title
 from nuages.invoicing.models import Invoice, InvoiceDocument, InvoiceLine
 from nuages.invoicing.vat import TaxableLine, compute_totals
@@ -45,6 +45,9 @@ TEMPLATE = TEMPLATES / "invoice.typ"
 # The template names DejaVu Sans (what the WeasyPrint layout used); Typst falls back
 # to its embedded fonts when the system has none.
 FONT_DIRS = [p for p in (Path("/usr/share/fonts/truetype/dejavu"),) if p.is_dir()]
+# The VAT breakdown's columns (the last one, the exemption's wording, wraps).
+GROUP_HEADER = ("TVA", "Taux", "Base HT", "Montant TVA", "Mention")
+GROUP_NUMERIC = (1, 2, 3)
 
 
 def _fr_date(day: dt.date | None) -> str:
@@ -148,6 +151,7 @@ def layout_data(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice |
         if ttc:
             row.append(_money(line.gross_amount) if line.gross_amount is not None else "")
         rows.append(row)
+    numeric = list(range(2, len(header)))
     groups = [
         [
             g.category,
@@ -201,9 +205,14 @@ def layout_data(invoice: Invoice, lines: list[InvoiceLine], preceding: Invoice |
         "line_header": header,
         # The description takes what is left; the other columns fit their content.
         "line_columns": ["1fr"] + ["auto"] * (len(header) - 1),
-        "line_numeric": list(range(2, len(header))),
+        "line_numeric": numeric,
         "lines": rows,
+        # Where each cell goes when rows are placed rather than a ``table`` (``typeset``).
+        "line_cells": typeset.placed(header, rows, numeric),
         "groups": groups,
+        "group_header": GROUP_HEADER,
+        "group_numeric": GROUP_NUMERIC,
+        "group_cells": typeset.placed(GROUP_HEADER, groups, GROUP_NUMERIC, fill=4),
         "totals": total_rows,
         "notes": printed,
         # The Info/XMP values the library's embedding wrote (title, author, subject,
@@ -260,20 +269,31 @@ def layout_pdf(data: str, xml: str | None = None) -> bytes:
 
     The footer's "page k / n" takes n from the inputs: one page is guessed, and the
     document compiled again with its real count when it has more (the footer's height
-    does not depend on n, so neither does the count)."""
+    does not depend on n, so neither does the count). That second compilation lays the
+    line table out as a Typst ``table`` (``long``), whose header repeats on each page;
+    it may take another page or one less than the placed rows, so its count is read
+    again and, if it moved, compiled a third time."""
     inputs = {"data": data, "pages": "1"}
     if xml is not None:
         inputs["xml"] = xml
     out = _compile(inputs)
-    found = _PAGE_COUNT.search(out)
+    pages = _pages(out)
+    if pages != "1":
+        inputs |= {"long": "1", "pages": pages}
+        out = _compile(inputs)
+        if _pages(out) != pages:
+            inputs["pages"] = pages = _pages(out)
+            out = _compile(inputs)
+            if _pages(out) != pages:
+                raise ValueError("the page count changed between two compilations")
+    return out
+
+
+def _pages(pdf: bytes) -> str:
+    found = _PAGE_COUNT.search(pdf)
     if found is None:
         raise ValueError("Typst wrote no page tree")
-    if found[1] != b"1":
-        out = _compile(inputs | {"pages": found[1].decode()})
-        again = _PAGE_COUNT.search(out)
-        if again is None or again[1] != found[1]:
-            raise ValueError("the page count changed between two compilations")
-    return out
+    return found[1].decode()
 
 
 def _compile(inputs: dict[str, str]) -> bytes:
