@@ -172,9 +172,11 @@ def test_without_dejavu_files_columns_are_wider_never_narrower(
     measured = typeset.placed(header, rows, [1])
     monkeypatch.setattr(typeset, "DEJAVU", tmp_path)
     typeset._advances.cache_clear()
+    typeset.text_width.cache_clear()
     try:
         guessed = typeset.placed(header, rows, [1])
     finally:
         typeset._advances.cache_clear()
+        typeset.text_width.cache_clear()
     assert measured is not None and guessed is not None
     assert guessed["fill_width"] < measured["fill_width"]  # type: ignore[operator]

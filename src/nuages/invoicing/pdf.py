@@ -21,6 +21,7 @@ import threading
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import facturx as facturx_lib
 import typst
@@ -392,14 +393,22 @@ def _load(session: Session, invoice_id: str) -> tuple[Invoice, list[InvoiceLine]
     return invoice, lines, preceding
 
 
-def _store(session: Session, invoice_id: str, data: bytes) -> bytes:
+def _insert_documents(session: Session) -> Any:
+    """INSERT of stored PDFs where the first one stored wins (two renderings at once)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert(InvoiceDocument)
-        .values(invoice_id=invoice_id, pdf=data, sha256=hashlib.sha256(data).hexdigest())
-        .on_conflict_do_nothing(index_elements=["invoice_id"])
-    )
+    return insert(InvoiceDocument).on_conflict_do_nothing(index_elements=["invoice_id"])
+
+
+def _document_rows(datas: dict[str, bytes]) -> list[dict[str, Any]]:
+    return [
+        {"invoice_id": i, "pdf": data, "sha256": hashlib.sha256(data).hexdigest()}
+        for i, data in datas.items()
+    ]
+
+
+def _store(session: Session, invoice_id: str, data: bytes) -> bytes:
+    session.execute(_insert_documents(session), _document_rows({invoice_id: data}))
     stored = session.execute(
         select(InvoiceDocument.pdf).where(InvoiceDocument.invoice_id == invoice_id)
     ).scalar_one()
@@ -466,9 +475,9 @@ def render_many(database: Database, invoice_ids: list[str], batch: int = 100) ->
         if missing:
             raise NotFound(f"no such invoice: {sorted(missing)[0]}")
         datas = {i: render(x, lines[i], preceding[i]) for i, x in invoices.items()}
-        with database.unit() as session:
-            for invoice_id, data in datas.items():
-                _store(session, invoice_id, data)
+        if datas:
+            with database.unit() as session:  # one statement for the batch
+                session.execute(_insert_documents(session), _document_rows(datas))
         rendered += len(datas)
     return rendered
 

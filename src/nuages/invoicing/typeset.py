@@ -31,28 +31,36 @@ FALLBACK_EM = 0.7
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
 
+class _Advances(dict[str, float]):
+    """Character → advance in points at ``SIZE``; a character the font lacks counts as
+    an ``M`` (what Typst's fallback font will roughly take)."""
+
+    def __init__(self, widths: dict[str, float], missing: float) -> None:
+        super().__init__(widths)
+        self.missing = missing
+
+    def __missing__(self, key: str) -> float:
+        return self.missing
+
+
 @functools.cache
-def _advances(bold: bool) -> tuple[dict[int, int], float] | None:
-    """Code point → advance (font units) and units per em of DejaVu Sans, or None."""
+def _advances(bold: bool) -> _Advances:
+    """DejaVu Sans' advances (bold or regular), or 0.7 em each without the font file."""
     path = DEJAVU / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
     if not path.is_file():
-        return None
+        return _Advances({}, FALLBACK_EM * SIZE)
     font = TTFont(str(path), lazy=True)
     metrics = font["hmtx"].metrics
-    widths = {code: metrics[name][0] for code, name in font.getBestCmap().items()}
-    units = float(font["head"].unitsPerEm)
+    scale = SIZE / float(font["head"].unitsPerEm)
+    widths = {chr(code): metrics[name][0] * scale for code, name in font.getBestCmap().items()}
     font.close()
-    return widths, units
+    return _Advances(widths, widths.get("M", SIZE))
 
 
-def text_width(text: str, *, bold: bool = False, size: float = SIZE) -> float:
-    """Width in points of ``text`` on one line (advances summed, no kerning)."""
-    found = _advances(bold)
-    if found is None:
-        return len(text) * FALLBACK_EM * size
-    widths, units = found
-    missing = widths.get(ord("M"), units)
-    return sum(widths.get(ord(c), missing) for c in text) * size / units
+@functools.lru_cache(maxsize=4096)  # headers, periods, rates and dates repeat
+def text_width(text: str, *, bold: bool = False) -> float:
+    """Width in points of ``text`` on one line at ``SIZE`` (advances summed, no kerning)."""
+    return sum(map(_advances(bold).__getitem__, text))
 
 
 def placed(
