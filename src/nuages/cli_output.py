@@ -26,9 +26,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -145,6 +150,32 @@ def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
     """One line on stderr, then exit ``code`` (1 refused by a rule, 2 bad usage)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def in_unit(work: Callable[[Session], T]) -> T:
+    """Run ``work(session)`` in one unit of work on the configured database: a business
+    error (``NuagesError``) becomes one line on stderr and exit 1, nothing written."""
+    with unit() as session:
+        return work(session)
+
+
+@contextmanager
+def unit() -> Iterator[Session]:
+    """One unit of work on the configured database for a command: committed when the
+    block ends, rolled back on error; a ``NuagesError`` becomes one line on stderr and
+    exit 1. Imports inside, so ``--help`` does not load SQLAlchemy."""
+    from nuages.kernel.db import Database
+    from nuages.kernel.errors import NuagesError
+    from nuages.kernel.settings import get_settings
+
+    database = Database(get_settings().effective_database_url)
+    try:
+        with database.unit() as session:
+            yield session
+    except NuagesError as exc:
+        fail(exc.detail)
+    finally:
+        database.dispose()
 
 
 def warn(message: str) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -15,7 +14,6 @@ from nuages.accounts.principal import Principal
 from nuages.contracts import holds, schemas
 from nuages.contracts.offers import OfferRegistry
 from nuages.kernel.clock import ensure_aware
-from nuages.kernel.db import Database
 from nuages.kernel.errors import NuagesError
 from nuages.kernel.settings import get_settings
 from nuages.terms.cli import _JSON, _emit, _fail, offers_app
@@ -24,7 +22,6 @@ from nuages.terms.loader import default_offers_dir
 contract_app = typer.Typer(help="Contracts: holds (suspensions).", no_args_is_help=True)
 hold_app = typer.Typer(help="Holds: why a contract is suspended.", no_args_is_help=True)
 contract_app.add_typer(hold_app, name="hold")
-T = TypeVar("T")
 
 
 def _staff() -> Principal:
@@ -32,18 +29,7 @@ def _staff() -> Principal:
     return Principal.operator()
 
 
-def _run(work: Callable[[Any], T]) -> T:
-    """Run ``work(session)`` in one unit of work; a business error becomes a message and
-    exit status 1, nothing written."""
-    database = Database(get_settings().effective_database_url)
-    try:
-        with database.unit() as session:
-            return work(session)
-    except NuagesError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        database.dispose()
+_run = out.in_unit  # cli_life.py runs its commands through it too
 
 
 def _out(hold: Any) -> dict[str, Any]:

@@ -4,9 +4,8 @@ erasure."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -20,19 +19,9 @@ from nuages.terms.cli import _JSON
 exit_app = typer.Typer(
     help="The end of contracts: reversibility and erasure.", no_args_is_help=True
 )
-T = TypeVar("T")
 
 
-def _run(work: Callable[[Any], T]) -> T:
-    database = Database(get_settings().effective_database_url)
-    try:
-        with database.unit() as session:
-            return work(session)
-    except NuagesError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        database.dispose()
+_run = out.in_unit  # cli_data.py runs its commands through it too
 
 
 def _registry() -> Any:

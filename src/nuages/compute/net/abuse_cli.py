@@ -7,17 +7,14 @@ The command line acts as provider staff. Services are imported inside the comman
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from nuages import cli_output as out
-from nuages.kernel.errors import NuagesError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 abuse_app = typer.Typer(
     help="Abuse reports and violation notices, kept per client (003 §7.9).",
@@ -25,19 +22,7 @@ abuse_app = typer.Typer(
 )
 
 
-@contextmanager
-def _unit() -> Iterator[Session]:
-    from nuages.kernel.db import Database
-    from nuages.kernel.settings import get_settings
-
-    database = Database(get_settings().effective_database_url)
-    try:
-        with database.unit() as session:
-            yield session
-    except NuagesError as exc:
-        out.fail(exc.detail)
-    finally:
-        database.dispose()
+_unit = out.unit
 
 
 def _staff() -> Any:
