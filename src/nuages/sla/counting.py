@@ -55,6 +55,9 @@ o AS (
     WHERE iv.contract_id {ids} AND i."start" < :mend AND (i."end" IS NULL OR i."end" > :mstart)
 )"""
 
+# One statement: each island's covered pieces as microseconds since the epoch (integers:
+# no timestamp to parse per row; exact, as ``interval_minutes``), then a row with no
+# piece for every VM with an outage row in the month, excusable ones included.
 _PIECES = """
 WITH cov(cs, ce) AS (VALUES {values}),
 {rows},
@@ -75,13 +78,35 @@ marked AS (
     FROM ordered
 ),
 islands AS (SELECT v, MIN(s) AS s, MAX(e) AS e FROM marked GROUP BY v, g)
-SELECT i.v AS v, i.s AS s, i.e AS e, {greatest}(i.s, c.cs) AS ps, {least}(i.e, c.ce) AS pe
+SELECT i.v AS v, {us_e} - {us_s} AS n, {us_ps} AS ps, {us_pe} AS pe
 FROM islands i JOIN cov c ON c.cs < i.e AND c.ce > i.s
+UNION ALL
+SELECT v, NULL, NULL, NULL FROM (SELECT DISTINCT v FROM o WHERE e > s) d
 """
 
-_ANY = "WITH {rows} SELECT DISTINCT v FROM o WHERE e > s"
+# Microseconds since the epoch of a timestamp column. PostgreSQL: EXTRACT(EPOCH) is an
+# exact numeric (PostgreSQL 14+). SQLite stores UTCDateTime as text
+# 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's format, always six digits): the whole
+# seconds of the first 19 characters (strftime would round the fraction to the
+# millisecond) plus the digits after the point.
+_US = {
+    "postgresql": "CAST(EXTRACT(EPOCH FROM {x}) * 1000000 AS BIGINT)",
+    "sqlite": (
+        "(CAST(strftime('%s', substr({x}, 1, 19)) AS INTEGER) * 1000000"
+        " + CAST(substr(substr({x}, 21) || '000000', 1, 6) AS INTEGER))"
+    ),
+}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 _MICROS_PER_MINUTE = Decimal(60_000_000)
+
+
+def _instant(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+def _micros(at: dt.datetime) -> int:
+    return (at - _EPOCH) // _MICRO
 
 
 def among(session: Session, column: Any, ids: Sequence[str]) -> ColumnElement[bool]:
@@ -96,8 +121,12 @@ def among(session: Session, column: Any, ids: Sequence[str]) -> ColumnElement[bo
     return column.in_(list(ids))  # type: ignore[no-any-return]
 
 
+_ANY = "WITH {rows} SELECT v, NULL, NULL, NULL FROM (SELECT DISTINCT v FROM o WHERE e > s) d"
+
+
 class MonthCount:
-    """One batch's counted pieces per VM for one offer and month."""
+    """Counted pieces per VM for one offer and month: of a batch's contracts (``load``)
+    or of every contract on the offer's versions (``load_offer``, the monthly job)."""
 
     def __init__(self, offer: Offer, year: int, month: int) -> None:
         self.offer = offer
@@ -107,36 +136,62 @@ class MonthCount:
         self.start, self.end = self.calendar.month_bounds(year, month)
         self.coverage = self.calendar.covered_intervals(self.policy.coverage, self.start, self.end)
         self.coverage_minutes = interval_minutes(self.coverage)
-        # Per VM: the covered pieces of its merged, long enough, non-excusable outages.
-        self.pieces: dict[str, list[Interval]] = defaultdict(list)
+        # Per VM: the covered pieces (microseconds since the epoch) of its merged, long
+        # enough, non-excusable outages.
+        self.pieces: dict[str, list[tuple[int, int]]] = defaultdict(list)
         # Every VM with an outage row in the month, excusable ones included.
         self.any_outage: set[str] = set()
 
     def load(self, session: Session, contract_ids: Sequence[str], until: dt.datetime) -> None:
-        """Run the two statements for ``contract_ids`` (one offer's contracts)."""
+        """Count the VMs of ``contract_ids`` (one offer's contracts)."""
         if not contract_ids:
             return
+        postgres = session.get_bind().dialect.name == "postgresql"
+        ids = "= ANY(string_to_array(:ids, ','))" if postgres else "IN :ids"
+        bind = bindparam("ids", type_=String(), expanding=not postgres)
+        value: object = ",".join(contract_ids) if postgres else list(contract_ids)
+        self._run(session, ids, {"ids": value}, [bind], until)
+
+    def load_offer(
+        self, session: Session, versions: Sequence[tuple[str, str]], until: dt.datetime
+    ) -> None:
+        """Count the VMs of every contract on ``versions`` ((offer id, content hash)
+        pairs, all read as this offer): one statement for the month instead of one per
+        batch of ids."""
+        if not versions:
+            return
+        params: dict[str, object] = {}
+        binds: list[BindParameter[Any]] = []
+        terms = []
+        for k, (offer_id, content_hash) in enumerate(versions):
+            params[f"oid{k}"], params[f"ohash{k}"] = offer_id, content_hash
+            binds += [bindparam(f"oid{k}", type_=String()), bindparam(f"ohash{k}", type_=String())]
+            terms.append(f"(k.offer_id = :oid{k} AND k.offer_hash = :ohash{k})")
+        # Only bind names are formatted in: the values are parameters.
+        ids = f"IN (SELECT k.id FROM contracts k WHERE {' OR '.join(terms)})"  # noqa: S608
+        self._run(session, ids, params, binds, until)
+
+    def _run(
+        self,
+        session: Session,
+        ids: str,
+        params: dict[str, object],
+        binds: list[BindParameter[Any]],
+        until: dt.datetime,
+    ) -> None:
         dialect = session.get_bind().dialect.name
         stamp = UTCDateTime()
-        postgres = dialect == "postgresql"
-        params: dict[str, object] = {
-            "ids": ",".join(contract_ids) if postgres else list(contract_ids),
-            "until": until,
-            "mstart": self.start,
-            "mend": self.end,
-        }
-        binds: list[BindParameter[Any]] = [
-            bindparam("ids", type_=String())
-            if postgres
-            else bindparam("ids", expanding=True, type_=String()),
+        params = params | {"until": until, "mstart": self.start, "mend": self.end}
+        binds = [
+            *binds,
             bindparam("until", type_=stamp),
             bindparam("mstart", type_=stamp),
             bindparam("mend", type_=stamp),
         ]
-        rows = _ROWS.format(ids="= ANY(string_to_array(:ids, ','))" if postgres else "IN :ids")
-        any_sql = text(_ANY.format(rows=rows)).bindparams(*binds)
-        self.any_outage.update(session.execute(any_sql, params).scalars().all())
-        if not self.any_outage or not self.coverage:
+        rows = _ROWS.format(ids=ids)
+        if not self.coverage:  # nothing can count; which VMs had an outage still matters
+            any_sql = text(_ANY.format(rows=rows)).bindparams(*binds)
+            self.any_outage.update(session.execute(any_sql, params).scalars().all())
             return
         # Recorded rows: the guest's own stop (002 §6 (ii)) and the offer's excusable
         # causes; declared and reclassified rows (r = 0): the offer's causes only.
@@ -154,14 +209,23 @@ class MonthCount:
             binds += [bindparam(f"cs{k}", type_=stamp), bindparam(f"ce{k}", type_=stamp)]
             values.append(f"({cast.format(f':cs{k}')}, {cast.format(f':ce{k}')})")
         greatest, least = ("GREATEST", "LEAST") if dialect == "postgresql" else ("MAX", "MIN")
-        sql = _PIECES.format(values=", ".join(values), rows=rows, greatest=greatest, least=least)
-        stmt = (
-            text(sql).bindparams(*binds).columns(v=String(), s=stamp, e=stamp, ps=stamp, pe=stamp)
+        us = _US[dialect].format
+        sql = _PIECES.format(
+            values=", ".join(values),
+            rows=rows,
+            us_s=us(x="i.s"),
+            us_e=us(x="i.e"),
+            us_ps=us(x=f"{greatest}(i.s, c.cs)"),
+            us_pe=us(x=f"{least}(i.e, c.ce)"),
         )
-        shortest = self.policy.minimum_outage
-        for v, s, e, ps, pe in session.execute(stmt, params).all():
-            if e - s >= shortest:  # judged on the whole incident (counted_unavailability)
-                self.pieces[v].append((ps, pe))
+        stmt = text(sql).bindparams(*binds)
+        shortest = self.policy.minimum_outage // _MICRO
+        pieces, seen = self.pieces, self.any_outage
+        for v, n, ps, pe in session.execute(stmt, params).all():
+            if n is None:
+                seen.add(v)
+            elif n >= shortest:  # judged on the whole incident (counted_unavailability)
+                pieces[v].append((ps, pe))
 
     def minutes(
         self,
@@ -173,14 +237,16 @@ class MonthCount:
         """(counted minutes, coverage minutes) of ``vm_id``: ``excluded`` maintenance
         leaves both the count and the coverage (002 §6); ``suspended`` spans (000 §5
         negative balance, 002 §4 probation) leave the count only."""
-        pieces: list[Interval] = self.pieces.get(vm_id, [])
+        pieces = self.pieces.get(vm_id, [])
         holes = [*excluded, *suspended]
-        if holes and pieces:
-            pieces = subtract_intervals(pieces, holes)
         covered = self.coverage_minutes
         if excluded:
             covered = interval_minutes(subtract_intervals(self.coverage, excluded))
         # The pieces are disjoint (islands are, coverage intervals are): their lengths
         # add up without the merge ``interval_minutes`` does, to the same microsecond.
-        total = sum((e - s for s, e in pieces), dt.timedelta(0))
-        return Decimal(total // _MICRO) / _MICROS_PER_MINUTE, covered
+        if holes and pieces:
+            left = subtract_intervals([(_instant(s), _instant(e)) for s, e in pieces], holes)
+            total = sum((_micros(e) - _micros(s) for s, e in left), 0)
+        else:
+            total = sum(e - s for s, e in pieces)
+        return Decimal(total) / _MICROS_PER_MINUTE, covered

@@ -160,9 +160,11 @@ def _facts(
     end: dt.datetime,
     *,
     fast: bool = False,
+    counted: dict[int, counting.MonthCount] | None = None,
 ) -> _Facts:
     """The batch's facts; ``fast``: count outages through ``counting`` (the monthly job)
-    and read outage rows only for the VMs the calculator must measure."""
+    and read outage rows only for the VMs the calculator must measure; ``counted``: the
+    month already counted per offer (``id`` of the offer object) for every contract."""
     ids = [c.id for c, _ in contracts]
     vms: dict[str, list[Any]] = defaultdict(list)
     rows = session.execute(
@@ -191,9 +193,11 @@ def _facts(
         for contract, offer in contracts:  # one statement per offer version (one object)
             groups[id(offer)].append(contract.id)
         local = apply.calendar_for(contracts[0][1]).local_date(start)
-        for members in groups.values():
-            count = counting.MonthCount(offers[members[0]], local.year, local.month)
-            count.load(session, members, min(end, utc_now()))
+        for key, members in groups.items():
+            count = (counted or {}).get(key)
+            if count is None:
+                count = counting.MonthCount(offers[members[0]], local.year, local.month)
+                count.load(session, members, min(end, utc_now()))
             counts |= dict.fromkeys(members, count)
         by_calculator = set(notices)
         for contract_id, vm_rows in vms.items():
@@ -631,6 +635,9 @@ def issue_month(
         stmt = stmt.where(Contract.id.in_(list(contract_ids)))
     by_offer: dict[str, list[tuple[Party, Offer]]] = defaultdict(list)
     versions: dict[tuple[str, str], Offer] = {}
+    # Each offer object's (offer id, content hash) pairs: every contract reported, the
+    # month is counted once per offer for all of them (not per batch of ids).
+    pairs_of: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for row in session.execute(stmt.order_by(Contract.id)).all():
         ref = ContractRef(*row)
         offer = versions.get((ref.offer_id, ref.offer_hash))
@@ -638,14 +645,22 @@ def issue_month(
             full = session.get(Contract, ref.id)
             assert full is not None
             offer = versions[(ref.offer_id, ref.offer_hash)] = registry.for_contract(session, full)
+            pairs_of[id(offer)].append((ref.offer_id, ref.offer_hash))
         by_offer[offer.offer.timezone].append((ref, offer))
     for pairs in by_offer.values():
         start, end = apply.calendar_for(pairs[0][1]).month_bounds(year, month)
         if end > utc_now():
             raise ValidationFailed(f"month: {year:04d}-{month:02d} is not over")
+        counted: dict[int, counting.MonthCount] = {}
+        if fast and contract_ids is None:
+            local = apply.calendar_for(pairs[0][1]).local_date(start)
+            for offer in {id(o): o for _, o in pairs}.values():
+                count = counting.MonthCount(offer, local.year, local.month)
+                count.load_offer(session, pairs_of[id(offer)], min(end, utc_now()))
+                counted[id(offer)] = count
         for i in range(0, len(pairs), batch):
             chunk = pairs[i : i + batch]
-            facts = _facts(session, chunk, start, end, fast=fast)
+            facts = _facts(session, chunk, start, end, fast=fast, counted=counted)
             newest: dict[str, SlaReport] = {}
             for r in session.execute(
                 select(SlaReport).where(
