@@ -31,28 +31,27 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from nuages.billing.models import LedgerEntry, NegativeBalancePeriod
 from nuages.compute.models import Vm
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history import service as history
 from nuages.history.service import Actor
-from nuages.invoicing.models import Invoice, InvoiceLine
-from nuages.invoicing.vat import total_with_vat
 from nuages.kernel.calendar import Unit
 from nuages.kernel.clock import utc_now
 from nuages.kernel.db import Base, new_id
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
-from nuages.managed import probation as managed_probation
-from nuages.sla import counting, maintenance, outages
+from nuages.sla import counting, maintenance
 from nuages.sla.models import SlaCredit, SlaReport
-from nuages.sla.service import notices_for
+from nuages.sla.month_facts import Facts as _Facts
+from nuages.sla.month_facts import OfferMonth, Party
+from nuages.sla.month_facts import credit_mode as credit_mode  # read by views
+from nuages.sla.month_facts import read_facts as _facts
 from nuages.terms import apply
 from nuages.terms.calc import sla
 from nuages.terms.schema import Offer
@@ -60,15 +59,6 @@ from nuages.terms.schema import Offer
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 PCT = Decimal("0.000001")
-
-
-def credit_mode(offer: Offer) -> str:
-    """``on_request`` (002 §6 "sur demande"), ``automatic`` (000 §5) or ``none`` (no tiers,
-    001 §6 best efforts). An SLA with tiers and no claim rule pays by itself (SPEC §17)."""
-    terms = offer.sla
-    if not terms.enabled or terms.best_effort or not terms.credit_tiers:
-        return "none"
-    return terms.claim.mode if terms.claim is not None else "automatic"
 
 
 def check_month(year: int, month: int) -> None:
@@ -83,16 +73,6 @@ def parse_month(text: str) -> tuple[int, int]:
     except ValueError:
         raise ValidationFailed(f"month: {text!r} is not YYYY-MM") from None
     return day.year, day.month
-
-
-class Party(Protocol):
-    """What a report needs of its contract: a ``Contract`` or a ``ContractRef``."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def client_id(self) -> str: ...
 
 
 class ContractRef(NamedTuple):
@@ -133,197 +113,46 @@ class ContractMonth:
         return hashlib.sha256(data.encode()).hexdigest()
 
 
-@dataclass
-class _Facts:
-    """What a batch of contracts' month needs, read in a few queries."""
-
-    vms: dict[str, list[Any]]  # rows: id, contract_id, name, flavour_id, managed
-    outages: dict[str, list[sla.Outage]]
-    windows: dict[str, list[maintenance.VmWindow]]
-    notices: dict[str, list[sla.FailureNotice]]
-    vm_amounts: dict[str, Decimal]
-    contract_amounts: dict[str, Decimal]
-    negative: dict[str, list[tuple[dt.datetime, dt.datetime]]]
-    previous: dict[str, list[sla.IssuedCredit]]
-    # 002 §4: each managed VM's probation as the managed slice states it.
-    probation: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
-    # The counting path (monthly job): per offer version, its VMs' counted pieces; VMs it
-    # leaves to the calculator (a failure notice, a late maintenance window).
-    counts: dict[str, counting.MonthCount] = field(default_factory=dict)  # by contract id
-    by_calculator: set[str] = field(default_factory=set)
+_NOTHING = {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
 
 
-def _facts(
-    session: Session,
-    contracts: Sequence[tuple[Party, Offer]],
-    start: dt.datetime,
-    end: dt.datetime,
-    *,
-    fast: bool = False,
-    counted: dict[int, counting.MonthCount] | None = None,
-) -> _Facts:
-    """The batch's facts; ``fast``: count outages through ``counting`` (the monthly job)
-    and read outage rows only for the VMs the calculator must measure; ``counted``: the
-    month already counted per offer (``id`` of the offer object) for every contract."""
-    ids = [c.id for c, _ in contracts]
-    vms: dict[str, list[Any]] = defaultdict(list)
-    rows = session.execute(
-        select(Vm.id, Vm.contract_id, Vm.name, Vm.flavour_id, Vm.managed)
-        .where(
-            counting.among(session, Vm.contract_id, ids),
-            Vm.activated_at.is_not(None),
-            Vm.activated_at < end,
-            or_(Vm.deleted_at.is_(None), Vm.deleted_at > start),
-        )
-        .order_by(Vm.contract_id, Vm.name, Vm.id)
-    ).all()
-    for vm in rows:
-        vms[vm.contract_id].append(vm)
-    windows = maintenance.windows_for(session, ids, start, end)
-    notices: dict[str, list[sla.FailureNotice]] = defaultdict(list)
-    # A notice made before the month may still date the month's first outage.
-    early = start - dt.timedelta(days=31)
-    for notice in notices_for(session, ids, early, end, by_contract=True):
-        notices[notice.service].append(notice)
-    counts: dict[str, counting.MonthCount] = {}
-    by_calculator: set[str] = set()
-    if fast:
-        offers = {c.id: o for c, o in contracts}
-        groups: dict[int, list[str]] = defaultdict(list)
-        for contract, offer in contracts:  # one statement per offer version (one object)
-            groups[id(offer)].append(contract.id)
-        local = apply.calendar_for(contracts[0][1]).local_date(start)
-        for key, members in groups.items():
-            count = (counted or {}).get(key)
-            if count is None:
-                count = counting.MonthCount(offers[members[0]], local.year, local.month)
-                count.load(session, members, min(end, utc_now()))
-            counts |= dict.fromkeys(members, count)
-        by_calculator = set(notices)
-        for contract_id, vm_rows in vms.items():
-            for vm in vm_rows:
-                if vm.id in windows and maintenance.split(offers[contract_id], windows[vm.id])[1]:
-                    by_calculator.add(vm.id)
-        found = outages.vm_outages(session, sorted(by_calculator), start, end)
-    else:
-        found = outages.vm_outages(session, ids, start, end, by_contract=True)
-    # The month's local dates (invoice periods are local days, half-open).
-    calendar = apply.calendar_for(contracts[0][1])
-    first, last = calendar.local_date(start), calendar.local_date(end)
-    vm_amounts: dict[str, Decimal] = defaultdict(Decimal)
-    contract_amounts: dict[str, Decimal] = defaultdict(Decimal)
-    billed = session.execute(
-        select(
-            Invoice.contract_id,
-            InvoiceLine.vm_id,
-            InvoiceLine.gross_amount,
-            InvoiceLine.net_amount,
-            InvoiceLine.vat_rate,
-        )
-        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-        .where(
-            counting.among(session, Invoice.contract_id, ids),
-            Invoice.kind == "invoice",
-            InvoiceLine.period_start.is_not(None),
-            InvoiceLine.period_start < last,
-            InvoiceLine.period_end > first,
-        )
-    ).all()
-    for contract_id, vm_id, gross, net, rate in billed:
-        # 002 §6 "montant mensuel facturé": what was invoiced, VAT included (the credit
-        # note that pays the credit is VAT included too).
-        amount = gross if gross is not None else total_with_vat(net, rate)
-        contract_amounts[contract_id] += amount
-        if vm_id:
-            vm_amounts[vm_id] += amount
-    debited = session.execute(
-        select(
-            LedgerEntry.contract_id,
-            LedgerEntry.resource_id,
-            LedgerEntry.kind,
-            func.sum(LedgerEntry.amount),
-        )
-        .where(
-            counting.among(session, LedgerEntry.contract_id, ids),
-            LedgerEntry.kind.in_(["usage", "fee"]),
-            LedgerEntry.at > start,
-            LedgerEntry.at <= end,
-        )
-        .group_by(LedgerEntry.contract_id, LedgerEntry.resource_id, LedgerEntry.kind)
-    ).all()
-    for contract_id, resource_id, kind, amount in debited:
-        contract_amounts[contract_id] += -Decimal(amount or 0)
-        if kind == "usage" and resource_id:
-            vm_amounts[resource_id] += -Decimal(amount or 0)
-    negative: dict[str, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-    for contract_id, began, ended in session.execute(
-        select(
-            NegativeBalancePeriod.contract_id,
-            NegativeBalancePeriod.started_at,
-            NegativeBalancePeriod.ended_at,
-        ).where(
-            counting.among(session, NegativeBalancePeriod.contract_id, ids),
-            NegativeBalancePeriod.started_at < end,
-            or_(NegativeBalancePeriod.ended_at.is_(None), NegativeBalancePeriod.ended_at > start),
-        )
-    ):
-        negative[contract_id].append((began, ended or end))
-    previous: dict[str, list[sla.IssuedCredit]] = defaultdict(list)
-    for report in session.execute(
-        select(SlaReport).where(
-            counting.among(session, SlaReport.contract_id, ids),
-            SlaReport.issued_at >= start - dt.timedelta(days=62),
-            SlaReport.issued_at < utc_now(),
-        )
-    ).scalars():
-        for line in json.loads(report.lines):
-            if Decimal(line.get("credit", "0")) > 0:
-                previous[line["vm_id"]].append(
-                    sla.IssuedCredit(report.issued_at.date(), Decimal(line["credit"]))
-                )
-    probation: dict[str, tuple[dt.datetime, dt.datetime]] = {}
-    for contract, offer in contracts:
-        terms = offer.sla.probation
-        mine = vms.get(contract.id, [])
-        if terms is None or not mine:
-            continue
-        if terms.applies_to == "managed_services" and not any(vm.managed for vm in mine):
-            continue
-        full = session.get(Contract, contract.id)
-        period = managed_probation.probation_period(session, full) if full else None
-        if period is None:
-            continue
-        for vm in mine:
-            if vm.managed or terms.applies_to != "managed_services":
-                probation[vm.id] = period
-    return _Facts(
-        vms,
-        found,
-        windows,
-        notices,
-        vm_amounts,
-        contract_amounts,
-        negative,
-        previous,
-        probation,
-        counts,
-        by_calculator,
-    )
+def _figures(
+    offer: Offer, plan: OfferMonth, assessment: apply.SlaAssessment, late: int
+) -> tuple[dict[str, Any], Decimal, Decimal, bool, Decimal]:
+    """A measured VM's line figures, and what the contract's totals take of them."""
+    report = assessment.report
+    credit = assessment.credit_amount or ZERO
+    if plan.capped_per_month:  # capped over the contract below (000 §5), not per VM
+        credit = round_cents(report.credit_before_cap)
+    if plan.mode == "none":
+        credit = ZERO
+    availability = report.availability_pct.quantize(PCT)
+    line = {
+        "availability_pct": str(availability),
+        "counted_minutes": str(report.unavailable_minutes),
+        "denominator_minutes": str(report.denominator_minutes),
+        "coverage_minutes": str(report.coverage_minutes),
+        "credit_rate_pct": str(report.credit_rate_pct),
+        "credit": str(credit),
+        "rolling_cap_applied": assessment.rolling_cap_applied,
+        "late_maintenance": late,
+        "objective_met": assessment.objective_met,
+    }
+    return line, report.unavailable_minutes, availability, assessment.objective_met, credit
 
 
 def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts) -> ContractMonth:
-    calendar = apply.calendar_for(offer)
-    start, end = calendar.month_bounds(year, month)
+    plan = facts.plan(offer, year, month)
+    calendar, start, end = plan.calendar, plan.start, plan.end
     result = ContractMonth(contract, offer, year, month)
-    capped_per_month = offer.sla.caps.per_month_pct is not None
-    issued_on = calendar.local_date(end)
-    fees = {f.id: f.price for f in offer.catalogue.flavours}
-    prepaid = offer.billing.mode == "prepaid"
     count = facts.counts.get(contract.id)
+    negative = facts.negative.get(contract.id, [])
+    suspended = list(negative) if plan.suspends else []  # apply.suspended_spans
+    lines = result.lines
     for vm in facts.vms.get(contract.id, []):
-        fee = fees.get(vm.flavour_id)
+        fee = plan.fees.get(vm.flavour_id)
         amount = facts.vm_amounts.get(vm.id) or ZERO
-        if not amount and not prepaid:
+        if not amount and not plan.prepaid:
             amount = fee or ZERO  # not invoiced yet: the flavour's monthly price
         line: dict[str, Any] = {"vm_id": vm.id, "name": vm.name, "monthly_amount": str(amount)}
         windows = facts.windows.get(vm.id)
@@ -335,9 +164,9 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
             line["probation_until"] = period[1].isoformat()
             no_sla.append(period)
             if period[0] <= start and period[1] >= end:
-                line |= {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
+                line |= _NOTHING
                 line["note"] = "no SLA during the managed service's probation (002 §4)"
-                result.lines.append(line)
+                lines.append(line)
                 continue
         in_sql = count is not None and vm.id not in facts.by_calculator
         if in_sql:
@@ -346,31 +175,42 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
             found = [*facts.outages.get(vm.id, []), *late]
             happened = bool(found)
         if not happened and not excused:  # nothing happened: 100 %, no calculation needed
-            line |= {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
-            result.lines.append(line)
+            line |= _NOTHING
+            lines.append(line)
             continue
-        negative = facts.negative.get(contract.id, [])
+        previous = facts.previous.get(vm.id, [])
         if in_sql and count is not None:  # the monthly job: counted in SQL (``counting``)
-            excluded = apply.excluded_maintenance(offer, calendar, excused)
+            excluded = apply.excluded_maintenance(offer, calendar, excused) if excused else []
             unavailable, covered = count.minutes(
-                vm.id,
-                excluded=excluded,
-                suspended=[*apply.suspended_spans(offer, negative), *no_sla],
+                vm.id, excluded=excluded, suspended=[*suspended, *no_sla]
             )
-            figures = sla.month_figures(
-                calendar, year, month, count.policy, amount, unavailable, covered
+            # The figures are a function of these alone (``excluded`` only changes the
+            # coverage, in the key): Decimals by their text, which the line stores.
+            key = (
+                str(amount),
+                str(fee),
+                str(unavailable),
+                str(covered),
+                len(late),
+                tuple((p.issued_on, str(p.amount)) for p in previous),
             )
-            assessment = apply.assess(
-                offer,
-                year,
-                month,
-                figures,
-                amount,
-                previous_credits=facts.previous.get(vm.id, []),
-                issued_on=issued_on,
-                service_monthly_fee=fee,
-                excluded=excluded,
-            )
+            figures = plan.figures.get(key)
+            if figures is None:
+                month_figures = sla.month_figures(
+                    calendar, year, month, count.policy, amount, unavailable, covered
+                )
+                assessment = apply.assess(
+                    offer,
+                    year,
+                    month,
+                    month_figures,
+                    amount,
+                    previous_credits=previous,
+                    issued_on=plan.issued_on,
+                    service_monthly_fee=fee,
+                    excluded=excluded,
+                )
+                figures = plan.figures[key] = _figures(offer, plan, assessment, len(late))
         else:
             assessment = apply.sla_for_month(
                 offer,
@@ -380,35 +220,19 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
                 amount,
                 maintenance=excused,
                 negative_balance=negative,
-                previous_credits=facts.previous.get(vm.id, []),
-                issued_on=issued_on,
+                previous_credits=previous,
+                issued_on=plan.issued_on,
                 failure_notices=facts.notices.get(vm.id, []),
                 service_monthly_fee=fee,
                 no_sla=no_sla,
             )
-        report = assessment.report
-        credit = assessment.credit_amount or ZERO
-        if capped_per_month:  # capped over the contract below (000 §5), not per VM
-            credit = round_cents(report.credit_before_cap)
-        if credit_mode(offer) == "none":
-            credit = ZERO
-        line |= {
-            "availability_pct": str(report.availability_pct.quantize(PCT)),
-            "counted_minutes": str(report.unavailable_minutes),
-            "denominator_minutes": str(report.denominator_minutes),
-            "coverage_minutes": str(report.coverage_minutes),
-            "credit_rate_pct": str(report.credit_rate_pct),
-            "credit": str(credit),
-            "rolling_cap_applied": assessment.rolling_cap_applied,
-            "late_maintenance": len(late),
-            "objective_met": assessment.objective_met,
-        }
-        result.lines.append(line)
-        result.counted_minutes += report.unavailable_minutes
-        result.availability_pct = min(
-            result.availability_pct, report.availability_pct.quantize(PCT)
-        )
-        result.objective_met = result.objective_met and assessment.objective_met
+            figures = _figures(offer, plan, assessment, len(late))
+        part, unavailable, availability, met, credit = figures
+        line |= part
+        lines.append(line)
+        result.counted_minutes += unavailable
+        result.availability_pct = min(result.availability_pct, availability)
+        result.objective_met = result.objective_met and met
         result.credit_amount += credit
     pct = offer.sla.caps.per_month_pct
     if pct is not None:
@@ -651,6 +475,7 @@ def issue_month(
         start, end = apply.calendar_for(pairs[0][1]).month_bounds(year, month)
         if end > utc_now():
             raise ValidationFailed(f"month: {year:04d}-{month:02d} is not over")
+        plans: dict[tuple[int, int, int], OfferMonth] = {}  # shared by the batches
         counted: dict[int, counting.MonthCount] = {}
         if fast and contract_ids is None:
             local = apply.calendar_for(pairs[0][1]).local_date(start)
@@ -661,6 +486,7 @@ def issue_month(
         for i in range(0, len(pairs), batch):
             chunk = pairs[i : i + batch]
             facts = _facts(session, chunk, start, end, fast=fast, counted=counted)
+            facts.plans = plans
             newest: dict[str, SlaReport] = {}
             for r in session.execute(
                 select(SlaReport).where(
