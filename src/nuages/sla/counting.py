@@ -1,31 +1,34 @@
-"""The monthly job's counting path: the set work of 002 §6 in SQL (issue 22 benchmark).
+"""The monthly job's counting path: the set work of 002 §6 in one pass (issue 22 benchmark).
 
 The pure calculator (``nuages.terms.calc.sla.counted_unavailability``) merges a VM's
 outages, drops the excusable ones and those shorter than the offer's minimum, and keeps
 the part inside the month's coverage window. Run per VM in Python it costs about a
 millisecond; the monthly reports of 50,000 VMs cannot afford it. Here one statement per
-batch and offer does the same work for every VM at once:
+offer (the monthly job: for the whole month; a batch of contracts: ``load``) reads every
+VM's outage rows at once:
 
-1. the month's coverage intervals are computed once per offer in Python (002 §6: the
-   ~20 working days' 08:00–18:00 in the contract's zone, DST and holidays included; 24/7
-   offers: the month itself) and sent as a ``VALUES`` list;
-2. the VMs' outage rows (reconciliation's ``vm_outages`` with the cause staff
+1. the VMs' outage rows (reconciliation's ``vm_outages`` with the cause staff
    reclassified them to, and staff incidents; an open one running until now or the
-   month's end), less the excusable causes, are merged per
-   VM with window functions (gaps and islands: a row starts a new island when every
-   earlier row of that VM ended before it; touching rows merge, as ``merge_intervals``);
-3. each island is intersected with the coverage intervals.
+   month's end) come sorted by VM and start, as integer microseconds since the epoch,
+   each marked counted or excusable;
+2. one pass over those integers merges each VM's counted rows into islands (a row starts
+   a new island when every earlier row of that VM ended before it; touching rows merge,
+   as ``merge_intervals``; the window-function form of this in SQL cost three times the
+   sorted read) and keeps the islands long enough (``minimum_outage``, judged on the
+   whole incident as the calculator does);
+3. each island is intersected with the month's coverage intervals, computed once per
+   offer (002 §6: the ~20 working days' 08:00–18:00 in the contract's zone, DST and
+   holidays included; 24/7 offers: the month itself).
 
-The statement returns each island with its covered pieces; Python keeps the islands long
-enough (``minimum_outage``, judged on the whole incident as the calculator does), takes
-out the few spans that suspend the count for a VM (maintenance announced in time, a
-negative prepaid balance 000 §5, the 002 §4 probation) and adds up the microseconds,
-exactly as ``interval_minutes``. Results equal the calculator's:
+``minutes`` takes out the few spans that suspend the count for a VM (maintenance
+announced in time, a negative prepaid balance 000 §5, the 002 §4 probation) and adds up
+the microseconds, exactly as ``interval_minutes``. Results equal the calculator's:
 ``tests/sla/test_counting.py`` runs both on varied months on both databases.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
@@ -55,33 +58,15 @@ o AS (
     WHERE iv.contract_id {ids} AND i."start" < :mend AND (i."end" IS NULL OR i."end" > :mstart)
 )"""
 
-# One statement: each island's covered pieces as microseconds since the epoch (integers:
-# no timestamp to parse per row; exact, as ``interval_minutes``), then a row with no
-# piece for every VM with an outage row in the month, excusable ones included.
-_PIECES = """
-WITH cov(cs, ce) AS (VALUES {values}),
-{rows},
-kept AS (
-    SELECT v, s, e FROM o
-    WHERE e > s AND (c IS NULL OR c NOT IN :excused OR (r = 0 AND c NOT IN :declared_excused))
-),
-ordered AS (
-    SELECT v, s, e, MAX(e) OVER (
-        PARTITION BY v ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS pe
-    FROM kept
-),
-marked AS (
-    SELECT v, s, e, SUM(CASE WHEN pe IS NULL OR pe < s THEN 1 ELSE 0 END) OVER (
-        PARTITION BY v ORDER BY s, e ROWS UNBOUNDED PRECEDING
-    ) AS g
-    FROM ordered
-),
-islands AS (SELECT v, MIN(s) AS s, MAX(e) AS e FROM marked GROUP BY v, g)
-SELECT i.v AS v, {us_e} - {us_s} AS n, {us_ps} AS ps, {us_pe} AS pe
-FROM islands i JOIN cov c ON c.cs < i.e AND c.ce > i.s
-UNION ALL
-SELECT v, NULL, NULL, NULL FROM (SELECT DISTINCT v FROM o WHERE e > s) d
+# One statement: every outage row of the month with its span as microseconds since the
+# epoch (integers: no timestamp to parse per row, exact as ``interval_minutes``) and
+# whether it counts (k = 1; else excusable), in order for the merge.
+_SPANS = """
+WITH {rows}
+SELECT v, {us_s} AS s, {us_e} AS e,
+    CASE WHEN c IS NULL OR c NOT IN :excused OR (r = 0 AND c NOT IN :declared_excused)
+        THEN 1 ELSE 0 END AS k
+FROM o WHERE e > s ORDER BY v, s, e
 """
 
 # Microseconds since the epoch of a timestamp column. PostgreSQL: EXTRACT(EPOCH) is an
@@ -121,9 +106,6 @@ def among(session: Session, column: Any, ids: Sequence[str]) -> ColumnElement[bo
     return column.in_(list(ids))  # type: ignore[no-any-return]
 
 
-_ANY = "WITH {rows} SELECT v, NULL, NULL, NULL FROM (SELECT DISTINCT v FROM o WHERE e > s) d"
-
-
 class MonthCount:
     """Counted pieces per VM for one offer and month: of a batch's contracts (``load``)
     or of every contract on the offer's versions (``load_offer``, the monthly job)."""
@@ -153,12 +135,22 @@ class MonthCount:
         self._run(session, ids, {"ids": value}, [bind], until)
 
     def load_offer(
-        self, session: Session, versions: Sequence[tuple[str, str]], until: dt.datetime
+        self,
+        session: Session,
+        versions: Sequence[tuple[str, str]],
+        until: dt.datetime,
+        *,
+        only: bool = False,
     ) -> None:
         """Count the VMs of every contract on ``versions`` ((offer id, content hash)
         pairs, all read as this offer): one statement for the month instead of one per
-        batch of ids."""
+        batch of ids. ``only``: no other version is reported, so every outage row is
+        read without a filter (the pieces of VMs on other terms are never looked up;
+        the filter would cost as much as the rest of the statement)."""
         if not versions:
+            return
+        if only:
+            self._run(session, "IS NOT NULL", {}, [], until)
             return
         params: dict[str, object] = {}
         binds: list[BindParameter[Any]] = []
@@ -188,11 +180,6 @@ class MonthCount:
             bindparam("mstart", type_=stamp),
             bindparam("mend", type_=stamp),
         ]
-        rows = _ROWS.format(ids=ids)
-        if not self.coverage:  # nothing can count; which VMs had an outage still matters
-            any_sql = text(_ANY.format(rows=rows)).bindparams(*binds)
-            self.any_outage.update(session.execute(any_sql, params).scalars().all())
-            return
         # Recorded rows: the guest's own stop (002 §6 (ii)) and the offer's excusable
         # causes; declared and reclassified rows (r = 0): the offer's causes only.
         declared = sorted(self.policy.excusable_causes - {NOT_EXCUSABLE}) or [NOT_EXCUSABLE]
@@ -202,30 +189,43 @@ class MonthCount:
             bindparam("excused", expanding=True, type_=String()),
             bindparam("declared_excused", expanding=True, type_=String()),
         ]
-        cast = "CAST({} AS TIMESTAMP WITH TIME ZONE)" if dialect == "postgresql" else "{}"
-        values = []
-        for k, (s, e) in enumerate(self.coverage):
-            params[f"cs{k}"], params[f"ce{k}"] = s, e
-            binds += [bindparam(f"cs{k}", type_=stamp), bindparam(f"ce{k}", type_=stamp)]
-            values.append(f"({cast.format(f':cs{k}')}, {cast.format(f':ce{k}')})")
-        greatest, least = ("GREATEST", "LEAST") if dialect == "postgresql" else ("MAX", "MIN")
         us = _US[dialect].format
-        sql = _PIECES.format(
-            values=", ".join(values),
-            rows=rows,
-            us_s=us(x="i.s"),
-            us_e=us(x="i.e"),
-            us_ps=us(x=f"{greatest}(i.s, c.cs)"),
-            us_pe=us(x=f"{least}(i.e, c.ce)"),
-        )
-        stmt = text(sql).bindparams(*binds)
+        sql = _SPANS.format(rows=_ROWS.format(ids=ids), us_s=us(x="s"), us_e=us(x="e"))
+        self._merge(session.execute(text(sql).bindparams(*binds), params).all())
+
+    def _merge(self, rows: Sequence[Any]) -> None:
+        """Islands of each VM's counted rows (sorted by VM, start, end): a row starts a new
+        island when every earlier row of that VM ended before it; touching rows merge, as
+        ``merge_intervals``. An island long enough (``minimum_outage``, judged on the
+        whole incident as ``counted_unavailability``) keeps its covered pieces."""
         shortest = self.policy.minimum_outage // _MICRO
+        coverage = sorted((_micros(s), _micros(e)) for s, e in self.coverage)
+        ends = [e for _, e in coverage]
         pieces, seen = self.pieces, self.any_outage
-        for v, n, ps, pe in session.execute(stmt, params).all():
-            if n is None:
-                seen.add(v)
-            elif n >= shortest:  # judged on the whole incident (counted_unavailability)
-                pieces[v].append((ps, pe))
+
+        def keep(v: str, s: int, e: int) -> None:
+            if e - s < shortest:
+                return
+            k = bisect.bisect_right(ends, s)  # the first coverage interval ending after s
+            while k < len(coverage) and coverage[k][0] < e:
+                cs, ce = coverage[k]
+                pieces[v].append((max(s, cs), min(e, ce)))
+                k += 1
+
+        island: tuple[str, int, int] | None = None
+        for v, s, e, counts in rows:
+            seen.add(v)
+            if not counts:
+                continue
+            if island is not None and island[0] == v and s <= island[2]:
+                if e > island[2]:
+                    island = (v, island[1], e)
+                continue
+            if island is not None:
+                keep(*island)
+            island = (v, s, e)
+        if island is not None:
+            keep(*island)
 
     def minutes(
         self,

@@ -481,7 +481,8 @@ def issue_month(
             local = apply.calendar_for(pairs[0][1]).local_date(start)
             for offer in {id(o): o for _, o in pairs}.values():
                 count = counting.MonthCount(offer, local.year, local.month)
-                count.load_offer(session, pairs_of[id(offer)], min(end, utc_now()))
+                only = len(pairs_of) == 1  # one offer version in the whole run
+                count.load_offer(session, pairs_of[id(offer)], min(end, utc_now()), only=only)
                 counted[id(offer)] = count
         for i in range(0, len(pairs), batch):
             chunk = pairs[i : i + batch]
