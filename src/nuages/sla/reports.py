@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select
@@ -98,10 +99,16 @@ class ContractMonth:
     objective_met: bool = True
     counted_minutes: Decimal = ZERO
     credit_amount: Decimal = ZERO
+    # Each line's ``json.dumps(line, sort_keys=True)``, when ``_measure`` wrote them from
+    # its templates (most lines differ only by id, name and amount).
+    texts: list[str] | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def lines_json(self) -> str:
-        """The lines as stored (read once the month is measured)."""
+        """The lines as stored, ``json.dumps(lines, sort_keys=True)`` (read once the month
+        is measured)."""
+        if self.texts is not None and len(self.texts) == len(self.lines):
+            return "[" + ", ".join(self.texts) + "]"  # json.dumps's separators
         return json.dumps(self.lines, sort_keys=True)
 
     @functools.cached_property
@@ -114,12 +121,29 @@ class ContractMonth:
 
 
 _NOTHING = {"availability_pct": "100", "counted_minutes": "0", "credit": "0"}
+# A line's keys sort as: the figures before "monthly_amount", "name", "note",
+# "objective_met", "probation_until", "rolling_cap_applied", "vm_id".
+_NOTHING_HEAD = "{" + json.dumps(_NOTHING, sort_keys=True)[1:-1] + ", "
+_quote = encode_basestring_ascii  # json.dumps(text): the same bytes
+
+
+class _Figures(NamedTuple):
+    """A measured VM's line figures, what the contract's totals take of them, and the
+    line's JSON around its id, name and amount."""
+
+    line: dict[str, Any]
+    unavailable: Decimal
+    availability: Decimal
+    objective_met: bool
+    credit: Decimal
+    head: str  # the keys before "monthly_amount"
+    middle: str  # "objective_met" and "rolling_cap_applied"
 
 
 def _figures(
     offer: Offer, plan: OfferMonth, assessment: apply.SlaAssessment, late: int
-) -> tuple[dict[str, Any], Decimal, Decimal, bool, Decimal]:
-    """A measured VM's line figures, and what the contract's totals take of them."""
+) -> _Figures:
+    """A measured VM's line figures (``_Figures``)."""
     report = assessment.report
     credit = assessment.credit_amount or ZERO
     if plan.capped_per_month:  # capped over the contract below (000 §5), not per VM
@@ -138,7 +162,18 @@ def _figures(
         "late_maintenance": late,
         "objective_met": assessment.objective_met,
     }
-    return line, report.unavailable_minutes, availability, assessment.objective_met, credit
+    before = {k: v for k, v in line.items() if k < "monthly_amount"}
+    after = {k: v for k, v in line.items() if k > "monthly_amount"}
+    assert all("name" < k < "vm_id" for k in after)
+    return _Figures(
+        line,
+        report.unavailable_minutes,
+        availability,
+        assessment.objective_met,
+        credit,
+        "{" + json.dumps(before, sort_keys=True)[1:-1] + ", ",
+        json.dumps(after, sort_keys=True)[1:-1] + ", ",
+    )
 
 
 def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts) -> ContractMonth:
@@ -149,6 +184,8 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
     negative = facts.negative.get(contract.id, [])
     suspended = list(negative) if plan.suspends else []  # apply.suspended_spans
     lines = result.lines
+    texts: list[str] = []
+    result.texts = texts
     for vm in facts.vms.get(contract.id, []):
         fee = plan.fees.get(vm.flavour_id)
         amount = facts.vm_amounts.get(vm.id) or ZERO
@@ -167,6 +204,7 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
                 line |= _NOTHING
                 line["note"] = "no SLA during the managed service's probation (002 §4)"
                 lines.append(line)
+                texts.append(json.dumps(line, sort_keys=True))
                 continue
         in_sql = count is not None and vm.id not in facts.by_calculator
         if in_sql:
@@ -177,6 +215,13 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
         if not happened and not excused:  # nothing happened: 100 %, no calculation needed
             line |= _NOTHING
             lines.append(line)
+            if period is None:
+                texts.append(
+                    f'{_NOTHING_HEAD}"monthly_amount": {_quote(line["monthly_amount"])}, '
+                    f'"name": {_quote(vm.name)}, "vm_id": {_quote(vm.id)}}}'
+                )
+            else:
+                texts.append(json.dumps(line, sort_keys=True))
             continue
         previous = facts.previous.get(vm.id, [])
         if in_sql and count is not None:  # the monthly job: counted in SQL (``counting``)
@@ -227,13 +272,19 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
                 no_sla=no_sla,
             )
             figures = _figures(offer, plan, assessment, len(late))
-        part, unavailable, availability, met, credit = figures
-        line |= part
+        line |= figures.line
         lines.append(line)
-        result.counted_minutes += unavailable
-        result.availability_pct = min(result.availability_pct, availability)
-        result.objective_met = result.objective_met and met
-        result.credit_amount += credit
+        if period is None:
+            texts.append(
+                f'{figures.head}"monthly_amount": {_quote(line["monthly_amount"])}, '
+                f'"name": {_quote(vm.name)}, {figures.middle}"vm_id": {_quote(vm.id)}}}'
+            )
+        else:
+            texts.append(json.dumps(line, sort_keys=True))
+        result.counted_minutes += figures.unavailable
+        result.availability_pct = min(result.availability_pct, figures.availability)
+        result.objective_met = result.objective_met and figures.objective_met
+        result.credit_amount += figures.credit
     pct = offer.sla.caps.per_month_pct
     if pct is not None:
         base = facts.contract_amounts.get(contract.id) or sum(
