@@ -238,6 +238,10 @@ class MonthCount:
         leaves both the count and the coverage (002 §6); ``suspended`` spans (000 §5
         negative balance, 002 §4 probation) leave the count only."""
         pieces = self.pieces.get(vm_id, [])
+        if not excluded and not suspended:  # most VMs: nothing to take out
+            return Decimal(
+                sum(e - s for s, e in pieces)
+            ) / _MICROS_PER_MINUTE, self.coverage_minutes
         holes = [*excluded, *suspended]
         covered = self.coverage_minutes
         if excluded:

@@ -194,6 +194,8 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
     all_windows, probation = facts.windows, facts.probation
     by_calculator = facts.by_calculator
     happened_in_sql = count.any_outage if count is not None else set()
+    amount_total = ZERO  # the lines' monthly amounts (the 000 §5 cap's fallback base)
+    counted, availability, met, credited = ZERO, HUNDRED, True, ZERO
     for vm in facts.vms.get(contract.id, ()):
         vm_id, name = vm.id, vm.name
         fee = fees.get(vm.flavour_id)
@@ -201,6 +203,7 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
         if not amount and not prepaid:
             amount = fee or ZERO  # not invoiced yet: the flavour's monthly price
         shown = str(amount)
+        amount_total += amount
         line: dict[str, Any] = {"vm_id": vm_id, "name": name, "monthly_amount": shown}
         windows = all_windows.get(vm_id)
         excused, late = maintenance.split(offer, windows) if windows else _NO_WINDOWS
@@ -291,15 +294,16 @@ def _measure(contract: Party, offer: Offer, year: int, month: int, facts: _Facts
             )
         else:
             texts.append(json.dumps(line, sort_keys=True))
-        result.counted_minutes += figures.unavailable
-        result.availability_pct = min(result.availability_pct, figures.availability)
-        result.objective_met = result.objective_met and figures.objective_met
-        result.credit_amount += figures.credit
+        counted += figures.unavailable
+        availability = min(availability, figures.availability)
+        met = met and figures.objective_met
+        credited += figures.credit
+    result.counted_minutes, result.availability_pct = counted, availability
+    result.objective_met, result.credit_amount = met, credited
     pct = offer.sla.caps.per_month_pct
     if pct is not None:
-        base = facts.contract_amounts.get(contract.id) or sum(
-            (Decimal(x["monthly_amount"]) for x in result.lines), ZERO
-        )
+        # The lines' amounts as they read (Decimal(str(a)) == a, exponent included).
+        base = facts.contract_amounts.get(contract.id) or amount_total
         result.credit_amount = min(result.credit_amount, round_cents(base * pct / HUNDRED))
     return result
 
