@@ -13,6 +13,7 @@ Each VM's line (counted minutes, coverage, availability, credit) must be the sam
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from zoneinfo import ZoneInfo
 
@@ -213,6 +214,10 @@ def test_issue_22_counting_path_gives_the_calculators_figures(cw: ComputeWorld) 
                     assert slow.lines == fast.lines, (offer.id, year, month)
                     assert slow.credit_amount == fast.credit_amount
                     assert slow.fingerprint == fast.fingerprint
+                    # The lines' JSON written from templates is json.dumps's, byte for byte.
+                    for measured in (slow, fast):
+                        assert measured.texts is not None
+                        assert measured.lines_json == json.dumps(measured.lines, sort_keys=True)
                 for count in fast_facts.counts.values():
                     counted_in_sql += sum(
                         1 for v in count.any_outage if v not in fast_facts.by_calculator
