@@ -51,6 +51,7 @@ EXAMPLES: dict[str, str] = {
     "host list": "nuages host list --json",
     "host set": "nuages host set kvm1 --cpu-ratio 4 --add-site bru-1",
     "host drain": "nuages host drain kvm1",
+    "host refresh": "nuages host refresh kvm1 --json",
     "host disable": "nuages host disable kvm1",
     "host enable": "nuages host enable kvm1",
     "host remove": "nuages host remove kvm1",

@@ -398,3 +398,82 @@ def test_host_cli_set_drain_disable_enable_remove(
     assert gone.returncode == 0 and "host removed: hv1" in gone.stdout
     with database.unit() as session:
         assert session.execute(select(Host)).first() is None
+
+
+def _undersize(cw: ComputeWorld, host_id: str) -> None:
+    """The row as a host added before e03360a may hold it (getInfo counted only the
+    NUMA cells' memory): smaller than the machine."""
+    with cw.database.unit() as session:
+        session.execute(
+            text("UPDATE hosts SET vcpus = 2, ram_mib = 2048 WHERE id = :id"), {"id": host_id}
+        )
+
+
+def test_refresh_records_the_hosts_size_once_when_it_moved(cw: ComputeWorld) -> None:
+    """A registered host's size is read again from libvirt: what moved is written with
+    one `host.refresh` history entry naming before and after; a second refresh finds
+    nothing moved and writes nothing; a staff member without admin scope is refused."""
+    host = cw.host(cpus=4, ram_mib=8192)
+    disk = host.disk_gib
+    _undersize(cw, host.id)
+    with cw.database.unit() as session:
+        done = hosts.refresh(session, CLI, cw.runtime, host.id)
+        assert done.changes == {"vcpus": [2, 4], "ram_mib": [2048, 8192]}
+    row = host_row(cw, host.id)
+    assert (row.vcpus, row.ram_mib, row.disk_gib) == (4, 8192, disk)
+    with cw.database.unit() as session:
+        assert hosts.refresh(session, CLI, cw.runtime, host.id).changes == {}
+    assert actions(cw, host.id).count("host.refresh") == 1
+    narrow = Principal(
+        user_id="x", email="x", role=Role.PROVIDER_ADMIN, client_id=None,
+        scopes=frozenset({Scope.READ, Scope.WRITE}),
+    )  # fmt: skip
+    with cw.database.unit() as session, pytest.raises(Forbidden, match="admin"):
+        hosts.refresh(session, narrow, cw.runtime, host.id)
+
+
+def test_host_refresh_api_is_staff_admin_only(api: TestClient, cw: ComputeWorld) -> None:
+    """`POST /hosts/{id}/refresh`: the provider admin gets the host with its size read
+    again; an operator and the client it is dedicated to get 403, an unknown id 404."""
+    client_id = cw.world.client()
+    host = cw.host(cpus=4, ram_mib=8192, dedicated_to=client_id)
+    _undersize(cw, host.id)
+    url = f"/api/v1/hosts/{host.id}/refresh"
+    for who in (
+        cw.world.user(Role.PROVIDER_OPERATOR, None),
+        cw.world.user(Role.CLIENT_OWNER, client_id),
+    ):
+        assert api.post(url, headers=who.headers).status_code == 403
+    admin = cw.world.admin()
+    r = api.post(url, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["vcpus"], r.json()["ram_mib"]) == (4, 8192)
+    missing = api.post(f"/api/v1/hosts/{uuid.uuid4()}/refresh", headers=admin.headers)
+    assert missing.status_code == 404
+    assert actions(cw, host.id).count("host.refresh") == 1
+
+
+def test_host_cli_refresh_reads_the_machine_again(
+    nuages: Callable[..., Ran],  # noqa: F811
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    """`nuages host refresh`: the machine grew (its test-driver description now says 8
+    CPUs and 16 GiB), the command says what moved; run again, "host unchanged"; a host
+    libvirt cannot open is an error on stderr with exit 1 and the row stays."""
+    xml = host_xml(tmp_path / "h.xml", cpus=4, ram_mib=8192)
+    data = tmp_path / "data"
+    run = lambda *args: nuages(database, data, "host", *args)  # noqa: E731
+    assert run("add", f"test://{xml}", "--site", "waterloo-1", "--name", "hv1").returncode == 0
+    host_xml(xml, cpus=8, ram_mib=16384)
+    grown = run("refresh", "hv1")
+    assert grown.returncode == 0, grown.stderr
+    assert "host resized (vcpus 4 → 8, ram_mib 8192 → 16384)" in grown.stdout
+    same = run("refresh", "hv1", "--json")
+    assert same.returncode == 0 and '"changes": {}' in same.stdout, same.stdout
+    xml.unlink()
+    lost = run("refresh", "hv1")
+    assert lost.returncode == 1 and lost.stderr.startswith("error: cannot reach"), lost.stderr
+    with database.unit() as session:
+        row = session.execute(select(Host)).scalar_one()
+    assert (row.vcpus, row.ram_mib) == (8, 16384)

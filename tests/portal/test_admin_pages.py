@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role
+from nuages.compute.models import Host, HostSite
 from nuages.contracts import schemas as contract_schemas
 from nuages.contracts import service as contracts
 from nuages.contracts.models import Contract
@@ -20,6 +23,7 @@ from nuages.invoicing import schemas as invoicing_schemas
 from nuages.invoicing.models import Invoice
 from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.db import Database
+from tests.compute.world import host_xml
 from tests.factories import World
 from tests.portal.conftest import signed_in
 from tests.portal.harness import forms_of
@@ -150,3 +154,30 @@ def test_staff_place_and_lift_a_hold_and_record_the_forming_transfer(
         files={"statement": ("s.xml", b"<not camt", "text/xml")},
     )
     assert junk.status_code == 422 and 'id="e-statement"' in junk.text
+
+
+def test_staff_refresh_a_hosts_size_from_the_hosts_page(
+    browser: Make, user_with_password: Make, database: Database, tmp_path: Path
+) -> None:
+    """The hosts page's "Relire la taille" button reads the host's size again from
+    libvirt (a test-driver machine of 4 CPUs and 8 GiB recorded as 2 and 2 GiB, as a
+    host added before the driver counted all its memory) and the page shows it."""
+    xml = host_xml(tmp_path / "h.xml", cpus=4, ram_mib=8192)
+    with database.unit() as session:
+        host = Host(
+            name="hv1", uri=f"test://{xml}", vcpus=2, ram_mib=2048, disk_gib=10,
+            cpu_ratio=Decimal(1), ram_ratio=Decimal(1), disk_ratio=Decimal(1), accel="tcg",
+            sites=[HostSite(site="waterloo-1", country="BE")],
+        )  # fmt: skip
+        session.add(host)
+        session.flush()
+        host_id = host.id
+    _admin, email = user_with_password(Role.PROVIDER_ADMIN, None)
+    staff = signed_in(browser, email)
+    action = f"/admin/hosts/{host_id}/refresh"
+    assert any(f.action == action for f in forms_of(staff.get("/admin/hosts").text))
+    done = staff.submit("/admin/hosts", action)
+    assert done.status_code == 200 and ">8192<" in done.text.replace(" ", ""), done.text[:2000]
+    with database.unit() as session:
+        row = session.get(Host, host_id)
+        assert row is not None and (row.vcpus, row.ram_mib) == (4, 8192)

@@ -285,6 +285,16 @@ def enable_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> o
     return hosts.set_state(session, principal, host_id, HostState.ACTIVE)
 
 
+@router.post("/hosts/{host_id}/refresh", response_model=schemas.HostOut)
+def refresh_host(
+    host_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> object:
+    """Staff (admin scope) read the host's size (vCPUs, RAM, disk) again from its
+    hypervisor and record it when it moved; VMs placed there stay (history
+    `host.refresh`, nothing written when nothing moved)."""
+    return hosts.refresh(session, principal, runtime(request), host_id).host
+
+
 @router.delete("/hosts/{host_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_host(host_id: str, principal: PrincipalDep, session: SessionDep) -> None:
     """Remove a host no VM is left on (409 while one is)."""

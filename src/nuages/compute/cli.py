@@ -268,6 +268,29 @@ def host_enable(
     _move(host, "active", as_json)
 
 
+@host_app.command("refresh")
+def host_refresh(
+    host: str = typer.Argument(..., help="host name or id"), as_json: bool = out.JSON
+) -> None:
+    """Read a host's size (vCPUs, RAM, disk) again from libvirt and record it when it
+    moved; VMs already placed stay."""
+    from nuages.compute.services import hosts
+
+    runtime = _runtime()
+    try:
+        with _db(runtime).unit() as session:
+            found = hosts.resolve(session, _cli(), host)
+            done = hosts.refresh(session, _cli(), runtime, found.id)
+            line, row = _host_line(done.host), _host_row(done.host)
+    except NuagesError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    moved = ", ".join(f"{k} {a} → {b}" for k, (a, b) in done.changes.items())
+    verb = f"host resized ({moved})" if moved else "host unchanged"
+    out.emit({**row, "changes": done.changes}, as_json, f"{verb}: {line}")
+
+
 @host_app.command("remove")
 def host_remove(
     host: str = typer.Argument(..., help="host name or id"), as_json: bool = out.JSON

@@ -44,6 +44,7 @@ ADMIN: dict[str, str] = {
     "Dernière adresse": "Last address",
     "Disque min. (Gio)": "Min. disk (GiB)",
     "Drainer": "Drain",
+    "Relire la taille": "Read its size again",
     "Démarrage": "Boot",
     "Désactiver": "Disable",
     "Réactiver": "Enable",

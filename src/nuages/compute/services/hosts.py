@@ -336,6 +336,50 @@ def set_state(session: Session, actor: Principal, host_id: str, target: HostStat
 _VERBS = {HostState.ACTIVE: "enable", HostState.DRAINING: "drain", HostState.DISABLED: "disable"}
 
 
+@dataclass(frozen=True)
+class Refreshed:
+    """A host after ``refresh`` and what moved: ``{field: [before, after]}``."""
+
+    host: Host
+    changes: dict[str, list[int]]
+
+
+def refresh(session: Session, actor: Principal, runtime: ComputeRuntime, host_id: str) -> Refreshed:
+    """Read the host's size again from its hypervisor (staff, admin scope) and record
+    it when it moved: its vCPUs, RAM and disk as ``register`` took them. A host keeps
+    the size it had when added otherwise, e.g. one added before the driver counted the
+    memory outside libvirt's NUMA cells (e03360a), or whose RAM or disks were changed
+    since. VMs already placed stay where they are; placement uses the new size from now
+    on, even when it is smaller than what is placed (the machine's size is a fact).
+    Nothing is written when nothing moved; an unreachable host is an error and changes
+    nothing. The acceleration is not probed again (a probe boots a guest)."""
+    found = get_host(session, actor, host_id)
+    _staff(actor, Scope.ADMIN, "refreshed")
+    # Asked before the row lock: a remote host may take a moment to answer.
+    cap = runtime.hypervisor(found.uri).capacity()
+    host = _locked(session, actor, host_id, Scope.ADMIN, "refreshed")
+    now = {
+        "vcpus": cap.vcpus_total,
+        "ram_mib": cap.memory_mib_total,
+        "disk_gib": math.floor(cap.disk_gib_total),
+    }
+    changes = {k: [getattr(host, k), v] for k, v in now.items() if getattr(host, k) != v}
+    if changes:
+        for key, (_before, after) in changes.items():
+            setattr(host, key, after)
+        session.flush()
+        history.record(
+            session,
+            actor.actor,
+            object_type="host",
+            object_id=host.id,
+            action="host.refresh",
+            params={"changes": changes, "live_vms": _live_vms(session, host.id)},
+            client_id=host.dedicated_to,
+        )
+    return Refreshed(host, changes)
+
+
 def remove(session: Session, actor: Principal, host_id: str) -> None:
     """Remove a host no VM is left on (staff, admin scope); 409 while one is.
 

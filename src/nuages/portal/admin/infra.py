@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from nuages.compute import schemas
+from nuages.compute.api import runtime
 from nuages.compute.services import hosts, images, ipam
 from nuages.compute.states import HostState
 from nuages.portal.admin.common import Button, Column, Field, Form, Table, act, page, values_of
@@ -54,6 +55,9 @@ def _hosts(visit: Visit, errors: dict[str, str], status: int) -> Response:
                     lambda h: h.state != "active",
                     fields=(("state", "active"),),
                 ),
+                # Its size read again from libvirt (RAM or disks changed, or added
+                # before the driver counted all the memory).
+                Button("Relire la taille", "/admin/hosts/{id}/refresh"),
             ],
             total=total,
             paging=paging,
@@ -75,6 +79,17 @@ def host_state(posted: PostedStaff, host_id: str) -> Response:
 
     def work(session: Session) -> object:
         return hosts.set_state(session, visit.me, host_id, HostState(posted.get("state")))
+
+    return act(posted, "/admin/hosts", work, lambda e, s: _hosts(visit, e, s))
+
+
+@router.post("/admin/hosts/{host_id}/refresh")
+def host_refresh(posted: PostedStaff, host_id: str) -> Response:
+    """Read a host's size again from its hypervisor (history ``host.refresh``)."""
+    visit = posted.visit
+
+    def work(session: Session) -> object:
+        return hosts.refresh(session, visit.me, runtime(visit.request), host_id)
 
     return act(posted, "/admin/hosts", work, lambda e, s: _hosts(visit, e, s))
 
