@@ -120,6 +120,14 @@ def _truncate(database: Database) -> None:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+# A real-guest test whose subject is the guest (boot, snapshot, backup, network, console)
+# and not the database runs once, on SQLite: each takes 10-65 s, and the database paths
+# they go through are the same services every other test runs on both backends. Tests
+# where a real guest meets the database's own behaviour (a worker killed mid-create,
+# libvirtd restarts, a killed guest's outage) keep both.
+GUEST_ONCE = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path

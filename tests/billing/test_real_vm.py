@@ -34,6 +34,7 @@ from nuages.kernel.clock import set_now, utc_now
 from nuages.kernel.db import Database
 from tests.billing.factories import funded, transfer
 from tests.compute.world import CLI, holds_inline, make_runtime
+from tests.conftest import GUEST_ONCE
 from tests.factories import World
 
 pytestmark = pytest.mark.vm
@@ -84,6 +85,7 @@ def _run_queued(runtime: ComputeRuntime, database: Database) -> None:
         assert operations.run_operation(database, runtime, operation_id) == "succeeded"
 
 
+@GUEST_ONCE
 def test_000_s11_2_real_guest_paused_on_negative_balance_and_resumed_by_top_up(
     client: TestClient,
     world: World,

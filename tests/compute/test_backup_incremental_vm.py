@@ -16,11 +16,13 @@ from nuages.compute import disks, qemu_img
 from tests.compute.conftest import SSHKey, ssh_run, wait_for_ssh
 from tests.compute.test_snapshots_vm import Api, api  # noqa: F401
 from tests.compute.world import ComputeWorld
+from tests.conftest import GUEST_ONCE
 
 pytestmark = pytest.mark.vm
 MIB = 2**20
 
 
+@GUEST_ONCE
 def test_issue_13_incremental_backup_restored_on_a_real_guest(
     api: tuple[Api, ComputeWorld, str],  # noqa: F811
     ssh_key: SSHKey,

@@ -26,6 +26,7 @@ from tests.compute.conftest import wait_for_ssh
 from tests.compute.test_reconcile import running_vm
 from tests.compute.test_vm_e2e import E2E, e2e  # noqa: F401
 from tests.compute.world import ComputeWorld, cw_fixture  # noqa: F401
+from tests.conftest import GUEST_ONCE
 from tests.factories import World
 
 
@@ -130,6 +131,7 @@ def test_console_page_loads_no_inline_script(client: TestClient) -> None:
 
 
 @pytest.mark.vm
+@GUEST_ONCE
 def test_serial_console_runs_a_command_and_metrics_read_the_guest(e2e: E2E) -> None:  # noqa: F811
     """A real tiny guest: a command typed through the console WebSocket runs in the
     guest's shell and its output comes back; the collector's two passes over the same

@@ -28,6 +28,7 @@ from tests.compute.conftest import wait_for_ssh
 from tests.compute.test_net_guest import banner, eventually
 from tests.compute.test_vm_e2e import E2E
 from tests.compute.world import CLI, ComputeWorld, make_runtime
+from tests.conftest import GUEST_ONCE
 from tests.factories import World
 
 pytestmark = pytest.mark.vm
@@ -72,6 +73,7 @@ def e2e(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@GUEST_ONCE
 def test_002_s3_6_rule_and_cut_through_the_api_reach_the_guest(e2e: E2E) -> None:
     """002 §3.6 and 000 §11.1 end to end: the client's drop rule for 127.0.0.2 refuses
     that source while 127.0.0.1 answers; a staff cut silences the VM, its restore

@@ -25,6 +25,7 @@ from nuages.compute.tinyimage import TinyImage
 from nuages.kernel.db import Database
 from tests.compute.conftest import SSHKey, ssh_run, wait_for_ssh
 from tests.compute.world import CLI, ComputeWorld, make_runtime
+from tests.conftest import GUEST_ONCE
 from tests.factories import Actor, World
 
 pytestmark = pytest.mark.vm
@@ -96,6 +97,7 @@ def api(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@GUEST_ONCE
 def test_002_s3_snapshot_and_s3_5_backup_restored_on_a_real_guest(
     api: tuple[Api, ComputeWorld, str], ssh_key: SSHKey, tiny_image: TinyImage
 ) -> None:

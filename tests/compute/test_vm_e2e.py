@@ -31,6 +31,7 @@ from nuages.compute.tinyimage import TinyImage
 from nuages.kernel.db import Database
 from tests.compute.conftest import SSHKey, ssh_banner, ssh_run, wait_for_ssh
 from tests.compute.world import CLI, ComputeWorld, make_runtime
+from tests.conftest import GUEST_ONCE
 from tests.factories import Actor, World
 
 pytestmark = pytest.mark.vm
@@ -137,6 +138,7 @@ def wait_new_boot(port: int, key: SSHKey, old: str, timeout_s: float = 120) -> N
     raise TimeoutError("the guest did not come back from its reboot")
 
 
+@GUEST_ONCE
 def test_tiny_guest_through_the_api(e2e: E2E, ssh_key: SSHKey) -> None:
     """Create with an SSH key resource, SSH in, write a file; reboot: still there;
     reinstall (000 §5 original state): gone; delete: disk and port released."""

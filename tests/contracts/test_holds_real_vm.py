@@ -36,6 +36,7 @@ from nuages.kernel.clock import frozen_at
 from nuages.kernel.db import Database
 from tests.billing.test_real_vm import _wait_banner
 from tests.compute.world import CLI, holds_inline, make_runtime
+from tests.conftest import GUEST_ONCE
 from tests.factories import World
 from tests.invoicing.factories import Billing, run_at, utc
 
@@ -72,6 +73,7 @@ def _run_queued(runtime: ComputeRuntime, database: Database) -> int:
     return len(ids)
 
 
+@GUEST_ONCE
 def test_regression_003_s14_5_dunning_suspension_pauses_a_real_guest_and_refuses_client_acts(
     client: TestClient,
     world: World,
