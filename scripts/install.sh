@@ -43,8 +43,9 @@ PACKAGES=(
     # invoices (Typst) use the DejaVu font; the GDPR register's PDF (WeasyPrint) needs Pango & co.
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core
 )
-# qpdf: tests check the invoice PDFs' incremental update (tests/invoicing/test_pdf_embedding.py).
-DEV_PACKAGES=(postgresql redis-server chromium cpio qpdf)
+# qpdf: tests check the invoice PDFs (tests/invoicing/test_pdf_embedding.py); poppler-utils:
+# pdftoppm rasterises the directly written invoice next to Typst's (test_pdf_direct.py).
+DEV_PACKAGES=(postgresql redis-server chromium cpio qpdf poppler-utils)
 # The portal's pinned front-end packages (assets/*/package-lock.json) need npm. Debian's
 # `npm` package conflicts with a Node.js installed from NodeSource (which bundles npm), so
 # it is asked for only when no `npm` command exists.

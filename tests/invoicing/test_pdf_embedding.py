@@ -1,7 +1,9 @@
-"""The Factur-X embedding without the library's pypdf rewrite: Typst attaches
-factur-x.xml, an incremental update adds the Factur-X XMP (``invoicing.embedding``).
-Every PDF is read back by the ``factur-x`` library (flavour, level, XSD) and compared
-with what the library's own ``generate_from_binary`` writes for the same invoice."""
+"""The Factur-X embedding without the library's pypdf rewrite, on both paths: the
+one-page document written directly (``invoicing.pdfa``: attachment and XMP in the one
+revision) and Typst's (Typst attaches factur-x.xml, an incremental update adds the
+Factur-X XMP, ``invoicing.embedding``). Every PDF is read back by the ``factur-x``
+library (flavour, level, XSD) and compared with what the library's own
+``generate_from_binary`` writes for the same invoice."""
 
 from __future__ import annotations
 
@@ -107,17 +109,17 @@ def _facts(xmp: etree._Element) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("with_typst", [False, True], ids=["direct", "typst"])
 def test_attached_xml_is_the_stored_xml_and_the_catalog_points_to_it(
-    database: Database, offers: OfferRegistry, billing: Billing
+    database: Database, offers: OfferRegistry, billing: Billing, with_typst: bool
 ) -> None:
     """Factur-X 1.0 and PDF/A-3 (ISO 19005-3 §6.8): factur-x.xml is an embedded file
     stream of MIME type text/xml whose /Params give its size and modification date; its
     file specification (F and UF factur-x.xml, AFRelationship Data, the EN 16931
     choice of the library) is named in the catalog's /Names /EmbeddedFiles and listed
     in /AF; its bytes are the stored XML, and the catalog opens on the attachments."""
-    invoice_id = _issue(database, offers, billing, "Attache SARL")
-    data = pdf.render_stored(database, invoice_id)
-    invoice, _ = _loaded(database, invoice_id)
+    invoice, lines = _loaded(database, _issue(database, offers, billing, "Attache SARL"))
+    data = pdf.render(invoice, lines, None, with_typst=with_typst)
     assert _read_back(data) == invoice.xml.encode()
     root = PdfReader(io.BytesIO(data)).trailer["/Root"]
     [spec_ref] = root["/AF"]
@@ -134,8 +136,9 @@ def test_attached_xml_is_the_stored_xml_and_the_catalog_points_to_it(
     assert root["/PageMode"] == "/UseAttachments" and root["/Lang"] == "fr-FR"
 
 
+@pytest.mark.parametrize("with_typst", [False, True], ids=["direct", "typst"])
 def test_xmp_and_info_are_those_the_library_writes_for_the_same_invoice(
-    database: Database, offers: OfferRegistry, billing: Billing
+    database: Database, offers: OfferRegistry, billing: Billing, with_typst: bool
 ) -> None:
     """Factur-X 1.0 §6.2.2: the XMP declares the library's Factur-X extension schema
     (same name, prefix fx, same four properties) and the same values (DocumentType
@@ -145,7 +148,7 @@ def test_xmp_and_info_are_those_the_library_writes_for_the_same_invoice(
     reference (``pdf.embed_xml``)."""
     invoice_id = _issue(database, offers, billing, "Pareil SARL")
     invoice, lines = _loaded(database, invoice_id)
-    ours = pdf.render(invoice, lines, None)
+    ours = pdf.render(invoice, lines, None, with_typst=with_typst)
     seller = "Nuages Test France SAS"
     reference = pdf.embed_xml(
         pdf.layout_pdf(pdf.layout_data(invoice, lines, None)),
@@ -174,8 +177,9 @@ def test_xmp_and_info_are_those_the_library_writes_for_the_same_invoice(
     assert intent.get_object()["/S"] == "/GTS_PDFA1"
 
 
+@pytest.mark.parametrize("with_typst", [False, True], ids=["direct", "typst"])
 def test_credit_note_pdf_says_avoir_and_stays_a_factur_x_invoice(
-    database: Database, offers: OfferRegistry, billing: Billing
+    database: Database, offers: OfferRegistry, billing: Billing, with_typst: bool
 ) -> None:
     """A credit note (type 381) prints "Avoir n° …" and is titled "… : Avoir …" with the
     keywords "Factur-X, Avoir"; Factur-X 1.0 has one DocumentType, INVOICE, for both, and
@@ -183,8 +187,8 @@ def test_credit_note_pdf_says_avoir_and_stays_a_factur_x_invoice(
     invoice_id = _issue(database, offers, billing, "Avoir SARL")
     with database.unit() as session:
         note_id = credits.credit_note(session, Actor.system("test"), offers, invoice_id, "geste").id
-    data = pdf.render_stored(database, note_id)
-    note, _ = _loaded(database, note_id)
+    note, note_lines = _loaded(database, note_id)
+    data = pdf.render(note, note_lines, None, with_typst=with_typst)
     xml = _read_back(data)
     assert xml == note.xml.encode() and b"<ram:TypeCode>381</ram:TypeCode>" in xml
     reader = PdfReader(io.BytesIO(data))
@@ -196,44 +200,51 @@ def test_credit_note_pdf_says_avoir_and_stays_a_factur_x_invoice(
     assert facts["title"] == reader.metadata["/Title"]
 
 
+@pytest.mark.parametrize("with_typst", [False, True], ids=["direct", "typst"])
 def test_rendering_again_gives_valid_pdfs_each_with_its_own_xml(
-    database: Database, offers: OfferRegistry, billing: Billing
+    database: Database, offers: OfferRegistry, billing: Billing, with_typst: bool
 ) -> None:
     """One compiler serves every document of a worker: rendering A, B, then A again
     gives three valid Factur-X PDFs, each carrying its own XML (nothing of the previous
     document's inputs is reused), and A twice the same attachment."""
     first = _loaded(database, _issue(database, offers, billing, "Premier SARL"))
     second = _loaded(database, _issue(database, offers, billing, "Second SARL"))
-    a1 = pdf.render(*first, None)
-    b = pdf.render(*second, None)
-    a2 = pdf.render(*first, None)
+    a1 = pdf.render(*first, None, with_typst=with_typst)
+    b = pdf.render(*second, None, with_typst=with_typst)
+    a2 = pdf.render(*first, None, with_typst=with_typst)
     assert first[0].xml != second[0].xml
     assert _read_back(a1) == _read_back(a2) == first[0].xml.encode()
     assert _read_back(b) == second[0].xml.encode()
     assert "Second SARL" in PdfReader(io.BytesIO(b)).pages[0].extract_text()
 
 
+@pytest.mark.parametrize("with_typst", [False, True], ids=["direct", "typst"])
 def test_pdf_opens_without_warnings_and_qpdf_finds_no_errors(
     database: Database,
     offers: OfferRegistry,
     billing: Billing,
     caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
+    with_typst: bool,
 ) -> None:
-    """The appended revision is well-formed: pypdf reads it in strict mode without a
-    warning (an update section not starting at object 0 draws one) and ``qpdf --check``
-    (when installed: ``scripts/install.sh --dev``) finds no error; the new xref points
-    at the new metadata and catalog while the first revision stays intact."""
-    data = pdf.render_stored(database, _issue(database, offers, billing, "Strict SARL"))
+    """The file is well-formed: pypdf reads it in strict mode without a warning (an
+    update section not starting at object 0 draws one) and ``qpdf --check`` (when
+    installed: ``scripts/install.sh --dev``) finds no error. Typst's file: the new xref
+    points at the new metadata and catalog while the first revision stays intact; the
+    direct one: a single revision."""
+    invoice, lines = _loaded(database, _issue(database, offers, billing, "Strict SARL"))
+    data = pdf.render(invoice, lines, None, with_typst=with_typst)
     with caplog.at_level(logging.WARNING, logger="pypdf"):
         reader = PdfReader(io.BytesIO(data), strict=True)
         assert b"fx:ConformanceLevel" in reader.trailer["/Root"]["/Metadata"].get_data()
         assert len(reader.pages) == 1 and reader.pages[0].extract_text()
     assert not caplog.records, [r.getMessage() for r in caplog.records]
-    assert data.count(b"%%EOF") == 2 and data.count(b"startxref") == 2
-    first_revision = data[: data.index(b"%%EOF") + len(b"%%EOF")]
-    # the first revision alone is Typst's PDF: the attachment without the Factur-X XMP
-    assert b"fx:ConformanceLevel" not in first_revision
+    revisions = 2 if with_typst else 1
+    assert data.count(b"%%EOF") == revisions and data.count(b"startxref") == revisions
+    if with_typst:
+        first_revision = data[: data.index(b"%%EOF") + len(b"%%EOF")]
+        # the first revision alone is Typst's PDF: the attachment without the Factur-X XMP
+        assert b"fx:ConformanceLevel" not in first_revision
     qpdf = shutil.which("qpdf")
     if qpdf is None:
         pytest.skip("qpdf not installed (scripts/install.sh --dev)")

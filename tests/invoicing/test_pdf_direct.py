@@ -1,0 +1,194 @@
+"""The one-page invoice written directly (issue 15: ``invoicing.drawing`` places it,
+``invoicing.pdfa`` writes the PDF/A-3b) against Typst's layout of the same data: every
+line of text at the same place in the same font and size, the page the same to the eye,
+and what the direct path cannot print sent to Typst. The Factur-X checks of both paths
+are in ``test_pdf_embedding.py`` and ``test_pdf_layout.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from nuages.contracts.offers import OfferRegistry
+from nuages.history.service import Actor
+from nuages.invoicing import credits, drawing, pdf
+from nuages.invoicing.models import Invoice, InvoiceLine
+from nuages.kernel.db import Database
+
+from .factories import Billing, documents_of, run_at, utc
+
+# virtualsr-svp's catalogue (003): prices VAT included, so a "Montant TTC" column, and
+# descriptions long enough to wrap in the first column.
+SVP = [
+    "svp-s",
+    "svp-m",
+    "svp-mails",
+    "svp-projets",
+    "svp-docs",
+    "svp-tse",
+    "svp-entreprise",
+    "svp-crm",
+    "datas-backup",
+    "maintenance-4h",
+]
+Run = tuple[float, float, str, float, str]
+
+
+def _issue(
+    database: Database,
+    offers: OfferRegistry,
+    billing: Billing,
+    name: str,
+    offer: str = "virtualsr-svp",
+    items: list[str] = SVP,
+) -> str:
+    client_id = billing.client(name)
+    contract = billing.contract(offer, client_id, utc(2026, 2, 28, 23))
+    for k, item in enumerate(items):
+        billing.line(contract, item, dt.date(2026, 3, 1), quantity=Decimal(1 + k % 3))
+    billing.profile(contract, address="3 avenue des Clients", postcode="69002", city="Lyon")
+    run_at(database, offers, utc(2026, 3, 1, 6))
+    [(invoice, _)] = documents_of(database, contract)
+    return invoice.id
+
+
+def _loaded(database: Database, invoice_id: str) -> tuple[Invoice, list[InvoiceLine]]:
+    with database.unit() as session:
+        invoice = session.get_one(Invoice, invoice_id)
+        lines = list(
+            session.query(InvoiceLine)
+            .filter(InvoiceLine.invoice_id == invoice_id)
+            .order_by(InvoiceLine.position)
+        )
+        session.expunge_all()
+    return invoice, lines
+
+
+def _runs(data: bytes) -> list[Run]:
+    """Each piece of text shown: its baseline's origin, font, size and characters."""
+    found: list[Run] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if text.strip():
+            base = str((font or {}).get("/BaseFont", ""))  # type: ignore[attr-defined]
+            x, y = cm[4] + tm[4] * cm[0], cm[5] + tm[5] * cm[3]
+            found.append((x, y, base.split("+")[-1], size, text.strip()))
+
+    [page] = PdfReader(io.BytesIO(data)).pages
+    page.extract_text(visitor_text=visit)
+    return found
+
+
+def _creator(data: bytes) -> str:
+    return str(PdfReader(io.BytesIO(data)).metadata["/Creator"])
+
+
+def _both(invoice: Invoice, lines: list[InvoiceLine]) -> tuple[bytes, bytes]:
+    direct = pdf.render(invoice, lines, None)
+    typst = pdf.render(invoice, lines, None, with_typst=True)
+    assert _creator(direct) == "nuages" and _creator(typst).startswith("Typst")
+    return direct, typst
+
+
+def _credit_note(database: Database, offers: OfferRegistry, billing: Billing) -> str:
+    invoice_id = _issue(
+        database, offers, billing, "Avoir Azur SARL", "optima-cloud-azure", ["azure-b2s"] * 3
+    )
+    with database.unit() as session:
+        return credits.credit_note(session, Actor.system("test"), offers, invoice_id, "geste").id
+
+
+@pytest.mark.parametrize("case", ["svp", "credit_note"])
+def test_every_line_of_text_is_where_typst_puts_it(
+    database: Database, offers: OfferRegistry, billing: Billing, case: str
+) -> None:
+    """The 003 invoice of ten lines (a TTC column, descriptions wrapped on two and three
+    lines, the 003 §14 payment notes wrapped across the page) and a credit note of
+    004: each piece of text Typst prints is printed by the direct path with the same
+    characters, font and size, its baseline within 0.3 pt (0.1 mm) of Typst's."""
+    invoice_id = (
+        _issue(database, offers, billing, "Pareil SARL")
+        if case == "svp"
+        else _credit_note(database, offers, billing)
+    )
+    direct, typst = _both(*_loaded(database, invoice_id))
+    ours, theirs = _runs(direct), _runs(typst)
+    assert len(ours) == len(theirs) > 60
+    for x, y, font, size, text in theirs:
+        near = [r for r in ours if r[2:] == (font, size, text)]
+        assert near, f"{text!r} ({font} {size}) not printed"
+        best = min(near, key=lambda r: abs(r[0] - x) + abs(r[1] - y))
+        assert abs(best[0] - x) <= 0.3 and abs(best[1] - y) <= 0.3, (text, best[:2], (x, y))
+
+
+def test_the_page_looks_as_typst_lays_it(
+    database: Database, offers: OfferRegistry, billing: Billing, tmp_path: Path
+) -> None:
+    """Rasterised at 100 dpi (poppler's ``pdftoppm``, ``scripts/install.sh --dev``), the
+    direct page and Typst's differ on fewer than 0.1 % of the pixels by more than a
+    quarter of the grey scale: the same rules, fills, frame and text."""
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        pytest.skip("pdftoppm not installed (scripts/install.sh --dev)")
+    from PIL import Image, ImageChops
+
+    images = []
+    for name, data in zip(
+        ("direct", "typst"),
+        _both(*_loaded(database, _issue(database, offers, billing, "Vu SARL"))),
+        strict=False,
+    ):
+        (tmp_path / f"{name}.pdf").write_bytes(data)
+        subprocess.run(
+            [pdftoppm, "-r", "100", "-gray", "-png", "-singlefile", name + ".pdf", name],
+            cwd=tmp_path,
+            check=True,
+        )
+        images.append(Image.open(tmp_path / f"{name}.png").convert("L"))
+    assert images[0].size == images[1].size
+    diff = ImageChops.difference(*images).point(lambda v: 255 if v > 64 else 0)
+    differing = diff.histogram()[255]
+    assert differing < 0.001 * images[0].size[0] * images[0].size[1], differing
+    # and the page is not blank: the text really is there
+    assert images[0].histogram()[0] + sum(images[0].histogram()[:64]) > 10_000
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("Ωμέγα Σύμβουλοι ΕΠΕ", "Greek letters, outside the embedded repertoire"),
+        ("Société" + "X" * 60 + " SARL", "a word wider than the buyer's frame"),
+    ],
+)
+def test_what_the_direct_path_cannot_print_typst_lays_out(
+    database: Database, offers: OfferRegistry, billing: Billing, name: str, why: str
+) -> None:
+    """Rather than a missing glyph or text over the frame, Typst's layout (its fonts'
+    fallbacks, its emergency line breaks): the document is the same Factur-X PDF."""
+    invoice, lines = _loaded(database, _issue(database, offers, billing, name, items=SVP[:2]))
+    assert drawing.draw(pdf.layout_values(invoice, lines, None)) is None, why
+    data = pdf.render(invoice, lines, None)
+    assert _creator(data).startswith("Typst")
+    text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
+    assert name[:5] in text
+
+
+def test_more_than_a_page_goes_to_typst(
+    database: Database, offers: OfferRegistry, billing: Billing
+) -> None:
+    """Twenty lines do not fit one A4 page: Typst lays the document out on numbered
+    pages (its table header repeated); fourteen do, for Typst as well, and are drawn
+    directly."""
+    short = _loaded(database, _issue(database, offers, billing, "Court SARL", items=SVP + SVP[:4]))
+    long = _loaded(database, _issue(database, offers, billing, "Long SARL", items=SVP * 2))
+    _direct, typst = _both(*short)
+    assert len(PdfReader(io.BytesIO(typst)).pages) == 1
+    data = pdf.render(*long, None)
+    assert _creator(data).startswith("Typst") and len(PdfReader(io.BytesIO(data)).pages) == 2
