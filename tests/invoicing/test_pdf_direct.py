@@ -192,3 +192,39 @@ def test_more_than_a_page_goes_to_typst(
     assert len(PdfReader(io.BytesIO(typst)).pages) == 1
     data = pdf.render(*long, None)
     assert _creator(data).startswith("Typst") and len(PdfReader(io.BytesIO(data)).pages) == 2
+
+
+def test_direct_file_meets_the_pdfa_rules_a_validator_checks(
+    database: Database, offers: OfferRegistry, billing: Billing
+) -> None:
+    """ISO 19005-3 as veraPDF reads it, for what the writer itself decides: each font's
+    program embedded (FontFile2) and its /W widths those of the program's own ``hmtx``
+    (6.2.11.5, within one unit), a ToUnicode map for every shown glyph (so the text
+    extracts as printed), no encryption, the metadata stream unfiltered (6.6.2.1), a
+    file identifier in the trailer (6.1.3), the output intent's profile an RGB ICC
+    profile (6.2.3), the header followed by a binary comment (6.1.2)."""
+    from fontTools.ttLib import TTFont
+
+    invoice, lines = _loaded(database, _issue(database, offers, billing, "Règles SARL"))
+    data = pdf.render(invoice, lines, None)
+    assert data.startswith(b"%PDF-1.7\n%") and all(b > 127 for b in data[10:14])
+    reader = PdfReader(io.BytesIO(data), strict=True)
+    assert "/Encrypt" not in reader.trailer and len(reader.trailer["/ID"]) == 2
+    root = reader.trailer["/Root"]
+    assert "/Filter" not in root["/Metadata"].get_object()
+    [intent] = root["/OutputIntents"]
+    profile = intent.get_object()["/DestOutputProfile"].get_object()
+    assert profile["/N"] == 3 and profile.get_data()[16:20] == b"RGB "
+    for font in reader.pages[0]["/Resources"]["/Font"].values():
+        font = font.get_object()
+        assert font["/Encoding"] == "/Identity-H" and "/ToUnicode" in font
+        cid_font = font["/DescendantFonts"][0].get_object()
+        program = TTFont(io.BytesIO(cid_font["/FontDescriptor"]["/FontFile2"].get_data()))
+        scale = 1000 / program["head"].unitsPerEm
+        order = program.getGlyphOrder()
+        w = list(cid_font["/W"])
+        widths = {int(w[i]): float(w[i + 1][0]) for i in range(0, len(w), 2)}
+        assert len(widths) == len(order)
+        for gid, name in enumerate(order):
+            assert abs(widths[gid] - program["hmtx"][name][0] * scale) <= 1, name
+    assert "Règles SARL" in reader.pages[0].extract_text()
