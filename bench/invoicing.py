@@ -8,7 +8,8 @@ is ``--contracts 10000``), then times:
    per contract (``nuages.invoicing.runs.run``);
 2. the PDFs: the XML checked against the XSD by ``facturx``, the French one-page
    PDF/A-3 drawn and written directly with factur-x.xml and its Factur-X XMP
-   (``drawing``, ``pdfa``; Typst for longer documents, none here), stored (``pdf.render_many``, 100 a transaction), on ``--workers`` processes.
+   (``drawing``, ``pdfa``; Typst for longer documents, none here), stored
+   (``pdf.render_many``, 100 a transaction), on ``--workers`` processes.
 
 Baseline, same documents and workers: the ``factur-x`` library alone embedding each
 invoice's pre-built XML (taken from the database before timing) into one pre-rendered
