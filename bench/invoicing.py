@@ -69,22 +69,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import postgres_database_on  # noqa: E402
+from tests.invoicing.factories import SVP_ITEMS  # noqa: E402
 
 # The tests' fictional seller identities (the example one issues nothing).
 SELLERS = Path(os.environ.get("NUAGES_SELLERS_DIR", ROOT / "tests" / "data" / "sellers"))
 OFFER = "virtualsr-svp"
-ITEMS = [
-    "svp-s",
-    "svp-m",
-    "svp-mails",
-    "svp-projets",
-    "svp-docs",
-    "svp-tse",
-    "svp-entreprise",
-    "svp-crm",
-    "datas-backup",
-    "maintenance-4h",
-]
+ITEMS = SVP_ITEMS
 FORMED = dt.datetime(2026, 2, 28, 23, tzinfo=UTC)  # 1 March 2026, 00:00 in Paris
 RUN_AT = dt.datetime(2026, 3, 1, 6, tzinfo=UTC)
 

@@ -174,6 +174,37 @@ def run_at(
         return runs.run(database, SYSTEM, offers, run_on or moment.date(), **kw)
 
 
+# virtualsr-svp's catalogue (003): prices VAT included, descriptions that wrap in the
+# invoice's first column (the PDF tests and bench/invoicing.py).
+SVP_ITEMS = [
+    "svp-s",
+    "svp-m",
+    "svp-mails",
+    "svp-projets",
+    "svp-docs",
+    "svp-tse",
+    "svp-entreprise",
+    "svp-crm",
+    "datas-backup",
+    "maintenance-4h",
+]
+
+
+def loaded(database: Database, invoice_id: str) -> tuple[Invoice, list[InvoiceLine]]:
+    """A stored document and its lines in order, detached from their session."""
+    with database.unit() as session:
+        invoice = session.get_one(Invoice, invoice_id)
+        lines_ = list(
+            session.execute(
+                select(InvoiceLine)
+                .where(InvoiceLine.invoice_id == invoice_id)
+                .order_by(InvoiceLine.position)
+            ).scalars()
+        )
+        session.expunge_all()
+    return invoice, lines_
+
+
 def documents_of(database: Database, contract_id: str) -> list[tuple[Invoice, list[InvoiceLine]]]:
     """Every document of a contract, in number order, with its lines; each XML is
     checked against the Factur-X EN16931 XSD by the ``facturx`` library."""

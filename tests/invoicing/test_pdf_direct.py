@@ -22,22 +22,8 @@ from nuages.invoicing import credits, drawing, pdf
 from nuages.invoicing.models import Invoice, InvoiceLine
 from nuages.kernel.db import Database
 
-from .factories import Billing, documents_of, run_at, utc
+from .factories import SVP_ITEMS, Billing, documents_of, loaded, run_at, utc
 
-# virtualsr-svp's catalogue (003): prices VAT included, so a "Montant TTC" column, and
-# descriptions long enough to wrap in the first column.
-SVP = [
-    "svp-s",
-    "svp-m",
-    "svp-mails",
-    "svp-projets",
-    "svp-docs",
-    "svp-tse",
-    "svp-entreprise",
-    "svp-crm",
-    "datas-backup",
-    "maintenance-4h",
-]
 Run = tuple[float, float, str, float, str]
 
 
@@ -47,7 +33,7 @@ def _issue(
     billing: Billing,
     name: str,
     offer: str = "virtualsr-svp",
-    items: list[str] = SVP,
+    items: list[str] = SVP_ITEMS,
 ) -> str:
     client_id = billing.client(name)
     contract = billing.contract(offer, client_id, utc(2026, 2, 28, 23))
@@ -57,18 +43,6 @@ def _issue(
     run_at(database, offers, utc(2026, 3, 1, 6))
     [(invoice, _)] = documents_of(database, contract)
     return invoice.id
-
-
-def _loaded(database: Database, invoice_id: str) -> tuple[Invoice, list[InvoiceLine]]:
-    with database.unit() as session:
-        invoice = session.get_one(Invoice, invoice_id)
-        lines = list(
-            session.query(InvoiceLine)
-            .filter(InvoiceLine.invoice_id == invoice_id)
-            .order_by(InvoiceLine.position)
-        )
-        session.expunge_all()
-    return invoice, lines
 
 
 def _runs(data: bytes) -> list[Run]:
@@ -118,7 +92,7 @@ def test_every_line_of_text_is_where_typst_puts_it(
         if case == "svp"
         else _credit_note(database, offers, billing)
     )
-    direct, typst = _both(*_loaded(database, invoice_id))
+    direct, typst = _both(*loaded(database, invoice_id))
     ours, theirs = _runs(direct), _runs(typst)
     assert len(ours) == len(theirs) > 60
     for x, y, font, size, text in theirs:
@@ -142,7 +116,7 @@ def test_the_page_looks_as_typst_lays_it(
     images = []
     for name, data in zip(
         ("direct", "typst"),
-        _both(*_loaded(database, _issue(database, offers, billing, "Vu SARL"))),
+        _both(*loaded(database, _issue(database, offers, billing, "Vu SARL"))),
         strict=False,
     ):
         (tmp_path / f"{name}.pdf").write_bytes(data)
@@ -172,7 +146,7 @@ def test_what_the_direct_path_cannot_print_typst_lays_out(
 ) -> None:
     """Rather than a missing glyph or text over the frame, Typst's layout (its fonts'
     fallbacks, its emergency line breaks): the document is the same Factur-X PDF."""
-    invoice, lines = _loaded(database, _issue(database, offers, billing, name, items=SVP[:2]))
+    invoice, lines = loaded(database, _issue(database, offers, billing, name, items=SVP_ITEMS[:2]))
     assert drawing.draw(pdf.layout_values(invoice, lines, None)) is None, why
     data = pdf.render(invoice, lines, None)
     assert _creator(data).startswith("Typst")
@@ -186,8 +160,10 @@ def test_more_than_a_page_goes_to_typst(
     """Twenty lines do not fit one A4 page: Typst lays the document out on numbered
     pages (its table header repeated); fourteen do, for Typst as well, and are drawn
     directly."""
-    short = _loaded(database, _issue(database, offers, billing, "Court SARL", items=SVP + SVP[:4]))
-    long = _loaded(database, _issue(database, offers, billing, "Long SARL", items=SVP * 2))
+    short = loaded(
+        database, _issue(database, offers, billing, "Court SARL", items=SVP_ITEMS + SVP_ITEMS[:4])
+    )
+    long = loaded(database, _issue(database, offers, billing, "Long SARL", items=SVP_ITEMS * 2))
     _direct, typst = _both(*short)
     assert len(PdfReader(io.BytesIO(typst)).pages) == 1
     data = pdf.render(*long, None)
@@ -205,7 +181,7 @@ def test_direct_file_meets_the_pdfa_rules_a_validator_checks(
     profile (6.2.3), the header followed by a binary comment (6.1.2)."""
     from fontTools.ttLib import TTFont
 
-    invoice, lines = _loaded(database, _issue(database, offers, billing, "Règles SARL"))
+    invoice, lines = loaded(database, _issue(database, offers, billing, "Règles SARL"))
     data = pdf.render(invoice, lines, None)
     assert data.startswith(b"%PDF-1.7\n%") and all(b > 127 for b in data[10:14])
     reader = PdfReader(io.BytesIO(data), strict=True)

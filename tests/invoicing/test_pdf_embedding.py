@@ -23,10 +23,10 @@ from pypdf import PdfReader
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
 from nuages.invoicing import credits, embedding, pdf
-from nuages.invoicing.models import Invoice, InvoiceLine
+from nuages.invoicing.models import Invoice
 from nuages.kernel.db import Database
 
-from .factories import Billing, documents_of, run_at, utc
+from .factories import Billing, documents_of, loaded, run_at, utc
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 FX = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
@@ -49,19 +49,6 @@ def _issue(database: Database, offers: OfferRegistry, billing: Billing, name: st
     run_at(database, offers, utc(2026, 3, 1, 6))
     [(invoice, _)] = documents_of(database, contract)
     return invoice.id
-
-
-def _loaded(database: Database, invoice_id: str) -> tuple[Invoice, list[InvoiceLine]]:
-    with database.unit() as session:
-        invoice = session.get(Invoice, invoice_id)
-        assert invoice is not None
-        lines = list(
-            session.query(InvoiceLine)
-            .filter(InvoiceLine.invoice_id == invoice_id)
-            .order_by(InvoiceLine.position)
-        )
-        session.expunge_all()
-    return invoice, lines
 
 
 def _read_back(data: bytes) -> bytes:
@@ -118,7 +105,7 @@ def test_attached_xml_is_the_stored_xml_and_the_catalog_points_to_it(
     file specification (F and UF factur-x.xml, AFRelationship Data, the EN 16931
     choice of the library) is named in the catalog's /Names /EmbeddedFiles and listed
     in /AF; its bytes are the stored XML, and the catalog opens on the attachments."""
-    invoice, lines = _loaded(database, _issue(database, offers, billing, "Attache SARL"))
+    invoice, lines = loaded(database, _issue(database, offers, billing, "Attache SARL"))
     data = pdf.render(invoice, lines, None, with_typst=with_typst)
     assert _read_back(data) == invoice.xml.encode()
     root = PdfReader(io.BytesIO(data)).trailer["/Root"]
@@ -147,7 +134,7 @@ def test_xmp_and_info_are_those_the_library_writes_for_the_same_invoice(
     and the Info dictionary alike; the library's ``generate_from_binary`` stays the
     reference (``pdf.embed_xml``)."""
     invoice_id = _issue(database, offers, billing, "Pareil SARL")
-    invoice, lines = _loaded(database, invoice_id)
+    invoice, lines = loaded(database, invoice_id)
     ours = pdf.render(invoice, lines, None, with_typst=with_typst)
     seller = "Nuages Test France SAS"
     reference = pdf.embed_xml(
@@ -187,7 +174,7 @@ def test_credit_note_pdf_says_avoir_and_stays_a_factur_x_invoice(
     invoice_id = _issue(database, offers, billing, "Avoir SARL")
     with database.unit() as session:
         note_id = credits.credit_note(session, Actor.system("test"), offers, invoice_id, "geste").id
-    note, note_lines = _loaded(database, note_id)
+    note, note_lines = loaded(database, note_id)
     data = pdf.render(note, note_lines, None, with_typst=with_typst)
     xml = _read_back(data)
     assert xml == note.xml.encode() and b"<ram:TypeCode>381</ram:TypeCode>" in xml
@@ -207,8 +194,8 @@ def test_rendering_again_gives_valid_pdfs_each_with_its_own_xml(
     """One compiler serves every document of a worker: rendering A, B, then A again
     gives three valid Factur-X PDFs, each carrying its own XML (nothing of the previous
     document's inputs is reused), and A twice the same attachment."""
-    first = _loaded(database, _issue(database, offers, billing, "Premier SARL"))
-    second = _loaded(database, _issue(database, offers, billing, "Second SARL"))
+    first = loaded(database, _issue(database, offers, billing, "Premier SARL"))
+    second = loaded(database, _issue(database, offers, billing, "Second SARL"))
     a1 = pdf.render(*first, None, with_typst=with_typst)
     b = pdf.render(*second, None, with_typst=with_typst)
     a2 = pdf.render(*first, None, with_typst=with_typst)
@@ -232,7 +219,7 @@ def test_pdf_opens_without_warnings_and_qpdf_finds_no_errors(
     installed: ``scripts/install.sh --dev``) finds no error. Typst's file: the new xref
     points at the new metadata and catalog while the first revision stays intact; the
     direct one: a single revision."""
-    invoice, lines = _loaded(database, _issue(database, offers, billing, "Strict SARL"))
+    invoice, lines = loaded(database, _issue(database, offers, billing, "Strict SARL"))
     data = pdf.render(invoice, lines, None, with_typst=with_typst)
     with caplog.at_level(logging.WARNING, logger="pypdf"):
         reader = PdfReader(io.BytesIO(data), strict=True)
@@ -262,7 +249,7 @@ def test_xml_failing_the_xsd_is_refused_and_odd_pdfs_are_not_patched(
     number (BT-1) is refused, no PDF made. The update only patches what Typst writes:
     a PDF without factur-x.xml attached, or bytes that are no PDF, are refused rather
     than given a Factur-X XMP that would promise an attachment."""
-    invoice, lines = _loaded(database, _issue(database, offers, billing, "Refus SARL"))
+    invoice, lines = loaded(database, _issue(database, offers, billing, "Refus SARL"))
     valid = invoice.xml
     invoice.xml = valid.replace(f"<ram:ID>{invoice.number}</ram:ID>", "", 1)
     assert invoice.xml != valid

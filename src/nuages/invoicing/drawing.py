@@ -151,7 +151,8 @@ class Page:
     def text(self, x: float, y: float, run: Run, size: float) -> float:
         """``run`` with its baseline at ``(x, y)``; returns its advance."""
         bold, text = run
-        self.ops.append(f"BT/{'F2' if bold else 'F1'} {size:g} Tf 1 0 0 1 {x:.3f} {y:.3f} Tm")
+        resource = _face(bold).resource
+        self.ops.append(f"BT/{resource} {size:g} Tf 1 0 0 1 {x:.3f} {y:.3f} Tm")
         self.ops.append(_shown(bold, text))
         return width(text, bold, size)
 

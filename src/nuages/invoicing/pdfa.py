@@ -27,6 +27,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from fontTools import subset
 from fontTools.ttLib import TTFont
@@ -226,16 +227,12 @@ def _pdf_date(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("D:%Y%m%d%H%M%S+00'00'")
 
 
-def _xml_escape(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _xmp(title: str, author: str, subject: str, keywords: str, at: dt.datetime) -> bytes:
     """The document's XMP: PDF/A-3 conformance B, the Info dictionary's values (PDF/A
     wants both to agree), then the Factur-X extension schema and properties merged in by
     ``embedding.facturx_xmp`` (what the Typst path appends)."""
     when = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    t, a, s, k = (_xml_escape(x) for x in (title, author, subject, keywords))
+    t, a, s, k = (escape(x) for x in (title, author, subject, keywords))
     packet = (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
         '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
