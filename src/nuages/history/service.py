@@ -140,10 +140,14 @@ def record(
         "scope": scope or scope_for(object_type, action),
     }
     digest = entry_hash(head.last_hash, **fields)
-    entry = HistoryEntry(prev_hash=head.last_hash, hash=digest, **fields)
+    # The head is locked for the transaction, so the next number is free: numbered
+    # here, the entry and the head go in one flush instead of one each. Flushed before
+    # returning all the same: an ``expunge_all`` later in the transaction (``verify``
+    # does one) would otherwise drop an entry still pending.
+    seq = head.last_seq + 1
+    entry = HistoryEntry(seq=seq, prev_hash=head.last_hash, hash=digest, **fields)
     session.add(entry)
-    session.flush()
-    head.last_seq = entry.seq
+    head.last_seq = seq
     head.last_hash = digest
     session.flush()
     return entry

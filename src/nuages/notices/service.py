@@ -68,17 +68,12 @@ def recipients_for(
         return [email] if email else []
     if client_id is None:
         return []  # the other rules name a client's contacts
-    if rule == "billing":
-        email = session.execute(
-            select(Client.billing_email).where(Client.id == client_id)
-        ).scalar_one_or_none()
-        return [email] if email else []
-    if rule == "dpo":
-        dpo = session.execute(
-            select(Client.dpo_email).where(Client.id == client_id)
-        ).scalar_one_or_none()
-        if dpo:
-            return [dpo]
+    if rule in ("billing", "dpo"):
+        # ``get``: the act has usually loaded its client already (no statement then).
+        client = session.get(Client, client_id)
+        email = None if client is None else getattr(client, f"{rule}_email")
+        if rule == "billing" or email:
+            return [email] if email else []
     owners = session.execute(
         select(User.email, User.is_terms_decider)
         .where(
@@ -167,8 +162,9 @@ def queue(
         next_attempt_at=utc_now(),
         last_error=error[:500],
     )
+    # Written by the act's next flush or its commit (the unique ``dedupe_key`` refuses
+    # a second one there, in the same transaction).
     session.add(notice)
-    session.flush()
     history.record(
         session,
         who,
