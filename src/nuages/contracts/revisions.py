@@ -12,6 +12,7 @@ prepaid rates read ``factor_at`` (the cumulative product of the revisions in for
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -60,6 +61,20 @@ def revisions_of(session: Session, contract_id: str) -> list[ContractPriceRevisi
             .order_by(ContractPriceRevision.effective_at)
         ).scalars()
     )
+
+
+def revisions_by_contract(
+    session: Session, contract_ids: Sequence[str]
+) -> dict[str, list[ContractPriceRevision]]:
+    """``revisions_of`` several contracts in one statement (an invoicing run's chunk)."""
+    out: dict[str, list[ContractPriceRevision]] = {}
+    for row in session.execute(
+        select(ContractPriceRevision)
+        .where(ContractPriceRevision.contract_id.in_(list(contract_ids)))
+        .order_by(ContractPriceRevision.effective_at)
+    ).scalars():
+        out.setdefault(row.contract_id, []).append(row)
+    return out
 
 
 def factor_at(session: Session, contract_id: str, at: dt.datetime) -> Decimal:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
@@ -58,6 +58,7 @@ from nuages.kernel.money import round_cents
 from nuages.kernel.settings import Settings, get_settings
 from nuages.notices import announce
 from nuages.payments import mandates
+from nuages.payments.models import Mandate
 from nuages.sellers import identity as sellers
 from nuages.sellers.identity import Seller, SellerNotConfigured, require_real
 from nuages.terms.apply import invoice_received_at
@@ -309,20 +310,23 @@ def issue(
     type_code: str | None = None,
     deposits: Sequence[Invoice] = (),
     extra_notes: Sequence[tuple[str, str]] = (),
+    mandate: Mandate | Literal["read"] | None = "read",
 ) -> Invoice:
     """Number and write one document in the caller's transaction; return it.
 
     ``type_code`` overrides BT-3 (386: a deposit invoice, 001 §4.6 (i)); ``deposits``
     are the deposit invoices whose total ``prepaid`` deducts (BT-113), referenced in
-    BG-3 (``invoicing.deposits``)."""
+    BG-3 (``invoicing.deposits``); ``mandate``: the contract's live mandate when the
+    caller has read it (a run reads it with its chunk), else read here."""
     settings = settings or get_settings()
     folder = sellers.directory_of(settings)
     identity = sellers.book(folder).for_offer(offer)
     buyer = buyer_party(client, profile)
     # The debtor's account and mandate reference printed on a direct-debit invoice.
-    mandate = (
-        mandates.active_mandate(session, contract.id) if payment_means == "direct_debit" else None
-    )
+    if payment_means != "direct_debit":
+        mandate = None
+    elif mandate == "read":
+        mandate = mandates.active_mandate(session, contract.id)
     require_real(identity, offer, folder)  # 409 seller-not-configured, saying how to set it
     missing = missing_buyer_data(buyer)
     if missing:

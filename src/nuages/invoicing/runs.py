@@ -30,7 +30,7 @@ from nuages.accounts.models import Client
 from nuages.contracts.models import Contract
 from nuages.contracts.offers import OfferRegistry
 from nuages.history.service import Actor
-from nuages.invoicing import acceleration, deposits, documents, early_end, sources
+from nuages.invoicing import acceleration, deposits, documents, early_end, readahead, sources
 from nuages.invoicing.models import Invoice, InvoiceRun, InvoicingProfile, PendingCharge
 from nuages.invoicing.periods import Period, due_periods
 from nuages.invoicing.pricing import Billed, DraftLine, PricingProblem, coverage, price_period
@@ -128,6 +128,7 @@ def _plan(
     profile: InvoicingProfile | None,
     run_on: dt.date,
     book: sources.IndexBook,
+    inputs: readahead.Inputs,
 ) -> list[_Planned]:
     """The documents a contract is due on ``run_on``; ``PricingProblem`` stops it."""
     calendar = calendar_for(offer)
@@ -135,7 +136,7 @@ def _plan(
     first_day = calendar.local_date(contract.activated_at)
     ended_on = calendar.local_date(contract.ended_at) if contract.ended_at else None
     kind, timing = period_kind(offer, profile)
-    done = sources.invoiced_periods(session, contract.id)
+    done = inputs.invoiced()
     todo = [p for p in due_periods(first_day, kind, timing, run_on, ended_on) if p.key not in done]
     if not todo:
         return _final_charges(session, contract, offer, timing, ended_on)
@@ -151,11 +152,9 @@ def _plan(
             if lines and debited > 0:
                 planned.append(_Planned(period, lines, debited, [], prepaid=True))
         return planned
-    items = sources.vm_items(session, contract, calendar) + sources.line_items(session, contract.id)
-    items += sources.backup_items(session, calendar, contract.id)
-    items += sources.firewall_items(contract, offer, calendar)
-    charges = sources.open_charges(session, contract.id)
-    billed, spans = sources.billed_periods(session, contract.id, kind)
+    items = inputs.items(contract, calendar) + sources.firewall_items(contract, offer, calendar)
+    charges = inputs.open_charges()
+    billed, spans = inputs.billed(kind)
     for n, period in enumerate(todo):
         billed_charges = charges if n == len(todo) - 1 else []
         lines = price_period(
@@ -165,7 +164,7 @@ def _plan(
             items,
             timing=timing,
             spans=spans,
-            revision=sources.stored_revision(session, contract.id, calendar, period.start)
+            revision=inputs.stored_revision(calendar, period.start)
             or sources.revision_for(offer, first_day, period.start, book),
             past_discounts=sources.past_discounts(session, offer, contract.id, period.start),
             charges=sources.as_charges(billed_charges),
@@ -232,13 +231,21 @@ def invoice_contract(
     report: RunReport,
     book: sources.IndexBook,
     settings: Settings,
+    chunk: readahead.Chunk | None = None,
 ) -> None:
     """Issue (or preview) every document ``contract`` is due on ``run_on``, in the
-    caller's transaction; problems are raised, so the caller rolls the contract back."""
+    caller's transaction; problems are raised, so the caller rolls the contract back.
+    ``chunk``: its inputs were read ahead with its chunk (``readahead``)."""
     offer = registry.for_contract(session, contract)
-    profile = session.get(InvoicingProfile, contract.id)
-    has_mandate = mandates.active_mandate(session, contract.id) is not None
-    client = session.get(Client, contract.client_id)
+    if chunk is not None:
+        profile = chunk.profiles.get(contract.id)
+        mandate = chunk.mandates.get(contract.id)
+        inputs = chunk.inputs(session, contract.id)
+    else:
+        profile = session.get(InvoicingProfile, contract.id)
+        mandate = mandates.active_mandate(session, contract.id)
+        inputs = readahead.Inputs.live(session, contract.id)
+    client = session.get(Client, contract.client_id)  # attached with the chunk: no statement
     assert client is not None
     buyer = documents.buyer_party(client, profile)
     # The offer's provider's seller decides the VAT (its country, its rate); issuing
@@ -252,7 +259,7 @@ def invoice_contract(
     if contract.ended_at is not None:
         early_end.ensure_charge(session, who, contract, offer)
         acceleration.accelerate(session, who, contract, offer)  # its issued invoices too
-    plans = _plan(session, contract, offer, profile, run_on, book)
+    plans = _plan(session, contract, offer, profile, run_on, book, inputs)
     if savepoint is not None:
         savepoint.rollback()
     for plan in plans:
@@ -260,7 +267,9 @@ def invoice_contract(
         period = None if plan.final else (plan.period.start, plan.period.end, plan.period.key)
         totals = compute_totals([TaxableLine(x.net, x.category, x.rate) for x in final])
         # 001 §4.6 (i): the invoice billing hardware deducts its order's deposit (BT-113).
-        deducted = None if plan.prepaid else deposits.deduction(session, contract.id, final)
+        deducted = None
+        if not plan.prepaid and inputs.may_deduct():
+            deducted = deposits.deduction(session, contract.id, final)
         if deducted is not None:
             deducted = replace(deducted, amount=min(deducted.amount, totals.grand_total))
         if dry_run:
@@ -293,7 +302,8 @@ def invoice_contract(
             offer=offer,
             lines=final,
             profile=profile,
-            payment_means=payment_means_for(offer, has_mandate, plan.first),
+            payment_means=payment_means_for(offer, mandate is not None, plan.first),
+            mandate=mandate,
             period=period,
             prepaid=deducted.amount if deducted else Decimal(0),
             prepaid_all=plan.prepaid,
@@ -364,14 +374,22 @@ def run(
             session.add(row)
             session.flush()
             report.run_id = row.id
-    for contract_id in ids:
+    chunk: readahead.Chunk | None = None
+    for n, contract_id in enumerate(ids):
+        if n % readahead.CHUNK == 0:
+            chunk = readahead.load(database, ids[n : n + readahead.CHUNK])
+        assert chunk is not None
         if progress is not None:
             progress(report.contracts, len(ids), contract_id)
         report.contracts += 1
         before = len(report.issued)
         try:
             with database.unit() as session:
-                contract = session.get(Contract, contract_id)
+                # Read ahead with its chunk; an ended contract is read afresh (its
+                # early-end charges are written before it is priced).
+                contract = chunk.attach(session, contract_id)
+                ahead = chunk if contract is not None else None
+                contract = contract or session.get(Contract, contract_id)
                 assert contract is not None
                 invoice_contract(
                     session,
@@ -383,6 +401,7 @@ def run(
                     report=report,
                     book=book,
                     settings=settings,
+                    chunk=ahead,
                 )
         except (PricingProblem, NuagesError) as exc:
             del report.issued[before:]

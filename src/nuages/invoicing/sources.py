@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from nuages.compute.services import reads as compute_reads
@@ -64,8 +64,13 @@ _BILLED = (
 
 def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -> list[Item]:
     """One item per VM of the contract that was ever activated, at its flavour."""
+    return vm_items_of(compute_reads.contract_vms(session, contract.id), calendar)
+
+
+def vm_items_of(vms: Iterable[compute_reads.VmFacts], calendar: ContractCalendar) -> list[Item]:
+    """``vm_items`` of the contract's VMs as read (``readahead`` reads them per chunk)."""
     out = []
-    for vm in compute_reads.contract_vms(session, contract.id):
+    for vm in vms:
         assert vm.activated_at is not None
         out.append(
             Item(
@@ -86,9 +91,16 @@ def backup_items(session: Session, calendar: ContractCalendar, contract_id: str)
     option's price, prorated like any item); a period within one day bills nothing.
     A change of option replaces the period before it, as an upgrade does: the days
     the old option was paid for cost only the difference (003 §14.3)."""
+    return backup_items_of(compute_reads.contract_backup_options(session, contract_id), calendar)
+
+
+def backup_items_of(
+    periods: Iterable[compute_reads.BackupOptionFacts], calendar: ContractCalendar
+) -> list[Item]:
+    """``backup_items`` of the contract's backup option periods as read."""
     out = []
     last: dict[str, tuple[dt.datetime | None, Item]] = {}
-    for period in compute_reads.contract_backup_options(session, contract_id):
+    for period in periods:
         since = calendar.local_date(period.since)
         until = calendar.local_date(period.until) if period.until is not None else None
         before = last.get(period.vm_id)
@@ -143,7 +155,11 @@ def firewall_items(contract: Contract, offer: Offer, calendar: ContractCalendar)
 def line_items(session: Session, contract_id: str) -> list[Item]:
     """The contract's ordered lines (options, users, flavours not tied to a VM), each
     upgrade carrying the line it replaced (003 §14.3)."""
-    rows = list(session.execute(_LINES, {"contract_id": contract_id}).scalars())
+    return line_items_of(list(session.execute(_LINES, {"contract_id": contract_id}).scalars()))
+
+
+def line_items_of(rows: list[ContractLine]) -> list[Item]:
+    """``line_items`` of the contract's lines as read (in ``_LINES``'s order)."""
     by_id = {row.id: row for row in rows}
 
     def item(row: ContractLine, depth: int = 0) -> Item:
@@ -190,17 +206,27 @@ def billed_periods(
     lines billed per item, whatever invoice a line is on (9.2: what a catch-up must
     not bill again)."""
     invoices = list(session.execute(_BILLED, {"contract_id": contract_id}).scalars())
+    if not invoices:
+        return [], {}
+    rows = session.execute(billed_lines([i.id for i in invoices])).all()
+    return billed_of(invoices, rows, kind)
+
+
+def billed_lines(invoice_ids: list[str]) -> Select[str, str, dt.date | None, dt.date | None]:
+    """The item lines of ``invoice_ids``: what ``billed_of`` reads of them."""
+    return select(
+        InvoiceLine.invoice_id, InvoiceLine.meta, InvoiceLine.period_start, InvoiceLine.period_end
+    ).where(InvoiceLine.invoice_id.in_(invoice_ids), InvoiceLine.kind.in_(ITEM_KINDS))
+
+
+def billed_of(
+    invoices: list[Invoice], rows: Iterable[Any], kind: str
+) -> tuple[list[Billed], dict[str, list[Span]]]:
+    """``billed_periods`` of the contract's periodic invoices (by period start) and the
+    rows of ``billed_lines`` of them."""
     spans: dict[str, list[Span]] = {}
     if not invoices:
         return [], spans
-    rows = session.execute(
-        select(InvoiceLine.invoice_id, InvoiceLine.meta, InvoiceLine.period_start,
-               InvoiceLine.period_end)
-        .where(
-            InvoiceLine.invoice_id.in_([i.id for i in invoices]),
-            InvoiceLine.kind.in_(ITEM_KINDS),
-        )
-    ).all()  # fmt: skip
     named: dict[str, bool] = {}
     for invoice_id, meta, start, end in rows:
         src = json.loads(meta or "{}").get("src")
@@ -300,8 +326,15 @@ def stored_revision(
     the daily job at each anniversary, or by staff under 003 §14.3); None before any."""
     from nuages.contracts.revisions import revisions_of
 
+    return revision_of(revisions_of(session, contract_id), calendar, period_start)
+
+
+def revision_of(
+    revisions: Iterable[Any], calendar: ContractCalendar, period_start: dt.date
+) -> Revision | None:
+    """``stored_revision`` of the contract's revisions as read (oldest first)."""
     start = calendar.start_of_day(period_start)
-    rows = [r for r in revisions_of(session, contract_id) if r.effective_at <= start]
+    rows = [r for r in revisions if r.effective_at <= start]
     if not rows:
         return None
     last = rows[-1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,21 @@ def contract_vms(
     if not include_deleted:
         stmt = stmt.where(Vm.deleted_at.is_(None))
     return [_facts(row) for row in session.execute(stmt).tuples()]
+
+
+def contracts_vms(session: Session, contract_ids: Sequence[str]) -> dict[str, list[VmFacts]]:
+    """``contract_vms`` of several contracts in one statement (an invoicing run's chunk),
+    each contract's VMs in the same order."""
+    out: dict[str, list[VmFacts]] = {}
+    stmt = (
+        select(*_COLUMNS)
+        .where(Vm.contract_id.in_(list(contract_ids)), Vm.activated_at.is_not(None))
+        .order_by(Vm.created_at, Vm.id)
+    )
+    for row in session.execute(stmt).tuples():
+        vm = _facts(row)
+        out.setdefault(vm.contract_id, []).append(vm)
+    return out
 
 
 def vms_by_id(session: Session, vm_ids: list[str]) -> list[VmFacts]:
@@ -248,16 +264,23 @@ class BackupOptionFacts:
 
 def contract_backup_options(session: Session, contract_id: str) -> list[BackupOptionFacts]:
     """Every backup option period of the contract's VMs, oldest first."""
+    return contracts_backup_options(session, [contract_id]).get(contract_id, [])
+
+
+def contracts_backup_options(
+    session: Session, contract_ids: Sequence[str]
+) -> dict[str, list[BackupOptionFacts]]:
+    """``contract_backup_options`` of several contracts in one statement, by contract."""
     stmt = (
         select(VmBackupOption, Vm.name, Vm.deleted_at)
         .join(Vm, Vm.id == VmBackupOption.vm_id)
-        .where(VmBackupOption.contract_id == contract_id)
+        .where(VmBackupOption.contract_id.in_(list(contract_ids)))
         .order_by(VmBackupOption.since, VmBackupOption.id)
     )
-    out = []
+    out: dict[str, list[BackupOptionFacts]] = {}
     for row, name, deleted_at in session.execute(stmt).tuples():
         ends = [t for t in (row.until, deleted_at) if t is not None]
-        out.append(
+        out.setdefault(row.contract_id, []).append(
             BackupOptionFacts(
                 row.id, row.vm_id, name, row.option_id, row.since, min(ends) if ends else None
             )
