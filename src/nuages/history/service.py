@@ -97,8 +97,10 @@ def _lock_head(session: Session) -> HistoryHead:
         if cached[1] in session:
             row: HistoryHead = cached[1]
             return row
-    head = session.execute(_SELECT_HEAD)
-    found = head.scalar_one_or_none()
+    # No autoflush: the head does not depend on what the act has pending, which the
+    # entry's own flush writes with it (one flush instead of two).
+    with session.no_autoflush:
+        found = session.execute(_SELECT_HEAD).scalar_one_or_none()
     if found is None:
         found = HistoryHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
         session.add(found)

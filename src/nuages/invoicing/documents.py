@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 from stdnum.eu import vat as eu_vat
 
@@ -53,6 +53,7 @@ from nuages.invoicing.vat import (
     nets_from_gross,
 )
 from nuages.kernel.clock import utc_now
+from nuages.kernel.db import new_id
 from nuages.kernel.errors import ValidationFailed
 from nuages.kernel.money import round_cents
 from nuages.kernel.settings import Settings, get_settings
@@ -290,6 +291,10 @@ def deadlines_of(offer: Offer, issued_at: dt.datetime) -> tuple[dt.date | None, 
     return (due.last_day if due else None, dispute.ends_at if dispute else None)
 
 
+_LINES_TABLE: Table = InvoiceLine.__table__  # type: ignore[assignment]
+_INSERT_LINES = insert(_LINES_TABLE)
+
+
 def issue(
     session: Session,
     who: Actor,
@@ -404,6 +409,7 @@ def issue(
         )
     ).decode("utf-8")
     invoice = Invoice(
+        id=new_id(),
         kind=kind,
         number=number,
         series=series,
@@ -439,13 +445,32 @@ def issue(
         paid_at=None if totals.due_payable > 0 else now,
     )
     session.add(invoice)
-    session.flush()
-    # One ORM bulk INSERT of plain rows (defaults and column types applied as for
-    # objects): the lines are written once and never changed (append-only), so they
-    # need no unit-of-work objects; readers query them.
+    # The entry's flush writes the invoice with it (one flush, not two); its lines
+    # follow, on the row now written.
+    history.record(
+        session,
+        who,
+        object_type="invoice",
+        object_id=invoice.id,
+        action=f"{kind}.issue",
+        params={
+            "number": number,
+            "contract_id": contract.id,
+            "period": period[2] if period else None,
+            "grand_total": str(totals.grand_total),
+            "corrects": corrects.number if corrects else None,
+            **({"type_code": type_code} if type_code else {}),
+            **({"deposits": [d.number for d in deposits]} if deposits else {}),
+        },
+        client_id=client.id,
+    )
+    # One Core INSERT of plain rows on the transaction's connection (the columns' Python
+    # defaults and types apply there; the ORM's bulk path cost about as much again): the
+    # lines are written once and never changed (append-only), so they need no
+    # unit-of-work objects; readers query them.
     if lines:
-        session.execute(
-            insert(InvoiceLine),
+        session.connection().execute(
+            _INSERT_LINES,
             [
                 dict(
                     invoice_id=invoice.id,
@@ -468,22 +493,5 @@ def issue(
                 for i, x in enumerate(lines, start=1)
             ],
         )
-    history.record(
-        session,
-        who,
-        object_type="invoice",
-        object_id=invoice.id,
-        action=f"{kind}.issue",
-        params={
-            "number": number,
-            "contract_id": contract.id,
-            "period": period[2] if period else None,
-            "grand_total": str(totals.grand_total),
-            "corrects": corrects.number if corrects else None,
-            **({"type_code": type_code} if type_code else {}),
-            **({"deposits": [d.number for d in deposits]} if deposits else {}),
-        },
-        client_id=client.id,
-    )
     announce.document_issued(session, who, invoice)  # 004 §8.2: e-mailed, PDF attached
     return invoice

@@ -5,7 +5,9 @@ its own, so a crash (even ``kill -9``) loses at most the contract in flight — 
 number goes back to the sequence with the rest of its transaction — and a rerun picks
 up where it stopped. The unique ``(contract_id, billing_period)`` constraint makes two
 invoices for one period impossible, whatever runs overlap. A dry run computes the same
-documents and writes nothing.
+documents and writes nothing. What pricing reads is read 200 contracts at a time ahead
+of their transactions (``readahead``: one statement per source, not a dozen per
+contract).
 
 Schedules come from the offer (``[billing.invoiced]``: month or quarter, in advance or
 in arrears; 001 §4.4, 003 §14.1, 004 §8.2); a prepaid contract gets a monthly invoice of
