@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from nuages.compute import schemas as compute_schemas
@@ -98,7 +99,11 @@ def test_inputs_read_ahead_equal_those_read_in_the_contracts_transaction(
 
 
 def test_a_charge_billed_after_the_read_ahead_is_not_billed_twice(
-    database: Database, offers: OfferRegistry, billing: Billing, tmp_path: Path
+    database: Database,
+    offers: OfferRegistry,
+    billing: Billing,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A charge read ahead with its chunk, then billed by another invoice before the
     contract's transaction: the run's compare-and-swap refuses it, the contract's
@@ -117,11 +122,9 @@ def test_a_charge_billed_after_the_read_ahead_is_not_billed_twice(
             row.invoice_id = "elsewhere"
         return chunk
 
-    readahead.load = load_then_bill  # type: ignore[assignment]
-    try:
-        report = run_at(database, offers, utc(2027, 1, 1, 6))
-    finally:
-        readahead.load = real_load  # type: ignore[assignment]
+    monkeypatch.setattr(readahead, "load", load_then_bill)
+    report = run_at(database, offers, utc(2027, 1, 1, 6))
+    monkeypatch.setattr(readahead, "load", real_load)
     assert report.issued == []
     assert report.problems == [
         {"contract_id": contract_id, "problem": "a charge was billed meanwhile by another run"}
@@ -138,18 +141,18 @@ def test_a_charge_billed_after_the_read_ahead_is_not_billed_twice(
 
 
 def test_a_run_over_more_than_one_chunk_invoices_every_contract_once(
-    database: Database, offers: OfferRegistry, billing: Billing, tmp_path: Path
+    database: Database,
+    offers: OfferRegistry,
+    billing: Billing,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Contracts on both sides of a chunk boundary (the chunk set to 2 for the test)
     are each invoiced once, in contract order, and a second run finds nothing to do."""
     _target(database, tmp_path)
     ids = sorted(_contract_with_everything(database, offers, billing) for _ in range(3))
-    size = readahead.CHUNK
-    readahead.CHUNK = 2
-    try:
-        report = run_at(database, offers, utc(2027, 1, 1, 6), contract_ids=ids)
-        again = run_at(database, offers, utc(2027, 1, 1, 7), contract_ids=ids)
-    finally:
-        readahead.CHUNK = size
+    monkeypatch.setattr(readahead, "CHUNK", 2)
+    report = run_at(database, offers, utc(2027, 1, 1, 6), contract_ids=ids)
+    again = run_at(database, offers, utc(2027, 1, 1, 7), contract_ids=ids)
     assert [d["contract_id"] for d in report.issued] == ids
     assert not report.problems and not again.issued and not again.problems
