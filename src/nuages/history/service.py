@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from nuages.history.models import GENESIS_HASH, HistoryEntry, HistoryHead
@@ -101,10 +103,17 @@ def _lock_head(session: Session) -> HistoryHead:
     # entry's own flush writes with it (one flush instead of two).
     with session.no_autoflush:
         found = session.execute(_SELECT_HEAD).scalar_one_or_none()
-    if found is None:
-        found = HistoryHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
-        session.add(found)
-        session.flush()
+        if found is None:
+            # The first entry of a database: FOR UPDATE locks no row that is not there,
+            # so two first acts at once would both insert the head (one answered 500).
+            # Inserted unless another did meanwhile (which this waits for), then locked.
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            session.execute(
+                insert(HistoryHead)
+                .values(id=1, last_seq=0, last_hash=GENESIS_HASH)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            found = session.execute(_SELECT_HEAD).scalar_one()
     session.info[_HEAD_KEY] = (session.get_nested_transaction() or session.get_transaction(), found)
     return found
 
