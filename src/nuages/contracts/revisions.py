@@ -54,19 +54,14 @@ def list_revisions(
 
 def revisions_of(session: Session, contract_id: str) -> list[ContractPriceRevision]:
     """The contract's revisions, oldest first."""
-    return list(
-        session.execute(
-            select(ContractPriceRevision)
-            .where(ContractPriceRevision.contract_id == contract_id)
-            .order_by(ContractPriceRevision.effective_at)
-        ).scalars()
-    )
+    return revisions_by_contract(session, [contract_id]).get(contract_id, [])
 
 
 def revisions_by_contract(
     session: Session, contract_ids: Sequence[str]
 ) -> dict[str, list[ContractPriceRevision]]:
-    """``revisions_of`` several contracts in one statement (an invoicing run's chunk)."""
+    """Each contract's revisions, oldest first, in one statement (an invoicing run reads
+    a chunk of contracts at once)."""
     out: dict[str, list[ContractPriceRevision]] = {}
     for row in session.execute(
         select(ContractPriceRevision)

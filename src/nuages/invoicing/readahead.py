@@ -159,33 +159,20 @@ def load(database: Database, contract_ids: Sequence[str]) -> Chunk:
         }
         reads = {i: _Read() for i in ids}
         by_invoice: dict[str, _Read] = {}
-        for invoice in session.execute(
-            select(Invoice)
-            .where(Invoice.contract_id.in_(ids), Invoice.billing_period.is_not(None))
-            .order_by(Invoice.period_start)
-        ).scalars():
-            reads[invoice.contract_id].invoices.append(invoice)
-            if invoice.kind == "invoice":
-                by_invoice[invoice.id] = reads[invoice.contract_id]
+        for contract_id, invoices in sources.periodic_invoices(session, ids).items():
+            reads[contract_id].invoices = invoices
+            by_invoice |= {i.id: reads[contract_id] for i in invoices if i.kind == "invoice"}
         if by_invoice:
             for row in session.execute(sources.billed_lines(list(by_invoice))).all():
                 by_invoice[row[0]].lines_billed.append(row)
         for contract_id, vms in compute_reads.contracts_vms(session, ids).items():
             reads[contract_id].vms = vms
-        for line in session.execute(
-            select(ContractLine)
-            .where(ContractLine.contract_id.in_(ids))
-            .order_by(ContractLine.since, ContractLine.created_at)
-        ).scalars():
-            reads[line.contract_id].lines.append(line)
+        for contract_id, lines in sources.contract_lines(session, ids).items():
+            reads[contract_id].lines = lines
         for contract_id, periods in compute_reads.contracts_backup_options(session, ids).items():
             reads[contract_id].backups = periods
-        for charge in session.execute(
-            select(PendingCharge)
-            .where(PendingCharge.contract_id.in_(ids), PendingCharge.invoice_id.is_(None))
-            .order_by(PendingCharge.created_at, PendingCharge.id)
-        ).scalars():
-            reads[charge.contract_id].charges.append(charge)
+        for contract_id, charges in sources.pending_charges(session, ids).items():
+            reads[contract_id].charges = charges
         for contract_id, revisions in revisions_by_contract(session, ids).items():
             reads[contract_id].revisions = revisions
         for contract_id in session.execute(

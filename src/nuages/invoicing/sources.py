@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -34,32 +34,58 @@ from nuages.terms.schema_common import Duration
 
 ZERO = Decimal("0.00")
 VAT_KEY = "invoicing-vat:"  # ledger entries debiting a consumption invoice's VAT
-# The per-contract queries of a run, built once (``contract_id`` bound per call): a run
-# asks them for every contract, and building a statement costs about as much as
-# SQLite takes to answer it.
+# The queries of a run, built once (the contract ids bound per call): a run asks them
+# for every chunk of contracts (``readahead``) and the other acts for one contract, and
+# building a statement costs about as much as SQLite takes to answer it.
 _CONTRACT: BindParameter[str] = bindparam("contract_id")
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _LINES = (
     select(ContractLine)
-    .where(ContractLine.contract_id == _CONTRACT)
+    .where(ContractLine.contract_id.in_(_IDS))
     .order_by(ContractLine.since, ContractLine.created_at)
 )
 _OPEN_CHARGES = (
     select(PendingCharge)
-    .where(PendingCharge.contract_id == _CONTRACT, PendingCharge.invoice_id.is_(None))
+    .where(PendingCharge.contract_id.in_(_IDS), PendingCharge.invoice_id.is_(None))
     .order_by(PendingCharge.created_at, PendingCharge.id)
 )
 _INVOICED = select(Invoice.billing_period).where(
     Invoice.contract_id == _CONTRACT, Invoice.billing_period.is_not(None)
 )
-_BILLED = (
+# Every document with a billing period (credit notes too: ``invoiced_periods``), oldest
+# period first; the invoices among them are what ``billed_periods`` reads.
+_PERIODIC = (
     select(Invoice)
-    .where(
-        Invoice.contract_id == _CONTRACT,
-        Invoice.kind == "invoice",
-        Invoice.billing_period.is_not(None),
-    )
+    .where(Invoice.contract_id.in_(_IDS), Invoice.billing_period.is_not(None))
     .order_by(Invoice.period_start)
 )
+_BILLED = _PERIODIC.where(Invoice.kind == "invoice")
+
+
+def _by_contract(
+    session: Session, stmt: Select[Any], contract_ids: Sequence[str]
+) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for row in session.execute(stmt, {"ids": list(contract_ids)}).scalars():
+        out.setdefault(row.contract_id, []).append(row)
+    return out
+
+
+def contract_lines(session: Session, contract_ids: Sequence[str]) -> dict[str, list[ContractLine]]:
+    """The ordered lines of each contract, in the order ``line_items`` takes them."""
+    return _by_contract(session, _LINES, contract_ids)
+
+
+def pending_charges(
+    session: Session, contract_ids: Sequence[str]
+) -> dict[str, list[PendingCharge]]:
+    """Each contract's charges not billed yet, oldest first."""
+    return _by_contract(session, _OPEN_CHARGES, contract_ids)
+
+
+def periodic_invoices(session: Session, contract_ids: Sequence[str]) -> dict[str, list[Invoice]]:
+    """Each contract's documents with a billing period, oldest period first."""
+    return _by_contract(session, _PERIODIC, contract_ids)
 
 
 def vm_items(session: Session, contract: Contract, calendar: ContractCalendar) -> list[Item]:
@@ -155,7 +181,7 @@ def firewall_items(contract: Contract, offer: Offer, calendar: ContractCalendar)
 def line_items(session: Session, contract_id: str) -> list[Item]:
     """The contract's ordered lines (options, users, flavours not tied to a VM), each
     upgrade carrying the line it replaced (003 §14.3)."""
-    return line_items_of(list(session.execute(_LINES, {"contract_id": contract_id}).scalars()))
+    return line_items_of(contract_lines(session, [contract_id]).get(contract_id, []))
 
 
 def line_items_of(rows: list[ContractLine]) -> list[Item]:
@@ -181,7 +207,7 @@ def line_items_of(rows: list[ContractLine]) -> list[Item]:
 
 def open_charges(session: Session, contract_id: str) -> list[PendingCharge]:
     """Charges not billed yet, oldest first."""
-    return list(session.execute(_OPEN_CHARGES, {"contract_id": contract_id}).scalars())
+    return pending_charges(session, [contract_id]).get(contract_id, [])
 
 
 def as_charges(rows: Iterable[PendingCharge]) -> list[Charge]:
@@ -205,7 +231,7 @@ def billed_periods(
     """The contract's invoiced periods, oldest first, and the day spans its invoice
     lines billed per item, whatever invoice a line is on (9.2: what a catch-up must
     not bill again)."""
-    invoices = list(session.execute(_BILLED, {"contract_id": contract_id}).scalars())
+    invoices = list(session.execute(_BILLED, {"ids": [contract_id]}).scalars())
     if not invoices:
         return [], {}
     rows = session.execute(billed_lines([i.id for i in invoices])).all()

@@ -81,26 +81,25 @@ def contract_vms(
 ) -> list[VmFacts]:
     """The contract's VMs that were ever activated (deleted ones too unless told),
     oldest first."""
-    stmt = (
-        select(*_COLUMNS)
-        .where(Vm.contract_id == contract_id, Vm.activated_at.is_not(None))
-        .order_by(Vm.created_at, Vm.id)
-    )
+    stmt = _ever_activated([contract_id])
     if not include_deleted:
         stmt = stmt.where(Vm.deleted_at.is_(None))
     return [_facts(row) for row in session.execute(stmt).tuples()]
+
+
+def _ever_activated(contract_ids: Sequence[str]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(*_COLUMNS)
+        .where(Vm.contract_id.in_(list(contract_ids)), Vm.activated_at.is_not(None))
+        .order_by(Vm.created_at, Vm.id)
+    )
 
 
 def contracts_vms(session: Session, contract_ids: Sequence[str]) -> dict[str, list[VmFacts]]:
     """``contract_vms`` of several contracts in one statement (an invoicing run's chunk),
     each contract's VMs in the same order."""
     out: dict[str, list[VmFacts]] = {}
-    stmt = (
-        select(*_COLUMNS)
-        .where(Vm.contract_id.in_(list(contract_ids)), Vm.activated_at.is_not(None))
-        .order_by(Vm.created_at, Vm.id)
-    )
-    for row in session.execute(stmt).tuples():
+    for row in session.execute(_ever_activated(contract_ids)).tuples():
         vm = _facts(row)
         out.setdefault(vm.contract_id, []).append(vm)
     return out
