@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -83,39 +83,49 @@ def entry_hash(
 
 
 _HEAD_KEY = "history_head"
-_SELECT_HEAD = select(HistoryHead).where(HistoryHead.id == 1).with_for_update()
+_HEAD = HistoryHead.__table__
+_ENTRIES = HistoryEntry.__table__
+_SELECT_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+# The SET columns come from each execution's parameters (last_seq, last_hash).
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 
 
-def _lock_head(session: Session) -> HistoryHead:
+@dataclass
+class _Head:
+    """The chain's head as this transaction left it, and the transaction it was read in."""
+
+    transaction: Any
+    seq: int
+    hash: str
+
+
+def _lock_head(session: Session) -> _Head:
     # FOR UPDATE serialises appends on PostgreSQL; SQLite transactions already hold the
     # write lock from BEGIN IMMEDIATE. The lock lasts until the transaction ends, so a
-    # second entry in the same (innermost) transaction reuses the row it locked — an
+    # second entry in the same (innermost) transaction reuses what the first left — an
     # invoice and its notice are two entries of one transaction (invoicing runs). A
-    # savepoint begun or ended since is another transaction: locked and read again.
+    # savepoint begun or ended since is another transaction: locked and read again
+    # (what a rolled-back savepoint appended is gone from the database, not from here).
+    connection = session.connection()
     current = session.get_nested_transaction() or session.get_transaction()
-    cached = session.info.get(_HEAD_KEY)
-    # ``in session``: an ``expunge_all`` (``verify`` does one) detaches the cached row.
-    if cached is not None and current is not None and cached[0] is current:
-        if cached[1] in session:
-            row: HistoryHead = cached[1]
-            return row
-    # No autoflush: the head does not depend on what the act has pending, which the
-    # entry's own flush writes with it (one flush instead of two).
-    with session.no_autoflush:
-        found = session.execute(_SELECT_HEAD).scalar_one_or_none()
-        if found is None:
-            # The first entry of a database: FOR UPDATE locks no row that is not there,
-            # so two first acts at once would both insert the head (one answered 500).
-            # Inserted unless another did meanwhile (which this waits for), then locked.
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            session.execute(
-                insert(HistoryHead)
-                .values(id=1, last_seq=0, last_hash=GENESIS_HASH)
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-            found = session.execute(_SELECT_HEAD).scalar_one()
-    session.info[_HEAD_KEY] = (session.get_nested_transaction() or session.get_transaction(), found)
-    return found
+    cached: _Head | None = session.info.get(_HEAD_KEY)
+    if cached is not None and cached.transaction is current:
+        return cached
+    found = connection.execute(_SELECT_HEAD).one_or_none()
+    if found is None:
+        # The first entry of a database: FOR UPDATE locks no row that is not there, so
+        # two first acts at once would both insert the head (one answered 500).
+        # Inserted unless another did meanwhile (which this waits for), then locked.
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
+            insert(_HEAD)
+            .values(id=1, last_seq=0, last_hash=GENESIS_HASH)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        found = connection.execute(_SELECT_HEAD).one()
+    head = _Head(current, found.last_seq, found.last_hash)
+    session.info[_HEAD_KEY] = head
+    return head
 
 
 def record(
@@ -129,8 +139,15 @@ def record(
     client_id: str | None = None,
     outcome: str = "ok",
     scope: str | None = None,
+    flush: bool = True,
 ) -> HistoryEntry:
-    """Append one entry to the chain in the caller's transaction.
+    """Append one entry to the chain in the caller's transaction; return it (a copy
+    outside the session: the row is written, never changed).
+
+    The act's pending objects are flushed with it, so what the act wrote has its
+    defaults and is in the database when its entry is; ``flush=False`` leaves them to
+    the act's next flush or its commit (an invoicing run flushes an invoice and its
+    notice once, after both entries).
 
     ``scope`` is what a reader's token needs; by default it follows from the object type
     and action (history/scopes.py: money needs "billing"). Parameters lose secrets by
@@ -150,18 +167,19 @@ def record(
         "outcome": redact_text(outcome)[:500],
         "scope": scope or scope_for(object_type, action),
     }
-    digest = entry_hash(head.last_hash, **fields)
-    # The head is locked for the transaction, so the next number is free: numbered
-    # here, the entry and the head go in one flush instead of one each. Flushed before
-    # returning all the same: an ``expunge_all`` later in the transaction (``verify``
-    # does one) would otherwise drop an entry still pending.
-    seq = head.last_seq + 1
-    entry = HistoryEntry(seq=seq, prev_hash=head.last_hash, hash=digest, **fields)
-    session.add(entry)
-    head.last_seq = seq
-    head.last_hash = digest
-    session.flush()
-    return entry
+    digest = entry_hash(head.hash, **fields)
+    # The head is locked for the transaction, so the next number is free. Written by
+    # Core statements on the transaction's connection: an entry is never changed, so it
+    # needs no unit-of-work object (whose flush cost as much as the rest of an
+    # invoicing run's transaction).
+    row = {**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": digest}
+    connection = session.connection()
+    connection.execute(_ENTRIES.insert(), row)
+    connection.execute(_MOVE_HEAD, {"last_seq": row["seq"], "last_hash": digest})
+    head.seq, head.hash = row["seq"], digest
+    if flush:
+        session.flush()
+    return HistoryEntry(**row)
 
 
 @dataclass(frozen=True)
@@ -214,8 +232,8 @@ def verify(session: Session, batch: int = 2000) -> tuple[int, ChainBreak | None]
             checked += 1
             last_seq = row.seq
         session.expunge_all()
-    head = session.get(HistoryHead, 1)
-    if head is not None and head.last_hash != prev:
+    head = session.execute(select(_HEAD.c.last_hash).where(_HEAD.c.id == 1)).scalar()
+    if head is not None and head != prev:
         return checked, ChainBreak(last_seq, "", "entries after this one are missing")
     return checked, None
 

@@ -445,8 +445,6 @@ def issue(
         paid_at=None if totals.due_payable > 0 else now,
     )
     session.add(invoice)
-    # The entry's flush writes the invoice with it (one flush, not two); its lines
-    # follow, on the row now written.
     history.record(
         session,
         who,
@@ -463,7 +461,12 @@ def issue(
             **({"deposits": [d.number for d in deposits]} if deposits else {}),
         },
         client_id=client.id,
+        flush=False,  # written with its notice's entry, below
     )
+    # 004 §8.2: e-mailed, PDF attached. The notice's entry flushes the invoice with the
+    # notice (one flush for both); the lines follow, on the row written.
+    announce.document_issued(session, who, invoice)
+    session.flush()  # nothing left to write unless the notice's flush changes
     # One Core INSERT of plain rows on the transaction's connection (the columns' Python
     # defaults and types apply there; the ORM's bulk path cost about as much again): the
     # lines are written once and never changed (append-only), so they need no
@@ -493,5 +496,4 @@ def issue(
                 for i, x in enumerate(lines, start=1)
             ],
         )
-    announce.document_issued(session, who, invoice)  # 004 §8.2: e-mailed, PDF attached
     return invoice

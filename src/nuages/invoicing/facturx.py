@@ -1,21 +1,22 @@
 """Factur-X / EN 16931 Cross Industry Invoice (CII D16B) XML, built from typed values.
 
-The XML is built with lxml element by element in the order the official XSD demands
-(profile EN16931, ``urn:cen.eu:en16931:2017``); the ``facturx`` library checks it
-against that XSD (``check``) and embeds it in the PDF/A-3 (``nuages.invoicing.pdf``).
+The XML is written element by element in the order the official XSD demands (profile
+EN16931, ``urn:cen.eu:en16931:2017``), laid out as lxml would write it; the ``facturx``
+library checks it against that XSD (``check``) and embeds it in the PDF/A-3
+(``nuages.invoicing.pdf``).
 Amounts are written with two decimals, prices and quantities with what they need.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import facturx as facturx_lib
-from lxml import etree
 
 from nuages.invoicing.vat import Totals
 from nuages.payments.references import invoice_reference
@@ -125,30 +126,79 @@ class XmlDocument:
     deposits: Sequence[tuple[str, dt.date]] = ()
 
 
-# Qualified names built once per process, not for each of a document's ~300 elements
-# (an invoicing run builds one document per contract).
-_NAMES: dict[tuple[str, str], str] = {}
-_SubElement = etree.SubElement
+# Text an XML 1.0 document cannot hold: what lxml refuses too ("All strings must be XML
+# compatible"), so a legacy name with a control character still fails the document
+# (17.2: the run reports that contract and goes on) instead of writing broken XML.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SPECIAL = re.compile("[&<>\r]")
+_SPECIAL_ATTR = re.compile('[&<>"\r\n\t]')
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;", "\n": "&#10;"}
+    | {"\t": "&#9;"}
+)
+_INDENT = ["\n" + "  " * depth for depth in range(32)]
 
 
-def _el(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> Any:
-    name = _NAMES.get((ns, tag))
-    if name is None:
-        name = _NAMES[(ns, tag)] = f"{{{ns}}}{tag}"
-    node = _SubElement(parent, name, attrs)
-    if text is not None:
-        node.text = text
-    return node
+def _valid(value: str) -> str:
+    if _NOT_XML.search(value):
+        raise ValueError(
+            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or "
+            "control characters"
+        )
+    return value
 
 
-def _ram(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> Any:
-    name = _NAMES.get((RAM, tag))
-    if name is None:
-        name = _NAMES[(RAM, tag)] = f"{{{RAM}}}{tag}"
-    node = _SubElement(parent, name, attrs)
-    if text is not None:
-        node.text = text
-    return node
+def _text(value: str) -> str:
+    return value.translate(_TEXT) if _SPECIAL.search(_valid(value)) else value
+
+
+def _attr(value: str) -> str:
+    return value.translate(_ATTR) if _SPECIAL_ATTR.search(_valid(value)) else value
+
+
+class _Writer:
+    """The document written as text, element by element, the way lxml's
+    ``tostring(pretty_print=True)`` lays it out (two spaces an indent, ``<a/>`` for an
+    empty element): a third of the cost of building an element tree first, for one
+    document per contract in a run. Values are escaped here; tags are constants."""
+
+    __slots__ = ("depth", "open_tags", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = ["<?xml version='1.0' encoding='UTF-8'?>"]
+        self.open_tags: list[str] = []
+        self.depth = 0
+
+    def open(self, tag: str, attrs: str = "") -> None:
+        self.parts.append(f"{_INDENT[self.depth]}<{tag}{attrs}>")
+        self.open_tags.append(tag)
+        self.depth += 1
+
+    def close(self) -> None:
+        self.depth -= 1
+        self.parts.append(f"{_INDENT[self.depth]}</{self.open_tags.pop()}>")
+
+    def leaf(self, tag: str, text: str, attrs: str = "") -> None:
+        """An element holding ``text`` (escaped here)."""
+        self.parts.append(f"{_INDENT[self.depth]}<{tag}{attrs}>{_text(text)}</{tag}>")
+
+    def empty(self, tag: str) -> None:
+        self.parts.append(f"{_INDENT[self.depth]}<{tag}/>")
+
+    def date(self, tag: str, day: dt.date, prefix: str = "udt") -> None:
+        self.open(tag)
+        self.leaf(f"{prefix}:DateTimeString", day.strftime("%Y%m%d"), ' format="102"')
+        self.close()
+
+    def bytes(self) -> bytes:
+        assert not self.open_tags, self.open_tags
+        self.parts.append("\n")
+        return "".join(self.parts).encode("utf-8")
+
+
+def _scheme(scheme: str) -> str:
+    return f' schemeID="{_attr(scheme)}"'
 
 
 def _amount(value: Decimal) -> str:
@@ -160,165 +210,203 @@ def _number(value: Decimal) -> str:
     return text if text not in ("-0", "") else "0"
 
 
-def _date(parent: etree._Element, tag: str, day: dt.date, ns: str = UDT) -> None:
-    holder = _ram(parent, tag)
-    _el(holder, ns, "DateTimeString", day.strftime("%Y%m%d"), format="102")
-
-
 def _last_day(end: dt.date) -> dt.date:
     # Stored periods are half-open; EN 16931 states the last day (BT-74, BT-135).
     return end - dt.timedelta(days=1)
 
 
-def _party(parent: etree._Element, tag: str, party: Party, *, seller: bool) -> None:
-    node = _ram(parent, tag)
-    _ram(node, "Name", party.name)
+def _party(out: _Writer, tag: str, party: Party, *, seller: bool) -> None:
+    out.open(tag)
+    out.leaf("ram:Name", party.name)
     if seller and party.company_id and party.company_scheme:
-        legal = _ram(node, "SpecifiedLegalOrganization")
-        _ram(legal, "ID", party.company_id, schemeID=party.company_scheme)
+        out.open("ram:SpecifiedLegalOrganization")
+        out.leaf("ram:ID", party.company_id, _scheme(party.company_scheme))
+        out.close()
     elif seller and party.siren:
-        legal = _ram(node, "SpecifiedLegalOrganization")
-        _ram(legal, "ID", party.siren, schemeID="0002")
+        out.open("ram:SpecifiedLegalOrganization")
+        out.leaf("ram:ID", party.siren, ' schemeID="0002"')
+        out.close()
     # CII order: PostcodeCode, LineOne, LineTwo, CityName, CountryID, CountrySubDivisionName.
-    address = _ram(node, "PostalTradeAddress")
+    out.open("ram:PostalTradeAddress")
     if party.postcode:
-        _ram(address, "PostcodeCode", party.postcode)
+        out.leaf("ram:PostcodeCode", party.postcode)
     if party.address:
-        _ram(address, "LineOne", party.address)
+        out.leaf("ram:LineOne", party.address)
     if party.line2:
-        _ram(address, "LineTwo", party.line2)
+        out.leaf("ram:LineTwo", party.line2)
     if party.city:
-        _ram(address, "CityName", party.city)
-    _ram(address, "CountryID", party.country)
+        out.leaf("ram:CityName", party.city)
+    out.leaf("ram:CountryID", party.country)
     if party.region:
-        _ram(address, "CountrySubDivisionName", party.region)
+        out.leaf("ram:CountrySubDivisionName", party.region)
+    out.close()
     if party.email:
-        uri = _ram(node, "URIUniversalCommunication")
-        _ram(uri, "URIID", party.email, schemeID="EM")
+        out.open("ram:URIUniversalCommunication")
+        out.leaf("ram:URIID", party.email, ' schemeID="EM"')
+        out.close()
     if party.vat_number:
-        tax = _ram(node, "SpecifiedTaxRegistration")
-        _ram(tax, "ID", party.vat_number, schemeID="VA")
+        out.open("ram:SpecifiedTaxRegistration")
+        out.leaf("ram:ID", party.vat_number, ' schemeID="VA"')
+        out.close()
+    out.close()
 
 
-def _line(parent: etree._Element, line: XmlLine) -> None:
-    item = _ram(parent, "IncludedSupplyChainTradeLineItem")
-    doc = _ram(item, "AssociatedDocumentLineDocument")
-    _ram(doc, "LineID", str(line.position))
-    product = _ram(item, "SpecifiedTradeProduct")
+def _line(out: _Writer, line: XmlLine) -> None:
+    out.open("ram:IncludedSupplyChainTradeLineItem")
+    out.open("ram:AssociatedDocumentLineDocument")
+    out.leaf("ram:LineID", str(line.position))
+    out.close()
+    out.open("ram:SpecifiedTradeProduct")
     if line.item_id:
-        _ram(product, "SellerAssignedID", line.item_id)
-    _ram(product, "Name", line.description)
-    agreement = _ram(item, "SpecifiedLineTradeAgreement")
-    price = _ram(agreement, "NetPriceProductTradePrice")
-    _ram(price, "ChargeAmount", _number(line.unit_price))
-    delivery = _ram(item, "SpecifiedLineTradeDelivery")
-    _ram(delivery, "BilledQuantity", _number(line.quantity), unitCode=line.unit_code)
-    settlement = _ram(item, "SpecifiedLineTradeSettlement")
-    tax = _ram(settlement, "ApplicableTradeTax")
-    _ram(tax, "TypeCode", "VAT")
-    _ram(tax, "CategoryCode", line.vat_category)
-    _ram(tax, "RateApplicablePercent", _number(line.vat_rate))
+        out.leaf("ram:SellerAssignedID", line.item_id)
+    out.leaf("ram:Name", line.description)
+    out.close()
+    out.open("ram:SpecifiedLineTradeAgreement")
+    out.open("ram:NetPriceProductTradePrice")
+    out.leaf("ram:ChargeAmount", _number(line.unit_price))
+    out.close()
+    out.close()
+    out.open("ram:SpecifiedLineTradeDelivery")
+    unit = f' unitCode="{_attr(line.unit_code)}"'
+    out.leaf("ram:BilledQuantity", _number(line.quantity), unit)
+    out.close()
+    out.open("ram:SpecifiedLineTradeSettlement")
+    out.open("ram:ApplicableTradeTax")
+    out.leaf("ram:TypeCode", "VAT")
+    out.leaf("ram:CategoryCode", line.vat_category)
+    out.leaf("ram:RateApplicablePercent", _number(line.vat_rate))
+    out.close()
     if line.period_start is not None and line.period_end is not None:
-        period = _ram(settlement, "BillingSpecifiedPeriod")
-        _date(period, "StartDateTime", line.period_start)
-        _date(period, "EndDateTime", _last_day(line.period_end))
-    summation = _ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
-    _ram(summation, "LineTotalAmount", _amount(line.net_amount))
+        out.open("ram:BillingSpecifiedPeriod")
+        out.date("ram:StartDateTime", line.period_start)
+        out.date("ram:EndDateTime", _last_day(line.period_end))
+        out.close()
+    out.open("ram:SpecifiedTradeSettlementLineMonetarySummation")
+    out.leaf("ram:LineTotalAmount", _amount(line.net_amount))
+    out.close()
+    out.close()
+    out.close()
+
+
+_ROOT = "rsm:CrossIndustryInvoice" + "".join(
+    f' xmlns:{prefix}="{uri}"' for prefix, uri in NSMAP.items()
+)
 
 
 def build_xml(doc: XmlDocument) -> bytes:
     """The CII XML of a document (UTF-8 bytes, with XML declaration)."""
-    root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=NSMAP)
-    context = _el(root, RSM, "ExchangedDocumentContext")
-    guideline = _ram(context, "GuidelineSpecifiedDocumentContextParameter")
-    _ram(guideline, "ID", GUIDELINE)
+    out = _Writer()
+    out.parts.append(f"\n<{_ROOT}>")
+    out.open_tags.append("rsm:CrossIndustryInvoice")
+    out.depth = 1
+    out.open("rsm:ExchangedDocumentContext")
+    out.open("ram:GuidelineSpecifiedDocumentContextParameter")
+    out.leaf("ram:ID", GUIDELINE)
+    out.close()
+    out.close()
 
-    header = _el(root, RSM, "ExchangedDocument")
-    _ram(header, "ID", doc.number)
-    _ram(header, "TypeCode", doc.type_code or TYPE_CODES[doc.kind])
-    _date(header, "IssueDateTime", doc.issue_date)
+    out.open("rsm:ExchangedDocument")
+    out.leaf("ram:ID", doc.number)
+    out.leaf("ram:TypeCode", doc.type_code or TYPE_CODES[doc.kind])
+    out.date("ram:IssueDateTime", doc.issue_date)
     for subject, text in doc.notes:
-        note = _ram(header, "IncludedNote")
-        _ram(note, "Content", text)
+        out.open("ram:IncludedNote")
+        out.leaf("ram:Content", text)
         if subject:
-            _ram(note, "SubjectCode", subject)
+            out.leaf("ram:SubjectCode", subject)
+        out.close()
+    out.close()
 
-    transaction = _el(root, RSM, "SupplyChainTradeTransaction")
+    out.open("rsm:SupplyChainTradeTransaction")
     for line in doc.lines:
-        _line(transaction, line)
+        _line(out, line)
 
-    agreement = _ram(transaction, "ApplicableHeaderTradeAgreement")
+    out.open("ram:ApplicableHeaderTradeAgreement")
     if doc.buyer_reference:
-        _ram(agreement, "BuyerReference", doc.buyer_reference)
-    _party(agreement, "SellerTradeParty", doc.seller, seller=True)
-    _party(agreement, "BuyerTradeParty", doc.buyer, seller=False)
+        out.leaf("ram:BuyerReference", doc.buyer_reference)
+    _party(out, "ram:SellerTradeParty", doc.seller, seller=True)
+    _party(out, "ram:BuyerTradeParty", doc.buyer, seller=False)
     if doc.contract_reference:
-        contract = _ram(agreement, "ContractReferencedDocument")
-        _ram(contract, "IssuerAssignedID", doc.contract_reference)
+        out.open("ram:ContractReferencedDocument")
+        out.leaf("ram:IssuerAssignedID", doc.contract_reference)
+        out.close()
+    out.close()
 
-    _ram(transaction, "ApplicableHeaderTradeDelivery")
+    out.empty("ram:ApplicableHeaderTradeDelivery")
 
-    settlement = _ram(transaction, "ApplicableHeaderTradeSettlement")
+    out.open("ram:ApplicableHeaderTradeSettlement")
     if doc.payment_means == "direct_debit" and doc.creditor_id:
-        _ram(settlement, "CreditorReferenceID", doc.creditor_id)
+        out.leaf("ram:CreditorReferenceID", doc.creditor_id)
     # BT-83: an invoice's ISO 11649 creditor reference (what the payer types in the
     # transfer; the statement import matches it back to the invoice); a credit note,
     # which nobody pays, keeps its number.
     reference = invoice_reference(doc.number) if doc.kind == "invoice" else doc.number
-    _ram(settlement, "PaymentReference", reference)
-    _ram(settlement, "InvoiceCurrencyCode", doc.currency)
+    out.leaf("ram:PaymentReference", reference)
+    out.leaf("ram:InvoiceCurrencyCode", doc.currency)
     if doc.payment_means is not None:
-        means = _ram(settlement, "SpecifiedTradeSettlementPaymentMeans")
-        _ram(means, "TypeCode", PAYMENT_MEANS[doc.payment_means])
+        out.open("ram:SpecifiedTradeSettlementPaymentMeans")
+        out.leaf("ram:TypeCode", PAYMENT_MEANS[doc.payment_means])
         if doc.payment_means == "direct_debit" and doc.debtor_iban:
-            payer = _ram(means, "PayerPartyDebtorFinancialAccount")
-            _ram(payer, "IBANID", doc.debtor_iban)
+            out.open("ram:PayerPartyDebtorFinancialAccount")
+            out.leaf("ram:IBANID", doc.debtor_iban)
+            out.close()
         if doc.payment_means == "transfer" and doc.seller_iban:
-            payee = _ram(means, "PayeePartyCreditorFinancialAccount")
-            _ram(payee, "IBANID", doc.seller_iban)
+            out.open("ram:PayeePartyCreditorFinancialAccount")
+            out.leaf("ram:IBANID", doc.seller_iban)
+            out.close()
+        out.close()
     for group in doc.totals.groups:
-        tax = _ram(settlement, "ApplicableTradeTax")
-        _ram(tax, "CalculatedAmount", _amount(group.tax))
-        _ram(tax, "TypeCode", "VAT")
+        out.open("ram:ApplicableTradeTax")
+        out.leaf("ram:CalculatedAmount", _amount(group.tax))
+        out.leaf("ram:TypeCode", "VAT")
         exemption = group.exemption
         if exemption is not None:
-            _ram(tax, "ExemptionReason", exemption[1])
-        _ram(tax, "BasisAmount", _amount(group.basis))
-        _ram(tax, "CategoryCode", group.category)
+            out.leaf("ram:ExemptionReason", exemption[1])
+        out.leaf("ram:BasisAmount", _amount(group.basis))
+        out.leaf("ram:CategoryCode", group.category)
         if exemption is not None and exemption[0]:
-            _ram(tax, "ExemptionReasonCode", exemption[0])
-        _ram(tax, "RateApplicablePercent", _number(group.rate))
+            out.leaf("ram:ExemptionReasonCode", exemption[0])
+        out.leaf("ram:RateApplicablePercent", _number(group.rate))
+        out.close()
     if doc.period_start is not None and doc.period_end is not None:
-        period = _ram(settlement, "BillingSpecifiedPeriod")
-        _date(period, "StartDateTime", doc.period_start)
-        _date(period, "EndDateTime", _last_day(doc.period_end))
-    terms = _ram(settlement, "SpecifiedTradePaymentTerms")
-    _ram(terms, "Description", doc.payment_terms)
+        out.open("ram:BillingSpecifiedPeriod")
+        out.date("ram:StartDateTime", doc.period_start)
+        out.date("ram:EndDateTime", _last_day(doc.period_end))
+        out.close()
+    out.open("ram:SpecifiedTradePaymentTerms")
+    out.leaf("ram:Description", doc.payment_terms)
     if doc.due_date is not None:
-        _date(terms, "DueDateDateTime", doc.due_date)
+        out.date("ram:DueDateDateTime", doc.due_date)
     if doc.payment_means == "direct_debit" and doc.mandate_id:
-        _ram(terms, "DirectDebitMandateID", doc.mandate_id)
+        out.leaf("ram:DirectDebitMandateID", doc.mandate_id)
+    out.close()
     totals = doc.totals
-    summation = _ram(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
-    _ram(summation, "LineTotalAmount", _amount(totals.line_total))
-    _ram(summation, "ChargeTotalAmount", _amount(totals.charges))
-    _ram(summation, "AllowanceTotalAmount", _amount(totals.allowances))
-    _ram(summation, "TaxBasisTotalAmount", _amount(totals.tax_basis))
-    _ram(summation, "TaxTotalAmount", _amount(totals.tax_total), currencyID=doc.currency)
-    _ram(summation, "GrandTotalAmount", _amount(totals.grand_total))
-    _ram(summation, "TotalPrepaidAmount", _amount(totals.prepaid))
-    _ram(summation, "DuePayableAmount", _amount(totals.due_payable))
+    out.open("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    out.leaf("ram:LineTotalAmount", _amount(totals.line_total))
+    out.leaf("ram:ChargeTotalAmount", _amount(totals.charges))
+    out.leaf("ram:AllowanceTotalAmount", _amount(totals.allowances))
+    out.leaf("ram:TaxBasisTotalAmount", _amount(totals.tax_basis))
+    currency = f' currencyID="{_attr(doc.currency)}"'
+    out.leaf("ram:TaxTotalAmount", _amount(totals.tax_total), currency)
+    out.leaf("ram:GrandTotalAmount", _amount(totals.grand_total))
+    out.leaf("ram:TotalPrepaidAmount", _amount(totals.prepaid))
+    out.leaf("ram:DuePayableAmount", _amount(totals.due_payable))
+    out.close()
     if doc.preceding_number:
-        preceding = _ram(settlement, "InvoiceReferencedDocument")
-        _ram(preceding, "IssuerAssignedID", doc.preceding_number)
+        out.open("ram:InvoiceReferencedDocument")
+        out.leaf("ram:IssuerAssignedID", doc.preceding_number)
         if doc.preceding_date is not None:
-            _date(preceding, "FormattedIssueDateTime", doc.preceding_date, ns=QDT)
+            out.date("ram:FormattedIssueDateTime", doc.preceding_date, prefix="qdt")
+        out.close()
     for number, day in doc.deposits:
-        deposit = _ram(settlement, "InvoiceReferencedDocument")
-        _ram(deposit, "IssuerAssignedID", number)
-        _date(deposit, "FormattedIssueDateTime", day, ns=QDT)
-    out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    return out
+        out.open("ram:InvoiceReferencedDocument")
+        out.leaf("ram:IssuerAssignedID", number)
+        out.date("ram:FormattedIssueDateTime", day, prefix="qdt")
+        out.close()
+    out.close()  # ApplicableHeaderTradeSettlement
+    out.close()  # SupplyChainTradeTransaction
+    out.close()  # CrossIndustryInvoice
+    return out.bytes()
 
 
 def is_prepayment(kind: str, xml: str) -> bool:
