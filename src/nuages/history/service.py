@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -83,11 +83,12 @@ def entry_hash(
 
 
 _HEAD_KEY = "history_head"
-_HEAD = HistoryHead.__table__
-_ENTRIES = HistoryEntry.__table__
+_HEAD: Table = HistoryHead.__table__  # type: ignore[assignment]
+_ENTRIES: Table = HistoryEntry.__table__  # type: ignore[assignment]
 _SELECT_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
 # The SET columns come from each execution's parameters (last_seq, last_hash).
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_INSERT_ENTRY = _ENTRIES.insert()
 
 
 @dataclass
@@ -174,7 +175,7 @@ def record(
     # invoicing run's transaction).
     row = {**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": digest}
     connection = session.connection()
-    connection.execute(_ENTRIES.insert(), row)
+    connection.execute(_INSERT_ENTRY, row)
     connection.execute(_MOVE_HEAD, {"last_seq": row["seq"], "last_hash": digest})
     head.seq, head.hash = row["seq"], digest
     if flush:
