@@ -163,11 +163,10 @@ class SlaReport(IdMixin, Base):
     """
 
     __tablename__ = "sla_reports"
+    # The unique constraint begins with contract_id: it is the index by contract.
     __table_args__ = (UniqueConstraint("contract_id", "year", "month", "version"),)
 
-    contract_id: Mapped[str] = mapped_column(
-        ForeignKey("contracts.id", ondelete="RESTRICT"), index=True
-    )
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id", ondelete="RESTRICT"))
     client_id: Mapped[str] = mapped_column(
         ForeignKey("clients.id", ondelete="RESTRICT"), index=True
     )
