@@ -102,7 +102,10 @@ def vms(
     state: str = "running",
     deleted_at: dt.datetime | None = None,
 ) -> list[str]:
-    """``count`` allocated VMs of one contract; return their ids."""
+    """``count`` allocated VMs of one contract; return their ids.
+
+    Each name carries the VM's whole id: a client's live names are unique, and eight hex
+    digits for 5,000 VMs of one client collide about once in 340 runs (it did, in CI)."""
     image_id = image(database)
     vcpus, ram, disk = FLAVOURS[flavour]
     ids = [str(uuid.uuid4()) for _ in range(count)]
@@ -111,7 +114,7 @@ def vms(
             "id": vm_id,
             "client_id": client_id,
             "contract_id": contract_id,
-            "name": f"vm-{vm_id[:8]}",
+            "name": f"vm-{vm_id}",
             "flavour_id": flavour,
             "image_id": image_id,
             "vcpus": vcpus,
