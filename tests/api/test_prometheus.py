@@ -3,6 +3,9 @@ figures, behind a token or for loopback clients only."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 from fastapi.testclient import TestClient
 
 from nuages.app import create_app
@@ -41,3 +44,22 @@ def test_metrics_with_the_token(settings: Settings, database: Database, world: W
         'nuages_api_request_seconds_count{method="GET",route="/api/v1/me",status="2xx"} 1.0',
     ):
         assert name in text, name
+
+
+def test_each_app_answers_with_its_own_token_and_is_freed_once_dropped(
+    settings: Settings, database: Database
+) -> None:
+    """``/metrics`` reads its app from the request: two apps in one process each answer
+    their own token only. And an app no longer referenced is freed: FastAPI caches every
+    endpoint function at module level (4,096 of them), so an endpoint closing over its
+    app kept every app of the process alive (9 million objects after 400 tests)."""
+    first = create_app(settings.model_copy(update={"metrics_token": "one"}), database)
+    second = create_app(settings.model_copy(update={"metrics_token": "two"}), database)
+    for app, mine, other in ((first, "one", "two"), (second, "two", "one")):
+        with TestClient(app) as http:
+            assert http.get("/metrics", headers={"Authorization": f"Bearer {mine}"}).is_success
+            refused = http.get("/metrics", headers={"Authorization": f"Bearer {other}"})
+            assert refused.status_code == 401
+    gone = weakref.ref(create_app(settings, database))
+    gc.collect()
+    assert gone() is None, "a dropped app is still referenced"

@@ -15,7 +15,7 @@ from nuages.accounts.principal import Principal
 from nuages.accounts.roles import Role
 from nuages.history.service import Actor
 from nuages.invoicing import runs, upcoming
-from nuages.kernel.clock import frozen_at, utc_now
+from nuages.kernel.clock import frozen_at, set_now, utc_now
 from nuages.kernel.db import Database
 from nuages.portal import i18n
 from nuages.sla import maintenance
@@ -33,7 +33,11 @@ def test_next_invoice_estimate_is_what_the_run_then_issues(
 ) -> None:  # fmt: skip
     """001 §4.4 (cloudbizz: monthly, in advance): the first month is invoiced; the
     dashboard announces the next one on the first day of the next month, with the
-    amount the dry run gives — and the real run on that day issues exactly that."""
+    amount the dry run gives — and the real run on that day issues exactly that. Run at
+    00:30 in Brussels, when the UTC date is still the day before (the announced day is
+    the contract's local date)."""
+    set_now(dt.datetime(2026, 12, 4, 23, 30, tzinfo=dt.UTC))
+    today = dt.date(2026, 12, 5)  # in Brussels
     billing = Billing(database, offers)
     client_id = billing.client("Cloud SPRL")
     start = (utc_now() - dt.timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -48,7 +52,7 @@ def test_next_invoice_estimate_is_what_the_run_then_issues(
         owner = Principal.staff("test")
         coming = upcoming.next_invoice(session, owner, offers, contract_id, settings)
     assert coming is not None and coming.estimate is not None and coming.estimate > 0
-    assert coming.period_start == coming.issue_on or coming.issue_on == utc_now().date()
+    assert coming.period_start == coming.issue_on or coming.issue_on == today
     page = unescape(signed_in(browser, email).get("/").text)
     assert "Prochaine facture le" in page
     assert i18n.money(coming.estimate, "EUR", "fr") in page

@@ -170,23 +170,30 @@ def install(app: FastAPI) -> None:
     )
     registry.register(PlatformCollector(app.state.database))
     app.add_middleware(LatencyMiddleware, histogram=histogram)
+    app.state.metrics_registry = registry
+    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["meta"], include_in_schema=False)
 
-    @app.get("/metrics", tags=["meta"], include_in_schema=False)
-    def metrics(request: Request) -> Response:
-        """Prometheus text format; token or loopback only (see the module)."""
-        token = app.state.settings.metrics_token
-        if token:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return PlainTextResponse(
-                    "send the metrics token: Authorization: Bearer <NUAGES_METRICS_TOKEN>\n",
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        elif not _loopback(request):
+
+def metrics(request: Request) -> Response:
+    """Prometheus text format; token or loopback only (see the module).
+
+    A module function reading its app from the request, not a closure over the app:
+    FastAPI keeps each endpoint in a module-level cache (4,096 entries), and a closure
+    there kept every app built in the process alive, with its routes and database."""
+    state = request.app.state
+    token = state.settings.metrics_token
+    if token:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return PlainTextResponse(
-                "/metrics answers loopback clients only; set NUAGES_METRICS_TOKEN to scrape "
-                "from elsewhere\n",
-                status_code=403,
+                "send the metrics token: Authorization: Bearer <NUAGES_METRICS_TOKEN>\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
             )
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE)
+    elif not _loopback(request):
+        return PlainTextResponse(
+            "/metrics answers loopback clients only; set NUAGES_METRICS_TOKEN to scrape "
+            "from elsewhere\n",
+            status_code=403,
+        )
+    return Response(generate_latest(state.metrics_registry), media_type=CONTENT_TYPE)
